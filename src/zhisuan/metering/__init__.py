@@ -1,0 +1,1 @@
+"""Metering: usage records, pricing, reconciliation, monthly bills and compute-voucher settlement."""
