@@ -1,0 +1,106 @@
+"""Rules as code: policy packs (YAML, dated parameters) and a pure engine that explains each decision.
+
+The public surface, for other contexts and for the CLI, web and benchmarks:
+
+* :func:`default_packs` / :func:`load_pack_set` — the shipped packs, plus admins' ``*.yaml`` packs.
+* :func:`evaluate` — one case → :class:`Decision` with ``in_force``, ``eligible``, ``amount`` (Money,
+  rounded once), ``payee``, ``case_by_case``, ``steps`` and ``reasons`` (zh and en);
+  ``Decision.to_dict()`` is the evaluation contract's JSON object (POLICY.md).
+* :func:`answer` — one batch line (``{"id", "program", "on", "facts"}``) → its JSON answer or ``error``.
+* :func:`art2_amounts` — compute-voucher maxima in fen for a usage month, vectorised and exact; with
+  :func:`apply_budget` for a limited program budget (``queued`` or ``pro_rated``, a pack parameter)
+  and :func:`art2_in_force` to tell "no policy in force" from "not eligible".
+* :func:`amounts` — the same vectorised, amounts-only mode for any money article.
+
+Example (metering's monthly voucher settlement)::
+
+    packs = default_packs()
+    fen = art2_amounts(packs, "2025-06", spend_fen, in_province, self_use, subsidy_this_year_fen)
+    explained = evaluate("art2", {"city": "340100", "in_province": True, "self_use": False,
+                                  "spend": "1234.56"}, "2025-06-01", packs)
+    assert explained.amount_fen == int(fen[0])  # same rules, same answer
+
+Errors: :class:`FactError` (a fact is missing, unknown or ill-typed; ``field`` names it),
+:class:`PackError` (a pack file breaks the schema; names file, line and key),
+:class:`RuleConflictError`; all are :class:`zhisuan.core.errors.PolicyError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+from zhisuan.policy.engine import (
+    Decision,
+    FactError,
+    Reason,
+    RuleConflictError,
+    Step,
+    _as_day,
+    answer,
+    evaluate,
+    evaluate_many,
+    fen_text,
+)
+from zhisuan.policy.pack import (
+    ArticleVersion,
+    Pack,
+    PackError,
+    PackSet,
+    Parameter,
+    as_params,
+    builtin_pack_dir,
+    load_pack,
+    load_pack_set,
+    parse_pack,
+)
+from zhisuan.policy.vector import RATE_SCALE, amounts, apply_budget, art2_amounts, art2_in_force
+
+
+def parameters(
+    packs: PackSet, program: str, on: dt.date | str, pack: str | None = None
+) -> dict[str, object] | None:
+    """The parameter values of the article version in force on ``on`` (None: no policy in force).
+
+    E.g. ``parameters(packs, "art2", "2025-06-01")["budget_exhausted"]`` → ``"queued"``; money and
+    rates are exact :class:`fractions.Fraction` (yuan), a null cap is ``None``.
+    """
+    version = packs.resolve(program, _as_day(on), pack)
+    if version is None:
+        return None
+    return as_params(version, _as_day(on))
+
+
+@cache
+def default_packs() -> PackSet:
+    """The packs shipped with zhisuan (loaded once; admins' packs come from :func:`load_pack_set`)."""
+    return load_pack_set()
+
+
+__all__ = [
+    "RATE_SCALE",
+    "ArticleVersion",
+    "Decision",
+    "FactError",
+    "Pack",
+    "PackError",
+    "PackSet",
+    "Parameter",
+    "Reason",
+    "RuleConflictError",
+    "Step",
+    "amounts",
+    "answer",
+    "apply_budget",
+    "art2_amounts",
+    "art2_in_force",
+    "builtin_pack_dir",
+    "default_packs",
+    "evaluate",
+    "evaluate_many",
+    "fen_text",
+    "load_pack",
+    "load_pack_set",
+    "parameters",
+    "parse_pack",
+]

@@ -1,0 +1,1021 @@
+"""The rules engine: (article, facts, date, packs) → Decision, with every step explained.
+
+Each article version is compiled once per parameter epoch (the span of dates over which none of its
+parameters changes) into closures. Arithmetic is exact: money is an integer number of fen over an
+integer denominator, rates are integer ratios, and the amount is rounded once, at the end, with the
+pack's rounding mode (default down, so an award never exceeds "no more than x%").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import Final, NamedTuple, cast
+
+from zhisuan.core.errors import PolicyError, ZhisuanError
+from zhisuan.core.money import Money, Rounding
+from zhisuan.core.regions import all_cities
+from zhisuan.policy.pack import (
+    ArticleVersion,
+    AwardRule,
+    Check,
+    FactSpec,
+    Operand,
+    PackSet,
+    dump_value,
+    fraction_text,
+)
+
+_MISSING: Final = object()
+Pair = tuple[int, int]  # exact rational n/d, d > 0; money pairs count fen
+
+
+class FactError(PolicyError):
+    """A fact is missing, unknown or of the wrong type; ``field`` names it."""
+
+    code = "invalid_fact"
+
+
+class RuleConflictError(PolicyError):
+    """Two award rules claim one case and the pack gives neither priority."""
+
+    code = "rule_conflict"
+
+
+class Step(NamedTuple):
+    """One rule applied: the article, the rule, the parameter and value used, and the result."""
+
+    article: str
+    rule: str
+    parameter: str
+    value: str
+    result: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "article": self.article,
+            "rule": self.rule,
+            "parameter": self.parameter,
+            "value": self.value,
+            "result": self.result,
+        }
+
+
+class Reason(NamedTuple):
+    """A plain-language reason, in Chinese and in English."""
+
+    zh: str
+    en: str
+
+    def text(self, lang: str = "both") -> str:
+        if lang == "zh":
+            return self.zh
+        if lang == "en":
+            return self.en
+        return f"{self.zh} / {self.en}"
+
+
+class Decision(NamedTuple):
+    """What the policy allows for one case; ``amount_fen`` is the maximum, rounded once."""
+
+    program: str
+    pack: str | None
+    on: dt.date
+    in_force: bool
+    eligible: bool
+    amount_fen: int
+    payee: str
+    case_by_case: bool
+    steps: tuple[Step, ...]
+    reasons: tuple[Reason, ...]
+    version: ArticleVersion | None = None
+
+    @property
+    def amount(self) -> Money:
+        """The maximum the policy allows, as Money rounded to the fen."""
+        return Money.from_fen(self.amount_fen)
+
+    @property
+    def amount_text(self) -> str:
+        return fen_text(self.amount_fen)
+
+    @property
+    def lead_unit(self) -> str | None:
+        return self.version.lead_unit if self.version else None
+
+    @property
+    def cooperating_units(self) -> tuple[str, ...]:
+        return self.version.cooperating_units if self.version else ()
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return self.version.evidence if self.version else ()
+
+    def to_dict(self, case_id: object = None, lang: str = "both") -> dict[str, object]:
+        """The evaluation contract's JSON object (POLICY.md), key order as documented."""
+        return {
+            "id": case_id,
+            "program": self.program,
+            "pack": self.pack,
+            "on": self.on.isoformat(),
+            "in_force": self.in_force,
+            "eligible": self.eligible,
+            "amount": fen_text(self.amount_fen),
+            "payee": self.payee,
+            "case_by_case": self.case_by_case,
+            "steps": [
+                {"article": s[0], "rule": s[1], "parameter": s[2], "value": s[3], "result": s[4]}
+                for s in self.steps
+            ],
+            "reasons": [r.text(lang) for r in self.reasons],
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# formatting
+
+
+def fen_text(fen: int) -> str:
+    """Integer fen as yuan with two places.
+
+    >>> fen_text(12345), fen_text(-5), fen_text(0)
+    ('123.45', '-0.05', '0.00')
+    """
+    if fen < 0:
+        return "-" + fen_text(-fen)
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def pair_yuan_text(n: int, d: int) -> str:
+    """An exact amount of fen (n/d) as yuan: two places when whole fen, else the exact fraction."""
+    if d == 1:
+        return fen_text(n)
+    q, r = divmod(n, d)
+    if r == 0:
+        return fen_text(q)
+    exact = Fraction(n, d * 100)
+    return f"{fraction_text(exact)} (≈{fen_text(q)}…)"
+
+
+def _num_text(n: int, d: int) -> str:
+    if d == 1:
+        return str(n)
+    return fraction_text(Fraction(n, d))
+
+
+def rate_text(n: int, d: int) -> str:
+    """A rate as a percentage when it is a whole or decimal percent, else as an exact fraction.
+
+    >>> rate_text(1, 5), rate_text(1, 3), rate_text(61, 100), rate_text(6, 5)
+    ('20%', '1/3', '61%', '120%')
+    """
+    frac = Fraction(n, d) * 100
+    den = frac.denominator
+    while den % 2 == 0:
+        den //= 2
+    while den % 5 == 0:
+        den //= 5
+    if den == 1:
+        return f"{fraction_text(frac)}%"
+    return fraction_text(Fraction(n, d))
+
+
+def round_pair(n: int, d: int, mode: Rounding) -> int:
+    """Round a non-negative exact number of fen n/d to whole fen."""
+    q, r = divmod(n, d)
+    if r == 0 or mode is Rounding.DOWN or mode is Rounding.FLOOR:
+        return q
+    if mode is Rounding.UP or mode is Rounding.CEILING:
+        return q + 1
+    twice = 2 * r
+    if twice > d:
+        return q + 1
+    if twice < d:
+        return q
+    return q + 1 if (mode is Rounding.HALF_UP or q % 2 == 1) else q
+
+
+# --------------------------------------------------------------------------------------------------
+# fact parsing (fast paths for the common shapes, exact always)
+
+
+def _decimal_pair(text: str, name: str, scale: int) -> Pair:
+    """'1234.567' → (1234567 × scale, 1000), exact; comma and underscore separators allowed."""
+    s = text.strip()
+    if "," in s or "_" in s:
+        s = s.replace(",", "").replace("_", "")
+    whole, dot, frac = s.partition(".")
+    if whole.isdecimal() and (frac.isdecimal() or (not frac and not dot) or (dot and not frac and whole)):
+        if not frac:
+            return int(whole) * scale, 1
+        k = len(frac)
+        return int(whole + frac) * scale, 10**k
+    if dot and not whole and frac.isdecimal():
+        return int(frac) * scale, 10 ** len(frac)
+    try:
+        dec = Decimal(s)
+    except ArithmeticError:
+        dec = None
+    if dec is None or not dec.is_finite():
+        raise FactError(f"not a number: {text!r} (give a decimal string such as '1234.56')", field=name)
+    if dec < 0:
+        raise FactError(f"must not be negative, got {text!r}", field=name)
+    n, d = dec.as_integer_ratio()
+    return n * scale, d
+
+
+def _numeric(raw: object, name: str, scale: int, what: str) -> Pair:
+    t = type(raw)
+    if t is str:
+        assert isinstance(raw, str)
+        if raw.lstrip().startswith("-"):
+            raise FactError(f"{what} must not be negative, got {raw!r}", field=name)
+        return _decimal_pair(raw, name, scale)
+    if t is int:
+        assert isinstance(raw, int)
+        if raw < 0:
+            raise FactError(f"{what} must not be negative, got {raw}", field=name)
+        return raw * scale, 1
+    if isinstance(raw, bool):
+        raise FactError(f"{what} expected, got a boolean", field=name)
+    if isinstance(raw, Decimal):
+        if not raw.is_finite() or raw < 0:
+            raise FactError(f"{what} must be a finite number ≥ 0, got {raw}", field=name)
+        n, d = raw.as_integer_ratio()
+        return n * scale, d
+    if isinstance(raw, Fraction):
+        if raw < 0:
+            raise FactError(f"{what} must not be negative, got {raw}", field=name)
+        return raw.numerator * scale, raw.denominator
+    if isinstance(raw, Money):
+        v = raw.exact
+        if v < 0:
+            raise FactError(f"{what} must not be negative", field=name)
+        return v.numerator * scale, v.denominator
+    if isinstance(raw, int):
+        return _numeric(int(raw), name, scale, what)
+    if isinstance(raw, float):
+        raise FactError(f"{what} is never a binary float; give a decimal string such as '12.34'", field=name)
+    raise FactError(f"{what} expected, got {type(raw).__name__}", field=name)
+
+
+def _parse_money(raw: object, name: str) -> Pair:
+    return _numeric(raw, name, 100, "an amount of money")
+
+
+def _parse_number(raw: object, name: str) -> Pair:
+    return _numeric(raw, name, 1, "a number")
+
+
+def _parse_rate(raw: object, name: str) -> Pair:
+    if type(raw) is str:
+        assert isinstance(raw, str)
+        text = raw.strip()
+        if text.endswith("%"):
+            n, d = _numeric(text[:-1], name, 1, "a rate")
+            d *= 100
+        elif "/" in text:
+            top, _, bottom = text.partition("/")
+            tn, td = _numeric(top, name, 1, "a rate")
+            bn, bd = _numeric(bottom, name, 1, "a rate")
+            if bn == 0:
+                raise FactError(f"a rate cannot divide by zero: {raw!r}", field=name)
+            n, d = tn * bd, td * bn
+        else:
+            n, d = _numeric(text, name, 1, "a rate")
+    else:
+        n, d = _numeric(raw, name, 1, "a rate")
+    if n > d:
+        raise FactError(f"a rate is between 0 and 1 (or 0% and 100%), got {raw!r}", field=name)
+    return n, d
+
+
+def _parse_count(raw: object, name: str) -> Pair:
+    if type(raw) is int:
+        assert isinstance(raw, int)
+        if raw < 0:
+            raise FactError(f"a count must not be negative, got {raw}", field=name)
+        return raw, 1
+    if isinstance(raw, str) and raw.strip().isdecimal():
+        return int(raw.strip()), 1
+    raise FactError(f"a whole number ≥ 0 expected, got {raw!r}", field=name)
+
+
+def _parse_bool(raw: object, name: str) -> bool:
+    if raw is True or raw is False:
+        return raw
+    if isinstance(raw, str):
+        low = raw.strip().lower()
+        if low in ("true", "yes", "1"):
+            return True
+        if low in ("false", "no", "0"):
+            return False
+    raise FactError(f"true or false expected, got {raw!r}", field=name)
+
+
+def _parse_date(raw: object, name: str) -> dt.date:
+    if type(raw) is str:
+        assert isinstance(raw, str)
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            raise FactError(f"an ISO date YYYY-MM-DD expected, got {raw!r}", field=name) from None
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        return raw
+    raise FactError(f"an ISO date YYYY-MM-DD expected, got {raw!r}", field=name)
+
+
+def _parse_text(raw: object, name: str) -> str:
+    if isinstance(raw, str):
+        return raw
+    raise FactError(f"text expected, got {raw!r}", field=name)
+
+
+def _enum_parser(values: tuple[str, ...]) -> Callable[[object, str], str]:
+    allowed = frozenset(values)
+    listing = ", ".join(values)
+
+    def parse(raw: object, name: str) -> str:
+        if isinstance(raw, str) and raw in allowed:
+            return raw
+        raise FactError(f"one of {listing} expected, got {raw!r}", field=name)
+
+    return parse
+
+
+_KNOWN_CITIES: dict[str, frozenset[str]] = {}
+
+
+def _city_parser(region: str) -> Callable[[object, str], str]:
+    """6-digit division codes; codes inside the pack's own region must be known cities."""
+    prefix = region[:2]
+    known = frozenset(c.code for c in all_cities())
+
+    def parse(raw: object, name: str) -> str:
+        code = raw if isinstance(raw, str) else str(raw) if type(raw) is int else None
+        if code is not None and len(code) == 6 and code.isdecimal():
+            if code in known or not code.startswith(prefix):
+                return code
+            raise FactError(f"no city with division code {code!r} in region {region}", field=name)
+        raise FactError(f"a 6-digit city division code expected (e.g. '340100'), got {raw!r}", field=name)
+
+    return parse
+
+
+def _parser_for(spec: FactSpec, region: str) -> Callable[[object, str], object]:
+    parsers: dict[str, Callable[[object, str], object]] = {
+        "money": _parse_money,
+        "number": _parse_number,
+        "rate": _parse_rate,
+        "count": _parse_count,
+        "bool": _parse_bool,
+        "date": _parse_date,
+        "text": _parse_text,
+    }
+    if spec.type == "enum":
+        base: Callable[[object, str], object] = _enum_parser(spec.values)
+    elif spec.type == "city":
+        base = _city_parser(region)
+    else:
+        base = parsers[spec.type]
+    if spec.minimum is None:
+        return base
+    mn, md = spec.minimum.numerator, spec.minimum.denominator
+    if spec.type == "money":
+        mn *= 100
+
+    def bounded(raw: object, name: str) -> object:
+        value = base(raw, name)
+        assert isinstance(value, tuple)
+        if value[0] * md < mn * value[1]:
+            raise FactError(
+                f"must be at least {fraction_text(spec.minimum or Fraction(0))}, got {raw!r}", field=name
+            )
+        return value
+
+    return bounded
+
+
+# --------------------------------------------------------------------------------------------------
+# compiled checks
+
+CheckFn = Callable[[dict[str, object]], "tuple[bool | None, str]"]
+
+_OP_TEXT: Final = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "=", "!=": "≠"}
+_NEG_TEXT: Final = {">=": "<", ">": "≤", "<=": ">", "<": "≥", "==": "≠", "!=": "="}
+
+
+def _cmp(op: str) -> Callable[[object, object], bool]:
+    ops: dict[str, Callable[[object, object], bool]] = {
+        ">=": lambda a, b: a >= b,  # type: ignore[operator]
+        ">": lambda a, b: a > b,  # type: ignore[operator]
+        "<=": lambda a, b: a <= b,  # type: ignore[operator]
+        "<": lambda a, b: a < b,  # type: ignore[operator]
+        "==": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+    }
+    return ops[op]
+
+
+class _Compiled:
+    """One article version with the parameters of one epoch bound: a fast ``run(facts)``."""
+
+    def __init__(self, packs: PackSet, version: ArticleVersion, on: dt.date, region: str) -> None:
+        self.v = version
+        art = version.article
+        self.art = art
+        self.params = {name: p.at(on) for name, p in version.parameters.items()}
+        self.mode = Rounding(str(self.params["rounding"]))
+        self.specs = tuple((s.name, _parser_for(s, region), s.required) for s in version.facts)
+        self.allowed = frozenset(s.name for s in version.facts)
+        self.types = {s.name: s.type for s in version.facts}
+        self.required = tuple(s.name for s in version.facts if s.required)
+        self.in_force_step = Step(art, "in_force", "effective", packs_period(packs, version), "true")
+        self.rules = tuple(
+            (rule.id, self._check(rule.check), rule.check, Reason(rule.fail_zh, rule.fail_en))
+            for rule in version.eligibility
+        )
+        self.rule_values = {rule.id: self._check_value(rule.check) for rule in version.eligibility}
+        self.rule_params = {rule.id: self._check_param(rule.check) for rule in version.eligibility}
+        self.award = tuple((a, tuple(self._check(c) for c in a.when)) for a in version.award)
+        self.uplift_on = bool(self.params["uplift_enabled"])
+        factor = self.params["uplift_factor"]
+        assert isinstance(factor, Fraction)
+        self.uplift: Pair = (factor.numerator, factor.denominator)
+        self.uplift_text = fraction_text(factor)
+        cities = self.params["uplift_cities"]
+        assert isinstance(cities, tuple)
+        self.uplift_cities = frozenset(str(c) for c in cities)
+        self.round_step_value = self.mode.value
+        self.payee = version.payee
+        self.pack = version.pack_id
+        self.eligible_reason = self._eligible_reason()
+
+    # -- checks ----------------------------------------------------------------------------------
+    def _param_pair(self, name: str, left_type: str) -> object:
+        """A parameter in the unit of the fact it is compared with (money facts count fen)."""
+        value = self.params[name]
+        if isinstance(value, Fraction):
+            scale = 100 if left_type == "money" else 1
+            return (value.numerator * scale, value.denominator)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value * (100 if left_type == "money" else 1), 1)
+        return value
+
+    def _check_value(self, c: Check) -> str:
+        if c.any_of:
+            return " | ".join(self._check_value(x) for x in c.any_of)
+        if c.op in ("is_true", "is_false"):
+            return "true" if c.op == "is_true" else "false"
+        if c.op == "in_effect_period":
+            return self.v.period_text()
+        value = self.params[c.parameter] if c.parameter is not None else c.value
+        if isinstance(value, Fraction) and (c.ratio is not None or self.types.get(c.fact or "") == "rate"):
+            return rate_text(value.numerator, value.denominator)
+        return dump_value(value)
+
+    def _check_param(self, c: Check) -> str:
+        if c.any_of:
+            names = [self._check_param(x) for x in c.any_of]
+            return "—" if all(n == "—" for n in names) else " | ".join(names)
+        if c.parameter is not None:
+            return c.parameter
+        if c.op == "in_effect_period":
+            return "effective"
+        return "—"
+
+    def _check(self, c: Check) -> CheckFn:
+        if c.any_of:
+            parts = tuple(self._check(x) for x in c.any_of)
+
+            def any_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+                shown = []
+                seen_any = False
+                for fn in parts:
+                    ok, text = fn(vals)
+                    shown.append(text)
+                    if ok:
+                        return True, text
+                    if ok is not None:
+                        seen_any = True
+                return (False if seen_any else None), "; ".join(shown)
+
+            return any_fn
+        op = c.op
+        if c.ratio is not None:
+            a, b = c.ratio
+            assert c.parameter is not None or c.value is not None
+            right = self._param_pair(c.parameter, "rate") if c.parameter else c.value
+            if isinstance(right, Fraction):
+                right = (right.numerator, right.denominator)
+            assert isinstance(right, tuple)
+            rn, rd = right
+            cmp = _cmp(op)
+            sym, neg = _OP_TEXT[op], _NEG_TEXT[op]
+
+            def ratio_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+                an, ad = cast(Pair, vals[a])
+                bn, bd = cast(Pair, vals[b])
+                if bn == 0:
+                    raise FactError("must be greater than zero (it is a denominator)", field=b)
+                ok = cmp(an * bd * rd, rn * ad * bn)
+                shown = f"{a}/{b} = {an * bd}/{ad * bn} = {rate_text(an * bd, ad * bn)}"
+                return ok, f"{shown} {sym if ok else neg} {rate_text(rn, rd)}"
+
+            return ratio_fn
+        fact = c.fact
+        assert fact is not None
+        ftype = self.types[fact]
+        if op == "is_true" or op == "is_false":
+            want = op == "is_true"
+
+            def truth_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+                v = vals.get(fact, _MISSING)
+                if v is _MISSING:
+                    return None, f"{fact} not given"
+                return v is want, f"{fact} = {'true' if v else 'false'}"
+
+            return truth_fn
+        if op == "in_effect_period":
+            lo = self.v.effective_from
+            hi = self.v.effective_to
+
+            def period_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+                v = vals.get(fact, _MISSING)
+                if v is _MISSING:
+                    return None, f"{fact} not given"
+                assert isinstance(v, dt.date)
+                ok = lo <= v and (hi is None or v <= hi)
+                return ok, f"{fact} = {v.isoformat()} {'within' if ok else 'outside'} {self.v.period_text()}"
+
+            return period_fn
+        if op == "in" or op == "not_in":
+            members = self.params[c.parameter] if c.parameter else c.value
+            assert isinstance(members, tuple)
+            mset = frozenset(str(m) for m in members)
+            inside = op == "in"
+
+            def set_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+                v = vals.get(fact, _MISSING)
+                if v is _MISSING:
+                    return None, f"{fact} not given"
+                ok = (v in mset) is inside
+                return ok, f"{fact} = {v} {'∈' if (v in mset) else '∉'} {{{', '.join(members)}}}"
+
+            return set_fn
+        # comparisons
+        right = self._param_pair(c.parameter, ftype) if c.parameter else c.value
+        if c.parameter is None and isinstance(right, Fraction):
+            scale = 100 if ftype == "money" else 1
+            right = (right.numerator * scale, right.denominator)
+        cmp = _cmp(op)
+        sym, neg = _OP_TEXT[op], _NEG_TEXT[op]
+        if right is None:  # a null threshold: nothing to check
+
+            def none_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+                return True, "no limit set"
+
+            return none_fn
+        if isinstance(right, tuple) and ftype in ("money", "number", "count", "rate"):
+            rn, rd = right
+            rtext = pair_yuan_text(rn, rd) if ftype == "money" else _num_text(rn, rd)
+            is_money = ftype == "money"
+
+            def num_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+                v = vals.get(fact, _MISSING)
+                if v is _MISSING:
+                    return None, f"{fact} not given"
+                n, d = cast(Pair, v)
+                ok = cmp(n * rd, rn * d)
+                ltext = pair_yuan_text(n, d) if is_money else _num_text(n, d)
+                return ok, f"{fact} = {ltext} {sym if ok else neg} {rtext}"
+
+            return num_fn
+        rtext = dump_value(right)
+
+        def plain_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+            v = vals.get(fact, _MISSING)
+            if v is _MISSING:
+                return None, f"{fact} not given"
+            ok = cmp(v, right)
+            ltext = v.isoformat() if isinstance(v, dt.date) else str(v)
+            return ok, f"{fact} = {ltext} {sym if ok else neg} {rtext}"
+
+        return plain_fn
+
+    def _eligible_reason(self) -> Reason:
+        v = self.v
+        units = "、".join((v.lead_unit, *v.cooperating_units))
+        if v.grants == "priority":
+            return Reason(
+                f"符合{v.name_zh}的优先条件（优先，不是当然授予）；受理单位：{v.lead_unit}",
+                f"meets the priority condition of {v.article} ({v.name_en}): a priority, not an "
+                f"entitlement; handled by {v.lead_unit}",
+            )
+        ev_zh = "；".join(e.split(" / ")[0] for e in v.evidence) or "—"
+        ev_en = "; ".join(e.split(" / ")[-1] for e in v.evidence) or "—"
+        return Reason(
+            f"可申请{v.name_zh}；牵头单位：{units}；所需材料：{ev_zh}",
+            f"may apply under {v.article} ({v.name_en}); handled by {v.lead_unit}; evidence: {ev_en}",
+        )
+
+    # -- running ---------------------------------------------------------------------------------
+    def parse(self, facts: Mapping[str, object]) -> dict[str, object]:
+        if not isinstance(facts, Mapping):
+            raise FactError("facts must be a JSON object", field="facts")
+        if not self.allowed.issuperset(facts):
+            unknown = sorted(k for k in facts if k not in self.allowed)
+            raise FactError(
+                f"unknown fact for {self.art}; it takes: {', '.join(sorted(self.allowed))}",
+                field=str(unknown[0]),
+            )
+        vals: dict[str, object] = {}
+        for name, parse, required in self.specs:
+            raw = facts.get(name, _MISSING)
+            if raw is _MISSING or raw is None:
+                if required:
+                    raise FactError(f"missing fact (required by {self.art})", field=name)
+                continue
+            vals[name] = parse(raw, name)
+        return vals
+
+    def run(self, facts: Mapping[str, object], on: dt.date) -> Decision:
+        vals = self.parse(facts)
+        art = self.art
+        steps: list[Step] = [self.in_force_step]
+        failed: list[Reason] = []
+        for rid, fn, _check, reason in self.rules:
+            ok, shown = fn(vals)
+            if ok is None:
+                steps.append(
+                    Step(art, rid, self.rule_params[rid], self.rule_values[rid], f"skipped: {shown}")
+                )
+                continue
+            steps.append(
+                Step(
+                    art,
+                    rid,
+                    self.rule_params[rid],
+                    self.rule_values[rid],
+                    f"pass: {shown}" if ok else f"fail: {shown}",
+                )
+            )
+            if not ok:
+                failed.append(reason)
+        cbc_raw = vals.get("case_by_case_amount") if self.v.case_by_case else None
+        if failed:
+            return Decision(
+                art,
+                self.pack,
+                on,
+                True,
+                False,
+                0,
+                self.payee,
+                cbc_raw is not None,
+                tuple(steps),
+                tuple(failed),
+                self.v,
+            )
+        if not self.award:
+            return Decision(
+                art,
+                self.pack,
+                on,
+                True,
+                True,
+                0,
+                self.payee,
+                False,
+                tuple(steps),
+                (self.eligible_reason,),
+                self.v,
+            )
+        reasons: list[Reason] = []
+        if cbc_raw is not None:
+            n, d = cast(Pair, cbc_raw)
+            steps.append(
+                Step(
+                    art,
+                    "case_by_case",
+                    "case_by_case_amount",
+                    pair_yuan_text(n, d),
+                    "replaces the formula: no cap, no uplift",
+                )
+            )
+            reasons.append(
+                Reason(
+                    "一事一议：金额由单独决定，不适用公式、上限和皖北上浮",
+                    "case-by-case: the amount is set by a recorded decision; no formula, cap or uplift",
+                )
+            )
+        else:
+            n, d = self._award(vals, steps, reasons)
+        fen = round_pair(n, d, self.mode)
+        steps.append(Step(art, "round", "rounding", self.round_step_value, fen_text(fen)))
+        reasons.insert(
+            0, Reason(f"符合条件，最高可获 {fen_text(fen)} 元", f"eligible: at most {fen_text(fen)} yuan")
+        )
+        return Decision(
+            art,
+            self.pack,
+            on,
+            True,
+            True,
+            fen,
+            self.payee,
+            cbc_raw is not None,
+            tuple(steps),
+            tuple(reasons),
+            self.v,
+        )
+
+    def _pick(self, vals: dict[str, object]) -> AwardRule:
+        matching: list[AwardRule] = []
+        for rule, checks in self.award:
+            if all(fn(vals)[0] for fn in checks):
+                matching.append(rule)
+        if not matching:
+            raise PolicyError(
+                f"no award rule of {self.art} applies to this case; the pack must cover it", article=self.art
+            )
+        if len(matching) == 1:
+            return matching[0]
+        best = max(matching, key=lambda r: r.priority if r.priority is not None else -(10**9))
+        rivals = [
+            r
+            for r in matching
+            if r is not best and (r.priority == best.priority or best.priority is None or r.priority is None)
+        ]
+        if rivals:
+            raise RuleConflictError(
+                f"award rules {best.id!r} and {rivals[0].id!r} both claim this case and neither has priority",
+                article=self.art,
+            )
+        return best
+
+    def _operand(self, op: Operand, vals: dict[str, object], money: bool) -> tuple[Pair, str]:
+        if op.fact is not None:
+            v = vals.get(op.fact, _MISSING)
+            if v is _MISSING:
+                raise FactError(f"missing fact (the award formula of {self.art} uses it)", field=op.fact)
+            assert isinstance(v, tuple)
+            return v, op.fact
+        assert op.parameter is not None
+        value = self.params[op.parameter]
+        assert isinstance(value, Fraction)
+        scale = 100 if money else 1
+        return (value.numerator * scale, value.denominator), op.parameter
+
+    def _award(self, vals: dict[str, object], steps: list[Step], reasons: list[Reason]) -> Pair:
+        art = self.art
+        rule = self._pick(vals) if len(self.award) > 1 or self.award[0][1] else self.award[0][0]
+        (bn, bd), bname = self._operand(rule.base, vals, True)
+        if rule.rate is not None:
+            (rn, rd), rname = self._operand(rule.rate, vals, False)
+            n, d = bn * rn, bd * rd
+            rtext = rate_text(rn, rd)
+            steps.append(
+                Step(
+                    art,
+                    rule.id,
+                    rname,
+                    rtext,
+                    f"{bname} {pair_yuan_text(bn, bd)} × {rtext} = {pair_yuan_text(n, d)}",
+                )
+            )
+        else:
+            n, d = bn, bd
+            steps.append(Step(art, rule.id, bname, pair_yuan_text(bn, bd), pair_yuan_text(n, d)))
+        un, ud = 1, 1
+        if self.uplift_on:
+            loc = self.v.uplift_location
+            city = vals.get(loc) if loc else None
+            if city is not None and city in self.uplift_cities:
+                un, ud = self.uplift
+                n, d = n * un, d * ud
+                steps.append(
+                    Step(
+                        art,
+                        "northern_anhui_uplift",
+                        "uplift_factor",
+                        self.uplift_text,
+                        f"applied: {loc} {city} is in 皖北; amount × {self.uplift_text} = "
+                        f"{pair_yuan_text(n, d)}" + ("; cap × " + self.uplift_text if rule.cap else ""),
+                    )
+                )
+                reasons.append(
+                    Reason(
+                        f"皖北项目上浮 {self.uplift_text} 倍（金额与上限）",
+                        f"northern Anhui: amount and cap × {self.uplift_text}",
+                    )
+                )
+            else:
+                steps.append(
+                    Step(
+                        art,
+                        "northern_anhui_uplift",
+                        "uplift_factor",
+                        self.uplift_text,
+                        f"not applied: {loc} {city} is not in 皖北",
+                    )
+                )
+        else:
+            steps.append(
+                Step(art, "northern_anhui_uplift", "uplift_enabled", "false", "not applied: switched off")
+            )
+        if rule.cap is not None:
+            cap = self.params[rule.cap]
+            if cap is None:
+                steps.append(Step(art, "cap", rule.cap, "none", "no cap set"))
+            else:
+                assert isinstance(cap, Fraction)
+                cn, cd = cap.numerator * 100 * un, cap.denominator * ud
+                an, ad = 0, 1
+                if rule.cumulative is not None:
+                    got = vals.get(rule.cumulative)
+                    if got is not None:
+                        an, ad = cast(Pair, got)
+                # remaining = cap − already, never below zero
+                mn, md = cn * ad - an * cd, cd * ad
+                if mn < 0:
+                    mn, md = 0, 1
+                capped = n * md > mn * d
+                already = (
+                    f"; already {pair_yuan_text(an, ad)}, remaining {pair_yuan_text(mn, md)}"
+                    if rule.cumulative is not None
+                    else ""
+                )
+                if capped:
+                    steps.append(
+                        Step(
+                            art,
+                            "cap",
+                            rule.cap,
+                            pair_yuan_text(cn, cd),
+                            f"capped{already}: min = {pair_yuan_text(mn, md)}",
+                        )
+                    )
+                    if mn == 0:
+                        reasons.append(
+                            Reason(
+                                "上限已用完：此前已获支持达到上限",
+                                "the cap is used up by amounts already awarded",
+                            )
+                        )
+                    else:
+                        reasons.append(
+                            Reason(
+                                f"受上限限制：最高 {pair_yuan_text(mn, md)} 元",
+                                f"capped: at most {pair_yuan_text(mn, md)} yuan",
+                            )
+                        )
+                    n, d = mn, md
+                else:
+                    steps.append(
+                        Step(
+                            art,
+                            "cap",
+                            rule.cap,
+                            pair_yuan_text(cn, cd),
+                            f"within cap{already}: {pair_yuan_text(n, d)}",
+                        )
+                    )
+        return n, d
+
+
+def packs_period(packs: PackSet, version: ArticleVersion) -> str:
+    """'2023-11-08..2025-12-31' as the set applies it (a successor may end a version early)."""
+    end = packs.in_force_until(version)
+    return f"{version.effective_from.isoformat()}..{end.isoformat() if end else '…'}"
+
+
+def _compiled(packs: PackSet, version: ArticleVersion, on: dt.date) -> _Compiled:
+    cache = version._cache
+    by_day = cache.get(("day", id(packs)))  # type: ignore[call-overload]
+    if by_day is None:
+        by_day = {}
+        cache[("day", id(packs))] = by_day  # type: ignore[index]
+    found = by_day.get(on)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    changes = sorted({d for p in version.parameters.values() for d in p.change_dates()})
+    epoch = bisect_right(changes, on)
+    key = ("epoch", id(packs), epoch)
+    compiled = cache.get(key)  # type: ignore[call-overload]
+    if compiled is None:
+        region = packs.pack(version.pack_id).region
+        compiled = _Compiled(packs, version, on, region)
+        cache[key] = compiled  # type: ignore[index]
+    if len(by_day) > 20_000:
+        by_day.clear()
+    by_day[on] = compiled
+    return compiled  # type: ignore[no-any-return]
+
+
+def _as_day(on: dt.date | str, field: str = "on") -> dt.date:
+    if isinstance(on, dt.datetime):
+        raise PolicyError("the event date is a calendar date (Asia/Shanghai), not a timestamp", field=field)
+    if isinstance(on, dt.date):
+        return on
+    if isinstance(on, str):
+        try:
+            return dt.date.fromisoformat(on.strip())
+        except ValueError:
+            pass
+    raise PolicyError(f"an ISO date YYYY-MM-DD expected, got {on!r}", field=field)
+
+
+def not_in_force(program: str, on: dt.date, packs: PackSet, pack: str | None) -> Decision:
+    """The answer for an event that no article version covers: never a silent zero."""
+    versions = packs.versions(program)
+    payee = versions[-1].payee if versions else "applicant"
+    spans = "; ".join(f"{v.pack_id} {packs_period(packs, v)}" for v in versions) or "none"
+    step = Step(program, "in_force", "effective", spans, "false")
+    reason = Reason(
+        f"{on.isoformat()} 无有效政策（{program} 在该日期不在任何政策包的有效期内）",
+        f"no policy in force: no pack puts {program} in force on {on.isoformat()}",
+    )
+    return Decision(program, pack, on, False, False, 0, payee, False, (step,), (reason,), None)
+
+
+def evaluate(
+    program: str, facts: Mapping[str, object], on: dt.date | str, packs: PackSet, pack: str | None = None
+) -> Decision:
+    """Evaluate one case: the article version in force on ``on`` (or that of ``pack``) judges ``facts``.
+
+    Raises :class:`PolicyError` for an unknown program or pack, :class:`FactError` (naming the field)
+    for missing, unknown or ill-typed facts, :class:`RuleConflictError` when two award rules claim the
+    case without priority.
+    """
+    day = _as_day(on)
+    if not isinstance(program, str) or not packs.knows(program):
+        raise PolicyError(
+            f"unknown program {program!r}; known: {', '.join(packs.programs())}", field="program"
+        )
+    if pack is not None:
+        packs.pack(pack)
+    version = packs.resolve(program, day, pack)
+    if version is None:
+        return not_in_force(program, day, packs, pack)
+    return _compiled(packs, version, day).run(facts, day)
+
+
+def error_object(exc: ZhisuanError) -> dict[str, object]:
+    """The ``error`` object of a batch answer."""
+    body: dict[str, object] = {"code": exc.code, "message": exc.message, "field": exc.field}
+    if exc.article is not None:
+        body["article"] = exc.article
+    file = getattr(exc, "file", None)
+    if file:
+        body["file"] = file
+        body["line"] = exc.row
+    return body
+
+
+def answer(
+    case: object, packs: PackSet, pack: str | None = None, line: int | None = None, lang: str = "both"
+) -> dict[str, object]:
+    """One batch line ``{"id", "program", "on", "facts"}`` → its JSON answer, or an ``error`` object."""
+    case_id: object = None
+    program: object = None
+    on_text: object = None
+    try:
+        if not isinstance(case, Mapping):
+            raise PolicyError("a batch line is a JSON object {id, program, on, facts}", field="line")
+        case_id = case.get("id")
+        program = case.get("program")
+        on_text = case.get("on")
+        if program is None:
+            raise PolicyError("missing 'program'", field="program")
+        if on_text is None:
+            raise PolicyError("missing 'on' (the event date, YYYY-MM-DD)", field="on")
+        facts = case.get("facts", {})
+        if not isinstance(facts, Mapping):
+            raise FactError("facts must be a JSON object", field="facts")
+        use_pack = case.get("pack", pack)
+        if use_pack is not None and not isinstance(use_pack, str):
+            raise PolicyError("pack is a pack id", field="pack")
+        if not isinstance(program, str):
+            raise PolicyError(f"program is text such as 'art5', got {program!r}", field="program")
+        if not isinstance(on_text, str | dt.date):
+            raise PolicyError(f"an ISO date YYYY-MM-DD expected, got {on_text!r}", field="on")
+        decision = evaluate(program, facts, on_text, packs, use_pack)
+        return decision.to_dict(case_id, lang)
+    except ZhisuanError as exc:
+        out: dict[str, object] = {"id": case_id, "program": program, "on": on_text}
+        if line is not None:
+            out["line"] = line
+        out["error"] = error_object(exc)
+        return out
+
+
+def evaluate_many(
+    cases: Iterable[tuple[str, Mapping[str, object], dt.date | str]], packs: PackSet, pack: str | None = None
+) -> Iterator[Decision]:
+    """Evaluate many (program, facts, on) cases with full explanations; errors propagate."""
+    for program, facts, on in cases:
+        yield evaluate(program, facts, on, packs, pack)
