@@ -1,0 +1,222 @@
+"""The engine port: what zhisuan needs from a center's job engine (Slurm, Ray, Kubernetes, simulated).
+
+Identity travels with the job: the engine job's name (Slurm), submission id (Ray) or label
+(Kubernetes) is :func:`engine_job_name` of the zhisuan job id and attempt, so a resubmission after a
+crash finds the job the engine already has instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from zhisuan.core.errors import EngineError, ValidationError
+from zhisuan.core.ids import JobId
+
+NAME_PREFIX = "zhisuan-"
+_NAME_RE = re.compile(r"^zhisuan-(\d+)(?:-r(\d+))?$")
+
+
+class EngineUnavailableError(EngineError):
+    """The engine cannot be reached at all (down, refused, timed out): its pools are unavailable.
+
+    Distinct from a plain :class:`EngineError` (the engine answered and refused one request), so the
+    dispatcher marks the center's pools unavailable and keeps the jobs waiting instead of failing them.
+    """
+
+    code = "engine_unavailable"
+    http_status = 503
+
+
+class EngineJobState(StrEnum):
+    """A job's state as the engine reports it, normalised across engines."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"  # the engine says it ran but cannot say how it ended (node failure, preemption)
+
+    @property
+    def finished(self) -> bool:
+        """True once the job will not change state again."""
+        return self not in (EngineJobState.PENDING, EngineJobState.RUNNING)
+
+
+def engine_job_name(job_id: JobId | int, attempt: int = 1) -> str:
+    """The name every engine gives zhisuan job ``job_id`` (attempt 1 keeps the short form).
+
+    >>> engine_job_name(42), engine_job_name(42, 3)
+    ('zhisuan-42', 'zhisuan-42-r3')
+    """
+    if attempt < 1:
+        raise ValidationError("attempt counts from 1", field="attempt")
+    return f"{NAME_PREFIX}{int(job_id)}" if attempt == 1 else f"{NAME_PREFIX}{int(job_id)}-r{attempt}"
+
+
+def parse_engine_job_name(name: str) -> tuple[JobId, int] | None:
+    """The zhisuan job id and attempt behind an engine job name, or None for foreign jobs.
+
+    >>> parse_engine_job_name("zhisuan-42-r3"), parse_engine_job_name("someone-else")
+    ((42, 3), None)
+    """
+    m = _NAME_RE.match(name)
+    if m is None:
+        return None
+    return JobId(int(m.group(1))), int(m.group(2) or 1)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to run for one zhisuan job on one engine.
+
+    ``cards`` is the total number of accelerator cards; a gang job spreads them evenly over ``nodes``.
+    ``command`` is a shell command line, run once per node.
+    """
+
+    job_id: JobId
+    accelerator: str
+    cards: int
+    command: str
+    nodes: int = 1
+    attempt: int = 1
+    workdir: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    time_limit_s: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cards < 0:
+            raise ValidationError("cards cannot be negative", field="cards")
+        if self.nodes < 1:
+            raise ValidationError("a job needs at least one node", field="nodes")
+        if self.cards % self.nodes:
+            raise ValidationError(
+                f"{self.cards} cards do not spread evenly over {self.nodes} nodes", field="cards"
+            )
+        if not self.command.strip():
+            raise ValidationError("the command is empty", field="command")
+
+    @property
+    def name(self) -> str:
+        """The engine job name carrying the zhisuan job id."""
+        return engine_job_name(self.job_id, self.attempt)
+
+    @property
+    def cards_per_node(self) -> int:
+        return self.cards // self.nodes
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The engine's answer to a submit: its own job id, and whether it already had the job."""
+
+    engine_job_id: str
+    job_id: JobId
+    attempt: int
+    existing: bool
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One engine job as the engine sees it now."""
+
+    engine_job_id: str
+    job_id: JobId
+    attempt: int
+    state: EngineJobState
+    exit_code: int | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """What ran, from when to when (aware UTC), on how many cards of which model, with what result."""
+
+    engine_job_id: str
+    job_id: JobId
+    attempt: int
+    start: dt.datetime
+    end: dt.datetime
+    cards: int
+    accelerator: str
+    state: EngineJobState
+    exit_code: int | None
+
+    @property
+    def card_seconds(self) -> int:
+        """Whole card-seconds of use (engines account in whole seconds)."""
+        return int((self.end - self.start).total_seconds()) * self.cards
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Cards of one accelerator model on an engine: how many exist, how many are free now."""
+
+    accelerator: str
+    total: int
+    free: int
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A center's job engine, as the dispatcher and the reconciler use it.
+
+    Every method raises :class:`EngineUnavailableError` when the engine cannot be reached and
+    :class:`~zhisuan.core.errors.EngineError` when it answers with a refusal.
+    """
+
+    kind: str
+
+    def submit(self, request: JobRequest) -> Submission:
+        """Start the job, or return the engine job already carrying its name (idempotent)."""
+        ...
+
+    def find(self, job_id: JobId, attempt: int = 1) -> JobStatus | None:
+        """The engine job carrying this zhisuan job's name, or None if the engine has none."""
+        ...
+
+    def status(self, engine_job_id: str) -> JobStatus | None:
+        """The current state of one engine job, or None if the engine has no record of it (lost)."""
+        ...
+
+    def jobs(self) -> Sequence[JobStatus]:
+        """Every zhisuan job the engine still knows (for reconciliation after a restart)."""
+        ...
+
+    def cancel(self, engine_job_id: str) -> None:
+        """Stop the job (no error if it has already ended)."""
+        ...
+
+    def capacity(self) -> Mapping[str, Capacity]:
+        """Total and free cards per accelerator model this engine serves."""
+        ...
+
+    def accounting(self, since: dt.datetime) -> Sequence[UsageRecord]:
+        """Usage of every finished zhisuan job that ended at or after ``since``."""
+        ...
+
+    def logs(self, engine_job_id: str) -> str:
+        """The job's output so far (may be empty)."""
+        ...
+
+
+__all__ = [
+    "NAME_PREFIX",
+    "Capacity",
+    "Engine",
+    "EngineJobState",
+    "EngineUnavailableError",
+    "JobRequest",
+    "JobStatus",
+    "Submission",
+    "UsageRecord",
+    "engine_job_name",
+    "parse_engine_job_name",
+]
