@@ -1,0 +1,364 @@
+"""Load → decide with core's rules → save, for organizations, users and tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from fractions import Fraction
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import or_, select
+
+from zhisuan import audit
+from zhisuan.core.access import (
+    Action,
+    Kind,
+    Principal,
+    Resource,
+    Role,
+    authorize,
+    require_role,
+    visible_scope,
+)
+from zhisuan.core.credit_code import validate_credit_code
+from zhisuan.core.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from zhisuan.core.ids import OrgId, UserId
+from zhisuan.core.orgs import OrgKind, Ownership, OwnershipGraph, share_from_percent
+from zhisuan.core.regions import city as lookup_city
+from zhisuan.core.security import hash_password, new_token, token_hash, verify_password
+from zhisuan.store.models.core import ApiTokenRow, OrganizationRow, OwnershipRow, UserRow
+from zhisuan.store.uow import UnitOfWork
+
+
+class OrgInput(BaseModel):
+    """What it takes to register an organization."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=2, max_length=200)
+    name_en: str | None = Field(default=None, max_length=200)
+    credit_code: str
+    kind: OrgKind
+    city_code: str | None = None
+    in_province: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OrgView:
+    id: OrgId
+    name: str
+    name_en: str | None
+    credit_code: str
+    kind: OrgKind
+    city_code: str | None
+    in_province: bool
+
+    @classmethod
+    def of(cls, row: OrganizationRow) -> OrgView:
+        return cls(
+            id=OrgId(row.id),
+            name=row.name,
+            name_en=row.name_en,
+            credit_code=row.credit_code,
+            kind=OrgKind(row.kind),
+            city_code=row.city_code,
+            in_province=row.in_province,
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "name_en": self.name_en,
+            "credit_code": self.credit_code,
+            "kind": str(self.kind),
+            "city_code": self.city_code,
+            "in_province": self.in_province,
+        }
+
+    def resource(self) -> Resource:
+        return Resource(Kind.ORGANIZATION, org_id=self.id, city_code=self.city_code, operator_org_id=self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    id: UserId
+    username: str
+    display_name: str
+    role: Role
+    org_id: OrgId | None
+    city_code: str | None
+    active: bool
+
+    @classmethod
+    def of(cls, row: UserRow) -> UserView:
+        return cls(
+            id=UserId(row.id),
+            username=row.username,
+            display_name=row.display_name,
+            role=Role(row.role),
+            org_id=OrgId(row.org_id) if row.org_id is not None else None,
+            city_code=row.city_code,
+            active=row.active,
+        )
+
+    def principal(self) -> Principal:
+        return Principal(self.id, self.username, self.role, self.org_id, self.city_code)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": str(self.role),
+            "org_id": self.org_id,
+            "city_code": self.city_code,
+            "active": self.active,
+        }
+
+
+def _org_row(uow: UnitOfWork, org_id: int) -> OrganizationRow:
+    row = uow.session.get(OrganizationRow, org_id)
+    if row is None:
+        raise NotFoundError("no such organization", field="org")
+    return row
+
+
+def find_org(uow: UnitOfWork, ref: str | int) -> OrganizationRow:
+    """An organization by id, credit code or exact name."""
+    text = str(ref).strip()
+    conds = [OrganizationRow.credit_code == text.upper(), OrganizationRow.name == text]
+    if text.isdigit():
+        conds.append(OrganizationRow.id == int(text))
+    row = uow.session.execute(select(OrganizationRow).where(or_(*conds))).scalars().first()
+    if row is None:
+        raise NotFoundError(f"no organization {text!r} (give its id, credit code or name)", field="org")
+    return row
+
+
+def create_org(uow: UnitOfWork, who: Principal, data: OrgInput, now: dt.datetime) -> OrgView:
+    """Register an organization (admin, province or data bureau)."""
+    require_role(who, Role.PROVINCE, Role.DATA_BUREAU)
+    code = validate_credit_code(data.credit_code)
+    if data.city_code is not None:
+        lookup_city(data.city_code, field="city_code")
+    elif data.in_province:
+        raise ValidationError("an in-province organization needs its city (6-digit code)", field="city_code")
+    session = uow.session
+    clash = session.execute(
+        select(OrganizationRow).where(
+            or_(OrganizationRow.credit_code == code, OrganizationRow.name == data.name.strip())
+        )
+    ).scalar()
+    if clash is not None:
+        field = "credit_code" if clash.credit_code == code else "name"
+        raise ConflictError(
+            f"an organization with this {field} is already registered (id {clash.id})", field=field
+        )
+    row = OrganizationRow(
+        name=data.name.strip(),
+        name_en=data.name_en,
+        credit_code=code,
+        kind=str(data.kind),
+        city_code=data.city_code,
+        in_province=data.in_province,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(uow, now, who.username, "org.create", f"org:{row.id}", {"name": row.name, "code": code})
+    return OrgView.of(row)
+
+
+def get_org(uow: UnitOfWork, who: Principal, ref: str | int) -> OrgView:
+    view = OrgView.of(find_org(uow, ref))
+    authorize(who, Action.READ, view.resource())
+    return view
+
+
+def list_orgs(uow: UnitOfWork, who: Principal) -> list[OrgView]:
+    scope = visible_scope(who, Kind.ORGANIZATION)
+    query = select(OrganizationRow).order_by(OrganizationRow.id)
+    if scope.nothing:
+        return []
+    if not scope.everything:
+        if scope.city_code is not None:
+            query = query.where(OrganizationRow.city_code == scope.city_code)
+        else:
+            query = query.where(OrganizationRow.id.in_(scope.org_ids))
+    return [OrgView.of(r) for r in uow.session.execute(query).scalars()]
+
+
+def add_ownership(
+    uow: UnitOfWork,
+    who: Principal,
+    owner: str | int,
+    owned: str | int,
+    percent: str,
+    now: dt.datetime,
+    *,
+    controls: bool = False,
+) -> None:
+    """Record that ``owner`` holds ``percent`` % of ``owned`` (replacing an earlier figure)."""
+    require_role(who, Role.PROVINCE, Role.DATA_BUREAU)
+    share = share_from_percent(percent)
+    a, b = find_org(uow, owner), find_org(uow, owned)
+    if a.id == b.id:
+        raise ValidationError("an organization cannot own itself", field="owned")
+    ppm = share * 1_000_000
+    if ppm.denominator != 1:
+        raise ValidationError("give the percentage with at most 4 decimal places", field="percent")
+    session = uow.session
+    existing = session.execute(
+        select(OwnershipRow).where(OwnershipRow.owner_id == a.id, OwnershipRow.owned_id == b.id)
+    ).scalar()
+    if existing is None:
+        session.add(OwnershipRow(owner_id=a.id, owned_id=b.id, share_ppm=int(ppm), controls=controls))
+    else:
+        existing.share_ppm = int(ppm)
+        existing.controls = controls
+    session.flush()
+    audit.record(
+        uow,
+        now,
+        who.username,
+        "org.ownership",
+        f"org:{b.id}",
+        {"owner": a.id, "percent": percent, "controls": controls},
+    )
+
+
+def ownership_graph(uow: UnitOfWork) -> OwnershipGraph:
+    """Every ownership link, as the pure graph that answers related-party questions."""
+    rows = uow.session.execute(select(OwnershipRow)).scalars()
+    return OwnershipGraph.of(
+        Ownership(OrgId(r.owner_id), OrgId(r.owned_id), Fraction(r.share_ppm, 1_000_000), r.controls)
+        for r in rows
+    )
+
+
+ORG_ROLES = frozenset({Role.USER, Role.ORG_ADMIN, Role.OPERATOR})
+
+
+def add_user(
+    uow: UnitOfWork,
+    who: Principal | None,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    now: dt.datetime,
+    display_name: str | None = None,
+    org: str | int | None = None,
+    city_code: str | None = None,
+) -> UserView:
+    """Create an account. ``who=None`` only for the first admin at ``zhisuan init``."""
+    name = username.strip()
+    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "._-@" for ch in name):
+        raise ValidationError("a username is 1–64 letters, digits or . _ - @", field="username")
+    org_row = find_org(uow, org) if org is not None else None
+    if role in ORG_ROLES and org_row is None:
+        raise ValidationError(f"role {role} needs an organization (--org)", field="org")
+    if role is Role.OPERATOR and org_row is not None and org_row.kind != OrgKind.CENTER_OPERATOR:
+        raise ValidationError("role operator needs a center-operator organization", field="org")
+    if role is Role.CITY:
+        if city_code is None:
+            raise ValidationError("role city needs a city (--city, 6-digit code)", field="city")
+        lookup_city(city_code, field="city")
+    if who is not None:
+        if org_row is not None and role in ORG_ROLES and who.role is Role.ORG_ADMIN:
+            authorize(who, Action.MANAGE, Resource(Kind.USER, org_id=OrgId(org_row.id)))
+            if role is Role.OPERATOR and who.org_id != org_row.id:
+                raise NotFoundError("no such organization", field="org")
+        else:
+            require_role(who)  # only admins create accounts outside their own organization
+    session = uow.session
+    if session.execute(select(UserRow).where(UserRow.username == name)).scalar() is not None:
+        raise ConflictError(f"username {name!r} is taken", field="username")
+    row = UserRow(
+        username=name,
+        display_name=display_name or name,
+        password_hash=hash_password(password),
+        role=str(role),
+        org_id=org_row.id if org_row is not None else None,
+        city_code=city_code,
+        active=True,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    actor = who.username if who is not None else "system"
+    audit.record(uow, now, actor, "user.create", f"user:{row.id}", {"username": name, "role": str(role)})
+    return UserView.of(row)
+
+
+def list_users(uow: UnitOfWork, who: Principal) -> list[UserView]:
+    query = select(UserRow).order_by(UserRow.id)
+    if who.role in {Role.ADMIN, Role.PROVINCE}:
+        pass
+    elif who.role is Role.ORG_ADMIN and who.org_id is not None:
+        query = query.where(UserRow.org_id == who.org_id)
+    elif who.user_id is not None:
+        query = query.where(UserRow.id == who.user_id)
+    else:
+        return []
+    return [UserView.of(r) for r in uow.session.execute(query).scalars()]
+
+
+def find_user(uow: UnitOfWork, username: str) -> UserRow:
+    row = uow.session.execute(select(UserRow).where(UserRow.username == username.strip())).scalar()
+    if row is None:
+        raise NotFoundError(f"no user {username!r}", field="username")
+    return row
+
+
+def create_token(uow: UnitOfWork, who: Principal | None, username: str, name: str, now: dt.datetime) -> str:
+    """Issue an API token for ``username``; the plain token is returned once and never stored."""
+    user = find_user(uow, username)
+    if who is not None:
+        authorize(
+            who,
+            Action.WRITE,
+            Resource(Kind.TOKEN, org_id=OrgId(user.org_id) if user.org_id else None, user_id=UserId(user.id)),
+        )
+    if not name.strip():
+        raise ValidationError("a token needs a name", field="name")
+    token = new_token()
+    uow.session.add(
+        ApiTokenRow(
+            user_id=user.id,
+            name=name.strip(),
+            prefix=token[:10],
+            token_hash=token_hash(token),
+            created_at=now,
+        )
+    )
+    uow.session.flush()
+    audit.record(uow, now, who.username if who else "cli", "token.create", f"user:{user.id}", {"name": name})
+    return token
+
+
+def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> UserView:
+    row = uow.session.execute(
+        select(ApiTokenRow).where(
+            ApiTokenRow.token_hash == token_hash(token.strip()), ApiTokenRow.revoked.is_(False)
+        )
+    ).scalar()
+    if row is None:
+        raise AuthenticationError("unknown or revoked token")
+    user = uow.session.get(UserRow, row.user_id)
+    if user is None or not user.active:
+        raise AuthenticationError("the token's account is disabled")
+    row.last_used_at = now
+    return UserView.of(user)
+
+
+def authenticate_password(uow: UnitOfWork, username: str, password: str) -> UserView:
+    row = uow.session.execute(select(UserRow).where(UserRow.username == username.strip())).scalar()
+    if row is None or not row.active or not verify_password(row.password_hash, password):
+        raise AuthenticationError("wrong username or password")
+    return UserView.of(row)
+
+
+def user_principal(uow: UnitOfWork, username: str) -> Principal:
+    return UserView.of(find_user(uow, username)).principal()

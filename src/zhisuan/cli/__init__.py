@@ -1,0 +1,48 @@
+"""The `zhisuan` command line: one Typer app, one sub-app per area."""
+
+from __future__ import annotations
+
+import typer
+
+from zhisuan import __version__
+
+app = typer.Typer(
+    name="zhisuan",
+    help="zhisuan (智算): provincial AI compute scheduling platform and policy programs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Command groups register here, one line each (import inside _register keeps start-up light).
+
+
+def _register() -> None:
+    from zhisuan.cli import foundation
+    from zhisuan.cli import policy
+
+    foundation.register(app)
+    app.add_typer(policy.app, name="policy")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+    ),
+) -> None:
+    """zhisuan (智算): provincial AI compute scheduling platform and policy programs."""
+
+
+def main() -> None:
+    _register()
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,80 @@
+"""What every command group shares: the console, JSON output and the one way errors end a command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import pydantic
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zhisuan.core.errors import ValidationError, ZhisuanError
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print one clear red line on stderr and exit non-zero."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def from_pydantic(exc: pydantic.ValidationError) -> ZhisuanError:
+    """The first problem pydantic found, as a ValidationError naming its field."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ())) or None
+    return ValidationError(str(first.get("msg", "invalid value")), field=field)
+
+
+def guarded(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a ZhisuanError raised by a command into one red line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ZhisuanError as exc:
+            fail(str(exc))
+        except pydantic.ValidationError as exc:
+            fail(str(from_pydantic(exc)))
+
+    return wrapper
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_default, sort_keys=False)
+
+
+def print_json(value: object) -> None:
+    """Machine-readable output on stdout (no Rich markup)."""
+    sys.stdout.write(dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)

@@ -1,0 +1,32 @@
+"""Run Alembic migrations programmatically (`zhisuan db upgrade`, server start, tests)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("zhisuan.store").joinpath("migrations")))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine: Engine | Connection, target: str = "heads") -> None:
+    """Bring the schema to ``target`` (default: every branch head)."""
+    if isinstance(engine, Engine):
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), target)
+    else:
+        command.upgrade(alembic_config(engine), target)
+
+
+def current_heads(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())

@@ -1,0 +1,7 @@
+"""Every context's tables, imported so that ``Base.metadata`` knows them all (one line per context)."""
+
+from zhisuan.store.models import core as core
+from zhisuan.store.models import ledger as ledger
+from zhisuan.store.models import metering as metering
+
+__all__ = ["core"]

@@ -1,0 +1,109 @@
+"""The FastAPI application: JSON API under /api/v1, HTML pages, static files, /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from zhisuan import __version__
+from zhisuan.bootstrap import Platform
+from zhisuan.store.db import ping
+from zhisuan.web import errors
+from zhisuan.web.i18n import pick_language
+
+API_PREFIX = "/api/v1"
+
+# Background loops run inside `zhisuan serve` (each context adds its own; see web/background.py).
+BackgroundTask = Callable[[Platform], Coroutine[Any, Any, None]]
+
+
+def _routers() -> list[tuple[str, object]]:
+    """(prefix, router) of every context's API, one line each."""
+    from zhisuan.web.api import foundation
+
+    return [(API_PREFIX, foundation.router)]
+
+
+def _pages() -> list[object]:
+    """Every context's page router, one line each."""
+    from zhisuan.web.pages import foundation
+
+    return [foundation.router]
+
+
+def _background() -> list[BackgroundTask]:
+    """Loops that `zhisuan serve` runs beside the web app (dispatch, metering), one line each."""
+    return []
+
+
+def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
+    """Build the app around an already-built platform (the composition root made it)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[None]] = (
+            [asyncio.create_task(loop(platform)) for loop in _background()] if run_worker else []
+        )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    app = FastAPI(
+        title="zhisuan 智算",
+        version=__version__,
+        description="Provincial AI compute scheduling platform and policy programs.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    errors.install(app)
+
+    @app.middleware("http")
+    async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        query = request.query_params.get("lang")
+        request.state.lang = pick_language(
+            query, request.cookies.get("lang"), request.headers.get("accept-language")
+        )
+        response = await call_next(request)
+        if query in ("zh", "en"):
+            response.set_cookie("lang", query, max_age=365 * 86400, samesite="lax")
+        return response
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=platform.settings.secret_key,
+        session_cookie="zhisuan_session",
+        same_site="lax",
+        https_only=False,
+        max_age=12 * 3600,
+    )
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        ok = ping(platform.engine)
+        return JSONResponse(
+            {"status": "ok" if ok else "database unreachable", "database": ok}, status_code=200 if ok else 503
+        )
+
+    for prefix, router in _routers():
+        app.include_router(router, prefix=prefix)  # type: ignore[arg-type]
+    for router in _pages():
+        app.include_router(router)  # type: ignore[arg-type]
+    static = resources.files("zhisuan.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app

@@ -1,0 +1,69 @@
+"""Pages: home (cities and the accelerator catalog), login, logout, language switch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from zhisuan import accounts
+from zhisuan.core.catalog import capacity_p, catalog
+from zhisuan.core.errors import AuthenticationError
+from zhisuan.core.regions import regions
+from zhisuan.web.deps import PrincipalDep, UowDep, check_csrf
+from zhisuan.web.templating import NavItem, add_nav, render
+
+router = APIRouter(include_in_schema=False)
+add_nav(NavItem("/", "Home", order=0))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after login."""
+    if not target:
+        return "/"
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, who: PrincipalDep) -> HTMLResponse:
+    accelerators = [{"a": a, "p": capacity_p([(a.key, 1)]) if a.rated else None} for a in catalog()]
+    return render(request, "home.html", {"regions": regions(), "accelerators": accelerators})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, who: PrincipalDep, next: str | None = None) -> HTMLResponse:
+    return render(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request,
+    uow: UowDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        user = accounts.authenticate_password(uow, username, password)
+    except AuthenticationError as exc:
+        request.state.principal = None
+        return render(
+            request, "login.html", {"next": _safe_next(next), "error": exc.message, "username": username}, 401
+        )
+    request.session.clear()
+    request.session["user_id"] = int(user.id)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: Annotated[str, Form()]) -> RedirectResponse:
+    check_csrf(request, csrf_token)
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)
