@@ -287,7 +287,7 @@ class RayEngine:
         return records
 
     def _model_of(self, info: Any) -> str:
-        resources = dict(info.entrypoint_resources or {})
+        resources = dict(getattr(info, "entrypoint_resources", None) or {})
         for acc in self.accelerators.values():
             if acc.resource and acc.resource in resources:
                 return acc.model
