@@ -32,9 +32,7 @@ from functools import cache
 
 from zhisuan.policy.engine import (
     Decision,
-    FactError,
     Reason,
-    RuleConflictError,
     Step,
     _as_day,
     answer,
@@ -42,10 +40,10 @@ from zhisuan.policy.engine import (
     evaluate_many,
     fen_text,
 )
+from zhisuan.policy.errors import FactError, PackError, RuleConflictError
 from zhisuan.policy.pack import (
     ArticleVersion,
     Pack,
-    PackError,
     PackSet,
     Parameter,
     as_params,

@@ -9,6 +9,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from zhisuan.core.errors import PolicyError
+from zhisuan.policy.errors import PackError
 
 
 class MarkedDict(dict[str, Any]):
@@ -86,6 +87,10 @@ def load_marked(text: str, filename: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise PolicyError(f"{filename}: YAML syntax error: {exc.problem or exc}", row=line) from None
+        raise PackError(
+            f"YAML syntax error: {exc.problem or exc}", file=filename, line=line, key=None
+        ) from None
+    except PackError:
+        raise
     except PolicyError as exc:
-        raise PolicyError(f"{filename}: {exc.message}", row=exc.row, field=exc.field) from None
+        raise PackError(exc.message, file=filename, line=exc.row, key=exc.field) from None

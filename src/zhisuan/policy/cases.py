@@ -25,7 +25,8 @@ from typing import cast
 from zhisuan.core.errors import PolicyError, ZhisuanError
 from zhisuan.policy._yaml import MarkedDict, MarkedList, load_marked
 from zhisuan.policy.engine import evaluate
-from zhisuan.policy.pack import PackError, PackSet
+from zhisuan.policy.errors import PackError
+from zhisuan.policy.pack import PackSet
 
 _ART = re.compile(r"^(art[0-9]+)")
 _EXPECT_KEYS = {

@@ -18,6 +18,7 @@ from typing import Final, NamedTuple, cast
 from zhisuan.core.errors import PolicyError, ZhisuanError
 from zhisuan.core.money import Money, Rounding
 from zhisuan.core.regions import all_cities
+from zhisuan.policy.errors import FactError, RuleConflictError
 from zhisuan.policy.pack import (
     ArticleVersion,
     AwardRule,
@@ -31,18 +32,6 @@ from zhisuan.policy.pack import (
 
 _MISSING: Final = object()
 Pair = tuple[int, int]  # exact rational n/d, d > 0; money pairs count fen
-
-
-class FactError(PolicyError):
-    """A fact is missing, unknown or of the wrong type; ``field`` names it."""
-
-    code = "invalid_fact"
-
-
-class RuleConflictError(PolicyError):
-    """Two award rules claim one case and the pack gives neither priority."""
-
-    code = "rule_conflict"
 
 
 class Step(NamedTuple):

@@ -21,6 +21,7 @@ from zhisuan.core.errors import PolicyError
 from zhisuan.core.money import Rounding
 from zhisuan.core.regions import is_city
 from zhisuan.policy._yaml import MarkedDict, MarkedList, load_marked
+from zhisuan.policy.errors import PackError
 
 ARTICLE_ID: Final = re.compile(r"^art[1-9][0-9]*$")
 PACK_ID: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -36,27 +37,6 @@ UNARY_OPS: Final = frozenset({"is_true", "is_false"})
 SET_OPS: Final = frozenset({"in", "not_in"})
 PERIOD_OPS: Final = frozenset({"in_effect_period"})
 ORDERED: Final = frozenset({"money", "number", "count", "rate", "date"})
-
-
-class PackError(PolicyError):
-    """A pack file that breaks the schema: names the file, the line and the key."""
-
-    def __init__(self, message: str, *, file: str, line: int | None, key: str | None) -> None:
-        super().__init__(message, row=line, field=key)
-        self.file = file
-
-    def __str__(self) -> str:
-        where = self.file
-        if self.row is not None:
-            where += f":{self.row}"
-        if self.field:
-            where += f": {self.field}"
-        return f"{where}: {self.message}"
-
-    def to_dict(self) -> dict[str, object]:
-        body = super().to_dict()
-        body["file"] = self.file
-        return body
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1076,8 +1056,20 @@ def load_pack_set(
     return PackSet(load_pack(p) for p in paths)
 
 
-def dump_value(value: object) -> str:
-    """A parameter value as plain text ('none' for null)."""
+def dump_value(value: object, ptype: str | None = None) -> str:
+    """A parameter value as plain text ('none' for null; rates as percentages where exact).
+
+    >>> dump_value(Fraction(1, 5), "rate"), dump_value(Fraction(1, 3), "rate"), dump_value(None)
+    ('20%', '1/3', 'none')
+    """
+    if ptype == "rate" and isinstance(value, Fraction) and value <= 1:
+        pct = value * 100
+        den = pct.denominator
+        while den % 2 == 0:
+            den //= 2
+        while den % 5 == 0:
+            den //= 5
+        return f"{fraction_text(pct)}%" if den == 1 else fraction_text(value)
     if value is None:
         return "none"
     if isinstance(value, bool):

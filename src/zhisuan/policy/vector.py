@@ -20,7 +20,8 @@ import numpy.typing as npt
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import PolicyError
 from zhisuan.core.money import Rounding
-from zhisuan.policy.engine import FactError, RuleConflictError, _as_day, _Compiled, _compiled
+from zhisuan.policy.engine import _as_day, _Compiled, _compiled
+from zhisuan.policy.errors import FactError, RuleConflictError
 from zhisuan.policy.pack import ArticleVersion, AwardRule, Check, PackSet
 
 IntArray = npt.NDArray[np.int64]

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zhisuan.policy import PackSet, default_packs, load_pack_set
+
+HERE = Path(__file__).parent
+SUCCESSOR = HERE / "packs" / "anhui-2025-test.yaml"
+
+
+@pytest.fixture(scope="session")
+def packs() -> PackSet:
+    return default_packs()
+
+
+@pytest.fixture(scope="session")
+def packs_with_successor() -> PackSet:
+    return load_pack_set(files=[SUCCESSOR])
+
+
+@pytest.fixture(scope="session")
+def successor_pack_path() -> Path:
+    return SUCCESSOR
