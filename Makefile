@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
-EXTRAS ?= dev
+# The test suite talks to real Slurm, Ray and Kubernetes clients: `dev` plus the engine clients.
+EXTRAS ?= dev,engines
 
 .PHONY: demo test lint typecheck format bench services-up services-down clean
 
@@ -14,8 +15,7 @@ $(VENV)/.stamp-$(EXTRAS): pyproject.toml
 	@touch $@
 
 # The demo: a fresh SQLite database under ./var, the demo province loaded, served on :8000.
-demo: EXTRAS = dev
-demo: $(VENV)/.stamp-dev
+demo: $(VENV)/.stamp-$(EXTRAS)
 	$(VENV)/bin/zhisuan demo --host 127.0.0.1 --port 8000
 
 # The whole suite. Tests needing PostgreSQL, Slurm, Ray or Chromium are skipped (one summary line)

@@ -74,3 +74,21 @@ def world(platform: Platform, client: TestClient) -> World:
         tokens["root"] = accounts.create_token(uow, ROOT, "root", "test", now)
         uow.commit()
     return World(client, platform, ids[0], ids[1], ids[2], tokens)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Chromium through Playwright (no browser download: Debian's chromium)."""
+    from tests.conftest import service_missing
+    from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, chromium_available
+
+    if not chromium_available():
+        service_missing("Chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

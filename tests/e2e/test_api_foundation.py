@@ -143,3 +143,11 @@ def test_home_page_in_chinese_and_english(client: TestClient) -> None:
     assert "Accelerator catalog" in en.text and "Suzhou (Anhui)" in en.text
     # the choice sticks through a cookie
     assert "Accelerator catalog" in client.get("/").text
+
+
+def test_docs_page_uses_only_local_assets(client: TestClient) -> None:
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert "/static/swagger/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200

@@ -9,9 +9,11 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from zhisuan import __version__
 from zhisuan.bootstrap import Platform
@@ -66,7 +68,7 @@ def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
         version=__version__,
         description="Provincial AI compute scheduling platform and policy programs.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served below from local assets (no CDN)
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -104,6 +106,18 @@ def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
         app.include_router(router, prefix=prefix)  # type: ignore[arg-type]
     for router in _pages():
         app.include_router(router)  # type: ignore[arg-type]
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="zhisuan API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
     static = resources.files("zhisuan.web").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app
