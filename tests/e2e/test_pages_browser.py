@@ -31,7 +31,7 @@ def page(browser: Any) -> Iterator[Any]:
 def test_home_page_is_chinese_first_and_switches_to_english(server: str, page: Any) -> None:
     page.goto(server + "/")
     assert page.locator("h1").first.inner_text() == "省级智能算力统筹调度平台"
-    assert page.locator("#cities tbody tr").count() == 16
+    assert page.locator("#cities li").count() == 16
     assert page.locator("#catalog tbody tr").count() > 30
     page.click("#lang-switch")
     page.wait_for_load_state()

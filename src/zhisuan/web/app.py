@@ -78,9 +78,7 @@ def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
     @app.middleware("http")
     async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         query = request.query_params.get("lang")
-        request.state.lang = pick_language(
-            query, request.cookies.get("lang"), request.headers.get("accept-language")
-        )
+        request.state.lang = pick_language(query, request.cookies.get("lang"))
         response = await call_next(request)
         if query in ("zh", "en"):
             response.set_cookie("lang", query, max_age=365 * 86400, samesite="lax")

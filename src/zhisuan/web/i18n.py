@@ -36,11 +36,9 @@ def gettext(lang: str, text: str) -> str:
     return catalog(lang).get(text, text)
 
 
-def pick_language(query: str | None, cookie: str | None, accept: str | None) -> str:
-    """?lang= beats the cookie, which beats Accept-Language; Chinese by default."""
+def pick_language(query: str | None, cookie: str | None) -> str:
+    """?lang= beats the cookie; otherwise Chinese, whatever the browser prefers (Chinese first)."""
     for candidate in (query, cookie):
         if candidate in LANGUAGES:
             return candidate
-    if accept and accept.lower().startswith("en"):
-        return "en"
     return DEFAULT_LANGUAGE
