@@ -35,7 +35,8 @@ def round_div(num: npt.NDArray[np.int64] | npt.NDArray[np.object_], den: int, mo
     """Round the non-negative exact values ``num / den`` to whole fen, element-wise."""
     if den == 1:
         return num.astype(np.int64)
-    q, r = np.divmod(num, den)
+    q = num // den
+    r = num - q * den
     if mode is Rounding.DOWN or mode is Rounding.FLOOR:
         out = q
     elif mode is Rounding.UP or mode is Rounding.CEILING:

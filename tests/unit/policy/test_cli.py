@@ -1,0 +1,175 @@
+"""`zhisuan policy …` answers in the documented JSON shape; bad input exits 2; batch lines stand alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zhisuan.cli.policy import app
+from zhisuan.policy import builtin_pack_dir
+
+runner = CliRunner()
+KEYS = [
+    "id",
+    "program",
+    "pack",
+    "on",
+    "in_force",
+    "eligible",
+    "amount",
+    "payee",
+    "case_by_case",
+    "steps",
+    "reasons",
+]
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ZHISUAN_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _facts(tmp_path: Path, facts: object) -> str:
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(facts), encoding="utf-8")
+    return str(path)
+
+
+def test_evaluate_one_case_prints_the_contract_object(tmp_path: Path) -> None:
+    facts = _facts(
+        tmp_path,
+        {
+            "city": "341300",
+            "rd_cost": 1000000.5,
+            "selection_mode": "open_challenge",
+            "in_provincial_plan": True,
+        },
+    )
+    result = runner.invoke(app, ["evaluate", "art5", "--facts", facts, "--on", "2024-06-30"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert list(out) == KEYS
+    # JSON numbers are read as exact decimals: 1000000.5 × 20% × 1.2 = 240000.12
+    assert (out["amount"], out["pack"], out["payee"], out["eligible"]) == (
+        "240000.12",
+        "anhui-2023",
+        "applicant",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["evaluate", "art5", "--on", "2024-06-30"],
+        ["evaluate", "art99", "--facts", "FACTS", "--on", "2024-06-30"],
+        ["evaluate", "art5", "--facts", "FACTS", "--on", "June"],
+        ["evaluate", "art5", "--facts", "FACTS", "--on", "2024-06-30", "--pack", "nope"],
+    ],
+)
+def test_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
+    facts = _facts(
+        tmp_path, {"city": "340100", "rd_cost": "1", "selection_mode": "directed", "in_provincial_plan": True}
+    )
+    result = runner.invoke(app, [facts if a == "FACTS" else a for a in args])
+    assert result.exit_code == 2
+
+
+def test_an_ill_typed_fact_exits_2_naming_the_field(tmp_path: Path) -> None:
+    facts = _facts(
+        tmp_path,
+        {"city": "340100", "rd_cost": "lots", "selection_mode": "directed", "in_provincial_plan": True},
+    )
+    result = runner.invoke(app, ["evaluate", "art5", "--facts", facts, "--on", "2024-06-30"])
+    assert result.exit_code == 2
+    assert "rd_cost" in result.stderr
+    assert result.stdout == ""
+
+
+def test_batch_answers_good_lines_and_flags_bad_ones(tmp_path: Path) -> None:
+    lines = [
+        {
+            "id": "a",
+            "program": "art14",
+            "on": "2025-01-01",
+            "facts": {"city": "340100", "standard_level": "international", "leading_drafter": True},
+        },
+        "not json",
+        {"id": "c", "program": "art5", "on": "2024-06-30", "facts": {"city": "340100"}},
+        {
+            "id": "d",
+            "program": "art2",
+            "on": "2026-01-01",
+            "facts": {"city": "340100", "in_province": True, "self_use": False, "spend": "1"},
+        },
+    ]
+    path = tmp_path / "cases.jsonl"
+    path.write_text(
+        "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["evaluate", "--batch", str(path)])
+    assert result.exit_code == 0
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 4
+    assert list(out[0]) == KEYS
+    assert out[0]["amount"] == "1000000.00"
+    assert out[1]["error"]["code"] == "invalid_json"
+    assert out[1]["line"] == 2
+    assert (out[2]["id"], out[2]["error"]["field"]) == ("c", "rd_cost")
+    assert (out[3]["in_force"], out[3]["amount"]) == (False, "0.00")
+
+
+def test_list_and_show_as_json() -> None:
+    result = runner.invoke(app, ["list", "--json"])
+    assert result.exit_code == 0
+    listing = json.loads(result.stdout)
+    assert len([a for a in listing["articles"] if a["pack"] == "anhui-2023"]) == 15
+    shown = json.loads(runner.invoke(app, ["show", "art2", "--on", "2025-06-01", "--json"]).stdout)
+    params = {p["name"]: p for p in shown["parameters"]}
+    assert params["rate"]["value"] == "20%"
+    assert params["annual_cap_per_org"]["value"] == "none"
+    assert params["budget_exhausted"]["value"] == "queued"
+    assert params["rate"]["history"] == [{"from": "2023-11-08", "value": "20%"}]
+
+
+def test_show_reports_no_policy_in_force() -> None:
+    shown = json.loads(runner.invoke(app, ["show", "art2", "--on", "2026-01-01", "--json"]).stdout)
+    assert shown["in_force"] is False
+
+
+def test_validate_runs_the_cases_beside_the_pack() -> None:
+    result = runner.invoke(app, ["validate", str(builtin_pack_dir() / "anhui-2023.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["valid"] and out["cases"] > 100 and out["failed"] == []
+
+
+def test_validate_a_broken_pack_names_file_line_and_key(tmp_path: Path) -> None:
+    text = (builtin_pack_dir() / "anhui-2023.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        text.replace(
+            '      match_rate: {type: rate, value: "1/3"}', '      match_rate: {type: rate, value: "a third"}'
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", str(broken)])
+    assert result.exit_code == 2
+    assert "broken.yaml:" in result.stderr
+    assert "articles.art1.parameters.match_rate.value" in result.stderr
+
+
+def test_an_admin_pack_is_picked_up_and_diffed(data_dir: Path) -> None:
+    (data_dir / "packs").mkdir()
+    src = Path(__file__).parent / "packs" / "anhui-2025-test.yaml"
+    (data_dir / "packs" / "successor.yaml").write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    ids = {p["id"] for p in json.loads(runner.invoke(app, ["list", "--json"]).stdout)["packs"]}
+    assert ids == {"anhui-2023", "anhui-2025-test"}
+    diff = json.loads(runner.invoke(app, ["diff", "anhui-2023", "anhui-2025-test", "--json"]).stdout)
+    assert diff["b_supersedes"] == {"anhui-2023": {"art6": "2025-08-11"}}
+    assert any(c["article"] == "art6" and c["what"] == "fact development_input" for c in diff["changes"])
+    assert any(c["article"] == "art5" and c["what"] == "article" for c in diff["changes"])
