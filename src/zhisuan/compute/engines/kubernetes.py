@@ -42,6 +42,11 @@ from zhisuan.core.clock import parse_timestamp
 from zhisuan.core.errors import EngineError, ValidationError
 from zhisuan.core.ids import JobId
 
+try:  # urllib3 comes with the kubernetes client; not all of its connection errors are OSErrors
+    from urllib3.exceptions import HTTPError as _Urllib3Error
+except ImportError:  # pragma: no cover - without the client nothing here runs
+    _Urllib3Error = OSError  # type: ignore[misc,assignment]
+
 LABEL_JOB = "zhisuan.io/job-id"
 LABEL_ATTEMPT = "zhisuan.io/attempt"
 LABEL_ACCELERATOR = "zhisuan.io/accelerator"
@@ -145,40 +150,43 @@ class KubernetesEngine:
                     raise EngineUnavailableError(f"no usable Kubernetes configuration: {exc}") from exc
         return self._api
 
-    def _request(
-        self, method: str, path: str, body: object | None = None, query: Sequence[tuple[str, str]] = ()
-    ) -> Any:
-        """One call to the API server; JSON in, JSON out, errors translated."""
+    def _call(self, what: str, group: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One call through the client's typed API (``BatchV1Api`` / ``CoreV1Api``), raw JSON back.
+
+        404 gives None; connection failures and 5xx become :class:`EngineUnavailableError`; other
+        refusals become :class:`EngineError` with the server's message.
+        """
         api = self._client()
+        from kubernetes import client as k8s
+        from kubernetes.client.exceptions import ApiException
+
+        target = k8s.BatchV1Api(api) if group == "batch" else k8s.CoreV1Api(api)
         try:
-            from kubernetes.client.exceptions import ApiException
-        except ImportError as exc:  # pragma: no cover
-            raise EngineUnavailableError("the Kubernetes client is not installed") from exc
-        try:
-            resp = api.call_api(
-                path,
-                method,
-                query_params=list(query),
-                header_params={"Accept": "application/json", "Content-Type": "application/json"},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=self.timeout_s,
+            resp = getattr(target, method)(
+                *args, _preload_content=False, _request_timeout=self.timeout_s, **kwargs
             )
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            if exc.status in (0, 502, 503, 504) or exc.status is None:
+            if not exc.status or exc.status >= 500:
                 raise EngineUnavailableError(
-                    f"Kubernetes API {self.api_server or ''} unavailable: {exc.reason}"
+                    f"Kubernetes API {self.api_server or ''} unavailable ({what}): {exc.status} {exc.reason}"
                 ) from exc
-            detail = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or exc.reason)
-            raise EngineError(f"Kubernetes refused {method} {path}: {exc.status} {detail[:300]}") from exc
-        except Exception as exc:
-            raise EngineUnavailableError(
-                f"Kubernetes API {self.api_server or ''} unreachable: {exc}"
+            body = exc.body.decode() if isinstance(exc.body, bytes) else str(exc.body or "")
+            try:
+                detail = str(json.loads(body).get("message") or body)
+            except (ValueError, AttributeError):
+                detail = body
+            raise EngineError(
+                f"Kubernetes refused {what}: {exc.status} {exc.reason}: {detail[:300]}"
             ) from exc
-        raw = resp[0].data if isinstance(resp, tuple) else resp.data
+        except (OSError, _Urllib3Error) as exc:
+            raise EngineUnavailableError(
+                f"Kubernetes API {self.api_server or ''} unreachable ({what}): {exc}"
+            ) from exc
+        raw = resp.read() if hasattr(resp, "read") else resp.data
+        if method == "read_namespaced_pod_log":
+            return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")
         return json.loads(raw) if raw else {}
 
     # ------------------------------------------------------------------ manifests
@@ -238,21 +246,12 @@ class KubernetesEngine:
             "spec": spec,
         }
 
-    def _jobs_path(self, name: str | None = None) -> str:
-        base = f"/apis/batch/v1/namespaces/{self.namespace}/jobs"
-        return f"{base}/{name}" if name else base
-
     def _exit_code(self, name: str) -> int | None:
-        pods = (
-            self._request(
-                "GET",
-                f"/api/v1/namespaces/{self.namespace}/pods",
-                query=[("labelSelector", f"job-name={name}")],
-            )
-            or {}
+        pods = self._call(
+            "list pods", "core", "list_namespaced_pod", self.namespace, label_selector=f"job-name={name}"
         )
         codes: list[int] = []
-        for pod in pods.get("items") or []:
+        for pod in (pods or {}).get("items") or []:
             for cs in (pod.get("status") or {}).get("containerStatuses") or []:
                 term = (cs.get("state") or {}).get("terminated")
                 if term is not None and term.get("exitCode") is not None:
@@ -301,7 +300,7 @@ class KubernetesEngine:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         body = self.manifest(request)
         try:
-            self._request("POST", self._jobs_path(), body=body)
+            self._call("create job", "batch", "create_namespaced_job", self.namespace, body)
         except EngineError as exc:
             if " 409 " in exc.message:  # AlreadyExists: another submitter created it first
                 return Submission(request.name, request.job_id, request.attempt, existing=True)
@@ -312,29 +311,35 @@ class KubernetesEngine:
         return self.status(engine_job_name(job_id, attempt))
 
     def status(self, engine_job_id: str) -> JobStatus | None:
-        job = self._request("GET", self._jobs_path(engine_job_id))
+        job = self._call("read job", "batch", "read_namespaced_job", engine_job_id, self.namespace)
         return None if job is None else self._status(job)
 
     def _list(self) -> list[dict[str, Any]]:
-        data = self._request("GET", self._jobs_path(), query=[("labelSelector", LABEL_JOB)]) or {}
-        return list(data.get("items") or [])
+        data = self._call(
+            "list jobs", "batch", "list_namespaced_job", self.namespace, label_selector=LABEL_JOB
+        )
+        return list((data or {}).get("items") or [])
 
     def jobs(self) -> Sequence[JobStatus]:
         out = [s for s in (self._status(j, with_exit=False) for j in self._list()) if s is not None]
         return sorted(out, key=lambda s: (s.job_id, s.attempt))
 
     def cancel(self, engine_job_id: str) -> None:
-        self._request(
-            "DELETE",
-            self._jobs_path(engine_job_id),
-            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+        self._call(
+            "delete job",
+            "batch",
+            "delete_namespaced_job",
+            engine_job_id,
+            self.namespace,
+            propagation_policy="Background",
         )
 
     def capacity(self) -> Mapping[str, Capacity]:
-        nodes = (self._request("GET", "/api/v1/nodes") or {}).get("items") or []
-        pods = (
-            self._request("GET", "/api/v1/pods", query=[("fieldSelector", "status.phase=Running")]) or {}
-        ).get("items") or []
+        nodes = (self._call("list nodes", "core", "list_node") or {}).get("items") or []
+        running = self._call(
+            "list pods", "core", "list_pod_for_all_namespaces", field_selector="status.phase=Running"
+        )
+        pods = (running or {}).get("items") or []
         out: dict[str, Capacity] = {}
         for acc in self.accelerators.values():
             total = free = 0
@@ -388,31 +393,19 @@ class KubernetesEngine:
         return records
 
     def logs(self, engine_job_id: str) -> str:
-        pods = (
-            self._request(
-                "GET",
-                f"/api/v1/namespaces/{self.namespace}/pods",
-                query=[("labelSelector", f"job-name={engine_job_id}")],
-            )
-            or {}
+        pods = self._call(
+            "list pods",
+            "core",
+            "list_namespaced_pod",
+            self.namespace,
+            label_selector=f"job-name={engine_job_id}",
         )
         parts: list[str] = []
-        for pod in pods.get("items") or []:
+        for pod in (pods or {}).get("items") or []:
             name = (pod.get("metadata") or {}).get("name")
-            api = self._client()
-            try:
-                resp = api.call_api(
-                    f"/api/v1/namespaces/{self.namespace}/pods/{name}/log",
-                    "GET",
-                    header_params={"Accept": "text/plain"},
-                    auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _request_timeout=self.timeout_s,
-                )
-            except Exception:  # noqa: S112 - a pod without logs yet is not an error
-                continue
-            raw = resp[0].data if isinstance(resp, tuple) else resp.data
-            parts.append(raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw))
+            parts.append(
+                self._call("read log", "core", "read_namespaced_pod_log", name, self.namespace) or ""
+            )
         return "".join(parts)
 
 
