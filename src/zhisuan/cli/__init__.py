@@ -20,9 +20,11 @@ app = typer.Typer(
 def _register() -> None:
     from zhisuan.cli import foundation
     from zhisuan.cli import policy
+    from zhisuan.cli import simulate
 
     foundation.register(app)
     app.add_typer(policy.app, name="policy")
+    app.add_typer(simulate.app, name="simulate")
 
 
 def _print_version(value: bool) -> None:

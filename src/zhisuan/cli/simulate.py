@@ -1,0 +1,260 @@
+"""`zhisuan simulate`: replay a job trace on a province under one placement policy, or all of them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from zhisuan.cli._common import console, dumps, err_console, guarded
+from zhisuan.core.errors import ValidationError
+
+app = typer.Typer(
+    help="Replay a job trace (canonical CSV or Philly) on a province under placement policies.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+PROGRESS_FROM = 20_000  # jobs: smaller runs finish before a bar would be useful
+
+TRACE_HELP = "Trace file (CSV)."
+FORMAT_HELP = "Trace format: canonical or philly."
+PROVINCE_HELP = "A shipped province (demo) or a province YAML file."
+ROWS: tuple[tuple[str, str], ...] = (
+    ("jobs", "jobs"),
+    ("completed", "completed"),
+    ("unrunnable", "unrunnable"),
+    ("jct_avg_s", "JCT avg (s)"),
+    ("jct_p50_s", "JCT p50 (s)"),
+    ("jct_p95_s", "JCT p95 (s)"),
+    ("jct_p99_s", "JCT p99 (s)"),
+    ("wait_avg_s", "wait avg (s)"),
+    ("makespan_s", "makespan (s)"),
+    ("utilization", "utilization"),
+    ("gross_cost_yuan", "list cost (yuan)"),
+    ("voucher_yuan", "voucher (yuan)"),
+    ("user_cost_yuan", "user cost (yuan)"),
+    ("jain_fairness", "Jain fairness"),
+    ("wall_s", "wall (s)"),
+)
+
+
+def _load_factor(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError(f"not a number: {text!r}", field="--load-factor") from None
+    if not value.is_finite() or value <= 0:
+        raise ValidationError(f"must be a positive number, got {text}", field="--load-factor")
+    return value
+
+
+def _fmt(value: object, key: str = "") -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if key in ("utilization", "jain_fairness") else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _run(
+    trace: Path,
+    fmt: str,
+    province_name: str,
+    policies: list[str],
+    load_factor: str,
+    seed: int,
+    limit: int | None,
+    json_out: Path | None,
+    jobs_out: Path | None,
+) -> None:
+    from zhisuan.compute.placement import policy_info
+    from zhisuan.compute.province import load_province
+    from zhisuan.compute.simulator import simulate
+    from zhisuan.compute.traces import load_trace
+
+    for name in policies:
+        policy_info(name)
+    lf = _load_factor(load_factor)
+    province = load_province(province_name)
+    tr = load_trace(trace, fmt, load_factor=lf, limit=limit, orgs=province.org_for)
+    if not tr.jobs:
+        raise ValidationError("the trace holds no jobs", field="--trace")
+    runs: list[dict[str, Any]] = []
+    last_jobs: Any = None
+    show = len(tr.jobs) * len(policies) >= PROGRESS_FROM
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not show,
+    ) as bar:
+        for name in policies:
+            task = bar.add_task(f"{name}", total=len(tr.jobs))
+
+            def tick(done: int, total: int, task: Any = task) -> None:
+                bar.update(task, completed=done)
+
+            result = simulate(tr, province, name, seed=seed, progress=tick)
+            metrics = dict(result.metrics)
+            metrics.update(
+                {
+                    "trace": str(trace),
+                    "format": fmt,
+                    "province": province.key,
+                    "load_factor": str(lf),
+                    "seed": seed,
+                }
+            )
+            runs.append(metrics)
+            last_jobs = result.jobs
+    _print(runs)
+    if json_out is not None:
+        body: dict[str, Any] = runs[0] if len(runs) == 1 else {"runs": runs}
+        json_out.write_text(dumps(body) + "\n", "utf-8")
+        console.print(f"wrote {json_out}")
+    if jobs_out is not None and last_jobs is not None:
+        with jobs_out.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(
+                [
+                    "job_id",
+                    "org",
+                    "cards",
+                    "state",
+                    "pool",
+                    "center",
+                    "submit_s",
+                    "start_s",
+                    "end_s",
+                    "cost_yuan",
+                    "voucher_yuan",
+                    "reason",
+                ]
+            )
+            for r in last_jobs:
+                writer.writerow(
+                    [
+                        r.job_id,
+                        r.org,
+                        r.cards,
+                        r.state,
+                        r.pool_id or "",
+                        r.center_id or "",
+                        r.submit_s,
+                        "" if r.start_s is None else r.start_s,
+                        "" if r.end_s is None else r.end_s,
+                        r.gross.round().to_decimal(),
+                        r.voucher.round().to_decimal(),
+                        r.reason,
+                    ]
+                )
+        console.print(f"wrote {jobs_out} (per-job results of {runs[-1]['policy']})")
+
+
+def _print(runs: list[dict[str, Any]]) -> None:
+    first = runs[0]
+    title = (
+        f"{Path(first['trace']).name} · {first['province']} · "
+        f"load ×{first['load_factor']} · seed {first['seed']}"
+    )
+    table = Table(title=title)
+    table.add_column("metric")
+    for r in runs:
+        table.add_column(str(r["policy"]), justify="right")
+    for key, label in ROWS:
+        table.add_row(label, *(_fmt(r[key], key) for r in runs))
+    console.print(table)
+    centers = list(first["utilization_by_center"])
+    util = Table(title="utilization by center")
+    util.add_column("center")
+    for r in runs:
+        util.add_column(str(r["policy"]), justify="right")
+    for c in centers:
+        util.add_row(c, *(f"{r['utilization_by_center'][c]:.3f}" for r in runs))
+    console.print(util)
+    for r in runs:
+        if r["unrunnable"]:
+            shown = r["unrunnable_jobs"][:5]
+            more = r["unrunnable"] - len(shown)
+            console.print(f"[yellow]{r['policy']}: {r['unrunnable']} jobs can never run[/]")
+            for u in shown:
+                console.print(f"  {u['job_id']} ({u['org']}, {u['cards']} cards): {u['reason']}")
+            if more > 0:
+                console.print(f"  … and {more} more (see --json)")
+
+
+@app.callback()
+@guarded
+def simulate(
+    ctx: typer.Context,
+    trace: Path | None = typer.Option(None, "--trace", help=TRACE_HELP),
+    fmt: str = typer.Option("canonical", "--format", help=FORMAT_HELP),
+    province: str = typer.Option("demo", "--province", help=PROVINCE_HELP),
+    policy: str = typer.Option(
+        "zhisuan", "--policy", help="Placement policy, or `all` to compare every one."
+    ),
+    load_factor: str = typer.Option(
+        "1", "--load-factor", help="Compress arrivals by this factor (2 = twice as fast)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for everything random (home centers, failures)."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N jobs by submit time."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as one JSON object here."),
+    jobs_out: Path | None = typer.Option(None, "--jobs-csv", help="Write per-job results (CSV) here."),
+) -> None:
+    """Replay a trace: `zhisuan simulate --trace FILE --format philly --policy zhisuan --load-factor 16`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if trace is None:
+        raise ValidationError("give a trace file with --trace (see --help)", field="--trace")
+    from zhisuan.compute.placement import policy_names
+
+    policies = policy_names() if policy == "all" else [policy]
+    _run(trace, fmt, province, policies, load_factor, seed, limit, json_out, jobs_out)
+
+
+@app.command("compare")
+@guarded
+def compare(
+    trace: Path = typer.Option(..., "--trace", help=TRACE_HELP),
+    fmt: str = typer.Option("canonical", "--format", help=FORMAT_HELP),
+    province: str = typer.Option("demo", "--province", help=PROVINCE_HELP),
+    load_factor: str = typer.Option("1", "--load-factor"),
+    seed: int = typer.Option(0, "--seed"),
+    limit: int | None = typer.Option(None, "--limit"),
+    json_out: Path | None = typer.Option(None, "--json", help="Write {runs: [...]} here."),
+) -> None:
+    """Run every placement policy on the same trace and show them side by side."""
+    from zhisuan.compute.placement import policy_names
+
+    _run(trace, fmt, province, policy_names(), load_factor, seed, limit, json_out, None)
+
+
+@app.command("policies")
+@guarded
+def policies(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the placement policies."""
+    from zhisuan.compute.placement import POLICIES
+
+    rows = [(p.name, "late" if p.late_binding else "early", p.description) for p in POLICIES.values()]
+    if as_json:
+        typer.echo(json.dumps([dict(zip(("name", "binding", "description"), r, strict=True)) for r in rows]))
+        return
+    table = Table(title="placement policies")
+    for col in ("name", "binding", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+
+
+__all__ = ["app"]
