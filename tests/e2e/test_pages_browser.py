@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.browser import running_server
@@ -65,3 +66,20 @@ def test_static_assets_are_served_locally(server: str, page: Any) -> None:
     page.wait_for_load_state("networkidle")
     assert requests
     assert all(url.startswith(server) for url in requests), [u for u in requests if not u.startswith(server)]
+
+
+def test_a_token_made_on_the_account_page_works_on_the_api_and_can_be_revoked(server: str, page: Any) -> None:
+    page.goto(server + "/login?next=/account")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "admin-password")
+    page.click("button[type=submit]")
+    page.wait_for_url(server + "/account")
+    page.fill("input[name=name]", "browser")
+    page.click("text=创建令牌")
+    token = page.locator("#new-token code").inner_text()
+    assert token.startswith("zs_")
+    me = httpx.get(server + "/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["username"] == "admin"
+    page.locator("#tokens form button").last.click()
+    page.wait_for_url(server + "/account")
+    assert httpx.get(server + "/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401

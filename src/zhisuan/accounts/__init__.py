@@ -12,8 +12,10 @@ from zhisuan.accounts.services import (
     create_token,
     get_org,
     list_orgs,
+    list_tokens,
     list_users,
     ownership_graph,
+    revoke_token,
 )
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "create_token",
     "get_org",
     "list_orgs",
+    "list_tokens",
     "list_users",
     "ownership_graph",
+    "revoke_token",
 ]

@@ -362,3 +362,52 @@ def authenticate_password(uow: UnitOfWork, username: str, password: str) -> User
 
 def user_principal(uow: UnitOfWork, username: str) -> Principal:
     return UserView.of(find_user(uow, username)).principal()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    id: int
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+            "revoked": self.revoked,
+        }
+
+
+def list_tokens(uow: UnitOfWork, who: Principal) -> list[TokenView]:
+    """The caller's own API tokens (never the secrets themselves)."""
+    if who.user_id is None:
+        return []
+    rows = uow.session.execute(
+        select(ApiTokenRow).where(ApiTokenRow.user_id == who.user_id).order_by(ApiTokenRow.id)
+    ).scalars()
+    return [TokenView(r.id, r.name, r.prefix, r.created_at, r.last_used_at, r.revoked) for r in rows]
+
+
+def revoke_token(uow: UnitOfWork, who: Principal, token_id: int, now: dt.datetime) -> None:
+    """Revoke one of the caller's tokens (admins: anyone's)."""
+    row = uow.session.get(ApiTokenRow, token_id)
+    if row is None:
+        raise NotFoundError("no such token", field="token")
+    owner = uow.session.get(UserRow, row.user_id)
+    authorize(
+        who,
+        Action.WRITE,
+        Resource(
+            Kind.TOKEN,
+            org_id=OrgId(owner.org_id) if owner is not None and owner.org_id else None,
+            user_id=UserId(row.user_id),
+        ),
+    )
+    row.revoked = True
+    audit.record(uow, now, who.username, "token.revoke", f"user:{row.user_id}", {"token": row.prefix})

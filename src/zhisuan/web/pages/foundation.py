@@ -9,10 +9,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from zhisuan import accounts
+from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import capacity_p, catalog
 from zhisuan.core.errors import AuthenticationError
 from zhisuan.core.regions import regions
-from zhisuan.web.deps import PrincipalDep, UowDep, check_csrf
+from zhisuan.web.deps import LoginDep, PlatformDep, PrincipalDep, UowDep, check_csrf
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -67,3 +68,49 @@ def logout(request: Request, csrf_token: Annotated[str, Form()]) -> RedirectResp
     check_csrf(request, csrf_token)
     request.session.clear()
     return RedirectResponse("/", status_code=303)
+
+
+add_nav(NavItem("/account", "My account", roles=tuple(r.value for r in Role), order=90))
+
+
+def _account(request: Request, uow: UowDep, who: Principal, **extra: object) -> HTMLResponse:
+    org = accounts.get_org(uow, who, who.org_id) if who.org_id is not None else None
+    members = accounts.list_users(uow, who) if who.role in {Role.ORG_ADMIN, Role.ADMIN} else []
+    context: dict[str, object] = {"org": org, "tokens": accounts.list_tokens(uow, who), "members": members}
+    context.update(extra)
+    return render(request, "account.html", context)
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, uow: UowDep, who: LoginDep) -> HTMLResponse:
+    return _account(request, uow, who)
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+def account_new_token(
+    request: Request,
+    uow: UowDep,
+    who: LoginDep,
+    platform: PlatformDep,
+    name: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+) -> HTMLResponse:
+    check_csrf(request, csrf_token)
+    token = accounts.create_token(uow, who, who.username, name, platform.clock.now())
+    uow.commit()
+    return _account(request, uow, who, new_token=token)
+
+
+@router.post("/account/tokens/{token_id}/revoke", response_model=None)
+def account_revoke_token(
+    request: Request,
+    token_id: int,
+    uow: UowDep,
+    who: LoginDep,
+    platform: PlatformDep,
+    csrf_token: Annotated[str, Form()],
+) -> Response:
+    check_csrf(request, csrf_token)
+    accounts.revoke_token(uow, who, token_id, platform.clock.now())
+    uow.commit()
+    return RedirectResponse("/account", status_code=303)
