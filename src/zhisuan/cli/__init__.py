@@ -20,10 +20,15 @@ app = typer.Typer(
 def _register() -> None:
     from zhisuan.cli import foundation
     from zhisuan.cli import policy
+    from zhisuan.cli import ledger, metering
     from zhisuan.cli import simulate
 
     foundation.register(app)
     app.add_typer(policy.app, name="policy")
+    app.add_typer(metering.usage_app, name="usage")
+    app.add_typer(metering.bills_app, name="bills")
+    app.add_typer(metering.vouchers_app, name="vouchers")
+    app.add_typer(ledger.app, name="ledger")
     app.add_typer(simulate.app, name="simulate")
 
 

@@ -10,8 +10,8 @@ The accounts the platform keeps:
 =====================  ======  =================================================================
 kind                   normal  meaning
 =====================  ======  =================================================================
-org_receivable         debit   what an organization owes for issued compute bills (floor 0)
-org_prepaid            credit  what an organization paid beyond its bills (floor 0)
+org_receivable         debit   what an organization owes for issued compute bills (negative: a
+                               credit note owed back to it, e.g. after a correction)
 center_revenue         credit  a center's compute revenue, net of VAT
 vat_payable            credit  output VAT on a center's compute bills
 center_cash            debit   payments received for a center's bills (clearing)
@@ -41,7 +41,6 @@ class Side(StrEnum):
 
 class AccountKind(StrEnum):
     ORG_RECEIVABLE = "org_receivable"
-    ORG_PREPAID = "org_prepaid"
     CENTER_REVENUE = "center_revenue"
     VAT_PAYABLE = "vat_payable"
     CENTER_CASH = "center_cash"
@@ -61,8 +60,8 @@ class KindRule:
 
 
 KIND_RULES: Mapping[AccountKind, KindRule] = {
-    AccountKind.ORG_RECEIVABLE: KindRule(Side.DEBIT, 0),
-    AccountKind.ORG_PREPAID: KindRule(Side.CREDIT, 0),
+    # a correction can issue a credit note before it is refunded: the receivable may turn negative
+    AccountKind.ORG_RECEIVABLE: KindRule(Side.DEBIT, None),
     AccountKind.CENTER_REVENUE: KindRule(Side.CREDIT, None),
     AccountKind.VAT_PAYABLE: KindRule(Side.CREDIT, None),
     AccountKind.CENTER_CASH: KindRule(Side.DEBIT, None),
@@ -122,10 +121,6 @@ class Account:
     @classmethod
     def org_receivable(cls, org: int) -> Account:
         return cls(AccountKind.ORG_RECEIVABLE, str(org))
-
-    @classmethod
-    def org_prepaid(cls, org: int) -> Account:
-        return cls(AccountKind.ORG_PREPAID, str(org))
 
     @classmethod
     def center_revenue(cls, center: int) -> Account:

@@ -560,8 +560,8 @@ def bill_lines(
 ) -> list[BillLine]:
     """Group a bill's records into lines and round each line once.
 
-    Usage of earlier months and reversals are *adjustment* lines; reversals keep their own lines so a
-    correction is visible on the invoice.
+    Usage of earlier months and reversals are *adjustment* lines. A correction's reversal and its
+    replacement at the same price share one line: the net change, rounded once.
     """
     sums: dict[LineKey, int] = defaultdict(int)
     for r in records:

@@ -5,11 +5,11 @@ this module only gathers the facts of each paid bill line, asks the engine throu
 and then applies the program budget, which is money the ledger holds, not a policy figure. It never
 computes a voucher amount on its own.
 
-Budget exhaustion (the pack names the mode):
-- ``queued``: lines are granted first-paid first until the budget would be overspent; that line and
-  every later one of the same year wait as *queued* and are retried in the next settlement.
-- ``pro_rated``: when the month's entitlements exceed what is left, each is scaled by left / total,
-  rounded down to the fen, so the sum never exceeds the budget.
+Budget exhaustion (the pack's ``budget_exhausted`` mode, applied by the policy engine's
+``apply_budget``): ``queued`` pays claims in order (waiting remainders first, then first paid first)
+until the budget is spent; what does not fit waits as a *queued* voucher part retried by the next
+settlement. ``pro_rated`` scales every claim by remaining/claimed, down to the fen. Either way the
+program budget is never overspent.
 """
 
 from __future__ import annotations
@@ -36,11 +36,6 @@ class VoucherStatus(StrEnum):
     INELIGIBLE = "ineligible"
     NOT_IN_FORCE = "not_in_force"
     CLAWBACK = "clawback"
-
-
-class Exhaustion(StrEnum):
-    QUEUED = "queued"
-    PRO_RATED = "pro_rated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +69,7 @@ class Art2Answer:
     pack: str
     steps: tuple[Mapping[str, str], ...] = ()
     reasons: tuple[str, ...] = ()
-    exhaustion: Exhaustion = Exhaustion.QUEUED
+    budget_mode: str = "queued"  # the pack's ``budget_exhausted``: queued or pro_rated
 
 
 Art2Evaluator = Callable[[Art2Case], Art2Answer]
@@ -101,11 +96,27 @@ class OrgFacts:
     in_province: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A queued voucher part from an earlier settlement: its entitlement is decided, its money is not."""
+
+    voucher_line_id: int
+    bill_line_id: int
+    part: int
+    org_id: int
+    year: int
+    entitled_fen: int
+
+
 @dataclass
 class VoucherLine:
-    """One settled bill line: what the policy allows, what is granted, and why."""
+    """One settled part of a bill line: what the policy allows, what is granted, and why.
+
+    ``existing_id`` is set when the line is a queued part of an earlier settlement being settled now.
+    """
 
     bill_line_id: int
+    part: int
     org_id: int
     city: str
     usage_month: Month
@@ -118,6 +129,7 @@ class VoucherLine:
     adjustment: bool
     steps: list[dict[str, str]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    existing_id: int | None = None
 
     @property
     def year(self) -> int:
@@ -134,19 +146,26 @@ def _step(rule: str, parameter: str, value: object, result: object) -> dict[str,
     }
 
 
+BudgetFn = Callable[[Sequence[int], int, str], tuple[Sequence[int], Sequence[int]]]
+
+
 def settle(
     month: Month,
     lines: Sequence[PaidLine],
     orgs: Mapping[int, OrgFacts],
     graph: OwnershipGraph,
     evaluate: Art2Evaluator,
+    apply_budget: BudgetFn,
     budget_left_fen: Mapping[int, int],
     awarded_this_year_fen: Mapping[tuple[int, int], int],
+    waiting: Sequence[Waiting] = (),
+    budget_modes: Mapping[int, str] | None = None,
 ) -> list[VoucherLine]:
-    """Voucher lines for the paid bill lines of usage months up to ``month`` not yet settled.
+    """Voucher lines for paid bill lines (usage months up to ``month``) and for queued parts.
 
-    ``budget_left_fen`` is the program budget still available per usage year (the ledger's balance);
-    ``awarded_this_year_fen`` is what each (org, year) has already been granted.
+    ``budget_left_fen``: program budget still available per usage year (the ledger's balance);
+    ``awarded_this_year_fen``: what each (org, year) has been granted or promised so far;
+    ``apply_budget``: the policy engine's split of claims into (paid, deferred) for a mode.
     """
     for line in lines:
         if line.usage_month > month:
@@ -155,9 +174,27 @@ def settle(
             )
     awarded: dict[tuple[int, int], int] = defaultdict(int, awarded_this_year_fen)
     left: dict[int, int] = defaultdict(int, budget_left_fen)
+    modes: dict[int, str] = dict(budget_modes or {})
     out: list[VoucherLine] = []
-    positive: list[VoucherLine] = []
-    modes: dict[int, Exhaustion] = {}
+    claims: dict[int, list[VoucherLine]] = defaultdict(list)
+    for w in sorted(waiting, key=lambda w: w.voucher_line_id):
+        holder = orgs[w.org_id]
+        vl = VoucherLine(
+            bill_line_id=w.bill_line_id,
+            part=w.part,
+            org_id=w.org_id,
+            city=holder.city,
+            usage_month=Month(w.year, 1),
+            settlement_month=month,
+            spend_fen=0,
+            entitled_fen=w.entitled_fen,
+            amount_fen=0,
+            status=VoucherStatus.QUEUED,
+            pack="",
+            adjustment=True,
+            existing_id=w.voucher_line_id,
+        )
+        claims[w.year].append(vl)
     # claw-backs first, so the budget they return is there for this month's grants
     ordered = sorted(lines, key=lambda x: (x.gross_fen >= 0, x.usage_month, x.paid_on, x.bill_line_id))
     for line in ordered:
@@ -187,6 +224,7 @@ def settle(
         ]
         vl = VoucherLine(
             bill_line_id=line.bill_line_id,
+            part=0,
             org_id=line.org_id,
             city=org.city,
             usage_month=line.usage_month,
@@ -219,51 +257,55 @@ def settle(
             continue
         vl.entitled_fen = answer.amount_fen
         awarded[(line.org_id, year)] += answer.amount_fen
-        modes.setdefault(year, answer.exhaustion)
-        positive.append(vl)
-    _apply_budget(positive, left, modes)
-    return out
-
-
-def _apply_budget(lines: list[VoucherLine], left: dict[int, int], modes: Mapping[int, Exhaustion]) -> None:
-    by_year: dict[int, list[VoucherLine]] = defaultdict(list)
-    for vl in lines:
-        by_year[vl.year].append(vl)
-    for year, group in by_year.items():
+        modes.setdefault(year, answer.budget_mode)
+        claims[year].append(vl)
+    for year, group in sorted(claims.items()):
+        mode = modes.get(year, "queued")
         budget = max(left[year], 0)
-        total = sum(vl.entitled_fen for vl in group)
+        paid, deferred = apply_budget([vl.entitled_fen for vl in group], budget, mode)
         param = f"program_budget:{ARTICLE}:{year}"
-        mode = modes.get(year, Exhaustion.QUEUED)
-        if total <= budget:
-            for vl in group:
-                vl.amount_fen, vl.status = vl.entitled_fen, VoucherStatus.GRANTED
-                vl.steps.append(_step("budget", param, Money.from_fen(budget), "enough budget"))
-                budget -= vl.entitled_fen
-        elif mode is Exhaustion.PRO_RATED:
-            start = budget
-            for vl in group:
-                vl.amount_fen = vl.entitled_fen * start // total  # rounded down: never overspends
-                vl.status = VoucherStatus.PRO_RATED
-                vl.steps.append(
-                    _step("budget", param, Money.from_fen(start), f"pro-rated {start}/{total} of entitlement")
-                )
-                vl.reasons.append("program budget exhausted: the voucher is pro-rated")
-                budget -= vl.amount_fen
-        else:
-            blocked = False
-            for vl in group:
-                if not blocked and vl.entitled_fen <= budget:
-                    vl.amount_fen, vl.status = vl.entitled_fen, VoucherStatus.GRANTED
-                    vl.steps.append(_step("budget", param, Money.from_fen(budget), "enough budget"))
-                    budget -= vl.entitled_fen
-                else:
-                    blocked = True
-                    vl.amount_fen, vl.status = 0, VoucherStatus.QUEUED
-                    vl.steps.append(_step("budget", param, Money.from_fen(budget), "queued until funded"))
-                    vl.reasons.append(
-                        "program budget exhausted: the voucher is queued until the budget is funded"
+        for vl, got, rest in zip(group, paid, deferred, strict=True):
+            got, rest = int(got), int(rest)
+            vl.steps.append(
+                _step("budget", param, Money.from_fen(budget), f"{mode}: granted {Money.from_fen(got)}")
+            )
+            if rest == 0:
+                vl.amount_fen, vl.status = got, VoucherStatus.GRANTED
+            elif mode == "pro_rated":
+                vl.amount_fen, vl.status = got, VoucherStatus.PRO_RATED
+                vl.reasons.append(f"program budget {year} exhausted: pro-rated to {Money.from_fen(got)}")
+            elif got == 0:
+                if vl.existing_id is not None:
+                    continue  # still waiting, nothing changes
+                vl.status = VoucherStatus.QUEUED
+                vl.reasons.append(f"program budget {year} exhausted: queued until it is funded")
+            else:
+                # paid in part: this part is granted what fits, the rest waits as a new queued part
+                vl.entitled_fen, vl.amount_fen, vl.status = got, got, VoucherStatus.GRANTED
+                vl.reasons.append(f"program budget {year} exhausted: {Money.from_fen(rest)} queued")
+                out.append(
+                    VoucherLine(
+                        bill_line_id=vl.bill_line_id,
+                        part=vl.part + 1,
+                        org_id=vl.org_id,
+                        city=vl.city,
+                        usage_month=vl.usage_month,
+                        settlement_month=month,
+                        spend_fen=0,
+                        entitled_fen=rest,
+                        amount_fen=0,
+                        status=VoucherStatus.QUEUED,
+                        pack=vl.pack,
+                        adjustment=True,
+                        steps=[_step("budget", param, Money.from_fen(0), "queued until funded")],
+                        reasons=[f"program budget {year} exhausted: queued until it is funded"],
                     )
+                )
+            if vl.existing_id is not None:
+                out.append(vl)
+            budget -= got
         left[year] = budget
+    return out
 
 
 __all__ = [
@@ -271,10 +313,11 @@ __all__ = [
     "Art2Answer",
     "Art2Case",
     "Art2Evaluator",
-    "Exhaustion",
+    "BudgetFn",
     "OrgFacts",
     "PaidLine",
     "VoucherLine",
     "VoucherStatus",
+    "Waiting",
     "settle",
 ]

@@ -1,8 +1,8 @@
 """Tables of the metering context: usage records, rate card, disputes, billing runs, bills, vouchers.
 
-Money is integer fen. ``center_id`` and ``pool_id`` are plain integers without a foreign key: the
-compute context's centers and pools tables did not exist when this branch was written. A center's
-operator (needed for the art. 2 self-use test) is kept in ``metering_center_operators``.
+Money is integer fen. Usage records keep ``center_id`` and ``pool_id`` as plain integers without a
+foreign key (the import checks them against the compute pools) so that bulk ingest stays fast; bills
+reference ``compute_centers``, whose operator the art. 2 self-use test compares with each user.
 """
 
 from __future__ import annotations
@@ -62,18 +62,9 @@ class UsageRecordRow(Base):
     policy_on: Mapped[dt.date] = mapped_column(Date)
 
 
-class CenterOperatorRow(Base):
-    """Which organization operates a center (the art. 2 self-use test compares it with the user)."""
-
-    __tablename__ = "metering_center_operators"
-
-    center_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    operator_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
-    name: Mapped[str] = mapped_column(String(200), default="")
-
-
 class PoolRateRow(Base):
-    """A pool's list prices (time bands as JSON) from an effective date."""
+    """A dated change of a pool's list prices (time bands as JSON); before the first one, the pool's
+    own price in ``compute_pools`` applies."""
 
     __tablename__ = "metering_pool_rates"
     __table_args__ = (UniqueConstraint("pool_id", "effective_from"),)
@@ -151,7 +142,7 @@ class BillRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id"), index=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    center_id: Mapped[int] = mapped_column(Integer, index=True)
+    center_id: Mapped[int] = mapped_column(ForeignKey("compute_centers.id"), index=True)
     operator_org_id: Mapped[int] = mapped_column(Integer)
     month: Mapped[str] = mapped_column(String(7))
     state: Mapped[str] = mapped_column(String(16), index=True)
@@ -206,13 +197,17 @@ class VoucherSettlementRow(Base):
 
 
 class VoucherLineRow(Base):
-    """One paid bill line settled under art. 2, with the policy engine's explanation."""
+    """One part of a paid bill line settled under art. 2, with the policy engine's explanation."""
 
     __tablename__ = "voucher_lines"
-    __table_args__ = (Index("ix_voucher_lines_org_year", "org_id", "usage_year"),)
+    __table_args__ = (
+        Index("ix_voucher_lines_org_year", "org_id", "usage_year"),
+        UniqueConstraint("bill_line_id", "part"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    bill_line_id: Mapped[int] = mapped_column(ForeignKey("bill_lines.id"), unique=True)
+    bill_line_id: Mapped[int] = mapped_column(ForeignKey("bill_lines.id"))
+    part: Mapped[int] = mapped_column(Integer)  # 0; 1, 2 … for queued remainders paid later
     settlement_id: Mapped[int] = mapped_column(ForeignKey("voucher_settlements.id"), index=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     city: Mapped[str] = mapped_column(String(6), index=True)

@@ -1,6 +1,7 @@
 """metering: usage records, rate card, disputes, billing runs, bills, vouchers
 
-center_id and pool_id carry no foreign key: the compute tables did not exist yet.
+Bills reference compute centers; usage records keep center and pool ids without a foreign key
+(checked by the import instead) so that bulk ingest stays fast.
 
 Revision ID: metering_0001
 Revises: core_0001
@@ -16,7 +17,7 @@ import zhisuan.store.types
 revision: str = "metering_0001"
 down_revision: str | None = "core_0001"
 branch_labels: str | Sequence[str] | None = ("metering",)
-depends_on: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = ("compute_0001",)
 
 
 def upgrade() -> None:
@@ -132,6 +133,9 @@ def upgrade() -> None:
         sa.Column("created_at", zhisuan.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["org_id"], ["organizations.id"], name=op.f("fk_bills_org_id_organizations")),
         sa.ForeignKeyConstraint(
+            ["center_id"], ["compute_centers.id"], name=op.f("fk_bills_center_id_compute_centers")
+        ),
+        sa.ForeignKeyConstraint(
             ["reopened_in_run"], ["billing_runs.id"], name=op.f("fk_bills_reopened_in_run_billing_runs")
         ),
         sa.ForeignKeyConstraint(["run_id"], ["billing_runs.id"], name=op.f("fk_bills_run_id_billing_runs")),
@@ -144,18 +148,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_bills_scope", ["month", "org_id", "center_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_bills_state"), ["state"], unique=False)
 
-    op.create_table(
-        "metering_center_operators",
-        sa.Column("center_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("operator_org_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["operator_org_id"],
-            ["organizations.id"],
-            name=op.f("fk_metering_center_operators_operator_org_id_organizations"),
-        ),
-        sa.PrimaryKeyConstraint("center_id", name=op.f("pk_metering_center_operators")),
-    )
     op.create_table(
         "metering_discounts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -232,6 +224,7 @@ def upgrade() -> None:
         "voucher_lines",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("bill_line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("part", sa.Integer(), nullable=False),
         sa.Column("settlement_id", sa.Integer(), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.Column("city", sa.String(length=6), nullable=False),
@@ -258,7 +251,7 @@ def upgrade() -> None:
             name=op.f("fk_voucher_lines_settlement_id_voucher_settlements"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_voucher_lines")),
-        sa.UniqueConstraint("bill_line_id", name=op.f("uq_voucher_lines_bill_line_id")),
+        sa.UniqueConstraint("bill_line_id", "part", name=op.f("uq_voucher_lines_bill_line_id_part")),
     )
     with op.batch_alter_table("voucher_lines", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_voucher_lines_city"), ["city"], unique=False)
@@ -293,7 +286,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_metering_discounts_org_id"))
 
     op.drop_table("metering_discounts")
-    op.drop_table("metering_center_operators")
     with op.batch_alter_table("bills", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bills_state"))
         batch_op.drop_index("ix_bills_scope")

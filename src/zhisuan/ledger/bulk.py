@@ -1,0 +1,140 @@
+# ruff: noqa: S608  -- SQL text is built only from our own table/column names and constant fragments; every value is a bound parameter
+"""Set-based writes shared by the ledger and metering services.
+
+PostgreSQL: ``COPY`` (straight into the table, or into a temporary table followed by
+``INSERT … SELECT … ON CONFLICT DO NOTHING``). SQLite: one prepared multi-row ``INSERT … ON CONFLICT
+DO NOTHING`` run with ``executemany``. Either way the rows join the caller's transaction: nothing is
+committed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, text
+from sqlalchemy.orm import Session
+
+Row = Sequence[object]
+
+
+def _copy_value(value: object) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    s = str(value)
+    if any(c in s for c in "\\\t\n\r"):
+        s = s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return s
+
+
+def _copy_text(rows: Iterable[Row]) -> str:
+    buf = io.StringIO()
+    for row in rows:
+        buf.write("\t".join(map(_copy_value, row)))
+        buf.write("\n")
+    return buf.getvalue()
+
+
+def _pg_copy(session: Session, table_name: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
+    raw: Any = session.connection().connection.dbapi_connection
+    cols = _quoted(columns)
+    chunk: list[Row] = []
+    with raw.cursor() as cur, cur.copy(f"COPY {table_name} ({cols}) FROM STDIN") as copy:
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= 20_000:
+                copy.write(_copy_text(chunk))
+                chunk.clear()
+        if chunk:
+            copy.write(_copy_text(chunk))
+
+
+def _quoted(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def insert_rows(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    conflict: Sequence[str] | None = None,
+) -> int:
+    """Insert ``rows`` (tuples in ``columns`` order); with ``conflict`` skip rows that collide there.
+
+    Returns how many rows were inserted.
+    """
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    cols = _quoted(columns)
+    if dialect == "postgresql":
+        if conflict is None:
+            _pg_copy(session, table.name, columns, rows)
+            return len(rows)
+        tmp = f"tmp_{table.name}_{uuid.uuid4().hex[:8]}"
+        session.execute(
+            text(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT {cols} FROM {table.name} WITH NO DATA")
+        )
+        _pg_copy(session, tmp, columns, rows)
+        result = session.execute(
+            text(
+                f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {tmp} "
+                f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+            )
+        )
+        session.execute(text(f"DROP TABLE {tmp}"))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+    raw: Any = session.connection().connection.dbapi_connection
+    marks = ", ".join("?" for _ in columns)
+    tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict is not None else ""
+    before = raw.total_changes
+    cur = raw.cursor()
+    try:
+        cur.executemany(
+            f"INSERT INTO {table.name} ({cols}) VALUES ({marks}){tail}", [_sqlite_row(r) for r in rows]
+        )
+    finally:
+        cur.close()
+    return int(raw.total_changes - before)
+
+
+def _sqlite_value(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        # UTCDateTime stores naive UTC on SQLite, in SQLAlchemy's own text format
+        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _sqlite_row(row: Row) -> tuple[object, ...]:
+    return tuple(_sqlite_value(v) for v in row)
+
+
+def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
+    """Reserve ``n`` primary-key values of ``table`` in the current transaction."""
+    if n == 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        seq = session.execute(text(f"SELECT pg_get_serial_sequence('{table.name}', 'id')")).scalar_one()
+        got = session.execute(
+            text(f"SELECT nextval('{seq}') FROM generate_series(1, :n)"), {"n": n}
+        ).scalars()
+        return [int(x) for x in got]
+    # SQLite has one writer at a time: the ids after the current maximum are ours until commit
+    top = session.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table.name}")).scalar_one()
+    return list(range(int(top) + 1, int(top) + 1 + n))
+
+
+__all__ = ["allocate_ids", "insert_rows"]

@@ -1,0 +1,247 @@
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from zhisuan.core.clock import UTC, ManualClock, Month
+from zhisuan.core.errors import ConflictError, ValidationError
+from zhisuan.ledger import services as ledger
+from zhisuan.ledger.model import Account, budget_posting
+from zhisuan.metering import services as svc
+from zhisuan.store.models.ledger import LedgerPostingRow
+from zhisuan.store.models.metering import UsageRecordRow, VoucherLineRow
+
+from metering_factories import center, org, own, row, usage_file
+
+JUNE, JULY = Month(2025, 6), Month(2025, 7)
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(dt.datetime(2025, 7, 2, 2, tzinfo=UTC))
+
+
+@pytest.fixture
+def world(db):
+    """Operator OP runs center 1 (pool 10 at 10 yuan/card-hour); OP holds 30% of B; C is out of province."""
+    with db.uow() as uow:
+        ids = {
+            "A": org(uow, "user A"),
+            "OP": org(uow, "operator"),
+            "B": org(uow, "affiliate B"),
+            "C": org(uow, "outsider C", city=None, in_province=False),
+        }
+        own(uow, ids["OP"], ids["B"], 30)
+        center(uow, 1, ids["OP"], 10, 1000)
+        uow.commit()
+    return ids
+
+
+def fund(db, clock, yuan: int, ref: str = "initial") -> None:
+    with db.uow() as uow:
+        ledger.post(uow.session, [budget_posting("art2", 2025, yuan * 100, dt.date(2025, 1, 2), ref)], clock)
+        uow.commit()
+
+
+def import_rows(db, tmp_path: Path, rows, name="usage.jsonl") -> svc.ImportResult:
+    with db.uow() as uow:
+        r = svc.import_usage(uow, usage_file(tmp_path / name, rows))
+        uow.commit()
+    return r
+
+
+def bill_pay_settle(db, clock, month: Month, paid_on: dt.date):
+    with db.uow() as uow:
+        svc.draft_bills(uow, month, clock)
+        svc.issue_bills(uow, clock, month=month)
+        svc.pay_all(uow, month, "BANK-1", paid_on, clock)
+        uow.commit()
+    with db.uow() as uow:
+        res = svc.settle_vouchers(uow, month, clock)
+        uow.commit()
+    return res
+
+
+def vouchers_by_org(db) -> dict[int, int]:
+    with db.uow() as uow:
+        rows = uow.session.execute(
+            select(VoucherLineRow.org_id, func.sum(VoucherLineRow.amount_fen)).group_by(VoucherLineRow.org_id)
+        )
+        return {o: int(a) for o, a in rows}
+
+
+def test_vouchers_exclude_self_use_related_parties_and_out_of_province(db, world, clock, tmp_path):
+    fund(db, clock, 1_000_000)
+    rows = [
+        row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00"),  # 80 card-h = 800
+        row("op", world["OP"], "2025-06-10T08:00:00+08:00", "2025-06-10T09:00:00+08:00"),  # self-use
+        row("b1", world["B"], "2025-06-10T08:00:00+08:00", "2025-06-10T09:00:00+08:00"),  # related party
+        row("c1", world["C"], "2025-06-10T08:00:00+08:00", "2025-06-10T09:00:00+08:00"),  # out of province
+    ]
+    assert import_rows(db, tmp_path, rows).inserted == 4
+    res = bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
+    assert res.created and res.lines == 4
+    assert vouchers_by_org(db) == {world["A"]: 16_000, world["OP"]: 0, world["B"]: 0, world["C"]: 0}
+    with db.uow() as uow:
+        by_org = {v["org_id"]: v for v in svc.list_vouchers(uow)}
+        assert by_org[world["B"]]["status"] == "ineligible"
+        steps = by_org[world["B"]]["steps"]
+        assert steps[0]["rule"] == "self_use" and steps[0]["result"] == "True"
+        assert any("self_use" in s["rule"] for s in by_org[world["A"]]["steps"][1:])
+        assert ledger.verify(uow.session) == []
+        assert ledger.balance(uow.session, Account.subsidy_payable(world["A"])) == 16_000
+        assert ledger.balance(uow.session, Account.program_budget("art2", 2025)) == 100_000_000 - 16_000
+
+
+def test_settling_twice_changes_nothing(db, world, clock, tmp_path):
+    fund(db, clock, 1000)
+    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")])
+    first = bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
+    with db.uow() as uow:
+        postings = uow.session.execute(select(func.count()).select_from(LedgerPostingRow)).scalar_one()
+        again = svc.settle_vouchers(uow, JUNE, clock)
+        uow.commit()
+    assert not again.created and again.granted_fen == first.granted_fen == 3200
+    with db.uow() as uow:
+        assert uow.session.execute(select(func.count()).select_from(LedgerPostingRow)).scalar_one() == postings
+        assert uow.session.execute(select(func.count()).select_from(VoucherLineRow)).scalar_one() == 1
+
+
+def test_importing_twice_changes_nothing_and_bad_rows_name_line_and_column(db, world, clock, tmp_path):
+    rows = [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
+    assert import_rows(db, tmp_path, rows).inserted == 1
+    again = import_rows(db, tmp_path, rows)
+    assert (again.inserted, again.duplicates) == (0, 1)
+    bad = [*rows, row("a2", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00"), ]
+    with pytest.raises(ValidationError) as err:
+        import_rows(db, tmp_path, [row("x", world["A"], "2025-06-11T08:00:00+08:00", "2025-06-11T09:00:00+08:00"), *bad])
+    assert (err.value.row, err.value.column) == (3, "end")
+    with db.uow() as uow:  # all or nothing: the good row before the bad one was not written
+        assert uow.session.execute(select(func.count()).select_from(UsageRecordRow)).scalar_one() == 1
+
+
+def test_overlapping_report_of_the_same_job_is_refused(db, world, tmp_path):
+    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")])
+    with pytest.raises(ConflictError, match="overlaps"):
+        import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T09:00:00+08:00", "2025-06-10T11:00:00+08:00")])
+
+
+def test_usage_across_shanghai_midnight_at_month_end_is_split_there(db, world, clock, tmp_path):
+    r = import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-30T23:00:00+08:00", "2025-07-01T01:00:00+08:00")])
+    assert (r.rows, r.records) == (1, 2)
+    with db.uow() as uow:
+        recs = svc.list_usage(uow)
+    assert [(u["month"], u["card_seconds"]) for u in recs] == [("2025-06", 8 * 3600), ("2025-07", 8 * 3600)]
+    assert recs[0]["end"] == dt.datetime(2025, 6, 30, 16, tzinfo=UTC)
+
+
+def test_correction_produces_adjustment_lines_in_the_next_settlement(db, world, clock, tmp_path):
+    fund(db, clock, 10_000)
+    original = row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00", cards=8)
+    import_rows(db, tmp_path, [original])
+    bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
+    assert vouchers_by_org(db)[world["A"]] == 16_000  # 800 yuan × 20%
+    with db.uow() as uow:
+        key = svc.list_usage(uow)[0]["key"]
+    fixed = dict(original, cards=4, corrects=key)
+    r = import_rows(db, tmp_path, [fixed], "fix.jsonl")
+    assert (r.records, r.inserted) == (2, 2)  # a reversal and a replacement, never an edit
+    assert import_rows(db, tmp_path, [fixed], "fix.jsonl").inserted == 0
+    clock.set(dt.datetime(2025, 8, 2, tzinfo=UTC))
+    bill_pay_settle(db, clock, JULY, dt.date(2025, 8, 1))
+    with db.uow() as uow:
+        july = svc.list_bills(uow, month=JULY)
+        assert len(july) == 1 and july[0]["total"] == "-400.00"
+        lines = svc.bill_detail(uow, int(july[0]["id"]))["lines"]
+        assert [(ln["amount"], ln["adjustment"], ln["usage_month"]) for ln in lines] == [("-400.00", True, "2025-06")]
+        adj = svc.list_vouchers(uow, month=JULY)
+        assert [(v["amount"], v["status"]) for v in adj] == [("-80.00", "clawback")]
+        assert all(v["adjustment"] for v in adj)
+        assert ledger.verify(uow.session) == []
+    assert vouchers_by_org(db)[world["A"]] == 8_000  # 20% of the corrected 400 yuan
+
+
+def test_budget_exhaustion_queues_and_never_overspends(db, world, clock, tmp_path):
+    fund(db, clock, 100)  # 100 yuan budget; entitlement 160
+    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00")])
+    res = bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
+    assert (res.granted_fen, res.queued_fen) == (10_000, 6_000)
+    with db.uow() as uow:
+        assert ledger.balance(uow.session, Account.program_budget("art2", 2025)) == 0
+        parts = sorted((v["part"], v["status"], v["amount"]) for v in svc.list_vouchers(uow))
+        assert parts == [(0, "granted", "100.00"), (1, "queued", "0.00")]
+        assert ledger.verify(uow.session) == []
+    fund(db, clock, 1000, "top-up")
+    with db.uow() as uow:
+        nxt = svc.settle_vouchers(uow, JULY, clock)
+        uow.commit()
+    assert nxt.granted_fen == 6_000
+    assert vouchers_by_org(db)[world["A"]] == 16_000
+
+
+def test_large_amounts_are_exact_to_the_fen(db, world, clock, tmp_path):
+    fund(db, clock, 20_000_000)
+    with db.uow() as uow:
+        center(uow, 2, world["OP"], 20, 4_999_999_999)  # 49,999,999.99 yuan per card-hour
+        uow.commit()
+    import_rows(db, tmp_path, [row("big", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T09:00:00+08:00",
+                                   cards=1, center_id=2, pool_id=20)])
+    bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
+    with db.uow() as uow:
+        [bill] = svc.list_bills(uow, month=JUNE)
+        assert bill["total"] == "49999999.99"
+        assert bill["vat"] == "2830188.68"
+        [v] = svc.list_vouchers(uow)
+        assert v["amount"] == "9999999.99"  # 20%, rounded down once
+        assert ledger.balance(uow.session, Account.org_receivable(world["A"])) == 0
+        assert ledger.balance(uow.session, Account.center_cash(2)) == 4_999_999_999
+
+
+def test_dispute_holds_usage_out_of_billing_until_released(db, world, clock, tmp_path):
+    from zhisuan.metering.model import DisputeState, ObservedRun
+
+    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00")])
+    seen = ObservedRun("sim", "a1", 1, 10, 8, dt.datetime(2025, 6, 10, 0, tzinfo=UTC),
+                       dt.datetime(2025, 6, 10, 5, tzinfo=UTC))
+    with db.uow() as uow:
+        [d] = svc.reconcile_month(uow, JUNE, [seen], clock)
+        assert d["difference"] == 8 * 5 * 3600
+        r = svc.draft_bills(uow, JUNE, clock)
+        assert (r.bills, r.held_records) == (0, 1)
+        svc.resolve_dispute(uow, int(d["id"]), DisputeState.RELEASED, "engine log checked", clock)
+        r2 = svc.draft_bills(uow, JULY, clock)
+        uow.commit()
+    assert (r2.bills, r2.gross_fen) == (1, 80_000)
+    with db.uow() as uow:
+        [line] = svc.bill_detail(uow, int(svc.list_bills(uow)[0]["id"]))["lines"]
+        assert line["adjustment"] and line["usage_month"] == "2025-06"
+
+
+def test_voided_bill_is_reversed_in_the_ledger_and_billed_again(db, world, clock, tmp_path):
+    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")])
+    with db.uow() as uow:
+        svc.draft_bills(uow, JUNE, clock)
+        [b] = svc.list_bills(uow)
+        svc.issue_bills(uow, clock, [int(b["id"])])
+        svc.void_bill(uow, int(b["id"]), "wrong center name", clock)
+        assert ledger.balance(uow.session, Account.org_receivable(world["A"])) == 0
+        r = svc.draft_bills(uow, JUNE, clock)
+        assert (r.bills, r.gross_fen) == (1, 16_000)
+        assert ledger.verify(uow.session) == []
+        uow.commit()
+
+
+def test_bill_exports_as_excel_and_csv(db, world, clock, tmp_path):
+    from openpyxl import load_workbook
+
+    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")])
+    with db.uow() as uow:
+        svc.draft_bills(uow, JUNE, clock)
+        [b] = svc.list_bills(uow)
+        svc.export_bill(uow, int(b["id"]), tmp_path / "b.xlsx")
+        svc.export_bill(uow, int(b["id"]), tmp_path / "b.csv")
+    ws = load_workbook(tmp_path / "b.xlsx").active
+    assert (ws.cell(7, 1).value, ws.cell(7, 2).value) == ("total (tax incl.)", 160)
+    assert ws.cell(12, 10).value == 160 and ws.cell(12, 11).value == pytest.approx(9.06)
+    assert "total (tax incl.),160.00" in (tmp_path / "b.csv").read_text()
