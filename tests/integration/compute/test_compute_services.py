@@ -1,4 +1,4 @@
-"""Compute services on both databases: centers, submission and refusal, scheduling, quotas, the worker's calls."""
+"""Compute services on both databases: centers, submission, refusal, scheduling, quotas, worker calls."""
 
 from __future__ import annotations
 
