@@ -18,12 +18,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from zhisuan.cli import foundation
-    from zhisuan.cli import policy
-    from zhisuan.cli import ledger, metering
-    from zhisuan.cli import simulate
+    from zhisuan.cli import compute, foundation, ledger, metering, policy, simulate
 
     foundation.register(app)
+    compute.register(app)
     app.add_typer(policy.app, name="policy")
     app.add_typer(metering.usage_app, name="usage")
     app.add_typer(metering.bills_app, name="bills")
