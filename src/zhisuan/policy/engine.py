@@ -9,11 +9,12 @@ pack's rounding mode (default down, so an award never exceeds "no more than x%")
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Final, NamedTuple, cast
+from typing import Final, NamedTuple
 
 from zhisuan.core.errors import PolicyError, ZhisuanError
 from zhisuan.core.money import Money, Rounding
@@ -24,8 +25,8 @@ from zhisuan.policy.pack import (
     AwardRule,
     Check,
     FactSpec,
-    Operand,
     PackSet,
+    Rule,
     dump_value,
     fraction_text,
 )
@@ -130,29 +131,58 @@ class Decision(NamedTuple):
 def fen_text(fen: int) -> str:
     """Integer fen as yuan with two places.
 
-    >>> fen_text(12345), fen_text(-5), fen_text(0)
-    ('123.45', '-0.05', '0.00')
+    >>> fen_text(12345), fen_text(-5), fen_text(0), fen_text(100)
+    ('123.45', '-0.05', '0.00', '1.00')
     """
     if fen < 0:
         return "-" + fen_text(-fen)
-    return f"{fen // 100}.{fen % 100:02d}"
+    t = str(fen)
+    if fen >= 100:
+        return t[:-2] + "." + t[-2:]
+    return ("0.0" if fen < 10 else "0.") + t
+
+
+_POW10: Final = tuple(10**k for k in range(13))
+
+
+def _decimal_text(n: int, d: int, places: int) -> str:
+    """n/d (n ≥ 0) as an exact decimal with at least ``places`` places; '' when it needs more than 12.
+
+    >>> _decimal_text(1, 8, 0), _decimal_text(12345, 500, 2), _decimal_text(1, 3, 2)
+    ('0.125', '24.69', '')
+    """
+    for k in range(places, 13):
+        m = n * _POW10[k]
+        if m % d == 0:
+            t = str(m // d)
+            if k == 0:
+                return t
+            if len(t) <= k:
+                t = "0" * (k + 1 - len(t)) + t
+            return t[:-k] + "." + t[-k:]
+    return ""
 
 
 def pair_yuan_text(n: int, d: int) -> str:
-    """An exact amount of fen (n/d) as yuan: two places when whole fen, else the exact fraction."""
+    """An exact amount of fen (n/d) as yuan: two places when whole fen, more places or the exact fraction.
+
+    >>> pair_yuan_text(12345, 1), pair_yuan_text(12346, 5), pair_yuan_text(10000000, 3)
+    ('123.45', '24.692', '100000/3 (≈33333.33…)')
+    """
     if d == 1:
-        return fen_text(n)
-    q, r = divmod(n, d)
-    if r == 0:
-        return fen_text(q)
-    exact = Fraction(n, d * 100)
-    return f"{fraction_text(exact)} (≈{fen_text(q)}…)"
+        return fen_text(n) if n >= 0 else "-" + fen_text(-n)
+    if n % d == 0:
+        return fen_text(n // d)
+    text = _decimal_text(n, d * 100, 2)
+    if text:
+        return text
+    return f"{fraction_text(Fraction(n, d * 100))} (≈{fen_text(n // d)}…)"
 
 
 def _num_text(n: int, d: int) -> str:
     if d == 1:
         return str(n)
-    return fraction_text(Fraction(n, d))
+    return _decimal_text(n, d, 0) or fraction_text(Fraction(n, d))
 
 
 def rate_text(n: int, d: int) -> str:
@@ -252,6 +282,19 @@ def _numeric(raw: object, name: str, scale: int, what: str) -> Pair:
 
 
 def _parse_money(raw: object, name: str) -> Pair:
+    if type(raw) is str:
+        # fast path: plain "1234" or "1234.5" / "1234.56" (whole fen, denominator 1)
+        whole, dot, frac = raw.partition(".")
+        if whole.isascii() and whole.isdigit():
+            if not dot:
+                return int(whole) * 100, 1
+            if frac.isascii() and frac.isdigit():
+                if len(frac) == 2:
+                    return int(whole) * 100 + int(frac), 1
+                if len(frac) == 1:
+                    return int(whole) * 100 + int(frac) * 10, 1
+    elif type(raw) is int and raw >= 0:
+        return raw * 100, 1
     return _numeric(raw, name, 100, "an amount of money")
 
 
@@ -442,6 +485,28 @@ class _Compiled:
         self.payee = version.payee
         self.pack = version.pack_id
         self.eligible_reason = self._eligible_reason()
+        self.loc = version.uplift_location
+        self.cbc = version.case_by_case
+        self.rule_runners = tuple(
+            (self._rule_runner(rule), Reason(rule.fail_zh, rule.fail_en)) for rule in version.eligibility
+        )
+        self.plans = {rule.id: self._plan(rule) for rule in version.award}
+        only = version.award[0] if len(version.award) == 1 and not version.award[0].when else None
+        self.single_plan = self.plans[only.id] if only is not None else None
+        self.uplift_off_step = Step(
+            art, "northern_anhui_uplift", "uplift_enabled", "false", "not applied: switched off"
+        )
+        self.uplift_reason = Reason(
+            f"皖北项目上浮 {self.uplift_text} 倍（金额与上限）",
+            f"northern Anhui: amount and cap × {self.uplift_text}",
+        )
+        self.used_up_reason = Reason(
+            "上限已用完：此前已获支持达到上限", "the cap is used up by amounts already awarded"
+        )
+        self.cbc_reason = Reason(
+            "一事一议：金额由单独决定，不适用公式、上限和皖北上浮",
+            "case-by-case: the amount is set by a recorded decision; no formula, cap or uplift",
+        )
 
     # -- checks ----------------------------------------------------------------------------------
     def _param_pair(self, name: str, left_type: str) -> object:
@@ -506,8 +571,12 @@ class _Compiled:
             sym, neg = _OP_TEXT[op], _NEG_TEXT[op]
 
             def ratio_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
-                an, ad = cast(Pair, vals[a])
-                bn, bd = cast(Pair, vals[b])
+                an: int
+                ad: int
+                an, ad = vals[a]  # type: ignore[misc]
+                bn: int
+                bd: int
+                bn, bd = vals[b]  # type: ignore[misc]
                 if bn == 0:
                     raise FactError("must be greater than zero (it is a denominator)", field=b)
                 ok = cmp(an * bd * rd, rn * ad * bn)
@@ -577,7 +646,9 @@ class _Compiled:
                 v = vals.get(fact, _MISSING)
                 if v is _MISSING:
                     return None, f"{fact} not given"
-                n, d = cast(Pair, v)
+                n: int
+                d: int
+                n, d = v  # type: ignore[misc]
                 ok = cmp(n * rd, rn * d)
                 ltext = pair_yuan_text(n, d) if is_money else _num_text(n, d)
                 return ok, f"{fact} = {ltext} {sym if ok else neg} {rtext}"
@@ -631,95 +702,118 @@ class _Compiled:
             vals[name] = parse(raw, name)
         return vals
 
+    def _rule_runner(self, rule: Rule) -> RuleRunner:
+        """A closure that applies one eligibility rule and returns (passed?, its step)."""
+        art, rid, c = self.art, rule.id, rule.check
+        param, value = self._check_param(c), self._check_value(c)
+        if c.op in ("is_true", "is_false") and c.fact is not None:
+            fact, want = c.fact, c.op == "is_true"
+            passed = _new_step((art, rid, param, value, f"pass: {fact} = {'true' if want else 'false'}"))
+            failed = _new_step((art, rid, param, value, f"fail: {fact} = {'false' if want else 'true'}"))
+            skipped = _new_step((art, rid, param, value, f"skipped: {fact} not given"))
+
+            def truth(vals: dict[str, object]) -> tuple[bool | None, Step]:
+                v = vals.get(fact, _MISSING)
+                if v is _MISSING:
+                    return None, skipped
+                return (True, passed) if v is want else (False, failed)
+
+            return truth
+        fn = self._check(c)
+
+        def general(vals: dict[str, object]) -> tuple[bool | None, Step]:
+            ok, shown = fn(vals)
+            if ok is None:
+                return None, _new_step((art, rid, param, value, "skipped: " + shown))
+            return ok, _new_step((art, rid, param, value, ("pass: " if ok else "fail: ") + shown))
+
+        return general
+
     def run(self, facts: Mapping[str, object], on: dt.date) -> Decision:
         vals = self.parse(facts)
         art = self.art
         steps: list[Step] = [self.in_force_step]
         failed: list[Reason] = []
-        for rid, fn, _check, reason in self.rules:
-            ok, shown = fn(vals)
-            if ok is None:
-                steps.append(
-                    Step(art, rid, self.rule_params[rid], self.rule_values[rid], f"skipped: {shown}")
-                )
-                continue
-            steps.append(
-                Step(
-                    art,
-                    rid,
-                    self.rule_params[rid],
-                    self.rule_values[rid],
-                    f"pass: {shown}" if ok else f"fail: {shown}",
-                )
-            )
-            if not ok:
+        for runner, reason in self.rule_runners:
+            ok, step = runner(vals)
+            steps.append(step)
+            if ok is False:
                 failed.append(reason)
-        cbc_raw = vals.get("case_by_case_amount") if self.v.case_by_case else None
+        cbc_raw = vals.get("case_by_case_amount") if self.cbc else None
         if failed:
-            return Decision(
-                art,
-                self.pack,
-                on,
-                True,
-                False,
-                0,
-                self.payee,
-                cbc_raw is not None,
-                tuple(steps),
-                tuple(failed),
-                self.v,
+            return _new_decision(
+                (
+                    art,
+                    self.pack,
+                    on,
+                    True,
+                    False,
+                    0,
+                    self.payee,
+                    cbc_raw is not None,
+                    tuple(steps),
+                    tuple(failed),
+                    self.v,
+                )
             )
-        if not self.award:
-            return Decision(
-                art,
-                self.pack,
-                on,
-                True,
-                True,
-                0,
-                self.payee,
-                False,
-                tuple(steps),
-                (self.eligible_reason,),
-                self.v,
+        if not self.plans:
+            return _new_decision(
+                (
+                    art,
+                    self.pack,
+                    on,
+                    True,
+                    True,
+                    0,
+                    self.payee,
+                    False,
+                    tuple(steps),
+                    (self.eligible_reason,),
+                    self.v,
+                )
             )
         reasons: list[Reason] = []
         if cbc_raw is not None:
-            n, d = cast(Pair, cbc_raw)
+            n: int
+            d: int
+            n, d = cbc_raw  # type: ignore[misc]
+            text = pair_yuan_text(n, d)
             steps.append(
-                Step(
-                    art,
-                    "case_by_case",
-                    "case_by_case_amount",
-                    pair_yuan_text(n, d),
-                    "replaces the formula: no cap, no uplift",
+                _new_step(
+                    (
+                        art,
+                        "case_by_case",
+                        "case_by_case_amount",
+                        text,
+                        "replaces the formula: no cap, no uplift",
+                    )
                 )
             )
-            reasons.append(
-                Reason(
-                    "一事一议：金额由单独决定，不适用公式、上限和皖北上浮",
-                    "case-by-case: the amount is set by a recorded decision; no formula, cap or uplift",
-                )
-            )
+            reasons.append(self.cbc_reason)
         else:
-            n, d = self._award(vals, steps, reasons)
-        fen = round_pair(n, d, self.mode)
-        steps.append(Step(art, "round", "rounding", self.round_step_value, fen_text(fen)))
-        reasons.insert(
-            0, Reason(f"符合条件，最高可获 {fen_text(fen)} 元", f"eligible: at most {fen_text(fen)} yuan")
-        )
-        return Decision(
-            art,
-            self.pack,
-            on,
-            True,
-            True,
-            fen,
-            self.payee,
-            cbc_raw is not None,
-            tuple(steps),
-            tuple(reasons),
-            self.v,
+            n, d, text = self._award(vals, steps, reasons)
+        if d == 1:
+            fen = n
+        else:
+            fen = round_pair(n, d, self.mode)
+            if n % d:
+                text = fen_text(fen)
+        steps.append(_new_step((art, "round", "rounding", self.round_step_value, text)))
+        reasons.insert(0, Reason(f"符合条件，最高可获 {text} 元", f"eligible: at most {text} yuan"))
+        return _new_decision(
+            (
+                art,
+                self.pack,
+                on,
+                True,
+                True,
+                fen,
+                self.payee,
+                cbc_raw is not None,
+                tuple(steps),
+                tuple(reasons),
+                self.v,
+            )
         )
 
     def _pick(self, vals: dict[str, object]) -> AwardRule:
@@ -746,134 +840,193 @@ class _Compiled:
             )
         return best
 
-    def _operand(self, op: Operand, vals: dict[str, object], money: bool) -> tuple[Pair, str]:
-        if op.fact is not None:
-            v = vals.get(op.fact, _MISSING)
-            if v is _MISSING:
-                raise FactError(f"missing fact (the award formula of {self.art} uses it)", field=op.fact)
-            assert isinstance(v, tuple)
-            return v, op.fact
-        assert op.parameter is not None
-        value = self.params[op.parameter]
-        assert isinstance(value, Fraction)
-        scale = 100 if money else 1
-        return (value.numerator * scale, value.denominator), op.parameter
-
-    def _award(self, vals: dict[str, object], steps: list[Step], reasons: list[Reason]) -> Pair:
-        art = self.art
-        rule = self._pick(vals) if len(self.award) > 1 or self.award[0][1] else self.award[0][0]
-        (bn, bd), bname = self._operand(rule.base, vals, True)
+    def _plan(self, rule: AwardRule) -> _AwardPlan:
+        """Everything about an award rule that does not depend on the case, worked out once."""
+        plan = _AwardPlan()
+        plan.rule_id = rule.id
+        if rule.base.fact is not None:
+            plan.base_fact, plan.base_name = rule.base.fact, rule.base.fact
+        else:
+            value = self.params[rule.base.parameter or ""]
+            assert isinstance(value, Fraction)
+            plan.base_const = (value.numerator * 100, value.denominator)
+            plan.base_name = rule.base.parameter or ""
+            plan.base_text = pair_yuan_text(*plan.base_const)
         if rule.rate is not None:
-            (rn, rd), rname = self._operand(rule.rate, vals, False)
-            n, d = bn * rn, bd * rd
-            rtext = rate_text(rn, rd)
-            steps.append(
-                Step(
-                    art,
-                    rule.id,
-                    rname,
-                    rtext,
-                    f"{bname} {pair_yuan_text(bn, bd)} × {rtext} = {pair_yuan_text(n, d)}",
-                )
-            )
-        else:
-            n, d = bn, bd
-            steps.append(Step(art, rule.id, bname, pair_yuan_text(bn, bd), pair_yuan_text(n, d)))
-        un, ud = 1, 1
-        if self.uplift_on:
-            loc = self.v.uplift_location
-            city = vals.get(loc) if loc else None
-            if city is not None and city in self.uplift_cities:
-                un, ud = self.uplift
-                n, d = n * un, d * ud
-                steps.append(
-                    Step(
-                        art,
-                        "northern_anhui_uplift",
-                        "uplift_factor",
-                        self.uplift_text,
-                        f"applied: {loc} {city} is in 皖北; amount × {self.uplift_text} = "
-                        f"{pair_yuan_text(n, d)}" + ("; cap × " + self.uplift_text if rule.cap else ""),
-                    )
-                )
-                reasons.append(
-                    Reason(
-                        f"皖北项目上浮 {self.uplift_text} 倍（金额与上限）",
-                        f"northern Anhui: amount and cap × {self.uplift_text}",
-                    )
-                )
+            plan.has_rate = True
+            if rule.rate.fact is not None:
+                plan.rate_fact, plan.rate_name = rule.rate.fact, rule.rate.fact
             else:
-                steps.append(
-                    Step(
-                        art,
-                        "northern_anhui_uplift",
-                        "uplift_factor",
-                        self.uplift_text,
-                        f"not applied: {loc} {city} is not in 皖北",
-                    )
-                )
-        else:
-            steps.append(
-                Step(art, "northern_anhui_uplift", "uplift_enabled", "false", "not applied: switched off")
-            )
+                rate = self.params[rule.rate.parameter or ""]
+                assert isinstance(rate, Fraction)
+                plan.rate_const = (rate.numerator, rate.denominator)
+                plan.rate_name = rule.rate.parameter or ""
+                plan.rate_text = rate_text(rate.numerator, rate.denominator)
+        plan.cap_suffix = "; cap × " + self.uplift_text if rule.cap else ""
         if rule.cap is not None:
+            plan.cap_name = rule.cap
             cap = self.params[rule.cap]
             if cap is None:
-                steps.append(Step(art, "cap", rule.cap, "none", "no cap set"))
+                plan.cap_kind = 1
+                plan.cap_null_step = _new_step((self.art, "cap", rule.cap, "none", "no cap set"))
             else:
                 assert isinstance(cap, Fraction)
-                cn, cd = cap.numerator * 100 * un, cap.denominator * ud
-                an, ad = 0, 1
-                if rule.cumulative is not None:
-                    got = vals.get(rule.cumulative)
-                    if got is not None:
-                        an, ad = cast(Pair, got)
+                plan.cap_kind = 2
+                cn, cd = cap.numerator * 100, cap.denominator
+                un, ud = self.uplift
+                plan.cap_plain = (cn, cd, pair_yuan_text(cn, cd))
+                plan.cap_up = (cn * un, cd * ud, pair_yuan_text(cn * un, cd * ud))
+                plan.cumulative = rule.cumulative
+        return plan
+
+    def _award(
+        self, vals: dict[str, object], steps: list[Step], reasons: list[Reason]
+    ) -> tuple[int, int, str]:
+        """The formula, the 皖北 uplift and the cap: exact (n/d fen) and the amount's text."""
+        art = self.art
+        plan = self.single_plan if self.single_plan is not None else self.plans[self._pick(vals).id]
+        if plan.base_fact is not None:
+            got = vals.get(plan.base_fact)
+            if got is None:
+                raise FactError(f"missing fact (the award formula of {art} uses it)", field=plan.base_fact)
+            bn: int
+            bd: int
+            bn, bd = got  # type: ignore[misc]
+            btext = pair_yuan_text(bn, bd)
+        else:
+            bn, bd = plan.base_const
+            btext = plan.base_text
+        if plan.has_rate:
+            if plan.rate_fact is not None:
+                rn: int
+                rd: int
+                rn, rd = vals[plan.rate_fact]  # type: ignore[misc]
+                rtext = rate_text(rn, rd)
+            else:
+                rn, rd = plan.rate_const
+                rtext = plan.rate_text
+            n, d = bn * rn, bd * rd
+            text = pair_yuan_text(n, d)
+            steps.append(
+                _new_step(
+                    (art, plan.rule_id, plan.rate_name, rtext, f"{plan.base_name} {btext} × {rtext} = {text}")
+                )
+            )
+        else:
+            n, d, text = bn, bd, btext
+            steps.append(_new_step((art, plan.rule_id, plan.base_name, btext, btext)))
+        uplifted = False
+        if self.uplift_on:
+            city = vals.get(self.loc) if self.loc else None
+            if city is not None and city in self.uplift_cities:
+                uplifted = True
+                un, ud = self.uplift
+                n, d = n * un, d * ud
+                text = pair_yuan_text(n, d)
+                steps.append(
+                    _new_step(
+                        (
+                            art,
+                            "northern_anhui_uplift",
+                            "uplift_factor",
+                            self.uplift_text,
+                            f"applied: {self.loc} {city} is in 皖北; amount × {self.uplift_text} = "
+                            f"{text}{plan.cap_suffix}",
+                        )
+                    )
+                )
+                reasons.append(self.uplift_reason)
+            else:
+                steps.append(
+                    _new_step(
+                        (
+                            art,
+                            "northern_anhui_uplift",
+                            "uplift_factor",
+                            self.uplift_text,
+                            f"not applied: {self.loc} {city} is not in 皖北",
+                        )
+                    )
+                )
+        else:
+            steps.append(self.uplift_off_step)
+        if plan.cap_kind == 1:
+            steps.append(plan.cap_null_step)  # type: ignore[arg-type]
+        elif plan.cap_kind == 2:
+            cn, cd, ctext = plan.cap_up if uplifted else plan.cap_plain
+            got = vals.get(plan.cumulative) if plan.cumulative is not None else None
+            if got is None:
+                mn, md, already = cn, cd, ""
+            else:
+                an: int
+                ad: int
+                an, ad = got  # type: ignore[misc]
                 # remaining = cap − already, never below zero
                 mn, md = cn * ad - an * cd, cd * ad
                 if mn < 0:
                     mn, md = 0, 1
-                capped = n * md > mn * d
-                already = (
-                    f"; already {pair_yuan_text(an, ad)}, remaining {pair_yuan_text(mn, md)}"
-                    if rule.cumulative is not None
-                    else ""
+                already = f"; already {pair_yuan_text(an, ad)}, remaining {pair_yuan_text(mn, md)}"
+            if n * md > mn * d:
+                n, d = mn, md
+                text = pair_yuan_text(n, d)
+                steps.append(_new_step((art, "cap", plan.cap_name, ctext, f"capped{already}: min = {text}")))
+                reasons.append(
+                    self.used_up_reason
+                    if mn == 0
+                    else Reason(f"受上限限制：最高 {text} 元", f"capped: at most {text} yuan")
                 )
-                if capped:
-                    steps.append(
-                        Step(
-                            art,
-                            "cap",
-                            rule.cap,
-                            pair_yuan_text(cn, cd),
-                            f"capped{already}: min = {pair_yuan_text(mn, md)}",
-                        )
-                    )
-                    if mn == 0:
-                        reasons.append(
-                            Reason(
-                                "上限已用完：此前已获支持达到上限",
-                                "the cap is used up by amounts already awarded",
-                            )
-                        )
-                    else:
-                        reasons.append(
-                            Reason(
-                                f"受上限限制：最高 {pair_yuan_text(mn, md)} 元",
-                                f"capped: at most {pair_yuan_text(mn, md)} yuan",
-                            )
-                        )
-                    n, d = mn, md
-                else:
-                    steps.append(
-                        Step(
-                            art,
-                            "cap",
-                            rule.cap,
-                            pair_yuan_text(cn, cd),
-                            f"within cap{already}: {pair_yuan_text(n, d)}",
-                        )
-                    )
-        return n, d
+            else:
+                steps.append(_new_step((art, "cap", plan.cap_name, ctext, f"within cap{already}: {text}")))
+        return n, d, text
+
+
+class _AwardPlan:
+    """The case-independent parts of one award rule (see :meth:`_Compiled._plan`)."""
+
+    __slots__ = (
+        "base_const",
+        "base_fact",
+        "base_name",
+        "base_text",
+        "cap_kind",
+        "cap_name",
+        "cap_null_step",
+        "cap_plain",
+        "cap_suffix",
+        "cap_up",
+        "cumulative",
+        "has_rate",
+        "rate_const",
+        "rate_fact",
+        "rate_name",
+        "rate_text",
+        "rule_id",
+    )
+
+    def __init__(self) -> None:
+        self.rule_id = ""
+        self.base_fact: str | None = None
+        self.base_const: Pair = (0, 1)
+        self.base_name = ""
+        self.base_text = ""
+        self.has_rate = False
+        self.rate_fact: str | None = None
+        self.rate_const: Pair = (1, 1)
+        self.rate_name = ""
+        self.rate_text = ""
+        self.cap_kind = 0  # 0: no cap rule, 1: cap parameter set to none, 2: a cap
+        self.cap_name = ""
+        self.cap_null_step: Step | None = None
+        self.cap_plain: tuple[int, int, str] = (0, 1, "")
+        self.cap_up: tuple[int, int, str] = (0, 1, "")
+        self.cap_suffix = ""
+        self.cumulative: str | None = None
+
+
+RuleRunner = Callable[[dict[str, object]], "tuple[bool | None, Step]"]
+# tuple.__new__ builds the named tuples without a Python-level __new__ frame (the hot path's biggest cost)
+_new_step: Callable[[tuple[str, str, str, str, str]], Step] = functools.partial(tuple.__new__, Step)
+_new_decision: Callable[[tuple[object, ...]], Decision] = functools.partial(tuple.__new__, Decision)
 
 
 def packs_period(packs: PackSet, version: ArticleVersion) -> str:
@@ -931,6 +1084,20 @@ def not_in_force(program: str, on: dt.date, packs: PackSet, pack: str | None) ->
     return Decision(program, pack, on, False, False, 0, payee, False, (step,), (reason,), None)
 
 
+def _lookup(
+    program: object, on: object, packs: PackSet, pack: str | None
+) -> tuple[_Compiled | None, dt.date]:
+    day = _as_day(on)  # type: ignore[arg-type]
+    if not isinstance(program, str) or not packs.knows(program):
+        raise PolicyError(
+            f"unknown program {program!r}; known: {', '.join(packs.programs())}", field="program"
+        )
+    if pack is not None:
+        packs.pack(pack)
+    version = packs.resolve(program, day, pack)
+    return (None if version is None else _compiled(packs, version, day)), day
+
+
 def evaluate(
     program: str, facts: Mapping[str, object], on: dt.date | str, packs: PackSet, pack: str | None = None
 ) -> Decision:
@@ -940,17 +1107,21 @@ def evaluate(
     for missing, unknown or ill-typed facts, :class:`RuleConflictError` when two award rules claim the
     case without priority.
     """
-    day = _as_day(on)
-    if not isinstance(program, str) or not packs.knows(program):
-        raise PolicyError(
-            f"unknown program {program!r}; known: {', '.join(packs.programs())}", field="program"
-        )
-    if pack is not None:
-        packs.pack(pack)
-    version = packs.resolve(program, day, pack)
-    if version is None:
+    cache = packs.engine_cache
+    key = (program, on, pack) if type(program) is str and type(on) in (str, dt.date) else None
+    hit = cache.get(key) if key is not None else None
+    if hit is None:
+        hit = _lookup(program, on, packs, pack)
+        if key is not None:
+            if len(cache) > 50_000:
+                cache.clear()
+            cache[key] = hit
+    compiled: _Compiled | None
+    day: dt.date
+    compiled, day = hit  # type: ignore[misc]
+    if compiled is None:
         return not_in_force(program, day, packs, pack)
-    return _compiled(packs, version, day).run(facts, day)
+    return compiled.run(facts, day)
 
 
 def error_object(exc: ZhisuanError) -> dict[str, object]:

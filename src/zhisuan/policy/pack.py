@@ -967,6 +967,8 @@ class PackSet:
                     if prev is None or day < prev[0]:
                         self._cut[(older, art)] = (day, pack.id)
         self._resolved: dict[tuple[str, dt.date, str | None], ArticleVersion | None] = {}
+        #: the engine's per-(program, date, pack) cache of compiled article versions
+        self.engine_cache: dict[object, object] = {}
 
     def __iter__(self) -> Iterator[Pack]:
         return iter(self._packs.values())
