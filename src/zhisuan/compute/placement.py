@@ -234,18 +234,25 @@ class _Bucket:
     Removal is lazy (a job's ``queued`` flag); ``n`` counts the jobs really queued.
     """
 
-    __slots__ = ("fifo", "n", "short")
+    __slots__ = ("fifo", "n", "short", "shortest_first")
 
     def __init__(self, shortest_first: bool) -> None:
         self.fifo: deque[_Job] = deque()
-        self.short: list[tuple[int, int, _Job]] | None = [] if shortest_first else None
+        self.short: list[tuple[int, int, _Job]] = []
+        self.shortest_first = shortest_first
         self.n = 0
 
     def push(self, job: _Job) -> None:
         self.fifo.append(job)
-        if self.short is not None:
-            heapq.heappush(self.short, (job.rt, job.seq, job))
+        heapq.heappush(self.short, (job.rt, job.seq, job))
         self.n += 1
+
+    def shortest(self) -> _Job:
+        """The queued job with the shortest estimate: the best backfill candidate of this bucket."""
+        short = self.short
+        while not short[0][2].queued:
+            heapq.heappop(short)
+        return short[0][2]
 
     def head(self, now: int, aging_s: int) -> _Job:
         """The job this bucket offers next: the oldest if it has aged, else the shortest (or oldest)."""
@@ -253,12 +260,9 @@ class _Bucket:
         while not fifo[0].queued:
             fifo.popleft()
         oldest = fifo[0]
-        short = self.short
-        if short is None or now - oldest.submit >= aging_s:
+        if not self.shortest_first or now - oldest.submit >= aging_s:
             return oldest
-        while not short[0][2].queued:
-            heapq.heappop(short)
-        return short[0][2]
+        return self.shortest()
 
     def position(self, job: _Job) -> int:
         """How many queued jobs of this bucket were submitted before ``job``."""
@@ -434,6 +438,10 @@ class QueueEngine:
                     f"{spec.org}'s per-model quotas leave no matching pool wide enough for {spec.cards} cards"
                 )
         job = _Job(spec, self._seq, self._factors(spec.reference))
+        if quota is not None:
+            over = self._over_budget_alone(job, pools, quota)
+            if over is not None:
+                return over
         self._seq += 1
         key = tuple(p.idx for p in pools)
         cls = self._classes.get(key)
@@ -456,6 +464,24 @@ class QueueEngine:
         if len(pools) == 1:
             p = pools[0]
             self.queued_cards_by_pool[p.idx] = self.queued_cards_by_pool.get(p.idx, 0) + spec.cards
+        return None
+
+    def _over_budget_alone(self, job: _Job, pools: tuple[_PoolRt, ...], quota: Quota) -> str | None:
+        """Why a job can never fit its org's monthly budget, even alone in a fresh month (or None)."""
+        cards = job.cards
+        hours = min(cards * self.runtime_on(job, p) / 3600 for p in pools)
+        if quota.monthly_card_hours is not None and hours > float(quota.monthly_card_hours):
+            return (
+                f"the job needs at least {hours:.1f} card-hours; {job.org}'s monthly budget is "
+                f"{quota.monthly_card_hours} card-hours"
+            )
+        if quota.monthly_budget_yuan is not None:
+            yuan = min(self.user_price(job, p) * cards * self.runtime_on(job, p) / 3600 for p in pools)
+            if yuan > float(quota.monthly_budget_yuan.exact):
+                return (
+                    f"the job costs at least {yuan:.2f} yuan; {job.org}'s monthly budget is "
+                    f"{quota.monthly_budget_yuan.round()} yuan"
+                )
         return None
 
     def cancel(self, job_id: str) -> bool:
@@ -643,6 +669,9 @@ class QueueEngine:
             need_res = cls.res is None
             if not need_res and self.free_total == 0:
                 continue
+            if cls.res is not None:  # the holder may no longer head its bucket (a shorter job came)
+                holder = cls.res.job
+                heap.append((self._key(holder, now), holder.seq, holder))
             mf = max(p.free for p in cls.pools)
             for cards in cls.sizes:
                 if cards > mf and not need_res:
@@ -651,9 +680,11 @@ class QueueEngine:
                     head = bucket.head(now, aging)
                     heap.append((self._key(head, now), head.seq, head))
         heapq.heapify(heap)
+        tried: set[int] = set()  # jobs already found blocked in this pass
+        blocked: set[int] = set()  # buckets with a blocked job: offer their shortest job to backfill
         while heap:
             key, _s, job = heapq.heappop(heap)
-            if job.spec.id not in self._jobs:
+            if not job.queued or job.seq in tried:
                 continue
             fresh = self._key(job, now)
             if fresh != key and heap and fresh > heap[0][0]:
@@ -664,10 +695,12 @@ class QueueEngine:
             cls = job_cls
             if self.free_total == 0 and cls.res is not None:
                 self.reasons[job.spec.id] = "waiting: every pool is busy"
+                tried.add(job.seq)
                 continue
             quota_reason = self._quota_reason(job)
             if quota_reason is not None:
                 self.reasons[job.spec.id] = quota_reason
+                self._offer_backfill(job, heap, tried, blocked, now)
                 continue
             cards = job.cards
             order = self.ranking(self, job)
@@ -702,6 +735,7 @@ class QueueEngine:
                             f"reserved {res.pool.pool.id} from t={res.shadow}s "
                             f"(needs {job.spec.cards} cards; later jobs may only backfill around it)"
                         )
+                        self._offer_backfill(job, heap, tried, blocked, now)
                         continue
                 if not why:
                     most = max(p.free for p in cls.pools)
@@ -709,13 +743,36 @@ class QueueEngine:
                         f"waiting for {job.spec.cards} cards at once; matching pools have at most {most} free"
                     )
                 self.reasons[job.spec.id] = why
+                self._offer_backfill(job, heap, tried, blocked, now)
                 continue
             started.append(self._start(job, chosen, now))
             left = job.bucket
             if left is not None and left.n:
                 nxt = left.head(now, aging)
                 heapq.heappush(heap, (self._key(nxt, now), nxt.seq, nxt))
+                if id(left) in blocked:
+                    alt = left.shortest()
+                    if alt is not nxt and alt.seq not in tried:
+                        heapq.heappush(heap, (self._key(alt, now), alt.seq, alt))
         return started
+
+    def _offer_backfill(
+        self,
+        job: _Job,
+        heap: list[tuple[tuple[int, float, int, int], int, _Job]],
+        tried: set[int],
+        blocked: set[int],
+        now: int,
+    ) -> None:
+        """``job`` cannot start: mark it, and offer the shortest job behind it in its bucket instead."""
+        tried.add(job.seq)
+        bucket = job.bucket
+        if bucket is None or not bucket.n:
+            return
+        blocked.add(id(bucket))
+        alt = bucket.shortest()
+        if alt is not job and alt.seq not in tried:
+            heapq.heappush(heap, (self._key(alt, now), alt.seq, alt))
 
     def _start(self, job: _Job, p: _PoolRt, now: int) -> Start:
         spec = job.spec

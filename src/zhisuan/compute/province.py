@@ -190,9 +190,10 @@ def _pool(raw: Any, where: str, center: str, city_code: str, operator: str) -> P
                 )
             )
         except ValidationError as exc:
-            raise ValidationError(
-                exc.message, field=exc.field if exc.field and bw in exc.field else bw
-            ) from None
+            if exc.field and exc.field.startswith(bw):
+                raise
+            key = {"start_hour": "from", "end_hour": "to", "price": "price"}.get(exc.field or "", "")
+            raise ValidationError(exc.message, field=f"{bw}.{key}" if key else bw) from None
     engine = _str(raw.get("engine", "simulated"), f"{where}.engine")
     if engine not in ENGINES:
         raise ValidationError(f"unknown engine {engine!r}; one of {sorted(ENGINES)}", field=f"{where}.engine")

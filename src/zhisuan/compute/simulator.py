@@ -30,6 +30,7 @@ from zhisuan.compute.traces import Trace
 from zhisuan.core.money import Money
 
 _FEN_SECONDS_PER_YUAN: Final = 100 * 3600
+MAX_IDLE_MONTHS: Final = 24
 METRIC_KEYS: Final = (
     "policy",
     "jobs",
@@ -177,6 +178,7 @@ def simulate(
     i = 0
     done = 0
     last_wake = -1
+    idle_months = 0
     requeue: list[tuple[int, int, JobSpec]] = []
     tick = max(1, n // 200)
 
@@ -188,7 +190,9 @@ def simulate(
         # 1. ends at `now` free their cards first
         while events and events[0][0] == now:
             _t, _s, run = heapq.heappop(events)
-            if run is None:
+            if run is None:  # a new month: budgets reset, every queue gets a pass
+                fed.dirty.update(range(len(fed.engines)))
+                idle_months += 1
                 continue
             st = run.start
             fed.finish(st)
@@ -263,6 +267,7 @@ def simulate(
                 done += 1
         # 3. one pass over the queues that changed
         for st in fed.schedule(now):
+            idle_months = 0
             spec = st.job
             attempts[spec.id] = attempts.get(spec.id, 0) + 1
             first_start.setdefault(spec.id, st.start_s)
@@ -280,11 +285,12 @@ def simulate(
                 last_wake = wake
                 heapq.heappush(events, (wake, seq, None))
                 seq += 1
-                fed.dirty.update(range(len(fed.engines)))
         if progress is not None and done and done % tick == 0:
             progress(done, n)
         if i >= n and not events and not requeue and fed.queued:
             break  # nothing left can free a card or move the clock: the rest never starts
+        if idle_months > MAX_IDLE_MONTHS:
+            break  # months pass and nothing starts: the rest waits on budgets that never allow it
 
     for k, spec in enumerate(jobs):
         if results[k] is None:
