@@ -19,6 +19,7 @@ from zhisuan.cli._platform import CLI_ADMIN, platform
 from zhisuan.compute import services as compute
 from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import DEFAULT_POLICY, policy_names
+from zhisuan.compute.services import parse_duration
 from zhisuan.core.clock import SHANGHAI, parse_timestamp
 from zhisuan.core.errors import ValidationError
 
@@ -34,25 +35,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(job_app, name="job")
     app.add_typer(quota_app, name="quota")
     app.command("schedule")(schedule)
-
-
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
-
-
-def parse_duration(text: str, field: str = "runtime") -> int:
-    """Seconds from ``3600``, ``90m``, ``2h``, ``1h30m`` or ``2d``.
-
-    >>> parse_duration("1h30m"), parse_duration("45"), parse_duration("2d")
-    (5400, 45, 172800)
-    """
-    m = _DURATION.match(text.strip().lower())
-    if not text.strip() or m is None or not any(m.groups()):
-        raise ValidationError(f"not a duration: {text!r} (e.g. 3600, 90m, 2h, 1h30m)", field=field)
-    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    total = d * 86400 + h * 3600 + mi * 60 + s
-    if total < 1:
-        raise ValidationError("a duration must be at least one second", field=field)
-    return total
 
 
 def _json_option(text: str | None, field: str) -> dict[str, Any]:

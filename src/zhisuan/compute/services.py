@@ -122,6 +122,25 @@ def _readable_reason(reason: str) -> str:
     return re.sub(r"t=(\d+)s", repl, reason)
 
 
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def parse_duration(text: str, field: str = "runtime") -> int:
+    """Seconds from ``3600``, ``90m``, ``2h``, ``1h30m`` or ``2d``.
+
+    >>> parse_duration("1h30m"), parse_duration("45"), parse_duration("2d")
+    (5400, 45, 172800)
+    """
+    m = _DURATION.match(text.strip().lower())
+    if not text.strip() or m is None or not any(m.groups()):
+        raise ValidationError(f"not a duration: {text!r} (e.g. 3600, 90m, 2h, 1h30m)", field=field)
+    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+    total = d * 86400 + h * 3600 + mi * 60 + s
+    if total < 1:
+        raise ValidationError("a duration must be at least one second", field=field)
+    return total
+
+
 def hold_kind(reason: str) -> str:
     """The category of a hold reason, for admins' filters: quota, budget, unavailable, unrunnable …
 
@@ -1931,6 +1950,7 @@ __all__ = [
     "list_jobs",
     "list_quotas",
     "overview",
+    "parse_duration",
     "pending_engine_cancels",
     "record_cancelled",
     "record_dispatch",

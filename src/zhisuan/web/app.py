@@ -29,16 +29,16 @@ BackgroundTask = Callable[[Platform], Coroutine[Any, Any, None]]
 
 def _routers() -> list[tuple[str, object]]:
     """(prefix, router) of every context's API, one line each."""
-    from zhisuan.web.api import foundation
+    from zhisuan.web.api import compute, foundation
 
-    return [(API_PREFIX, foundation.router)]
+    return [(API_PREFIX, foundation.router), (API_PREFIX, compute.router)]
 
 
 def _pages() -> list[object]:
     """Every context's page router, one line each."""
-    from zhisuan.web.pages import foundation
+    from zhisuan.web.pages import compute, foundation
 
-    return [foundation.router]
+    return [foundation.router, compute.router]
 
 
 def _background() -> list[BackgroundTask]:

@@ -1,0 +1,190 @@
+"""Pages: centers (capacity, queues, utilization), jobs (list, submit, detail, cancel), held jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from zhisuan.accounts.services import list_orgs
+from zhisuan.compute import services as compute
+from zhisuan.compute.model import JobState
+from zhisuan.core.access import Principal, Role
+from zhisuan.core.catalog import catalog
+from zhisuan.core.clock import SHANGHAI
+from zhisuan.core.errors import AuthenticationError, PermissionDeniedError, ZhisuanError
+from zhisuan.core.regions import all_cities
+from zhisuan.store.uow import UnitOfWork
+from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.templating import NavItem, add_nav, render
+
+router = APIRouter(include_in_schema=False)
+add_nav(
+    NavItem("/centers", "Computing centers", order=10),
+    NavItem("/jobs", "Jobs", roles=tuple(r.value for r in Role), order=20),
+    NavItem("/jobs/held", "Held jobs", roles=("admin", "data_bureau", "province"), order=21),
+)
+
+STAFF = frozenset({Role.ADMIN, Role.DATA_BUREAU, Role.PROVINCE})
+
+
+def _login(who: Principal) -> None:
+    if not who.authenticated:
+        raise AuthenticationError("log in to see jobs")
+
+
+def _sh(value: object) -> str:
+    """A timestamp in Shanghai time for the pages."""
+    if value is None:
+        return "—"
+    return f"{value.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"  # type: ignore[attr-defined]
+
+
+@router.get("/centers", response_class=HTMLResponse)
+def centers_page(request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep) -> HTMLResponse:
+    ov = compute.overview(uow, platform.clock.now())
+    return render(request, "compute/centers.html", {"ov": ov, "sh": _sh})
+
+
+def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
+    orgs = list_orgs(uow, who) if who.role in STAFF else []
+    return {
+        "accelerators": [a for a in catalog() if a.rated],
+        "cities": all_cities(),
+        "centers": compute.list_centers(uow),
+        "orgs": orgs,
+        "can_submit": who.org_id is not None or who.role in STAFF,
+    }
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    uow: UowDep,
+    who: PrincipalDep,
+    state: str | None = None,
+    submitted: int | None = None,
+) -> HTMLResponse:
+    _login(who)
+    states = [JobState(state)] if state in {s.value for s in JobState} else []
+    jobs = compute.list_jobs(uow, who, states=states, limit=300)
+    ctx = {
+        "jobs": jobs,
+        "counts": compute.count_jobs(uow, who),
+        "state": state,
+        "submitted": submitted,
+        "error": None,
+        "form": {},
+        "sh": _sh,
+    }
+    return render(request, "compute/jobs.html", ctx | _form_context(uow, who))
+
+
+@router.post("/jobs", response_model=None)
+def submit_form(
+    request: Request,
+    uow: UowDep,
+    who: PrincipalDep,
+    platform: PlatformDep,
+    csrf_token: Annotated[str, Form()],
+    name: Annotated[str, Form()],
+    command: Annotated[str, Form()],
+    cards: Annotated[int, Form()],
+    runtime: Annotated[str, Form()],
+    accelerator: Annotated[list[str] | None, Form()] = None,
+    domestic_only: Annotated[bool, Form()] = False,
+    min_memory_gb: Annotated[str, Form()] = "",
+    price_ceiling: Annotated[str, Form()] = "",
+    data_city: Annotated[str, Form()] = "",
+    retries: Annotated[int, Form()] = 0,
+    org: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    _login(who)
+    form = {
+        "name": name,
+        "command": command,
+        "cards": cards,
+        "runtime": runtime,
+        "accelerator": accelerator or [],
+        "domestic_only": domestic_only,
+        "min_memory_gb": min_memory_gb,
+        "price_ceiling": price_ceiling,
+        "data_city": data_city,
+        "retries": retries,
+        "org": org,
+    }
+    try:
+        data = compute.JobInput(
+            name=name,
+            command=command,
+            cards=cards,
+            runtime_s=compute.parse_duration(runtime),
+            accelerators=[a for a in (accelerator or []) if a],
+            domestic_only=domestic_only,
+            min_memory_gb=int(min_memory_gb) if min_memory_gb.strip().isdigit() else None,
+            price_ceiling=price_ceiling.strip() or None,
+            data_city=data_city.strip() or None,
+            retries=retries,
+            org=org.strip() or None,
+        )
+        view = compute.submit_job(uow, who, data, platform.clock.now())
+        uow.commit()
+    except ZhisuanError as exc:
+        if isinstance(exc, AuthenticationError | PermissionDeniedError):
+            raise
+        ctx = {
+            "jobs": compute.list_jobs(uow, who, limit=300),
+            "counts": compute.count_jobs(uow, who),
+            "state": None,
+            "submitted": None,
+            "error": exc.message,
+            "error_field": exc.field,
+            "form": form,
+            "sh": _sh,
+        }
+        return render(request, "compute/jobs.html", ctx | _form_context(uow, who), 422)
+    return RedirectResponse(f"/jobs/{view.id}?submitted=1", status_code=303)
+
+
+@router.get("/jobs/held", response_class=HTMLResponse)
+def held_page(request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
+    _login(who)
+    jobs = compute.list_jobs(uow, who, held_only=True, limit=2000)
+    kinds: dict[str, list[compute.JobView]] = {}
+    for j in jobs:
+        kinds.setdefault(j.hold_kind or "capacity", []).append(j)
+    order = ["quota", "budget", "unavailable", "unrunnable", "engine", "reserved", "capacity"]
+    grouped = [(k, kinds[k]) for k in order if k in kinds]
+    return render(request, "compute/held.html", {"grouped": grouped, "total": len(jobs), "sh": _sh})
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(
+    request: Request, job_id: str, uow: UowDep, who: PrincipalDep, submitted: int | None = None
+) -> HTMLResponse:
+    _login(who)
+    view = compute.get_job(uow, who, job_id)
+    cancellable = view.state in {JobState.QUEUED, JobState.PLACED, JobState.RUNNING}
+    return render(
+        request,
+        "compute/job.html",
+        {"job": view, "cancellable": cancellable, "submitted": submitted, "sh": _sh},
+    )
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_form(
+    request: Request,
+    job_id: str,
+    uow: UowDep,
+    who: PrincipalDep,
+    platform: PlatformDep,
+    csrf_token: Annotated[str, Form()],
+) -> RedirectResponse:
+    check_csrf(request, csrf_token)
+    _login(who)
+    compute.cancel_job(uow, who, job_id, platform.clock.now())
+    uow.commit()
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)

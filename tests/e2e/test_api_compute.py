@@ -1,0 +1,158 @@
+"""Compute over HTTP: centers, pools, capacity, jobs, held jobs, quotas; and the pages with CSRF."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.conftest import World
+
+
+def _center(world: World, who: str = "olga") -> None:
+    c = world.client
+    made = c.post(
+        "/api/v1/centers",
+        json={"key": "hf-x", "name": "合肥X中心", "operator": str(world.operator_org), "city_code": "340100"},
+        headers=world.auth(who),
+    )
+    assert made.status_code == 201, made.text
+    pool = c.post(
+        "/api/v1/centers/hf-x/pools",
+        json={
+            "key": "hf-x-a100",
+            "accelerator": "a100-sxm4-80gb",
+            "nodes": 2,
+            "cards_per_node": 8,
+            "price": "18.00",
+            "bands": [{"from": 0, "to": 8, "price": "12.00"}],
+        },
+        headers=world.auth(who),
+    )
+    assert pool.status_code == 201, pool.text
+
+
+def _job(cards: int = 8, **kw: object) -> dict[str, object]:
+    return {"name": "train", "command": "python train.py", "cards": cards, "runtime_s": 3600} | kw
+
+
+def test_operator_registers_a_center_everyone_reads_it(world: World) -> None:
+    _center(world)
+    anyone = world.client.get("/api/v1/centers")
+    assert anyone.status_code == 200
+    [center] = anyone.json()
+    assert center["key"] == "hf-x" and center["cards"] == 16
+    assert center["pools"][0]["bands"] == [{"from": 0, "to": 8, "price_yuan_per_card_hour": "12.00"}]
+    cap = world.client.get("/api/v1/capacity").json()
+    assert cap["province"]["cards"] == 16
+    assert cap["cities"]["340100"]["capacity_p"] == cap["province"]["capacity_p"]
+
+
+def test_a_compute_user_cannot_add_pools_to_a_center(world: World) -> None:
+    _center(world)
+    denied = world.client.post(
+        "/api/v1/centers/hf-x/pools",
+        json={"key": "p2", "accelerator": "h20-96gb", "nodes": 1, "cards_per_node": 8, "price": "9"},
+        headers=world.auth("alice"),
+    )
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"]
+
+
+def test_submit_list_show_and_cancel_a_job(world: World) -> None:
+    _center(world)
+    c = world.client
+    made = c.post("/api/v1/jobs", json=_job(), headers=world.auth("alice"))
+    assert made.status_code == 201, made.text
+    job_id = made.json()["id"]
+    assert made.json()["state"] == "queued"
+    assert [j["id"] for j in c.get("/api/v1/jobs", headers=world.auth("alice")).json()] == [job_id]
+    shown = c.get(f"/api/v1/jobs/{job_id}", headers=world.auth("alice")).json()
+    assert [e["to"] for e in shown["events"]] == ["queued"]
+    cancelled = c.post(f"/api/v1/jobs/{job_id}/cancel", headers=world.auth("alice"))
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    again = c.post(f"/api/v1/jobs/{job_id}/cancel", headers=world.auth("alice"))
+    assert again.status_code == 409
+
+
+def test_user_of_org_b_gets_404_on_org_a_job(world: World) -> None:
+    _center(world)
+    c = world.client
+    job_id = c.post("/api/v1/jobs", json=_job(), headers=world.auth("alice")).json()["id"]
+    assert c.get(f"/api/v1/jobs/{job_id}", headers=world.auth("bob")).status_code == 404
+    assert c.post(f"/api/v1/jobs/{job_id}/cancel", headers=world.auth("bob")).status_code == 404
+    assert c.get("/api/v1/jobs", headers=world.auth("bob")).json() == []
+    assert c.get(f"/api/v1/jobs/{job_id}", headers=world.auth("root")).status_code == 200
+
+
+def test_an_impossible_job_is_refused_with_the_reason(world: World) -> None:
+    _center(world)
+    refused = world.client.post("/api/v1/jobs", json=_job(cards=64), headers=world.auth("alice"))
+    assert refused.status_code == 422
+    err = refused.json()["error"]
+    assert err["field"] == "cards"
+    assert "64 cards at once" in err["message"]
+    assert world.client.get("/api/v1/jobs", headers=world.auth("alice")).json() == []
+
+
+def test_quota_hold_is_shown_to_the_owner_and_to_admins(world: World) -> None:
+    _center(world)
+    c = world.client
+    q = c.put(f"/api/v1/quotas/{world.org_a}", json={"max_cards": 8}, headers=world.auth("root"))
+    assert q.status_code == 200, q.text
+    ids = [c.post("/api/v1/jobs", json=_job(), headers=world.auth("alice")).json()["id"] for _ in range(2)]
+    assert c.post("/api/v1/schedule", json={}, headers=world.auth("alice")).status_code == 403
+    report = c.post("/api/v1/schedule", json={}, headers=world.auth("root")).json()
+    assert [p["job"] for p in report["placed"]] == [ids[0]]
+    mine = c.get(f"/api/v1/jobs/{ids[1]}", headers=world.auth("alice")).json()
+    assert mine["hold_kind"] == "quota" and "concurrent cards" in mine["hold_reason"]
+    held = c.get("/api/v1/jobs/held", headers=world.auth("root")).json()
+    assert [(j["id"], j["hold_kind"]) for j in held] == [(ids[1], "quota")]
+    usage = c.get(f"/api/v1/quotas/{world.org_a}", headers=world.auth("alice")).json()
+    assert usage["max_cards"] == 8 and usage["usage"]["cards_in_use"] == 8
+    assert c.get(f"/api/v1/quotas/{world.org_a}", headers=world.auth("bob")).status_code == 404
+
+
+def _csrf(page_html: str) -> str:
+    return page_html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def _login(client: TestClient, username: str) -> None:
+    token = _csrf(client.get("/login").text)
+    done = client.post(
+        "/login",
+        data={"username": username, "password": "password-1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+
+
+def test_pages_center_list_submit_form_and_job_detail(world: World) -> None:
+    _center(world)
+    c = world.client
+    centers = c.get("/centers?lang=en")
+    assert centers.status_code == 200
+    assert "hf-x-a100" in centers.text and 'id="capacity-p"' in centers.text
+    _login(c, "alice")
+    page = c.get("/jobs")
+    assert page.status_code == 200 and 'id="submit-form"' in page.text
+    form = {"name": "web-job", "command": "python a.py", "cards": "8", "runtime": "90m", "retries": "0"}
+    forged = c.post("/jobs", data=form | {"csrf_token": "forged"}, follow_redirects=False)
+    assert forged.status_code == 403
+    sent = c.post("/jobs", data=form | {"csrf_token": _csrf(page.text)}, follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    detail = c.get(sent.headers["location"])
+    assert detail.status_code == 200 and "web-job" in detail.text and 'id="events"' in detail.text
+    bad = c.post("/jobs", data=form | {"cards": "99", "csrf_token": _csrf(page.text)}, follow_redirects=False)
+    assert bad.status_code == 422 and 'id="submit-error"' in bad.text
+
+
+def test_held_jobs_page_groups_reasons_for_admins(world: World) -> None:
+    _center(world)
+    c = world.client
+    c.put(f"/api/v1/quotas/{world.org_a}", json={"max_cards": 8}, headers=world.auth("root"))
+    for _ in range(2):
+        c.post("/api/v1/jobs", json=_job(), headers=world.auth("alice"))
+    c.post("/api/v1/schedule", json={}, headers=world.auth("root"))
+    _login(c, "root")
+    page = c.get("/jobs/held?lang=en")
+    assert page.status_code == 200
+    assert 'id="held-quota"' in page.text and "concurrent cards" in page.text
