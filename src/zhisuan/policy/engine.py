@@ -1073,13 +1073,23 @@ def _as_day(on: dt.date | str, field: str = "on") -> dt.date:
 
 def not_in_force(program: str, on: dt.date, packs: PackSet, pack: str | None) -> Decision:
     """The answer for an event that no article version covers: never a silent zero."""
-    versions = packs.versions(program)
-    payee = versions[-1].payee if versions else "applicant"
-    spans = "; ".join(f"{v.pack_id} {packs_period(packs, v)}" for v in versions) or "none"
-    step = Step(program, "in_force", "effective", spans, "false")
+    key = ("not_in_force", program)
+    cached = packs.engine_cache.get(key)
+    if cached is None:
+        versions = packs.versions(program)
+        spans = "; ".join(f"{v.pack_id} {packs_period(packs, v)}" for v in versions) or "none"
+        cached = (
+            versions[-1].payee if versions else "applicant",
+            Step(program, "in_force", "effective", spans, "false"),
+        )
+        packs.engine_cache[key] = cached
+    payee: str
+    step: Step
+    payee, step = cached  # type: ignore[misc]
+    day = on.isoformat()
     reason = Reason(
-        f"{on.isoformat()} 无有效政策（{program} 在该日期不在任何政策包的有效期内）",
-        f"no policy in force: no pack puts {program} in force on {on.isoformat()}",
+        f"{day} 无有效政策（{program} 在该日期不在任何政策包的有效期内）",
+        f"no policy in force: no pack puts {program} in force on {day}",
     )
     return Decision(program, pack, on, False, False, 0, payee, False, (step,), (reason,), None)
 

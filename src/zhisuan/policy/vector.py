@@ -36,17 +36,17 @@ def round_div(num: npt.NDArray[np.int64] | npt.NDArray[np.object_], den: int, mo
     if den == 1:
         return num.astype(np.int64)
     q = num // den
+    if mode is Rounding.DOWN or mode is Rounding.FLOOR:  # non-negative values: both are the floor
+        return q.astype(np.int64, copy=False)
     r = num - q * den
-    if mode is Rounding.DOWN or mode is Rounding.FLOOR:
-        out = q
-    elif mode is Rounding.UP or mode is Rounding.CEILING:
+    if mode is Rounding.UP or mode is Rounding.CEILING:
         out = q + (r > 0)
     else:
         twice = 2 * r
         up = twice > den
         tie = twice == den
         out = q + (up | (tie & (True if mode is Rounding.HALF_UP else (q % 2 == 1))))
-    return np.asarray(out).astype(np.int64)
+    return np.asarray(out).astype(np.int64, copy=False)
 
 
 def _int(col: npt.ArrayLike, name: str) -> IntArray:
@@ -411,7 +411,8 @@ def art2_amounts(
         already = columns.get("subsidy_this_year", np.zeros(n, dtype=np.int64))
         rem = np.maximum(cap.numerator * 100 - _mul(np.asarray(already, dtype=np.int64), cap.denominator), 0)
         fen = np.minimum(fen, round_div(rem, cap.denominator, comp.mode))
-    return np.where(eligible, fen, 0).astype(np.int64, copy=False)
+    fen *= eligible  # zero where not eligible, in place (fen is a fresh array)
+    return fen
 
 
 def _month_day(value: Month | dt.date | str) -> dt.date:
