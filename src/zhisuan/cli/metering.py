@@ -496,7 +496,7 @@ def vouchers_settle(
     """Settle art. 2 vouchers for the paid bill lines up to a month (twice changes nothing)."""
     p = platform()
     with p.uow() as uow:
-        r = svc.settle_vouchers(uow, _month(month), p.clock)
+        r = svc.settle_vouchers(uow, _month(month), p.clock, progress=None if as_json else console.print)
         if not as_json:
             console.print(f"settled {r.lines} lines; committing")
         uow.commit()

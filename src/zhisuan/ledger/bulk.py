@@ -26,9 +26,7 @@ def _copy_value(value: object) -> str:
         return "\\N"
     if isinstance(value, bool):
         return "t" if value else "f"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
+    if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     s = str(value)
     if any(c in s for c in "\\\t\n\r"):
@@ -36,10 +34,17 @@ def _copy_value(value: object) -> str:
     return s
 
 
-def _copy_text(rows: Iterable[Row]) -> str:
+def _copy_int(value: object) -> str:
+    return "\\N" if value is None else str(value)
+
+
+def _copy_text(rows: Sequence[Row]) -> str:
+    # integers (not booleans) need no escaping: convert those columns the fast way
+    first = rows[0]
+    convs = [_copy_int if isinstance(v, int) and not isinstance(v, bool) else _copy_value for v in first]
     buf = io.StringIO()
     for row in rows:
-        buf.write("\t".join(map(_copy_value, row)))
+        buf.write("\t".join([c(v) for c, v in zip(convs, row, strict=True)]))
         buf.write("\n")
     return buf.getvalue()
 
@@ -101,9 +106,7 @@ def insert_rows(
     before = raw.total_changes
     cur = raw.cursor()
     try:
-        cur.executemany(
-            f"INSERT INTO {table.name} ({cols}) VALUES ({marks}){tail}", [_sqlite_row(r) for r in rows]
-        )
+        cur.executemany(f"INSERT INTO {table.name} ({cols}) VALUES ({marks}){tail}", _sqlite_rows(rows))
     finally:
         cur.close()
     return int(raw.total_changes - before)
@@ -118,8 +121,21 @@ def _sqlite_value(value: object) -> object:
     return value
 
 
-def _sqlite_row(row: Row) -> tuple[object, ...]:
-    return tuple(_sqlite_value(v) for v in row)
+def _sqlite_rows(rows: Sequence[Row]) -> list[Sequence[object]]:
+    """Rows with their date and time columns converted (only those columns are touched)."""
+    width = len(rows[0])
+    temporal = [
+        i for i in range(width) if any(isinstance(r[i], dt.date) for r in rows[:50]) or rows[0][i] is None
+    ]
+    if not temporal:
+        return list(rows)
+    out: list[Sequence[object]] = []
+    for r in rows:
+        row = list(r)
+        for i in temporal:
+            row[i] = _sqlite_value(row[i])
+        out.append(row)
+    return out
 
 
 def allocate_ids(session: Session, table: Table, n: int) -> list[int]:

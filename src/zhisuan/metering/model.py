@@ -32,8 +32,16 @@ def _round_fen(exact_fen: Fraction, mode: Rounding = Rounding.HALF_UP) -> int:
     return Money(exact_fen / 100).to_fen(mode)
 
 
+def _half_up(num: int, den: int) -> int:
+    """num / den rounded half away from zero, in integers (den > 0)."""
+    if num >= 0:
+        return (2 * num + den) // (2 * den)
+    return -((-2 * num + den) // (2 * den))
+
+
 def _stamp(when: dt.datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    w = when.astimezone(UTC)
+    return f"{w.year:04d}{w.month:02d}{w.day:02d}T{w.hour:02d}{w.minute:02d}{w.second:02d}Z"
 
 
 class UsageKind(StrEnum):
@@ -105,6 +113,8 @@ class UsageRecord:
     kind: UsageKind = UsageKind.USAGE
     reverses: str | None = None  # key of the record a reversal cancels
     policy_on: dt.date | None = None  # start of the policy period the piece falls in (None: month start)
+    _month: Month = field(init=False, repr=False, compare=False)
+    _key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_identity(self.engine, self.engine_job_id)
@@ -117,10 +127,18 @@ class UsageRecord:
             raise ValidationError(
                 "a reversal, and only a reversal, names the record it reverses", field="reverses"
             )
-        if Month.of(self.start) != Month.of(self.end - dt.timedelta(seconds=1)):
+        month = Month.of(self.start)
+        if self.end > month.end:
             raise ValidationError(
                 "a usage record lies inside one Shanghai month; split it first", field="end"
             )
+        object.__setattr__(self, "_month", month)
+        key = f"{self.engine}/{self.engine_job_id}/{self.pool_id}/{_stamp(self.start)}-{_stamp(self.end)}"
+        if self.revision:
+            key += f"/r{self.revision}"
+        if self.kind is UsageKind.REVERSAL:
+            key += "/reversal"
+        object.__setattr__(self, "_key", key)
 
     @property
     def base_key(self) -> str:
@@ -129,12 +147,7 @@ class UsageRecord:
 
     @property
     def key(self) -> str:
-        key = self.base_key
-        if self.revision:
-            key += f"/r{self.revision}"
-        if self.kind is UsageKind.REVERSAL:
-            key += "/reversal"
-        return key
+        return self._key
 
     @property
     def seconds(self) -> int:
@@ -151,7 +164,7 @@ class UsageRecord:
 
     @property
     def month(self) -> Month:
-        return Month.of(self.start)
+        return self._month
 
     @property
     def policy_date(self) -> dt.date:
@@ -167,7 +180,9 @@ class UsageRecord:
     @property
     def amount_fen(self) -> int:
         """The record's amount rounded half-up (informative; bills round once per line)."""
-        return _round_fen(self.exact_fen)
+        return _half_up(
+            self.card_seconds * self.price_fen_per_card_hour * (BP - self.discount_bp), SECONDS_PER_HOUR * BP
+        )
 
     def reversal(self) -> UsageRecord:
         """The record that cancels this one."""
@@ -258,8 +273,16 @@ class RateCard:
     rates: list[PoolRate] = field(default_factory=list)
     discounts: list[Discount] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._by_pool: dict[int, list[PoolRate]] = defaultdict(list)
+        for r in self.rates:
+            self._by_pool[r.pool_id].append(r)
+        self._by_org: dict[int, list[Discount]] = defaultdict(list)
+        for d in self.discounts:
+            self._by_org[d.org_id].append(d)
+
     def rate_on(self, pool_id: int, day: dt.date) -> PoolRate:
-        found = [r for r in self.rates if r.pool_id == pool_id and r.effective_from <= day]
+        found = [r for r in self._by_pool.get(pool_id, ()) if r.effective_from <= day]
         if not found:
             raise NotFoundError(f"no price for pool {pool_id} on {day}", field="pool_id")
         return max(found, key=lambda r: r.effective_from)
@@ -267,19 +290,21 @@ class RateCard:
     def discount_on(self, org_id: int, pool_id: int, day: dt.date) -> int:
         found = [
             d
-            for d in self.discounts
-            if d.org_id == org_id and d.pool_id in (None, pool_id) and d.effective_from <= day
+            for d in self._by_org.get(org_id, ())
+            if d.pool_id in (None, pool_id) and d.effective_from <= day
         ]
         if not found:
             return 0
         # the newest agreement wins; a pool-specific one beats a general one of the same date
         return max(found, key=lambda d: (d.effective_from, d.pool_id is not None)).discount_bp
 
+    def banded(self, pool_id: int) -> bool:
+        """Whether any price version of the pool has more than one time band."""
+        return any(len(r.bands) > 1 for r in self._by_pool.get(pool_id, ()))
+
     def version_days(self, pool_id: int, org_id: int) -> list[dt.date]:
-        days = {r.effective_from for r in self.rates if r.pool_id == pool_id}
-        days |= {
-            d.effective_from for d in self.discounts if d.org_id == org_id and d.pool_id in (None, pool_id)
-        }
+        days = {r.effective_from for r in self._by_pool.get(pool_id, ())}
+        days |= {d.effective_from for d in self._by_org.get(org_id, ()) if d.pool_id in (None, pool_id)}
         return sorted(days)
 
 
@@ -313,9 +338,10 @@ def split_usage(raw: RawUsage, card: RateCard, policy_edges: Sequence[dt.date] =
     """
     extra = sorted(set(policy_edges) | set(card.version_days(raw.pool_id, raw.org_id)))
     pieces: list[tuple[dt.datetime, dt.datetime]] = []
+    banded = card.banded(raw.pool_id)
     for s, e in split_at_edges(raw.start, raw.end, extra):
         cursor = s
-        for cut in sorted(_band_cuts(s, e, card, raw.pool_id)):
+        for cut in sorted(_band_cuts(s, e, card, raw.pool_id)) if banded else ():
             pieces.append((cursor, cut))
             cursor = cut
         pieces.append((cursor, e))

@@ -13,7 +13,7 @@ import io
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -1307,7 +1307,11 @@ def _fund_from_pack(s: Session, packs: PackSet, year: int, clock: Clock) -> None
 
 
 def settle_vouchers(
-    uow: UnitOfWork, month: Month, clock: Clock, packs: PackSet | None = None
+    uow: UnitOfWork,
+    month: Month,
+    clock: Clock,
+    packs: PackSet | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SettlementResult:
     """Settle art. 2 vouchers for a month: once; a second run finds the first and changes nothing."""
     s = uow.session
@@ -1392,6 +1396,8 @@ def settle_vouchers(
         awarded,
         waiting,
     )
+    if progress is not None:
+        progress(f"evaluated {len(lines)} voucher lines; writing")
     now = clock.now()
     today = _today(clock)
     new = [vl for vl in lines if vl.existing_id is None]
