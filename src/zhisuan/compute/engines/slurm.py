@@ -200,6 +200,12 @@ class SlurmEngine:
             raise EngineError(f"{args[0]} --json printed something that is not JSON") from exc
         if not isinstance(data, dict):
             raise EngineError(f"{args[0]} --json printed an unexpected document")
+        # With the controller (or slurmdbd) down, 22.05's --json exits 0 with only an error entry.
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            text = "; ".join(str(e.get("error", e)) if isinstance(e, dict) else str(e) for e in errors)
+            if "Nothing found" not in text:  # sacct's way of saying "no such jobs"
+                raise EngineUnavailableError(f"Slurm could not answer {args[0]}: {text}")
         return data
 
     # ------------------------------------------------------------------ mapping

@@ -1,0 +1,490 @@
+"""The dispatcher and reconciler: placed jobs go to their pools' engines; engine state comes back.
+
+One :meth:`Worker.step` does, in order: place queued jobs (late binding, ``schedule_once``); check each
+center's engine (an unreachable one marks the center's pools unavailable, so placement avoids them, and
+a reachable one brings back the pools it had marked); dispatch the placed jobs it claims; poll every
+job on an engine and record starts, ends, cancellations and losses; stop the engine jobs of jobs users
+cancelled. :meth:`Worker.reconcile` runs once at start-up: it re-claims placed jobs at once (a worker
+may have died between an engine's submit and the database write) and submits them again — submission
+is idempotent (the engine job carries the zhisuan job's name), so the engine job that already exists
+is adopted instead of a second one being started.
+
+Every database change goes through the compute services in their own unit of work, committed right
+after the engine call it records, so a crash loses at most the knowledge of one call, which the next
+step (or ``reconcile``) recovers from the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from zhisuan.compute import services as compute
+from zhisuan.compute.engines import (
+    Capacity,
+    Engine,
+    EngineJobState,
+    EngineUnavailableError,
+    JobRequest,
+    JobStatus,
+    Submission,
+    build_engine,
+)
+from zhisuan.core.clock import Clock
+from zhisuan.core.errors import ConflictError, ZhisuanError
+from zhisuan.store.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from zhisuan.bootstrap import Platform
+
+log = logging.getLogger("zhisuan.worker")
+
+#: Prefix of the reason the worker writes when it marks pools unavailable; only such pools are
+#: brought back automatically (an operator's own reason is left alone).
+ENGINE_DOWN = "engine unreachable: "
+
+
+def pool_engine_config(
+    center_config: Mapping[str, Any], pool_config: Mapping[str, Any], kind: str, accelerator: str, cards: int
+) -> dict[str, Any]:
+    """The engine settings for one pool: the center's, overlaid by the pool's, for the pool's model.
+
+    >>> cfg = pool_engine_config({"slurm_conf": "/s.conf"}, {"gres_type": "a100"}, "slurm", "a100", 16)
+    >>> cfg == {"slurm_conf": "/s.conf", "gres_type": "a100", "kind": "slurm", "accelerator": "a100"}
+    True
+    """
+    config: dict[str, Any] = {**center_config, **pool_config, "kind": kind}
+    accs = config.get("accelerators")
+    if not (isinstance(accs, Mapping) and accelerator in accs):
+        config.pop("accelerators", None)
+        config["accelerator"] = accelerator
+    if kind == "simulated":
+        if "accelerators" in config:
+            spec = dict(config["accelerators"][accelerator] or {})
+            spec.setdefault("cards", cards)
+            config["accelerators"] = {accelerator: spec}
+        else:
+            config.setdefault("cards", cards)
+            config["accelerators"] = {accelerator: {"cards": config.pop("cards")}}
+            config.pop("accelerator", None)
+    return config
+
+
+@dataclass
+class CenterHealth:
+    """What the worker last saw of a center's engine."""
+
+    center_key: str
+    reachable: bool
+    message: str
+    checked_at: dt.datetime
+    capacity: dict[str, Capacity] = field(default_factory=dict)
+
+
+@dataclass
+class StepReport:
+    """What one step did (counts, and the centers whose engine went down or came back)."""
+
+    placed: int = 0
+    dispatched: int = 0
+    adopted: int = 0
+    refused: int = 0
+    started: int = 0
+    finished: int = 0
+    lost: int = 0
+    cancelled: int = 0
+    down: list[str] = field(default_factory=list)
+    up: list[str] = field(default_factory=list)
+
+    def busy(self) -> bool:
+        return any(
+            (
+                self.placed,
+                self.dispatched,
+                self.adopted,
+                self.refused,
+                self.started,
+                self.finished,
+                self.lost,
+                self.cancelled,
+                self.down,
+                self.up,
+            )
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class EngineSet:
+    """One engine per pool, built from the center's and the pool's settings and kept across steps."""
+
+    def __init__(self, clock: Clock, factory: Callable[..., Engine] = build_engine) -> None:
+        self._clock = clock
+        self._factory = factory
+        self._engines: dict[int, tuple[str, Engine]] = {}
+
+    def for_pool(self, center: compute.CenterView, pool: compute.PoolView) -> Engine:
+        config = pool_engine_config(
+            center.engine_config, pool.engine_config, pool.engine, pool.accelerator, pool.cards
+        )
+        fingerprint = json.dumps(config, sort_keys=True, default=str)
+        cached = self._engines.get(int(pool.id))
+        if cached is None or cached[0] != fingerprint:
+            cached = (fingerprint, self._factory(config, self._clock))
+            self._engines[int(pool.id)] = cached
+        return cached[1]
+
+
+class Worker:
+    """Dispatch placed jobs and keep the database in step with the engines."""
+
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        clock: Clock,
+        *,
+        name: str | None = None,
+        engines: EngineSet | None = None,
+        schedule: bool = True,
+        lease_s: int = 60,
+        health_every_s: float = 10.0,
+        after_submit: Callable[[Submission], None] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.name = name or f"{socket.gethostname()}:{threading.get_native_id()}"
+        self.engines = engines or EngineSet(clock)
+        self.schedule = schedule
+        self.lease_s = lease_s
+        self.health_every_s = health_every_s
+        #: fault injection for tests: called right after an engine accepted a job, before the DB write
+        self.after_submit = after_submit
+        self.health: dict[str, CenterHealth] = {}
+        self._down: set[str] = set()
+        self._running: set[tuple[int, int]] = set()  # (job, attempt) already recorded as running
+
+    # ------------------------------------------------------------------ helpers
+    def _centers(self) -> dict[int, tuple[compute.CenterView, compute.PoolView]]:
+        with self._uow() as uow:
+            centers = compute.list_centers(uow)
+        return {int(p.id): (c, p) for c in centers for p in c.pools}
+
+    def _engine(
+        self, pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]], pool_id: int
+    ) -> Engine:
+        center, pool = pools[pool_id]
+        return self.engines.for_pool(center, pool)
+
+    def _mark_down(self, center: compute.CenterView, why: str, report: StepReport) -> None:
+        now = self._clock.now()
+        self.health[center.key] = CenterHealth(center.key, False, why, now)
+        if center.key in self._down:
+            return
+        self._down.add(center.key)
+        report.down.append(center.key)
+        log.warning("engine of %s unreachable: %s", center.key, why)
+        with self._uow() as uow:
+            for pool in center.pools:
+                if pool.available or (pool.unavailable_reason or "").startswith(ENGINE_DOWN):
+                    compute.set_pool_available(uow, pool.id, False, ENGINE_DOWN + why[:500], now)
+            uow.commit()
+
+    def _mark_up(self, center: compute.CenterView, capacity: dict[str, Capacity], report: StepReport) -> None:
+        now = self._clock.now()
+        self.health[center.key] = CenterHealth(center.key, True, "ok", now, capacity)
+        back = [
+            p
+            for p in center.pools
+            if not p.available and (p.unavailable_reason or "").startswith(ENGINE_DOWN)
+        ]
+        was_down = center.key in self._down
+        self._down.discard(center.key)
+        if not back:
+            return
+        if was_down or back:
+            report.up.append(center.key)
+        with self._uow() as uow:
+            for pool in back:
+                compute.set_pool_available(uow, pool.id, True, None, now)
+            uow.commit()
+
+    # ------------------------------------------------------------------ the parts of a step
+    def check_engines(
+        self,
+        pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]],
+        report: StepReport,
+        *,
+        force: bool = False,
+    ) -> None:
+        """Ask every center's engine for its capacity; mark centers down or back up."""
+        now = self._clock.now()
+        centers: dict[str, compute.CenterView] = {c.key: c for c, _p in pools.values()}
+        for key, center in centers.items():
+            seen = self.health.get(key)
+            if (
+                not force
+                and seen is not None
+                and (now - seen.checked_at).total_seconds() < self.health_every_s
+            ):
+                continue
+            capacity: dict[str, Capacity] = {}
+            try:
+                for pool in center.pools:
+                    capacity.update(self.engines.for_pool(center, pool).capacity())
+            except EngineUnavailableError as exc:
+                self._mark_down(center, exc.message, report)
+                continue
+            except ZhisuanError as exc:  # misconfigured: the engine cannot serve this center's pools
+                self._mark_down(center, f"engine misconfigured: {exc.message}", report)
+                continue
+            self._mark_up(center, capacity, report)
+
+    def dispatch(
+        self,
+        pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]],
+        report: StepReport,
+        *,
+        lease_s: int | None = None,
+    ) -> None:
+        """Claim placed jobs and start them on their pools' engines (or adopt the job already there)."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            tickets = compute.claim_placed(
+                uow, self.name, now, lease_s=self.lease_s if lease_s is None else lease_s
+            )
+            uow.commit()
+        for t in tickets:
+            if int(t.pool_id) not in pools:
+                continue
+            center, _pool = pools[int(t.pool_id)]
+            if center.key in self._down:
+                continue  # its jobs wait; the claim lapses and the job is taken up again when it is back
+            try:
+                request = JobRequest(
+                    job_id=t.job_id,
+                    accelerator=t.accelerator,
+                    cards=t.cards,
+                    command=t.command,
+                    nodes=t.nodes,
+                    attempt=t.attempt,
+                    env={"ZHISUAN_SIM_SECONDS": str(t.expected_runtime_s)} if t.engine == "simulated" else {},
+                )
+                submission = self._engine(pools, int(t.pool_id)).submit(request)
+            except EngineUnavailableError as exc:
+                self._mark_down(center, exc.message, report)
+                continue
+            except ZhisuanError as exc:
+                with self._uow() as uow:
+                    compute.record_refused(uow, t.job_id, exc.message, self._clock.now())
+                    uow.commit()
+                report.refused += 1
+                continue
+            if self.after_submit is not None:
+                self.after_submit(submission)
+            with self._uow() as uow:
+                try:
+                    compute.record_dispatch(
+                        uow, t.job_id, t.attempt, submission.engine_job_id, self._clock.now()
+                    )
+                    uow.commit()
+                except ConflictError as exc:  # cancelled by its user meanwhile: stop what we started
+                    log.info(
+                        "job %s changed while dispatching (%s); cancelling %s",
+                        t.job_id,
+                        exc.message,
+                        submission.engine_job_id,
+                    )
+                    self._engine(pools, int(t.pool_id)).cancel(submission.engine_job_id)
+                    continue
+            if submission.existing:
+                report.adopted += 1
+            else:
+                report.dispatched += 1
+
+    def _apply(self, ticket: compute.DispatchTicket, status: JobStatus | None, report: StepReport) -> None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            if status is None:
+                compute.record_lost(
+                    uow, ticket.job_id, f"{ticket.engine} has no job {ticket.engine_job_id}", now
+                )
+                report.lost += 1
+            elif status.state == EngineJobState.RUNNING and status.start is not None:
+                compute.record_running(uow, ticket.job_id, status.start, now)
+                report.started += 1
+            elif status.state in (EngineJobState.SUCCEEDED, EngineJobState.FAILED):
+                end = status.end or now
+                compute.record_finished(
+                    uow,
+                    ticket.job_id,
+                    succeeded=status.state == EngineJobState.SUCCEEDED,
+                    exit_code=status.exit_code,
+                    started_at=status.start or end,
+                    ended_at=end,
+                    now=now,
+                    message=status.message[:500] if status.state == EngineJobState.FAILED else "",
+                )
+                report.finished += 1
+            elif status.state == EngineJobState.CANCELLED:
+                if status.start is not None:
+                    compute.record_running(uow, ticket.job_id, status.start, now)
+                compute.record_cancelled(uow, ticket.job_id, status.end, now)
+                report.cancelled += 1
+            elif status.state == EngineJobState.LOST:
+                compute.record_lost(uow, ticket.job_id, status.message or "lost by the engine", now)
+                report.lost += 1
+            else:
+                return
+            uow.commit()
+
+    def poll(
+        self, pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]], report: StepReport
+    ) -> None:
+        """Bring every job on an engine up to date with what the engine says."""
+        with self._uow() as uow:
+            active = compute.active_jobs(uow)
+        for t in active:
+            if int(t.pool_id) not in pools or t.engine_job_id is None:
+                continue
+            center, _pool = pools[int(t.pool_id)]
+            if center.key in self._down:
+                continue
+            try:
+                status = self._engine(pools, int(t.pool_id)).status(t.engine_job_id)
+            except EngineUnavailableError as exc:
+                self._mark_down(center, exc.message, report)
+                continue
+            except ZhisuanError as exc:
+                log.warning("status of %s on %s failed: %s", t.engine_job_id, center.key, exc.message)
+                continue
+            if status is not None and not status.state.finished and status.state != EngineJobState.RUNNING:
+                continue
+            if status is not None and status.state == EngineJobState.RUNNING:
+                if (t.job_id, t.attempt) in self._running:
+                    continue
+                self._running.add((t.job_id, t.attempt))
+            try:
+                self._apply(t, status, report)
+            except ConflictError as exc:
+                log.info("job %s: %s", t.job_id, exc.message)
+
+    def cancel_pending(
+        self, pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]], report: StepReport
+    ) -> None:
+        """Stop the engine jobs of jobs their users cancelled; record the end once the engine has it."""
+        with self._uow() as uow:
+            pending = compute.pending_engine_cancels(uow)
+        for t in pending:
+            if int(t.pool_id) not in pools:
+                continue
+            center, _pool = pools[int(t.pool_id)]
+            if center.key in self._down:
+                continue
+            engine = self._engine(pools, int(t.pool_id))
+            try:
+                status = engine.status(t.engine_job_id) if t.engine_job_id else None
+                if status is not None and not status.state.finished:
+                    engine.cancel(t.engine_job_id or "")
+                    continue  # the end time is recorded once the engine reports it
+            except EngineUnavailableError as exc:
+                self._mark_down(center, exc.message, report)
+                continue
+            with self._uow() as uow:
+                ended = status.end if status is not None and status.start is not None else None
+                compute.record_engine_cancelled(uow, t.job_id, ended, self._clock.now())
+                uow.commit()
+            report.cancelled += 1
+
+    # ------------------------------------------------------------------ public
+    def step(self) -> StepReport:
+        """One round of placing, health checks, dispatching, polling and cancelling."""
+        report = StepReport()
+        if self.schedule:
+            with self._uow() as uow:
+                report.placed = len(compute.schedule_once(uow, self._clock.now(), actor="worker").placed)
+                uow.commit()
+        pools = self._centers()
+        self.check_engines(pools, report)
+        pools = self._centers()
+        self.dispatch(pools, report)
+        self.poll(pools, report)
+        self.cancel_pending(pools, report)
+        return report
+
+    def reconcile(self) -> StepReport:
+        """After a restart: check every engine now, adopt jobs a dead worker submitted, poll the rest."""
+        report = StepReport()
+        pools = self._centers()
+        self.check_engines(pools, report, force=True)
+        pools = self._centers()
+        self.dispatch(pools, report, lease_s=0)
+        self.poll(pools, report)
+        self.cancel_pending(pools, report)
+        return report
+
+    def run(
+        self,
+        interval_s: float = 2.0,
+        *,
+        stop: threading.Event | None = None,
+        on_step: Callable[[StepReport], None] | None = None,
+    ) -> None:
+        """Reconcile, then step every ``interval_s`` until ``stop`` is set."""
+        stop = stop or threading.Event()
+        report = self.reconcile()
+        if on_step is not None:
+            on_step(report)
+        while not stop.wait(interval_s):
+            try:
+                report = self.step()
+            except ZhisuanError as exc:
+                log.error("worker step failed: %s", exc)
+                continue
+            if on_step is not None:
+                on_step(report)
+
+
+def health_rows(health: Iterable[CenterHealth]) -> list[dict[str, object]]:
+    """Per-center engine health for pages and the API."""
+    return [
+        {
+            "center": h.center_key,
+            "reachable": h.reachable,
+            "message": h.message,
+            "checked_at": h.checked_at.isoformat(),
+            "capacity": {m: {"total": c.total, "free": c.free} for m, c in h.capacity.items()},
+        }
+        for h in sorted(health, key=lambda h: h.center_key)
+    ]
+
+
+async def dispatch_loop(platform: Platform, interval_s: float = 2.0) -> None:
+    """The worker inside ``zhisuan serve`` (a background task of the web app)."""
+    worker = Worker(platform.uow, platform.clock)
+    await asyncio.to_thread(worker.reconcile)
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(worker.step)
+        except ZhisuanError as exc:
+            log.error("worker step failed: %s", exc)
+
+
+__all__ = [
+    "ENGINE_DOWN",
+    "CenterHealth",
+    "EngineSet",
+    "StepReport",
+    "Worker",
+    "dispatch_loop",
+    "health_rows",
+    "pool_engine_config",
+]
