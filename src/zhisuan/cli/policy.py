@@ -21,9 +21,10 @@ from zhisuan.cli._common import console, fail, guarded, print_json, print_table
 from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.errors import PolicyError, ZhisuanError
 from zhisuan.policy import PackSet, answer, evaluate, load_pack, load_pack_set
+from zhisuan.policy.browse import article_rows, check_text, describe, diff_packs, pack_summary
 from zhisuan.policy.cases import case_files, check_case, load_cases
 from zhisuan.policy.engine import error_object, packs_period
-from zhisuan.policy.pack import ArticleVersion, Pack, dump_value
+from zhisuan.policy.pack import Pack
 
 app = typer.Typer(
     help="Policy packs and the rules engine (evaluation contract: docs/policy.md).", no_args_is_help=True
@@ -140,42 +141,9 @@ def evaluate_cmd(
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Packs and their articles, with the dates each version judges events."""
     packs = pack_set()
-    rows = []
-    for p in packs:
-        for art in sorted(p.articles, key=lambda a: int(a[3:])):
-            v = p.articles[art]
-            rows.append(
-                {
-                    "pack": p.id,
-                    "article": art,
-                    "name_zh": v.name_zh,
-                    "name_en": v.name_en,
-                    "effective": packs_period(packs, v),
-                    "grants": v.grants,
-                    "payee": v.payee,
-                    "lead_unit": v.lead_unit,
-                    "source": p.source_file,
-                }
-            )
+    rows = article_rows(packs)
     if as_json:
-        print_json(
-            {
-                "packs": [
-                    {
-                        "id": p.id,
-                        "title_zh": p.title_zh,
-                        "title_en": p.title_en,
-                        "region": p.region,
-                        "source_file": p.source_file,
-                        "supersedes": {
-                            k: {a: d.isoformat() for a, d in v.items()} for k, v in p.supersedes.items()
-                        },
-                    }
-                    for p in packs
-                ],
-                "articles": rows,
-            }
-        )
+        print_json({"packs": [pack_summary(p) for p in packs], "articles": rows})
         return
     for p in packs:
         console.print(f"[bold]{p.id}[/] {p.title_zh} — {p.title_en} ({p.source_file})", highlight=False)
@@ -195,89 +163,6 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readabl
             for r in rows
         ],
     )
-
-
-def describe(version: ArticleVersion, packs: PackSet, on: dt.date) -> dict[str, object]:
-    """Everything about one article version: facts, parameters in force on ``on`` with history, rules."""
-    params = []
-    for name, p in version.parameters.items():
-        current = p.version_at(on)
-        params.append(
-            {
-                "name": name,
-                "type": p.type,
-                "unit": p.unit,
-                "value": dump_value(current.value if current else p.history[0].value, p.type),
-                "since": (current.start if current else p.history[0].start).isoformat(),
-                "history": [
-                    {"from": h.start.isoformat(), "value": dump_value(h.value, p.type)} for h in p.history
-                ],
-                "description_zh": p.description_zh,
-                "description_en": p.description_en,
-            }
-        )
-    award = []
-    for a in version.award:
-        award.append(
-            {
-                "id": a.id,
-                "base": a.base.describe(),
-                "rate": a.rate.describe() if a.rate else None,
-                "cap": a.cap,
-                "cumulative": a.cumulative,
-                "priority": a.priority,
-                "when": [_check_text(c) for c in a.when],
-            }
-        )
-    cut = packs.superseded_from(version)
-    return {
-        "pack": version.pack_id,
-        "article": version.article,
-        "name_zh": version.name_zh,
-        "name_en": version.name_en,
-        "effective_from": version.effective_from.isoformat(),
-        "effective_to": version.effective_to.isoformat() if version.effective_to else None,
-        "superseded": {"from": cut[0].isoformat(), "by": cut[1]} if cut else None,
-        "on": on.isoformat(),
-        "lead_unit": version.lead_unit,
-        "cooperating_units": list(version.cooperating_units),
-        "payee": version.payee,
-        "grants": version.grants,
-        "case_by_case": version.case_by_case,
-        "uplift_location": version.uplift_location,
-        "evidence": list(version.evidence),
-        "facts": [
-            {
-                "name": f.name,
-                "type": f.type,
-                "required": f.required,
-                "unit": f.unit,
-                "values": list(f.values) or None,
-                "description_en": f.description_en,
-            }
-            for f in version.facts
-        ],
-        "parameters": params,
-        "eligibility": [
-            {"id": r.id, "check": _check_text(r.check), "fail_zh": r.fail_zh, "fail_en": r.fail_en}
-            for r in version.eligibility
-        ],
-        "award": award,
-        "notes_zh": version.notes_zh,
-        "notes_en": version.notes_en,
-    }
-
-
-def _check_text(c: Any) -> str:
-    if c.any_of:
-        return " or ".join(_check_text(x) for x in c.any_of)
-    left = f"{c.ratio[0]}/{c.ratio[1]}" if c.ratio else c.fact
-    if c.op in ("is_true", "is_false"):
-        return f"{left} {'is true' if c.op == 'is_true' else 'is false'}"
-    if c.op == "in_effect_period":
-        return f"{left} within the article's effective dates"
-    right = f"parameter {c.parameter}" if c.parameter else dump_value(c.value)
-    return f"{left} {c.op} {right}"
 
 
 def _today() -> dt.date:
@@ -354,7 +239,7 @@ def show_cmd(
             for f in version.facts
         ],
     )
-    print_table("eligibility", ["rule", "check"], [(r.id, _check_text(r.check)) for r in version.eligibility])
+    print_table("eligibility", ["rule", "check"], [(r.id, check_text(r.check)) for r in version.eligibility])
     if version.award:
         print_table(
             "award",
@@ -438,88 +323,6 @@ def _pack_arg(ref: str, packs: PackSet) -> Pack:
     if ref.endswith((".yaml", ".yml")) or p.is_file():
         return load_pack(p)
     return packs.pack(ref)
-
-
-def diff_packs(a: Pack, b: Pack) -> list[dict[str, str]]:
-    """What changes from pack A to pack B: articles, dates, units, facts, parameters, rules."""
-    out: list[dict[str, str]] = []
-
-    def add(article: str, what: str, old: object, new: object) -> None:
-        if old != new:
-            out.append({"article": article, "what": what, "a": _txt(old), "b": _txt(new)})
-
-    for art in sorted(set(a.articles) | set(b.articles), key=lambda x: int(x[3:])):
-        va, vb = a.articles.get(art), b.articles.get(art)
-        if va is None or vb is None:
-            add(art, "article", "present" if va else "absent", "present" if vb else "absent")
-            continue
-        for attr in (
-            "name_zh",
-            "name_en",
-            "effective_from",
-            "effective_to",
-            "lead_unit",
-            "cooperating_units",
-            "payee",
-            "evidence",
-            "grants",
-            "case_by_case",
-            "uplift_location",
-        ):
-            add(art, attr, getattr(va, attr), getattr(vb, attr))
-        fa = {f.name: f for f in va.facts}
-        fb = {f.name: f for f in vb.facts}
-        for name in sorted(set(fa) | set(fb)):
-            add(art, f"fact {name}", _fact_txt(fa.get(name)), _fact_txt(fb.get(name)))
-        for name in sorted(set(va.parameters) | set(vb.parameters)):
-            pa, pb = va.parameters.get(name), vb.parameters.get(name)
-            add(art, f"parameter {name}", _param_txt(pa), _param_txt(pb))
-        ra = {r.id: _check_text(r.check) for r in va.eligibility}
-        rb = {r.id: _check_text(r.check) for r in vb.eligibility}
-        for rid in sorted(set(ra) | set(rb)):
-            add(art, f"rule {rid}", ra.get(rid), rb.get(rid))
-        aa = {x.id: _award_txt(x) for x in va.award}
-        ab = {x.id: _award_txt(x) for x in vb.award}
-        for aid in sorted(set(aa) | set(ab)):
-            add(art, f"award {aid}", aa.get(aid), ab.get(aid))
-    return out
-
-
-def _txt(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, tuple):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _fact_txt(f: Any) -> str | None:
-    if f is None:
-        return None
-    return (
-        f"{f.type}{' required' if f.required else ' optional'}{' ' + '/'.join(f.values) if f.values else ''}"
-    )
-
-
-def _param_txt(p: Any) -> str | None:
-    if p is None:
-        return None
-    return "; ".join(f"{h.start.isoformat()}: {dump_value(h.value, p.type)}" for h in p.history)
-
-
-def _award_txt(a: Any) -> str:
-    parts = [a.base.describe()]
-    if a.rate:
-        parts.append(f"× {a.rate.describe()}")
-    if a.cap:
-        parts.append(f"cap {a.cap}")
-    if a.cumulative:
-        parts.append(f"less {a.cumulative}")
-    if a.when:
-        parts.append("when " + " and ".join(_check_text(c) for c in a.when))
-    return " ".join(parts)
 
 
 @app.command("diff")
