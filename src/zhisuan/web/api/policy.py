@@ -1,0 +1,172 @@
+"""API: the policy engine (evaluation contract, single and batch) and a read-only pack browser. Public.
+
+``POST /api/v1/policy/evaluate`` takes one case ``{"program", "on", "facts", "pack"?, "id"?}`` and answers
+the contract's JSON object, or a batch ``{"cases": [...]}`` and answers ``{"results": [...]}`` where a
+bad case gets an ``error`` object and the others are answered. Money in the body may be a decimal
+string or a JSON number; numbers are read as exact decimals, never as binary floats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from zhisuan.core.clock import SHANGHAI
+from zhisuan.core.errors import NotFoundError, PolicyError
+from zhisuan.policy import PackSet, answer, evaluate, load_pack_set
+from zhisuan.policy.browse import article_rows, describe, pack_summary
+from zhisuan.policy.engine import packs_period
+from zhisuan.web.deps import PlatformDep
+
+router = APIRouter()
+
+MAX_BATCH = 10_000
+_lock = threading.Lock()
+_cache: dict[str, tuple[tuple[tuple[str, float], ...], PackSet]] = {}
+
+
+def packs_for(data_dir: Path) -> PackSet:
+    """Shipped packs plus ``<data dir>/packs/*.yaml``, reloaded when an administrator changes that folder."""
+    folder = data_dir / "packs"
+    stamp = (
+        tuple(sorted((str(p), p.stat().st_mtime) for p in folder.glob("*.yaml"))) if folder.is_dir() else ()
+    )
+    key = str(folder)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        packs = load_pack_set(folder)
+        _cache[key] = (stamp, packs)
+        return packs
+
+
+def _case_out(case: Any, packs: PackSet, lang: str) -> dict[str, object]:
+    if not isinstance(case, dict):
+        raise PolicyError("a case is a JSON object {program, on, facts}", field="body")
+    program, on, facts = case.get("program"), case.get("on"), case.get("facts", {})
+    if not isinstance(program, str):
+        raise PolicyError("missing 'program' (e.g. art5)", field="program")
+    if not isinstance(on, str):
+        raise PolicyError("missing 'on' (the event date, YYYY-MM-DD)", field="on")
+    if not isinstance(facts, dict):
+        raise PolicyError("facts must be a JSON object", field="facts")
+    pack = case.get("pack")
+    if pack is not None and not isinstance(pack, str):
+        raise PolicyError("pack is a pack id", field="pack")
+    return evaluate(program, facts, on, packs, pack).to_dict(case.get("id"), lang)
+
+
+@router.post(
+    "/policy/evaluate",
+    tags=["policy"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {
+                                "type": "object",
+                                "required": ["program", "on", "facts"],
+                                "properties": {
+                                    "id": {},
+                                    "program": {"type": "string", "example": "art5"},
+                                    "on": {"type": "string", "format": "date"},
+                                    "pack": {"type": "string"},
+                                    "facts": {"type": "object"},
+                                },
+                            },
+                            {
+                                "type": "object",
+                                "required": ["cases"],
+                                "properties": {"cases": {"type": "array", "items": {"type": "object"}}},
+                            },
+                        ]
+                    },
+                    "example": {
+                        "id": "demo",
+                        "program": "art5",
+                        "on": "2024-06-30",
+                        "facts": {
+                            "city": "341300",
+                            "rd_cost": "1000000",
+                            "selection_mode": "directed",
+                            "in_provincial_plan": True,
+                        },
+                    },
+                }
+            },
+        }
+    },
+)
+async def evaluate_cases(
+    request: Request, platform: PlatformDep, lang: str = Query("both", pattern="^(zh|en|both)$")
+) -> dict[str, object]:
+    """Evaluate one case (the evaluation contract's object) or a batch ``{"cases": [...]}`` (public)."""
+    try:
+        body = json.loads(await request.body(), parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise PolicyError("the body must be JSON", field="body") from None
+    packs = packs_for(platform.settings.data_dir)
+    if isinstance(body, dict) and "cases" in body:
+        cases = body["cases"]
+        if not isinstance(cases, list):
+            raise PolicyError("cases is a list of {program, on, facts}", field="cases")
+        if len(cases) > MAX_BATCH:
+            raise PolicyError(f"at most {MAX_BATCH} cases per request", field="cases")
+        pack = body.get("pack")
+        return {
+            "results": [
+                answer(c, packs, pack if isinstance(pack, str) else None, line=i + 1, lang=lang)
+                for i, c in enumerate(cases)
+            ]
+        }
+    return _case_out(body, packs, lang)
+
+
+@router.get("/policy/packs", tags=["policy"])
+def list_packs(platform: PlatformDep) -> dict[str, object]:
+    """Every pack and every article version with the dates it judges events (public)."""
+    packs = packs_for(platform.settings.data_dir)
+    return {"packs": [pack_summary(p) for p in packs], "articles": article_rows(packs)}
+
+
+@router.get("/policy/packs/{pack_id}", tags=["policy"])
+def show_pack(pack_id: str, platform: PlatformDep) -> dict[str, object]:
+    """One pack: its summary and its articles (public)."""
+    packs = packs_for(platform.settings.data_dir)
+    try:
+        pack = packs.pack(pack_id)
+    except PolicyError:
+        raise NotFoundError(f"no pack {pack_id!r}", field="pack_id") from None
+    return {**pack_summary(pack), "articles": [r for r in article_rows(packs) if r["pack"] == pack_id]}
+
+
+@router.get("/policy/articles/{article}", tags=["policy"])
+def show_article(
+    article: str, platform: PlatformDep, on: dt.date | None = None, pack: str | None = None
+) -> dict[str, object]:
+    """The article version in force on a date (default today): parameters with history, facts, rules."""
+    packs = packs_for(platform.settings.data_dir)
+    if not packs.knows(article):
+        raise NotFoundError(f"no article {article!r}", field="article")
+    day = on or dt.datetime.now(SHANGHAI).date()
+    version = packs.resolve(article, day, pack)
+    if version is None:
+        return {
+            "article": article,
+            "on": day.isoformat(),
+            "in_force": False,
+            "versions": [
+                {"pack": v.pack_id, "effective": packs_period(packs, v)} for v in packs.versions(article)
+            ],
+        }
+    return {**describe(version, packs, day), "in_force": True}

@@ -1,0 +1,130 @@
+"""Pages: the policy pack browser and "what would I get?" — fill in the facts, see the decision and its steps.
+
+Public: no login is needed to browse packs or to try a case. The form is a GET, so a result is a
+link that can be shared, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from zhisuan.core.clock import SHANGHAI
+from zhisuan.core.errors import NotFoundError, ZhisuanError
+from zhisuan.core.regions import region
+from zhisuan.policy import Decision, evaluate
+from zhisuan.policy.browse import article_rows, describe, pack_summary
+from zhisuan.policy.engine import packs_period
+from zhisuan.policy.pack import FactSpec
+from zhisuan.web.api.policy import packs_for
+from zhisuan.web.deps import PlatformDep, PrincipalDep
+from zhisuan.web.templating import NavItem, add_nav, render
+
+router = APIRouter(include_in_schema=False)
+add_nav(NavItem("/policy", "Policies", order=40))
+
+OUTSIDE = "000000"  # a 6-digit code outside the pack's region: "elsewhere"
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(SHANGHAI).date()
+
+
+@router.get("/policy", response_class=HTMLResponse)
+def browser(request: Request, who: PrincipalDep, platform: PlatformDep) -> HTMLResponse:
+    """Every pack and article version, with the dates it judges events."""
+    packs = packs_for(platform.settings.data_dir)
+    return render(
+        request,
+        "policy/index.html",
+        {"packs": [pack_summary(p) for p in packs], "rows": article_rows(packs), "today": _today()},
+    )
+
+
+def _cities(region_code: str) -> list[tuple[str, str, bool]]:
+    try:
+        r = region(region_code)
+    except NotFoundError:
+        return []
+    return [(c.code, f"{c.name_zh} {c.name_en}", c.northern_anhui) for c in r.cities]
+
+
+def _facts_from_query(specs: tuple[FactSpec, ...], query: dict[str, str]) -> dict[str, object]:
+    """Form fields ``f_<fact>`` → facts; empty optional fields are left out, types checked by the engine."""
+    facts: dict[str, object] = {}
+    for spec in specs:
+        raw = query.get(f"f_{spec.name}", "").strip()
+        if raw == "":
+            if spec.required and spec.type == "bool":
+                facts[spec.name] = False  # an unticked box
+            continue  # a missing required fact: the engine names the field
+        facts[spec.name] = raw
+    return {k: v for k, v in facts.items() if v != ""}
+
+
+@router.get("/policy/{article}", response_class=HTMLResponse)
+def article_page(
+    request: Request,
+    article: str,
+    who: PrincipalDep,
+    platform: PlatformDep,
+    on: str | None = None,
+    pack: str | None = None,
+    evaluate_case: int = 0,
+) -> HTMLResponse:
+    """An article: parameters in force with history, rules, evidence, and the "what would I get?" form."""
+    packs = packs_for(platform.settings.data_dir)
+    if not packs.knows(article):
+        raise NotFoundError(f"no article {article!r}", field="article")
+    lang = getattr(request.state, "lang", "zh")
+    day = _today()
+    error: str | None = None
+    error_field: str | None = None
+    if on:
+        try:
+            day = dt.date.fromisoformat(on)
+        except ValueError:
+            error, error_field = f"not an ISO date (YYYY-MM-DD): {on!r}", "on"
+    pack = pack or None
+    try:
+        version = packs.resolve(article, day, pack)
+    except ZhisuanError as exc:
+        version, error, error_field = None, exc.message, exc.field
+    # the form shows the facts of the version in force, or of the latest version when none is
+    shown = version or packs.versions(article)[-1]
+    info = describe(shown, packs, day)
+    query = dict(request.query_params)
+    decision: Decision | None = None
+    facts: dict[str, object] = {}
+    if evaluate_case and error is None:
+        facts = _facts_from_query(shown.facts, query)
+        try:
+            decision = evaluate(article, facts, day, packs, pack)
+        except ZhisuanError as exc:
+            error, error_field = exc.message, exc.field
+    versions = [{"pack": v.pack_id, "effective": packs_period(packs, v)} for v in packs.versions(article)]
+    pack_region = packs.pack(shown.pack_id).region
+    return render(
+        request,
+        "policy/article.html",
+        {
+            "article": article,
+            "version": shown,
+            "in_force": version is not None,
+            "info": info,
+            "on": day.isoformat(),
+            "pack": pack or "",
+            "versions": versions,
+            "decision": decision,
+            "error": error,
+            "error_field": error_field,
+            "values": {k[2:]: v for k, v in query.items() if k.startswith("f_")},
+            "cities": _cities(pack_region),
+            "facts": facts,
+            "outside": OUTSIDE,
+            "reasons": [r.text(lang) for r in decision.reasons] if decision else [],
+            "evaluated": bool(evaluate_case),
+        },
+    )

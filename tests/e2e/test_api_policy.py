@@ -1,0 +1,110 @@
+"""Policy over HTTP: the evaluation contract (single and batch), the pack browser, "what would I get?"."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+KEYS = [
+    "id",
+    "program",
+    "pack",
+    "on",
+    "in_force",
+    "eligible",
+    "amount",
+    "payee",
+    "case_by_case",
+    "steps",
+    "reasons",
+]
+ART5 = {"city": "341300", "rd_cost": 1000000.05, "selection_mode": "directed", "in_provincial_plan": True}
+
+
+def test_evaluate_one_case_without_login(client: TestClient) -> None:
+    r = client.post(
+        "/api/v1/policy/evaluate", json={"id": 7, "program": "art5", "on": "2024-06-30", "facts": ART5}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert list(body) == KEYS
+    # a JSON number is read as an exact decimal: 1000000.05 × 20% × 1.2 = 240000.012 → 240000.01
+    assert (body["id"], body["amount"], body["eligible"]) == (7, "240000.01", True)
+
+
+def test_a_bad_fact_is_a_422_naming_the_field(client: TestClient) -> None:
+    r = client.post(
+        "/api/v1/policy/evaluate",
+        json={"program": "art5", "on": "2024-06-30", "facts": {**ART5, "rd_cost": "lots"}},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "rd_cost"
+
+
+def test_batch_answers_each_case_and_flags_bad_ones(client: TestClient) -> None:
+    cases = [
+        {
+            "id": "a",
+            "program": "art14",
+            "on": "2025-01-01",
+            "facts": {"city": "341600", "standard_level": "international", "leading_drafter": True},
+        },
+        {"id": "b", "program": "art77", "on": "2025-01-01", "facts": {}},
+        {
+            "id": "c",
+            "program": "art2",
+            "on": "2026-01-01",
+            "facts": {"city": "340100", "in_province": True, "self_use": False, "spend": "10"},
+        },
+    ]
+    r = client.post("/api/v1/policy/evaluate?lang=en", json={"cases": cases})
+    assert r.status_code == 200
+    a, b, c = r.json()["results"]
+    assert a["amount"] == "1200000.00"
+    assert b["error"]["field"] == "program"
+    assert (c["in_force"], c["reasons"][0]) == (
+        False,
+        "no policy in force: no pack puts art2 in force on 2026-01-01",
+    )
+
+
+def test_pack_browser_endpoints(client: TestClient) -> None:
+    packs = client.get("/api/v1/policy/packs").json()
+    assert [p["id"] for p in packs["packs"]] == ["anhui-2023"]
+    assert len(packs["articles"]) == 15
+    art = client.get("/api/v1/policy/articles/art2?on=2025-06-01").json()
+    assert {p["name"]: p["value"] for p in art["parameters"]}["rate"] == "20%"
+    assert client.get("/api/v1/policy/articles/art99").status_code == 404
+    assert client.get("/api/v1/policy/packs/anhui-2023").json()["id"] == "anhui-2023"
+
+
+def test_pages_browse_and_answer_what_would_i_get(client: TestClient) -> None:
+    index = client.get("/policy")
+    assert index.status_code == 200
+    assert "算力券" in index.text
+    page = client.get(
+        "/policy/art5",
+        params={
+            "evaluate_case": 1,
+            "on": "2024-06-30",
+            "f_city": "341300",
+            "f_rd_cost": "1000000",
+            "f_selection_mode": "directed",
+            "f_in_provincial_plan": "true",
+        },
+    )
+    assert page.status_code == 200
+    assert 'id="amount">240000.00<' in page.text
+    assert "northern_anhui_uplift" in page.text
+    english = client.get("/policy/art5?lang=en")
+    assert "What would I get?" in english.text
+    bad = client.get(
+        "/policy/art5",
+        params={
+            "evaluate_case": 1,
+            "on": "2024-06-30",
+            "f_city": "341300",
+            "f_rd_cost": "many",
+            "f_selection_mode": "directed",
+        },
+    )
+    assert 'id="error"' in bad.text and "rd_cost" in bad.text
