@@ -179,4 +179,9 @@ def add_demo_user(
 
 def steps() -> list[tuple[str, Step]]:
     """Every context's demo step, in order (one line each)."""
-    return [("organizations and accounts", load_organizations)]
+    from zhisuan.compute.demo import load_compute
+
+    return [
+        ("organizations and accounts", load_organizations),
+        ("compute centers, pools, quotas and a replayed history", load_compute),
+    ]
