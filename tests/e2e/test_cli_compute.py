@@ -19,9 +19,11 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli-compute")
     assert run(path, "init").returncode == 0
     steps = [
-        ("org", "add", "--name", "丁算力运营", "--code", OPERATOR, "--kind", "center_operator", "--city", "340100"),
+        ("org", "add", "--name", "丁算力运营", "--code", OPERATOR, "--kind", "center_operator",
+         "--city", "340100"),
         ("org", "add", "--name", "戊智能科技", "--code", USER, "--kind", "enterprise", "--city", "340100"),
-        ("center", "add", "--key", "hf-cli", "--name", "合肥中心", "--operator", OPERATOR, "--city", "340100"),
+        ("center", "add", "--key", "hf-cli", "--name", "合肥中心", "--operator", OPERATOR,
+         "--city", "340100"),
         ("pool", "add", "hf-cli", "--key", "hf-cli-a100", "--accelerator", "a100-sxm4-80gb", "--nodes", "2",
          "--price", "18.00", "--band", "0-8=12.50"),
     ]  # fmt: skip
