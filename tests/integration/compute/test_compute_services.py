@@ -340,3 +340,44 @@ def test_unavailable_pool_is_skipped_and_the_hold_says_so(
         compute.set_pool_available(uow, "hf-one-910b", True, None, clock.now())
         report = compute.schedule_once(uow, clock.now())
         assert report.placed == ((view.id, "hf-one-910b"),)
+
+
+def test_random_steps_never_overfill_a_pool_nor_exceed_the_card_quota(
+    db: TestDatabase, world: Setup, clock: ManualClock
+) -> None:
+    import random
+
+    rng = random.Random(7)
+    with db.uow() as uow:
+        compute.set_quota(uow, ADMIN, world.org_b, compute.QuotaInput(max_cards=8), clock.now())
+        for _ in range(25):
+            who = rng.choice([world.alice, world.bob])
+            compute.submit_job(
+                uow, who, job(cards=rng.choice([1, 2, 4, 8]), runtime_s=rng.randint(600, 7200)), clock.now()
+            )
+        for _step in range(12):
+            compute.schedule_once(uow, clock.now())
+            for t in compute.claim_placed(uow, "w", clock.now()):
+                compute.record_dispatch(uow, t.job_id, t.attempt, f"e-{t.job_id}", clock.now())
+                compute.record_running(uow, t.job_id, clock.now(), clock.now())
+            ov = compute.overview(uow, clock.now())
+            for c in ov.centers:
+                for p in c.pools:
+                    assert p.busy_cards <= p.pool.cards
+            assert compute.get_quota(uow, ADMIN, world.org_b, clock.now()).cards_in_use <= 8
+            running = compute.list_jobs(uow, ADMIN, states=["running"])
+            for j in rng.sample(running, k=len(running) // 2):
+                assert j.started_at is not None
+                compute.record_finished(
+                    uow,
+                    j.id,
+                    succeeded=True,
+                    exit_code=0,
+                    started_at=j.started_at,
+                    ended_at=clock.now(),
+                    now=clock.now(),
+                )
+            clock.advance(600)
+        states = compute.count_jobs(uow, ADMIN)
+    assert states.get("completed", 0) > 10
+    assert sum(states.values()) == 25
