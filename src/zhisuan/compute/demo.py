@@ -64,7 +64,7 @@ WEIGHTS: dict[str, int] = {
 }
 QUOTAS: dict[str, compute.QuotaInput] = {
     XINGHE: compute.QuotaInput(max_cards=256, max_cards_by_model={"h100-sxm5-80gb": 64}),
-    PUJIANG: compute.QuotaInput(monthly_budget="30000.00"),
+    PUJIANG: compute.QuotaInput(monthly_budget="8000.00"),
     AUTOVISION: compute.QuotaInput(max_cards=192, monthly_card_hours=20_000),
 }
 SIZES = ((1, 14), (2, 6), (4, 14), (8, 30), (16, 16), (32, 10), (64, 7), (128, 3))
