@@ -6,7 +6,7 @@ Measures, in one run (same machine, same load, so ratios are meaningful):
 
 * explained mode: ``evaluate()`` with full steps and reasons over N mixed cases of all fifteen
   articles (dates 2023-10 … 2026-03, so some are not in force; boundaries and 皖北 cities included),
-  single process; the same with JSON-lines output (``to_dict`` + ``json.dumps``); the same spread over
+  single process; the same with JSON-lines output (``Decision.to_json``); the same spread over
   worker processes; and a baseline that compiles the article version for every case (no caching).
 * vectorised mode: ``art2_amounts`` (monthly voucher settlement) and the generic ``amounts`` for art5,
   integer fen in numpy; a float32 and a float64 baseline of the same 20 % computation, with the share
@@ -151,9 +151,8 @@ def run_explained(total: int, seed: int, as_json: bool = False) -> dict[str, flo
     for chunk in chunks(total, seed):
         w0, c0 = time.perf_counter(), time.process_time()
         if as_json:
-            dumps = json.dumps
             for program, facts, on in chunk:
-                dumps(evaluate(program, facts, on, packs).to_dict(), ensure_ascii=False)
+                evaluate(program, facts, on, packs).to_json()
         else:
             for program, facts, on in chunk:
                 d = evaluate(program, facts, on, packs)
@@ -190,6 +189,72 @@ def run_uncached(total: int, seed: int) -> dict[str, float]:
         if version is not None:
             _Compiled(packs, version, day, regions[version.pack_id]).run(facts, day)
     return {"cases": total, "wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0}
+
+
+def run_ceiling(total: int, seed: int) -> dict[str, float]:
+    """What plain Python can do here: the engine vs a hand-written art5 function (no validation, no pack).
+
+    Both produce the same steps and reasons for eligible art5 cases; the hand-written one knows the
+    parameters as constants and skips fact checking, so it is an upper bound for any engine design.
+    """
+    from zhisuan.policy.engine import Reason, Step, fen_text
+
+    packs = default_packs()
+    rng = random.Random(seed)
+    cases = [
+        {
+            "city": rng.choice(CITIES),
+            "rd_cost": _money(rng, 10**10),
+            "selection_mode": "directed",
+            "in_provincial_plan": True,
+            "already_awarded": _money(rng, 10**8),
+        }
+        for _ in range(total)
+    ]
+    day = dt.date(2024, 6, 30)
+    c0 = time.process_time()
+    for facts in cases:
+        evaluate("art5", facts, day, packs)
+    engine_cpu = time.process_time() - c0
+    north = frozenset({"340300", "340400", "340600", "341200", "341300", "341600"})
+    s0 = Step("art5", "in_force", "effective", "2023-11-08..2025-12-31", "true")
+    s1 = Step("art5", "in_provincial_plan", "—", "true", "pass: in_provincial_plan = true")
+
+    def hand(f: dict[str, Any]) -> tuple[object, ...]:
+        w, _, fr = f["rd_cost"].partition(".")
+        n = int(w) * 100 + int(fr)
+        w, _, fr = f["already_awarded"].partition(".")
+        a = int(w) * 100 + int(fr)
+        steps = [
+            s0,
+            s1,
+            Step("art5", "share_of_rd_cost", "rate", "20%", f"rd_cost {fen_text(n)} × 20% = {n / 500}"),
+        ]
+        x, d, cap = n, 5, 5_000_000_000
+        if f["city"] in north:
+            x, d, cap = n * 6, 25, 6_000_000_000
+            steps.append(
+                Step("art5", "northern_anhui_uplift", "uplift_factor", "1.2", f"applied: {x / d / 100}")
+            )
+        else:
+            steps.append(Step("art5", "northern_anhui_uplift", "uplift_factor", "1.2", "not applied"))
+        fen = min(x // d, max(cap - a, 0))
+        ft = fen_text(fen)
+        steps.append(Step("art5", "cap", "cap_per_project", fen_text(cap), f"already {fen_text(a)}: {ft}"))
+        steps.append(Step("art5", "round", "rounding", "down", ft))
+        return (fen, tuple(steps), (Reason(f"符合条件，最高可获 {ft} 元", f"eligible: at most {ft} yuan"),))
+
+    c0 = time.process_time()
+    for facts in cases:
+        hand(facts)
+    hand_cpu = time.process_time() - c0
+    return {
+        "cases": total,
+        "engine_cpu_s": engine_cpu,
+        "hand_cpu_s": hand_cpu,
+        "engine_per_cpu_s": total / engine_cpu,
+        "hand_per_cpu_s": total / hand_cpu,
+    }
 
 
 def run_vector(rows: int, seed: int) -> dict[str, Any]:
@@ -313,6 +378,7 @@ def main() -> None:
     parallel = run_parallel(args.cases, args.workers, args.seed + 2) if args.workers > 1 else None
     uncached = run_uncached(args.baseline_cases, args.seed + 3)
     vector = run_vector(args.vector_rows, args.seed)
+    ceiling = run_ceiling(50_000, args.seed + 4)
 
     def rate(r: dict[str, float], key: str = "wall_s") -> float:
         return r["cases"] / r[key]
@@ -324,7 +390,12 @@ def main() -> None:
             rate(explained),
             rate(explained, "cpu_s"),
         ),
-        ("explained + JSON lines out (1 process)", as_json["cases"], rate(as_json), rate(as_json, "cpu_s")),
+        (
+            "explained + JSON line out (to_json), 1 process",
+            as_json["cases"],
+            rate(as_json),
+            rate(as_json, "cpu_s"),
+        ),
     ]
     if parallel:
         rows.append(
@@ -336,6 +407,13 @@ def main() -> None:
             )
         )
     rows += [
+        ("art5 only: the engine", ceiling["cases"], None, ceiling["engine_per_cpu_s"]),
+        (
+            "art5 only: hand-written function, no validation",
+            ceiling["cases"],
+            None,
+            ceiling["hand_per_cpu_s"],
+        ),
         ("baseline: compile per case, no caches", uncached["cases"], rate(uncached), rate(uncached, "cpu_s")),
         (
             "vectorised art2_amounts (int64 fen)",
@@ -364,7 +442,9 @@ def main() -> None:
     ]
     print(f"{'mode':52} {'cases':>10} {'cases/s (wall)':>16} {'cases/CPU-s':>14}")
     for name, n, r, c in rows:
-        print(f"{name:52} {n:>10,} {r:>16,.0f} {'' if c is None else f'{c:,.0f}':>14}")
+        wall = "" if r is None else f"{r:,.0f}"
+        cpu = "" if c is None else f"{c:,.0f}"
+        print(f"{name:52} {n:>10,} {wall:>16} {cpu:>14}")
     print(f"precompiled vs per-case compile: {rate(explained) / rate(uncached):.1f}x")
     print(
         f"float32 misses the exact fen in {vector['float32_wrong_fen_share']:.1%} of rows "

@@ -20,10 +20,10 @@ import typer
 from zhisuan.cli._common import console, fail, guarded, print_json, print_table
 from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.errors import PolicyError, ZhisuanError
-from zhisuan.policy import PackSet, answer, evaluate, load_pack, load_pack_set
+from zhisuan.policy import PackSet, evaluate, load_pack, load_pack_set
 from zhisuan.policy.browse import article_rows, check_text, describe, diff_packs, pack_summary
 from zhisuan.policy.cases import case_files, check_case, load_cases
-from zhisuan.policy.engine import error_object, packs_period
+from zhisuan.policy.engine import answer_json, error_object, packs_period
 from zhisuan.policy.pack import Pack
 
 app = typer.Typer(
@@ -74,30 +74,27 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
 
 def run_batch(
     lines: Iterable[tuple[int, str]], packs: PackSet, pack: str | None, lang: str, out: TextIO
-) -> tuple[int, int]:
+) -> int:
     """Answer JSON lines; a bad line gets an ``error`` object and the others are still answered."""
-    answered = errors = 0
+    written = 0
     write = out.write
     for number, line in lines:
         try:
             case = json.loads(line, parse_float=Decimal)
         except json.JSONDecodeError as exc:
-            result: dict[str, object] = {
+            bad = {
                 "id": None,
                 "program": None,
                 "on": None,
                 "line": number,
                 "error": {"code": "invalid_json", "message": f"not JSON: {exc.msg}", "field": "line"},
             }
+            write(json.dumps(bad, ensure_ascii=False) + "\n")
         else:
-            result = answer(case, packs, pack, line=number, lang=lang)
-        if "error" in result:
-            errors += 1
-        else:
-            answered += 1
-        write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+            write(answer_json(case, packs, pack, line=number, lang=lang) + "\n")
+        written += 1
     out.flush()
-    return answered, errors
+    return written
 
 
 @app.command("evaluate")

@@ -6,7 +6,8 @@ The public surface, for other contexts and for the CLI, web and benchmarks:
 * :func:`evaluate` — one case → :class:`Decision` with ``in_force``, ``eligible``, ``amount`` (Money,
   rounded once), ``payee``, ``case_by_case``, ``steps`` and ``reasons`` (zh and en);
   ``Decision.to_dict()`` is the evaluation contract's JSON object (POLICY.md).
-* :func:`answer` — one batch line (``{"id", "program", "on", "facts"}``) → its JSON answer or ``error``.
+* :func:`answer` / :func:`answer_json` — one batch line (``{"id", "program", "on", "facts"}``) → its
+  answer (dict / JSON text) or an ``error`` object.
 * :func:`art2_amounts` — compute-voucher maxima in fen for a usage month, vectorised and exact; with
   :func:`apply_budget` for a limited program budget (``queued`` or ``pro_rated``, a pack parameter)
   and :func:`art2_in_force` to tell "no policy in force" from "not eligible".
@@ -36,6 +37,7 @@ from zhisuan.policy.engine import (
     Step,
     _as_day,
     answer,
+    answer_json,
     evaluate,
     evaluate_many,
     fen_text,
@@ -89,6 +91,7 @@ __all__ = [
     "Step",
     "amounts",
     "answer",
+    "answer_json",
     "apply_budget",
     "art2_amounts",
     "art2_in_force",

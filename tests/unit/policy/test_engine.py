@@ -203,3 +203,31 @@ def test_rounding_modes_on_exact_fen(n: int, d: int, mode: Rounding, fen: int) -
     assert round_pair(n, d, mode) == fen
     assert Money.from_fen(0) + Money(f"{n}") / (d * 100) == Money(f"{n}") / (d * 100)
     assert (Money(n) / (d * 100)).to_fen(mode) == fen
+
+
+def test_to_json_is_exactly_json_dumps_of_to_dict(packs: PackSet) -> None:
+    import json
+
+    cases = [
+        ("art5", {**ART5, "city": "341300", "already_awarded": "49999999.99"}, "2024-06-30"),
+        (
+            "art1",
+            {
+                "city": "340100",
+                "new_capacity_p": 400,
+                "single_site": True,
+                "completion_date": "2024-01-01",
+                "city_actual_payout": "100",
+            },
+            "2024-06-30",
+        ),
+        ("art2", {"city": "340100", "in_province": True, "self_use": False, "spend": "1"}, "2026-01-01"),
+        ("art9", {"ai_enterprises": 3, "total_enterprises": 5}, "2024-06-30"),
+    ]
+    for program, facts, on in cases:
+        d = evaluate(program, facts, on, packs)
+        for case_id in (None, 'x"y', 7, Decimal("1.5")):
+            for lang in ("zh", "en", "both"):
+                assert d.to_json(case_id, lang) == json.dumps(
+                    d.to_dict(case_id, lang), ensure_ascii=False, default=str
+                )
