@@ -19,15 +19,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import case, false, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from zhisuan.accounts import ownership_graph
+from zhisuan.core.access import Scope
 from zhisuan.core.clock import Clock, Month, parse_date, parse_timestamp, shanghai_date
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
 from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
-from zhisuan.ledger.bulk import allocate_ids, insert_rows
+from zhisuan.ledger.bulk import allocate_ids, insert_rows, insert_staged, stage
 from zhisuan.ledger.model import (
     Account,
     Posting,
@@ -123,6 +124,38 @@ _RECORD_COLUMNS = (
 
 def _today(clock: Clock) -> dt.date:
     return shanghai_date(clock.now())
+
+
+def _apply_scope(
+    q: Any,
+    scope: Scope | None,
+    org_col: Any,
+    operator_col: Any = None,
+    center_col: Any = None,
+    city_col: Any = None,
+) -> Any:
+    """Filter a listing to what :func:`zhisuan.core.access.visible_scope` lets the caller read."""
+    if scope is None or scope.everything:
+        return q
+    if scope.nothing:
+        return q.where(false())
+    conds = []
+    if scope.org_ids:
+        conds.append(org_col.in_(sorted(scope.org_ids)))
+    if scope.operator_org_ids:
+        ops = sorted(scope.operator_org_ids)
+        if operator_col is not None:
+            conds.append(operator_col.in_(ops))
+        elif center_col is not None:
+            conds.append(center_col.in_(select(CenterRow.id).where(CenterRow.operator_org_id.in_(ops))))
+    if scope.city_code:
+        if city_col is not None:
+            conds.append(city_col == scope.city_code)
+        else:
+            conds.append(
+                org_col.in_(select(OrganizationRow.id).where(OrganizationRow.city_code == scope.city_code))
+            )
+    return q.where(or_(*conds)) if conds else q.where(false())
 
 
 # centers, prices ---------------------------------------------------------------------------------
@@ -365,40 +398,6 @@ def _same_figures(a: UsageRecord, b: UsageRecord) -> bool:
     )
 
 
-def _existing_for_jobs(s: Session, jobs: set[tuple[str, str]]) -> list[UsageRecord]:
-    by_engine: dict[str, list[str]] = defaultdict(list)
-    for engine, job in jobs:
-        by_engine[engine].append(job)
-    out: list[UsageRecord] = []
-    t = UsageRecordRow
-    for engine, ids in by_engine.items():
-        for i in range(0, len(ids), _CHUNK):
-            q = select(t).where(t.engine == engine, t.engine_job_id.in_(ids[i : i + _CHUNK]))
-            out.extend(_from_row(r) for r in s.execute(q).scalars())
-    return out
-
-
-def _check_overlaps(existing: Sequence[UsageRecord], new: Sequence[UsageRecord]) -> None:
-    """No second of a job on a pool is recorded twice among records in force."""
-    everything = {r.key: r for r in existing}
-    for r in new:
-        everything.setdefault(r.key, r)
-    reversed_keys = {r.reverses for r in everything.values() if r.reverses}
-    spans: dict[tuple[str, str, int], list[UsageRecord]] = defaultdict(list)
-    for r in everything.values():
-        if r.kind is UsageKind.USAGE and r.key not in reversed_keys:
-            spans[(r.engine, r.engine_job_id, r.pool_id)].append(r)
-    for group in spans.values():
-        group.sort(key=lambda r: r.start)
-        for a, b in itertools.pairwise(group):
-            if b.start < a.end:
-                raise ConflictError(
-                    f"usage {b.key} overlaps {a.key}: a second is metered once; "
-                    "send a correction (column corrects) instead",
-                    field="start",
-                )
-
-
 def prepare_records(
     uow: UnitOfWork, rows: Iterable[tuple[int, Mapping[str, str]]], packs: PackSet | None = None
 ) -> tuple[int, list[UsageRecord]]:
@@ -475,8 +474,67 @@ def prepare_records(
     return len(parsed), records
 
 
-def store_records(uow: UnitOfWork, records: Sequence[UsageRecord], check: bool = True) -> int:
-    """Write usage records once each (known keys skipped); refuse double-metered seconds."""
+def _check_batch(records: Sequence[UsageRecord]) -> None:
+    """Within one batch: no second of a job on a pool twice among records not reversed in it."""
+    reversed_keys = {r.reverses for r in records if r.reverses}
+    spans: dict[tuple[str, str, int], list[UsageRecord]] = defaultdict(list)
+    for r in records:
+        if r.kind is UsageKind.USAGE and r.key not in reversed_keys:
+            spans[(r.engine, r.engine_job_id, r.pool_id)].append(r)
+    for group in spans.values():
+        if len(group) > 1:
+            group.sort(key=lambda r: r.start)
+            for a, b in itertools.pairwise(group):
+                if b.start < a.end:
+                    raise ConflictError(
+                        f"usage {b.key} overlaps {a.key}: a second is metered once; "
+                        "send a correction (column corrects) instead",
+                        field="start",
+                    )
+
+
+_FIGURES = ("org_id", "center_id", "cards", "price_fen_per_card_hour", "discount_bp")
+
+
+def _check_against_stored(s: Session, tmp: str) -> None:
+    """Set-based: a known key must carry the same figures; new usage must not overlap usage in force."""
+    differs = " OR ".join(f"u.{c} <> t.{c}" for c in _FIGURES)
+    clash = s.execute(
+        text(f"SELECT t.key FROM {tmp} t JOIN usage_records u ON u.key = t.key WHERE {differs} LIMIT 1")
+    ).first()
+    if clash is not None:
+        raise ConflictError(f"usage {clash[0]} was already reported with different figures")
+    pairs = s.execute(
+        text(
+            f"SELECT t.key, u.key FROM {tmp} t JOIN usage_records u "
+            "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
+            "AND u.key <> t.key AND u.start_at < t.end_at AND t.start_at < u.end_at "
+            "WHERE t.kind = 'usage' AND u.kind = 'usage'"
+        )
+    ).all()
+    if not pairs:
+        return
+    # overlaps are rare: a pair is fine only if one side is reversed (stored or in this batch)
+    keys = sorted({k for pair in pairs for k in pair})
+    reversed_keys = set(
+        s.execute(select(UsageRecordRow.reverses).where(UsageRecordRow.reverses.in_(keys))).scalars()
+    )
+    reversed_keys |= set(s.execute(text(f"SELECT reverses FROM {tmp} WHERE reverses IS NOT NULL")).scalars())
+    for new_key, old_key in pairs:
+        if new_key not in reversed_keys and old_key not in reversed_keys:
+            raise ConflictError(
+                f"usage {new_key} overlaps {old_key}: a second is metered once; "
+                "send a correction (column corrects) instead",
+                field="start",
+            )
+
+
+def store_records(uow: UnitOfWork, records: Sequence[UsageRecord]) -> int:
+    """Write usage records once each (known keys skipped); refuse double-metered seconds.
+
+    Records are staged in a temporary table (COPY on PostgreSQL), checked against what is stored with
+    two set-based queries, then moved with ``INSERT … ON CONFLICT DO NOTHING``.
+    """
     s = uow.session
     unique: dict[str, UsageRecord] = {}
     for r in records:
@@ -484,20 +542,14 @@ def store_records(uow: UnitOfWork, records: Sequence[UsageRecord], check: bool =
         if prev is not None and not _same_figures(prev, r):
             raise ConflictError(f"usage {r.key} appears twice with different figures")
         unique[r.key] = r
-    if check:
-        existing = _existing_for_jobs(s, {(r.engine, r.engine_job_id) for r in unique.values()})
-        for old in existing:
-            new = unique.get(old.key)
-            if new is not None and not _same_figures(old, new):
-                raise ConflictError(f"usage {old.key} was already reported with different figures")
-        _check_overlaps(existing, list(unique.values()))
-    return insert_rows(
-        s,
-        UsageRecordRow.__table__,  # type: ignore[arg-type]
-        _RECORD_COLUMNS,
-        [_record_row(r) for r in unique.values()],
-        conflict=("key",),
-    )
+    if not unique:
+        return 0
+    batch = list(unique.values())
+    _check_batch(batch)
+    table = UsageRecordRow.__table__
+    tmp = stage(s, table, _RECORD_COLUMNS, [_record_row(r) for r in batch])  # type: ignore[arg-type]
+    _check_against_stored(s, tmp)
+    return insert_staged(s, table, tmp, _RECORD_COLUMNS, ("key",))  # type: ignore[arg-type]
 
 
 def import_usage(uow: UnitOfWork, path: Path, packs: PackSet | None = None) -> ImportResult:
@@ -537,7 +589,9 @@ def list_usage(
     ]
 
 
-def usage_summary(uow: UnitOfWork, org_id: int | None = None) -> list[dict[str, object]]:
+def usage_summary(
+    uow: UnitOfWork, org_id: int | None = None, scope: Scope | None = None
+) -> list[dict[str, object]]:
     """Card-hours and amount per org, center and month."""
     t = UsageRecordRow
     q = (
@@ -552,6 +606,7 @@ def usage_summary(uow: UnitOfWork, org_id: int | None = None) -> list[dict[str, 
         .group_by(t.org_id, t.center_id, t.usage_month)
         .order_by(t.usage_month, t.org_id, t.center_id)
     )
+    q = _apply_scope(q, scope, t.org_id, center_col=t.center_id)
     if org_id is not None:
         q = q.where(t.org_id == org_id)
     return [
@@ -1134,8 +1189,10 @@ def list_bills(
     org_id: int | None = None,
     state: str | None = None,
     limit: int = 500,
+    scope: Scope | None = None,
 ) -> list[dict[str, object]]:
     q = select(BillRow).order_by(BillRow.month, BillRow.org_id, BillRow.center_id, BillRow.id).limit(limit)
+    q = _apply_scope(q, scope, BillRow.org_id, operator_col=BillRow.operator_org_id)
     if month is not None:
         q = q.where(BillRow.month == str(month))
     if org_id is not None:
@@ -1478,9 +1535,14 @@ def settle_vouchers(
 
 
 def list_vouchers(
-    uow: UnitOfWork, month: Month | None = None, org_id: int | None = None, limit: int = 500
+    uow: UnitOfWork,
+    month: Month | None = None,
+    org_id: int | None = None,
+    limit: int = 500,
+    scope: Scope | None = None,
 ) -> list[dict[str, object]]:
     q = select(VoucherLineRow).order_by(VoucherLineRow.id).limit(limit)
+    q = _apply_scope(q, scope, VoucherLineRow.org_id, city_col=VoucherLineRow.city)
     if month is not None:
         q = q.where(VoucherLineRow.settlement_month == str(month))
     if org_id is not None:

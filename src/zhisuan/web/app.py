@@ -30,17 +30,20 @@ BackgroundTask = Callable[[Platform], Coroutine[Any, Any, None]]
 def _routers() -> list[tuple[str, object]]:
     """(prefix, router) of every context's API, one line each."""
     from zhisuan.web.api import compute, foundation
+    from zhisuan.web.api import metering as metering_api
     from zhisuan.web.api import policy as policy_api
 
-    return [(API_PREFIX, foundation.router), (API_PREFIX, compute.router), (API_PREFIX, policy_api.router)]
+    return [(API_PREFIX, foundation.router), (API_PREFIX, compute.router), (API_PREFIX, policy_api.router),
+            (API_PREFIX, metering_api.router)]
 
 
 def _pages() -> list[object]:
     """Every context's page router, one line each."""
     from zhisuan.web.pages import compute, foundation
+    from zhisuan.web.pages import metering as metering_pages
     from zhisuan.web.pages import policy as policy_pages
 
-    return [foundation.router, compute.router, policy_pages.router]
+    return [foundation.router, compute.router, policy_pages.router, metering_pages.router]
 
 
 def _background() -> list[BackgroundTask]:

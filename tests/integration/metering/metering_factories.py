@@ -16,8 +16,12 @@ NOW = dt.datetime(2025, 7, 5, 2, tzinfo=UTC)
 
 def org(uow: UnitOfWork, name: str, city: str | None = "340100", in_province: bool = True) -> int:
     row = OrganizationRow(
-        name=name, credit_code=f"TEST{abs(hash(name)) % 10**14:014d}", kind="enterprise", city_code=city,
-        in_province=in_province, created_at=NOW,
+        name=name,
+        credit_code=f"TEST{abs(hash(name)) % 10**14:014d}",
+        kind="enterprise",
+        city_code=city,
+        in_province=in_province,
+        created_at=NOW,
     )
     uow.session.add(row)
     uow.session.flush()
@@ -33,12 +37,34 @@ def center(uow: UnitOfWork, center_id: int, operator: int, pool_id: int, price_f
     """A compute center run by ``operator`` with one A100 pool at ``price_fen`` per card-hour."""
     s = uow.session
     if s.get(CenterRow, center_id) is None:
-        s.add(CenterRow(id=center_id, key=f"c{center_id}", name=f"center {center_id}", operator_org_id=operator,
-                        city_code="340100", engine_config="{}", created_at=NOW))
+        s.add(
+            CenterRow(
+                id=center_id,
+                key=f"c{center_id}",
+                name=f"center {center_id}",
+                operator_org_id=operator,
+                city_code="340100",
+                engine_config="{}",
+                created_at=NOW,
+            )
+        )
         s.flush()
-    s.add(PoolRow(id=pool_id, key=f"p{pool_id}", center_id=center_id, accelerator="a100-sxm4-80gb", nodes=10,
-                  cards_per_node=8, price_fen=price_fen, bands="[]", engine_kind="simulated", engine_config="{}",
-                  available=True, created_at=NOW))
+    s.add(
+        PoolRow(
+            id=pool_id,
+            key=f"p{pool_id}",
+            center_id=center_id,
+            accelerator="a100-sxm4-80gb",
+            nodes=10,
+            cards_per_node=8,
+            price_fen=price_fen,
+            bands="[]",
+            engine_kind="simulated",
+            engine_config="{}",
+            available=True,
+            created_at=NOW,
+        )
+    )
     s.flush()
 
 
@@ -47,7 +73,25 @@ def usage_file(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
-def row(job: str, org_id: int, start: str, end: str, cards: int = 8, center_id: int = 1, pool_id: int = 10,
-        **extra: object) -> dict[str, object]:
-    return {"engine": "sim", "engine_job_id": job, "org_id": org_id, "center_id": center_id, "pool_id": pool_id,
-            "accelerator": "a100-sxm4-80gb", "cards": cards, "start": start, "end": end, **extra}
+def row(
+    job: str,
+    org_id: int,
+    start: str,
+    end: str,
+    cards: int = 8,
+    center_id: int = 1,
+    pool_id: int = 10,
+    **extra: object,
+) -> dict[str, object]:
+    return {
+        "engine": "sim",
+        "engine_job_id": job,
+        "org_id": org_id,
+        "center_id": center_id,
+        "pool_id": pool_id,
+        "accelerator": "a100-sxm4-80gb",
+        "cards": cards,
+        "start": start,
+        "end": end,
+        **extra,
+    }

@@ -2,6 +2,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from metering_factories import center, org, own, row, usage_file
 from sqlalchemy import func, select
 
 from zhisuan.core.clock import UTC, ManualClock, Month
@@ -11,8 +12,6 @@ from zhisuan.ledger.model import Account, budget_posting
 from zhisuan.metering import services as svc
 from zhisuan.store.models.ledger import LedgerPostingRow
 from zhisuan.store.models.metering import UsageRecordRow, VoucherLineRow
-
-from metering_factories import center, org, own, row, usage_file
 
 JUNE, JULY = Month(2025, 6), Month(2025, 7)
 
@@ -96,7 +95,9 @@ def test_vouchers_exclude_self_use_related_parties_and_out_of_province(db, world
 
 def test_settling_twice_changes_nothing(db, world, clock, tmp_path):
     fund(db, clock, 1000)
-    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")])
+    import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
+    )
     first = bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
     with db.uow() as uow:
         postings = uow.session.execute(select(func.count()).select_from(LedgerPostingRow)).scalar_one()
@@ -104,7 +105,9 @@ def test_settling_twice_changes_nothing(db, world, clock, tmp_path):
         uow.commit()
     assert not again.created and again.granted_fen == first.granted_fen == 3200
     with db.uow() as uow:
-        assert uow.session.execute(select(func.count()).select_from(LedgerPostingRow)).scalar_one() == postings
+        assert (
+            uow.session.execute(select(func.count()).select_from(LedgerPostingRow)).scalar_one() == postings
+        )
         assert uow.session.execute(select(func.count()).select_from(VoucherLineRow)).scalar_one() == 1
 
 
@@ -113,22 +116,35 @@ def test_importing_twice_changes_nothing_and_bad_rows_name_line_and_column(db, w
     assert import_rows(db, tmp_path, rows).inserted == 1
     again = import_rows(db, tmp_path, rows)
     assert (again.inserted, again.duplicates) == (0, 1)
-    bad = [*rows, row("a2", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00"), ]
+    bad = [
+        *rows,
+        row("a2", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00"),
+    ]
     with pytest.raises(ValidationError) as err:
-        import_rows(db, tmp_path, [row("x", world["A"], "2025-06-11T08:00:00+08:00", "2025-06-11T09:00:00+08:00"), *bad])
+        import_rows(
+            db,
+            tmp_path,
+            [row("x", world["A"], "2025-06-11T08:00:00+08:00", "2025-06-11T09:00:00+08:00"), *bad],
+        )
     assert (err.value.row, err.value.column) == (3, "end")
     with db.uow() as uow:  # all or nothing: the good row before the bad one was not written
         assert uow.session.execute(select(func.count()).select_from(UsageRecordRow)).scalar_one() == 1
 
 
 def test_overlapping_report_of_the_same_job_is_refused(db, world, tmp_path):
-    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")])
+    import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
+    )
     with pytest.raises(ConflictError, match="overlaps"):
-        import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T09:00:00+08:00", "2025-06-10T11:00:00+08:00")])
+        import_rows(
+            db, tmp_path, [row("a1", world["A"], "2025-06-10T09:00:00+08:00", "2025-06-10T11:00:00+08:00")]
+        )
 
 
 def test_usage_across_shanghai_midnight_at_month_end_is_split_there(db, world, clock, tmp_path):
-    r = import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-30T23:00:00+08:00", "2025-07-01T01:00:00+08:00")])
+    r = import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-30T23:00:00+08:00", "2025-07-01T01:00:00+08:00")]
+    )
     assert (r.rows, r.records) == (1, 2)
     with db.uow() as uow:
         recs = svc.list_usage(uow)
@@ -154,7 +170,9 @@ def test_correction_produces_adjustment_lines_in_the_next_settlement(db, world, 
         july = svc.list_bills(uow, month=JULY)
         assert len(july) == 1 and july[0]["total"] == "-400.00"
         lines = svc.bill_detail(uow, int(july[0]["id"]))["lines"]
-        assert [(ln["amount"], ln["adjustment"], ln["usage_month"]) for ln in lines] == [("-400.00", True, "2025-06")]
+        assert [(ln["amount"], ln["adjustment"], ln["usage_month"]) for ln in lines] == [
+            ("-400.00", True, "2025-06")
+        ]
         adj = svc.list_vouchers(uow, month=JULY)
         assert [(v["amount"], v["status"]) for v in adj] == [("-80.00", "clawback")]
         assert all(v["adjustment"] for v in adj)
@@ -164,7 +182,9 @@ def test_correction_produces_adjustment_lines_in_the_next_settlement(db, world, 
 
 def test_budget_exhaustion_queues_and_never_overspends(db, world, clock, tmp_path):
     fund(db, clock, 100)  # 100 yuan budget; entitlement 160
-    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00")])
+    import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00")]
+    )
     res = bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
     assert (res.granted_fen, res.queued_fen) == (10_000, 6_000)
     with db.uow() as uow:
@@ -185,8 +205,21 @@ def test_large_amounts_are_exact_to_the_fen(db, world, clock, tmp_path):
     with db.uow() as uow:
         center(uow, 2, world["OP"], 20, 4_999_999_999)  # 49,999,999.99 yuan per card-hour
         uow.commit()
-    import_rows(db, tmp_path, [row("big", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T09:00:00+08:00",
-                                   cards=1, center_id=2, pool_id=20)])
+    import_rows(
+        db,
+        tmp_path,
+        [
+            row(
+                "big",
+                world["A"],
+                "2025-06-10T08:00:00+08:00",
+                "2025-06-10T09:00:00+08:00",
+                cards=1,
+                center_id=2,
+                pool_id=20,
+            )
+        ],
+    )
     bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
     with db.uow() as uow:
         [bill] = svc.list_bills(uow, month=JUNE)
@@ -201,9 +234,18 @@ def test_large_amounts_are_exact_to_the_fen(db, world, clock, tmp_path):
 def test_dispute_holds_usage_out_of_billing_until_released(db, world, clock, tmp_path):
     from zhisuan.metering.model import DisputeState, ObservedRun
 
-    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00")])
-    seen = ObservedRun("sim", "a1", 1, 10, 8, dt.datetime(2025, 6, 10, 0, tzinfo=UTC),
-                       dt.datetime(2025, 6, 10, 5, tzinfo=UTC))
+    import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00")]
+    )
+    seen = ObservedRun(
+        "sim",
+        "a1",
+        1,
+        10,
+        8,
+        dt.datetime(2025, 6, 10, 0, tzinfo=UTC),
+        dt.datetime(2025, 6, 10, 5, tzinfo=UTC),
+    )
     with db.uow() as uow:
         [d] = svc.reconcile_month(uow, JUNE, [seen], clock)
         assert d["difference"] == 8 * 5 * 3600
@@ -219,7 +261,9 @@ def test_dispute_holds_usage_out_of_billing_until_released(db, world, clock, tmp
 
 
 def test_voided_bill_is_reversed_in_the_ledger_and_billed_again(db, world, clock, tmp_path):
-    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")])
+    import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
+    )
     with db.uow() as uow:
         svc.draft_bills(uow, JUNE, clock)
         [b] = svc.list_bills(uow)
@@ -235,7 +279,9 @@ def test_voided_bill_is_reversed_in_the_ledger_and_billed_again(db, world, clock
 def test_bill_exports_as_excel_and_csv(db, world, clock, tmp_path):
     from openpyxl import load_workbook
 
-    import_rows(db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")])
+    import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
+    )
     with db.uow() as uow:
         svc.draft_bills(uow, JUNE, clock)
         [b] = svc.list_bills(uow)

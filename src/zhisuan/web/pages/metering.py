@@ -1,0 +1,56 @@
+"""Pages: usage, bills and compute vouchers for an organization; revenue for operators; budget burn."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from zhisuan.core.access import Action, Kind, Role, authorize, visible_scope
+from zhisuan.core.errors import AuthenticationError
+from zhisuan.metering import services as svc
+from zhisuan.web.api.metering import _bill_resource
+from zhisuan.web.deps import PrincipalDep, UowDep
+from zhisuan.web.templating import NavItem, add_nav, render
+
+router = APIRouter(include_in_schema=False)
+add_nav(
+    NavItem(
+        "/billing", "Bills and vouchers", roles=tuple(r.value for r in Role if r is not Role.CITY), order=30
+    )
+)
+
+STAFF = frozenset({Role.ADMIN, Role.PROVINCE, Role.FINANCE, Role.DATA_BUREAU})
+
+
+@router.get("/billing", response_class=HTMLResponse)
+def billing_page(request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
+    if not who.authenticated:
+        raise AuthenticationError("log in to see bills and vouchers")
+    usage = svc.usage_summary(uow, scope=visible_scope(who, Kind.USAGE))
+    bills = svc.list_bills(uow, limit=300, scope=visible_scope(who, Kind.BILL))
+    vouchers = svc.list_vouchers(uow, limit=300, scope=visible_scope(who, Kind.VOUCHER))
+    revenue: list[dict[str, object]] = []
+    if who.role is Role.OPERATOR and who.org_id is not None:
+        revenue = svc.revenue_by_month(uow, operator_org_id=who.org_id)
+    elif who.role in STAFF:
+        revenue = svc.revenue_by_month(uow)
+    burn = svc.budget_burn(uow) if who.role in {Role.ADMIN, Role.FINANCE, Role.PROVINCE} else []
+    return render(
+        request,
+        "metering/billing.html",
+        {"usage": usage, "bills": bills, "vouchers": vouchers, "revenue": revenue, "burn": burn},
+    )
+
+
+@router.get("/billing/bills/{bill_id}", response_class=HTMLResponse)
+def bill_page(bill_id: int, request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
+    authorize(who, Action.READ, _bill_resource(uow, bill_id))
+    bill = svc.bill_detail(uow, bill_id)
+    lines = bill["lines"]
+    line_ids = {ln["id"] for ln in lines} if isinstance(lines, list) else set()
+    vouchers = [
+        v
+        for v in svc.list_vouchers(uow, limit=5000, scope=visible_scope(who, Kind.VOUCHER))
+        if v["bill_line_id"] in line_ids
+    ]
+    return render(request, "metering/bill.html", {"bill": bill, "vouchers": vouchers})
