@@ -180,8 +180,10 @@ def add_demo_user(
 def steps() -> list[tuple[str, Step]]:
     """Every context's demo step, in order (one line each)."""
     from zhisuan.compute.demo import load_compute
+    from zhisuan.metering.demo import bill_and_settle
 
     return [
         ("organizations and accounts", load_organizations),
         ("compute centers, pools, quotas and a replayed history", load_compute),
+        ("usage billed, paid and settled (compute vouchers, art. 2)", bill_and_settle),
     ]

@@ -641,27 +641,32 @@ def _engine_job(run: JobRunRow) -> str:
 
 def collect_runs(uow: UnitOfWork, month: Month | None = None, packs: PackSet | None = None) -> ImportResult:
     """Turn ended job runs of the compute context into usage records (idempotent, like an import)."""
+    from zhisuan.compute.services import finished_runs
+
     rows: list[tuple[int, dict[str, str]]] = []
-    for run, org_id, center_id, accelerator in uow.session.execute(_runs_query(month)):
-        start = run.started_at or run.dispatched_at
-        if run.ended_at is None or run.ended_at <= start:
-            continue
-        rows.append(
-            (
-                run.id,
-                {
-                    "engine": run.engine,
-                    "engine_job_id": _engine_job(run),
-                    "org_id": str(org_id),
-                    "center_id": str(center_id),
-                    "pool_id": str(run.pool_id),
-                    "accelerator": accelerator,
-                    "cards": str(run.cards),
-                    "start": start.replace(microsecond=0).isoformat(),
-                    "end": run.ended_at.replace(microsecond=0).isoformat(),
-                },
+    after = 0
+    while batch := finished_runs(uow, after_id=after, limit=5000):
+        after = batch[-1].run_id
+        for run in batch:
+            start, end = run.start.replace(microsecond=0), run.end.replace(microsecond=0)
+            if end <= start or (month is not None and (end <= month.start or start >= month.end)):
+                continue
+            rows.append(
+                (
+                    run.run_id,
+                    {
+                        "engine": run.engine,
+                        "engine_job_id": run.engine_job_id,
+                        "org_id": str(run.org_id),
+                        "center_id": str(run.center_id),
+                        "pool_id": str(run.pool_id),
+                        "accelerator": run.accelerator,
+                        "cards": str(run.cards),
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                    },
+                )
             )
-        )
     n, records = prepare_records(uow, rows, packs)
     return ImportResult(n, len(records), store_records(uow, records))
 
