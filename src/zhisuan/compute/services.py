@@ -37,6 +37,7 @@ from zhisuan.compute.model import (
     PriceBand,
     Scaling,
     check_transition,
+    pool_refusal,
 )
 from zhisuan.compute.placement import (
     DEFAULT_POLICY,
@@ -1772,12 +1773,15 @@ class PoolLoad:
     placed: int
     utilization_now: float
     utilization_window: float
+    #: queued jobs of the platform queue this pool could run (late binding: not bound to it yet)
+    eligible_queued: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return self.pool.as_dict() | {
             "busy_cards": self.busy_cards,
             "running_jobs": self.running,
             "placed_jobs": self.placed,
+            "eligible_queued_jobs": self.eligible_queued,
             "utilization_now": round(self.utilization_now, 4),
             "utilization_window": round(self.utilization_window, 4),
         }
@@ -1787,6 +1791,8 @@ class PoolLoad:
 class CenterLoad:
     center: CenterView
     pools: tuple[PoolLoad, ...]
+    #: queued jobs at least one of its pools could run
+    eligible_queued: int = 0
 
     @property
     def busy_cards(self) -> int:
@@ -1817,6 +1823,7 @@ class CenterLoad:
             "busy_cards": self.busy_cards,
             "running_jobs": self.running,
             "placed_jobs": self.placed,
+            "eligible_queued_jobs": self.eligible_queued,
             "utilization_now": round(self.utilization_now, 4),
             "utilization_window": round(self.utilization_window, 4),
         }
@@ -1891,6 +1898,15 @@ def overview(uow: UnitOfWork, now: dt.datetime, *, window_s: int = 86_400) -> Ov
         a, b = max(start, since), min(end or now, now)
         if b > a:
             used[pool_id] += _PoolFacts(pool).node_cards(cards) * int((b - a).total_seconds())
+    eligible: Counter[int] = Counter()
+    eligible_centers: Counter[int] = Counter()
+    queued_rows = s.execute(select(JobRow).where(JobRow.state == JobState.QUEUED.value)).scalars()
+    core = {p.id: ctx.core_pool(p) for p in ctx.pool_by_id.values()}
+    for row in queued_rows:
+        spec = ctx.spec(row)
+        fits = [pid for pid, pool in core.items() if pool_refusal(spec, pool) is None]
+        eligible.update(fits)
+        eligible_centers.update({ctx.pool_by_id[pid].center_id for pid in fits})
     loads = []
     for c in ctx.centers:
         pools = tuple(
@@ -1901,10 +1917,11 @@ def overview(uow: UnitOfWork, now: dt.datetime, *, window_s: int = 86_400) -> Ov
                 placed=placed[p.id],
                 utilization_now=busy[p.id] / p.cards,
                 utilization_window=min(1.0, used[p.id] / (p.cards * window_s)),
+                eligible_queued=eligible[p.id],
             )
             for p in c.pools
         )
-        loads.append(CenterLoad(c, pools))
+        loads.append(CenterLoad(c, pools, eligible_centers[c.id]))
     held_rows = s.execute(
         select(JobRow.hold_kind, func.count())
         .where(JobRow.state == JobState.QUEUED.value)

@@ -213,6 +213,12 @@ def test_scheduling_never_exceeds_pool_capacity_and_records_why_others_wait(
     assert waiting[0].hold_reason
     pool = next(p for c in overview.centers for p in c.pools if p.pool.key == "hf-one-a100")
     assert pool.busy_cards == 16 <= pool.pool.cards
+    # the waiting job asks for A100s: only that pool (and its center) could take it
+    assert {p.pool.key: p.eligible_queued for c in overview.centers for p in c.pools} == {
+        "hf-one-a100": 1,
+        "hf-one-910b": 0,
+    }
+    assert overview.centers[0].eligible_queued == 1
     # placed jobs are visible to the operator of the center they are bound to
     with db.uow() as uow:
         assert {j.id for j in compute.list_jobs(uow, world.olga)} == {v.id for v in placed}
