@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from zhisuan.compute import services as compute
 from zhisuan.compute.engines import (
     Capacity,
@@ -39,6 +41,7 @@ from zhisuan.compute.engines import (
 )
 from zhisuan.core.clock import Clock
 from zhisuan.core.errors import ConflictError, ZhisuanError
+from zhisuan.store.models.compute import JobRow
 from zhisuan.store.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -177,6 +180,15 @@ class Worker:
             centers = compute.list_centers(uow)
         return {int(p.id): (c, p) for c in centers for p in c.pools}
 
+    def _submitted_at(self, job_ids: list[int]) -> dict[int, dt.datetime]:
+        """When the jobs were submitted to the platform: engine jobs of the same name from before
+        then belong to something else (a reset database) and are never adopted."""
+        if not job_ids:
+            return {}
+        with self._uow() as uow:
+            rows = uow.session.execute(select(JobRow.id, JobRow.submitted_at).where(JobRow.id.in_(job_ids)))
+            return {int(i): at for i, at in rows}
+
     def _engine(
         self, pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]], pool_id: int
     ) -> Engine:
@@ -261,6 +273,7 @@ class Worker:
                 uow, self.name, now, lease_s=self.lease_s if lease_s is None else lease_s
             )
             uow.commit()
+        created = self._submitted_at([int(t.job_id) for t in tickets])
         for t in tickets:
             if int(t.pool_id) not in pools:
                 continue
@@ -276,6 +289,7 @@ class Worker:
                     nodes=t.nodes,
                     attempt=t.attempt,
                     env={"ZHISUAN_SIM_SECONDS": str(t.expected_runtime_s)} if t.engine == "simulated" else {},
+                    not_before=created.get(int(t.job_id)),
                 )
                 submission = self._engine(pools, int(t.pool_id)).submit(request)
             except EngineUnavailableError as exc:

@@ -130,6 +130,7 @@ def _make_handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 if name in api.jobs:
                     return self._status(409, "AlreadyExists", f'jobs.batch "{name}" already exists')
                 job.setdefault("status", {})
+                job["metadata"]["creationTimestamp"] = _rfc3339(dt.datetime.now(UTC))
                 api.jobs[name] = job
                 api.created.append(job)
             return self._send(201, job)
@@ -403,3 +404,20 @@ def test_unreachable_api_server_is_reported_as_unavailable() -> None:
     engine.timeout_s = 2
     with pytest.raises(EngineUnavailableError):
         engine.capacity()
+
+
+def test_an_older_job_holding_the_name_is_not_adopted(api: tuple[FakeApiServer, str]) -> None:
+    fake, url = api
+    engine = _engine(url)
+    old = engine.submit(JobRequest(JobId(48), A100, 1, "run"))
+    an_hour_ago = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    fake.jobs[old.engine_job_id]["metadata"]["creationTimestamp"] = _rfc3339(an_hour_ago)
+    later = dt.datetime.now(UTC)
+    fresh = engine.submit(JobRequest(JobId(48), A100, 1, "run", not_before=later))
+    assert not fresh.existing
+    assert fresh.engine_job_id.startswith(f"{old.engine_job_id}-t")
+    assert len(fake.created) == 2
+    found = engine.find(JobId(48), 1, not_before=later)
+    assert found is not None
+    assert found.engine_job_id == fresh.engine_job_id
+    assert engine.find(JobId(48)).engine_job_id == old.engine_job_id  # type: ignore[union-attr]

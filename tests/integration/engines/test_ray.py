@@ -145,3 +145,19 @@ def test_unreachable_ray_is_reported_as_unavailable(ray_address: str) -> None:
         engine.capacity()
     with pytest.raises(EngineUnavailableError):
         engine.find(JobId(1))
+
+
+def test_an_older_ray_job_holding_the_name_is_not_adopted(ray_engine: RayEngine, batch: Batch) -> None:
+    wait_for(ray_engine, batch.failing.engine_job_id, finished)
+    failing = next(s for s in ray_engine.jobs() if s.engine_job_id == batch.failing.engine_job_id)
+    assert failing.submitted is not None
+    assert dt.datetime.now(UTC) - failing.submitted > dt.timedelta(seconds=3)
+    later = dt.datetime.now(UTC)
+    fresh = ray_engine.submit(JobRequest(failing.job_id, ASCEND, 1, "true", not_before=later))
+    assert not fresh.existing
+    assert fresh.engine_job_id.startswith(f"{batch.failing.engine_job_id}-t")
+    found = ray_engine.find(failing.job_id, 1, not_before=later)
+    assert found is not None
+    assert found.engine_job_id == fresh.engine_job_id
+    status = wait_for(ray_engine, fresh.engine_job_id, finished)
+    assert status.state == EngineJobState.SUCCEEDED

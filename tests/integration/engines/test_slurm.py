@@ -199,3 +199,22 @@ def test_unreachable_slurm_is_reported_as_unavailable() -> None:
     )
     with pytest.raises(EngineUnavailableError):
         engine.capacity()
+
+
+def test_a_job_of_the_same_name_from_before_the_zhisuan_job_is_never_adopted(
+    slurm_engine: SlurmEngine, new_job_id: NewId
+) -> None:
+    job_id = new_job_id()
+    old = slurm_engine.submit(JobRequest(job_id, A100, 1, "true"))
+    ended = wait_for(slurm_engine, old.engine_job_id, finished)
+    assert ended.submitted is not None
+    # The same zhisuan id again, as after a database reset: created well after the old engine job.
+    time.sleep(max(0.0, 3.5 - (dt.datetime.now(UTC) - ended.submitted).total_seconds()))
+    later = dt.datetime.now(UTC)
+    fresh = slurm_engine.submit(JobRequest(job_id, A100, 1, "true", not_before=later))
+    assert not fresh.existing
+    assert fresh.engine_job_id != old.engine_job_id
+    found = slurm_engine.find(job_id, 1, not_before=later)
+    assert found is not None
+    assert found.engine_job_id == fresh.engine_job_id
+    wait_for(slurm_engine, fresh.engine_job_id, finished)

@@ -60,6 +60,7 @@ class Province:
     user: Principal
     slurm_env: dict[str, str]
     ray_address: str
+    created: dt.datetime
 
     def submit(self, cards: int, command: str, accelerator: str, retries: int = 0) -> int:
         with self.db.uow() as uow:
@@ -186,7 +187,7 @@ def province(
         )
         uow.commit()
     user = Principal(None, "alice", Role.USER, user_org)  # type: ignore[arg-type]
-    return Province(db, user_org, user, slurm_env, ray_address)
+    return Province(db, user_org, user, slurm_env, ray_address, now)
 
 
 def run_until(worker: Worker, done: Callable[[], bool], timeout: float = 60) -> list[StepReport]:
@@ -248,18 +249,34 @@ class Killed(BaseException):
     """Stands for the worker process dying (not an Exception: nothing may catch and carry on)."""
 
 
-def _slurm_jobs_named(env: dict[str, str], name: str) -> list[str]:
-    out = subprocess.run(
-        ["sacct", "-X", "-n", "-P", "--name", name, "-S", "now-1hours", "-o", "JobIDRaw"],
+def _slurm_jobs_named(
+    env: dict[str, str], name: str, since: dt.datetime, attempts_left: int = 6
+) -> list[str]:
+    """Slurm jobs of that name submitted since ``since`` (older ones belong to earlier test databases)."""
+    cutoff = since - dt.timedelta(seconds=1)
+    done = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "--name", name, "-S", "now-1hours", "-o", "JobIDRaw,Submit"],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
     queued = subprocess.run(
-        ["squeue", "-h", "--name", name, "-o", "%i"], env=env, capture_output=True, text=True, check=True
+        ["squeue", "-h", "-t", "all", "--name", name, "-o", "%i|%V"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
-    return sorted(set(out) | set(queued))
+    ids = set()
+    for line in done + queued:
+        job, submit = line.split("|")
+        if _sacct_utc(submit) >= cutoff:
+            ids.add(job)
+    if not ids and attempts_left > 0:  # accounting may lag the controller by a moment
+        time.sleep(0.5)
+        return _slurm_jobs_named(env, name, since, attempts_left - 1)
+    return sorted(ids)
 
 
 def test_worker_killed_between_submit_and_database_write_leaves_one_tracked_engine_job(
@@ -283,7 +300,9 @@ def test_worker_killed_between_submit_and_database_write_leaves_one_tracked_engi
     assert report.adopted == 1
     assert province.job(job_id).engine_job_id == submitted[0].engine_job_id
     run_until(restarted, lambda: province.job(job_id).state == "completed")
-    assert _slurm_jobs_named(province.slurm_env, f"zhisuan-{job_id}") == [submitted[0].engine_job_id]
+    assert _slurm_jobs_named(province.slurm_env, f"zhisuan-{job_id}", province.created) == [
+        submitted[0].engine_job_id
+    ]
     assert len(province.runs(job_id)) == 1
 
 
@@ -347,7 +366,9 @@ def test_jobs_queued_in_slurm_survive_a_controller_restart_and_run_once(
         runs = province.runs(job_id)
         assert len(runs) == 1
         assert runs[0].outcome == "completed"
-        assert _slurm_jobs_named(province.slurm_env, f"zhisuan-{job_id}") == [runs[0].engine_job_id]
+        assert _slurm_jobs_named(province.slurm_env, f"zhisuan-{job_id}", province.created) == [
+            runs[0].engine_job_id
+        ]
     with province.db.uow() as uow:
         billed = [r.job_id for r in compute.finished_runs(uow)]
     assert sorted(billed) == sorted([first, second])

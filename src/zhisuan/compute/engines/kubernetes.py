@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -291,24 +292,47 @@ class KubernetesEngine:
             start=_ts(status.get("startTime")),
             end=end,
             message=message,
+            submitted=_ts(meta.get("creationTimestamp")),
         )
 
     # ------------------------------------------------------------------ port
     def submit(self, request: JobRequest) -> Submission:
-        existing = self.find(request.job_id, request.attempt)
+        existing = self.find(request.job_id, request.attempt, request.not_before)
         if existing is not None:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         body = self.manifest(request)
+        if self.status(request.name) is not None:
+            # An older Job (a reset database, another platform) holds the short name.
+            body["metadata"]["name"] = f"{request.name}-t{time.time_ns() // 1_000_000_000}"
+        name = str(body["metadata"]["name"])
         try:
             self._call("create job", "batch", "create_namespaced_job", self.namespace, body)
         except EngineError as exc:
             if " 409 " in exc.message:  # AlreadyExists: another submitter created it first
-                return Submission(request.name, request.job_id, request.attempt, existing=True)
+                return Submission(name, request.job_id, request.attempt, existing=True)
             raise
-        return Submission(request.name, request.job_id, request.attempt, existing=False)
+        return Submission(name, request.job_id, request.attempt, existing=False)
 
-    def find(self, job_id: JobId, attempt: int = 1) -> JobStatus | None:
-        return self.status(engine_job_name(job_id, attempt))
+    def find(
+        self, job_id: JobId, attempt: int = 1, not_before: dt.datetime | None = None
+    ) -> JobStatus | None:
+        status = self.status(engine_job_name(job_id, attempt))
+        if status is None or status.belongs_after(not_before):
+            return status
+        selector = f"{LABEL_JOB}={int(job_id)},{LABEL_ATTEMPT}={attempt}"
+        data = self._call(
+            "list jobs", "batch", "list_namespaced_job", self.namespace, label_selector=selector
+        )
+        hits = [
+            s
+            for s in (self._status(j, with_exit=False) for j in (data or {}).get("items") or [])
+            if s is not None and s.belongs_after(not_before)
+        ]
+        if not hits:
+            return None
+        return self.status(
+            max(hits, key=lambda s: s.submitted or dt.datetime.min.replace(tzinfo=dt.UTC)).engine_job_id
+        )
 
     def status(self, engine_job_id: str) -> JobStatus | None:
         job = self._call("read job", "batch", "read_namespaced_job", engine_job_id, self.namespace)

@@ -18,7 +18,10 @@ from zhisuan.core.errors import EngineError, ValidationError
 from zhisuan.core.ids import JobId
 
 NAME_PREFIX = "zhisuan-"
-_NAME_RE = re.compile(r"^zhisuan-(\d+)(?:-r(\d+))?$")
+_NAME_RE = re.compile(r"^zhisuan-(\d+)(?:-r(\d+))?(?:-t\d+)?$")
+#: Engines stamp submit times in whole seconds and clocks drift a little: how much earlier than
+#: ``not_before`` an engine job may have been submitted and still be taken for this job's.
+SKEW = dt.timedelta(seconds=2)
 
 
 class EngineUnavailableError(EngineError):
@@ -62,8 +65,13 @@ def engine_job_name(job_id: JobId | int, attempt: int = 1) -> str:
 def parse_engine_job_name(name: str) -> tuple[JobId, int] | None:
     """The zhisuan job id and attempt behind an engine job name, or None for foreign jobs.
 
-    >>> parse_engine_job_name("zhisuan-42-r3"), parse_engine_job_name("someone-else")
-    ((42, 3), None)
+    A ``-t<unix time>`` suffix marks a name made unique where engines require unique names (Ray,
+    Kubernetes) and an older job, e.g. of a platform database since reset, still holds the short one.
+
+    >>> parse_engine_job_name("zhisuan-42-r3"), parse_engine_job_name("zhisuan-42-t1700000000")
+    ((42, 3), (42, 1))
+    >>> parse_engine_job_name("someone-else") is None
+    True
     """
     m = _NAME_RE.match(name)
     if m is None:
@@ -88,6 +96,9 @@ class JobRequest:
     workdir: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     time_limit_s: int | None = None
+    #: when the zhisuan job came to be: an engine job of the same name submitted before that belongs
+    #: to something else (a reset database, another platform) and is never adopted
+    not_before: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if self.cards < 0:
@@ -133,6 +144,11 @@ class JobStatus:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     message: str = ""
+    submitted: dt.datetime | None = None
+
+    def belongs_after(self, not_before: dt.datetime | None) -> bool:
+        """Whether this engine job can be the one submitted for a zhisuan job created at ``not_before``."""
+        return not_before is None or self.submitted is None or self.submitted >= not_before - SKEW
 
 
 @dataclass(frozen=True)
@@ -178,8 +194,11 @@ class Engine(Protocol):
         """Start the job, or return the engine job already carrying its name (idempotent)."""
         ...
 
-    def find(self, job_id: JobId, attempt: int = 1) -> JobStatus | None:
-        """The engine job carrying this zhisuan job's name, or None if the engine has none."""
+    def find(
+        self, job_id: JobId, attempt: int = 1, not_before: dt.datetime | None = None
+    ) -> JobStatus | None:
+        """The newest engine job carrying this zhisuan job's name (submitted no earlier than
+        ``not_before``), or None if the engine has none."""
         ...
 
     def status(self, engine_job_id: str) -> JobStatus | None:
@@ -209,6 +228,7 @@ class Engine(Protocol):
 
 __all__ = [
     "NAME_PREFIX",
+    "SKEW",
     "Capacity",
     "Engine",
     "EngineJobState",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -160,6 +161,7 @@ class RayEngine:
             start=from_epoch(info.start_time / 1000) if info.start_time else None,
             end=from_epoch(info.end_time / 1000) if info.end_time and state.finished else None,
             message=message,
+            submitted=from_epoch(info.start_time / 1000) if info.start_time else None,
         )
 
     # ------------------------------------------------------------------ port
@@ -169,10 +171,15 @@ class RayEngine:
                 "a Ray job has one entrypoint: ask for cards on one node and let the job spread its tasks",
                 field="nodes",
             )
-        existing = self.find(request.job_id, request.attempt)
+        existing = self.find(request.job_id, request.attempt, request.not_before)
         if existing is not None:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         acc = self._accelerator(request.accelerator)
+        submission_id = request.name
+        if self._info(submission_id) is not None:
+            # An older job (a reset database, another platform) holds the short name: Ray ids are
+            # unique, so this one gets a time-stamped name, which find() recognises too.
+            submission_id = f"{request.name}-t{time.time_ns() // 1_000_000_000}"
         runtime_env: dict[str, object] = {
             "env_vars": {**dict(request.env), "ZHISUAN_JOB_ID": str(int(request.job_id))}
         }
@@ -180,7 +187,7 @@ class RayEngine:
             runtime_env["working_dir"] = request.workdir
         kwargs: dict[str, object] = {
             "entrypoint": request.command,
-            "submission_id": request.name,
+            "submission_id": submission_id,
             "runtime_env": runtime_env,
             "metadata": {
                 "zhisuan_job_id": str(int(request.job_id)),
@@ -198,7 +205,7 @@ class RayEngine:
         except EngineError as exc:
             # Another submitter won the race for this submission id: that job is ours.
             if "already exists" in exc.message:
-                return Submission(request.name, request.job_id, request.attempt, existing=True)
+                return Submission(submission_id, request.job_id, request.attempt, existing=True)
             raise
         return Submission(str(sid), request.job_id, request.attempt, existing=False)
 
@@ -212,9 +219,23 @@ class RayEngine:
                 return None
             raise
 
-    def find(self, job_id: JobId, attempt: int = 1) -> JobStatus | None:
+    def find(
+        self, job_id: JobId, attempt: int = 1, not_before: dt.datetime | None = None
+    ) -> JobStatus | None:
         info = self._info(engine_job_name(job_id, attempt))
-        return None if info is None else self._status(info)
+        status = None if info is None else self._status(info)
+        if status is not None and status.belongs_after(not_before):
+            return status
+        if status is None:
+            return None  # nobody holds the short name, so no time-stamped one exists either
+        hits = [
+            s
+            for s in (self._status(i) for i in self._all())
+            if s is not None and s.job_id == job_id and s.attempt == attempt and s.belongs_after(not_before)
+        ]
+        return (
+            max(hits, key=lambda s: s.submitted or dt.datetime.min.replace(tzinfo=dt.UTC)) if hits else None
+        )
 
     def status(self, engine_job_id: str) -> JobStatus | None:
         info = self._info(engine_job_id)

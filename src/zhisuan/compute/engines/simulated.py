@@ -132,6 +132,7 @@ class SimulatedEngine:
             else None,
             start=job.start,
             end=job.end,
+            submitted=job.submitted,
         )
 
     # ------------------------------------------------------------------ port
@@ -144,7 +145,7 @@ class SimulatedEngine:
                 f"{request.cards} cards asked, the engine has {self.cards[request.accelerator]}",
                 field="cards",
             )
-        existing = self.find(request.job_id, request.attempt)
+        existing = self.find(request.job_id, request.attempt, request.not_before)
         if existing is not None:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         seconds, exit_code = self._runtime(request)
@@ -153,13 +154,18 @@ class SimulatedEngine:
         self._advance()
         return Submission(job.engine_job_id, request.job_id, request.attempt, existing=False)
 
-    def find(self, job_id: JobId, attempt: int = 1) -> JobStatus | None:
+    def find(
+        self, job_id: JobId, attempt: int = 1, not_before: dt.datetime | None = None
+    ) -> JobStatus | None:
         self._check()
         self._advance()
-        for job in self._jobs.values():
-            if job.request.job_id == job_id and job.request.attempt == attempt:
-                return self._view(job)
-        return None
+        hits = [
+            self._view(job)
+            for job in self._jobs.values()
+            if job.request.job_id == job_id and job.request.attempt == attempt
+        ]
+        hits = [h for h in hits if h.belongs_after(not_before)]
+        return hits[-1] if hits else None
 
     def status(self, engine_job_id: str) -> JobStatus | None:
         self._check()

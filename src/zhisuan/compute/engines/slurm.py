@@ -39,6 +39,7 @@ from zhisuan.compute.engines.port import (
     JobStatus,
     Submission,
     UsageRecord,
+    engine_job_name,
     parse_engine_job_name,
 )
 from zhisuan.core.clock import Clock, SystemClock
@@ -231,7 +232,7 @@ class SlurmEngine:
 
     # ------------------------------------------------------------------ port
     def submit(self, request: JobRequest) -> Submission:
-        existing = self.find(request.job_id, request.attempt)
+        existing = self.find(request.job_id, request.attempt, request.not_before)
         if existing is not None:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         acc = self._accelerator(request.accelerator)
@@ -289,6 +290,7 @@ class SlurmEngine:
                     start=from_epoch(job.get("start_time")) if state != EngineJobState.PENDING else None,
                     end=from_epoch(job.get("end_time")) if state.finished else None,
                     message=_reason(job.get("state_reason")),
+                    submitted=from_epoch(job.get("submit_time")),
                 )
             )
         return out
@@ -346,6 +348,7 @@ class SlurmEngine:
                 start=from_epoch(times.get("start")) if state != EngineJobState.PENDING else None,
                 end=from_epoch(times.get("end")) if state.finished else None,
                 message=_reason(state_obj.get("reason")),
+                submitted=from_epoch(times.get("submission")),
             )
             out.append((status, cards, model))
         return out
@@ -353,12 +356,18 @@ class SlurmEngine:
     def _lookback(self) -> dt.datetime:
         return self._clock.now() - dt.timedelta(days=self.lookback_days)
 
-    def find(self, job_id: JobId, attempt: int = 1) -> JobStatus | None:
-        name = f"{NAME_PREFIX}{int(job_id)}" + (f"-r{attempt}" if attempt > 1 else "")
-        hits = [s for s in self._queue() if s.job_id == job_id and s.attempt == attempt]
+    def find(
+        self, job_id: JobId, attempt: int = 1, not_before: dt.datetime | None = None
+    ) -> JobStatus | None:
+        name = engine_job_name(job_id, attempt)
+
+        def ours(s: JobStatus) -> bool:
+            return s.job_id == job_id and s.attempt == attempt and s.belongs_after(not_before)
+
+        hits = [s for s in self._queue() if ours(s)]
         if not hits:
-            hits = [s for s, _, _ in self._sacct(self._lookback(), [f"--name={name}"])]
-        hits = [s for s in hits if s.job_id == job_id and s.attempt == attempt]
+            since = self._lookback() if not_before is None else not_before - dt.timedelta(minutes=5)
+            hits = [s for s, _, _ in self._sacct(since, [f"--name={name}"]) if ours(s)]
         if not hits:
             return None
         return max(hits, key=lambda s: int(s.engine_job_id))
