@@ -22,6 +22,9 @@ def _register() -> None:
 
     foundation.register(app)
     compute.register(app)
+    from zhisuan.cli import engines
+
+    engines.register(app)
     app.add_typer(policy.app, name="policy")
     app.add_typer(metering.usage_app, name="usage")
     app.add_typer(metering.bills_app, name="bills")
