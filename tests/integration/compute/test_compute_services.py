@@ -247,13 +247,22 @@ def test_quota_holds_carry_their_reason_and_admins_see_them(
 
 def test_budget_hold_when_the_month_is_spent(db: TestDatabase, world: Setup, clock: ManualClock) -> None:
     with db.uow() as uow:
-        # 8 cards × 1 h on the cheapest pool (12 yuan, 20% voucher) ≈ 77 yuan > 50
-        compute.set_quota(uow, ADMIN, world.org_b, compute.QuotaInput(monthly_budget="50.00"), clock.now())
-        held = compute.submit_job(uow, world.bob, job(cards=8, runtime_s=7200), clock.now())
+        # 8 cards × 2 h on a V100 ≈ 48 min on the 910B at 12 yuan less the 20% voucher ≈ 61 yuan
+        compute.set_quota(uow, ADMIN, world.org_b, compute.QuotaInput(monthly_budget="100.00"), clock.now())
+        first = compute.submit_job(
+            uow, world.bob, job(cards=8, runtime_s=7200, domestic_only=True), clock.now()
+        )
+        second = compute.submit_job(
+            uow, world.bob, job(cards=8, runtime_s=7200, domestic_only=True), clock.now()
+        )
         compute.schedule_once(uow, clock.now())
-        view = compute.get_job(uow, world.bob, held.id)
-    assert view.state == "queued"
-    assert view.hold_kind == "budget"
+        assert compute.get_job(uow, world.bob, first.id).state == "placed"
+        view = compute.get_job(uow, world.bob, second.id)
+        assert view.state == "queued"
+        assert view.hold_kind == "budget"
+        # a job dearer than the whole monthly budget is refused at submission
+        with pytest.raises(ValidationError, match="monthly budget"):
+            compute.submit_job(uow, world.bob, job(cards=16, runtime_s=7200), clock.now())
 
 
 def test_cancel_a_queued_job_keeps_every_event(db: TestDatabase, world: Setup, clock: ManualClock) -> None:
