@@ -1,0 +1,151 @@
+"""The simulated engine (in-process, on a manual clock) through the same port, and the worker over it.
+
+No services needed: these run everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.conftest import TestDatabase
+from zhisuan import accounts
+from zhisuan.compute import services as compute
+from zhisuan.compute.engines import (
+    Engine,
+    EngineJobState,
+    EngineUnavailableError,
+    JobRequest,
+    SimulatedEngine,
+    build_engine,
+)
+from zhisuan.compute.worker import ENGINE_DOWN, EngineSet, Worker
+from zhisuan.core.access import Principal, Role
+from zhisuan.core.clock import UTC, ManualClock
+from zhisuan.core.credit_code import make_credit_code
+from zhisuan.core.ids import JobId
+from zhisuan.core.orgs import OrgKind
+
+A100 = "a100-sxm4-80gb"
+T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+
+
+def _sim(clock: ManualClock, cards: int = 8) -> SimulatedEngine:
+    engine = build_engine({"kind": "simulated", "accelerators": {A100: {"cards": cards}}}, clock)
+    assert isinstance(engine, SimulatedEngine)
+    assert isinstance(engine, Engine)
+    return engine
+
+
+def _req(job: int, cards: int, seconds: int, exit_code: int = 0) -> JobRequest:
+    env = {"ZHISUAN_SIM_SECONDS": str(seconds), "ZHISUAN_SIM_EXIT_CODE": str(exit_code)}
+    return JobRequest(JobId(job), A100, cards, "train", env=env)
+
+
+def test_jobs_queue_for_cards_and_backfill_what_fits() -> None:
+    clock = ManualClock(T0)
+    sim = _sim(clock)
+    big = sim.submit(_req(1, 6, 100))
+    waits = sim.submit(_req(2, 4, 50))
+    fits = sim.submit(_req(3, 2, 30))
+    assert [sim.status(s.engine_job_id).state for s in (big, waits, fits)] == [  # type: ignore[union-attr]
+        EngineJobState.RUNNING,
+        EngineJobState.PENDING,
+        EngineJobState.RUNNING,
+    ]
+    assert sim.capacity()[A100].free == 0
+    clock.advance(100)
+    second = sim.status(waits.engine_job_id)
+    assert second is not None
+    assert (second.state, second.start) == (EngineJobState.RUNNING, T0 + dt.timedelta(seconds=100))
+    clock.advance(60)
+    usage = {r.job_id: r for r in sim.accounting(T0)}
+    assert usage[JobId(1)].card_seconds == 600
+    assert usage[JobId(2)].end == T0 + dt.timedelta(seconds=150)
+    assert usage[JobId(3)].end == T0 + dt.timedelta(seconds=30)
+
+
+def test_failures_cancellation_idempotency_and_outage() -> None:
+    clock = ManualClock(T0)
+    sim = _sim(clock)
+    bad = sim.submit(_req(1, 1, 10, exit_code=3))
+    again = sim.submit(_req(1, 1, 10, exit_code=3))
+    assert (again.existing, again.engine_job_id) == (True, bad.engine_job_id)
+    long = sim.submit(_req(2, 1, 1000))
+    clock.advance(20)
+    assert sim.status(bad.engine_job_id).exit_code == 3  # type: ignore[union-attr]
+    sim.cancel(long.engine_job_id)
+    cancelled = sim.status(long.engine_job_id)
+    assert cancelled is not None
+    assert (cancelled.state, cancelled.end) == (EngineJobState.CANCELLED, T0 + dt.timedelta(seconds=20))
+    sim.available = False
+    with pytest.raises(EngineUnavailableError):
+        sim.capacity()
+
+
+ADMIN = Principal(None, "test-admin", Role.ADMIN)
+
+
+def test_worker_runs_a_simulated_pool_end_to_end_and_marks_it_down_and_up(
+    db: TestDatabase, clock: ManualClock
+) -> None:
+    now = clock.now()
+    with db.uow() as uow:
+
+        def org(name: str, body: str, kind: OrgKind) -> int:
+            code = make_credit_code(body)
+            return accounts.create_org(
+                uow, ADMIN, accounts.OrgInput(name=name, credit_code=code, kind=kind, city_code="340100"), now
+            ).id
+
+        user_org = org("甲科技有限公司", "91340100MA2GG0001", OrgKind.ENTERPRISE)
+        op = org("丙算力运营有限公司", "91340100MA2GG0003", OrgKind.CENTER_OPERATOR)
+        compute.create_center(
+            uow,
+            ADMIN,
+            compute.CenterInput(key="sim-c", name="模拟中心", operator=str(op), city_code="340100"),
+            now,
+        )
+        compute.add_pool(
+            uow,
+            ADMIN,
+            "sim-c",
+            compute.PoolInput(key="sim-a100", accelerator=A100, nodes=1, cards_per_node=8, price="10"),
+            now,
+        )
+        job = compute.submit_job(
+            uow,
+            Principal(None, "alice", Role.USER, user_org),  # type: ignore[arg-type]
+            compute.JobInput(name="t", command="train", cards=4, runtime_s=600, reference=A100),
+            now,
+        )
+        uow.commit()
+
+    engines = EngineSet(clock)
+    worker = Worker(db.uow, clock, name="w", engines=engines, health_every_s=0)
+    first = worker.step()
+    assert (first.placed, first.dispatched) == (1, 1)
+    clock.advance(1)
+    worker.step()
+    clock.advance(700)
+    worker.step()
+    with db.uow() as uow:
+        view = compute.get_job(uow, ADMIN, int(job.id))
+        runs = compute.finished_runs(uow)
+    assert view.state == "completed"
+    assert [(r.job_id, r.seconds, r.cards) for r in runs] == [(job.id, 600, 4)]
+
+    with db.uow() as uow:
+        center = compute.get_center(uow, "sim-c")
+    sim = engines.for_pool(center, center.pools[0])
+    assert isinstance(sim, SimulatedEngine)
+    sim.available = False
+    assert worker.step().down == ["sim-c"]
+    with db.uow() as uow:
+        pool = compute.get_center(uow, "sim-c").pools[0]
+    assert (pool.available, (pool.unavailable_reason or "").startswith(ENGINE_DOWN)) == (False, True)
+    sim.available = True
+    assert worker.step().up == ["sim-c"]
+    with db.uow() as uow:
+        assert compute.get_center(uow, "sim-c").pools[0].available
