@@ -52,7 +52,16 @@ from zhisuan.compute.placement import (
     Scheduler,
     policy_info,
 )
-from zhisuan.core.access import Action, Kind, Principal, Resource, authorize, visible_scope
+from zhisuan.core.access import (
+    Action,
+    Kind,
+    Principal,
+    Resource,
+    Role,
+    authorize,
+    require_role,
+    visible_scope,
+)
 from zhisuan.core.catalog import accelerator, capacity_p
 from zhisuan.core.clock import SHANGHAI, UTC, Month, ensure_aware
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
@@ -662,9 +671,12 @@ def _quota_row_view(row: QuotaRow | None, org: OrganizationRow) -> QuotaView:
 def set_quota(
     uow: UnitOfWork, who: Principal, org_ref: str | int, data: QuotaInput, now: dt.datetime
 ) -> QuotaView:
-    """Set an organization's limits (its org admin, the data bureau, admins); replaces earlier limits."""
+    """Set an organization's limits, replacing earlier ones (the platform: data bureau and admins).
+
+    Quotas are the platform's limits on an organization, so its own org admin may read them, not lift them.
+    """
+    require_role(who, Role.DATA_BUREAU)
     org = find_org(uow, org_ref)
-    authorize(who, Action.MANAGE, Resource(Kind.ORGANIZATION, org_id=OrgId(org.id), city_code=org.city_code))
     by_model: dict[str, int] = {}
     for model, cards in data.max_cards_by_model.items():
         accelerator(model, field=f"max_cards_by_model.{model}")
