@@ -1105,7 +1105,10 @@ def issue_bills(
     ids = [b.id for b in bills]
     for i in range(0, len(ids), _CHUNK):
         s.execute(
-            update(BillRow).where(BillRow.id.in_(ids[i : i + _CHUNK])).values(state="issued", issued_on=on)
+            update(BillRow)
+            .where(BillRow.id.in_(ids[i : i + _CHUNK]))
+            .values(state="issued", issued_on=on)
+            .execution_options(synchronize_session=False)
         )
     ledger.post(s, _line_postings(s, bills, on), clock)
     s.expire_all()
@@ -1144,6 +1147,7 @@ def pay_all(uow: UnitOfWork, month: Month, reference: str, paid_on: dt.date, clo
             update(BillRow)
             .where(BillRow.id.in_(ids[i : i + _CHUNK]))
             .values(state="paid", payment_ref=reference, paid_on=paid_on)
+            .execution_options(synchronize_session=False)
         )
     ledger.post(
         s,

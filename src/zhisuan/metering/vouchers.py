@@ -195,13 +195,17 @@ def settle(
             existing_id=w.voucher_line_id,
         )
         claims[w.year].append(vl)
+    related: dict[tuple[int, int], bool] = {}
     # claw-backs first, so the budget they return is there for this month's grants
     ordered = sorted(lines, key=lambda x: (x.gross_fen >= 0, x.usage_month, x.paid_on, x.bill_line_id))
     for line in ordered:
         org = orgs.get(line.org_id)
         if org is None:
             raise ValidationError(f"organization {line.org_id} is unknown", field="org_id")
-        self_use = graph.related(OrgId(line.org_id), OrgId(line.operator_org_id))
+        pair = (line.org_id, line.operator_org_id)
+        self_use = related.get(pair)
+        if self_use is None:
+            self_use = related[pair] = graph.related(OrgId(line.org_id), OrgId(line.operator_org_id))
         year = line.usage_month.year
         already = awarded[(line.org_id, year)]
         case = Art2Case(

@@ -291,3 +291,24 @@ def test_bill_exports_as_excel_and_csv(db, world, clock, tmp_path):
     assert (ws.cell(7, 1).value, ws.cell(7, 2).value) == ("total (tax incl.)", 160)
     assert ws.cell(12, 10).value == 160 and ws.cell(12, 11).value == pytest.approx(9.06)
     assert "total (tax incl.),160.00" in (tmp_path / "b.csv").read_text()
+
+
+def test_ledger_verify_finds_a_missing_or_unbalanced_posting(db, world, clock, tmp_path):
+    from sqlalchemy import delete, update
+
+    from zhisuan.store.models.ledger import LedgerLineRow
+
+    fund(db, clock, 1000)
+    import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
+    )
+    bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
+    with db.uow() as uow:
+        s = uow.session
+        [vid] = s.execute(select(VoucherLineRow.id)).scalars()
+        s.execute(delete(LedgerLineRow).where(LedgerLineRow.posting_key == f"voucher_line:{vid}"))
+        s.execute(delete(LedgerPostingRow).where(LedgerPostingRow.key == f"voucher_line:{vid}"))
+        first = s.execute(select(LedgerLineRow.id).limit(1)).scalar_one()
+        s.execute(update(LedgerLineRow).where(LedgerLineRow.id == first).values(fen=LedgerLineRow.fen + 1))
+        codes = sorted(p.code for p in ledger.verify(s))
+    assert codes == ["posted_once", "unbalanced"]

@@ -1,0 +1,92 @@
+import dataclasses
+import datetime as dt
+from fractions import Fraction
+
+from zhisuan.core.clock import Month
+from zhisuan.core.ids import OrgId
+from zhisuan.core.orgs import Ownership, OwnershipGraph
+from zhisuan.metering.services import policy_evaluator
+from zhisuan.metering.vouchers import OrgFacts, PaidLine, VoucherStatus, Waiting, settle
+from zhisuan.policy import apply_budget, default_packs
+
+JUNE = Month(2025, 6)
+ORGS = {1: OrgFacts(1, "340100", True), 2: OrgFacts(2, "341300", True), 3: OrgFacts(3, "000000", False)}
+OPERATOR = 9
+GRAPH = OwnershipGraph.of([Ownership(OrgId(9), OrgId(2), Fraction(1, 4))])  # 25%: related party
+EVALUATE = policy_evaluator(default_packs())
+
+
+def budget(claims, left, mode):
+    return apply_budget(list(claims), left, mode)
+
+
+def line(i, org, fen, month=JUNE):
+    return PaidLine(i, org, 1, OPERATOR, month, month.first_day, fen, dt.date(2025, 7, 1))
+
+
+def test_policy_engine_decides_and_exclusions_hold():
+    out = settle(
+        JUNE,
+        [line(1, 1, 100_000), line(2, 2, 100_000), line(3, 3, 100_000), line(4, 9, 100_000)],
+        {**ORGS, 9: OrgFacts(9, "340100", True)},
+        GRAPH,
+        EVALUATE,
+        budget,
+        {2025: 10**9},
+        {},
+    )
+    got = {v.org_id: (v.status, v.amount_fen) for v in out}
+    assert got == {
+        1: (VoucherStatus.GRANTED, 20_000),
+        2: (VoucherStatus.INELIGIBLE, 0),
+        3: (VoucherStatus.INELIGIBLE, 0),
+        9: (VoucherStatus.INELIGIBLE, 0),
+    }
+    assert out[0].steps[0]["rule"] == "self_use"
+    assert any(s["rule"] == "budget" for s in out[0].steps)
+
+
+def test_queued_remainder_becomes_a_new_part_and_nothing_overspends():
+    out = settle(
+        JUNE, [line(1, 1, 100_000), line(2, 1, 100_000)], ORGS, GRAPH, EVALUATE, budget, {2025: 30_000}, {}
+    )
+    parts = sorted((v.bill_line_id, v.part, v.status, v.amount_fen, v.entitled_fen) for v in out)
+    assert parts == [
+        (1, 0, VoucherStatus.GRANTED, 20_000, 20_000),
+        (2, 0, VoucherStatus.GRANTED, 10_000, 10_000),
+        (2, 1, VoucherStatus.QUEUED, 0, 10_000),
+    ]
+    later = settle(
+        Month(2025, 7),
+        [],
+        ORGS,
+        GRAPH,
+        EVALUATE,
+        budget,
+        {2025: 50_000},
+        {},
+        waiting=[Waiting(77, 2, 1, 1, 2025, 10_000)],
+    )
+    assert [(v.existing_id, v.status, v.amount_fen) for v in later] == [(77, VoucherStatus.GRANTED, 10_000)]
+
+
+def test_pro_rated_mode_scales_down_to_the_fen():
+    def pro_rated(case):
+        return dataclasses.replace(EVALUATE(case), budget_mode="pro_rated")
+
+    out = settle(
+        JUNE, [line(1, 1, 100_000), line(2, 1, 50_000)], ORGS, GRAPH, pro_rated, budget, {2025: 10_000}, {}
+    )
+    assert [(v.status, v.amount_fen) for v in out] == [
+        (VoucherStatus.PRO_RATED, 6_666),
+        (VoucherStatus.PRO_RATED, 3_333),
+    ]
+    assert sum(v.amount_fen for v in out) <= 10_000
+
+
+def test_correction_claws_back_no_more_than_granted_and_outside_validity_is_not_in_force():
+    out = settle(JUNE, [line(1, 1, -50_000)], ORGS, GRAPH, EVALUATE, budget, {2025: 0}, {(1, 2025): 4_000})
+    assert [(v.status, v.amount_fen, v.adjustment) for v in out] == [(VoucherStatus.CLAWBACK, -4_000, True)]
+    jan26 = Month(2026, 1)
+    out = settle(jan26, [line(1, 1, 100_000, jan26)], ORGS, GRAPH, EVALUATE, budget, {2026: 10**9}, {})
+    assert [(v.status, v.amount_fen) for v in out] == [(VoucherStatus.NOT_IN_FORCE, 0)]
