@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import func, select
 
 from zhisuan.compute import services as compute
 from zhisuan.compute.engines import (
@@ -52,6 +53,24 @@ log = logging.getLogger("zhisuan.worker")
 #: Prefix of the reason the worker writes when it marks pools unavailable; only such pools are
 #: brought back automatically (an operator's own reason is left alone).
 ENGINE_DOWN = "engine unreachable: "
+
+# Prometheus metrics (default registry; the web app serves them at /metrics).
+QUEUE = Gauge(
+    "zhisuan_queue_jobs", "Jobs in the platform queue, and placed jobs not yet on an engine", ["state"]
+)
+DISPATCH_LATENCY = Histogram(
+    "zhisuan_dispatch_latency_seconds",
+    "From a job's placement to its engine accepting it",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+ENGINE_ERRORS = Counter(
+    "zhisuan_engine_errors_total",
+    "Engine calls that failed, by center and kind (unavailable, refused)",
+    ["center", "kind"],
+)
+ENGINE_UP = Gauge(
+    "zhisuan_engine_up", "1 when the center's engine answered the worker's last call", ["center"]
+)
 
 
 def pool_engine_config(
@@ -180,14 +199,16 @@ class Worker:
             centers = compute.list_centers(uow)
         return {int(p.id): (c, p) for c in centers for p in c.pools}
 
-    def _submitted_at(self, job_ids: list[int]) -> dict[int, dt.datetime]:
-        """When the jobs were submitted to the platform: engine jobs of the same name from before
-        then belong to something else (a reset database) and are never adopted."""
+    def _job_times(self, job_ids: list[int]) -> dict[int, tuple[dt.datetime, dt.datetime | None]]:
+        """When the jobs were submitted to the platform and placed. Engine jobs of the same name
+        submitted before then belong to something else (a reset database) and are never adopted."""
         if not job_ids:
             return {}
         with self._uow() as uow:
-            rows = uow.session.execute(select(JobRow.id, JobRow.submitted_at).where(JobRow.id.in_(job_ids)))
-            return {int(i): at for i, at in rows}
+            rows = uow.session.execute(
+                select(JobRow.id, JobRow.submitted_at, JobRow.placed_at).where(JobRow.id.in_(job_ids))
+            )
+            return {int(i): (sub, placed) for i, sub, placed in rows}
 
     def _engine(
         self, pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]], pool_id: int
@@ -198,6 +219,8 @@ class Worker:
     def _mark_down(self, center: compute.CenterView, why: str, report: StepReport) -> None:
         now = self._clock.now()
         self.health[center.key] = CenterHealth(center.key, False, why, now)
+        ENGINE_ERRORS.labels(center.key, "unavailable").inc()
+        ENGINE_UP.labels(center.key).set(0)
         if center.key in self._down:
             return
         self._down.add(center.key)
@@ -212,6 +235,7 @@ class Worker:
     def _mark_up(self, center: compute.CenterView, capacity: dict[str, Capacity], report: StepReport) -> None:
         now = self._clock.now()
         self.health[center.key] = CenterHealth(center.key, True, "ok", now, capacity)
+        ENGINE_UP.labels(center.key).set(1)
         back = [
             p
             for p in center.pools
@@ -273,7 +297,7 @@ class Worker:
                 uow, self.name, now, lease_s=self.lease_s if lease_s is None else lease_s
             )
             uow.commit()
-        created = self._submitted_at([int(t.job_id) for t in tickets])
+        times = self._job_times([int(t.job_id) for t in tickets])
         for t in tickets:
             if int(t.pool_id) not in pools:
                 continue
@@ -289,13 +313,14 @@ class Worker:
                     nodes=t.nodes,
                     attempt=t.attempt,
                     env={"ZHISUAN_SIM_SECONDS": str(t.expected_runtime_s)} if t.engine == "simulated" else {},
-                    not_before=created.get(int(t.job_id)),
+                    not_before=times[int(t.job_id)][0] if int(t.job_id) in times else None,
                 )
                 submission = self._engine(pools, int(t.pool_id)).submit(request)
             except EngineUnavailableError as exc:
                 self._mark_down(center, exc.message, report)
                 continue
             except ZhisuanError as exc:
+                ENGINE_ERRORS.labels(center.key, "refused").inc()
                 with self._uow() as uow:
                     compute.record_refused(uow, t.job_id, exc.message, self._clock.now())
                     uow.commit()
@@ -318,6 +343,9 @@ class Worker:
                     )
                     self._engine(pools, int(t.pool_id)).cancel(submission.engine_job_id)
                     continue
+            placed_at = times.get(int(t.job_id), (None, None))[1]
+            if placed_at is not None:
+                DISPATCH_LATENCY.observe(max(0.0, (self._clock.now() - placed_at).total_seconds()))
             if submission.existing:
                 report.adopted += 1
             else:
@@ -431,7 +459,20 @@ class Worker:
         self.dispatch(pools, report)
         self.poll(pools, report)
         self.cancel_pending(pools, report)
+        self._measure_queue()
         return report
+
+    def _measure_queue(self) -> None:
+        with self._uow() as uow:
+            queued = uow.session.scalar(select(func.count()).where(JobRow.state == "queued")) or 0
+            placed = (
+                uow.session.scalar(
+                    select(func.count()).where(JobRow.state == "placed", JobRow.engine_job_id.is_(None))
+                )
+                or 0
+            )
+        QUEUE.labels("queued").set(queued)
+        QUEUE.labels("placed").set(placed)
 
     def reconcile(self) -> StepReport:
         """After a restart: check every engine now, adopt jobs a dead worker submitted, poll the rest."""

@@ -140,8 +140,21 @@ def test_worker_runs_a_simulated_pool_end_to_end_and_marks_it_down_and_up(
         center = compute.get_center(uow, "sim-c")
     sim = engines.for_pool(center, center.pools[0])
     assert isinstance(sim, SimulatedEngine)
+    from prometheus_client import REGISTRY
+
+    errors_before = (
+        REGISTRY.get_sample_value("zhisuan_engine_errors_total", {"center": "sim-c", "kind": "unavailable"})
+        or 0
+    )
+    assert REGISTRY.get_sample_value("zhisuan_engine_up", {"center": "sim-c"}) == 1
+    assert REGISTRY.get_sample_value("zhisuan_queue_jobs", {"state": "queued"}) == 0
     sim.available = False
     assert worker.step().down == ["sim-c"]
+    assert REGISTRY.get_sample_value("zhisuan_engine_up", {"center": "sim-c"}) == 0
+    assert (
+        REGISTRY.get_sample_value("zhisuan_engine_errors_total", {"center": "sim-c", "kind": "unavailable"})
+        == errors_before + 1
+    )
     with db.uow() as uow:
         pool = compute.get_center(uow, "sim-c").pools[0]
     assert (pool.available, (pool.unavailable_reason or "").startswith(ENGINE_DOWN)) == (False, True)
