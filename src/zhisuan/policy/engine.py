@@ -399,9 +399,6 @@ def _enum_parser(values: tuple[str, ...]) -> Callable[[object, str], str]:
     return parse
 
 
-_KNOWN_CITIES: dict[str, frozenset[str]] = {}
-
-
 def _city_parser(region: str) -> Callable[[object, str], str]:
     """6-digit division codes; codes inside the pack's own region must be known cities."""
     prefix = region[:2]
@@ -485,14 +482,7 @@ class _Compiled:
         self.specs = tuple((s.name, _parser_for(s, region), s.required) for s in version.facts)
         self.allowed = frozenset(s.name for s in version.facts)
         self.types = {s.name: s.type for s in version.facts}
-        self.required = tuple(s.name for s in version.facts if s.required)
         self.in_force_step = Step(art, "in_force", "effective", packs_period(packs, version), "true")
-        self.rules = tuple(
-            (rule.id, self._check(rule.check), rule.check, Reason(rule.fail_zh, rule.fail_en))
-            for rule in version.eligibility
-        )
-        self.rule_values = {rule.id: self._check_value(rule.check) for rule in version.eligibility}
-        self.rule_params = {rule.id: self._check_param(rule.check) for rule in version.eligibility}
         self.award = tuple((a, tuple(self._check(c) for c in a.when)) for a in version.award)
         self.uplift_on = bool(self.params["uplift_enabled"])
         factor = self.params["uplift_factor"]
