@@ -23,7 +23,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, text
 
 from zhisuan import audit
 from zhisuan.accounts.services import find_org
@@ -82,6 +82,8 @@ from zhisuan.store.uow import UnitOfWork
 
 #: States in which a job holds cards on its pool (placed jobs are bound and about to start).
 OCCUPYING: Final = (JobState.PLACED.value, JobState.RUNNING.value)
+#: PostgreSQL advisory-lock key of the scheduling step ("zhisuan" in ASCII, as an integer)
+SCHEDULER_LOCK: Final = int.from_bytes(b"zhisuan", "big")
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
@@ -1307,10 +1309,16 @@ def schedule_once(
     month's commitments, and lets the compute core's placement (``Scheduler.decide``) choose. Placed
     jobs go ``queued → placed`` (the dispatcher then starts them on the pool's engine); held jobs
     keep their reason (``quota: …``, ``budget: …``, ``reserved …``, capacity) for owners and admins.
-    On PostgreSQL the queued rows are locked (SKIP LOCKED) so that two schedulers never bind one job.
+    On PostgreSQL a transaction-level advisory lock serialises scheduling steps (so no two of them
+    hand out the same free cards) and the queued rows are locked SKIP LOCKED against a concurrent
+    cancel. On SQLite the database's single writer does the same within one machine.
     """
     policy_info(policy)
     s = uow.session
+    if s.get_bind().dialect.name == "postgresql":
+        # one scheduling step at a time: a second one waits here and then sees the first's placements,
+        # so two schedulers never hand out the same free cards (released at commit or rollback)
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEDULER_LOCK})
     ctx = _Context.load(uow)
     now_s = _unix(now)
     queue_rows = list(
