@@ -97,9 +97,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("key", name=op.f("uq_usage_records_key")),
     )
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_usage_records_bill_scope", ["usage_month", "org_id", "center_id"], unique=False
-        )
         batch_op.create_index("ix_usage_records_job", ["engine", "engine_job_id"], unique=False)
 
     op.create_table(
@@ -297,7 +294,6 @@ def downgrade() -> None:
     op.drop_table("voucher_settlements")
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_records_job")
-        batch_op.drop_index("ix_usage_records_bill_scope")
 
     op.drop_table("usage_records")
     with op.batch_alter_table("usage_disputes", schema=None) as batch_op:
