@@ -34,6 +34,8 @@ from zhisuan.policy.pack import (
 )
 
 _MISSING: Final = object()
+#: a fact every article takes: the date the claim was made (the event's date still decides the version)
+CLAIMED_ON: Final = "claimed_on"
 Pair = tuple[int, int]  # exact rational n/d, d > 0; money pairs count fen
 
 
@@ -481,6 +483,12 @@ class _Compiled:
         self.mode = Rounding(str(self.params["rounding"]))
         self.specs = tuple((s.name, _parser_for(s, region), s.required) for s in version.facts)
         self.allowed = frozenset(s.name for s in version.facts)
+        # every article also takes the claim's date, judged against the pack's claim window (position 13)
+        if CLAIMED_ON not in self.allowed:
+            self.specs += ((CLAIMED_ON, _parse_date, False),)
+            self.allowed |= {CLAIMED_ON}
+        window = self.params.get("claim_window_days")
+        self.claim_window = window if isinstance(window, int) and not isinstance(window, bool) else None
         self.types = {s.name: s.type for s in version.facts}
         self.in_force_step = Step(art, "in_force", "effective", packs_period(packs, version), "true")
         self.award = tuple((a, tuple(self._check(c) for c in a.when)) for a in version.award)
@@ -750,6 +758,9 @@ class _Compiled:
             steps.append(step)
             if ok is False:
                 failed.append(reason)
+        claimed = vals.get(CLAIMED_ON)
+        if claimed is not None:
+            self._claim_window(claimed, on, steps, failed)  # type: ignore[arg-type]
         cbc_raw = vals.get("case_by_case_amount") if self.cbc else None
         if failed:
             return _new_decision(
@@ -826,6 +837,39 @@ class _Compiled:
                 self.v,
             )
         )
+
+    def _claim_window(self, claimed: dt.date, on: dt.date, steps: list[Step], failed: list[Reason]) -> None:
+        """A claim made later than the event is still judged by the event's date, within the claim window."""
+        if self.claim_window is None:
+            steps.append(
+                Step(
+                    self.art,
+                    "claim_window",
+                    "claim_window_days",
+                    "none",
+                    f"pass: claimed_on = {claimed.isoformat()}, no claim window set",
+                )
+            )
+            return
+        deadline = on + dt.timedelta(days=self.claim_window)
+        ok = claimed <= deadline
+        steps.append(
+            Step(
+                self.art,
+                "claim_window",
+                "claim_window_days",
+                str(self.claim_window),
+                f"{'pass' if ok else 'fail'}: claimed_on = {claimed.isoformat()} "
+                f"{'≤' if ok else '>'} {deadline.isoformat()}",
+            )
+        )
+        if not ok:
+            failed.append(
+                Reason(
+                    f"申请已超过申报期限（事项发生后 {self.claim_window} 天内）",
+                    f"the claim window ({self.claim_window} days after the event) has passed",
+                )
+            )
 
     def _pick(self, vals: dict[str, object]) -> AwardRule:
         matching: list[AwardRule] = []

@@ -231,3 +231,23 @@ def test_to_json_is_exactly_json_dumps_of_to_dict(packs: PackSet) -> None:
                 assert d.to_json(case_id, lang) == json.dumps(
                     d.to_dict(case_id, lang), ensure_ascii=False, default=str
                 )
+
+
+def test_a_claim_window_set_in_the_pack_refuses_late_claims() -> None:
+    from zhisuan.policy import builtin_pack_dir
+
+    text = (builtin_pack_dir() / "anhui-2023.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "  claim_window_days:\n    type: count\n    value: null",
+        "  claim_window_days:\n    type: count\n    value: 90",
+    )
+    ps = RawPackSet([parse_pack(text, "window.yaml")])
+    facts = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
+    on_time = evaluate("art2", {**facts, "claimed_on": "2026-03-31"}, "2025-12-31", ps)
+    late = evaluate("art2", {**facts, "claimed_on": "2026-04-01"}, "2025-12-31", ps)
+    assert (on_time.eligible, on_time.amount_text) == (True, "200.00")
+    assert (late.eligible, late.amount_text) == (False, "0.00")
+    assert "claim window" in late.reasons[0].en
+    with pytest.raises(FactError) as err:
+        evaluate("art2", {**facts, "claimed_on": "soon"}, "2025-12-31", ps)
+    assert err.value.field == "claimed_on"
