@@ -181,9 +181,11 @@ def steps() -> list[tuple[str, Step]]:
     """Every context's demo step, in order (one line each)."""
     from zhisuan.compute.demo import load_compute
     from zhisuan.metering.demo import bill_and_settle
+    from zhisuan.policy.demo import show_policies
 
     return [
         ("organizations and accounts", load_organizations),
         ("compute centers, pools, quotas and a replayed history", load_compute),
         ("usage billed, paid and settled (compute vouchers, art. 2)", bill_and_settle),
+        ("policy packs and \"what would I get?\" examples", show_policies),
     ]

@@ -1,0 +1,76 @@
+"""The demo's policy step: the packs in force and a few "what would I get?" answers, with their links."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from zhisuan.policy.engine import evaluate
+from zhisuan.policy.pack import load_pack_set
+
+if TYPE_CHECKING:
+    from zhisuan.bootstrap import Platform
+
+SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
+    (
+        "R&D project in 宿州 (皖北), 1,000,000 yuan R&D cost",
+        "art5",
+        {
+            "city": "341300",
+            "rd_cost": "1000000",
+            "selection_mode": "open_challenge",
+            "in_provincial_plan": "true",
+        },
+        "2025-03-31",
+    ),
+    (
+        "Hefei supports a 600 P center, pays 30,000,000 yuan",
+        "art1",
+        {
+            "city": "340100",
+            "new_capacity_p": "600",
+            "single_site": "true",
+            "completion_date": "2024-10-15",
+            "city_actual_payout": "30000000",
+        },
+        "2024-12-20",
+    ),
+    (
+        "international standard led by a Bozhou (皖北) firm",
+        "art14",
+        {"city": "341600", "standard_level": "international", "leading_drafter": "true"},
+        "2025-05-01",
+    ),
+    (
+        "park with 61 of 100 enterprises in general AI",
+        "art9",
+        {"ai_enterprises": "61", "total_enterprises": "100"},
+        "2025-05-01",
+    ),
+    (
+        "compute used in January 2026 (after the policy ends)",
+        "art2",
+        {"city": "340100", "in_province": "true", "self_use": "false", "spend": "10000"},
+        "2026-01-15",
+    ),
+)
+
+
+def show_policies(platform: Platform) -> list[str]:
+    """Packs in force (shipped plus the data directory's) and showcase evaluations with page links."""
+    packs = load_pack_set(platform.settings.data_dir / "packs")
+    lines = [f"policy pack {p.id}: {len(p.articles)} articles — {p.title_zh}" for p in packs]
+    lines.append("pack browser: /policy · API: POST /api/v1/policy/evaluate")
+    for label, program, facts, on in SHOWCASE:
+        d = evaluate(program, facts, on, packs)
+        if not d.in_force:
+            answer = "no policy in force"
+        elif not d.eligible:
+            answer = "not eligible"
+        elif d.version is not None and d.version.grants != "money":
+            answer = f"eligible ({d.version.grants})"
+        else:
+            answer = f"at most {d.amount_text} yuan, payee {d.payee}"
+        query = urlencode({"evaluate_case": 1, "on": on, **{f"f_{k}": v for k, v in facts.items()}})
+        lines.append(f"{program} {label}: {answer} → /policy/{program}?{query}")
+    return lines
