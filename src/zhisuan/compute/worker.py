@@ -37,6 +37,7 @@ from zhisuan.compute.engines import (
     EngineUnavailableError,
     JobRequest,
     JobStatus,
+    SimulatedEngine,
     Submission,
     build_engine,
 )
@@ -199,6 +200,23 @@ class Worker:
             centers = compute.list_centers(uow)
         return {int(p.id): (c, p) for c in centers for p in c.pools}
 
+    @staticmethod
+    def _request(t: compute.DispatchTicket, not_before: dt.datetime | None) -> JobRequest:
+        return JobRequest(
+            job_id=t.job_id,
+            accelerator=t.accelerator,
+            cards=t.cards,
+            command=t.command,
+            nodes=t.nodes,
+            attempt=t.attempt,
+            env={"ZHISUAN_SIM_SECONDS": str(t.expected_runtime_s)} if t.engine == "simulated" else {},
+            not_before=not_before,
+        )
+
+    def _started_at(self, job_id: int) -> dt.datetime | None:
+        with self._uow() as uow:
+            return uow.session.scalar(select(JobRow.started_at).where(JobRow.id == job_id))
+
     def _job_times(self, job_ids: list[int]) -> dict[int, tuple[dt.datetime, dt.datetime | None]]:
         """When the jobs were submitted to the platform and placed. Engine jobs of the same name
         submitted before then belong to something else (a reset database) and are never adopted."""
@@ -305,16 +323,7 @@ class Worker:
             if center.key in self._down:
                 continue  # its jobs wait; the claim lapses and the job is taken up again when it is back
             try:
-                request = JobRequest(
-                    job_id=t.job_id,
-                    accelerator=t.accelerator,
-                    cards=t.cards,
-                    command=t.command,
-                    nodes=t.nodes,
-                    attempt=t.attempt,
-                    env={"ZHISUAN_SIM_SECONDS": str(t.expected_runtime_s)} if t.engine == "simulated" else {},
-                    not_before=times[int(t.job_id)][0] if int(t.job_id) in times else None,
-                )
+                request = self._request(t, times[int(t.job_id)][0] if int(t.job_id) in times else None)
                 submission = self._engine(pools, int(t.pool_id)).submit(request)
             except EngineUnavailableError as exc:
                 self._mark_down(center, exc.message, report)
@@ -399,8 +408,18 @@ class Worker:
             center, _pool = pools[int(t.pool_id)]
             if center.key in self._down:
                 continue
+            engine = self._engine(pools, int(t.pool_id))
             try:
-                status = self._engine(pools, int(t.pool_id)).status(t.engine_job_id)
+                status = engine.status(t.engine_job_id)
+                if status is None and isinstance(engine, SimulatedEngine):
+                    # An in-process engine forgets its jobs when the process ends: the database is
+                    # the record, so the job carries on from its recorded start.
+                    status = engine.resume(
+                        t.engine_job_id,
+                        self._request(t, None),
+                        started=self._started_at(int(t.job_id)),
+                        seconds=t.expected_runtime_s,
+                    )
             except EngineUnavailableError as exc:
                 self._mark_down(center, exc.message, report)
                 continue

@@ -128,6 +128,11 @@ def test_worker_runs_a_simulated_pool_end_to_end_and_marks_it_down_and_up(
     assert (first.placed, first.dispatched) == (1, 1)
     clock.advance(1)
     worker.step()
+    # The worker process restarts mid-run: a new in-process engine knows nothing of the job, and
+    # carries it on from the start the database recorded instead of declaring it lost.
+    engines = EngineSet(clock)
+    worker = Worker(db.uow, clock, name="w2", engines=engines, health_every_s=0)
+    assert worker.reconcile().lost == 0
     clock.advance(700)
     worker.step()
     with db.uow() as uow:

@@ -16,9 +16,10 @@ environment ``ZHISUAN_SIM_SECONDS`` (else its time limit, else 60 s) and ``ZHISU
 >>> clock = ManualClock(dt.datetime(2025, 6, 1, tzinfo=dt.UTC))
 >>> sim = SimulatedEngine({"accelerators": {"a100-sxm4-80gb": {"cards": 8}}}, clock)
 >>> req = JobRequest(JobId(1), "a100-sxm4-80gb", 8, "train", env={"ZHISUAN_SIM_SECONDS": "30"})
->>> sim.submit(req).engine_job_id, sim.capacity()["a100-sxm4-80gb"].free
-('sim-1', 0)
->>> clock.advance(31); sim.status("sim-1").state
+>>> sub = sim.submit(req)
+>>> sub.engine_job_id.startswith("sim-"), sim.capacity()["a100-sxm4-80gb"].free
+(True, 0)
+>>> clock.advance(31); sim.status(sub.engine_job_id).state
 <EngineJobState.SUCCEEDED: 'succeeded'>
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -59,6 +61,7 @@ class _SimJob:
     seconds: float
     exit_code: int
     submitted: dt.datetime
+    seq: int = 0
     state: EngineJobState = EngineJobState.PENDING
     start: dt.datetime | None = None
     end: dt.datetime | None = None
@@ -82,6 +85,9 @@ class SimulatedEngine:
             self.cards[model] = opt_int(spec, "cards", f"engine.accelerators.{model}", 8)
         self._jobs: dict[str, _SimJob] = {}
         self._ids = itertools.count(1)
+        # Engine job ids differ between processes: a restarted worker's engine must not hand out an
+        # id that a job of the previous process still carries in the database.
+        self._token = secrets.token_hex(3)
         self.available = True  # set False to make the engine unreachable (faults, demos)
 
     # ------------------------------------------------------------------ the scheduler
@@ -112,7 +118,7 @@ class SimulatedEngine:
                 for j in self._jobs.values()
                 if j.state == EngineJobState.RUNNING and j.request.accelerator == model
             )
-            for job in sorted(self._jobs.values(), key=lambda j: (j.submitted, int(j.engine_job_id[4:]))):
+            for job in sorted(self._jobs.values(), key=lambda j: (j.submitted, j.seq)):
                 if job.state != EngineJobState.PENDING or job.request.accelerator != model:
                     continue
                 if job.request.cards <= total - used:  # FIFO, and backfill what fits behind the head
@@ -149,7 +155,8 @@ class SimulatedEngine:
         if existing is not None:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         seconds, exit_code = self._runtime(request)
-        job = _SimJob(f"sim-{next(self._ids)}", request, seconds, exit_code, self._clock.now())
+        seq = next(self._ids)
+        job = _SimJob(f"sim-{self._token}-{seq}", request, seconds, exit_code, self._clock.now(), seq)
         self._jobs[job.engine_job_id] = job
         self._advance()
         return Submission(job.engine_job_id, request.job_id, request.attempt, existing=False)
@@ -227,6 +234,28 @@ class SimulatedEngine:
         if status is None:
             return ""
         return f"simulated job {engine_job_id}: {status.state}\n"
+
+    def resume(
+        self,
+        engine_job_id: str,
+        request: JobRequest,
+        *,
+        started: dt.datetime | None,
+        seconds: float,
+        exit_code: int = 0,
+    ) -> JobStatus:
+        """Take over a job this process did not start (the engine keeps no state across restarts):
+        one the database knows as ``engine_job_id``, started at ``started`` (None: still waiting),
+        running ``seconds`` in all."""
+        self._check()
+        if engine_job_id not in self._jobs:
+            seq = next(self._ids)
+            job = _SimJob(engine_job_id, request, seconds, exit_code, started or self._clock.now(), seq)
+            if started is not None:
+                job.state, job.start = EngineJobState.RUNNING, started
+            self._jobs[engine_job_id] = job
+        self._advance()
+        return self._view(self._jobs[engine_job_id])
 
     def lose(self, engine_job_id: str) -> None:
         """Forget a job, as an engine that lost its state would (for reconciliation tests and demos)."""
