@@ -133,9 +133,12 @@ def test_pages_center_list_submit_form_and_job_detail(world: World) -> None:
     centers = c.get("/centers?lang=en")
     assert centers.status_code == 200
     assert "hf-x-a100" in centers.text and 'id="capacity-p"' in centers.text
+    center = c.get("/centers/hf-x?lang=en")
+    assert center.status_code == 200 and 'id="pools"' in center.text
+    assert c.get("/centers/nowhere").status_code == 404
     _login(c, "alice")
     page = c.get("/jobs")
-    assert page.status_code == 200 and 'id="submit-form"' in page.text
+    assert page.status_code == 200 and 'id="submit-form"' in page.text and 'id="quota"' in page.text
     form = {"name": "web-job", "command": "python a.py", "cards": "8", "runtime": "90m", "retries": "0"}
     forged = c.post("/jobs", data=form | {"csrf_token": "forged"}, follow_redirects=False)
     assert forged.status_code == 403

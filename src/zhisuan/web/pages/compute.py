@@ -58,11 +58,26 @@ def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
     }
 
 
+@router.get("/centers/{ref}", response_class=HTMLResponse)
+def center_page(
+    request: Request, ref: str, uow: UowDep, who: PrincipalDep, platform: PlatformDep
+) -> HTMLResponse:
+    center = compute.get_center(uow, ref)
+    load = next(c for c in compute.overview(uow, platform.clock.now()).centers if c.center.id == center.id)
+    jobs = (
+        compute.list_jobs(uow, who, center=center.key, states=[JobState.PLACED, JobState.RUNNING], limit=500)
+        if who.authenticated
+        else []
+    )
+    return render(request, "compute/center.html", {"c": load, "jobs": jobs, "sh": _sh})
+
+
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(
     request: Request,
     uow: UowDep,
     who: PrincipalDep,
+    platform: PlatformDep,
     state: str | None = None,
     submitted: int | None = None,
 ) -> HTMLResponse:
@@ -77,6 +92,7 @@ def jobs_page(
         "error": None,
         "form": {},
         "sh": _sh,
+        "quota": compute.get_quota(uow, who, who.org_id, platform.clock.now()) if who.org_id else None,
     }
     return render(request, "compute/jobs.html", ctx | _form_context(uow, who))
 
