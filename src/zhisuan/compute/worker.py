@@ -369,8 +369,9 @@ class Worker:
                 )
                 report.lost += 1
             elif status.state == EngineJobState.RUNNING and status.start is not None:
+                before = uow.session.scalar(select(JobRow.state).where(JobRow.id == int(ticket.job_id)))
                 compute.record_running(uow, ticket.job_id, status.start, now)
-                report.started += 1
+                report.started += before != "running"
             elif status.state in (EngineJobState.SUCCEEDED, EngineJobState.FAILED):
                 end = status.end or now
                 compute.record_finished(
