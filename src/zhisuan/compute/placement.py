@@ -45,6 +45,7 @@ from zhisuan.core.money import Money
 DEFAULT_VOUCHER_RATE: Final = Decimal("0.2")
 #: A job that has waited this long goes ahead of fair-share order (bounded waiting, no starvation).
 DEFAULT_AGING_S: Final = 6 * 3600
+_ANY: Final = 1 << 62
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,7 +131,15 @@ class Weights:
     other_center_same_city: float = 0.05
     other_city: float = 0.15
     #: wait for a faster or cheaper pool only if it is expected to free up within this many seconds
+    #: (off by default: on Philly, jobs herd onto the same fast pool and everyone waits longer)
     max_wait_s: int = 0
+    #: pools whose price per unit of work (after the voucher) exceeds the cheapest matching pool's by
+    #: this factor are overflow capacity: a job takes one only after waiting ``patience`` ...
+    overflow_ratio: float = 1.5
+    #: ... which is this share of its run time on its best pool, and at most ``patience_s``
+    #: (off by default: on Philly at load ×24 it saved under 0.5% of user cost for +40–115% mean JCT)
+    patience_ratio: float = 0.5
+    patience_s: int = 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,6 +164,7 @@ class _PoolRt:
         "cards",
         "center",
         "city",
+        "classes",
         "cpn",
         "ends",
         "free",
@@ -181,6 +191,7 @@ class _PoolRt:
         self.tflops = float(pool.accelerator.fp16_tflops or 0)
         self.ends: list[tuple[int, int, int]] = []  # (end_s, seq, cards) sorted
         self.res: _Reservation | None = None
+        self.classes: list[_Class] = []  # the feasibility classes that include this pool
 
     def node_cards(self, cards: int) -> int:
         if cards <= self.cpn:
@@ -208,6 +219,7 @@ class _Job:
         "org",
         "pools",
         "queued",
+        "res",
         "rt",
         "seq",
         "spec",
@@ -226,6 +238,7 @@ class _Job:
         self.cls: _Class | None = None
         self.bucket: _Bucket | None = None
         self.queued = True
+        self.res: _Reservation | None = None
 
 
 class _Bucket:
@@ -272,14 +285,13 @@ class _Bucket:
 class _Class:
     """Jobs that fit exactly the same pools; queued as FIFOs keyed by (cards, org)."""
 
-    __slots__ = ("by_size", "pools", "queued", "res", "sizes")
+    __slots__ = ("by_size", "pools", "queued", "sizes")
 
     def __init__(self, pools: tuple[_PoolRt, ...]) -> None:
         self.pools = pools
         self.by_size: dict[int, dict[str, _Bucket]] = {}  # cards -> org -> bucket (non-empty only)
         self.sizes: list[int] = []  # the keys of by_size, ascending
         self.queued = 0
-        self.res: _Reservation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +314,7 @@ class Start:
 class Ranking(Protocol):
     """Pools of a job's class best first, when the order does not depend on the moment (else None)."""
 
-    def __call__(self, engine: QueueEngine, job: _Job) -> tuple[_PoolRt, ...] | None: ...
+    def __call__(self, engine: QueueEngine, job: _Job) -> tuple[tuple[_PoolRt, ...], int] | None: ...
 
 
 class Chooser(Protocol):
@@ -335,8 +347,15 @@ class QueueEngine:
         aging_s: int = DEFAULT_AGING_S,
         epoch_s: int = 0,
         weights: Weights | None = None,
+        max_reservations: int = 1,
     ) -> None:
         self.pools = [_PoolRt(i, p) for i, p in enumerate(pools)]
+        self.max_reservations = max_reservations
+        self._n_res = 0
+        self._fifo: deque[_Job] = deque()
+        # classes whose pools or queue changed since the last pass, with the most free cards on a pool
+        # that changed (only jobs that narrow can have become startable); _ANY = look at everything
+        self._dirty: dict[int, tuple[_Class, int]] = {}
         self.by_id = {p.pool.id: p for p in self.pools}
         self.fair_share = fair_share
         self.chooser = chooser
@@ -364,7 +383,8 @@ class QueueEngine:
         self.queued_cards_by_pool: dict[int, int] = {}
         self.free_total = sum(p.cards for p in self.pools)
         self.operators = {p.operator for p in self.pools}
-        self.rank_cache: dict[tuple[object, ...], tuple[_PoolRt, ...]] = {}
+        self.rank_cache: dict[tuple[object, ...], tuple[tuple[_PoolRt, ...], int]] = {}
+        self.wake_at: int | None = None  # when a job waiting out its patience should look again
         self.total_tflops = sum(p.cards * p.tflops for p in self.pools) or 1.0
         self._fair: dict[str, float] = {}
         self._factor_cache: dict[str, list[tuple[int, int]]] = {}
@@ -447,6 +467,8 @@ class QueueEngine:
         cls = self._classes.get(key)
         if cls is None:
             cls = self._classes[key] = _Class(pools)
+            for p in pools:
+                p.classes.append(cls)
         job.pools = pools
         job.cls = cls
         orgs = cls.by_size.get(spec.cards)
@@ -458,8 +480,10 @@ class QueueEngine:
             bucket = orgs[spec.org] = _Bucket(self.fair_share)
         bucket.push(job)
         job.bucket = bucket
+        self._fifo.append(job)
         cls.queued += 1
         self._active[id(cls)] = cls
+        self._dirty[id(cls)] = (cls, _ANY)
         self._jobs[spec.id] = job
         if len(pools) == 1:
             p = pools[0]
@@ -507,9 +531,7 @@ class QueueEngine:
                 cls.sizes.remove(job.spec.cards)
         if not cls.queued:
             del self._active[id(cls)]
-        if cls.res is not None and cls.res.job is job:
-            cls.res.pool.res = None
-            cls.res = None
+        self._drop_reservation(job)
         del self._jobs[job.spec.id]
         if len(job.pools) == 1:
             self.queued_cards_by_pool[job.pools[0].idx] -= job.spec.cards
@@ -540,6 +562,22 @@ class QueueEngine:
         p.free += entry[2]
         self.free_total += entry[2]
         self._account(start.job.org, p, entry[2], -1)
+        if self.quotas:
+            self.touch_all()  # the org's usage fell: its quota-held jobs in any class may go
+        else:
+            self._touch_pool(p)
+
+    def _touch_pool(self, p: _PoolRt) -> None:
+        """Classes using ``p`` get a look in the next pass (its free cards or reservation changed)."""
+        for cls in p.classes:
+            if cls.queued:
+                seen = self._dirty.get(id(cls))
+                if seen is None or seen[1] < p.free:
+                    self._dirty[id(cls)] = (cls, p.free)
+
+    def touch_all(self) -> None:
+        """Every queued class gets a look in the next pass (a new month, a wake-up, a rebuild)."""
+        self._dirty.update((k, (cls, _ANY)) for k, cls in self._active.items())
 
     def _account(self, org: str, p: _PoolRt, nc: int, sign: int) -> None:
         self.org_cards[org] = self.org_cards.get(org, 0) + sign * nc
@@ -562,6 +600,7 @@ class QueueEngine:
         if self._month[0] != -1:
             self.month_yuan.clear()
             self.month_card_h.clear()
+            self.touch_all()
         self._month = (first.year * 12 + first.month, start, end)
 
     def month_end(self, now: int) -> int:
@@ -637,15 +676,15 @@ class QueueEngine:
         return cap is None or self.org_model_cards.get((job.org, p.model), 0) + nc <= cap
 
     def _reserve(self, job: _Job, now: int) -> _Reservation | None:
-        cls = job.cls
-        assert cls is not None
+        """Promise ``job`` the pool (without a reservation) where it can start, and so finish, first."""
         best: tuple[int, int, int] | None = None
         best_pool: _PoolRt | None = None
         extra_at = 0
-        for p in cls.pools:
-            if p.res is not None or not self._model_ok(job, p, p.node_cards(job.spec.cards)):
+        for p in job.pools:
+            nc = p.node_cards(job.cards)
+            if p.res is not None or not self._model_ok(job, p, nc):
                 continue
-            shadow, extra = p.shadow(p.node_cards(job.spec.cards), now)
+            shadow, extra = p.shadow(nc, now)
             cand = (shadow + self.runtime_on(job, p), shadow, p.idx)
             if best is None or cand < best:
                 best, best_pool, extra_at = cand, p, extra
@@ -653,11 +692,25 @@ class QueueEngine:
             return None
         res = _Reservation(job, best_pool, best[1], extra_at)
         best_pool.res = res
-        cls.res = res
+        job.res = res
+        self._n_res += 1
         return res
 
+    def _drop_reservation(self, job: _Job) -> None:
+        res = job.res
+        if res is not None:
+            res.pool.res = None
+            job.res = None
+            self._n_res -= 1
+            self._touch_pool(res.pool)
+
     def schedule(self, now: int) -> list[Start]:
-        """Start every job that may start at ``now``; record why the others wait."""
+        """Start every job that may start at ``now``; record why the others wait.
+
+        Candidates are the heads of the (class, cards, org) queues that could fit somewhere, plus
+        every reservation holder; a blocked candidate offers the shortest job behind it instead.
+        Afterwards the oldest blocked jobs get reservations (EASY's head, up to ``max_reservations``).
+        """
         started: list[Start] = []
         if not self._active:
             return started
@@ -665,24 +718,26 @@ class QueueEngine:
         self.budget_blocked = False
         aging = self.aging_s
         heap: list[tuple[tuple[int, float, int, int], int, _Job]] = []
-        for cls in self._active.values():
-            need_res = cls.res is None
-            if not need_res and self.free_total == 0:
-                continue
-            if cls.res is not None:  # the holder may no longer head its bucket (a shorter job came)
-                holder = cls.res.job
-                heap.append((self._key(holder, now), holder.seq, holder))
-            mf = max(p.free for p in cls.pools)
-            for cards in cls.sizes:
-                if cards > mf and not need_res:
-                    break
-                for bucket in cls.by_size[cards].values():
-                    head = bucket.head(now, aging)
-                    heap.append((self._key(head, now), head.seq, head))
+        for holder in self._holders():
+            heap.append((self._key(holder, now), holder.seq, holder))
+        dirty, self._dirty = self._dirty, {}
+        if self.free_total > 0:
+            for cls, limit in dirty.values():
+                if not cls.queued:
+                    continue
+                mf = max(p.free for p in cls.pools) if limit == _ANY else limit
+                for cards in cls.sizes:
+                    if cards > mf:
+                        break
+                    for bucket in cls.by_size[cards].values():
+                        head = bucket.head(now, aging)
+                        heap.append((self._key(head, now), head.seq, head))
         heapq.heapify(heap)
         tried: set[int] = set()  # jobs already found blocked in this pass
         blocked: set[int] = set()  # buckets with a blocked job: offer their shortest job to backfill
-        while heap:
+        waiting: set[int] = set()  # jobs held for a reason other than capacity (no reservation for them)
+        failed_rt: dict[tuple[int, int], int] = {}  # (class, cards) -> shortest run that did not fit
+        while heap and self.free_total > 0:
             key, _s, job = heapq.heappop(heap)
             if not job.queued or job.seq in tried:
                 continue
@@ -693,19 +748,25 @@ class QueueEngine:
             job_cls = job.cls
             assert job_cls is not None
             cls = job_cls
-            if self.free_total == 0 and cls.res is not None:
-                self.reasons[job.spec.id] = "waiting: every pool is busy"
-                tried.add(job.seq)
+            cards = job.cards
+            dominated = failed_rt.get((id(cls), cards))
+            if dominated is not None and job.rt >= dominated and job.res is None:
+                # as wide and as long as a job of the same class that did not fit: it cannot fit either
+                self.reasons[job.spec.id] = ""
+                self._offer_backfill(job, heap, tried, blocked, now, failed_rt)
                 continue
             quota_reason = self._quota_reason(job)
             if quota_reason is not None:
                 self.reasons[job.spec.id] = quota_reason
+                waiting.add(job.seq)
                 self._offer_backfill(job, heap, tried, blocked, now)
                 continue
-            cards = job.cards
-            order = self.ranking(self, job)
+            ranked = self.ranking(self, job)
+            order, cut = ranked if ranked is not None else (None, 0)
+            pos = 0
             startable: list[_PoolRt] = []
             for p in cls.pools if order is None else order:
+                pos += 1
                 nc = cards if cards <= p.cpn else -(-cards // p.cpn) * p.cpn
                 if nc > p.free:
                     continue
@@ -722,30 +783,25 @@ class QueueEngine:
             chosen: _PoolRt | None = None
             why = ""
             if startable:
-                if order is not None:
+                if order is None:
+                    chosen, why = self.chooser(self, job, now, startable)
+                elif pos <= cut:
                     chosen = startable[0]
                 else:
-                    chosen, why = self.chooser(self, job, now, startable)
+                    chosen, why = self._overflow(job, order, now, startable[0])
             if chosen is None:
-                # a job that chose to wait for a better pool holds no reservation: it is not blocked
-                if cls.res is None and not startable:
-                    res = self._reserve(job, now)
-                    if res is not None:
-                        self.reasons[job.spec.id] = (
-                            f"reserved {res.pool.pool.id} from t={res.shadow}s "
-                            f"(needs {job.spec.cards} cards; later jobs may only backfill around it)"
-                        )
-                        self._offer_backfill(job, heap, tried, blocked, now)
-                        continue
-                if not why:
-                    most = max(p.free for p in cls.pools)
-                    why = (
-                        f"waiting for {job.spec.cards} cards at once; matching pools have at most {most} free"
-                    )
-                self.reasons[job.spec.id] = why
-                self._offer_backfill(job, heap, tried, blocked, now)
+                if startable:  # it chose to wait for a better pool: not blocked
+                    waiting.add(job.seq)
+                else:
+                    if not self._by_model and (dominated is None or job.rt < dominated):
+                        failed_rt[(id(cls), cards)] = job.rt
+                self.reasons[job.spec.id] = why  # "" = capacity: worded only when someone asks
+                self._offer_backfill(job, heap, tried, blocked, now, failed_rt)
                 continue
+            freed = job.res.pool if job.res is not None and job.res.pool is not chosen else None
             started.append(self._start(job, chosen, now))
+            if freed is not None and freed.free > 0:  # its reservation there is gone: others may use it
+                self._push_heads(heap, freed, now)
             left = job.bucket
             if left is not None and left.n:
                 nxt = left.head(now, aging)
@@ -754,7 +810,82 @@ class QueueEngine:
                     alt = left.shortest()
                     if alt is not nxt and alt.seq not in tried:
                         heapq.heappush(heap, (self._key(alt, now), alt.seq, alt))
+        self._assign_reservations(now, waiting)
         return started
+
+    def _push_heads(
+        self, heap: list[tuple[tuple[int, float, int, int], int, _Job]], p: _PoolRt, now: int
+    ) -> None:
+        for cls in p.classes:
+            if not cls.queued:
+                continue
+            for cards in cls.sizes:
+                if cards > p.free:
+                    break
+                for bucket in cls.by_size[cards].values():
+                    head = bucket.head(now, self.aging_s)
+                    heapq.heappush(heap, (self._key(head, now), head.seq, head))
+
+    def _holders(self) -> list[_Job]:
+        return [p.res.job for p in self.pools if p.res is not None]
+
+    def _blocked_reason(self, job: _Job) -> str:
+        if job.res is not None:
+            return (
+                f"reserved {job.res.pool.pool.id} from t={job.res.shadow}s "
+                f"(needs {job.cards} cards; later jobs may only backfill around it)"
+            )
+        most = max(p.free for p in job.pools)
+        return f"waiting for {job.cards} cards at once; the matching pools have at most {most} free"
+
+    def _assign_reservations(self, now: int, waiting: set[int]) -> None:
+        """Give the oldest jobs that cannot start a reservation each (EASY's head), up to the limit."""
+        if self._n_res >= self.max_reservations:
+            return
+        fifo = self._fifo
+        while fifo and not fifo[0].queued:
+            fifo.popleft()
+        if len(fifo) > 64 and len(fifo) > 2 * len(self._jobs):  # compact lazily deleted entries
+            self._fifo = fifo = deque(j for j in fifo if j.queued)
+        looked = 0
+        for job in fifo:
+            if not job.queued or job.res is not None:
+                continue
+            looked += 1
+            if looked > 4 * self.max_reservations:
+                break
+            if job.seq in waiting or self._quota_reason(job) is not None:
+                continue
+            if any(self._fits_plain(job, p) for p in job.pools):
+                continue  # it can start now (the next pass will take it): nothing to protect
+            res = self._reserve(job, now)
+            if res is not None:
+                self.reasons[job.spec.id] = self._blocked_reason(job)
+                if self._n_res >= self.max_reservations:
+                    break
+
+    def _fits_plain(self, job: _Job, p: _PoolRt) -> bool:
+        nc = p.node_cards(job.cards)
+        return nc <= p.free and p.res is None and self._model_ok(job, p, nc)
+
+    def _overflow(
+        self, job: _Job, order: tuple[_PoolRt, ...], now: int, pool: _PoolRt
+    ) -> tuple[_PoolRt | None, str]:
+        """Only pricier overflow pools are free: take one once the job has waited out its patience."""
+        w = self.weights
+        if w.patience_s <= 0 or now - job.submit >= self.aging_s:
+            return pool, ""
+        num, den = job.factors[order[0].idx]
+        patience = min(w.patience_s, int(w.patience_ratio * -(-job.rt * den // num)))
+        until = job.submit + patience
+        if now >= until:
+            return pool, ""
+        if self.wake_at is None or until < self.wake_at:
+            self.wake_at = until
+        return None, (
+            f"waiting until t={until}s for a pool at most {w.overflow_ratio}× the best price per work; "
+            f"after that it takes {pool.pool.id}"
+        )
 
     def _offer_backfill(
         self,
@@ -763,6 +894,7 @@ class QueueEngine:
         tried: set[int],
         blocked: set[int],
         now: int,
+        failed_rt: dict[tuple[int, int], int] | None = None,
     ) -> None:
         """``job`` cannot start: mark it, and offer the shortest job behind it in its bucket instead."""
         tried.add(job.seq)
@@ -771,8 +903,13 @@ class QueueEngine:
             return
         blocked.add(id(bucket))
         alt = bucket.shortest()
-        if alt is not job and alt.seq not in tried:
-            heapq.heappush(heap, (self._key(alt, now), alt.seq, alt))
+        if alt is job or alt.seq in tried:
+            return
+        if failed_rt is not None:
+            bar = failed_rt.get((id(job.cls), alt.cards))
+            if bar is not None and alt.rt >= bar:
+                return  # no shorter than one that did not fit
+        heapq.heappush(heap, (self._key(alt, now), alt.seq, alt))
 
     def _start(self, job: _Job, p: _PoolRt, now: int) -> Start:
         spec = job.spec
@@ -780,18 +917,10 @@ class QueueEngine:
         est = self.runtime_on(job, p)
         backfilled = False
         res = p.res
-        if res is not None:
-            if res.job is job:
-                p.res = None
-                if job.cls is not None:
-                    job.cls.res = None
-            else:
-                backfilled = True
-                if now + est > res.shadow:
-                    res.extra -= nc
-        if job.cls is not None and job.cls.res is not None and job.cls.res.job is job:
-            job.cls.res.pool.res = None
-            job.cls.res = None
+        if res is not None and res.job is not job:
+            backfilled = True
+            if now + est > res.shadow:
+                res.extra -= nc
         self._dequeue(job)
         self.reasons.pop(spec.id, None)
         end = now + self.true_runtime_on(spec, p.pool)
@@ -808,18 +937,18 @@ class QueueEngine:
     def hold_reason(self, job_id: str) -> str:
         """Why a queued job is waiting (after the last pass)."""
         found = self.reasons.get(job_id)
-        if found is not None:
-            return found
         job = self._jobs.get(job_id)
+        if found:
+            return found
         if job is None:
             return "not queued"
+        if found == "":
+            return self._blocked_reason(job)
         bucket = job.bucket
-        if bucket is not None and bucket.n > 1:
-            return (
-                f"queued behind {bucket.position(job)} earlier jobs of {job.org} of the same size "
-                "for the same pools"
-            )
-        return "waiting for the next scheduling pass"
+        ahead = bucket.position(job) if bucket is not None and bucket.n > 1 else 0
+        if ahead:
+            return f"queued behind {ahead} earlier jobs of {job.org} of the same size for the same pools"
+        return self._blocked_reason(job)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -827,23 +956,23 @@ class QueueEngine:
 # --------------------------------------------------------------------------------------------------
 
 
-def rank_none(engine: QueueEngine, job: _Job) -> tuple[_PoolRt, ...] | None:
+def rank_none(engine: QueueEngine, job: _Job) -> tuple[tuple[_PoolRt, ...], int] | None:
     """No static order: ask the chooser."""
     return None
 
 
-def rank_fastest(engine: QueueEngine, job: _Job) -> tuple[_PoolRt, ...] | None:
+def rank_fastest(engine: QueueEngine, job: _Job) -> tuple[tuple[_PoolRt, ...], int] | None:
     """Shortest scaled run time first (pooled-ideal); one pool's queue has just its pool."""
     assert job.cls is not None
     key = (id(job.cls), job.spec.reference)
     found = engine.rank_cache.get(key)
     if found is None:
-        found = tuple(sorted(job.cls.pools, key=lambda p: (Fraction(*reversed(job.factors[p.idx])), p.idx)))
-        engine.rank_cache[key] = found
+        order = tuple(sorted(job.cls.pools, key=lambda p: (Fraction(*reversed(job.factors[p.idx])), p.idx)))
+        found = engine.rank_cache[key] = (order, len(order))
     return found
 
 
-def rank_zhisuan(engine: QueueEngine, job: _Job) -> tuple[_PoolRt, ...] | None:
+def rank_zhisuan(engine: QueueEngine, job: _Job) -> tuple[tuple[_PoolRt, ...], int] | None:
     """Best score first: run time relative to the fastest matching pool, plus the user's price
     (after the voucher; none for self-use) relative to the cheapest. Data locality or waiting for a
     better pool depend on the job and the moment: those go to :func:`choose_zhisuan` instead."""
@@ -868,8 +997,10 @@ def rank_zhisuan(engine: QueueEngine, job: _Job) -> tuple[_PoolRt, ...] | None:
         def score(p: _PoolRt) -> tuple[float, int]:
             return (w.finish * runs[p.idx] / best_r + w.price * costs[p.idx] / best_c, p.idx)
 
-        found = tuple(sorted(pools, key=score))
-        engine.rank_cache[key] = found
+        order = tuple(sorted(pools, key=score))
+        # the first pools, up to the first overflow one, are taken at once; the rest after patience
+        cut = next((i for i, p in enumerate(order) if costs[p.idx] > w.overflow_ratio * best_c), len(order))
+        found = engine.rank_cache[key] = (order, max(cut, 1))
     return found
 
 
@@ -898,8 +1029,7 @@ def choose_zhisuan(
     """
     w = engine.weights
     spec = job.spec
-    res = job.cls.res if job.cls is not None else None
-    urgent = now - job.submit >= engine.aging_s or (res is not None and res.job is job)
+    urgent = now - job.submit >= engine.aging_s or job.res is not None
     rt, factors, org, keep = job.rt, job.factors, job.org, 1.0 - engine.voucher
     options: list[tuple[_PoolRt, int, bool]] = [(p, now, True) for p in startable]
     if not urgent and w.max_wait_s > 0 and len(startable) < len(job.pools):
@@ -1135,6 +1265,8 @@ class Federation:
         todo = range(len(self.engines)) if everything else sorted(self.dirty)
         out: list[Start] = []
         for i in todo:
+            if everything:
+                self.engines[i].touch_all()
             started = self.engines[i].schedule(now)
             for s in started:
                 self._engine_of_job.pop(s.job.id, None)
@@ -1161,6 +1293,13 @@ class Federation:
 
     def budget_blocked(self) -> bool:
         return any(e.budget_blocked for e in self.engines)
+
+    def take_wake(self) -> int | None:
+        """The earliest time a waiting job wants another pass (and forget it: it is now scheduled)."""
+        times = [e.wake_at for e in self.engines if e.wake_at is not None]
+        for e in self.engines:
+            e.wake_at = None
+        return min(times) if times else None
 
 
 class Scheduler:

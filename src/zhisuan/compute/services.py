@@ -1382,7 +1382,7 @@ def schedule_once(
                         f"{p.key}: {p.unavailable_reason}"
                         for c in ctx.centers
                         for p in c.pools
-                        if not p.available
+                        if not p.available and pool_refusal(spec, _core_pool(p, c)) is None
                     }
                 )
                 reason = (

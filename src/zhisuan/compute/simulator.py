@@ -127,6 +127,9 @@ class _Running:
         self.fails = fails
 
 
+_PATIENCE: Final = _Running.__new__(_Running)  # marks a wake-up when a job's patience runs out
+
+
 def simulate(
     trace: Trace,
     province: Province,
@@ -178,6 +181,7 @@ def simulate(
     i = 0
     done = 0
     last_wake = -1
+    patience_wakes: set[int] = set()
     idle_months = 0
     requeue: list[tuple[int, int, JobSpec]] = []
     tick = max(1, n // 200)
@@ -190,9 +194,11 @@ def simulate(
         # 1. ends at `now` free their cards first
         while events and events[0][0] == now:
             _t, _s, run = heapq.heappop(events)
-            if run is None:  # a new month: budgets reset, every queue gets a pass
+            if run is None or run is _PATIENCE:  # a new month (budgets reset) or a patience ends
                 fed.dirty.update(range(len(fed.engines)))
-                idle_months += 1
+                for engine in fed.engines:
+                    engine.touch_all()
+                idle_months += run is None
                 continue
             st = run.start
             fed.finish(st)
@@ -285,6 +291,11 @@ def simulate(
                 last_wake = wake
                 heapq.heappush(events, (wake, seq, None))
                 seq += 1
+        wake_patience = fed.take_wake()
+        if wake_patience is not None and wake_patience > now and wake_patience not in patience_wakes:
+            patience_wakes.add(wake_patience)
+            heapq.heappush(events, (wake_patience, seq, _PATIENCE))
+            seq += 1
         if progress is not None and done and done % tick == 0:
             progress(done, n)
         if i >= n and not events and not requeue and fed.queued:
