@@ -177,20 +177,12 @@ def verify(session: Session) -> list[Problem]:
         problems.append(Problem("empty", f"{orphans} postings have no lines"))
     problems += floor_breaches(balances(session))
     for label, prefix, ids_sql in _EXPECTED:
-        missing = session.execute(
-            text(
-                f"SELECT COUNT(*) FROM ({ids_sql}) x WHERE NOT EXISTS "
-                f"(SELECT 1 FROM ledger_postings p WHERE p.key = '{prefix}' || CAST(x.id AS VARCHAR(20)))"
-            )
-        ).scalar_one()
+        expected = f"SELECT '{prefix}' || CAST(x.id AS VARCHAR(20)) AS k FROM ({ids_sql}) x"
+        posted = f"SELECT key AS k FROM ledger_postings WHERE cause LIKE '{prefix}%'"
+        missing = session.execute(text(f"SELECT COUNT(*) FROM ({expected} EXCEPT {posted}) m")).scalar_one()
         if missing:
             problems.append(Problem("posted_once", f"{missing} {label}(s) have no posting"))
-        stray = session.execute(
-            text(
-                f"SELECT COUNT(*) FROM ledger_postings p WHERE p.cause LIKE '{prefix}%' AND NOT EXISTS "
-                f"(SELECT 1 FROM ({ids_sql}) x WHERE p.key = '{prefix}' || CAST(x.id AS VARCHAR(20)))"
-            )
-        ).scalar_one()
+        stray = session.execute(text(f"SELECT COUNT(*) FROM ({posted} EXCEPT {expected}) s")).scalar_one()
         if stray:
             problems.append(Problem("posted_once", f"{stray} {label} posting(s) have no {label} behind them"))
     return problems
