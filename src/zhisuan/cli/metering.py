@@ -497,7 +497,7 @@ def vouchers_settle(
     p = platform()
     with p.uow() as uow:
         r = svc.settle_vouchers(uow, _month(month), p.clock, progress=None if as_json else console.print)
-        if not as_json:
+        if not as_json and r.created:
             console.print(f"settled {r.lines} lines; committing")
         uow.commit()
     body = {

@@ -29,7 +29,7 @@ def bill_and_settle(platform: Platform) -> list[str]:
             Month.parse(m)
             for m in uow.session.execute(select(UsageRecordRow.usage_month).distinct()).scalars()
         )
-        for year in sorted({m.year for m in months}):
+        for year in sorted({m.year for m in months if art2_in_force(packs, m)}):
             ledger.post(
                 uow.session,
                 [budget_posting("art2", year, DEMO_BUDGET_FEN, dt.date(year, 1, 1), "demo")],
