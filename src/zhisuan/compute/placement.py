@@ -718,6 +718,8 @@ class QueueEngine:
         self.budget_blocked = False
         aging = self.aging_s
         heap: list[tuple[tuple[int, float, int, int], int, _Job]] = []
+        # EASY: the oldest jobs that cannot start are promised a start before anything backfills
+        self._assign_reservations(now, set())
         for holder in self._holders():
             heap.append((self._key(holder, now), holder.seq, holder))
         dirty, self._dirty = self._dirty, {}
