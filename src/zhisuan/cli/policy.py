@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing as mp
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -72,29 +73,72 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
             stream.close()
 
 
+# one decoder for every line: json.loads(..., parse_float=...) would build a new one each time
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+def answer_line(number: int, line: str, packs: PackSet, pack: str | None, lang: str) -> str:
+    """One JSON line in → one JSON line out (an ``error`` object for a bad line)."""
+    try:
+        case = _DECODER.decode(line)
+    except json.JSONDecodeError as exc:
+        bad = {
+            "id": None,
+            "program": None,
+            "on": None,
+            "line": number,
+            "error": {"code": "invalid_json", "message": f"not JSON: {exc.msg}", "field": "line"},
+        }
+        return json.dumps(bad, ensure_ascii=False)
+    return answer_json(case, packs, pack, line=number, lang=lang)
+
+
 def run_batch(
-    lines: Iterable[tuple[int, str]], packs: PackSet, pack: str | None, lang: str, out: TextIO
+    lines: Iterable[tuple[int, str]],
+    packs: PackSet,
+    pack: str | None,
+    lang: str,
+    out: TextIO,
+    workers: int = 1,
 ) -> int:
-    """Answer JSON lines; a bad line gets an ``error`` object and the others are still answered."""
+    """Answer JSON lines in order; a bad line gets an ``error`` object and the others are still answered."""
     written = 0
     write = out.write
-    for number, line in lines:
-        try:
-            case = json.loads(line, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            bad = {
-                "id": None,
-                "program": None,
-                "on": None,
-                "line": number,
-                "error": {"code": "invalid_json", "message": f"not JSON: {exc.msg}", "field": "line"},
-            }
-            write(json.dumps(bad, ensure_ascii=False) + "\n")
-        else:
-            write(answer_json(case, packs, pack, line=number, lang=lang) + "\n")
-        written += 1
+    if workers <= 1:
+        for number, line in lines:
+            write(answer_line(number, line, packs, pack, lang) + "\n")
+            written += 1
+    else:
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(pack, lang)) as pool:
+            for block in pool.imap(_worker_chunk, _blocks(lines, 2_000)):
+                write("".join(f"{text}\n" for text in block))
+                written += len(block)
     out.flush()
     return written
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(pack: str | None, lang: str) -> None:
+    _WORKER.update(packs=pack_set(), pack=pack, lang=lang)
+
+
+def _worker_chunk(block: list[tuple[int, str]]) -> list[str]:
+    packs, pack, lang = _WORKER["packs"], _WORKER["pack"], _WORKER["lang"]
+    return [answer_line(number, line, packs, pack, lang) for number, line in block]
+
+
+def _blocks(lines: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+    block: list[tuple[int, str]] = []
+    for item in lines:
+        block.append(item)
+        if len(block) >= size:
+            yield block
+            block = []
+    if block:
+        yield block
 
 
 @app.command("evaluate")
@@ -109,6 +153,9 @@ def evaluate_cmd(
     ),
     case_id: str | None = typer.Option(None, "--id", help="Id echoed in the answer (single case)."),
     lang: str = typer.Option("both", "--lang", help=LANG_HELP),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Processes for --batch (answers stay in input order)."
+    ),
 ) -> None:
     """Evaluate one case (JSON out) or a batch (JSON lines in and out)."""
     if lang not in ("zh", "en", "both"):
@@ -119,7 +166,7 @@ def evaluate_cmd(
     if batch is not None:
         if program is not None or facts is not None or on is not None:
             fail("--batch takes its programs, dates and facts from the file; drop PROGRAM, --facts and --on")
-        run_batch(_lines(batch), packs, pack, lang, sys.stdout)
+        run_batch(_lines(batch), packs, pack, lang, sys.stdout, workers)
         return
     if program is None:
         fail("give PROGRAM (e.g. art5) with --facts and --on, or --batch CASES.jsonl")

@@ -136,7 +136,14 @@ class Decision(NamedTuple):
             for s in self.steps
         )
         reasons = ", ".join(e(r.text(lang)) for r in self.reasons)
-        ident = "null" if case_id is None else json.dumps(case_id, ensure_ascii=False, default=str)
+        if case_id is None:
+            ident = "null"
+        elif type(case_id) is str:
+            ident = e(case_id)
+        elif type(case_id) is int:
+            ident = str(case_id)
+        else:
+            ident = json.dumps(case_id, ensure_ascii=False, default=str)
         pack = "null" if self.pack is None else e(self.pack)
         flags = {True: "true", False: "false"}
         return (

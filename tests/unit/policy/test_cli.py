@@ -173,3 +173,33 @@ def test_an_admin_pack_is_picked_up_and_diffed(data_dir: Path) -> None:
     assert diff["b_supersedes"] == {"anhui-2023": {"art6": "2025-08-11"}}
     assert any(c["article"] == "art6" and c["what"] == "fact development_input" for c in diff["changes"])
     assert any(c["article"] == "art5" and c["what"] == "article" for c in diff["changes"])
+
+
+def test_batch_with_two_workers_answers_in_input_order(tmp_path: Path) -> None:
+    lines = [
+        json.dumps(
+            {
+                "id": i,
+                "program": "art5",
+                "on": "2024-06-30",
+                "facts": {
+                    "city": "340100",
+                    "rd_cost": str(1000 * i),
+                    "selection_mode": "directed",
+                    "in_provincial_plan": True,
+                },
+            }
+        )
+        for i in range(2500)
+    ]
+    lines.insert(7, "{broken")
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    one = runner.invoke(app, ["evaluate", "--batch", str(path)])
+    two = runner.invoke(app, ["evaluate", "--batch", str(path), "--workers", "2"])
+    assert one.exit_code == two.exit_code == 0
+    assert one.stdout == two.stdout
+    out = [json.loads(x) for x in two.stdout.splitlines()]
+    assert len(out) == 2501
+    assert out[7]["error"]["code"] == "invalid_json"
+    assert [o["id"] for o in out if "error" not in o] == list(range(2500))
