@@ -1098,26 +1098,24 @@ def packs_period(packs: PackSet, version: ArticleVersion) -> str:
 
 
 def _compiled(packs: PackSet, version: ArticleVersion, on: dt.date) -> _Compiled:
-    cache = version._cache
-    by_day = cache.get(("day", id(packs)))  # type: ignore[call-overload]
-    if by_day is None:
-        by_day = {}
-        cache[("day", id(packs))] = by_day  # type: ignore[index]
-    found = by_day.get(on)
+    """The version compiled for the parameter epoch containing ``on``; cached on the pack set.
+
+    The cache lives on the :class:`PackSet` (which keeps its versions alive), because the compiled form
+    depends on the set too: a successor pack can end a version early.
+    """
+    cache = packs.engine_cache
+    key = ("compiled", id(version), on)
+    found = cache.get(key)
     if found is not None:
-        return found  # type: ignore[no-any-return]
+        return found  # type: ignore[return-value]
     changes = sorted({d for p in version.parameters.values() for d in p.change_dates()})
-    epoch = bisect_right(changes, on)
-    key = ("epoch", id(packs), epoch)
-    compiled = cache.get(key)  # type: ignore[call-overload]
+    epoch_key = ("epoch", id(version), bisect_right(changes, on))
+    compiled = cache.get(epoch_key)
     if compiled is None:
-        region = packs.pack(version.pack_id).region
-        compiled = _Compiled(packs, version, on, region)
-        cache[key] = compiled  # type: ignore[index]
-    if len(by_day) > 20_000:
-        by_day.clear()
-    by_day[on] = compiled
-    return compiled  # type: ignore[no-any-return]
+        compiled = _Compiled(packs, version, on, packs.pack(version.pack_id).region)
+        cache[epoch_key] = compiled
+    cache[key] = compiled
+    return compiled  # type: ignore[return-value]
 
 
 def _as_day(on: dt.date | str, field: str = "on") -> dt.date:

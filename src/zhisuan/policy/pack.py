@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -172,7 +172,6 @@ class ArticleVersion:
     notes_en: str = ""
     source_file: str = ""
     line: int = 0
-    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def in_effect(self, on: dt.date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
