@@ -15,11 +15,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.errors import NotFoundError, PolicyError
-from zhisuan.policy import PackSet, answer, evaluate, load_pack_set
+from zhisuan.policy import PackSet, answer_json, evaluate, load_pack_set
 from zhisuan.policy.browse import article_rows, describe, pack_summary
 from zhisuan.policy.engine import packs_period
 from zhisuan.web.deps import PlatformDep
@@ -27,6 +27,7 @@ from zhisuan.web.deps import PlatformDep
 router = APIRouter()
 
 MAX_BATCH = 10_000
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # JSON numbers become exact decimals
 _lock = threading.Lock()
 _cache: dict[str, tuple[tuple[tuple[str, float], ...], PackSet]] = {}
 
@@ -47,7 +48,7 @@ def packs_for(data_dir: Path) -> PackSet:
         return packs
 
 
-def _case_out(case: Any, packs: PackSet, lang: str) -> dict[str, object]:
+def _case_out(case: Any, packs: PackSet, lang: str) -> str:
     if not isinstance(case, dict):
         raise PolicyError("a case is a JSON object {program, on, facts}", field="body")
     program, on, facts = case.get("program"), case.get("on"), case.get("facts", {})
@@ -60,7 +61,7 @@ def _case_out(case: Any, packs: PackSet, lang: str) -> dict[str, object]:
     pack = case.get("pack")
     if pack is not None and not isinstance(pack, str):
         raise PolicyError("pack is a pack id", field="pack")
-    return evaluate(program, facts, on, packs, pack).to_dict(case.get("id"), lang)
+    return evaluate(program, facts, on, packs, pack).to_json(case.get("id"), lang)
 
 
 @router.post(
@@ -109,10 +110,10 @@ def _case_out(case: Any, packs: PackSet, lang: str) -> dict[str, object]:
 )
 async def evaluate_cases(
     request: Request, platform: PlatformDep, lang: str = Query("both", pattern="^(zh|en|both)$")
-) -> dict[str, object]:
+) -> Response:
     """Evaluate one case (the evaluation contract's object) or a batch ``{"cases": [...]}`` (public)."""
     try:
-        body = json.loads(await request.body(), parse_float=Decimal)
+        body = _DECODER.decode((await request.body()).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise PolicyError("the body must be JSON", field="body") from None
     packs = packs_for(platform.settings.data_dir)
@@ -123,13 +124,11 @@ async def evaluate_cases(
         if len(cases) > MAX_BATCH:
             raise PolicyError(f"at most {MAX_BATCH} cases per request", field="cases")
         pack = body.get("pack")
-        return {
-            "results": [
-                answer(c, packs, pack if isinstance(pack, str) else None, line=i + 1, lang=lang)
-                for i, c in enumerate(cases)
-            ]
-        }
-    return _case_out(body, packs, lang)
+        use = pack if isinstance(pack, str) else None
+        # the answers are JSON already (Decision.to_json): no per-field re-encoding by the framework
+        lines = ", ".join(answer_json(c, packs, use, line=i + 1, lang=lang) for i, c in enumerate(cases))
+        return Response(f'{{"results": [{lines}]}}', media_type="application/json")
+    return Response(_case_out(body, packs, lang), media_type="application/json")
 
 
 @router.get("/policy/packs", tags=["policy"])
