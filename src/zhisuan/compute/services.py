@@ -1295,6 +1295,32 @@ def _month_usage(uow: UnitOfWork, ctx: _Context, now: dt.datetime) -> dict[str, 
     }
 
 
+def _model_quota_reason(
+    ctx: _Context,
+    row: JobRow,
+    quotas: Mapping[str, Quota],
+    in_use: Mapping[tuple[int, str], int],
+    available: Sequence[PoolView],
+) -> str | None:
+    """Say so when per-model card quotas, not capacity, keep a job from every pool that could run it."""
+    org = ctx.orgs.get(row.org_id, ("", None))[0]
+    quota = quotas.get(org)
+    if quota is None or not quota.max_cards_by_model:
+        return None
+    spec = ctx.spec(row)
+    fits = [p for p in available if pool_refusal(spec, ctx.core_pool(p)) is None]
+    blocked = []
+    for p in fits:
+        cap = quota.max_cards_by_model.get(p.accelerator)
+        used = in_use.get((row.org_id, p.accelerator), 0)
+        if cap is None or used + _PoolFacts(p).node_cards(row.cards) <= cap:
+            return None
+        blocked.append(f"{used} of {cap} {p.accelerator} cards")
+    if not blocked:
+        return None
+    return f"quota: {org} uses " + "; ".join(sorted(set(blocked))) + f"; this job needs {row.cards} more"
+
+
 def schedule_once(
     uow: UnitOfWork,
     now: dt.datetime,
@@ -1358,10 +1384,15 @@ def schedule_once(
     everywhere = core_pools(ctx.centers)
     placed: list[tuple[int, str]] = []
     held: Counter[str] = Counter()
-    for decision in decisions:
+    in_use_by_model: Counter[tuple[int, str]] = Counter()
+    for job, facts in ctx.occupying(uow):
+        in_use_by_model[(job.org_id, facts.accelerator)] += facts.node_cards(job.cards)
+    # placements first, so that the holds below see the cards this step hands out
+    for decision in sorted(decisions, key=lambda d: not isinstance(d, Placement)):
         row = by_id[decision.job_id]
         if isinstance(decision, Placement):
             pool = ctx.pool_by_key[decision.pool_id]
+            in_use_by_model[(row.org_id, pool.accelerator)] += _PoolFacts(pool).node_cards(row.cards)
             row.pool_id = pool.id
             note = f"placed on {pool.key}" + (" (backfilled)" if decision.backfilled else "")
             _transition(uow, row, JobState.PLACED, now, actor, note)
@@ -1373,6 +1404,8 @@ def schedule_once(
             continue
         assert isinstance(decision, Hold)
         reason = decision.reason
+        if not decision.unrunnable and hold_kind(reason) not in ("quota", "budget"):
+            reason = _model_quota_reason(ctx, row, quotas, in_use_by_model, available) or reason
         if decision.unrunnable:
             spec = ctx.spec(row)
             ever = Federation(DEFAULT_POLICY, everywhere, quotas=quotas).submit(spec)

@@ -396,3 +396,24 @@ def test_random_steps_never_overfill_a_pool_nor_exceed_the_card_quota(
         states = compute.count_jobs(uow, ADMIN)
     assert states.get("completed", 0) > 10
     assert sum(states.values()) == 25
+
+
+def test_per_model_quota_hold_says_quota_not_capacity(
+    db: TestDatabase, world: Setup, clock: ManualClock
+) -> None:
+    with db.uow() as uow:
+        limits = compute.QuotaInput(max_cards_by_model={"a100-sxm4-80gb": 8})
+        compute.set_quota(uow, ADMIN, world.org_a, limits, clock.now())
+        first = compute.submit_job(
+            uow, world.alice, job(cards=8, accelerators=["a100-sxm4-80gb"]), clock.now()
+        )
+        second = compute.submit_job(
+            uow, world.alice, job(cards=8, accelerators=["a100-sxm4-80gb"]), clock.now()
+        )
+        compute.schedule_once(uow, clock.now())
+        assert compute.get_job(uow, world.alice, first.id).state == "placed"
+        held = compute.get_job(uow, world.alice, second.id)
+        # the pool has 8 free A100 cards: it is the per-model quota that holds the job
+        assert held.hold_kind == "quota"
+        assert held.hold_reason is not None
+        assert "uses 8 of 8 a100-sxm4-80gb cards" in held.hold_reason
