@@ -1,8 +1,8 @@
 """The dispatcher and reconciler: placed jobs go to their pools' engines; engine state comes back.
 
-One :meth:`Worker.step` does, in order: place queued jobs (late binding, ``schedule_once``); check each
-center's engine (an unreachable one marks the center's pools unavailable, so placement avoids them, and
-a reachable one brings back the pools it had marked); dispatch the placed jobs it claims; poll every
+One :meth:`Worker.step` does, in order: check each center's engine (an unreachable one marks the
+center's pools unavailable, so placement avoids them, and a reachable one brings back the pools it had
+marked); place queued jobs (late binding, ``schedule_once``); dispatch the placed jobs it claims; poll every
 job on an engine and record starts, ends, cancellations and losses; stop the engine jobs of jobs users
 cancelled. :meth:`Worker.reconcile` runs once at start-up: it re-claims placed jobs at once (a worker
 may have died between an engine's submit and the database write) and submits them again — submission
@@ -467,14 +467,13 @@ class Worker:
 
     # ------------------------------------------------------------------ public
     def step(self) -> StepReport:
-        """One round of placing, health checks, dispatching, polling and cancelling."""
+        """One round: engine health (so placement sees it), placing, dispatching, polling, cancelling."""
         report = StepReport()
+        self.check_engines(self._centers(), report)
         if self.schedule:
             with self._uow() as uow:
                 report.placed = len(compute.schedule_once(uow, self._clock.now(), actor="worker").placed)
                 uow.commit()
-        pools = self._centers()
-        self.check_engines(pools, report)
         pools = self._centers()
         self.dispatch(pools, report)
         self.poll(pools, report)

@@ -18,6 +18,7 @@ job's end time.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
 import re
@@ -52,6 +53,8 @@ _STATES = {
     "STOPPED": EngineJobState.CANCELLED,
 }
 _EXIT = re.compile(r"exit code (-?\d+)")
+# Where SDK calls run, so that each can be given up on after the engine's timeout.
+_SDK_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ray-sdk")
 
 
 @dataclass(frozen=True)
@@ -109,15 +112,29 @@ class RayEngine:
                     "the Ray client is not installed: pip install 'zhisuan[engines]'"
                 ) from exc
             try:
-                self._client_obj = JobSubmissionClient(self.address)
+                self._client_obj = self._bounded("connect", JobSubmissionClient, self.address)
+            except EngineError:
+                raise
             except Exception as exc:
                 raise EngineUnavailableError(f"Ray at {self.address} is unreachable: {exc}") from exc
         return self._client_obj
 
+    def _bounded(self, what: str, fn: Any, *args: Any) -> Any:
+        """Run one SDK call with a deadline: the SDK's HTTP requests have none, and a hung head
+        (stopped, swapping, partitioned) must make the engine unavailable, not hang the worker."""
+        future = _SDK_THREADS.submit(fn, *args)
+        try:
+            return future.result(timeout=self.timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise EngineUnavailableError(
+                f"Ray at {self.address} did not answer {what} within {self.timeout_s} s"
+            ) from None
+
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         client = self._client()
         try:
-            return fn(client, *args, **kwargs)
+            return self._bounded(what, lambda: fn(client, *args, **kwargs))
         except (ValidationError, EngineError):
             raise
         except Exception as exc:
