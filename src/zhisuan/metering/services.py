@@ -81,6 +81,7 @@ from zhisuan.store.models.metering import (
     DiscountRow,
     PoolRateRow,
     UsageDisputeRow,
+    UsageHoldRow,
     UsageRecordRow,
     VoucherLineRow,
     VoucherSettlementRow,
@@ -880,15 +881,22 @@ def draft_bills(
     s.add(run)
     s.flush()
     region, params = _region(run)
-    # hold the usage of jobs in open dispute
-    held = s.execute(
-        text(
-            f"INSERT INTO usage_holds (usage_id, held_in_run) SELECT u.id, :run FROM usage_records u "
-            f"WHERE {region} AND {_OPEN_DISPUTE}"
-        ),
-        {**params, "run": run.id},
-    ).rowcount  # type: ignore[attr-defined]
-    groups = _aggregate(s, f"{region} AND NOT {_OPEN_DISPUTE}", params)
+    # hold the usage of jobs in open dispute (skipped, with its second scan, when there is none)
+    disputes_open = s.execute(
+        select(func.count())
+        .select_from(UsageDisputeRow)
+        .where(UsageDisputeRow.state == DisputeState.OPEN.value)
+    ).scalar_one()
+    held = 0
+    if disputes_open:
+        held = s.execute(
+            text(
+                f"INSERT INTO usage_holds (usage_id, held_in_run) SELECT u.id, :run FROM usage_records u "
+                f"WHERE {region} AND {_OPEN_DISPUTE}"
+            ),
+            {**params, "run": run.id},
+        ).rowcount  # type: ignore[attr-defined]
+    groups = _aggregate(s, f"{region} AND NOT {_OPEN_DISPUTE}" if disputes_open else region, params)
     sources: dict[tuple[int, int], set[int]] = defaultdict(set)
     for k in groups:
         sources[(k[0], k[1])].add(run.id)
@@ -899,16 +907,21 @@ def draft_bills(
         f"AND u.usage_month <= :m AND NOT {_OPEN_DISPUTE}"
     )
     rel_params = {"run": run.id, "m": str(month)}
-    for k, v in _aggregate(s, released_where, rel_params).items():
-        groups[k] = groups.get(k, 0) + v
-        sources[(k[0], k[1])].add(run.id)
-    s.execute(
-        text(
-            "UPDATE usage_holds SET billed_in_run = :run WHERE billed_in_run IS NULL AND held_in_run <> :run "
-            f"AND usage_id IN (SELECT u.id FROM usage_records u WHERE {released_where})"
-        ),
-        rel_params,
-    )
+    waiting_holds = s.execute(
+        select(func.count()).select_from(UsageHoldRow).where(UsageHoldRow.billed_in_run.is_(None))
+    ).scalar_one()
+    if waiting_holds:
+        for k, v in _aggregate(s, released_where, rel_params).items():
+            groups[k] = groups.get(k, 0) + v
+            sources[(k[0], k[1])].add(run.id)
+        s.execute(
+            text(
+                "UPDATE usage_holds SET billed_in_run = :run "
+                "WHERE billed_in_run IS NULL AND held_in_run <> :run "
+                f"AND usage_id IN (SELECT u.id FROM usage_records u WHERE {released_where})"
+            ),
+            rel_params,
+        )
     # voided bills: their usage is billed again
     voided = (
         s.execute(

@@ -23,7 +23,6 @@ from enum import StrEnum
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.ids import OrgId
-from zhisuan.core.money import Money
 from zhisuan.core.orgs import OwnershipGraph
 
 ARTICLE = "art2"
@@ -38,6 +37,17 @@ class VoucherStatus(StrEnum):
     CLAWBACK = "clawback"
 
 
+def yuan(fen: int) -> str:
+    """Integer fen as a yuan decimal string with two places (no rounding is involved).
+
+    >>> yuan(-5), yuan(4_999_999_999)
+    ('-0.05', '49999999.99')
+    """
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
 @dataclass(frozen=True, slots=True)
 class Art2Case:
     """The facts of one bill line, in the policy engine's terms (POLICY.md evaluation contract)."""
@@ -45,8 +55,8 @@ class Art2Case:
     city: str
     in_province: bool
     self_use: bool
-    spend: Money
-    subsidy_this_year: Money
+    spend_fen: int
+    subsidy_this_year_fen: int
     on: dt.date
 
     def facts(self) -> dict[str, object]:
@@ -54,8 +64,8 @@ class Art2Case:
             "city": self.city,
             "in_province": self.in_province,
             "self_use": self.self_use,
-            "spend": str(self.spend.round()),
-            "subsidy_this_year": str(self.subsidy_this_year.round()),
+            "spend": yuan(self.spend_fen),
+            "subsidy_this_year": yuan(self.subsidy_this_year_fen),
         }
 
 
@@ -212,8 +222,8 @@ def settle(
             city=org.city,
             in_province=org.in_province,
             self_use=self_use,
-            spend=Money.from_fen(abs(line.gross_fen)),
-            subsidy_this_year=Money.from_fen(max(already, 0)),
+            spend_fen=abs(line.gross_fen),
+            subsidy_this_year_fen=max(already, 0),
             on=line.policy_on,
         )
         answer = evaluate(case)
@@ -224,7 +234,7 @@ def settle(
                 f"user {line.org_id}, operator {line.operator_org_id}",
                 self_use,
             ),
-            *({k: str(v) for k, v in s.items()} for s in answer.steps),
+            *(dict(s) for s in answer.steps),
         ]
         vl = VoucherLine(
             bill_line_id=line.bill_line_id,
@@ -255,9 +265,7 @@ def settle(
             vl.status = VoucherStatus.CLAWBACK
             awarded[(line.org_id, year)] -= back
             left[year] += back
-            vl.steps.append(
-                _step("clawback", "granted this year", Money.from_fen(already), Money.from_fen(-back))
-            )
+            vl.steps.append(_step("clawback", "granted this year", yuan(already), yuan(-back)))
             continue
         vl.entitled_fen = answer.amount_fen
         awarded[(line.org_id, year)] += answer.amount_fen
@@ -270,14 +278,12 @@ def settle(
         param = f"program_budget:{ARTICLE}:{year}"
         for vl, got, rest in zip(group, paid, deferred, strict=True):
             got, rest = int(got), int(rest)
-            vl.steps.append(
-                _step("budget", param, Money.from_fen(budget), f"{mode}: granted {Money.from_fen(got)}")
-            )
+            vl.steps.append(_step("budget", param, yuan(budget), f"{mode}: granted {yuan(got)}"))
             if rest == 0:
                 vl.amount_fen, vl.status = got, VoucherStatus.GRANTED
             elif mode == "pro_rated":
                 vl.amount_fen, vl.status = got, VoucherStatus.PRO_RATED
-                vl.reasons.append(f"program budget {year} exhausted: pro-rated to {Money.from_fen(got)}")
+                vl.reasons.append(f"program budget {year} exhausted: pro-rated to {yuan(got)}")
             elif got == 0:
                 if vl.existing_id is not None:
                     continue  # still waiting, nothing changes
@@ -286,7 +292,7 @@ def settle(
             else:
                 # paid in part: this part is granted what fits, the rest waits as a new queued part
                 vl.entitled_fen, vl.amount_fen, vl.status = got, got, VoucherStatus.GRANTED
-                vl.reasons.append(f"program budget {year} exhausted: {Money.from_fen(rest)} queued")
+                vl.reasons.append(f"program budget {year} exhausted: {yuan(rest)} queued")
                 out.append(
                     VoucherLine(
                         bill_line_id=vl.bill_line_id,
@@ -301,7 +307,7 @@ def settle(
                         status=VoucherStatus.QUEUED,
                         pack=vl.pack,
                         adjustment=True,
-                        steps=[_step("budget", param, Money.from_fen(0), "queued until funded")],
+                        steps=[_step("budget", param, yuan(0), "queued until funded")],
                         reasons=[f"program budget {year} exhausted: queued until it is funded"],
                     )
                 )
