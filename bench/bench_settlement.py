@@ -139,13 +139,28 @@ def drop(name: str | None) -> None:
     admin.dispose()
 
 
-def run(backend: str, n: int, orgs: int, keep: bool) -> dict[str, object]:
+OUTPUTS = (
+    "voucher_lines, voucher_settlements, bill_sources, bill_lines, usage_holds, bills, billing_runs, "
+    "ledger_lines, ledger_postings, ledger_accounts"
+)
+
+
+def run(backend: str, n: int, orgs: int, keep: bool, reuse: str | None = None) -> dict[str, object]:
     clock = ManualClock(dt.datetime(2025, 7, 3, 2, tzinfo=UTC))
     with tempfile.TemporaryDirectory() as tmp:
-        engine, name = fresh(backend, Path(tmp))
+        if reuse:
+            # a database kept by an earlier run: wipe its outputs, keep the generated usage
+            engine, name = make_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{reuse}"), None
+            with engine.begin() as c:
+                c.execute(text(f"TRUNCATE {OUTPUTS} RESTART IDENTITY CASCADE"))
+                n = int(c.execute(text("SELECT COUNT(*) FROM usage_records")).scalar_one())
+            keep = True
+        else:
+            engine, name = fresh(backend, Path(tmp))
         try:
             t = time.perf_counter()
-            generate(engine, n, orgs)
+            if not reuse:
+                generate(engine, n, orgs)
             gen = time.perf_counter() - t
             uow = UnitOfWork.for_engine(engine)
             with uow.fresh() as u:
@@ -185,6 +200,8 @@ def run(backend: str, n: int, orgs: int, keep: bool) -> dict[str, object]:
             engine.dispose()
             if not keep:
                 drop(name)
+            elif name:
+                print(f"kept database {name}")
     return {
         "backend": backend,
         "records": n,
@@ -205,9 +222,10 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10_000_000)
     ap.add_argument("--orgs", type=int, default=10_000)
     ap.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
-    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL database (its name is printed)")
+    ap.add_argument("--reuse", help="time again on a database kept with --keep (PostgreSQL)")
     args = ap.parse_args()
-    r = run(args.backend, args.records, args.orgs, args.keep)
+    r = run(args.backend, args.records, args.orgs, args.keep, args.reuse)
     print(
         f"{'backend':<11}{'records':>10}{'orgs':>7}{'lines':>7}{'draft':>7}{'issue':>7}{'pay':>6}"
         f"{'settle':>8}{'total':>8}{'RSS MiB':>9}"
