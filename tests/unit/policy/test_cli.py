@@ -203,3 +203,18 @@ def test_batch_with_two_workers_answers_in_input_order(tmp_path: Path) -> None:
     assert len(out) == 2501
     assert out[7]["error"]["code"] == "invalid_json"
     assert [o["id"] for o in out if "error" not in o] == list(range(2500))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["show", "art5", "--on", "2024-06-30"],
+        ["show", "art9", "--on", "2026-06-30"],
+        ["diff", "anhui-2023", "anhui-2023"],
+    ],
+)
+def test_human_output_commands_succeed(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip()
