@@ -511,19 +511,35 @@ class Worker:
         stop: threading.Event | None = None,
         on_step: Callable[[StepReport], None] | None = None,
     ) -> None:
-        """Reconcile, then step every ``interval_s`` until ``stop`` is set."""
+        """Reconcile, then step every ``interval_s`` until ``stop`` is set.
+
+        A failing step (database gone for a moment, a bug) is logged and the loop goes on; the
+        reconciliation is retried until it has succeeded once.
+        """
+        global _current
+        _current = self
         stop = stop or threading.Event()
-        report = self.reconcile()
-        if on_step is not None:
-            on_step(report)
-        while not stop.wait(interval_s):
+        reconciled = False
+        while True:
             try:
-                report = self.step()
-            except ZhisuanError as exc:
-                log.error("worker step failed: %s", exc)
-                continue
-            if on_step is not None:
-                on_step(report)
+                report = self.step() if reconciled else self.reconcile()
+                reconciled = True
+            except Exception:
+                log.exception("worker %s: step failed; trying again in %s s", self.name, interval_s)
+            else:
+                if on_step is not None:
+                    on_step(report)
+            if stop.wait(interval_s):
+                return
+
+
+#: The worker running in this process (``zhisuan worker`` or inside ``zhisuan serve``), if any.
+_current: Worker | None = None
+
+
+def current_worker() -> Worker | None:
+    """The worker of this process, for health pages (None when no worker runs here)."""
+    return _current
 
 
 def health_rows(health: Iterable[CenterHealth]) -> list[dict[str, object]]:
@@ -541,15 +557,18 @@ def health_rows(health: Iterable[CenterHealth]) -> list[dict[str, object]]:
 
 
 async def dispatch_loop(platform: Platform, interval_s: float = 2.0) -> None:
-    """The worker inside ``zhisuan serve`` (a background task of the web app)."""
+    """The worker inside ``zhisuan serve`` (a background task of the web app; cancelled on shutdown)."""
+    global _current
     worker = Worker(platform.uow, platform.clock)
-    await asyncio.to_thread(worker.reconcile)
+    _current = worker
+    reconciled = False
     while True:
-        await asyncio.sleep(interval_s)
         try:
-            await asyncio.to_thread(worker.step)
-        except ZhisuanError as exc:
-            log.error("worker step failed: %s", exc)
+            await asyncio.to_thread(worker.step if reconciled else worker.reconcile)
+            reconciled = True
+        except Exception:
+            log.exception("worker %s: step failed; trying again in %s s", worker.name, interval_s)
+        await asyncio.sleep(interval_s)
 
 
 __all__ = [
@@ -558,6 +577,7 @@ __all__ = [
     "EngineSet",
     "StepReport",
     "Worker",
+    "current_worker",
     "dispatch_loop",
     "health_rows",
     "pool_engine_config",

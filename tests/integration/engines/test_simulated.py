@@ -167,3 +167,35 @@ def test_worker_runs_a_simulated_pool_end_to_end_and_marks_it_down_and_up(
     assert worker.step().up == ["sim-c"]
     with db.uow() as uow:
         assert compute.get_center(uow, "sim-c").pools[0].available
+
+
+def test_worker_loop_survives_a_failing_step_and_reconciles_first(
+    db: TestDatabase, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from zhisuan.compute.worker import current_worker
+
+    calls = {"n": 0}
+
+    def flaky_uow():  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:  # the database is away for the first call
+            raise OperationalError("select 1", {}, Exception("connection refused"))
+        return db.uow()
+
+    reports = []
+    stop = threading.Event()
+    worker = Worker(flaky_uow, clock, name="loop", health_every_s=0)
+
+    def on_step(report: object) -> None:
+        reports.append(report)
+        if len(reports) == 2:
+            stop.set()
+
+    worker.run(0.01, stop=stop, on_step=on_step)
+    assert len(reports) == 2
+    assert current_worker() is worker
+    assert "step failed" in caplog.text
