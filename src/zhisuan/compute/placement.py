@@ -389,6 +389,7 @@ class QueueEngine:
         self._fair: dict[str, float] = {}
         self._factor_cache: dict[str, list[tuple[int, int]]] = {}
         self._class_cache: dict[tuple[object, ...], tuple[_PoolRt, ...]] = {}
+        self._class_keys: dict[tuple[_PoolRt, ...], tuple[int, ...]] = {}
         self._by_model = any(q.max_cards_by_model for q in self.quotas.values())
         self.center_city = {p.center: p.city for p in self.pools}
 
@@ -435,7 +436,7 @@ class QueueEngine:
         """Queue a job; return the reason if no pool here can ever run it (then it is not queued)."""
         if spec.id in self._jobs:
             raise ValidationError(f"job {spec.id!r} is already queued", field="id")
-        sig = (spec.constraint, spec.cards, spec.price_ceiling, spec.reference)
+        sig = _signature(spec)
         cached = self._class_cache.get(sig) if spec.deadline_s is None else None
         if cached is None:
             cached = tuple(p for p in self.pools if pool_refusal(spec, p.pool, self.scaling) is None)
@@ -463,7 +464,9 @@ class QueueEngine:
             if over is not None:
                 return over
         self._seq += 1
-        key = tuple(p.idx for p in pools)
+        key = self._class_keys.get(pools)
+        if key is None:
+            key = self._class_keys[pools] = tuple(p.idx for p in pools)
         cls = self._classes.get(key)
         if cls is None:
             cls = self._classes[key] = _Class(pools)
@@ -831,14 +834,40 @@ class QueueEngine:
     def _holders(self) -> list[_Job]:
         return [p.res.job for p in self.pools if p.res is not None]
 
-    def _blocked_reason(self, job: _Job) -> str:
+    def _blocked_reason(self, job: _Job, most: int | None = None) -> str:
         if job.res is not None:
             return (
                 f"reserved {job.res.pool.pool.id} from t={job.res.shadow}s "
                 f"(needs {job.cards} cards; later jobs may only backfill around it)"
             )
-        most = max(p.free for p in job.pools)
+        if most is None:
+            most = max(p.free for p in job.pools)
         return f"waiting for {job.cards} cards at once; the matching pools have at most {most} free"
+
+    def hold_reasons(self) -> dict[str, str]:
+        """Why every queued job waits (after the last pass), in one sweep over the queues."""
+        out: dict[str, str] = {}
+        reasons = self.reasons
+        for cls in self._active.values():
+            most = max(p.free for p in cls.pools)
+            for orgs in cls.by_size.values():
+                for org, bucket in orgs.items():
+                    ahead = 0
+                    for j in bucket.fifo:
+                        if not j.queued:
+                            continue
+                        found = reasons.get(j.spec.id)
+                        if found:
+                            out[j.spec.id] = found
+                        elif found is None and ahead:
+                            out[j.spec.id] = (
+                                f"queued behind {ahead} earlier jobs of {org} "
+                                "of the same size for the same pools"
+                            )
+                        else:
+                            out[j.spec.id] = self._blocked_reason(j, most)
+                        ahead += 1
+        return out
 
     def _assign_reservations(self, now: int, waiting: set[int]) -> None:
         """Give the oldest jobs that cannot start a reservation each (EASY's head), up to the limit."""
@@ -1078,6 +1107,12 @@ def choose_zhisuan(
 # --------------------------------------------------------------------------------------------------
 
 
+def _signature(spec: JobSpec) -> tuple[object, ...]:
+    """What decides which pools can run a job (deadline aside): a cache key of plain, C-compared values."""
+    c = spec.constraint
+    return (c.models, c.min_memory_gb, c.domestic_only, spec.cards, spec.price_ceiling, spec.reference)
+
+
 def _hash_unit(seed: int, text: str) -> float:
     digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -1212,7 +1247,7 @@ class Federation:
 
     def _bind(self, spec: JobSpec) -> tuple[int | None, str]:
         name = self.info.name
-        sig = (spec.constraint, spec.cards, spec.price_ceiling, spec.reference)
+        sig = _signature(spec)
         cached = self._feasible.get(sig) if spec.deadline_s is None else None
         if cached is None:
             cached = [i for i, p in enumerate(self.pools) if pool_refusal(spec, p, self.scaling) is None]
@@ -1360,6 +1395,9 @@ class Scheduler:
             if reason is not None:
                 refused[job.id] = reason
         placed = {s.job.id: s for s in fed.schedule(now, everything=True)}
+        reasons: dict[str, str] = {}
+        for engine in fed.engines:
+            reasons.update(engine.hold_reasons())
         out: list[Decision] = []
         for job in queue:
             if job.id in refused:
@@ -1369,7 +1407,7 @@ class Scheduler:
                 end = s.start_s + fed.engine_for_pool(s.pool.id).true_runtime_on(s.job, s.pool)
                 out.append(Placement(job.id, s.pool.id, s.start_s, end, s.cards, s.backfilled))
             else:
-                out.append(Hold(job.id, fed.hold_reason(job.id)))
+                out.append(Hold(job.id, reasons.get(job.id) or fed.hold_reason(job.id)))
         return out
 
 
