@@ -401,3 +401,23 @@ def test_stopped_ray_head_makes_its_pools_unavailable_and_placement_goes_elsewhe
     finally:
         os.killpg(head, signal.SIGCONT)
     run_until(worker, lambda: province.pool("ray-910b").available, timeout=30)
+
+
+def test_a_user_cancelling_a_running_job_stops_it_on_slurm_and_bills_until_the_stop(
+    province: Province,
+) -> None:
+    job_id = province.submit(2, "sleep 120", A100)
+    worker = province.worker()
+    run_until(worker, lambda: province.job(job_id).state == "running")
+    with province.db.uow() as uow:
+        compute.cancel_job(uow, province.user, job_id, dt.datetime.now(dt.UTC))
+        uow.commit()
+    run_until(worker, lambda: not province.job(job_id).engine_cancel_pending)
+    (run,) = province.runs(job_id)
+    state, start, end = sacct(province.slurm_env, run.engine_job_id or "", "State,Start,End")
+    assert state.startswith("CANCELLED")
+    assert (run.started_at, run.ended_at) == (_sacct_utc(start), _sacct_utc(end))
+    assert province.job(job_id).state == "cancelled"
+    with province.db.uow() as uow:
+        (billed,) = [r for r in compute.finished_runs(uow) if r.job_id == job_id]
+    assert 0 <= billed.seconds < 60
