@@ -1181,6 +1181,7 @@ class Federation:
         aging_s: int = DEFAULT_AGING_S,
         epoch_s: int = 0,
         weights: Weights | None = None,
+        max_reservations: int = 1,
     ) -> None:
         self.info = policy_info(policy)
         self.pools = list(pools)
@@ -1196,6 +1197,7 @@ class Federation:
             "aging_s": aging_s,
             "epoch_s": epoch_s,
             "weights": weights,
+            "max_reservations": max_reservations,
         }
         self.engines: list[QueueEngine]
         if self.info.late_binding:
@@ -1358,6 +1360,7 @@ class Scheduler:
         aging_s: int = DEFAULT_AGING_S,
         epoch_s: int = 0,
         weights: Weights | None = None,
+        max_reservations: int = 1,
     ) -> None:
         policy_info(policy)
         self.policy = policy
@@ -1370,6 +1373,7 @@ class Scheduler:
             "aging_s": aging_s,
             "epoch_s": epoch_s,
             "weights": weights,
+            "max_reservations": max_reservations,
         }
 
     def decide(
