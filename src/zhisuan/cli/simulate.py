@@ -60,6 +60,8 @@ def _fmt(value: object, key: str = "") -> str:
         return f"{value:.4f}" if key in ("utilization", "jain_fairness") else f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
+    if key.endswith("_yuan") and isinstance(value, str):
+        return f"{Decimal(value):,}"
     return str(value)
 
 

@@ -618,8 +618,9 @@ class QueueEngine:
         the org is above its fair share of the province's throughput (1 + in use / share)."""
         if not self.fair_share or now - job.submit >= self.aging_s:
             return (0, 0.0, job.submit, job.seq)
-        target = self._fair_tflops(job.org)
-        factor = 1.0 + self.org_tflops.get(job.org, 0.0) / target
+        org = job.org
+        target = self._fair.get(org) or self._fair_tflops(org)
+        factor = 1.0 + self.org_tflops.get(org, 0.0) / target
         return (1, factor * job.cards * job.rt, job.submit, job.seq)
 
     def _fair_tflops(self, org: str) -> float:
