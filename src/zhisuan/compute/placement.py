@@ -478,9 +478,11 @@ class QueueEngine:
         if orgs is None:
             orgs = cls.by_size[spec.cards] = {}
             insort(cls.sizes, spec.cards)
-        bucket = orgs.get(spec.org)
+        # fair share needs one queue per org; FIFO order does not, so FIFO queues pool all orgs
+        okey = spec.org if self.fair_share else ""
+        bucket = orgs.get(okey)
         if bucket is None:
-            bucket = orgs[spec.org] = _Bucket(self.fair_share)
+            bucket = orgs[okey] = _Bucket(self.fair_share)
         bucket.push(job)
         job.bucket = bucket
         self._fifo.append(job)
@@ -528,7 +530,7 @@ class QueueEngine:
         cls.queued -= 1
         if not bucket.n:
             orgs = cls.by_size[job.spec.cards]
-            del orgs[job.org]
+            del orgs[job.org if self.fair_share else ""]
             if not orgs:
                 del cls.by_size[job.spec.cards]
                 cls.sizes.remove(job.spec.cards)
@@ -862,7 +864,7 @@ class QueueEngine:
                             out[j.spec.id] = found
                         elif found is None and ahead:
                             out[j.spec.id] = (
-                                f"queued behind {ahead} earlier jobs of {org} "
+                                f"queued behind {ahead} earlier jobs{' of ' + org if org else ''} "
                                 "of the same size for the same pools"
                             )
                         else:
@@ -979,7 +981,8 @@ class QueueEngine:
         bucket = job.bucket
         ahead = bucket.position(job) if bucket is not None and bucket.n > 1 else 0
         if ahead:
-            return f"queued behind {ahead} earlier jobs of {job.org} of the same size for the same pools"
+            whose = f" of {job.org}" if self.fair_share else ""
+            return f"queued behind {ahead} earlier jobs{whose} of the same size for the same pools"
         return self._blocked_reason(job)
 
 
