@@ -226,9 +226,13 @@ def test_worker_runs_jobs_on_slurm_and_ray_and_records_the_engines_times(provinc
 
     for job_id in (ok, gang, bad):
         (run,) = province.runs(job_id)
-        start, end, tres, name = sacct(
-            province.slurm_env, run.engine_job_id or "", "Start,End,AllocTRES,JobName"
-        )
+        for _ in range(20):  # slurmdbd may hold a placeholder ("allocation") until the job's record lands
+            start, end, tres, name = sacct(
+                province.slurm_env, run.engine_job_id or "", "Start,End,AllocTRES,JobName"
+            )
+            if name == f"zhisuan-{job_id}" and end != "Unknown":
+                break
+            time.sleep(0.25)
         assert name == f"zhisuan-{job_id}"
         assert (run.started_at, run.ended_at) == (_sacct_utc(start), _sacct_utc(end))
         assert f"gres/gpu={run.cards}" in tres.split(",")
