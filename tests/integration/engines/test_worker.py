@@ -25,6 +25,7 @@ from sqlalchemy import select
 from tests.conftest import TestDatabase
 from tests.integration.engines.conftest import sacct
 from zhisuan import accounts
+from zhisuan.bootstrap import Platform
 from zhisuan.compute import services as compute
 from zhisuan.compute.engines import Submission
 from zhisuan.compute.worker import ENGINE_DOWN, StepReport, Worker
@@ -56,7 +57,7 @@ def database_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 
 @dataclass
 class Province:
-    db: TestDatabase
+    db: TestDatabase | Platform
     org: int
     user: Principal
     slurm_env: dict[str, str]
@@ -112,6 +113,12 @@ class Province:
 @pytest.fixture
 def province(
     db: TestDatabase, services_env: dict[str, str], slurm_env: dict[str, str], ray_address: str
+) -> Province:
+    return build_province(db, services_env, slurm_env, ray_address)
+
+
+def build_province(
+    db: TestDatabase | Platform, services_env: dict[str, str], slurm_env: dict[str, str], ray_address: str
 ) -> Province:
     now = dt.datetime.now(dt.UTC)
     with db.uow() as uow:
@@ -425,3 +432,52 @@ def test_a_user_cancelling_a_running_job_stops_it_on_slurm_and_bills_until_the_s
     with province.db.uow() as uow:
         (billed,) = [r for r in compute.finished_runs(uow) if r.job_id == job_id]
     assert 0 <= billed.seconds < 60
+
+
+_KILLED_WORKER = """
+import os, signal, sys
+from zhisuan.bootstrap import bootstrap
+from zhisuan.compute.worker import Worker
+
+platform = bootstrap()
+def die(submission):
+    print(submission.engine_job_id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # the engine has the job; the database write never happens
+Worker(platform.uow, platform.clock, name="doomed", after_submit=die).step()
+"""
+
+
+def test_worker_process_killed_with_sigkill_after_submit_is_reconciled_on_restart(
+    tmp_path: Path, services_env: dict[str, str], slurm_env: dict[str, str], ray_address: str
+) -> None:
+    """The same fault with a real process and SIGKILL, on a real SQLite file (nothing rolled back)."""
+    import sys
+
+    from zhisuan.bootstrap import bootstrap
+    from zhisuan.settings import load_settings
+
+    env = {**os.environ, "ZHISUAN_DATA_DIR": str(tmp_path), "RAY_AUTH_MODE": "disabled"}
+    env.pop("ZHISUAN_DATABASE_URL", None)
+    platform = bootstrap(load_settings(env))
+    platform.migrate()
+    province = build_province(platform, services_env, slurm_env, ray_address)
+    job_id = province.submit(1, "sleep 1", A100)
+
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_WORKER],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    engine_job_id = killed.stdout.split()[-1]
+    assert province.job(job_id).engine_job_id is None
+
+    restarted = Worker(platform.uow, SystemClock(), name="restarted", health_every_s=0)
+    assert restarted.reconcile().adopted == 1
+    run_until(restarted, lambda: province.job(job_id).state == "completed")
+    assert province.job(job_id).engine_job_id == engine_job_id
+    assert _slurm_jobs_named(slurm_env, f"zhisuan-{job_id}", province.created) == [engine_job_id]
+    platform.engine.dispose()
