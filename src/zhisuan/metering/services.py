@@ -809,11 +809,11 @@ def resolve_dispute(
 # bills -------------------------------------------------------------------------------------------
 
 
-# Integer keys hash fastest: the usage month follows from policy_on (a day inside that month), the
-# accelerator from the pool, and the kind is split by two filtered sums instead of a text key.
+# Integer keys hash fastest (text aggregates cost more than the scan): the usage month follows from
+# policy_on (a day inside that month), the accelerator from the pool, and the kind is split by two
+# filtered sums instead of being a key.
 _GROUP = "u.org_id, u.center_id, u.pool_id, u.price_fen_per_card_hour, u.discount_bp, u.policy_on"
 _SUMS = (
-    "MIN(u.usage_month), MIN(u.accelerator), "
     "SUM(u.card_seconds) FILTER (WHERE u.kind = 'usage'), "
     "SUM(u.card_seconds) FILTER (WHERE u.kind <> 'usage')"
 )
@@ -842,13 +842,15 @@ def _aggregate(s: Session, where: str, params: dict[str, object]) -> dict[GroupK
     """Card-seconds per bill-line key of the usage matching ``where`` (one pass, in SQL)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(text("SET LOCAL jit = off"))  # JIT compilation costs more than it saves here
+    accelerators: dict[int, str] = dict(s.execute(select(PoolRow.id, PoolRow.accelerator)).all())
     sql = f"SELECT {_GROUP}, {_SUMS} FROM usage_records u WHERE {where} GROUP BY {_GROUP}"
     out: dict[GroupKey, int] = {}
-    for org, center, pool, price, disc, on, month, acc, used, reversed_ in s.execute(text(sql), params):
+    for org, center, pool, price, disc, on, used, reversed_ in s.execute(text(sql), params):
         policy_on = on if isinstance(on, dt.date) else parse_date(str(on))
+        month = str(Month.of_date(policy_on))
         for kind, cs in ((UsageKind.USAGE.value, used), (UsageKind.REVERSAL.value, reversed_)):
             if cs is not None:
-                key: GroupKey = (org, center, month, policy_on, pool, acc, price, disc, kind)
+                key: GroupKey = (org, center, month, policy_on, pool, accelerators[pool], price, disc, kind)
                 out[key] = out.get(key, 0) + int(cs)
     return out
 
