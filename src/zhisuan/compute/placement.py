@@ -7,10 +7,12 @@ Two ways to bind a job to a pool:
 * **late binding** (``pooled-ideal``, ``zhisuan``): the job waits in the platform queue and is bound
   to a pool only when one can start it.
 
-Both run on :class:`QueueEngine`, one queue over a set of pools with EASY backfill: the first blocked
-job of each feasibility class holds a reservation on one pool (its *shadow time*); later jobs start
-only if they end by then or fit in the cards left over at the shadow time. Queued jobs are indexed by
-(feasibility class, cards, organization) so a pass looks at queue heads only — never at every job.
+Both run on :class:`QueueEngine`, one queue over a set of pools with EASY backfill: the oldest job
+that cannot start holds a reservation on one pool (``max_reservations``, default one), with its
+*shadow time*; later jobs start there only if they end by then or fit in the cards left over at the
+shadow time. Queued jobs are indexed by feasibility class (the exact set of pools that can run them),
+cards and — under fair share — organization, so a pass looks at queue heads of the classes whose pools
+changed, never at every job.
 
 :class:`Scheduler` offers the same logic to a database-backed dispatcher over plain values:
 ``Scheduler(...).decide(queue, pool_states, now) -> list[Placement | Hold]``.

@@ -155,3 +155,31 @@ def test_cli_writes_the_metrics_json(tmp_path: Path) -> None:
         "pooled-ideal",
         "zhisuan",
     ]
+
+
+def test_cli_compare_and_policies(tmp_path: Path) -> None:
+    import json
+
+    good = tmp_path / "t.csv"
+    good.write_text(CANONICAL, "utf-8")
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(app, ["compare", "--trace", str(good), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(out.read_text("utf-8"))["runs"]) == 5
+    listed = CliRunner().invoke(app, ["policies", "--json"])
+    assert listed.exit_code == 0
+    assert {p["name"] for p in json.loads(listed.output)} >= {"zhisuan", "user-choice"}
+
+
+def test_cli_province_file_errors_name_the_key(tmp_path: Path) -> None:
+    good = tmp_path / "t.csv"
+    good.write_text(CANONICAL, "utf-8")
+    bad = tmp_path / "p.yaml"
+    bad.write_text(
+        "centers:\n  - id: c\n    name: C\n    city: '340100'\n    operator: {name: Op}\n"
+        "    pools: [{id: p, accelerator: a100-sxm4-80gb, nodes: 0, cards_per_node: 8, price: '10'}]\n",
+        "utf-8",
+    )
+    result = CliRunner().invoke(app, ["--trace", str(good), "--province", str(bad)])
+    assert result.exit_code == 2
+    assert "centers[0].pools[0].nodes" in result.output
