@@ -329,3 +329,32 @@ def test_a_job_bigger_than_a_whole_monthly_budget_is_refused() -> None:
     result = simulate(trace(job("huge", org="o", cards=2, runtime=3600)), prov, "zhisuan")
     assert result.jobs[0].state is JobState.CANCELLED
     assert "card-hours" in result.jobs[0].reason
+
+
+def test_patience_waits_for_a_cheaper_pool_then_takes_the_dear_one() -> None:
+    from zhisuan.compute.placement import Weights
+
+    prov = province(
+        pool("cheap", "c1", model="l40s-48gb", price="9.50", cpn=1),
+        pool("dear", "c2", model="h20-96gb", price="9.00", cpn=1),
+    )
+    jobs = trace(job("blocker", cards=1, runtime=5000, submit=0), job("j", cards=1, runtime=3000, submit=1))
+    w = Weights(patience_s=500, patience_ratio=1.0)
+    result = {r.job_id: r for r in simulate(jobs, prov, "zhisuan", weights=w).jobs}
+    assert result["blocker"].pool_id == "cheap"
+    assert result["j"].pool_id == "dear"
+    assert result["j"].start_s == 501  # waited out its patience, woken by the simulator
+    eager = {r.job_id: r for r in simulate(jobs, prov, "zhisuan").jobs}
+    assert eager["j"].start_s == 1
+
+
+@pytest.mark.parametrize("max_wait", [0, 600])
+def test_waiting_for_a_faster_pool_keeps_the_invariants(max_wait: int) -> None:
+    from zhisuan.compute.placement import Weights
+
+    prov = three_centers()
+    result = simulate(busy_trace(), prov, "zhisuan", weights=Weights(max_wait_s=max_wait))
+    caps = {p.id: p.cards for p in prov.pools}
+    for pid, peak in max_cards_in_use(result, prov).items():
+        assert peak <= caps[pid]
+    assert accounted(result)
