@@ -312,3 +312,23 @@ def test_ledger_verify_finds_a_missing_or_unbalanced_posting(db, world, clock, t
         s.execute(update(LedgerLineRow).where(LedgerLineRow.id == first).values(fen=LedgerLineRow.fen + 1))
         codes = sorted(p.code for p in ledger.verify(s))
     assert codes == ["posted_once", "unbalanced"]
+
+
+def test_late_payment_is_an_adjustment_line_in_the_next_settlement(db, world, clock, tmp_path):
+    fund(db, clock, 1000)
+    import_rows(
+        db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
+    )
+    with db.uow() as uow:
+        svc.draft_bills(uow, JUNE, clock)
+        svc.issue_bills(uow, clock, month=JUNE)
+        june = svc.settle_vouchers(uow, JUNE, clock)  # the bill is not paid yet
+        assert (june.lines, june.granted_fen) == (0, 0)
+        svc.pay_all(uow, JUNE, "LATE-1", dt.date(2025, 7, 20), clock)
+        assert svc.settle_vouchers(uow, JUNE, clock).lines == 0  # June is settled: nothing changes
+        july = svc.settle_vouchers(uow, JULY, clock)
+        uow.commit()
+    assert (july.lines, july.granted_fen) == (1, 3200)
+    with db.uow() as uow:
+        [v] = svc.list_vouchers(uow)
+    assert (v["usage_month"], v["settlement_month"], v["adjustment"]) == ("2025-06", "2025-07", True)
