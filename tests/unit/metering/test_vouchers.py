@@ -90,3 +90,25 @@ def test_correction_claws_back_no_more_than_granted_and_outside_validity_is_not_
     jan26 = Month(2026, 1)
     out = settle(jan26, [line(1, 1, 100_000, jan26)], ORGS, GRAPH, EVALUATE, budget, {2026: 10**9}, {})
     assert [(v.status, v.amount_fen) for v in out] == [(VoucherStatus.NOT_IN_FORCE, 0)]
+
+
+def test_annual_cap_from_the_pack_limits_the_year_across_lines():
+    from zhisuan.policy import PackSet, builtin_pack_dir, parse_pack
+
+    text = (builtin_pack_dir() / "anhui-2023.yaml").read_text(encoding="utf-8")
+    marker = "      annual_cap_per_org:\n        type: money\n        value: null"
+    assert marker in text
+    capped = PackSet([parse_pack(text.replace(marker, marker.replace("null", '"300.00"')), "capped.yaml")])
+    evaluate = policy_evaluator(capped)
+    out = settle(
+        JUNE,
+        [line(1, 1, 100_000), line(2, 1, 100_000)],
+        ORGS,
+        GRAPH,
+        evaluate,
+        budget,
+        {2025: 10**9},
+        {(1, 2025): 5_000},
+    )
+    # cap 300 yuan a year, 50 already granted: 200 + 50, then nothing
+    assert [(v.bill_line_id, v.amount_fen) for v in out] == [(1, 20_000), (2, 5_000)]
