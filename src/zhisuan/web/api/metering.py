@@ -17,6 +17,7 @@ from zhisuan.core.access import Action, Kind, Resource, Role, authorize, require
 from zhisuan.core.clock import Month
 from zhisuan.core.ids import OrgId
 from zhisuan.metering import services as svc
+from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillRow
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web.deps import LoginDep, UowDep
@@ -34,7 +35,13 @@ def _bill_resource(uow: UnitOfWork, bill_id: int) -> Resource:
     b = uow.session.get(BillRow, bill_id)
     if b is None:
         return Resource(Kind.BILL)  # unknown: nobody but the admin "finds" it, then 404 below
-    return Resource(Kind.BILL, org_id=OrgId(b.org_id), operator_org_id=OrgId(b.operator_org_id))
+    org = uow.session.get(OrganizationRow, b.org_id)
+    return Resource(
+        Kind.BILL,
+        org_id=OrgId(b.org_id),
+        operator_org_id=OrgId(b.operator_org_id),
+        city_code=org.city_code if org is not None else None,
+    )
 
 
 @router.get("/usage/summary")
