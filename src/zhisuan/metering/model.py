@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fractions import Fraction
 
-from zhisuan.core.clock import SHANGHAI, UTC, Month, ensure_aware, shanghai_date, split_at_edges
+from zhisuan.core.clock import SHANGHAI, UTC, Month, day_start, ensure_aware, shanghai_date, split_at_edges
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError
 from zhisuan.core.money import Money, Rounding
 
@@ -339,7 +339,15 @@ def split_usage(raw: RawUsage, card: RateCard, policy_edges: Sequence[dt.date] =
     extra = sorted(set(policy_edges) | set(card.version_days(raw.pool_id, raw.org_id)))
     pieces: list[tuple[dt.datetime, dt.datetime]] = []
     banded = card.banded(raw.pool_id)
-    for s, e in split_at_edges(raw.start, raw.end, extra):
+    if (
+        not banded
+        and raw.end <= Month.of(raw.start).end
+        and not any(raw.start < day_start(d) < raw.end for d in extra)
+    ):
+        spans = [(raw.start, raw.end)]  # the common case: nothing to split at
+    else:
+        spans = split_at_edges(raw.start, raw.end, extra)
+    for s, e in spans:
         cursor = s
         for cut in sorted(_band_cuts(s, e, card, raw.pool_id)) if banded else ():
             pieces.append((cursor, cut))
