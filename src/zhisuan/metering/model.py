@@ -13,6 +13,8 @@ piece has one price and belongs to one billing month and one policy period.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,10 +70,14 @@ class RawUsage:
         _check_interval(self.cards, self.start, self.end)
 
 
+_SPACE = re.compile(r"\s")
+_day_start = functools.lru_cache(maxsize=4096)(day_start)  # the same few edge days, again and again
+
+
 def _check_identity(engine: str, job: str) -> None:
-    if not engine or "/" in engine or any(c.isspace() for c in engine):
+    if not engine or "/" in engine or _SPACE.search(engine):
         raise ValidationError(f"engine must be a name without spaces or '/', got {engine!r}", field="engine")
-    if not job or any(c.isspace() for c in job):
+    if not job or _SPACE.search(job):
         raise ValidationError(
             f"engine job id must be non-empty without spaces, got {job!r}", field="engine_job_id"
         )
