@@ -82,7 +82,7 @@ def capacity_p(cards: Iterable[tuple[str, int]]) -> Decimal:
     """Capacity in P = Σ cards × FP16 TFLOPS / 1000.
 
     >>> capacity_p([("a100-sxm4-80gb", 8), ("ascend-910b3", 8)])
-    Decimal('5.000')
+    Decimal('5')
     """
     total = Decimal(0)
     for key, count in cards:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
 
@@ -30,3 +32,17 @@ def upgrade(engine: Engine | Connection, target: str = "heads") -> None:
 def current_heads(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def pending(engine: Engine) -> set[str]:
+    """Revisions the database lacks (empty when it is current).
+
+    The database records only its leaf heads: a branch head that another branch depends on (compute,
+    under metering) is applied without being listed, so compare ancestries rather than head sets.
+    """
+    scripts = ScriptDirectory.from_config(alembic_config())
+
+    def ancestry(heads: Iterable[str]) -> set[str]:
+        return {rev.revision for head in heads for rev in scripts.iterate_revisions(head, "base")}
+
+    return ancestry(scripts.get_heads()) - ancestry(current_heads(engine))
