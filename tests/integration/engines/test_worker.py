@@ -10,6 +10,7 @@ stopped while jobs are queued; the Ray head stopped.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import os
 import shutil
 import signal
@@ -108,6 +109,13 @@ class Province:
 
     def worker(self, **kw: object) -> Worker:
         return Worker(self.db.uow, SystemClock(), name="test-worker", health_every_s=0, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def no_slurm_jobs_left_behind(slurm_env: dict[str, str]) -> Iterator[None]:
+    """Each test starts with the cluster's cards free: a failed test's jobs do not starve the next."""
+    yield
+    subprocess.run(["scancel", "--user", getpass.getuser()], env=slurm_env, check=False, timeout=30)
 
 
 @pytest.fixture
@@ -264,7 +272,7 @@ class Killed(BaseException):
 
 
 def _slurm_jobs_named(
-    env: dict[str, str], name: str, since: dt.datetime, attempts_left: int = 6
+    env: dict[str, str], name: str, since: dt.datetime, attempts_left: int = 60
 ) -> list[str]:
     """Slurm jobs of that name submitted since ``since`` (older ones belong to earlier test databases)."""
     cutoff = since - dt.timedelta(seconds=1)
@@ -287,7 +295,7 @@ def _slurm_jobs_named(
         job, submit = line.split("|")
         if _sacct_utc(submit) >= cutoff:
             ids.add(job)
-    if not ids and attempts_left > 0:  # accounting may lag the controller by a moment
+    if not ids and attempts_left > 0:  # accounting lags the controller, most after a restart (≤ 30 s)
         time.sleep(0.5)
         return _slurm_jobs_named(env, name, since, attempts_left - 1)
     return sorted(ids)
@@ -477,7 +485,7 @@ def test_worker_process_killed_with_sigkill_after_submit_is_reconciled_on_restar
 
     restarted = Worker(platform.uow, SystemClock(), name="restarted", health_every_s=0)
     assert restarted.reconcile().adopted == 1
-    run_until(restarted, lambda: province.job(job_id).state == "completed")
+    run_until(restarted, lambda: province.job(job_id).state == "completed", timeout=120)
     assert province.job(job_id).engine_job_id == engine_job_id
     assert _slurm_jobs_named(slurm_env, f"zhisuan-{job_id}", province.created) == [engine_job_id]
     platform.engine.dispose()
