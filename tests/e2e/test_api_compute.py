@@ -161,3 +161,44 @@ def test_held_jobs_page_groups_reasons_for_admins(world: World) -> None:
     page = c.get("/jobs/held?lang=en")
     assert page.status_code == 200
     assert 'id="held-quota"' in page.text and "concurrent cards" in page.text
+
+
+def test_engine_health_is_shown_to_the_operator_and_staff_not_to_users(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from zhisuan.compute import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "_current", None)  # no worker runs in this process yet
+    _center(world)
+    c = world.client
+    assert c.get("/api/v1/engines/health").status_code == 401
+    assert c.get("/api/v1/engines/health", headers=world.auth("alice")).json()["centers"] == []
+    off = c.put(
+        "/api/v1/pools/hf-x-a100/availability",
+        json={"available": False, "reason": "maintenance"},
+        headers=world.auth("olga"),
+    )
+    assert off.status_code == 200, off.text
+    body = c.get("/api/v1/engines/health", headers=world.auth("olga")).json()
+    assert body["worker"] is None
+    [row] = body["centers"]
+    assert row["center"] == "hf-x" and row["engines"] == ["simulated"] and row["live"] is None
+    assert row["unavailable"] == [{"pool": "hf-x-a100", "reason": "maintenance"}]
+    c.put("/api/v1/pools/hf-x-a100/availability", json={"available": True}, headers=world.auth("olga"))
+
+    # A real worker in this process (what `zhisuan serve` runs) checks the simulated engine.
+    worker = worker_module.Worker(world.platform.uow, world.platform.clock)
+    worker.step()
+    monkeypatch.setattr(worker_module, "_current", worker)
+    body = c.get("/api/v1/engines/health", headers=world.auth("root")).json()
+    assert body["worker"] == worker.name
+    live = body["centers"][0]["live"]
+    assert live["reachable"] is True
+    assert live["capacity"]["a100-sxm4-80gb"]["total"] == 16
+    page = c.get("/operations?lang=en", headers=world.auth("olga"))
+    assert page.status_code == 200 and 'data-center="hf-x"' in page.text and "16" in page.text
+
+
+def test_metrics_are_prometheus_text(world: World) -> None:
+    got = world.client.get("/metrics")
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith("text/plain")
+    assert "zhisuan_queue_jobs" in got.text and "zhisuan_engine_errors_total" in got.text

@@ -41,8 +41,9 @@ from zhisuan.compute.engines import (
     Submission,
     build_engine,
 )
+from zhisuan.core.access import Action, Kind, Principal, Resource, can
 from zhisuan.core.clock import Clock
-from zhisuan.core.errors import ConflictError, ZhisuanError
+from zhisuan.core.errors import AuthenticationError, ConflictError, ZhisuanError
 from zhisuan.store.models.compute import JobRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -556,19 +557,55 @@ def health_rows(health: Iterable[CenterHealth]) -> list[dict[str, object]]:
     ]
 
 
+def engine_status(uow: UnitOfWork, who: Principal, worker: Worker | None) -> list[dict[str, object]]:
+    """Per center the caller may watch: its engines, pools out of service and what the worker last saw.
+
+    Pool availability is in the database (the worker writes it when an engine goes down or comes
+    back); the live check (reachable, message, free cards) is the in-process worker's, when one runs.
+    """
+    if not who.authenticated:
+        raise AuthenticationError("log in or send a bearer token")
+    live = {h["center"]: h for h in health_rows(worker.health.values())} if worker is not None else {}
+    out: list[dict[str, object]] = []
+    for center in compute.list_centers(uow):
+        engine = Resource(Kind.ENGINE, operator_org_id=center.operator_org_id, city_code=center.city_code)
+        if not can(who, Action.READ, engine):
+            continue
+        out.append(
+            {
+                "center": center.key,
+                "name": center.name,
+                "name_en": center.name_en,
+                "operator": center.operator_name,
+                "city_code": center.city_code,
+                "engines": sorted({p.engine for p in center.pools}),
+                "pools": len(center.pools),
+                "unavailable": [
+                    {"pool": p.key, "reason": p.unavailable_reason} for p in center.pools if not p.available
+                ],
+                "live": live.get(center.key),
+            }
+        )
+    return out
+
+
 async def dispatch_loop(platform: Platform, interval_s: float = 2.0) -> None:
     """The worker inside ``zhisuan serve`` (a background task of the web app; cancelled on shutdown)."""
     global _current
     worker = Worker(platform.uow, platform.clock)
     _current = worker
     reconciled = False
-    while True:
-        try:
-            await asyncio.to_thread(worker.step if reconciled else worker.reconcile)
-            reconciled = True
-        except Exception:
-            log.exception("worker %s: step failed; trying again in %s s", worker.name, interval_s)
-        await asyncio.sleep(interval_s)
+    try:
+        while True:
+            try:
+                await asyncio.to_thread(worker.step if reconciled else worker.reconcile)
+                reconciled = True
+            except Exception:
+                log.exception("worker %s: step failed; trying again in %s s", worker.name, interval_s)
+            await asyncio.sleep(interval_s)
+    finally:
+        if _current is worker:
+            _current = None
 
 
 __all__ = [
@@ -579,6 +616,7 @@ __all__ = [
     "Worker",
     "current_worker",
     "dispatch_loop",
+    "engine_status",
     "health_rows",
     "pool_engine_config",
 ]

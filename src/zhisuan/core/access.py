@@ -40,6 +40,7 @@ class Kind(StrEnum):
     REFERENCE = "reference"  # cities, catalog: public
     POLICY = "policy"  # packs and evaluation: public read
     CENTER = "center"  # centers and pools: public read, operators write their own
+    ENGINE = "engine"  # a center's engine health and capacity: staff, its city and its operator
     ORGANIZATION = "organization"
     USER = "user"
     TOKEN = "token"  # noqa: S105  (a resource kind, not a secret)
@@ -114,6 +115,8 @@ def can(who: Principal, action: Action, res: Resource) -> bool:
         operates = who.org_id is not None and res.operator_org_id == who.org_id
         if res.kind is Kind.CENTER:
             return operates or (own and action is not Action.MANAGE)
+        if res.kind is Kind.ENGINE:
+            return operates and action is Action.READ
         if res.kind in {Kind.JOB, Kind.USAGE, Kind.BILL} and operates:
             return action is Action.READ or res.kind is Kind.BILL
     if not own:
@@ -180,6 +183,8 @@ def visible_scope(who: Principal, kind: Kind) -> Scope:
     if kind in {Kind.LEDGER, Kind.BUDGET, Kind.AUDIT}:
         return Scope(nothing=True)
     own = frozenset({who.org_id})
+    if kind is Kind.ENGINE:
+        return Scope(operator_org_ids=own) if role is Role.OPERATOR else Scope(nothing=True)
     if role is Role.OPERATOR and kind in {Kind.JOB, Kind.USAGE, Kind.BILL}:
         return Scope(org_ids=own, operator_org_ids=own)
     return Scope(org_ids=own)

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.sessions import SessionMiddleware
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
@@ -32,9 +33,15 @@ def _routers() -> list[tuple[str, object]]:
     from zhisuan.web.api import compute, foundation
     from zhisuan.web.api import metering as metering_api
     from zhisuan.web.api import policy as policy_api
+    from zhisuan.web.api import reports as reports_api
 
-    return [(API_PREFIX, foundation.router), (API_PREFIX, compute.router), (API_PREFIX, policy_api.router),
-            (API_PREFIX, metering_api.router)]
+    return [
+        (API_PREFIX, foundation.router),
+        (API_PREFIX, compute.router),
+        (API_PREFIX, policy_api.router),
+        (API_PREFIX, metering_api.router),
+        (API_PREFIX, reports_api.router),
+    ]
 
 
 def _pages() -> list[object]:
@@ -48,7 +55,9 @@ def _pages() -> list[object]:
 
 def _background() -> list[BackgroundTask]:
     """Loops that `zhisuan serve` runs beside the web app (dispatch, metering), one line each."""
-    return []
+    from zhisuan.compute.worker import dispatch_loop
+
+    return [dispatch_loop]
 
 
 def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
@@ -104,6 +113,11 @@ def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
         return JSONResponse(
             {"status": "ok" if ok else "database unreachable", "database": ok}, status_code=200 if ok else 503
         )
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus: queue length, dispatch latency, engine errors and health by center."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for prefix, router in _routers():
         app.include_router(router, prefix=prefix)  # type: ignore[arg-type]

@@ -83,3 +83,16 @@ def test_listing_scope_matches_single_access() -> None:
     assert visible_scope(alice, Kind.LEDGER).nothing
     assert visible_scope(ANONYMOUS, Kind.JOB).nothing
     assert visible_scope(finance, Kind.BILL).everything
+
+
+def test_engine_health_is_for_staff_the_city_and_the_centers_operator() -> None:
+    ours = Resource(Kind.ENGINE, operator_org_id=OPERATOR, city_code="340100")
+    theirs = Resource(Kind.ENGINE, operator_org_id=OrgId(9), city_code="341300")
+    assert can(operator, Action.READ, ours)
+    assert not can(operator, Action.READ, theirs)
+    assert not can(operator, Action.WRITE, ours)
+    assert not can(alice_admin, Action.READ, ours)
+    assert not can(ANONYMOUS, Action.READ, ours)
+    assert can(hefei, Action.READ, ours) and not can(hefei, Action.READ, theirs)
+    assert visible_scope(operator, Kind.ENGINE).operator_org_ids == frozenset({OPERATOR})
+    assert visible_scope(alice_admin, Kind.ENGINE).nothing

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhisuan.compute import services as compute
 from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import DEFAULT_POLICY
+from zhisuan.compute.worker import current_worker, engine_status
 from zhisuan.core.access import Role, require_role
 from zhisuan.web.deps import LoginDep, PlatformDep, UowDep
 
@@ -25,6 +26,17 @@ class AvailabilityIn(BaseModel):
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     policy: str = DEFAULT_POLICY
+
+
+@router.get("/engines/health", tags=["compute"])
+def engines_health(uow: UowDep, who: LoginDep) -> dict[str, Any]:
+    """Engine health per center (staff, the center's city and its operator): pools out of service and
+    the in-process worker's last check (reachable, message, free cards per model)."""
+    worker = current_worker()
+    return {
+        "worker": None if worker is None else worker.name,
+        "centers": engine_status(uow, who, worker),
+    }
 
 
 @router.get("/centers", tags=["compute"])

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from zhisuan.accounts.services import list_orgs
 from zhisuan.compute import services as compute
 from zhisuan.compute.model import JobState
+from zhisuan.compute.worker import current_worker, engine_status
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import catalog
 from zhisuan.core.clock import SHANGHAI
@@ -24,6 +25,9 @@ add_nav(
     NavItem("/centers", "Computing centers", order=10),
     NavItem("/jobs", "Jobs", roles=tuple(r.value for r in Role), order=20),
     NavItem("/jobs/held", "Held jobs", roles=("admin", "data_bureau", "province"), order=21),
+    NavItem(
+        "/operations", "Engines", roles=("admin", "data_bureau", "province", "city", "operator"), order=22
+    ),
 )
 
 STAFF = frozenset({Role.ADMIN, Role.DATA_BUREAU, Role.PROVINCE})
@@ -45,6 +49,14 @@ def _sh(value: object) -> str:
 def centers_page(request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep) -> HTMLResponse:
     ov = compute.overview(uow, platform.clock.now())
     return render(request, "compute/centers.html", {"ov": ov, "sh": _sh})
+
+
+@router.get("/operations", response_class=HTMLResponse)
+def operations_page(request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
+    """Engine health per center the caller may watch (operators: their own centers)."""
+    worker = current_worker()
+    rows = engine_status(uow, who, worker)
+    return render(request, "compute/operations.html", {"rows": rows, "worker": worker})
 
 
 def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
