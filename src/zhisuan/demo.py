@@ -180,12 +180,14 @@ def add_demo_user(
 def steps() -> list[tuple[str, Step]]:
     """Every context's demo step, in order (one line each)."""
     from zhisuan.compute.demo import load_compute
+    from zhisuan.compute.engines.local import attach_local_engines
     from zhisuan.metering.demo import bill_and_settle
     from zhisuan.policy.demo import show_policies
 
     return [
         ("organizations and accounts", load_organizations),
         ("compute centers, pools, quotas and a replayed history", load_compute),
+        ("real engines (ZHISUAN_DEMO_ENGINES)", attach_local_engines),
         ("usage billed, paid and settled (compute vouchers, art. 2)", bill_and_settle),
-        ("policy packs and \"what would I get?\" examples", show_policies),
+        ('policy packs and "what would I get?" examples', show_policies),
     ]

@@ -1,21 +1,93 @@
-"""The demo's metering step: bill the replayed usage, pay it (demo payments) and settle vouchers."""
+"""The demo's metering step: bill the replayed usage, pay it (demo payments) and settle vouchers.
+
+The replayed compute history is the last 30 hours before now, and art. 2 of the shipped pack is in force
+only until 2025-12-31: on its own it would show bills but no vouchers. So the step first writes a
+seeded usage file for calendar 2025 (the demo province's users on its pools, some jobs crossing a month
+edge, 星河's self-use on 飞星一号 and 浦江's out-of-province work among them) and imports it the way
+``zhisuan usage import`` does; those months are billed, paid early in the following month and settled
+with vouchers, then the replayed month follows.
+"""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import random
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from zhisuan.bootstrap import Platform
-from zhisuan.core.clock import Month, shanghai_date
+from zhisuan.core.clock import SHANGHAI, Month, shanghai_date
 from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
 from zhisuan.metering import services as svc
 from zhisuan.policy import art2_in_force, default_packs
+from zhisuan.store.models.compute import CenterRow, JobRow, PoolRow
+from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import UsageRecordRow
 
 DEMO_BUDGET_FEN = 50_000_000_00  # 50 million yuan of art. 2 budget per usage year, for the demo
+HISTORY_YEAR = 2025
+HISTORY_SEED = 20250101
+HISTORY_ENGINE = "history"  # engine name of the imported records (the centers' 2025 accounting exports)
+
+
+def write_history(platform: Platform, path: Path, year: int = HISTORY_YEAR) -> int:
+    """A seeded usage file for one calendar year: each compute user's jobs on a few pools per month."""
+    rng = random.Random(HISTORY_SEED)  # noqa: S311 — seeded demo data, not secrets
+    with platform.uow() as uow:
+        s = uow.session
+        pools = s.execute(
+            select(PoolRow.id, PoolRow.center_id, PoolRow.accelerator, PoolRow.nodes, PoolRow.cards_per_node)
+            .join(CenterRow, CenterRow.id == PoolRow.center_id)
+            .where(PoolRow.engine_kind == "simulated")
+            .order_by(PoolRow.id)
+        ).all()
+        users = (
+            s.execute(
+                select(OrganizationRow.id)
+                .where(OrganizationRow.id.in_(select(JobRow.org_id).distinct()))
+                .order_by(OrganizationRow.id)
+            )
+            .scalars()
+            .all()
+        )
+    if not pools or not users:
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(svc.USAGE_COLUMNS)
+        for org_id in users:
+            home = rng.sample(pools, k=min(3, len(pools)))  # an organization works on a few pools
+            size = rng.choice((8, 16, 32, 64))
+            for month in range(1, 13):
+                for n in range(rng.randint(1, 4)):
+                    pool_id, center_id, acc, nodes, per_node = rng.choice(home)
+                    cards = min(size * rng.choice((1, 1, 2)), nodes * per_node)
+                    start = dt.datetime(year, month, rng.randint(1, 28), rng.randint(0, 23), tzinfo=SHANGHAI)
+                    hours = rng.choice((6, 12, 24, 48, 96, 200))
+                    end = start + dt.timedelta(hours=hours, minutes=rng.randint(0, 59))
+                    if end.year > year:  # the file covers one year
+                        end = dt.datetime(year, 12, 31, 23, 59, tzinfo=SHANGHAI)
+                    out.writerow(
+                        [
+                            HISTORY_ENGINE,
+                            f"{year}-{org_id}-{month:02d}-{n}",
+                            org_id,
+                            center_id,
+                            pool_id,
+                            acc,
+                            cards,
+                            start.isoformat(),
+                            end.isoformat(),
+                        ]
+                    )
+                    rows += 1
+    return rows
 
 
 def bill_and_settle(platform: Platform) -> list[str]:
@@ -23,7 +95,11 @@ def bill_and_settle(platform: Platform) -> list[str]:
     clock = platform.clock
     today = shanghai_date(clock.now())
     packs = default_packs()
+    history = platform.settings.data_dir / "demo" / f"usage-{HISTORY_YEAR}.csv"
+    written = write_history(platform, history)
     with platform.uow() as uow:
+        imported = svc.import_usage(uow, history, packs)
+        again = svc.import_usage(uow, history, packs)  # idempotent: the same keys are already there
         got = svc.collect_runs(uow, packs=packs)
         months = sorted(
             Month.parse(m)
@@ -36,12 +112,17 @@ def bill_and_settle(platform: Platform) -> list[str]:
                 clock,
             )
         uow.commit()
-    lines = [f"usage: {got.rows} ended runs → {got.records} usage records (split at Shanghai month edges)"]
+    lines = [
+        f"usage {HISTORY_YEAR}: {written} jobs in {history} → {imported.records} usage records "
+        f"(split at Shanghai month edges); importing it again added {again.inserted}",
+        f"usage now: {got.rows} ended runs of the replay → {got.records} usage records",
+    ]
     for month in months:
+        paid_on = min(today, month.next().first_day + dt.timedelta(days=9))  # paid by the 10th
         with platform.uow() as uow:
             d = svc.draft_bills(uow, month, clock)
             svc.issue_bills(uow, clock, month=month)
-            svc.pay_all(uow, month, f"DEMO-{month}", today, clock)
+            svc.pay_all(uow, month, f"DEMO-{month}", paid_on, clock)
             uow.commit()
         with platform.uow() as uow:
             s = svc.settle_vouchers(uow, month, clock, packs)
