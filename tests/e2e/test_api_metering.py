@@ -111,3 +111,21 @@ def test_billing_pages_render(world, tmp_path):
     bill_id = c.get("/api/v1/bills", headers=world.auth("alice")).json()[0]["id"]
     detail = c.get(f"/billing/bills/{bill_id}", headers=world.auth("alice"))
     assert detail.status_code == 200 and "120.00" in detail.text
+
+
+def test_dashboard_money_follows_the_callers_scope(world, tmp_path):
+    _bill_world(world, tmp_path)
+    c = world.client
+    anon = c.get("/api/v1/dashboard").json()
+    assert anon["money_scope"] == "none" and anon["money"] == []
+    assert anon["cards"] == 32 and anon["cities"][0]["code"] == "340100"
+    alice = c.get("/api/v1/dashboard", headers=world.auth("alice")).json()
+    assert alice["money_scope"] == "own"
+    assert alice["money"] == [{"month": "2025-06", "billed": "600.00", "vouchers": "120.00"}]
+    root = c.get("/api/v1/dashboard", headers=world.auth("root")).json()
+    assert root["money"] == [{"month": "2025-06", "billed": "1200.00", "vouchers": "240.00"}]
+    olga = c.get("/api/v1/dashboard", headers=world.auth("olga")).json()  # its center's revenue
+    assert olga["money"][0]["billed"] == "1200.00" and olga["money"][0]["vouchers"] == "0.00"
+    page = c.get("/?lang=en", headers=world.auth("alice"))
+    assert page.status_code == 200 and 'id="dashboard"' in page.text and "600.00" in page.text
+    assert "1200.00" not in page.text

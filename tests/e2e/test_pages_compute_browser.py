@@ -43,6 +43,14 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def login_as_gina(page: Any, server: str, then: str) -> None:
+    page.goto(f"{server}/login?next={then}")
+    page.fill("input[name=username]", "gina")
+    page.fill("input[name=password]", "gina-password-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(server + then)
+
+
 def test_center_list_shows_capacity_and_pools_to_anyone(server: str, page: Any) -> None:
     page.goto(server + "/centers")
     assert page.locator("#capacity-p").inner_text() == "4.992"
@@ -51,11 +59,7 @@ def test_center_list_shows_capacity_and_pools_to_anyone(server: str, page: Any) 
 
 
 def test_submit_a_job_with_the_form_see_its_events_and_cancel_it(server: str, page: Any) -> None:
-    page.goto(server + "/login?next=/jobs")
-    page.fill("input[name=username]", "gina")
-    page.fill("input[name=password]", "gina-password-1")
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/jobs")
+    login_as_gina(page, server, "/jobs")
     form = page.locator("#submit-form")
     form.locator("input[name=name]").fill("browser-job")
     form.locator("input[name=command]").fill("python train.py")
@@ -73,3 +77,16 @@ def test_submit_a_job_with_the_form_see_its_events_and_cancel_it(server: str, pa
     page.wait_for_load_state()
     assert page.locator("#job-state").inner_text() == "已取消"
     assert page.locator("#events tbody tr").last.inner_text().count("已取消") == 1
+
+
+def test_home_dashboard_draws_capacity_by_city(server: str, page: Any) -> None:
+    page.goto(server + "/")
+    assert page.locator("#dash-p").inner_text() == "4.992"
+    assert page.locator("#dash-cards").inner_text() == "16"
+    page.wait_for_selector("#chart-cities canvas")  # ECharts (vendored) drew the chart
+    assert page.locator("#money-login").count() == 1  # no money figures for an anonymous visitor
+
+
+def test_engine_page_is_for_staff_and_operators(server: str, page: Any) -> None:
+    login_as_gina(page, server, "/operations")
+    assert "hf-page" not in page.locator("#engines").inner_text()  # a compute user watches no engine

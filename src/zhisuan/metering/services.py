@@ -1631,6 +1631,31 @@ def revenue_by_month(uow: UnitOfWork, operator_org_id: int | None = None) -> lis
     ]
 
 
+def monthly_totals(
+    uow: UnitOfWork, bill_scope: Scope | None, voucher_scope: Scope | None, months: int = 24
+) -> list[dict[str, object]]:
+    """Per usage month, what the caller may see: billed (issued or paid, tax-inclusive) and vouchers paid.
+
+    ``bill_scope`` / ``voucher_scope`` come from :func:`zhisuan.core.access.visible_scope` (dashboards).
+    """
+    s = uow.session
+    bq = select(BillRow.month, func.sum(BillRow.gross_fen)).where(BillRow.state.in_(("issued", "paid")))
+    bq = _apply_scope(bq, bill_scope, BillRow.org_id, operator_col=BillRow.operator_org_id)
+    billed = {m: int(f or 0) for m, f in s.execute(bq.group_by(BillRow.month))}
+    vq = select(VoucherLineRow.usage_month, func.sum(VoucherLineRow.amount_fen))
+    vq = _apply_scope(vq, voucher_scope, VoucherLineRow.org_id, city_col=VoucherLineRow.city)
+    granted = {m: int(f or 0) for m, f in s.execute(vq.group_by(VoucherLineRow.usage_month))}
+    keys = sorted(set(billed) | set(granted))[-months:]
+    return [
+        {
+            "month": m,
+            "billed": str(Money.from_fen(billed.get(m, 0))),
+            "vouchers": str(Money.from_fen(granted.get(m, 0))),
+        }
+        for m in keys
+    ]
+
+
 def budget_burn(uow: UnitOfWork) -> list[dict[str, object]]:
     """Vouchers granted per article, usage year and city, with the program budget left."""
     s = uow.session
@@ -1671,6 +1696,7 @@ __all__ = [
     "list_disputes",
     "list_usage",
     "list_vouchers",
+    "monthly_totals",
     "observed_runs",
     "pay_all",
     "pay_bill",

@@ -1,4 +1,4 @@
-"""Pages: home (cities and the accelerator catalog), login, logout, language switch."""
+"""Pages: home (dashboard, cities and the accelerator catalog), login, logout, language switch."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import capacity_p, catalog
 from zhisuan.core.errors import AuthenticationError
 from zhisuan.core.regions import regions
+from zhisuan.reports.dashboard import dashboard
 from zhisuan.web.deps import LoginDep, PlatformDep, PrincipalDep, UowDep, check_csrf
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -31,9 +32,14 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, who: PrincipalDep) -> HTMLResponse:
+def home(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
     accelerators = [{"a": a, "p": capacity_p([(a.key, 1)]) if a.rated else None} for a in catalog()]
-    return render(request, "home.html", {"regions": regions(), "accelerators": accelerators})
+    board = dashboard(uow, who, platform.clock.now())
+    return render(
+        request,
+        "home.html",
+        {"regions": regions(), "accelerators": accelerators, "board": board, "board_json": board.as_dict()},
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)

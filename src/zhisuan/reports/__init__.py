@@ -1,0 +1,1 @@
+"""Reports: figures composed across contexts for dashboards, bulletins and exports."""
