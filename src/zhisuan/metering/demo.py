@@ -2,7 +2,8 @@
 
 The replayed compute history is the last 30 hours before now, and art. 2 of the shipped pack is in force
 only until 2025-12-31: on its own it would show bills but no vouchers. So the step first writes a
-seeded usage file for calendar 2025 (the demo province's users on its pools, some jobs crossing a month
+seeded usage file for the last full calendar year before now in which art. 2 is in force (2025, seen
+from 2026; the demo province's users on its pools, some jobs crossing a month
 edge, 星河's self-use on 飞星一号 and 浦江's out-of-province work among them) and imports it the way
 ``zhisuan usage import`` does; those months are billed, paid early in the following month and settled
 with vouchers, then the replayed month follows.
@@ -18,41 +19,53 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from zhisuan.bootstrap import Platform
+from zhisuan.compute.demo import XINGHE
 from zhisuan.core.clock import SHANGHAI, Month, shanghai_date
+from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
 from zhisuan.metering import services as svc
-from zhisuan.policy import art2_in_force, default_packs
+from zhisuan.policy import PackSet, art2_in_force, default_packs
 from zhisuan.store.models.compute import CenterRow, JobRow, PoolRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import UsageRecordRow
 
 DEMO_BUDGET_FEN = 50_000_000_00  # 50 million yuan of art. 2 budget per usage year, for the demo
-HISTORY_YEAR = 2025
 HISTORY_SEED = 20250101
-HISTORY_ENGINE = "history"  # engine name of the imported records (the centers' 2025 accounting exports)
+SELF_USE_CENTER = "hf-feixing"  # 科大讯飞's center; 讯飞 holds 35 % of 星河 (compute demo)
+HISTORY_ENGINE = "history"  # engine name of the imported records (the centers' accounting exports)
 
 
-def write_history(platform: Platform, path: Path, year: int = HISTORY_YEAR) -> int:
+def history_year(packs: PackSet, today: dt.date) -> int:
+    """The last full calendar year before ``today`` in which art. 2 is in force (at mid-year)."""
+    year = today.year - 1
+    while year > 2000 and not art2_in_force(packs, Month(year, 6)):
+        year -= 1
+    return year
+
+
+def write_history(platform: Platform, path: Path, year: int) -> int:
     """A seeded usage file for one calendar year: each compute user's jobs on a few pools per month."""
     rng = random.Random(HISTORY_SEED)  # noqa: S311 — seeded demo data, not secrets
     with platform.uow() as uow:
         s = uow.session
         pools = s.execute(
             select(PoolRow.id, PoolRow.center_id, PoolRow.accelerator, PoolRow.nodes, PoolRow.cards_per_node)
-            .join(CenterRow, CenterRow.id == PoolRow.center_id)
             .where(PoolRow.engine_kind == "simulated")
             .order_by(PoolRow.id)
         ).all()
-        users = (
+        users = s.execute(
+            select(OrganizationRow.id, OrganizationRow.credit_code)
+            .where(OrganizationRow.id.in_(select(JobRow.org_id).distinct()))
+            .order_by(OrganizationRow.id)
+        ).all()
+        self_use = set(
             s.execute(
-                select(OrganizationRow.id)
-                .where(OrganizationRow.id.in_(select(JobRow.org_id).distinct()))
-                .order_by(OrganizationRow.id)
-            )
-            .scalars()
-            .all()
+                select(PoolRow.id)
+                .join(CenterRow, CenterRow.id == PoolRow.center_id)
+                .where(CenterRow.key == SELF_USE_CENTER)
+            ).scalars()
         )
     if not pools or not users:
         return 0
@@ -61,8 +74,10 @@ def write_history(platform: Platform, path: Path, year: int = HISTORY_YEAR) -> i
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(svc.USAGE_COLUMNS)
-        for org_id in users:
+        for org_id, code in users:
             home = rng.sample(pools, k=min(3, len(pools)))  # an organization works on a few pools
+            if code == make_credit_code(XINGHE):  # 星河 also works on its shareholder's center: self-use
+                home += [p for p in pools if p[0] in self_use]
             size = rng.choice((8, 16, 32, 64))
             for month in range(1, 13):
                 for n in range(rng.randint(1, 4)):
@@ -95,8 +110,9 @@ def bill_and_settle(platform: Platform) -> list[str]:
     clock = platform.clock
     today = shanghai_date(clock.now())
     packs = default_packs()
-    history = platform.settings.data_dir / "demo" / f"usage-{HISTORY_YEAR}.csv"
-    written = write_history(platform, history)
+    year = history_year(packs, today)
+    history = platform.settings.data_dir / "demo" / f"usage-{year}.csv"
+    written = write_history(platform, history, year)
     with platform.uow() as uow:
         imported = svc.import_usage(uow, history, packs)
         again = svc.import_usage(uow, history, packs)  # idempotent: the same keys are already there
@@ -113,7 +129,7 @@ def bill_and_settle(platform: Platform) -> list[str]:
             )
         uow.commit()
     lines = [
-        f"usage {HISTORY_YEAR}: {written} jobs in {history} → {imported.records} usage records "
+        f"usage {year}: {written} jobs in {history} → {imported.records} usage records "
         f"(split at Shanghai month edges); importing it again added {again.inserted}",
         f"usage now: {got.rows} ended runs of the replay → {got.records} usage records",
     ]

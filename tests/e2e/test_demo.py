@@ -1,0 +1,71 @@
+"""`zhisuan demo`: every context's step on both databases, and the command a newcomer runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from zhisuan import demo
+from zhisuan.bootstrap import Platform
+from zhisuan.core.credit_code import make_credit_code
+from zhisuan.ledger import services as ledger
+from zhisuan.store.models.compute import CenterRow, JobRow
+from zhisuan.store.models.core import OrganizationRow
+from zhisuan.store.models.metering import BillRow, VoucherLineRow
+
+
+def test_every_demo_step_runs_and_the_vouchers_follow_art2(platform: Platform) -> None:
+    out = [line for _title, step in demo.steps() for line in step(platform)]
+    assert any("importing it again added 0" in line for line in out)
+    with platform.uow() as uow:
+        s = uow.session
+        assert s.execute(select(func.count()).select_from(CenterRow)).scalar_one() == 8
+        assert s.execute(select(func.count()).select_from(JobRow)).scalar_one() >= 600
+        assert s.execute(select(func.count()).select_from(BillRow)).scalar_one() > 100
+
+        def vouchers(code17: str) -> dict[str, int]:
+            org = s.execute(
+                select(OrganizationRow.id).where(OrganizationRow.credit_code == make_credit_code(code17))
+            ).scalar_one()
+            rows = s.execute(
+                select(VoucherLineRow.status, func.sum(VoucherLineRow.amount_fen))
+                .where(VoucherLineRow.org_id == org)
+                .group_by(VoucherLineRow.status)
+            ).all()
+            return {status: int(fen) for status, fen in rows}
+
+        xinghe = vouchers("91340100MA8Q0XH01")  # related party of 飞星一号's operator
+        assert xinghe["granted"] > 0 and xinghe["ineligible"] == 0  # self-use lines earn nothing
+        pujiang = vouchers("91310000MA1Q0XH09")  # registered outside Anhui
+        assert set(pujiang) == {"ineligible"} and pujiang["ineligible"] == 0
+        spend, granted = s.execute(
+            select(func.sum(VoucherLineRow.spend_fen), func.sum(VoucherLineRow.amount_fen)).where(
+                VoucherLineRow.status == "granted"
+            )
+        ).one()
+        assert 0 < granted <= spend // 5  # never more than 20 % of the spend
+        assert ledger.verify(s) == []
+
+
+def test_the_demo_command_loads_everything_on_sqlite(tmp_path: Path) -> None:
+    env = os.environ | {"ZHISUAN_DATA_DIR": str(tmp_path)}
+    env.pop("ZHISUAN_DATABASE_URL", None)
+    env.pop("ZHISUAN_DEMO_ENGINES", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "zhisuan", "demo", "--no-serve"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for step, _ in demo.steps():
+        assert step in done.stdout
+    assert "ledger verified: ok" in done.stdout
+    assert "admin login: admin /" in done.stdout
+    assert (tmp_path / "zhisuan.db").exists()
