@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -187,6 +188,19 @@ def list_orgs(uow: UnitOfWork, who: Principal) -> list[OrgView]:
         else:
             query = query.where(OrganizationRow.id.in_(scope.org_ids))
     return [OrgView.of(r) for r in uow.session.execute(query).scalars()]
+
+
+def org_names(uow: UnitOfWork, org_ids: Iterable[int], lang: str = "zh") -> dict[int, str]:
+    """Display names of organizations the caller already holds rows of (bills, usage, vouchers)."""
+    ids = sorted(set(org_ids))
+    if not ids:
+        return {}
+    rows = uow.session.execute(
+        select(OrganizationRow.id, OrganizationRow.name, OrganizationRow.name_en).where(
+            OrganizationRow.id.in_(ids)
+        )
+    )
+    return {oid: (en if lang == "en" and en else zh) for oid, zh, en in rows}
 
 
 def add_ownership(

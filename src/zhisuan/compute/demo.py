@@ -129,6 +129,7 @@ def _register_centers(uow: UnitOfWork, platform: Platform, province: Province, n
             compute.CenterInput(
                 key=center.id,
                 name=center.name,
+                name_en=center.name_en or None,
                 operator=code,
                 city_code=center.city,
                 engine={"kind": "simulated"},

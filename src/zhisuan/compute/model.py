@@ -199,6 +199,7 @@ class Center:
     operator: str
     operator_credit_code: str = ""
     pools: tuple[Pool, ...] = ()
+    name_en: str = ""
 
     @property
     def cards(self) -> int:

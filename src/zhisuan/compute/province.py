@@ -292,6 +292,7 @@ def parse_province(data: Any, key: str = "province") -> Province:
                 operator=op_name,
                 operator_credit_code=op_code,
                 pools=tuple(pools),
+                name_en=_str(raw["name_en"], f"{where}.name_en") if "name_en" in raw else "",
             )
         )
     if len({c.id for c in centers}) != len(centers):

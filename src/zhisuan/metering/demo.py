@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from zhisuan.bootstrap import Platform
 from zhisuan.compute.demo import XINGHE
-from zhisuan.core.clock import SHANGHAI, Month, shanghai_date
+from zhisuan.core.clock import SHANGHAI, ManualClock, Month, day_start, shanghai_date
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
@@ -133,15 +133,22 @@ def bill_and_settle(platform: Platform) -> list[str]:
         f"(split at Shanghai month edges); importing it again added {again.inserted}",
         f"usage now: {got.rows} ended runs of the replay → {got.records} usage records",
     ]
-    for month in months:
-        paid_on = min(today, month.next().first_day + dt.timedelta(days=9))  # paid by the 10th
+    now = clock.now()
+
+    def on(month: Month, day: int) -> ManualClock:
+        """A clock on that day of the month after ``month`` (10:00 Shanghai), never later than now."""
+        at = day_start(month.next().first_day + dt.timedelta(days=day - 1)) + dt.timedelta(hours=10)
+        return ManualClock(min(at, now))
+
+    for month in months:  # past months: issued on the 2nd, paid by the 10th, settled on the 15th
+        issued, paid, settled = on(month, 2), on(month, 10), on(month, 15)
         with platform.uow() as uow:
-            d = svc.draft_bills(uow, month, clock)
-            svc.issue_bills(uow, clock, month=month)
-            svc.pay_all(uow, month, f"DEMO-{month}", paid_on, clock)
+            d = svc.draft_bills(uow, month, issued)
+            svc.issue_bills(uow, issued, month=month)
+            svc.pay_all(uow, month, f"DEMO-{month}", shanghai_date(paid.now()), paid)
             uow.commit()
         with platform.uow() as uow:
-            s = svc.settle_vouchers(uow, month, clock, packs)
+            s = svc.settle_vouchers(uow, month, settled, packs)
             uow.commit()
         note = "" if art2_in_force(packs, month) else " (no art. 2 policy in force for this month)"
         lines.append(

@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from zhisuan.accounts.services import org_names
+from zhisuan.compute import services as compute
 from zhisuan.core.access import Action, Kind, Role, authorize, visible_scope
 from zhisuan.core.errors import AuthenticationError
 from zhisuan.metering import services as svc
+from zhisuan.store.uow import UnitOfWork
 from zhisuan.web.api.metering import _bill_resource
 from zhisuan.web.deps import PrincipalDep, UowDep
 from zhisuan.web.templating import NavItem, add_nav, render
@@ -35,11 +38,20 @@ def billing_page(request: Request, uow: UowDep, who: PrincipalDep) -> HTMLRespon
     elif who.role in STAFF:
         revenue = svc.revenue_by_month(uow)
     burn = svc.budget_burn(uow) if who.role in {Role.ADMIN, Role.FINANCE, Role.PROVINCE} else []
+    rows: list[dict[str, object]] = [*usage, *bills, *vouchers, *revenue]
     return render(
         request,
         "metering/billing.html",
-        {"usage": usage, "bills": bills, "vouchers": vouchers, "revenue": revenue, "burn": burn},
+        {"usage": usage, "bills": bills, "vouchers": vouchers, "revenue": revenue, "burn": burn}
+        | _names(uow, rows, request.state.lang),
     )
+
+
+def _names(uow: UnitOfWork, rows: list[dict[str, object]], lang: str) -> dict[str, dict[int, str]]:
+    """Organization and center names for the rows on a page (the rows hold ids)."""
+    orgs = org_names(uow, (int(str(r["org_id"])) for r in rows if "org_id" in r), lang)
+    centers = {int(c.id): c.display_name(lang) for c in compute.list_centers(uow)}
+    return {"org_name": orgs, "center_name": centers}
 
 
 @router.get("/billing/bills/{bill_id}", response_class=HTMLResponse)
@@ -53,4 +65,8 @@ def bill_page(bill_id: int, request: Request, uow: UowDep, who: PrincipalDep) ->
         for v in svc.list_vouchers(uow, limit=5000, scope=visible_scope(who, Kind.VOUCHER))
         if v["bill_line_id"] in line_ids
     ]
-    return render(request, "metering/bill.html", {"bill": bill, "vouchers": vouchers})
+    return render(
+        request,
+        "metering/bill.html",
+        {"bill": bill, "vouchers": vouchers} | _names(uow, [bill], request.state.lang),
+    )
