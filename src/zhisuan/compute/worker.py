@@ -431,8 +431,8 @@ class Worker:
             if status is not None and not status.state.finished and status.state != EngineJobState.RUNNING:
                 continue
             if status is not None and status.state == EngineJobState.RUNNING:
-                if (t.job_id, t.attempt) in self._running:
-                    continue
+                if (t.job_id, t.attempt) in self._running or status.start is None:
+                    continue  # recorded already, or the engine does not know the start yet
                 self._running.add((t.job_id, t.attempt))
             try:
                 self._apply(t, status, report)

@@ -485,7 +485,15 @@ def test_worker_process_killed_with_sigkill_after_submit_is_reconciled_on_restar
 
     restarted = Worker(platform.uow, SystemClock(), name="restarted", health_every_s=0)
     assert restarted.reconcile().adopted == 1
-    run_until(restarted, lambda: province.job(job_id).state == "completed", timeout=120)
+    try:
+        run_until(restarted, lambda: province.job(job_id).state == "completed", timeout=120)
+    except pytest.fail.Exception as exc:  # say what Slurm and the database think, then fail
+        seen = [
+            subprocess.run(cmd, env=slurm_env, capture_output=True, text=True, check=False).stdout
+            for cmd in (["squeue", "-h", "-t", "all", "-o", "%i %j %T %r"], ["sinfo", "-N", "-h"])
+        ]
+        job = province.job(job_id)
+        pytest.fail(f"{exc}\njob: {job.state} {job.engine_job_id} (killed worker: {engine_job_id})\n{seen}")
     assert province.job(job_id).engine_job_id == engine_job_id
     assert _slurm_jobs_named(slurm_env, f"zhisuan-{job_id}", province.created) == [engine_job_id]
     platform.engine.dispose()
