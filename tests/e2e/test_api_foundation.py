@@ -151,3 +151,19 @@ def test_docs_page_uses_only_local_assets(client: TestClient) -> None:
     assert "/static/swagger/swagger-ui-bundle.js" in page.text
     assert "cdn" not in page.text.lower()
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_ids_out_of_range_or_in_other_digits_are_not_found_not_server_errors(world) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: '²' passed str.isdigit() and 2**64 overflowed the database driver."""
+    huge = "99999999999999999999"
+    for path, status in (
+        (f"/api/v1/orgs/{huge}", 404),
+        ("/api/v1/orgs/%C2%B2", 404),
+        (f"/api/v1/jobs/{huge}", 404),
+        (f"/api/v1/centers/{huge}", 404),
+        (f"/api/v1/quotas/{huge}", 404),
+        (f"/api/v1/bills/{huge}", 422),
+    ):
+        got = world.client.get(path, headers=world.auth("root"))
+        assert got.status_code == status, (path, got.text)
+        assert got.json()["error"]["code"] in {"not_found", "invalid"}

@@ -23,7 +23,7 @@ from zhisuan.core.access import (
 )
 from zhisuan.core.credit_code import validate_credit_code
 from zhisuan.core.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
-from zhisuan.core.ids import OrgId, UserId
+from zhisuan.core.ids import OrgId, UserId, parse_id
 from zhisuan.core.orgs import OrgKind, Ownership, OwnershipGraph, share_from_percent
 from zhisuan.core.regions import city as lookup_city
 from zhisuan.core.security import hash_password, new_token, token_hash, verify_password
@@ -129,8 +129,8 @@ def find_org(uow: UnitOfWork, ref: str | int) -> OrganizationRow:
     """An organization by id, credit code or exact name."""
     text = str(ref).strip()
     conds = [OrganizationRow.credit_code == text.upper(), OrganizationRow.name == text]
-    if text.isdigit():
-        conds.append(OrganizationRow.id == int(text))
+    if (row_id := parse_id(text)) is not None:
+        conds.append(OrganizationRow.id == row_id)
     row = uow.session.execute(select(OrganizationRow).where(or_(*conds))).scalars().first()
     if row is None:
         raise NotFoundError(f"no organization {text!r} (give its id, credit code or name)", field="org")

@@ -22,6 +22,7 @@ from zhisuan.compute.placement import DEFAULT_POLICY, policy_names
 from zhisuan.compute.services import parse_duration
 from zhisuan.core.clock import SHANGHAI, parse_timestamp
 from zhisuan.core.errors import ValidationError
+from zhisuan.core.ids import parse_id
 
 center_app = typer.Typer(help="Intelligent-computing centers.", no_args_is_help=True)
 pool_app = typer.Typer(help="Pools of accelerators at a center.", no_args_is_help=True)
@@ -447,9 +448,10 @@ def quota_set(
     by_model: dict[str, int] = {}
     for text in model_cards:
         model, sep, cards = text.partition("=")
-        if not sep or not cards.strip().isdigit():
+        count = parse_id(cards) if sep else None
+        if count is None:
             raise ValidationError(f"expected MODEL=CARDS, got {text!r}", field="model_cards")
-        by_model[model.strip()] = int(cards)
+        by_model[model.strip()] = count
     data = compute.QuotaInput(
         max_cards=max_cards, max_cards_by_model=by_model, monthly_budget=budget, monthly_card_hours=card_hours
     )

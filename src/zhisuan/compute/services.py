@@ -65,7 +65,7 @@ from zhisuan.core.access import (
 from zhisuan.core.catalog import accelerator, capacity_p
 from zhisuan.core.clock import SHANGHAI, UTC, Month, ensure_aware
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
-from zhisuan.core.ids import CenterId, JobId, OrgId, PoolId, UserId
+from zhisuan.core.ids import CenterId, JobId, OrgId, PoolId, UserId, parse_id
 from zhisuan.core.money import Money
 from zhisuan.core.orgs import OrgKind
 from zhisuan.core.regions import city as lookup_city
@@ -366,8 +366,8 @@ def find_center(uow: UnitOfWork, ref: str | int) -> CenterRow:
     """A center by id or key."""
     text = str(ref).strip()
     conds = [CenterRow.key == text.lower()]
-    if text.isdigit():
-        conds.append(CenterRow.id == int(text))
+    if (row_id := parse_id(text)) is not None:
+        conds.append(CenterRow.id == row_id)
     row = uow.session.execute(select(CenterRow).where(or_(*conds))).scalars().first()
     if row is None:
         raise NotFoundError(f"no center {text!r} (give its id or key)", field="center")
@@ -378,8 +378,8 @@ def find_pool(uow: UnitOfWork, ref: str | int) -> PoolRow:
     """A pool by id or key."""
     text = str(ref).strip()
     conds = [PoolRow.key == text.lower()]
-    if text.isdigit():
-        conds.append(PoolRow.id == int(text))
+    if (row_id := parse_id(text)) is not None:
+        conds.append(PoolRow.id == row_id)
     row = uow.session.execute(select(PoolRow).where(or_(*conds))).scalars().first()
     if row is None:
         raise NotFoundError(f"no pool {text!r} (give its id or key)", field="pool")
@@ -1195,7 +1195,8 @@ def count_jobs(uow: UnitOfWork, who: Principal) -> dict[str, int]:
 
 def _job_row(uow: UnitOfWork, job_id: int | str) -> JobRow:
     text = str(job_id).strip()
-    row = uow.session.get(JobRow, int(text)) if text.isdigit() else None
+    row_id = parse_id(text)
+    row = uow.session.get(JobRow, row_id) if row_id is not None else None
     if row is None:
         raise NotFoundError(f"no job {text!r}", field="job")
     return row

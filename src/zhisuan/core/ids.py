@@ -14,7 +14,25 @@ AccountId = NewType("AccountId", int)
 CityCode = NewType("CityCode", str)
 AcceleratorModel = NewType("AcceleratorModel", str)
 
+#: The largest id a database row can have (64-bit signed, as in PostgreSQL's BIGINT and SQLite).
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """``text`` as a row id if it is one (ASCII digits, at most :data:`MAX_ID`), else None.
+
+    >>> parse_id("42"), parse_id(" 7 "), parse_id("²"), parse_id("99999999999999999999"), parse_id("hf-1")
+    (42, 7, None, None, None)
+    """
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
 __all__ = [
+    "MAX_ID",
     "AcceleratorModel",
     "AccountId",
     "BillId",
@@ -24,4 +42,5 @@ __all__ = [
     "OrgId",
     "PoolId",
     "UserId",
+    "parse_id",
 ]

@@ -26,6 +26,7 @@ from zhisuan.accounts import ownership_graph
 from zhisuan.core.access import Scope
 from zhisuan.core.clock import Clock, Month, parse_date, parse_timestamp, shanghai_date
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
+from zhisuan.core.ids import MAX_ID
 from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.bulk import allocate_ids, insert_rows, insert_staged, stage
@@ -307,9 +308,12 @@ def _int_col(row: Mapping[str, str], col: str, n: int) -> int:
     if not raw:
         raise ValidationError("is missing", row=n, column=col)
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ValidationError(f"not an integer: {raw!r}", row=n, column=col) from None
+    if abs(value) > MAX_ID:
+        raise ValidationError(f"out of range: {raw!r}", row=n, column=col)
+    return value
 
 
 def parse_usage_row(n: int, row: Mapping[str, str]) -> tuple[RawUsage, str | None]:

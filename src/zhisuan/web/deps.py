@@ -6,12 +6,13 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from zhisuan import accounts
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import ANONYMOUS, Principal
 from zhisuan.core.errors import AuthenticationError, PermissionDeniedError
+from zhisuan.core.ids import MAX_ID
 from zhisuan.store.models.core import UserRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -86,3 +87,5 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 LoginDep = Annotated[Principal, Depends(require_login)]
+#: A row id in a URL path: a 64-bit positive integer (a larger one is a 422, not a database error).
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]

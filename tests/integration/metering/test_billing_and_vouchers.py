@@ -131,6 +131,14 @@ def test_importing_twice_changes_nothing_and_bad_rows_name_line_and_column(db, w
         assert uow.session.execute(select(func.count()).select_from(UsageRecordRow)).scalar_one() == 1
 
 
+def test_an_id_beyond_64_bits_is_a_row_error_not_a_driver_crash(db, world, tmp_path):
+    huge = row("h1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")
+    huge["org_id"] = 2**64
+    with pytest.raises(ValidationError, match="out of range") as err:
+        import_rows(db, tmp_path, [huge])
+    assert (err.value.row, err.value.column) == (1, "org_id")
+
+
 def test_overlapping_report_of_the_same_job_is_refused(db, world, tmp_path):
     import_rows(
         db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]

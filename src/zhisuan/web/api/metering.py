@@ -20,7 +20,7 @@ from zhisuan.metering import services as svc
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillRow
 from zhisuan.store.uow import UnitOfWork
-from zhisuan.web.deps import LoginDep, UowDep
+from zhisuan.web.deps import LoginDep, RowId, UowDep
 
 router = APIRouter(tags=["metering"])
 
@@ -63,14 +63,14 @@ def list_bills(
 
 
 @router.get("/bills/{bill_id}")
-def get_bill(bill_id: int, uow: UowDep, who: LoginDep) -> dict[str, Any]:
+def get_bill(bill_id: RowId, uow: UowDep, who: LoginDep) -> dict[str, Any]:
     """One bill with its lines (tax-inclusive amounts as invoiced, VAT, net)."""
     authorize(who, Action.READ, _bill_resource(uow, bill_id))
     return svc.bill_detail(uow, bill_id)
 
 
 @router.get("/bills/{bill_id}/export.{fmt}")
-def export_bill(bill_id: int, fmt: Literal["xlsx", "csv"], uow: UowDep, who: LoginDep) -> Response:
+def export_bill(bill_id: RowId, fmt: Literal["xlsx", "csv"], uow: UowDep, who: LoginDep) -> Response:
     """The bill as an Excel workbook or a CSV file."""
     authorize(who, Action.READ, _bill_resource(uow, bill_id))
     with tempfile.TemporaryDirectory() as tmp:

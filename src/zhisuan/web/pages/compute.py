@@ -15,6 +15,7 @@ from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import catalog
 from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.errors import AuthenticationError, PermissionDeniedError, ZhisuanError
+from zhisuan.core.ids import parse_id
 from zhisuan.core.regions import all_cities
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, check_csrf
@@ -151,7 +152,7 @@ def submit_form(
             runtime_s=compute.parse_duration(runtime),
             accelerators=[a for a in (accelerator or []) if a],
             domestic_only=domestic_only,
-            min_memory_gb=int(min_memory_gb) if min_memory_gb.strip().isdigit() else None,
+            min_memory_gb=parse_id(min_memory_gb),
             price_ceiling=price_ceiling.strip() or None,
             data_city=data_city.strip() or None,
             retries=retries,

@@ -12,7 +12,7 @@ from zhisuan.core.errors import AuthenticationError
 from zhisuan.metering import services as svc
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web.api.metering import _bill_resource
-from zhisuan.web.deps import PrincipalDep, UowDep
+from zhisuan.web.deps import PrincipalDep, RowId, UowDep
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +55,7 @@ def _names(uow: UnitOfWork, rows: list[dict[str, object]], lang: str) -> dict[st
 
 
 @router.get("/billing/bills/{bill_id}", response_class=HTMLResponse)
-def bill_page(bill_id: int, request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
+def bill_page(bill_id: RowId, request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
     authorize(who, Action.READ, _bill_resource(uow, bill_id))
     bill = svc.bill_detail(uow, bill_id)
     lines = bill["lines"]
