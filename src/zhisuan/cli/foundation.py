@@ -347,6 +347,10 @@ def demo(
         for line in lines:
             out.print(f"    {line}")
     out.print(f"demo loaded in {time.monotonic() - started:.1f} s")
+    out.print(
+        "pages: / (dashboard) · /centers · /jobs · /jobs/held · /operations (engines) · /billing · /policy"
+        " · /metrics — log in as province, finance, xinghe, op-hf-chaohu … to see each role's view"
+    )
     out.print(f"admin login: [bold]admin[/] / [bold]{secret}[/]")
     if serve_after:
         serve(host=host, port=port, worker=True)
