@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from zhisuan.compute import services as compute
-from zhisuan.core.access import Kind, Principal, visible_scope
+from zhisuan.core.access import Kind, Principal, Scope, visible_scope
 from zhisuan.core.catalog import accelerator
 from zhisuan.core.regions import city as lookup_city
 from zhisuan.metering import services as metering
@@ -78,13 +78,12 @@ class Dashboard:
         }
 
 
-def _scope_name(who: Principal) -> str:
-    scope = visible_scope(who, Kind.BILL)
-    if scope.nothing:
+def _scope_name(bills: Scope) -> str:
+    if bills.nothing:
         return "none"
-    if scope.everything:
+    if bills.everything:
         return "province"
-    return "city" if scope.city_code else "own"
+    return "city" if bills.city_code else "own"
 
 
 def dashboard(uow: UnitOfWork, who: Principal, now: dt.datetime) -> Dashboard:
@@ -95,13 +94,10 @@ def dashboard(uow: UnitOfWork, who: Principal, now: dt.datetime) -> Dashboard:
     for code, (p, cards) in ov.capacity.by_city.items():
         c = lookup_city(code)
         cities.append(CityFigure(code, c.name_zh, c.name_en, p, cards, c.northern_anhui))
-    scope_name = _scope_name(who)
+    bills = visible_scope(who, Kind.BILL)
+    scope_name = _scope_name(bills)
     money = (
-        ()
-        if scope_name == "none"
-        else tuple(
-            metering.monthly_totals(uow, visible_scope(who, Kind.BILL), visible_scope(who, Kind.VOUCHER))
-        )
+        () if bills.nothing else tuple(metering.monthly_totals(uow, bills, visible_scope(who, Kind.VOUCHER)))
     )
     return Dashboard(
         at=now,
