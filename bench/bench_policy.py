@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from zhisuan.policy import amounts, art2_amounts, default_packs, evaluate
-from zhisuan.policy.engine import _Compiled
+from zhisuan.policy.compile import Compiled as _Compiled
 
 CITIES = ["340100", "340200", "340300", "340400", "340500", "340600", "341200", "341300", "341600", "341800"]
 START = dt.date(2023, 10, 1)
@@ -197,7 +197,7 @@ def run_ceiling(total: int, seed: int) -> dict[str, float]:
     Both produce the same steps and reasons for eligible art5 cases; the hand-written one knows the
     parameters as constants and skips fact checking, so it is an upper bound for any engine design.
     """
-    from zhisuan.policy.engine import Reason, Step, fen_text
+    from zhisuan.policy.decision import Reason, Step, fen_text
 
     packs = default_packs()
     rng = random.Random(seed)

@@ -1,4 +1,4 @@
-"""The one composition root: settings, database, unit of work and clock for the web app, CLI and workers."""
+"""The one composition root: settings, database, unit of work, clock and policy packs for every process."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhisuan.core.clock import Clock, SystemClock
+from zhisuan.policy import PackSource
 from zhisuan.settings import Settings, load_settings
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
@@ -22,8 +23,11 @@ class Platform:
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
     session_factory: sessionmaker[Session] | None = None
+    #: the policy packs (shipped plus ``settings.packs_dir``), loaded once, reloaded when one is published
+    packs: PackSource = field(init=False)
 
     def __post_init__(self) -> None:
+        self.packs = PackSource(self.settings.packs_dir)
         if self.session_factory is None:
             self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
 

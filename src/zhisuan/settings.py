@@ -15,6 +15,12 @@ class Settings:
     database_url: str
     secret_key: str
     run_worker: bool = True
+    #: where administrators publish policy packs (``*.yaml``); None means ``<data_dir>/packs``
+    packs_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.packs_dir is None:
+            object.__setattr__(self, "packs_dir", self.data_dir / "packs")
 
     @property
     def is_sqlite(self) -> bool:
@@ -35,7 +41,10 @@ def _secret(data_dir: Path, env: Mapping[str, str]) -> str:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """``ZHISUAN_DATA_DIR`` (default ./var), ``ZHISUAN_DATABASE_URL`` (default SQLite in the data dir)."""
+    """``ZHISUAN_DATA_DIR`` (default ./var), ``ZHISUAN_DATABASE_URL`` (default SQLite in the data dir).
+
+    Also ``ZHISUAN_PACKS_DIR``: the administrators' policy packs (default ``<data dir>/packs``).
+    """
     env = os.environ if env is None else env
     data_dir = Path(env.get("ZHISUAN_DATA_DIR", "var")).resolve()
     url = env.get("ZHISUAN_DATABASE_URL") or f"sqlite:///{data_dir / 'zhisuan.db'}"
@@ -44,4 +53,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=url,
         secret_key=_secret(data_dir, env),
         run_worker=env.get("ZHISUAN_WORKER", "1") != "0",
+        packs_dir=Path(env["ZHISUAN_PACKS_DIR"]).resolve() if env.get("ZHISUAN_PACKS_DIR") else None,
     )

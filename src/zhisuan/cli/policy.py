@@ -1,7 +1,8 @@
 """`zhisuan policy …`: evaluate cases (the evaluation contract), list and show packs, validate, diff.
 
-Packs come from the package (``zhisuan/policy/packs/*.yaml``) plus every ``*.yaml`` an administrator
-puts in ``$ZHISUAN_DATA_DIR/packs/`` (default ``./var/packs``): adding a pack needs no code change.
+Packs come from the platform's one pack source: the package's (``zhisuan/policy/packs/*.yaml``) plus every
+``*.yaml`` an administrator puts in the packs folder (``Settings.packs_dir``, by default
+``$ZHISUAN_DATA_DIR/packs/``), the same packs the web API answers from: adding a pack needs no code change.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import multiprocessing as mp
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -19,13 +19,14 @@ from typing import Any, TextIO, cast
 import typer
 
 from zhisuan.cli._common import console, fail, guarded, print_json, print_table
+from zhisuan.cli._platform import platform
 from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.errors import PolicyError, ZhisuanError
-from zhisuan.policy import PackSet, evaluate, load_pack, load_pack_set
+from zhisuan.policy import Pack, PackSet, answer_json, evaluate, load_pack
+from zhisuan.policy.batch import error_object
 from zhisuan.policy.browse import article_rows, check_text, describe, diff_packs, pack_summary
 from zhisuan.policy.cases import case_files, check_case, load_cases
-from zhisuan.policy.engine import answer_json, error_object, packs_period
-from zhisuan.policy.pack import Pack
+from zhisuan.policy.packset import packs_period
 
 app = typer.Typer(
     help="Policy packs and the rules engine (evaluation contract: docs/policy.md).", no_args_is_help=True
@@ -34,14 +35,9 @@ app = typer.Typer(
 LANG_HELP = "Language of reasons: zh, en or both."
 
 
-def packs_dir() -> Path:
-    """Where administrators put extra packs: $ZHISUAN_DATA_DIR/packs (default ./var/packs)."""
-    return Path(os.environ.get("ZHISUAN_DATA_DIR", "var")) / "packs"
-
-
 def pack_set() -> PackSet:
-    """The shipped packs plus the administrators' packs."""
-    return load_pack_set(packs_dir())
+    """The packs in force: the platform's pack source (shipped plus the administrators' folder)."""
+    return platform().packs.current()
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -110,7 +106,8 @@ def run_batch(
             written += 1
     else:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=_worker_init, initargs=(pack, lang)) as pool:
+        # the workers answer from the very packs given here (frozen values), not from a second load
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(tuple(packs), pack, lang)) as pool:
             for block in pool.imap(_worker_chunk, _blocks(lines, 2_000)):
                 write("".join(f"{text}\n" for text in block))
                 written += len(block)
@@ -121,8 +118,8 @@ def run_batch(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(pack: str | None, lang: str) -> None:
-    _WORKER.update(packs=pack_set(), pack=pack, lang=lang)
+def _worker_init(packs: tuple[Pack, ...], pack: str | None, lang: str) -> None:
+    _WORKER.update(packs=PackSet(packs), pack=pack, lang=lang)
 
 
 def _worker_chunk(block: list[tuple[int, str]]) -> list[str]:

@@ -2,7 +2,9 @@
 
 The public surface, for other contexts and for the CLI, web and benchmarks:
 
-* :func:`default_packs` / :func:`load_pack_set` — the shipped packs, plus admins' ``*.yaml`` packs.
+* :class:`PackSource` — the shipped packs plus the administrators' ``*.yaml`` folder, validated once
+  and reloaded when a new version is published (the platform holds one: ``platform.packs.current()``);
+  :func:`load_pack_set` builds a :class:`PackSet` from files directly.
 * :func:`evaluate` — one case → :class:`Decision` with ``in_force``, ``eligible``, ``amount`` (Money,
   rounded once), ``payee``, ``case_by_case``, ``steps`` and ``reasons`` (zh and en);
   ``Decision.to_dict()`` is the evaluation contract's JSON object (POLICY.md).
@@ -15,7 +17,7 @@ The public surface, for other contexts and for the CLI, web and benchmarks:
 
 Example (metering's monthly voucher settlement)::
 
-    packs = default_packs()
+    packs = platform.packs.current()
     fen = art2_amounts(packs, "2025-06", spend_fen, in_province, self_use, subsidy_this_year_fen)
     explained = evaluate("art2", {"city": "340100", "in_province": True, "self_use": False,
                                   "spend": "1234.56"}, "2025-06-01", packs)
@@ -31,29 +33,15 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 
-from zhisuan.policy.engine import (
-    Decision,
-    Reason,
-    Step,
-    _as_day,
-    answer,
-    answer_json,
-    evaluate,
-    evaluate_many,
-    fen_text,
-)
+from zhisuan.policy.batch import answer, answer_json, evaluate_many
+from zhisuan.policy.decision import Decision, Reason, Step, fen_text
+from zhisuan.policy.engine import evaluate
 from zhisuan.policy.errors import FactError, PackError, RuleConflictError
-from zhisuan.policy.pack import (
-    ArticleVersion,
-    Pack,
-    PackSet,
-    Parameter,
-    as_params,
-    builtin_pack_dir,
-    load_pack,
-    load_pack_set,
-    parse_pack,
-)
+from zhisuan.policy.facts import as_day
+from zhisuan.policy.loader import builtin_pack_dir, load_pack, load_pack_set, parse_pack
+from zhisuan.policy.packset import PackSet, as_params
+from zhisuan.policy.schema import ArticleVersion, Pack, Parameter
+from zhisuan.policy.source import PackSource
 from zhisuan.policy.vector import RATE_SCALE, amounts, apply_budget, art2_amounts, art2_in_force
 
 
@@ -65,15 +53,15 @@ def parameters(
     E.g. ``parameters(packs, "art2", "2025-06-01")["budget_exhausted"]`` → ``"queued"``; money and
     rates are exact :class:`fractions.Fraction` (yuan), a null cap is ``None``.
     """
-    version = packs.resolve(program, _as_day(on), pack)
+    version = packs.resolve(program, as_day(on), pack)
     if version is None:
         return None
-    return as_params(version, _as_day(on))
+    return as_params(version, as_day(on))
 
 
 @cache
 def default_packs() -> PackSet:
-    """The packs shipped with zhisuan (loaded once; admins' packs come from :func:`load_pack_set`)."""
+    """The packs shipped with zhisuan only (loaded once); everything else takes ``platform.packs``."""
     return load_pack_set()
 
 
@@ -85,6 +73,7 @@ __all__ = [
     "Pack",
     "PackError",
     "PackSet",
+    "PackSource",
     "Parameter",
     "Reason",
     "RuleConflictError",

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from zhisuan.policy.engine import packs_period
-from zhisuan.policy.pack import (
+from zhisuan.policy.packset import PackSet, packs_period
+from zhisuan.policy.schema import (
     ArticleVersion,
     AwardRule,
     Check,
     FactSpec,
     Pack,
-    PackSet,
     Parameter,
     dump_value,
 )

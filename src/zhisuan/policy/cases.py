@@ -26,7 +26,7 @@ from zhisuan.core.errors import PolicyError, ZhisuanError
 from zhisuan.policy._yaml import MarkedDict, MarkedList, load_marked
 from zhisuan.policy.engine import evaluate
 from zhisuan.policy.errors import PackError
-from zhisuan.policy.pack import PackSet
+from zhisuan.policy.packset import PackSet
 
 _ART = re.compile(r"^(art[0-9]+)")
 _EXPECT_KEYS = {

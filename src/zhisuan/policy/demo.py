@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from zhisuan.policy.engine import evaluate
-from zhisuan.policy.pack import load_pack_set
 
 if TYPE_CHECKING:
     from zhisuan.bootstrap import Platform
@@ -58,7 +57,7 @@ SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
 
 def show_policies(platform: Platform) -> list[str]:
     """Packs in force (shipped plus the data directory's) and showcase evaluations with page links."""
-    packs = load_pack_set(platform.settings.data_dir / "packs")
+    packs = platform.packs.current()
     lines = [f"policy pack {p.id}: {len(p.articles)} articles — {p.title_zh}" for p in packs]
     lines.append("pack browser: /policy · API: POST /api/v1/policy/evaluate")
     for label, program, facts, on in SHOWCASE:

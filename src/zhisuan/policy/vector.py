@@ -20,9 +20,11 @@ import numpy.typing as npt
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import PolicyError
 from zhisuan.core.money import Rounding
-from zhisuan.policy.engine import _as_day, _Compiled, _compiled
+from zhisuan.policy.compile import Compiled, compiled
 from zhisuan.policy.errors import FactError, RuleConflictError
-from zhisuan.policy.pack import ArticleVersion, AwardRule, Check, PackSet
+from zhisuan.policy.facts import as_day
+from zhisuan.policy.packset import PackSet
+from zhisuan.policy.schema import ArticleVersion, AwardRule, Check
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -110,7 +112,7 @@ class _Columns:
         )
 
 
-def _mask(c: Check, cols: _Columns, comp: _Compiled) -> BoolArray | None:
+def _mask(c: Check, cols: _Columns, comp: Compiled) -> BoolArray | None:
     """The rows that pass a check; None when an optional fact is absent (the check is skipped)."""
     if c.any_of:
         parts = [m for m in (_mask(x, cols, comp) for x in c.any_of) if m is not None]
@@ -212,7 +214,7 @@ def amounts(
     ``scales[name]`` (numbers default to 1, rates to :data:`RATE_SCALE`). An optional
     ``case_by_case_amount`` column uses −1 for "none". Gives the same fen as the explained mode.
     """
-    day = _as_day(on)
+    day = as_day(on)
     if not packs.knows(program):
         raise PolicyError(f"unknown program {program!r}", field="program")
     lengths = {int(np.shape(c)[0]) for c in columns.values()}
@@ -222,7 +224,7 @@ def amounts(
     version = packs.resolve(program, day, pack)
     if version is None:
         return np.zeros(n, dtype=np.int64)
-    comp = _compiled(packs, version, day)
+    comp = compiled(packs, version, day)
     cols = _Columns(version, columns, n, scales or {})
     eligible = np.ones(n, dtype=bool)
     for rule in version.eligibility:
@@ -271,7 +273,7 @@ def amounts(
     return out
 
 
-def _formula(rule: AwardRule, cols: _Columns, comp: _Compiled) -> IntArray:
+def _formula(rule: AwardRule, cols: _Columns, comp: Compiled) -> IntArray:
     n = cols.n
     base_den = 1
     if rule.base.fact is not None:
@@ -301,11 +303,15 @@ def _formula(rule: AwardRule, cols: _Columns, comp: _Compiled) -> IntArray:
             num = _mul(num, rate.numerator)
             den *= rate.denominator
     un, ud = 1, 1
-    if comp.uplift_on and comp.v.uplift_location is not None and cols.has(comp.v.uplift_location):
-        city = np.asarray(cols.cols[comp.v.uplift_location]).astype(str)
-        up = np.isin(city, np.array(sorted(comp.uplift_cities)))
+    if (
+        comp.awards.uplift_on
+        and comp.version.uplift_location is not None
+        and cols.has(comp.version.uplift_location)
+    ):
+        city = np.asarray(cols.cols[comp.version.uplift_location]).astype(str)
+        up = np.isin(city, np.array(sorted(comp.awards.uplift_cities)))
         if np.any(up):
-            un, ud = comp.uplift
+            un, ud = comp.awards.uplift
             lifted = _mul(num, un)
             plain = _mul(num, ud)
             # bring both to the common denominator den × ud
@@ -360,9 +366,9 @@ def art2_amounts(
     Exact to the fen and equal to :func:`zhisuan.policy.evaluate` case by case; rows outside any pack
     in force get 0 (check :func:`art2_in_force` to tell "no policy" from "not eligible").
 
-    >>> from zhisuan.policy import default_packs
+    >>> from zhisuan.policy import load_pack_set
     >>> import numpy as np
-    >>> art2_amounts(default_packs(), "2025-06", np.array([100_000, 99], dtype=np.int64),
+    >>> art2_amounts(load_pack_set(), "2025-06", np.array([100_000, 99], dtype=np.int64),
     ...              np.array([True, True]), np.array([False, False])).tolist()
     [20000, 19]
     """
@@ -379,8 +385,8 @@ def art2_amounts(
     version = packs.resolve("art2", day, pack)
     if version is None:
         return np.zeros(n, dtype=np.int64)
-    comp = _compiled(packs, version, day)
-    if comp.uplift_on and version.uplift_location is not None:
+    comp = compiled(packs, version, day)
+    if comp.awards.uplift_on and version.uplift_location is not None:
         if city is None:
             raise FactError("this pack applies the 皖北 uplift to art2: pass the city column", field="city")
         columns[version.uplift_location] = city
@@ -392,7 +398,7 @@ def art2_amounts(
         and rule.base.fact == "spend"
         and rule.rate is not None
         and rule.rate.parameter is not None
-        and not comp.uplift_on
+        and not comp.awards.uplift_on
         and [r.check.op for r in version.eligibility] == ["is_true", "is_false"]
         and [r.check.fact for r in version.eligibility] == ["in_province", "self_use"]
     )
@@ -420,7 +426,7 @@ def _month_day(value: Month | dt.date | str) -> dt.date:
         return value.first_day
     if isinstance(value, str) and len(value.strip()) == 7:
         return Month.parse(value).first_day
-    return _as_day(value, "month")
+    return as_day(value, "month")
 
 
 def art2_in_force(packs: PackSet, month_or_date: Month | dt.date | str, pack: str | None = None) -> bool:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from zhisuan.policy import PackSet, default_packs, load_pack_set
+from zhisuan.policy import PackSet, load_pack_set
 
 HERE = Path(__file__).parent
 SUCCESSOR = HERE / "packs" / "anhui-2025-test.yaml"
@@ -12,7 +12,7 @@ SUCCESSOR = HERE / "packs" / "anhui-2025-test.yaml"
 
 @pytest.fixture(scope="session")
 def packs() -> PackSet:
-    return default_packs()
+    return load_pack_set()
 
 
 @pytest.fixture(scope="session")

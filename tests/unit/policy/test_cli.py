@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from zhisuan.cli import _platform
 from zhisuan.cli.policy import app
 from zhisuan.policy import builtin_pack_dir
 
@@ -28,9 +30,12 @@ KEYS = [
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test's CLI runs on its own data directory (the platform is built once per process)."""
     monkeypatch.setenv("ZHISUAN_DATA_DIR", str(tmp_path))
-    return tmp_path
+    _platform.platform.cache_clear()
+    yield tmp_path
+    _platform.platform.cache_clear()
 
 
 def _facts(tmp_path: Path, facts: object) -> str:

@@ -10,8 +10,7 @@ import pytest
 from zhisuan.core.errors import PolicyError
 from zhisuan.core.money import Money, Rounding
 from zhisuan.policy import FactError, PackSet, RuleConflictError, evaluate, parse_pack
-from zhisuan.policy.engine import round_pair
-from zhisuan.policy.pack import PackSet as RawPackSet
+from zhisuan.policy.decision import round_pair
 
 ART5 = {"city": "340100", "rd_cost": "1000000", "selection_mode": "directed", "in_provincial_plan": True}
 
@@ -156,7 +155,7 @@ articles:
 
 
 def test_two_rules_claiming_one_case_without_priority_is_an_error() -> None:
-    ps = RawPackSet(
+    ps = PackSet(
         [
             parse_pack(
                 CONFLICT.replace("        PRIORITY_A\n", "").replace("        PRIORITY_B\n", ""), "c.yaml"
@@ -170,13 +169,13 @@ def test_two_rules_claiming_one_case_without_priority_is_an_error() -> None:
 
 def test_priority_settles_a_conflict() -> None:
     text = CONFLICT.replace("PRIORITY_A", "priority: 2").replace("PRIORITY_B", "priority: 1")
-    ps = RawPackSet([parse_pack(text, "c.yaml")])
+    ps = PackSet([parse_pack(text, "c.yaml")])
     assert evaluate("art14", {"cost": "600"}, "2024-06-30", ps).amount_text == "1000.00"
     assert evaluate("art14", {"cost": "100"}, "2024-06-30", ps).amount_text == "100.00"
 
 
 def test_an_open_ended_article_stays_in_force() -> None:
-    ps = RawPackSet(
+    ps = PackSet(
         [
             parse_pack(
                 CONFLICT.replace("        PRIORITY_A\n", "").replace("        PRIORITY_B\n", ""), "c.yaml"
@@ -241,7 +240,7 @@ def test_a_claim_window_set_in_the_pack_refuses_late_claims() -> None:
         "  claim_window_days:\n    type: count\n    value: null",
         "  claim_window_days:\n    type: count\n    value: 90",
     )
-    ps = RawPackSet([parse_pack(text, "window.yaml")])
+    ps = PackSet([parse_pack(text, "window.yaml")])
     facts = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
     on_time = evaluate("art2", {**facts, "claimed_on": "2026-03-31"}, "2025-12-31", ps)
     late = evaluate("art2", {**facts, "claimed_on": "2026-04-01"}, "2025-12-31", ps)

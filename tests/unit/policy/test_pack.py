@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from zhisuan.policy import PackError, builtin_pack_dir, parse_pack
-from zhisuan.policy.pack import Parameter, ParamVersion
+from zhisuan.policy.schema import Parameter, ParamVersion
 
 SHIPPED = (builtin_pack_dir() / "anhui-2023.yaml").read_text(encoding="utf-8")
 
@@ -133,8 +133,7 @@ def test_a_parameter_value_holds_from_its_date_until_the_next() -> None:
 
 
 def test_dated_parameters_change_answers_on_their_date() -> None:
-    from zhisuan.policy import evaluate
-    from zhisuan.policy.pack import PackSet
+    from zhisuan.policy import PackSet, evaluate
 
     ps = PackSet([parse_pack(MINIMAL, "mini.yaml")])
     facts = {"rd_cost": "100", "level": "a"}

@@ -8,7 +8,6 @@ import pytest
 
 from zhisuan.core.errors import PolicyError
 from zhisuan.policy import PackSet, evaluate, load_pack, load_pack_set
-from zhisuan.policy.pack import PackSet as RawPackSet
 
 OLD_FACTS = {"city": "340100", "total_investment": "1000000", "benchmark_selected": True}
 NEW_FACTS = {
@@ -78,9 +77,9 @@ def test_two_packs_in_force_without_supersedes_is_an_error(successor_pack_path: 
     rival = text.replace("supersedes:\n  anhui-2023:\n    art6: 2025-08-11\n", "").replace(
         "id: anhui-2025-test", "id: rival"
     )
-    from zhisuan.policy import default_packs, parse_pack
+    from zhisuan.policy import parse_pack
 
-    ps = RawPackSet([*default_packs(), parse_pack(rival, "rival.yaml")])
+    ps = PackSet([*load_pack_set(), parse_pack(rival, "rival.yaml")])
     with pytest.raises(PolicyError, match="none supersedes"):
         evaluate("art6", OLD_FACTS, "2025-09-01", ps)
     # choosing a pack explicitly is allowed

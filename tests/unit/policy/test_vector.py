@@ -17,13 +17,12 @@ from zhisuan.policy import (
     apply_budget,
     art2_amounts,
     art2_in_force,
-    default_packs,
     evaluate,
+    load_pack_set,
     parse_pack,
 )
-from zhisuan.policy.pack import PackSet as RawPackSet
 
-PACKS = default_packs()
+PACKS = load_pack_set()
 CITIES = ["340100", "341300", "340200", "341600", "340400"]
 fen = st.integers(min_value=0, max_value=10**13)
 small_fen = st.integers(min_value=0, max_value=10**9)
@@ -76,7 +75,7 @@ def _capped_art2_pack(mode: str) -> PackSet:
         "      annual_cap_per_org:\n        type: money\n        value: null",
         '      annual_cap_per_org:\n        type: money\n        value: "5000.005"',
     ).replace("    value: down\n", f"    value: {mode}\n", 1)
-    return RawPackSet([parse_pack(text, "capped.yaml")])
+    return PackSet([parse_pack(text, "capped.yaml")])
 
 
 @pytest.mark.parametrize("mode", ["down", "up", "half_up", "half_even"])

@@ -10,42 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.errors import NotFoundError, PolicyError
-from zhisuan.policy import PackSet, answer_json, evaluate, load_pack_set
+from zhisuan.policy import PackSet, answer_json, evaluate
 from zhisuan.policy.browse import article_rows, describe, pack_summary
-from zhisuan.policy.engine import packs_period
+from zhisuan.policy.packset import packs_period
 from zhisuan.web.deps import PlatformDep
 
 router = APIRouter()
 
 MAX_BATCH = 10_000
 _DECODER = json.JSONDecoder(parse_float=Decimal)  # JSON numbers become exact decimals
-_lock = threading.Lock()
-_cache: dict[str, tuple[tuple[tuple[str, float], ...], PackSet]] = {}
-
-
-def packs_for(data_dir: Path) -> PackSet:
-    """Shipped packs plus ``<data dir>/packs/*.yaml``, reloaded when an administrator changes that folder."""
-    folder = data_dir / "packs"
-    stamp = (
-        tuple(sorted((str(p), p.stat().st_mtime) for p in folder.glob("*.yaml"))) if folder.is_dir() else ()
-    )
-    key = str(folder)
-    with _lock:
-        hit = _cache.get(key)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-        packs = load_pack_set(folder)
-        _cache[key] = (stamp, packs)
-        return packs
 
 
 def _case_out(case: Any, packs: PackSet, lang: str) -> str:
@@ -116,7 +96,7 @@ async def evaluate_cases(
         body = _DECODER.decode((await request.body()).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise PolicyError("the body must be JSON", field="body") from None
-    packs = packs_for(platform.settings.data_dir)
+    packs = platform.packs.current()
     if isinstance(body, dict) and "cases" in body:
         cases = body["cases"]
         if not isinstance(cases, list):
@@ -134,14 +114,14 @@ async def evaluate_cases(
 @router.get("/policy/packs", tags=["policy"])
 def list_packs(platform: PlatformDep) -> dict[str, object]:
     """Every pack and every article version with the dates it judges events (public)."""
-    packs = packs_for(platform.settings.data_dir)
+    packs = platform.packs.current()
     return {"packs": [pack_summary(p) for p in packs], "articles": article_rows(packs)}
 
 
 @router.get("/policy/packs/{pack_id}", tags=["policy"])
 def show_pack(pack_id: str, platform: PlatformDep) -> dict[str, object]:
     """One pack: its summary and its articles (public)."""
-    packs = packs_for(platform.settings.data_dir)
+    packs = platform.packs.current()
     try:
         pack = packs.pack(pack_id)
     except PolicyError:
@@ -154,7 +134,7 @@ def show_article(
     article: str, platform: PlatformDep, on: dt.date | None = None, pack: str | None = None
 ) -> dict[str, object]:
     """The article version in force on a date (default today): parameters with history, facts, rules."""
-    packs = packs_for(platform.settings.data_dir)
+    packs = platform.packs.current()
     if not packs.knows(article):
         raise NotFoundError(f"no article {article!r}", field="article")
     day = on or dt.datetime.now(SHANGHAI).date()

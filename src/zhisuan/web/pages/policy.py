@@ -16,9 +16,8 @@ from zhisuan.core.errors import NotFoundError, ZhisuanError
 from zhisuan.core.regions import region
 from zhisuan.policy import Decision, evaluate
 from zhisuan.policy.browse import article_rows, describe, pack_summary
-from zhisuan.policy.engine import packs_period
-from zhisuan.policy.pack import FactSpec
-from zhisuan.web.api.policy import packs_for
+from zhisuan.policy.packset import packs_period
+from zhisuan.policy.schema import FactSpec
 from zhisuan.web.deps import PlatformDep, PrincipalDep
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -35,7 +34,7 @@ def _today() -> dt.date:
 @router.get("/policy", response_class=HTMLResponse)
 def browser(request: Request, who: PrincipalDep, platform: PlatformDep) -> HTMLResponse:
     """Every pack and article version, with the dates it judges events."""
-    packs = packs_for(platform.settings.data_dir)
+    packs = platform.packs.current()
     return render(
         request,
         "policy/index.html",
@@ -75,7 +74,7 @@ def article_page(
     evaluate_case: int = 0,
 ) -> HTMLResponse:
     """An article: parameters in force with history, rules, evidence, and the "what would I get?" form."""
-    packs = packs_for(platform.settings.data_dir)
+    packs = platform.packs.current()
     if not packs.knows(article):
         raise NotFoundError(f"no article {article!r}", field="article")
     lang = getattr(request.state, "lang", "zh")

@@ -1,0 +1,253 @@
+"""A policy pack's values: the frozen schema (packs, article versions, dated parameters, facts, rules).
+
+A pack is one YAML document (see ``packs/anhui-2023.yaml`` and ``docs/policy.md``);
+:mod:`zhisuan.policy.loader` reads and validates it into these values, :mod:`zhisuan.policy.compile`
+turns an :class:`ArticleVersion` into fast closures. Also the plain text of a value (``dump_value``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
+
+ARTICLE_ID: Final = re.compile(r"^art[1-9][0-9]*$")
+PACK_ID: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+CITY_CODE: Final = re.compile(r"^[0-9]{6}$")
+
+FACT_TYPES: Final = frozenset({"money", "number", "count", "bool", "date", "enum", "city", "rate", "text"})
+PARAM_TYPES: Final = frozenset(
+    {"money", "number", "count", "rate", "date", "bool", "text", "texts", "rounding", "cities", "choice"}
+)
+PAYEES: Final = frozenset({"applicant", "city"})
+COMPARE_OPS: Final = frozenset({">=", ">", "<=", "<", "==", "!="})
+UNARY_OPS: Final = frozenset({"is_true", "is_false"})
+SET_OPS: Final = frozenset({"in", "not_in"})
+PERIOD_OPS: Final = frozenset({"in_effect_period"})
+ORDERED: Final = frozenset({"money", "number", "count", "rate", "date"})
+
+
+# --------------------------------------------------------------------------------------------------
+# values
+
+
+@dataclass(frozen=True, slots=True)
+class ParamVersion:
+    """One value of a parameter, holding from ``start`` until the next version starts."""
+
+    start: dt.date
+    value: object  # Fraction (money yuan, number, rate), int, bool, date, str, tuple[str, ...], None
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A dated parameter: rates, caps, thresholds, dates, switches."""
+
+    name: str
+    type: str
+    history: tuple[ParamVersion, ...]
+    unit: str | None = None
+    description_zh: str | None = None
+    description_en: str | None = None
+    choices: tuple[str, ...] = ()
+
+    def version_at(self, on: dt.date) -> ParamVersion | None:
+        """The version in force on ``on`` (None before the first one)."""
+        starts = [v.start for v in self.history]
+        i = bisect_right(starts, on)
+        return self.history[i - 1] if i else None
+
+    def at(self, on: dt.date) -> object:
+        """The value in force on ``on``; before the first date, the first value (article dates gate use)."""
+        found = self.version_at(on)
+        return found.value if found is not None else self.history[0].value
+
+    def change_dates(self) -> tuple[dt.date, ...]:
+        return tuple(v.start for v in self.history)
+
+
+@dataclass(frozen=True, slots=True)
+class FactSpec:
+    """A fact an article takes: name, type, unit, whether required."""
+
+    name: str
+    type: str
+    required: bool = True
+    unit: str | None = None
+    values: tuple[str, ...] = ()  # enum values
+    minimum: Fraction | None = None
+    description_zh: str | None = None
+    description_en: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operand:
+    """Where a number comes from: a fact of the case or a parameter of the article."""
+
+    fact: str | None = None
+    parameter: str | None = None
+
+    def describe(self) -> str:
+        return f"fact {self.fact}" if self.fact is not None else f"parameter {self.parameter}"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A test on the facts: compare, truth, membership, ratio or any-of."""
+
+    op: str
+    fact: str | None = None
+    ratio: tuple[str, str] | None = None
+    parameter: str | None = None
+    value: object = None
+    any_of: tuple[Check, ...] = ()
+
+    def facts(self) -> tuple[str, ...]:
+        if self.any_of:
+            return tuple(f for c in self.any_of for f in c.facts())
+        if self.ratio is not None:
+            return self.ratio
+        return (self.fact,) if self.fact is not None else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """An eligibility rule with its plain-language reasons when it fails."""
+
+    id: str
+    check: Check
+    fail_zh: str
+    fail_en: str
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AwardRule:
+    """One branch of the award formula: ``min(base × rate, cap − already)`` when its conditions hold."""
+
+    id: str
+    base: Operand
+    rate: Operand | None = None
+    cap: str | None = None  # parameter name; a null value means no cap
+    cumulative: str | None = None  # fact holding the amount already awarded in the cap's scope
+    when: tuple[Check, ...] = ()
+    priority: int | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleVersion:
+    """One article (program) of one pack, with its own effective dates."""
+
+    pack_id: str
+    article: str
+    name_zh: str
+    name_en: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+    lead_unit: str
+    cooperating_units: tuple[str, ...]
+    payee: str
+    evidence: tuple[str, ...]
+    facts: tuple[FactSpec, ...]
+    parameters: Mapping[str, Parameter]
+    eligibility: tuple[Rule, ...]
+    award: tuple[AwardRule, ...]  # empty: the article grants no money (eligibility or priority only)
+    case_by_case: bool
+    uplift_location: str | None  # fact holding the city whose 皖北 status decides the uplift
+    grants: str  # money | priority | eligibility
+    notes_zh: str = ""
+    notes_en: str = ""
+    source_file: str = ""
+    line: int = 0
+
+    def in_effect(self, on: dt.date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
+
+    def fact(self, name: str) -> FactSpec | None:
+        for spec in self.facts:
+            if spec.name == name:
+                return spec
+        return None
+
+    def param(self, name: str, on: dt.date) -> object:
+        return self.parameters[name].at(on)
+
+    def period_text(self) -> str:
+        end = self.effective_to.isoformat() if self.effective_to else "…"
+        return f"{self.effective_from.isoformat()}..{end}"
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """A policy pack: id, title, region, source and its articles; may supersede articles of older packs."""
+
+    id: str
+    title_zh: str
+    title_en: str
+    region: str
+    source: str
+    articles: Mapping[str, ArticleVersion]
+    supersedes: Mapping[str, Mapping[str, dt.date]]  # older pack id -> article -> from date
+    source_file: str = ""
+    published: dt.date | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# values as text
+
+
+def dump_value(value: object, ptype: str | None = None) -> str:
+    """A parameter value as plain text ('none' for null; rates as percentages where exact).
+
+    >>> dump_value(Fraction(1, 5), "rate"), dump_value(Fraction(1, 3), "rate"), dump_value(None)
+    ('20%', '1/3', 'none')
+    """
+    if ptype == "rate" and isinstance(value, Fraction) and value <= 1:
+        pct = value * 100
+        den = pct.denominator
+        while den % 2 == 0:
+            den //= 2
+        while den % 5 == 0:
+            den //= 5
+        return f"{fraction_text(pct)}%" if den == 1 else fraction_text(value)
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Fraction):
+        return fraction_text(value)
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def fraction_text(value: Fraction) -> str:
+    """An exact number as short text: '0.2', '1000000', '1/3'.
+
+    >>> fraction_text(Fraction(1, 3)), fraction_text(Fraction(6, 5)), fraction_text(Fraction(10**6))
+    ('1/3', '1.2', '1000000')
+    """
+    if value.denominator == 1:
+        return str(value.numerator)
+    den = value.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    if den != 1:
+        return f"{value.numerator}/{value.denominator}"
+    places = max(twos, fives)
+    scaled = value * 10**places
+    text = str(abs(scaled.numerator)).rjust(places + 1, "0")
+    sign = "-" if value < 0 else ""
+    return f"{sign}{text[:-places]}.{text[-places:]}".rstrip("0").rstrip(".")
