@@ -37,6 +37,7 @@ class Ctx:
     def fail(
         self, node: MarkedDict | MarkedList | None, key: str | int | None, path: str, msg: str
     ) -> PackError:
+        """A :class:`PackError` located at ``node[key]`` (or the node itself)."""
         line: int | None = None
         if isinstance(node, MarkedDict):
             line = node.line_of(str(key)) if key is not None else node.line
@@ -45,6 +46,7 @@ class Ctx:
         return PackError(msg, file=self.file, line=line, key=path)
 
     def mapping(self, node: MarkedDict, key: str, path: str, *, required: bool = True) -> MarkedDict | None:
+        """A mapping under ``key`` (None when optional and absent)."""
         value = node.get(key)
         if value is None:
             if required:
@@ -55,6 +57,7 @@ class Ctx:
         return value
 
     def text(self, node: MarkedDict, key: str, path: str, *, required: bool = True, default: str = "") -> str:
+        """Text under ``key`` (numbers are read as their text)."""
         value = node.get(key)
         if value is None:
             if required:
@@ -65,6 +68,7 @@ class Ctx:
         return str(value)
 
     def texts(self, node: MarkedDict, key: str, path: str) -> tuple[str, ...]:
+        """A list of text under ``key`` (empty when absent)."""
         value = node.get(key)
         if value is None:
             return ()
@@ -73,6 +77,7 @@ class Ctx:
         return tuple(str(v) for v in value)
 
     def date(self, node: MarkedDict, key: str, path: str, *, required: bool = True) -> dt.date | None:
+        """An ISO date under ``key`` (None when optional and absent)."""
         value = node.get(key)
         if value is None:
             if required:
@@ -84,6 +89,7 @@ class Ctx:
         return parsed
 
     def only(self, node: MarkedDict, allowed: Iterable[str], path: str) -> None:
+        """Refuse any key not in ``allowed`` (typos are errors, not ignored)."""
         allowed_set = set(allowed)
         for key in node:
             if key not in allowed_set:
@@ -96,6 +102,7 @@ class Ctx:
 
 
 def as_date(value: object) -> dt.date | None:
+    """A calendar date from a YAML date or ISO text (None for anything else, timestamps too)."""
     if isinstance(value, dt.datetime):
         return None
     if isinstance(value, dt.date):
@@ -202,6 +209,7 @@ def _param_value(
 def parse_parameter(
     ctx: Ctx, name: str, node: object, parent: MarkedDict, path: str, default_start: dt.date
 ) -> Parameter:
+    """One dated parameter (``value`` or ``history``), every version checked against its type."""
     if not isinstance(node, MarkedDict):
         raise ctx.fail(parent, name, path, "a parameter is a mapping with 'type' and 'value' or 'history'")
     ctx.only(node, {"type", "value", "history", "unit", "description_zh", "description_en", "choices"}, path)
@@ -256,6 +264,7 @@ def parse_parameter(
 
 
 def parse_fact(ctx: Ctx, name: str, node: object, parent: MarkedDict, path: str) -> FactSpec:
+    """One fact an article takes: its type, whether required, enum values, minimum."""
     if not isinstance(node, MarkedDict):
         raise ctx.fail(parent, name, path, "a fact is a mapping with at least 'type'")
     ctx.only(node, {"type", "required", "unit", "values", "min", "description_zh", "description_en"}, path)
@@ -299,6 +308,7 @@ def parse_check(
     facts: Mapping[str, FactSpec],
     params: Mapping[str, Parameter],
 ) -> Check:
+    """One check (compare, truth, membership, ratio, period or ``any``) on declared facts and parameters."""
     if not isinstance(node, MarkedDict):
         raise ctx.fail(parent, key, path, "a check is a mapping such as {fact: x, op: '>=', parameter: p}")
     if "any" in node:
@@ -402,6 +412,7 @@ def parse_operand(
     params: Mapping[str, Parameter],
     kinds: set[str],
 ) -> Operand:
+    """A formula operand: ``{fact: NAME}`` or ``{parameter: NAME}`` of one of ``kinds``."""
     raw = node.get(key)
     if not isinstance(raw, MarkedDict) or len(raw) != 1 or not ({"fact", "parameter"} & set(raw)):
         raise ctx.fail(node, key, path, "an operand is {fact: NAME} or {parameter: NAME}")

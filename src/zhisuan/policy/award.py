@@ -90,6 +90,7 @@ class Awards:
         )
 
     def pick(self, vals: dict[str, object]) -> AwardRule:
+        """The one award rule that claims the case; none or two without priority is an error."""
         matching: list[AwardRule] = []
         for rule, checks in self.rules:
             if all(fn(vals)[0] for fn in checks):

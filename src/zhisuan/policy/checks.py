@@ -57,6 +57,7 @@ class CheckCompiler:
         return value
 
     def value_text(self, c: Check) -> str:
+        """The value a check compares with, as shown in a step."""
         if c.any_of:
             return " | ".join(self.value_text(x) for x in c.any_of)
         if c.op in ("is_true", "is_false"):
@@ -69,6 +70,7 @@ class CheckCompiler:
         return dump_value(value)
 
     def param_text(self, c: Check) -> str:
+        """The parameter a check uses, as shown in a step ('—' for none)."""
         if c.any_of:
             names = [self.param_text(x) for x in c.any_of]
             return "—" if all(n == "—" for n in names) else " | ".join(names)
@@ -79,6 +81,7 @@ class CheckCompiler:
         return "—"
 
     def check(self, c: Check) -> CheckFn:
+        """The check as a closure over parsed facts: (passed? or None when skipped, what it saw)."""
         if c.any_of:
             parts = tuple(self.check(x) for x in c.any_of)
 

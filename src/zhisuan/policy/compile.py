@@ -91,6 +91,7 @@ class Compiled:
 
     # -- running ---------------------------------------------------------------------------------
     def parse(self, facts: Mapping[str, object]) -> dict[str, object]:
+        """Raw facts → parsed values; unknown, missing or ill-typed facts raise :class:`FactError`."""
         if not isinstance(facts, Mapping):
             raise FactError("facts must be a JSON object", field="facts")
         if not self.allowed.issuperset(facts):
@@ -110,6 +111,7 @@ class Compiled:
         return vals
 
     def run(self, facts: Mapping[str, object], on: dt.date) -> Decision:
+        """Judge one case: eligibility, claim window, award (or case-by-case amount), one rounding."""
         vals = self.parse(facts)
         art = self.art
         steps: list[Step] = [self.in_force_step]

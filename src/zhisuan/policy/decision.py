@@ -190,6 +190,7 @@ def pair_yuan_text(n: int, d: int) -> str:
 
 
 def num_text(n: int, d: int) -> str:
+    """An exact number n/d as a decimal when it has one, else as a fraction."""
     if d == 1:
         return str(n)
     return _decimal_text(n, d, 0) or fraction_text(Fraction(n, d))

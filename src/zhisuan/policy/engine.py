@@ -40,6 +40,7 @@ def not_in_force(program: str, on: dt.date, packs: PackSet, pack: str | None) ->
 
 
 def lookup(program: object, on: object, packs: PackSet, pack: str | None) -> tuple[Compiled | None, dt.date]:
+    """The compiled version that judges ``program`` on ``on`` (None: not in force) and the day."""
     day = as_day(on)  # type: ignore[arg-type]
     if not isinstance(program, str) or not packs.knows(program):
         raise PolicyError(

@@ -20,6 +20,7 @@ from zhisuan.policy.schema import FactSpec, fraction_text
 
 
 def as_day(on: dt.date | str, field: str = "on") -> dt.date:
+    """The event date from a date or ISO text; a timestamp is refused (policy dates are calendar dates)."""
     if isinstance(on, dt.datetime):
         raise PolicyError("the event date is a calendar date (Asia/Shanghai), not a timestamp", field=field)
     if isinstance(on, dt.date):
@@ -160,6 +161,7 @@ def _parse_bool(raw: object, name: str) -> bool:
 
 
 def parse_date(raw: object, name: str) -> dt.date:
+    """An ISO date fact."""
     if type(raw) is str:
         assert isinstance(raw, str)
         try:
@@ -206,6 +208,7 @@ def _city_parser(region: str) -> Callable[[object, str], str]:
 
 
 def parser_for(spec: FactSpec, region: str) -> Callable[[object, str], object]:
+    """The parser of one fact spec (with its minimum, and the pack's region for cities)."""
     parsers: dict[str, Callable[[object, str], object]] = {
         "money": _parse_money,
         "number": _parse_number,

@@ -180,6 +180,39 @@ def test_an_admin_pack_is_picked_up_and_diffed(data_dir: Path) -> None:
     assert any(c["article"] == "art5" and c["what"] == "article" for c in diff["changes"])
 
 
+ADMIN_ART2 = Path(__file__).parent / "packs" / "anhui-2025-art2-test.yaml"
+ART2 = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
+
+
+def test_evaluate_answers_from_an_admin_pack_in_the_data_directory(data_dir: Path) -> None:
+    facts = _facts(data_dir, ART2)
+    args = ["evaluate", "art2", "--facts", facts, "--on", "2025-09-15"]
+    before = json.loads(runner.invoke(app, args).stdout)
+    assert (before["pack"], before["amount"]) == ("anhui-2023", "200.00")
+    (data_dir / "packs").mkdir()
+    (data_dir / "packs" / "art2.yaml").write_text(ADMIN_ART2.read_text(encoding="utf-8"), encoding="utf-8")
+    _platform.platform.cache_clear()  # a new command is a new process
+    after = json.loads(runner.invoke(app, args).stdout)
+    assert (after["pack"], after["amount"]) == ("anhui-2025-art2-test", "250.00")
+    batch = data_dir / "cases.jsonl"
+    batch.write_text(
+        json.dumps({"id": 1, "program": "art2", "on": "2025-11-15", "facts": ART2}) + "\n", encoding="utf-8"
+    )
+    line = json.loads(runner.invoke(app, ["evaluate", "--batch", str(batch), "--workers", "2"]).stdout)
+    assert (line["pack"], line["amount"]) == ("anhui-2025-art2-test", "300.00")
+
+
+def test_the_packs_folder_can_be_set_apart_from_the_data_directory(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = data_dir / "published"
+    folder.mkdir()
+    (folder / "art2.yaml").write_text(ADMIN_ART2.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("ZHISUAN_PACKS_DIR", str(folder))
+    args = ["evaluate", "art2", "--facts", _facts(data_dir, ART2), "--on", "2025-09-15"]
+    assert json.loads(runner.invoke(app, args).stdout)["amount"] == "250.00"
+
+
 def test_batch_with_two_workers_answers_in_input_order(tmp_path: Path) -> None:
     lines = [
         json.dumps(
