@@ -15,6 +15,11 @@ class Settings:
     database_url: str
     secret_key: str
     run_worker: bool = True
+    #: local engines the demo adds centers for (``ZHISUAN_DEMO_ENGINES=slurm,ray``); none by default
+    demo_engines: tuple[str, ...] = ()
+    #: the env file ``scripts/services/services-up`` writes (``ZHISUAN_SERVICES_ENV``, else
+    #: ``$ZHISUAN_SERVICES_DIR/env``, default ``var/services/env``)
+    services_env: Path = Path("var/services/env")
 
     @property
     def is_sqlite(self) -> bool:
@@ -44,4 +49,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=url,
         secret_key=_secret(data_dir, env),
         run_worker=env.get("ZHISUAN_WORKER", "1") != "0",
+        demo_engines=tuple(k.strip() for k in env.get("ZHISUAN_DEMO_ENGINES", "").split(",") if k.strip()),
+        services_env=Path(
+            env.get("ZHISUAN_SERVICES_ENV") or Path(env.get("ZHISUAN_SERVICES_DIR", "var/services")) / "env"
+        ),
     )

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from zhisuan.policy.engine import evaluate
-from zhisuan.policy.pack import load_pack_set
+from zhisuan.policy import evaluate, load_pack_set
 
 if TYPE_CHECKING:
     from zhisuan.bootstrap import Platform
