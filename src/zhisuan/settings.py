@@ -8,15 +8,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from zhisuan.core.errors import ValidationError
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Every setting of a zhisuan process; only :func:`load_settings` reads the environment."""
+
     data_dir: Path
     database_url: str
     secret_key: str
+    #: ``zhisuan serve`` runs a dispatch worker in the same process (``ZHISUAN_WORKER=0``: none)
     run_worker: bool = True
+    #: seconds between the dispatch worker's steps (``ZHISUAN_WORKER_INTERVAL``)
+    worker_interval_s: float = 2.0
+    #: session cookies only over HTTPS (``ZHISUAN_COOKIE_SECURE=1`` behind a TLS proxy)
+    cookie_secure: bool = False
     #: where administrators publish policy packs (``*.yaml``); None means ``<data_dir>/packs``
     packs_dir: Path | None = None
+    #: local engines the demo adds centers for (``ZHISUAN_DEMO_ENGINES=slurm,ray``); none by default
+    demo_engines: tuple[str, ...] = ()
+    #: the env file ``scripts/services/services-up`` writes (``ZHISUAN_SERVICES_ENV``, else
+    #: ``$ZHISUAN_SERVICES_DIR/env``, default ``var/services/env``)
+    services_env: Path = Path("var/services/env")
 
     def __post_init__(self) -> None:
         if self.packs_dir is None:
@@ -40,11 +54,21 @@ def _secret(data_dir: Path, env: Mapping[str, str]) -> str:
     return key
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """``ZHISUAN_DATA_DIR`` (default ./var), ``ZHISUAN_DATABASE_URL`` (default SQLite in the data dir).
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a number of seconds, got {raw!r}", field=name) from None
+    if not 0 < value < 86_400:
+        raise ValidationError(f"{name} must be between 0 and 86400 seconds, got {raw!r}", field=name)
+    return value
 
-    Also ``ZHISUAN_PACKS_DIR``: the administrators' policy packs (default ``<data dir>/packs``).
-    """
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings from ``env`` (default: the process environment); README's table lists the variables."""
     env = os.environ if env is None else env
     data_dir = Path(env.get("ZHISUAN_DATA_DIR", "var")).resolve()
     url = env.get("ZHISUAN_DATABASE_URL") or f"sqlite:///{data_dir / 'zhisuan.db'}"
@@ -53,5 +77,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=url,
         secret_key=_secret(data_dir, env),
         run_worker=env.get("ZHISUAN_WORKER", "1") != "0",
+        worker_interval_s=_positive(env, "ZHISUAN_WORKER_INTERVAL", 2.0),
+        cookie_secure=env.get("ZHISUAN_COOKIE_SECURE", "0") == "1",
         packs_dir=Path(env["ZHISUAN_PACKS_DIR"]).resolve() if env.get("ZHISUAN_PACKS_DIR") else None,
+        demo_engines=tuple(k.strip() for k in env.get("ZHISUAN_DEMO_ENGINES", "").split(",") if k.strip()),
+        services_env=Path(
+            env.get("ZHISUAN_SERVICES_ENV") or Path(env.get("ZHISUAN_SERVICES_DIR", "var/services")) / "env"
+        ),
     )

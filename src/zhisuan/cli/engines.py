@@ -80,7 +80,7 @@ def center_check(
 
 @guarded
 def worker(
-    interval: float = typer.Option(2.0, help="Seconds between steps."),
+    interval: float | None = typer.Option(None, help="Seconds between steps (default: ZHISUAN_WORKER_INTERVAL or 2)."),
     once: bool = typer.Option(False, "--once", help="Reconcile and do one step, then exit."),
     schedule: bool = typer.Option(True, help="Also place queued jobs (late binding) in each step."),
     name: str | None = typer.Option(None, help="Worker name recorded on claimed jobs."),
@@ -118,8 +118,9 @@ def worker(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    console.print(f"worker {w.name} running every {interval:g} s (Ctrl-C stops)", highlight=False)
-    w.run(interval, stop=stop, on_step=show)
+    every = interval if interval is not None else p.settings.worker_interval_s
+    console.print(f"worker {w.name} running every {every:g} s (Ctrl-C stops)", highlight=False)
+    w.run(every, stop=stop, on_step=show)
 
 
 __all__ = ["center_check", "register", "worker"]

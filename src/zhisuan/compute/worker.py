@@ -24,7 +24,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
@@ -46,9 +46,6 @@ from zhisuan.core.clock import Clock
 from zhisuan.core.errors import AuthenticationError, ConflictError, ZhisuanError
 from zhisuan.store.models.compute import JobRow
 from zhisuan.store.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from zhisuan.bootstrap import Platform
 
 log = logging.getLogger("zhisuan.worker")
 
@@ -589,10 +586,10 @@ def engine_status(uow: UnitOfWork, who: Principal, worker: Worker | None) -> lis
     return out
 
 
-async def dispatch_loop(platform: Platform, interval_s: float = 2.0) -> None:
+async def dispatch_loop(uow: Callable[[], UnitOfWork], clock: Clock, interval_s: float = 2.0) -> None:
     """The worker inside ``zhisuan serve`` (a background task of the web app; cancelled on shutdown)."""
     global _current
-    worker = Worker(platform.uow, platform.clock)
+    worker = Worker(uow, clock)
     _current = worker
     reconciled = False
     try:

@@ -57,7 +57,10 @@ def _background() -> list[BackgroundTask]:
     """Loops that `zhisuan serve` runs beside the web app (dispatch, metering), one line each."""
     from zhisuan.compute.worker import dispatch_loop
 
-    return [dispatch_loop]
+    def dispatch(platform: Platform) -> Coroutine[Any, Any, None]:
+        return dispatch_loop(platform.uow, platform.clock, platform.settings.worker_interval_s)
+
+    return [dispatch]
 
 
 def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
@@ -103,7 +106,7 @@ def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
         secret_key=platform.settings.secret_key,
         session_cookie="zhisuan_session",
         same_site="lax",
-        https_only=False,
+        https_only=platform.settings.cookie_secure,
         max_age=12 * 3600,
     )
 

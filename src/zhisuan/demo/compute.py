@@ -1,4 +1,4 @@
-"""Demo step for the compute context: the demo province's operators, centers and pools, and a replay.
+"""The demo's compute step: the demo province's operators, centers and pools, and a replay.
 
 * operators, centers and pools from ``provinces/demo.yaml``, one operator account per center
   (``op-<center key>``, the shared demo password);
@@ -27,17 +27,27 @@ from sqlalchemy import insert, select
 from zhisuan import accounts, audit
 from zhisuan.accounts.services import find_org
 from zhisuan.bootstrap import Platform
+from zhisuan.compute import (
+    DEFAULT_REFERENCE,
+    AcceleratorConstraint,
+    Center,
+    JobResult,
+    JobSpec,
+    JobState,
+    OrgSpec,
+    Province,
+    Quota,
+    Scaling,
+    Trace,
+    load_province,
+    simulate,
+)
 from zhisuan.compute import services as compute
-from zhisuan.compute.model import DEFAULT_REFERENCE, AcceleratorConstraint, Center, JobSpec, JobState, Scaling
-from zhisuan.compute.placement import Quota
-from zhisuan.compute.province import OrgSpec, Province, load_province
-from zhisuan.compute.simulator import JobResult, simulate
-from zhisuan.compute.traces import Trace
 from zhisuan.core.access import Role
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.money import Money
 from zhisuan.core.orgs import OrgKind
-from zhisuan.demo import DEMO_ADMIN, add_demo_user
+from zhisuan.demo.organizations import DEMO_ADMIN, add_demo_user
 from zhisuan.store.models.compute import JobEventRow, JobRow, JobRunRow
 from zhisuan.store.models.core import OrganizationRow, UserRow
 from zhisuan.store.uow import UnitOfWork

@@ -1,39 +1,37 @@
 """The machine's own Slurm and Ray (``scripts/services/services-up``) as centers of the demo province.
 
-With ``ZHISUAN_DEMO_ENGINES=slurm,ray`` (and the services up), :func:`attach_local_engines` registers
-a center per engine — ``local-slurm`` (Hefei) and ``local-ray`` (Wuhu) — whose pools are the fake GPU
-cards of the local services, and queues a few small jobs for them; the worker inside ``zhisuan serve``
-then places and runs them on the real engines. The pools carry accelerator models that the rest of the
-demo province does not have (``a100-pcie-80gb``, ``ascend-910b4``), so those jobs go there and nowhere
-else; the GRES types and Ray resources behind them are what the services define (``a100``,
-``ascend910b``) — mapping a catalog model to an engine's own names is exactly what pool settings do.
+With ``ZHISUAN_DEMO_ENGINES=slurm,ray`` (:attr:`Settings.demo_engines`, and the services up),
+:func:`attach_local_engines` registers a center per engine — ``local-slurm`` (Hefei) and ``local-ray``
+(Wuhu) — whose pools are the fake GPU cards of the local services, and queues a few small jobs for them;
+the worker inside ``zhisuan serve`` then places and runs them on the real engines. The pools carry
+accelerator models that the rest of the demo province does not have (``a100-pcie-80gb``,
+``ascend-910b4``), so those jobs go there and nowhere else; the GRES types and Ray resources behind them
+are what the services define (``a100``, ``ascend910b``) — mapping a catalog model to an engine's own
+names is exactly what pool settings do. Where the services wrote their env file is
+:attr:`Settings.services_env`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from zhisuan import accounts
+from zhisuan.bootstrap import Platform
+from zhisuan.compute import services as compute
+from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.errors import ValidationError
-
-if TYPE_CHECKING:
-    from zhisuan.bootstrap import Platform
+from zhisuan.core.orgs import OrgKind
+from zhisuan.demo.organizations import DEMO_ADMIN
 
 A100_PCIE = "a100-pcie-80gb"
 ASCEND_910B4 = "ascend-910b4"
 OPERATOR_CODE_BODY = "91340100MA8Q0LC09"  # the demo's "local engines" operator (illustrative)
 USER_CODE_BODY = "91340100MA8Q0LC10"  # the organization submitting the demo's real-engine jobs
-
-
-def services_env_path() -> Path:
-    """Where ``services-up`` wrote its env file (``ZHISUAN_SERVICES_ENV`` / ``ZHISUAN_SERVICES_DIR``)."""
-    if os.environ.get("ZHISUAN_SERVICES_ENV"):
-        return Path(os.environ["ZHISUAN_SERVICES_ENV"])
-    return Path(os.environ.get("ZHISUAN_SERVICES_DIR", "var/services")) / "env"
 
 
 def read_services_env(path: Path) -> dict[str, str]:
@@ -66,7 +64,7 @@ class LocalCenter:
     pools: list[LocalPool] = field(default_factory=list)
 
 
-def local_centers(env: dict[str, str], kinds: list[str]) -> list[LocalCenter]:
+def local_centers(env: dict[str, str], kinds: Sequence[str]) -> list[LocalCenter]:
     """Centers and pools for the local services named in ``kinds`` (``slurm``, ``ray``)."""
     out: list[LocalCenter] = []
     for kind in kinds:
@@ -113,17 +111,11 @@ def local_centers(env: dict[str, str], kinds: list[str]) -> list[LocalCenter]:
 
 
 def attach_local_engines(platform: Platform) -> list[str]:
-    """Demo step: route part of the demo province to the local Slurm/Ray (``ZHISUAN_DEMO_ENGINES``)."""
-    from zhisuan import accounts
-    from zhisuan.compute import services as compute
-    from zhisuan.core.credit_code import make_credit_code
-    from zhisuan.core.orgs import OrgKind
-    from zhisuan.demo import DEMO_ADMIN
-
-    kinds = [k.strip() for k in os.environ.get("ZHISUAN_DEMO_ENGINES", "").split(",") if k.strip()]
+    """Demo step: route part of the demo province to the local Slurm/Ray (``settings.demo_engines``)."""
+    kinds = platform.settings.demo_engines
     if not kinds:
         return ["real engines not used (make services-up, then ZHISUAN_DEMO_ENGINES=slurm,ray make demo)"]
-    path = services_env_path()
+    path = platform.settings.services_env
     if not path.exists():
         raise ValidationError(f"ZHISUAN_DEMO_ENGINES is set but {path} is missing: run make services-up")
     centers = local_centers(read_services_env(path), kinds)
@@ -218,5 +210,4 @@ __all__ = [
     "attach_local_engines",
     "local_centers",
     "read_services_env",
-    "services_env_path",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from zhisuan.policy.engine import evaluate
+from zhisuan.policy import evaluate
 
 if TYPE_CHECKING:
     from zhisuan.bootstrap import Platform

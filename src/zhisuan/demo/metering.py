@@ -19,10 +19,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from zhisuan.bootstrap import Platform
-from zhisuan.compute.demo import XINGHE
 from zhisuan.core.clock import SHANGHAI, ManualClock, Month, day_start, shanghai_date
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.money import Money
+from zhisuan.demo.compute import XINGHE
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
 from zhisuan.metering import services as svc

@@ -1,12 +1,10 @@
-"""`zhisuan demo`: a fresh platform on realistic data, each context adding its own step.
+"""The demo's first step: compute-user organizations and an account for every role.
 
-Steps run in order inside one process; each takes the platform and a reporter and returns lines
-worth printing (logins, figures). Later contexts append their step to ``STEPS`` in ``steps()``.
+Also the demo's acting administrator and shared password, which the later steps use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from zhisuan import accounts
@@ -123,8 +121,6 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("pujiang", Role.ORG_ADMIN, "91310000MA1Q0XH09"),
 )
 
-Step = Callable[[Platform], list[str]]
-
 
 def load_organizations(platform: Platform) -> list[str]:
     """Compute-user organizations and the people of every role."""
@@ -177,17 +173,13 @@ def add_demo_user(
     )
 
 
-def steps() -> list[tuple[str, Step]]:
-    """Every context's demo step, in order (one line each)."""
-    from zhisuan.compute.demo import load_compute
-    from zhisuan.compute.engines.local import attach_local_engines
-    from zhisuan.metering.demo import bill_and_settle
-    from zhisuan.policy.demo import show_policies
-
-    return [
-        ("organizations and accounts", load_organizations),
-        ("compute centers, pools, quotas and a replayed history", load_compute),
-        ("real engines (ZHISUAN_DEMO_ENGINES)", attach_local_engines),
-        ("usage billed, paid and settled (compute vouchers, art. 2)", bill_and_settle),
-        ('policy packs and "what would I get?" examples', show_policies),
-    ]
+__all__ = [
+    "DEMO_ADMIN",
+    "DEMO_ORGS",
+    "DEMO_PASSWORD",
+    "DEMO_USERS",
+    "DemoOrg",
+    "DemoUser",
+    "add_demo_user",
+    "load_organizations",
+]
