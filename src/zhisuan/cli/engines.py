@@ -80,7 +80,9 @@ def center_check(
 
 @guarded
 def worker(
-    interval: float | None = typer.Option(None, help="Seconds between steps (default: ZHISUAN_WORKER_INTERVAL or 2)."),
+    interval: float | None = typer.Option(
+        None, help="Seconds between steps (default: ZHISUAN_WORKER_INTERVAL or 2)."
+    ),
     once: bool = typer.Option(False, "--once", help="Reconcile and do one step, then exit."),
     schedule: bool = typer.Option(True, help="Also place queued jobs (late binding) in each step."),
     name: str | None = typer.Option(None, help="Worker name recorded on claimed jobs."),
