@@ -27,7 +27,7 @@ def center_check(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Can the platform reach the center's engine, and what capacity does it report per pool?"""
-    from zhisuan.compute import services as compute
+    from zhisuan import compute
     from zhisuan.compute.worker import EngineSet
     from zhisuan.core.errors import ZhisuanError
 

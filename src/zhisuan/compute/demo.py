@@ -8,7 +8,7 @@
 * a replay: a few hundred seeded synthetic jobs of the demo organizations over the 30 hours before
   "now", run through the compute core's simulator (late binding, ``zhisuan`` policy). Jobs that ended
   before now are stored completed or failed with their engine start/end and runs (what metering turns
-  into usage: :func:`zhisuan.compute.services.finished_runs`), those running at now as running, the
+  into usage: :func:`zhisuan.compute.feed.finished_runs`), those running at now as running, the
   rest as queued; a final scheduling step records why the queued ones wait.
 """
 
@@ -24,10 +24,9 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select
 
-from zhisuan import accounts, audit
+from zhisuan import accounts, audit, compute
 from zhisuan.accounts.services import find_org
 from zhisuan.bootstrap import Platform
-from zhisuan.compute import services as compute
 from zhisuan.compute.model import DEFAULT_REFERENCE, AcceleratorConstraint, Center, JobSpec, JobState, Scaling
 from zhisuan.compute.placement import Quota
 from zhisuan.compute.province import OrgSpec, Province, load_province

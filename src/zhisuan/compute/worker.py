@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
 
-from zhisuan.compute import services as compute
+from zhisuan import compute
+from zhisuan.compute import dispatch
+from zhisuan.compute.dispatch import DispatchTicket
 from zhisuan.compute.engines import (
     Capacity,
     Engine,
@@ -202,7 +204,7 @@ class Worker:
         return {int(p.id): (c, p) for c in centers for p in c.pools}
 
     @staticmethod
-    def _request(t: compute.DispatchTicket, not_before: dt.datetime | None) -> JobRequest:
+    def _request(t: DispatchTicket, not_before: dt.datetime | None) -> JobRequest:
         return JobRequest(
             job_id=t.job_id,
             accelerator=t.accelerator,
@@ -312,7 +314,7 @@ class Worker:
         """Claim placed jobs and start them on their pools' engines (or adopt the job already there)."""
         now = self._clock.now()
         with self._uow() as uow:
-            tickets = compute.claim_placed(
+            tickets = dispatch.claim_placed(
                 uow, self.name, now, lease_s=self.lease_s if lease_s is None else lease_s
             )
             uow.commit()
@@ -332,7 +334,7 @@ class Worker:
             except ZhisuanError as exc:
                 ENGINE_ERRORS.labels(center.key, "refused").inc()
                 with self._uow() as uow:
-                    compute.record_refused(uow, t.job_id, exc.message, self._clock.now())
+                    dispatch.record_refused(uow, t.job_id, exc.message, self._clock.now())
                     uow.commit()
                 report.refused += 1
                 continue
@@ -340,7 +342,7 @@ class Worker:
                 self.after_submit(submission)
             with self._uow() as uow:
                 try:
-                    compute.record_dispatch(
+                    dispatch.record_dispatch(
                         uow, t.job_id, t.attempt, submission.engine_job_id, self._clock.now()
                     )
                     uow.commit()
@@ -361,21 +363,21 @@ class Worker:
             else:
                 report.dispatched += 1
 
-    def _apply(self, ticket: compute.DispatchTicket, status: JobStatus | None, report: StepReport) -> None:
+    def _apply(self, ticket: DispatchTicket, status: JobStatus | None, report: StepReport) -> None:
         now = self._clock.now()
         with self._uow() as uow:
             if status is None:
-                compute.record_lost(
+                dispatch.record_lost(
                     uow, ticket.job_id, f"{ticket.engine} has no job {ticket.engine_job_id}", now
                 )
                 report.lost += 1
             elif status.state == EngineJobState.RUNNING and status.start is not None:
                 before = uow.session.scalar(select(JobRow.state).where(JobRow.id == int(ticket.job_id)))
-                compute.record_running(uow, ticket.job_id, status.start, now)
+                dispatch.record_running(uow, ticket.job_id, status.start, now)
                 report.started += before != "running"
             elif status.state in (EngineJobState.SUCCEEDED, EngineJobState.FAILED):
                 end = status.end or now
-                compute.record_finished(
+                dispatch.record_finished(
                     uow,
                     ticket.job_id,
                     succeeded=status.state == EngineJobState.SUCCEEDED,
@@ -388,11 +390,11 @@ class Worker:
                 report.finished += 1
             elif status.state == EngineJobState.CANCELLED:
                 if status.start is not None:
-                    compute.record_running(uow, ticket.job_id, status.start, now)
-                compute.record_cancelled(uow, ticket.job_id, status.end, now)
+                    dispatch.record_running(uow, ticket.job_id, status.start, now)
+                dispatch.record_cancelled(uow, ticket.job_id, status.end, now)
                 report.cancelled += 1
             elif status.state == EngineJobState.LOST:
-                compute.record_lost(uow, ticket.job_id, status.message or "lost by the engine", now)
+                dispatch.record_lost(uow, ticket.job_id, status.message or "lost by the engine", now)
                 report.lost += 1
             else:
                 return
@@ -403,7 +405,7 @@ class Worker:
     ) -> None:
         """Bring every job on an engine up to date with what the engine says."""
         with self._uow() as uow:
-            active = compute.active_jobs(uow)
+            active = dispatch.active_jobs(uow)
         for t in active:
             if int(t.pool_id) not in pools or t.engine_job_id is None:
                 continue
@@ -444,7 +446,7 @@ class Worker:
     ) -> None:
         """Stop the engine jobs of jobs their users cancelled; record the end once the engine has it."""
         with self._uow() as uow:
-            pending = compute.pending_engine_cancels(uow)
+            pending = dispatch.pending_engine_cancels(uow)
         for t in pending:
             if int(t.pool_id) not in pools:
                 continue
@@ -462,7 +464,7 @@ class Worker:
                 continue
             with self._uow() as uow:
                 ended = status.end if status is not None and status.start is not None else None
-                compute.record_engine_cancelled(uow, t.job_id, ended, self._clock.now())
+                dispatch.record_engine_cancelled(uow, t.job_id, ended, self._clock.now())
                 uow.commit()
             report.cancelled += 1
 

@@ -10,8 +10,7 @@ import datetime as dt
 import pytest
 
 from tests.conftest import TestDatabase
-from zhisuan import accounts
-from zhisuan.compute import services as compute
+from zhisuan import accounts, compute
 from zhisuan.compute.engines import (
     Engine,
     EngineJobState,

@@ -25,9 +25,8 @@ from sqlalchemy import select
 
 from tests.conftest import TestDatabase
 from tests.integration.engines.conftest import sacct
-from zhisuan import accounts
+from zhisuan import accounts, compute
 from zhisuan.bootstrap import Platform
-from zhisuan.compute import services as compute
 from zhisuan.compute.engines import Submission
 from zhisuan.compute.engines.port import SKEW
 from zhisuan.compute.worker import ENGINE_DOWN, StepReport, Worker

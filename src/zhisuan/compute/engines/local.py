@@ -114,8 +114,7 @@ def local_centers(env: dict[str, str], kinds: list[str]) -> list[LocalCenter]:
 
 def attach_local_engines(platform: Platform) -> list[str]:
     """Demo step: route part of the demo province to the local Slurm/Ray (``ZHISUAN_DEMO_ENGINES``)."""
-    from zhisuan import accounts
-    from zhisuan.compute import services as compute
+    from zhisuan import accounts, compute
     from zhisuan.core.credit_code import make_credit_code
     from zhisuan.core.orgs import OrgKind
     from zhisuan.demo import DEMO_ADMIN
