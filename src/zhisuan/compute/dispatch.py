@@ -1,36 +1,133 @@
-"""Compute federation, the dispatcher's interface: the worker's only way into the database."""
+"""Compute federation, the dispatcher's interface: the worker's only way into the database.
+
+The engine settings of a pool are computed here, once (:func:`pool_engine_config`, with this
+installation's id in them so that engine job names carry it); tickets and :class:`EnginePool` carry
+them to the worker, which builds its engines from nothing else::
+
+    pools = engine_pools(uow)                                # every pool with its engine settings
+    tickets = claim_placed(uow, "worker-1", now)             # placed jobs not yet on an engine
+    for t in tickets:  engine(t.engine_config).submit(…)  → record_dispatch(uow, t.job_id, t.attempt, id, now)
+                       refused                            → record_refused(uow, t.job_id, why, now)
+                       engine unreachable                 → mark_pool(uow, pool_id, False, why, now)
+    for a in active_jobs(uow):  poll the engine with a.engine_job_id, then
+        started  → record_running(uow, a.job_id, start, now)
+        ended    → record_finished(uow, a.job_id, succeeded=…, exit_code=…, started_at=…, ended_at=…, now=now)
+        cancelled by the engine → record_cancelled(uow, a.job_id, ended_at, now)
+        unknown to the engine   → record_lost(uow, a.job_id, why, now)   (requeued if retries are left)
+    for c in pending_engine_cancels(uow):  engine.cancel(c.engine_job_id) → record_engine_cancelled(…)
+
+Each call changes the rows inside the caller's unit of work; the caller commits.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from zhisuan.compute._context import OCCUPYING, _Context
 from zhisuan.compute._rows import _event, _job_row, _open_run, _transition
 from zhisuan.compute.model import JobState, Scaling
-from zhisuan.core.errors import ConflictError
+from zhisuan.compute.services import list_centers, set_pool_available
+from zhisuan.compute.views import CenterView, PoolView
+from zhisuan.core.errors import ConflictError, ZhisuanError
 from zhisuan.core.ids import CenterId, JobId, PoolId
-from zhisuan.store.models.compute import JobRow, JobRunRow, PoolRow
+from zhisuan.store.models.compute import InstallationRow, JobRow, JobRunRow, PoolRow
 from zhisuan.store.uow import UnitOfWork
 
-#
-#   tickets = claim_placed(uow, "worker-1", now)            # placed jobs not yet on an engine
-#   for t in tickets:  engine.submit(...)  → record_dispatch(uow, t.job_id, t.attempt, engine_id, now)
-#                      refused            → record_refused(uow, t.job_id, why, now)
-#                      engine unreachable → set_center_available(uow, t.center_key, False, why, now)
-#   for a in active_jobs(uow):  poll the engine with a.engine_job_id, then
-#       started  → record_running(uow, a.job_id, start, now)
-#       ended    → record_finished(uow, a.job_id, succeeded=…, exit_code=…, started_at=…, ended_at=…, now=now)
-#       cancelled by the engine → record_cancelled(uow, a.job_id, ended_at, now)
-#       unknown to the engine   → record_lost(uow, a.job_id, why, now)   (requeued if retries are left)
-#   for c in pending_engine_cancels(uow):  engine.cancel(c.engine_job_id) → record_engine_cancelled(...)
-#
-# Each call changes the rows inside the caller's unit of work; the caller commits.
+
+def installation(uow: UnitOfWork) -> str:
+    """This database's installation id, which every engine job name of it carries."""
+    token: str | None = uow.session.scalar(select(InstallationRow.token))
+    if token is None:
+        raise ZhisuanError("the database has no installation id; run `zhisuan db upgrade`")
+    return token
+
+
+def pool_engine_config(
+    center_config: Mapping[str, Any],
+    pool_config: Mapping[str, Any],
+    kind: str,
+    accelerator: str,
+    cards: int,
+    installation: str = "",
+) -> dict[str, Any]:
+    """The engine settings for one pool: the center's, overlaid by the pool's, for the pool's model.
+
+    >>> center, pool = {"slurm_conf": "/s.conf"}, {"gres_type": "a100"}
+    >>> cfg = pool_engine_config(center, pool, "slurm", "a100", 16, "k3x9")
+    >>> cfg == {"slurm_conf": "/s.conf", "gres_type": "a100", "kind": "slurm", "accelerator": "a100",
+    ...         "installation": "k3x9"}
+    True
+    """
+    config: dict[str, Any] = {**center_config, **pool_config, "kind": kind}
+    accs = config.get("accelerators")
+    if not (isinstance(accs, Mapping) and accelerator in accs):
+        config.pop("accelerators", None)
+        config["accelerator"] = accelerator
+    if kind == "simulated":
+        if "accelerators" in config:
+            spec = dict(config["accelerators"][accelerator] or {})
+            spec.setdefault("cards", cards)
+            config["accelerators"] = {accelerator: spec}
+        else:
+            config.setdefault("cards", cards)
+            config["accelerators"] = {accelerator: {"cards": config.pop("cards")}}
+            config.pop("accelerator", None)
+    if installation:
+        config["installation"] = installation
+    return config
+
+
+def _engine_config(center: CenterView, pool: PoolView, installation: str) -> dict[str, Any]:
+    return pool_engine_config(
+        center.engine_config, pool.engine_config, pool.engine, pool.accelerator, pool.cards, installation
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EnginePool:
+    """A pool as the dispatcher sees it: its center, whether placement may use it, its engine settings."""
+
+    pool_id: PoolId
+    pool_key: str
+    center_key: str
+    accelerator: str
+    cards: int
+    engine: str
+    engine_config: Mapping[str, Any]
+    available: bool
+    unavailable_reason: str | None
+
+
+def engine_pools(uow: UnitOfWork, center: str | None = None) -> list[EnginePool]:
+    """Every pool (or one center's) with the settings of the engine behind it."""
+    token = installation(uow)
+    return [
+        EnginePool(
+            pool_id=p.id,
+            pool_key=p.key,
+            center_key=c.key,
+            accelerator=p.accelerator,
+            cards=p.cards,
+            engine=p.engine,
+            engine_config=_engine_config(c, p, token),
+            available=p.available,
+            unavailable_reason=p.unavailable_reason,
+        )
+        for c in list_centers(uow)
+        if center is None or c.key == center
+        for p in c.pools
+    ]
+
+
+def mark_pool(uow: UnitOfWork, pool_id: int, available: bool, reason: str | None, now: dt.datetime) -> None:
+    """Mark a pool (un)available because its engine went down or came back (recorded as the worker)."""
+    set_pool_available(uow, pool_id, available, reason, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +146,19 @@ class DispatchTicket:
     command: str
     name: str
     engine: str
-    #: the center's engine settings overlaid with the pool's (``kind`` = the pool's engine)
+    #: what the engine is built from: :func:`pool_engine_config` of the center and pool, with the
+    #: installation id (the worker reads no other settings)
     engine_config: Mapping[str, Any]
     #: expected run time on this pool's accelerator (scaled from the estimate), seconds
     expected_runtime_s: int
     engine_job_id: str | None = None
 
 
-def _ticket(ctx: _Context, row: JobRow, attempt: int) -> DispatchTicket:
+def _ticket(ctx: _Context, row: JobRow, attempt: int, installation: str) -> DispatchTicket:
     pool = ctx.pool_by_id[PoolId(row.pool_id or 0)]
     center = ctx.center_by_id[pool.center_id]
     cpn = pool.cards_per_node
     nodes = 1 if row.cards <= cpn else math.ceil(row.cards / cpn)
-    config = {**center.engine_config, **pool.engine_config, "kind": pool.engine}
     return DispatchTicket(
         job_id=JobId(row.id),
         attempt=attempt,
@@ -75,7 +172,7 @@ def _ticket(ctx: _Context, row: JobRow, attempt: int) -> DispatchTicket:
         command=row.command,
         name=row.name,
         engine=pool.engine,
-        engine_config=config,
+        engine_config=_engine_config(center, pool, installation),
         expected_runtime_s=Scaling().runtime(row.runtime_s, row.reference, pool.accelerator),
         engine_job_id=row.engine_job_id,
     )
@@ -106,10 +203,11 @@ def claim_placed(
     if not rows:
         return []
     ctx = _Context.load(uow)
+    token = installation(uow)
     out = []
     for row in rows:
         row.claimed_by, row.claimed_at = worker, now
-        out.append(_ticket(ctx, row, row.attempts + 1))
+        out.append(_ticket(ctx, row, row.attempts + 1, token))
     uow.session.flush()
     return out
 
@@ -282,7 +380,8 @@ def active_jobs(uow: UnitOfWork) -> list[DispatchTicket]:
         .where(JobRow.state.in_(OCCUPYING), JobRow.engine_job_id.is_not(None))
         .order_by(JobRow.id)
     ).scalars()
-    return [_ticket(ctx, r, r.attempts) for r in rows]
+    token = installation(uow)
+    return [_ticket(ctx, r, r.attempts, token) for r in rows]
 
 
 def pending_engine_cancels(uow: UnitOfWork) -> list[DispatchTicket]:
@@ -291,7 +390,8 @@ def pending_engine_cancels(uow: UnitOfWork) -> list[DispatchTicket]:
     rows = uow.session.execute(
         select(JobRow).where(JobRow.engine_cancel_pending.is_(True)).order_by(JobRow.id)
     ).scalars()
-    return [_ticket(ctx, r, r.attempts) for r in rows if r.pool_id is not None]
+    token = installation(uow)
+    return [_ticket(ctx, r, r.attempts, token) for r in rows if r.pool_id is not None]
 
 
 def record_engine_cancelled(
@@ -308,11 +408,54 @@ def record_engine_cancelled(
     uow.session.flush()
 
 
+def job_times(uow: UnitOfWork, job_ids: Iterable[int]) -> dict[int, tuple[dt.datetime, dt.datetime | None]]:
+    """When the jobs were submitted to the platform and placed (an engine job of the same name
+    submitted before then belongs to something else and is never adopted)."""
+    ids = list(job_ids)
+    if not ids:
+        return {}
+    rows = uow.session.execute(
+        select(JobRow.id, JobRow.submitted_at, JobRow.placed_at).where(JobRow.id.in_(ids))
+    )
+    return {int(i): (sub, placed) for i, sub, placed in rows}
+
+
+def started_at(uow: UnitOfWork, job_id: int) -> dt.datetime | None:
+    """When the job started, as recorded (None before it started)."""
+    return uow.session.scalar(select(JobRow.started_at).where(JobRow.id == job_id))
+
+
+def job_state(uow: UnitOfWork, job_id: int) -> JobState | None:
+    """The job's state now (None for an unknown job)."""
+    state = uow.session.scalar(select(JobRow.state).where(JobRow.id == job_id))
+    return JobState(state) if state is not None else None
+
+
+def queue_depth(uow: UnitOfWork) -> tuple[int, int]:
+    """Jobs in the platform queue, and placed jobs not yet on an engine."""
+    queued = uow.session.scalar(select(func.count()).where(JobRow.state == JobState.QUEUED.value)) or 0
+    placed = (
+        uow.session.scalar(
+            select(func.count()).where(JobRow.state == JobState.PLACED.value, JobRow.engine_job_id.is_(None))
+        )
+        or 0
+    )
+    return queued, placed
+
+
 __all__ = [
     "DispatchTicket",
+    "EnginePool",
     "active_jobs",
     "claim_placed",
+    "engine_pools",
+    "installation",
+    "job_state",
+    "job_times",
+    "mark_pool",
     "pending_engine_cancels",
+    "pool_engine_config",
+    "queue_depth",
     "record_cancelled",
     "record_dispatch",
     "record_engine_cancelled",
@@ -320,4 +463,5 @@ __all__ = [
     "record_lost",
     "record_refused",
     "record_running",
+    "started_at",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from tests.conftest import TestDatabase
 from zhisuan import accounts, compute
 from zhisuan.compute import dispatch
+from zhisuan.compute.engines.port import INSTALLATION_RE
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import capacity_p
 from zhisuan.core.clock import ManualClock
@@ -294,6 +295,12 @@ def test_worker_lifecycle_dispatch_run_finish_and_usage_record(
         t = tickets[0]
         assert t.nodes == 1
         assert t.engine_config["kind"] == "simulated"
+        # one place computes a pool's engine settings: the tickets carry what the pool listing says,
+        # this database's installation id (which engine job names carry) among them
+        (pool,) = [p for p in dispatch.engine_pools(uow) if p.pool_id == t.pool_id]
+        assert t.engine_config == pool.engine_config
+        assert t.engine_config["installation"] == dispatch.installation(uow)
+        assert INSTALLATION_RE.match(dispatch.installation(uow))
         dispatch.record_dispatch(uow, t.job_id, t.attempt, "sim-1", clock.now())
         start = clock.now() + dt.timedelta(seconds=5)
         dispatch.record_running(uow, t.job_id, start, clock.now())
