@@ -1,4 +1,10 @@
-"""Compute federation, scheduling: the late-binding step that binds queued jobs to pools."""
+"""Compute federation, scheduling: the late-binding step that binds queued jobs to pools.
+
+:func:`schedule_once` loads the queue, the available pools with the jobs they hold, the quotas and
+this Shanghai month's commitments (:func:`_month_usage`, also behind the quota views), lets the
+compute core's placement decide, and records the placements and why the other jobs wait
+(:func:`hold_kind`, :func:`_readable_reason`).
+"""
 
 from __future__ import annotations
 
