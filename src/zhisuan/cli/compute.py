@@ -13,13 +13,13 @@ from typing import Any
 
 import typer
 
+from zhisuan import compute
 from zhisuan.cli._common import console as out
 from zhisuan.cli._common import guarded, print_json, print_table
 from zhisuan.cli._platform import CLI_ADMIN, platform
-from zhisuan.compute import services as compute
 from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import DEFAULT_POLICY, policy_names
-from zhisuan.compute.services import parse_duration
+from zhisuan.compute.schemas import parse_duration
 from zhisuan.core.clock import SHANGHAI, parse_timestamp
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.ids import parse_id

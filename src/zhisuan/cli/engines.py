@@ -27,25 +27,27 @@ def center_check(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Can the platform reach the center's engine, and what capacity does it report per pool?"""
-    from zhisuan.compute import services as compute
+    from zhisuan import compute
+    from zhisuan.compute import dispatch
     from zhisuan.compute.worker import EngineSet
     from zhisuan.core.errors import ZhisuanError
 
     p = platform()
     with p.uow() as uow:
         center = compute.get_center(uow, name)
+        pools = dispatch.engine_pools(uow, center.key)
     engines = EngineSet(p.clock)
     rows: list[dict[str, object]] = []
-    for pool in center.pools:
+    for pool in pools:
         row: dict[str, object] = {
-            "pool": pool.key,
+            "pool": pool.pool_key,
             "engine": pool.engine,
             "accelerator": pool.accelerator,
             "registered_cards": pool.cards,
             "available_in_platform": pool.available,
         }
         try:
-            cap = engines.for_pool(center, pool).capacity().get(pool.accelerator)
+            cap = engines.for_pool(pool.pool_id, pool.engine_config).capacity().get(pool.accelerator)
             row.update(
                 reachable=True,
                 total=cap.total if cap else 0,

@@ -1,7 +1,14 @@
-"""Compute federation: centers, pools, jobs, placement policies and the province simulator."""
+"""Compute federation: centers, pools, jobs, placement policies and the province simulator.
+
+The pure core (``model``, ``placement``, ``simulator``) and the services callers use: input schemas,
+read models, centers/pools/quotas, jobs, the scheduling step and the feed metering reads. The
+dispatcher worker's way into the database (``zhisuan.compute.dispatch``) is not part of it.
+"""
 
 from __future__ import annotations
 
+from zhisuan.compute.feed import RunRecord, finished_runs
+from zhisuan.compute.jobs import cancel_job, count_jobs, get_job, list_jobs, submit_job
 from zhisuan.compute.model import (
     DEFAULT_REFERENCE,
     TRANSITIONS,
@@ -36,8 +43,37 @@ from zhisuan.compute.placement import (
     policy_names,
 )
 from zhisuan.compute.province import OrgSpec, Province, load_province, parse_province
+from zhisuan.compute.scheduling import ScheduleReport, schedule_once
+from zhisuan.compute.schemas import BandInput, CenterInput, JobInput, PoolInput, QuotaInput, parse_duration
+from zhisuan.compute.services import (
+    add_pool,
+    capacity,
+    create_center,
+    find_center,
+    find_pool,
+    get_center,
+    get_quota,
+    list_centers,
+    list_quotas,
+    overview,
+    set_center_available,
+    set_pool_available,
+    set_quota,
+)
 from zhisuan.compute.simulator import JobResult, SimulationResult, simulate
 from zhisuan.compute.traces import Trace, load_trace, parse_canonical, parse_philly, to_canonical
+from zhisuan.compute.views import (
+    Capacity,
+    CenterLoad,
+    CenterView,
+    JobEventView,
+    JobView,
+    Overview,
+    PoolLoad,
+    PoolView,
+    QuotaView,
+    core_pools,
+)
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -46,39 +82,77 @@ __all__ = [
     "POLICIES",
     "TRANSITIONS",
     "AcceleratorConstraint",
+    "BandInput",
+    "Capacity",
     "Center",
+    "CenterInput",
+    "CenterLoad",
+    "CenterView",
     "Decision",
     "Federation",
     "Hold",
+    "JobEventView",
+    "JobInput",
     "JobResult",
     "JobSpec",
     "JobState",
+    "JobView",
     "MonthUsage",
     "OrgSpec",
+    "Overview",
     "Placement",
     "Pool",
+    "PoolInput",
+    "PoolLoad",
     "PoolState",
+    "PoolView",
     "PriceBand",
     "Province",
     "Quota",
+    "QuotaInput",
+    "QuotaView",
+    "RunRecord",
     "RunningJob",
     "Scaling",
+    "ScheduleReport",
     "Scheduler",
     "SimulationResult",
     "Trace",
     "Weights",
+    "add_pool",
+    "cancel_job",
+    "capacity",
     "check_transition",
+    "core_pools",
+    "count_jobs",
+    "create_center",
     "feasible_pools",
+    "find_center",
+    "find_pool",
+    "finished_runs",
+    "get_center",
+    "get_job",
+    "get_quota",
     "is_terminal",
+    "list_centers",
+    "list_jobs",
+    "list_quotas",
     "load_province",
     "load_trace",
+    "overview",
     "parse_canonical",
+    "parse_duration",
     "parse_philly",
     "parse_province",
     "policy_info",
     "policy_names",
     "pool_refusal",
     "refusal_reason",
+    "schedule_once",
+    "set_center_available",
+    "set_pool_available",
+    "set_quota",
     "simulate",
+    "submit_job",
     "to_canonical",
 ]

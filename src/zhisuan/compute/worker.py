@@ -9,9 +9,11 @@ may have died between an engine's submit and the database write) and submits the
 is idempotent (the engine job carries the zhisuan job's name), so the engine job that already exists
 is adopted instead of a second one being started.
 
-Every database change goes through the compute services in their own unit of work, committed right
-after the engine call it records, so a crash loses at most the knowledge of one call, which the next
-step (or ``reconcile``) recovers from the engine.
+Every database read and write goes through :mod:`zhisuan.compute.dispatch` (and the scheduling
+step), each in its own unit of work committed right after the engine call it records, so a crash
+loses at most the knowledge of one call, which the next step (or ``reconcile``) recovers from the
+engine. Engines are built from the settings dispatch hands over (a ticket's or a pool's
+``engine_config``), never from the center and pool rows.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import func, select
 
-from zhisuan.compute import services as compute
+from zhisuan.compute import dispatch as dispatching
+from zhisuan.compute.dispatch import DispatchTicket, EnginePool
 from zhisuan.compute.engines import (
     Capacity,
     Engine,
@@ -41,10 +43,12 @@ from zhisuan.compute.engines import (
     Submission,
     build_engine,
 )
+from zhisuan.compute.model import JobState
+from zhisuan.compute.scheduling import schedule_once
+from zhisuan.compute.services import list_centers
 from zhisuan.core.access import Action, Kind, Principal, Resource, can
 from zhisuan.core.clock import Clock
 from zhisuan.core.errors import AuthenticationError, ConflictError, ZhisuanError
-from zhisuan.store.models.compute import JobRow
 from zhisuan.store.uow import UnitOfWork
 
 log = logging.getLogger("zhisuan.worker")
@@ -70,32 +74,6 @@ ENGINE_ERRORS = Counter(
 ENGINE_UP = Gauge(
     "zhisuan_engine_up", "1 when the center's engine answered the worker's last call", ["center"]
 )
-
-
-def pool_engine_config(
-    center_config: Mapping[str, Any], pool_config: Mapping[str, Any], kind: str, accelerator: str, cards: int
-) -> dict[str, Any]:
-    """The engine settings for one pool: the center's, overlaid by the pool's, for the pool's model.
-
-    >>> cfg = pool_engine_config({"slurm_conf": "/s.conf"}, {"gres_type": "a100"}, "slurm", "a100", 16)
-    >>> cfg == {"slurm_conf": "/s.conf", "gres_type": "a100", "kind": "slurm", "accelerator": "a100"}
-    True
-    """
-    config: dict[str, Any] = {**center_config, **pool_config, "kind": kind}
-    accs = config.get("accelerators")
-    if not (isinstance(accs, Mapping) and accelerator in accs):
-        config.pop("accelerators", None)
-        config["accelerator"] = accelerator
-    if kind == "simulated":
-        if "accelerators" in config:
-            spec = dict(config["accelerators"][accelerator] or {})
-            spec.setdefault("cards", cards)
-            config["accelerators"] = {accelerator: spec}
-        else:
-            config.setdefault("cards", cards)
-            config["accelerators"] = {accelerator: {"cards": config.pop("cards")}}
-            config.pop("accelerator", None)
-    return config
 
 
 @dataclass
@@ -145,22 +123,20 @@ class StepReport:
 
 
 class EngineSet:
-    """One engine per pool, built from the center's and the pool's settings and kept across steps."""
+    """One engine per pool, built from the settings dispatch computed for it and kept across steps."""
 
     def __init__(self, clock: Clock, factory: Callable[..., Engine] = build_engine) -> None:
         self._clock = clock
         self._factory = factory
         self._engines: dict[int, tuple[str, Engine]] = {}
 
-    def for_pool(self, center: compute.CenterView, pool: compute.PoolView) -> Engine:
-        config = pool_engine_config(
-            center.engine_config, pool.engine_config, pool.engine, pool.accelerator, pool.cards
-        )
+    def for_pool(self, pool_id: int, config: Mapping[str, Any]) -> Engine:
+        """The engine of pool ``pool_id`` for these settings (the same one while they do not change)."""
         fingerprint = json.dumps(config, sort_keys=True, default=str)
-        cached = self._engines.get(int(pool.id))
+        cached = self._engines.get(int(pool_id))
         if cached is None or cached[0] != fingerprint:
             cached = (fingerprint, self._factory(config, self._clock))
-            self._engines[int(pool.id)] = cached
+            self._engines[int(pool_id)] = cached
         return cached[1]
 
 
@@ -193,13 +169,12 @@ class Worker:
         self._running: set[tuple[int, int]] = set()  # (job, attempt) already recorded as running
 
     # ------------------------------------------------------------------ helpers
-    def _centers(self) -> dict[int, tuple[compute.CenterView, compute.PoolView]]:
+    def _pools(self) -> dict[int, EnginePool]:
         with self._uow() as uow:
-            centers = compute.list_centers(uow)
-        return {int(p.id): (c, p) for c in centers for p in c.pools}
+            return {int(p.pool_id): p for p in dispatching.engine_pools(uow)}
 
     @staticmethod
-    def _request(t: compute.DispatchTicket, not_before: dt.datetime | None) -> JobRequest:
+    def _request(t: DispatchTicket, not_before: dt.datetime | None) -> JobRequest:
         return JobRequest(
             job_id=t.job_id,
             accelerator=t.accelerator,
@@ -213,73 +188,72 @@ class Worker:
 
     def _started_at(self, job_id: int) -> dt.datetime | None:
         with self._uow() as uow:
-            return uow.session.scalar(select(JobRow.started_at).where(JobRow.id == job_id))
+            return dispatching.started_at(uow, job_id)
 
     def _job_times(self, job_ids: list[int]) -> dict[int, tuple[dt.datetime, dt.datetime | None]]:
         """When the jobs were submitted to the platform and placed. Engine jobs of the same name
-        submitted before then belong to something else (a reset database) and are never adopted."""
+        submitted before then belong to something else (a restored backup) and are never adopted."""
         if not job_ids:
             return {}
         with self._uow() as uow:
-            rows = uow.session.execute(
-                select(JobRow.id, JobRow.submitted_at, JobRow.placed_at).where(JobRow.id.in_(job_ids))
-            )
-            return {int(i): (sub, placed) for i, sub, placed in rows}
+            return dispatching.job_times(uow, job_ids)
 
-    def _engine(
-        self, pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]], pool_id: int
-    ) -> Engine:
-        center, pool = pools[pool_id]
-        return self.engines.for_pool(center, pool)
+    def _engine(self, t: DispatchTicket) -> Engine:
+        """The engine a ticket's settings describe (the one computed when the ticket was made)."""
+        return self.engines.for_pool(t.pool_id, t.engine_config)
 
-    def _mark_down(self, center: compute.CenterView, why: str, report: StepReport) -> None:
+    @staticmethod
+    def _of_center(pools: Mapping[int, EnginePool], center_key: str) -> list[EnginePool]:
+        return [p for p in pools.values() if p.center_key == center_key]
+
+    def _mark_down(self, center_key: str, pools: Sequence[EnginePool], why: str, report: StepReport) -> None:
         now = self._clock.now()
-        self.health[center.key] = CenterHealth(center.key, False, why, now)
-        ENGINE_ERRORS.labels(center.key, "unavailable").inc()
-        ENGINE_UP.labels(center.key).set(0)
-        if center.key in self._down:
+        self.health[center_key] = CenterHealth(center_key, False, why, now)
+        ENGINE_ERRORS.labels(center_key, "unavailable").inc()
+        ENGINE_UP.labels(center_key).set(0)
+        if center_key in self._down:
             return
-        self._down.add(center.key)
-        report.down.append(center.key)
-        log.warning("engine of %s unreachable: %s", center.key, why)
+        self._down.add(center_key)
+        report.down.append(center_key)
+        log.warning("engine of %s unreachable: %s", center_key, why)
         with self._uow() as uow:
-            for pool in center.pools:
+            for pool in pools:
                 if pool.available or (pool.unavailable_reason or "").startswith(ENGINE_DOWN):
-                    compute.set_pool_available(uow, pool.id, False, ENGINE_DOWN + why[:500], now)
+                    dispatching.mark_pool(uow, pool.pool_id, False, ENGINE_DOWN + why[:500], now)
             uow.commit()
 
-    def _mark_up(self, center: compute.CenterView, capacity: dict[str, Capacity], report: StepReport) -> None:
+    def _mark_up(
+        self,
+        center_key: str,
+        pools: Sequence[EnginePool],
+        capacity: dict[str, Capacity],
+        report: StepReport,
+    ) -> None:
         now = self._clock.now()
-        self.health[center.key] = CenterHealth(center.key, True, "ok", now, capacity)
-        ENGINE_UP.labels(center.key).set(1)
-        back = [
-            p
-            for p in center.pools
-            if not p.available and (p.unavailable_reason or "").startswith(ENGINE_DOWN)
-        ]
-        was_down = center.key in self._down
-        self._down.discard(center.key)
+        self.health[center_key] = CenterHealth(center_key, True, "ok", now, capacity)
+        ENGINE_UP.labels(center_key).set(1)
+        back = [p for p in pools if not p.available and (p.unavailable_reason or "").startswith(ENGINE_DOWN)]
+        self._down.discard(center_key)
         if not back:
             return
-        if was_down or back:
-            report.up.append(center.key)
+        report.up.append(center_key)
         with self._uow() as uow:
             for pool in back:
-                compute.set_pool_available(uow, pool.id, True, None, now)
+                dispatching.mark_pool(uow, pool.pool_id, True, None, now)
             uow.commit()
 
     # ------------------------------------------------------------------ the parts of a step
     def check_engines(
         self,
-        pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]],
+        pools: Mapping[int, EnginePool],
         report: StepReport,
         *,
         force: bool = False,
     ) -> None:
         """Ask every center's engine for its capacity; mark centers down or back up."""
         now = self._clock.now()
-        centers: dict[str, compute.CenterView] = {c.key: c for c, _p in pools.values()}
-        for key, center in centers.items():
+        centers = sorted({p.center_key for p in pools.values()})
+        for key in centers:
             seen = self.health.get(key)
             if (
                 not force
@@ -287,21 +261,22 @@ class Worker:
                 and (now - seen.checked_at).total_seconds() < self.health_every_s
             ):
                 continue
+            members = self._of_center(pools, key)
             capacity: dict[str, Capacity] = {}
             try:
-                for pool in center.pools:
-                    capacity.update(self.engines.for_pool(center, pool).capacity())
+                for pool in members:
+                    capacity.update(self.engines.for_pool(pool.pool_id, pool.engine_config).capacity())
             except EngineUnavailableError as exc:
-                self._mark_down(center, exc.message, report)
+                self._mark_down(key, members, exc.message, report)
                 continue
             except ZhisuanError as exc:  # misconfigured: the engine cannot serve this center's pools
-                self._mark_down(center, f"engine misconfigured: {exc.message}", report)
+                self._mark_down(key, members, f"engine misconfigured: {exc.message}", report)
                 continue
-            self._mark_up(center, capacity, report)
+            self._mark_up(key, members, capacity, report)
 
     def dispatch(
         self,
-        pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]],
+        pools: Mapping[int, EnginePool],
         report: StepReport,
         *,
         lease_s: int | None = None,
@@ -309,7 +284,7 @@ class Worker:
         """Claim placed jobs and start them on their pools' engines (or adopt the job already there)."""
         now = self._clock.now()
         with self._uow() as uow:
-            tickets = compute.claim_placed(
+            tickets = dispatching.claim_placed(
                 uow, self.name, now, lease_s=self.lease_s if lease_s is None else lease_s
             )
             uow.commit()
@@ -317,19 +292,18 @@ class Worker:
         for t in tickets:
             if int(t.pool_id) not in pools:
                 continue
-            center, _pool = pools[int(t.pool_id)]
-            if center.key in self._down:
+            if t.center_key in self._down:
                 continue  # its jobs wait; the claim lapses and the job is taken up again when it is back
             try:
                 request = self._request(t, times[int(t.job_id)][0] if int(t.job_id) in times else None)
-                submission = self._engine(pools, int(t.pool_id)).submit(request)
+                submission = self._engine(t).submit(request)
             except EngineUnavailableError as exc:
-                self._mark_down(center, exc.message, report)
+                self._mark_down(t.center_key, self._of_center(pools, t.center_key), exc.message, report)
                 continue
             except ZhisuanError as exc:
-                ENGINE_ERRORS.labels(center.key, "refused").inc()
+                ENGINE_ERRORS.labels(t.center_key, "refused").inc()
                 with self._uow() as uow:
-                    compute.record_refused(uow, t.job_id, exc.message, self._clock.now())
+                    dispatching.record_refused(uow, t.job_id, exc.message, self._clock.now())
                     uow.commit()
                 report.refused += 1
                 continue
@@ -337,7 +311,7 @@ class Worker:
                 self.after_submit(submission)
             with self._uow() as uow:
                 try:
-                    compute.record_dispatch(
+                    dispatching.record_dispatch(
                         uow, t.job_id, t.attempt, submission.engine_job_id, self._clock.now()
                     )
                     uow.commit()
@@ -348,7 +322,7 @@ class Worker:
                         exc.message,
                         submission.engine_job_id,
                     )
-                    self._engine(pools, int(t.pool_id)).cancel(submission.engine_job_id)
+                    self._engine(t).cancel(submission.engine_job_id)
                     continue
             placed_at = times.get(int(t.job_id), (None, None))[1]
             if placed_at is not None:
@@ -358,21 +332,21 @@ class Worker:
             else:
                 report.dispatched += 1
 
-    def _apply(self, ticket: compute.DispatchTicket, status: JobStatus | None, report: StepReport) -> None:
+    def _apply(self, ticket: DispatchTicket, status: JobStatus | None, report: StepReport) -> None:
         now = self._clock.now()
         with self._uow() as uow:
             if status is None:
-                compute.record_lost(
+                dispatching.record_lost(
                     uow, ticket.job_id, f"{ticket.engine} has no job {ticket.engine_job_id}", now
                 )
                 report.lost += 1
             elif status.state == EngineJobState.RUNNING and status.start is not None:
-                before = uow.session.scalar(select(JobRow.state).where(JobRow.id == int(ticket.job_id)))
-                compute.record_running(uow, ticket.job_id, status.start, now)
-                report.started += before != "running"
+                before = dispatching.job_state(uow, ticket.job_id)
+                dispatching.record_running(uow, ticket.job_id, status.start, now)
+                report.started += before is not JobState.RUNNING
             elif status.state in (EngineJobState.SUCCEEDED, EngineJobState.FAILED):
                 end = status.end or now
-                compute.record_finished(
+                dispatching.record_finished(
                     uow,
                     ticket.job_id,
                     succeeded=status.state == EngineJobState.SUCCEEDED,
@@ -385,29 +359,26 @@ class Worker:
                 report.finished += 1
             elif status.state == EngineJobState.CANCELLED:
                 if status.start is not None:
-                    compute.record_running(uow, ticket.job_id, status.start, now)
-                compute.record_cancelled(uow, ticket.job_id, status.end, now)
+                    dispatching.record_running(uow, ticket.job_id, status.start, now)
+                dispatching.record_cancelled(uow, ticket.job_id, status.end, now)
                 report.cancelled += 1
             elif status.state == EngineJobState.LOST:
-                compute.record_lost(uow, ticket.job_id, status.message or "lost by the engine", now)
+                dispatching.record_lost(uow, ticket.job_id, status.message or "lost by the engine", now)
                 report.lost += 1
             else:
                 return
             uow.commit()
 
-    def poll(
-        self, pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]], report: StepReport
-    ) -> None:
+    def poll(self, pools: Mapping[int, EnginePool], report: StepReport) -> None:
         """Bring every job on an engine up to date with what the engine says."""
         with self._uow() as uow:
-            active = compute.active_jobs(uow)
+            active = dispatching.active_jobs(uow)
         for t in active:
             if int(t.pool_id) not in pools or t.engine_job_id is None:
                 continue
-            center, _pool = pools[int(t.pool_id)]
-            if center.key in self._down:
+            if t.center_key in self._down:
                 continue
-            engine = self._engine(pools, int(t.pool_id))
+            engine = self._engine(t)
             try:
                 status = engine.status(t.engine_job_id)
                 if status is None and isinstance(engine, SimulatedEngine):
@@ -420,10 +391,10 @@ class Worker:
                         seconds=t.expected_runtime_s,
                     )
             except EngineUnavailableError as exc:
-                self._mark_down(center, exc.message, report)
+                self._mark_down(t.center_key, self._of_center(pools, t.center_key), exc.message, report)
                 continue
             except ZhisuanError as exc:
-                log.warning("status of %s on %s failed: %s", t.engine_job_id, center.key, exc.message)
+                log.warning("status of %s on %s failed: %s", t.engine_job_id, t.center_key, exc.message)
                 continue
             if status is not None and not status.state.finished and status.state != EngineJobState.RUNNING:
                 continue
@@ -436,30 +407,27 @@ class Worker:
             except ConflictError as exc:
                 log.info("job %s: %s", t.job_id, exc.message)
 
-    def cancel_pending(
-        self, pools: Mapping[int, tuple[compute.CenterView, compute.PoolView]], report: StepReport
-    ) -> None:
+    def cancel_pending(self, pools: Mapping[int, EnginePool], report: StepReport) -> None:
         """Stop the engine jobs of jobs their users cancelled; record the end once the engine has it."""
         with self._uow() as uow:
-            pending = compute.pending_engine_cancels(uow)
+            pending = dispatching.pending_engine_cancels(uow)
         for t in pending:
             if int(t.pool_id) not in pools:
                 continue
-            center, _pool = pools[int(t.pool_id)]
-            if center.key in self._down:
+            if t.center_key in self._down:
                 continue
-            engine = self._engine(pools, int(t.pool_id))
+            engine = self._engine(t)
             try:
                 status = engine.status(t.engine_job_id) if t.engine_job_id else None
                 if status is not None and not status.state.finished:
                     engine.cancel(t.engine_job_id or "")
                     continue  # the end time is recorded once the engine reports it
             except EngineUnavailableError as exc:
-                self._mark_down(center, exc.message, report)
+                self._mark_down(t.center_key, self._of_center(pools, t.center_key), exc.message, report)
                 continue
             with self._uow() as uow:
                 ended = status.end if status is not None and status.start is not None else None
-                compute.record_engine_cancelled(uow, t.job_id, ended, self._clock.now())
+                dispatching.record_engine_cancelled(uow, t.job_id, ended, self._clock.now())
                 uow.commit()
             report.cancelled += 1
 
@@ -467,12 +435,12 @@ class Worker:
     def step(self) -> StepReport:
         """One round: engine health (so placement sees it), placing, dispatching, polling, cancelling."""
         report = StepReport()
-        self.check_engines(self._centers(), report)
+        self.check_engines(self._pools(), report)
         if self.schedule:
             with self._uow() as uow:
-                report.placed = len(compute.schedule_once(uow, self._clock.now(), actor="worker").placed)
+                report.placed = len(schedule_once(uow, self._clock.now(), actor="worker").placed)
                 uow.commit()
-        pools = self._centers()
+        pools = self._pools()
         self.dispatch(pools, report)
         self.poll(pools, report)
         self.cancel_pending(pools, report)
@@ -481,22 +449,16 @@ class Worker:
 
     def _measure_queue(self) -> None:
         with self._uow() as uow:
-            queued = uow.session.scalar(select(func.count()).where(JobRow.state == "queued")) or 0
-            placed = (
-                uow.session.scalar(
-                    select(func.count()).where(JobRow.state == "placed", JobRow.engine_job_id.is_(None))
-                )
-                or 0
-            )
+            queued, placed = dispatching.queue_depth(uow)
         QUEUE.labels("queued").set(queued)
         QUEUE.labels("placed").set(placed)
 
     def reconcile(self) -> StepReport:
         """After a restart: check every engine now, adopt jobs a dead worker submitted, poll the rest."""
         report = StepReport()
-        pools = self._centers()
+        pools = self._pools()
         self.check_engines(pools, report, force=True)
-        pools = self._centers()
+        pools = self._pools()
         self.dispatch(pools, report, lease_s=0)
         self.poll(pools, report)
         self.cancel_pending(pools, report)
@@ -564,7 +526,7 @@ def engine_status(uow: UnitOfWork, who: Principal, worker: Worker | None) -> lis
         raise AuthenticationError("log in or send a bearer token")
     live = {h["center"]: h for h in health_rows(worker.health.values())} if worker is not None else {}
     out: list[dict[str, object]] = []
-    for center in compute.list_centers(uow):
+    for center in list_centers(uow):
         engine = Resource(Kind.ENGINE, operator_org_id=center.operator_org_id, city_code=center.city_code)
         if not can(who, Action.READ, engine):
             continue
@@ -615,5 +577,4 @@ __all__ = [
     "dispatch_loop",
     "engine_status",
     "health_rows",
-    "pool_engine_config",
 ]

@@ -8,7 +8,7 @@
 * a replay: a few hundred seeded synthetic jobs of the demo organizations over the 30 hours before
   "now", run through the compute core's simulator (late binding, ``zhisuan`` policy). Jobs that ended
   before now are stored completed or failed with their engine start/end and runs (what metering turns
-  into usage: :func:`zhisuan.compute.services.finished_runs`), those running at now as running, the
+  into usage: :func:`zhisuan.compute.feed.finished_runs`), those running at now as running, the
   rest as queued; a final scheduling step records why the queued ones wait.
 """
 
@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select
 
-from zhisuan import accounts, audit
+from zhisuan import accounts, audit, compute
 from zhisuan.accounts.services import find_org
 from zhisuan.bootstrap import Platform
 from zhisuan.compute import (
@@ -42,7 +42,6 @@ from zhisuan.compute import (
     load_province,
     simulate,
 )
-from zhisuan.compute import services as compute
 from zhisuan.core.access import Role
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.money import Money

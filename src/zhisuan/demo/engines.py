@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zhisuan import accounts
+from zhisuan import accounts, compute
 from zhisuan.bootstrap import Platform
-from zhisuan.compute import services as compute
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.orgs import OrgKind

@@ -646,7 +646,7 @@ def _engine_job(run: JobRunRow) -> str:
 
 def collect_runs(uow: UnitOfWork, month: Month | None = None, packs: PackSet | None = None) -> ImportResult:
     """Turn ended job runs of the compute context into usage records (idempotent, like an import)."""
-    from zhisuan.compute.services import finished_runs
+    from zhisuan.compute.feed import finished_runs
 
     rows: list[tuple[int, dict[str, str]]] = []
     after = 0

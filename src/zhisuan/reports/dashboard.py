@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from zhisuan.compute import services as compute
+from zhisuan import compute
 from zhisuan.core.access import Kind, Principal, Scope, visible_scope
 from zhisuan.core.catalog import accelerator
 from zhisuan.core.regions import city as lookup_city

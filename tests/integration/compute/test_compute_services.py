@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import TestDatabase
-from zhisuan import accounts
-from zhisuan.compute import services as compute
+from zhisuan import accounts, compute
+from zhisuan.compute import dispatch
+from zhisuan.compute.engines.port import INSTALLATION_RE
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import capacity_p
 from zhisuan.core.clock import ManualClock
@@ -288,17 +289,23 @@ def test_worker_lifecycle_dispatch_run_finish_and_usage_record(
     with db.uow() as uow:
         view = compute.submit_job(uow, world.alice, job(cards=8), clock.now())
         compute.schedule_once(uow, clock.now())
-        tickets = compute.claim_placed(uow, "w1", clock.now())
+        tickets = dispatch.claim_placed(uow, "w1", clock.now())
         assert [t.job_id for t in tickets] == [view.id]
-        assert compute.claim_placed(uow, "w2", clock.now()) == []  # claimed already
+        assert dispatch.claim_placed(uow, "w2", clock.now()) == []  # claimed already
         t = tickets[0]
         assert t.nodes == 1
         assert t.engine_config["kind"] == "simulated"
-        compute.record_dispatch(uow, t.job_id, t.attempt, "sim-1", clock.now())
+        # one place computes a pool's engine settings: the tickets carry what the pool listing says,
+        # this database's installation id (which engine job names carry) among them
+        (pool,) = [p for p in dispatch.engine_pools(uow) if p.pool_id == t.pool_id]
+        assert t.engine_config == pool.engine_config
+        assert t.engine_config["installation"] == dispatch.installation(uow)
+        assert INSTALLATION_RE.match(dispatch.installation(uow))
+        dispatch.record_dispatch(uow, t.job_id, t.attempt, "sim-1", clock.now())
         start = clock.now() + dt.timedelta(seconds=5)
-        compute.record_running(uow, t.job_id, start, clock.now())
+        dispatch.record_running(uow, t.job_id, start, clock.now())
         end = start + dt.timedelta(hours=1)
-        state = compute.record_finished(
+        state = dispatch.record_finished(
             uow, t.job_id, succeeded=True, exit_code=0, started_at=start, ended_at=end, now=end
         )
         assert state == "completed"
@@ -317,10 +324,10 @@ def test_failed_job_with_retries_goes_back_to_the_queue_and_lost_placed_job_too(
     with db.uow() as uow:
         view = compute.submit_job(uow, world.alice, job(cards=8, retries=1), clock.now())
         compute.schedule_once(uow, clock.now())
-        t = compute.claim_placed(uow, "w1", clock.now())[0]
-        compute.record_dispatch(uow, t.job_id, t.attempt, "sim-1", clock.now())
+        t = dispatch.claim_placed(uow, "w1", clock.now())[0]
+        dispatch.record_dispatch(uow, t.job_id, t.attempt, "sim-1", clock.now())
         now = clock.now()
-        state = compute.record_finished(
+        state = dispatch.record_finished(
             uow,
             t.job_id,
             succeeded=False,
@@ -331,11 +338,11 @@ def test_failed_job_with_retries_goes_back_to_the_queue_and_lost_placed_job_too(
         )
         assert state == "queued"
         compute.schedule_once(uow, clock.now())
-        t2 = compute.claim_placed(uow, "w1", clock.now())[0]
+        t2 = dispatch.claim_placed(uow, "w1", clock.now())[0]
         assert t2.attempt == 2
-        compute.record_dispatch(uow, t2.job_id, t2.attempt, "sim-2", clock.now())
-        compute.record_running(uow, t2.job_id, clock.now(), clock.now())
-        assert compute.record_lost(uow, t2.job_id, "node died", clock.now()) == "failed"  # no retry left
+        dispatch.record_dispatch(uow, t2.job_id, t2.attempt, "sim-2", clock.now())
+        dispatch.record_running(uow, t2.job_id, clock.now(), clock.now())
+        assert dispatch.record_lost(uow, t2.job_id, "node died", clock.now()) == "failed"  # no retry left
         assert len(compute.finished_runs(uow)) == 2
         assert compute.get_job(uow, world.alice, view.id).state == "failed"
 
@@ -372,9 +379,9 @@ def test_random_steps_never_overfill_a_pool_nor_exceed_the_card_quota(
             )
         for _step in range(12):
             compute.schedule_once(uow, clock.now())
-            for t in compute.claim_placed(uow, "w", clock.now()):
-                compute.record_dispatch(uow, t.job_id, t.attempt, f"e-{t.job_id}", clock.now())
-                compute.record_running(uow, t.job_id, clock.now(), clock.now())
+            for t in dispatch.claim_placed(uow, "w", clock.now()):
+                dispatch.record_dispatch(uow, t.job_id, t.attempt, f"e-{t.job_id}", clock.now())
+                dispatch.record_running(uow, t.job_id, clock.now(), clock.now())
             ov = compute.overview(uow, clock.now())
             for c in ov.centers:
                 for p in c.pools:
@@ -383,7 +390,7 @@ def test_random_steps_never_overfill_a_pool_nor_exceed_the_card_quota(
             running = compute.list_jobs(uow, ADMIN, states=["running"])
             for j in rng.sample(running, k=len(running) // 2):
                 assert j.started_at is not None
-                compute.record_finished(
+                dispatch.record_finished(
                     uow,
                     j.id,
                     succeeded=True,

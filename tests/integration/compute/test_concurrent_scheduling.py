@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.conftest import PG_ADMIN_URL, _pg_engine, service_missing
-from zhisuan import accounts
-from zhisuan.compute import services as compute
+from zhisuan import accounts, compute
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC
 from zhisuan.core.credit_code import make_credit_code

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from zhisuan import compute
 from zhisuan.bootstrap import Platform
-from zhisuan.compute import services as compute
 from zhisuan.core.errors import ValidationError
 from zhisuan.demo import DEMO_ADMIN
 from zhisuan.demo.engines import A100_PCIE, attach_local_engines, local_centers, read_services_env

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import shlex
 import subprocess
 import time
@@ -26,6 +27,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 A100 = "a100-sxm4-80gb"
 ASCEND = "ascend-910b3"
+
+#: This test run's installation id: its engine jobs are its own even when other runs share the cluster.
+INSTALLATION = "t" + secrets.token_hex(4)
 
 SLURM_ACCELERATORS = {A100: {"gres_type": "a100"}, ASCEND: {"gres_type": "ascend910b"}}
 RAY_ACCELERATORS = {A100: {"resource": "a100", "num_gpus": True}, ASCEND: {"resource": "ascend910b"}}
@@ -87,6 +91,7 @@ def slurm_engine(services_env: dict[str, str], slurm_env: dict[str, str]) -> Slu
                 "ZHISUAN_SLURM_JOBDIR", str(REPO / "var" / "services" / "slurm" / "jobs")
             ),
             "accelerators": SLURM_ACCELERATORS,
+            "installation": INSTALLATION,
         }
     )
 
@@ -127,7 +132,14 @@ def ray_address(services_env: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def ray_engine(ray_address: str) -> RayEngine:
-    return RayEngine({"kind": "ray", "address": ray_address, "accelerators": RAY_ACCELERATORS})
+    return RayEngine(
+        {
+            "kind": "ray",
+            "address": ray_address,
+            "accelerators": RAY_ACCELERATORS,
+            "installation": INSTALLATION,
+        }
+    )
 
 
 _ids = itertools.count(int(time.time() * 10) % 10**9 * 100)

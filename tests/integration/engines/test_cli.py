@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zhisuan import accounts
+from zhisuan import accounts, compute
 from zhisuan.bootstrap import Platform
 from zhisuan.cli import _platform, _register, app
-from zhisuan.compute import services as compute
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.orgs import OrgKind

@@ -22,6 +22,7 @@ from zhisuan.compute.engines import (
     JobStatus,
     RayEngine,
     Submission,
+    engine_job_name,
 )
 from zhisuan.core.clock import UTC
 from zhisuan.core.ids import JobId
@@ -57,7 +58,8 @@ def batch(ray_engine: RayEngine) -> Iterator[Batch]:
 
 def test_gpu_job_runs_with_its_cards_and_completes(ray_engine: RayEngine, batch: Batch) -> None:
     assert not batch.ok.existing
-    assert batch.ok.engine_job_id == batch.ok_request.name
+    request = batch.ok_request
+    assert batch.ok.engine_job_id == engine_job_name(request.job_id, request.attempt, ray_engine.installation)
     status = wait_for(ray_engine, batch.ok.engine_job_id, finished)
     assert (status.state, status.exit_code) == (EngineJobState.SUCCEEDED, 0)
     logs = ray_engine.logs(batch.ok.engine_job_id)

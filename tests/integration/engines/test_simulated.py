@@ -5,13 +5,16 @@ No services needed: these run everywhere.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
 from tests.conftest import TestDatabase
-from zhisuan import accounts
-from zhisuan.compute import services as compute
+from zhisuan import accounts, compute
+from zhisuan.compute import dispatch
 from zhisuan.compute.engines import (
     Engine,
     EngineJobState,
@@ -142,8 +145,8 @@ def test_worker_runs_a_simulated_pool_end_to_end_and_marks_it_down_and_up(
     assert [(r.job_id, r.seconds, r.cards) for r in runs] == [(job.id, 600, 4)]
 
     with db.uow() as uow:
-        center = compute.get_center(uow, "sim-c")
-    sim = engines.for_pool(center, center.pools[0])
+        (pool,) = dispatch.engine_pools(uow, "sim-c")
+    sim = engines.for_pool(pool.pool_id, pool.engine_config)
     assert isinstance(sim, SimulatedEngine)
     from prometheus_client import REGISTRY
 
@@ -167,6 +170,78 @@ def test_worker_runs_a_simulated_pool_end_to_end_and_marks_it_down_and_up(
     assert worker.step().up == ["sim-c"]
     with db.uow() as uow:
         assert compute.get_center(uow, "sim-c").pools[0].available
+
+
+def test_the_engine_is_built_from_the_tickets_settings_not_from_the_center_and_pool_rows(
+    db: TestDatabase, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = clock.now()
+    with db.uow() as uow:
+        code = make_credit_code("91340100MA2GG0011")
+        user_org = accounts.create_org(
+            uow,
+            ADMIN,
+            accounts.OrgInput(
+                name="乙科技有限公司", credit_code=code, kind=OrgKind.ENTERPRISE, city_code="340100"
+            ),
+            now,
+        ).id
+        code = make_credit_code("91340100MA2GG0013")
+        op = accounts.create_org(
+            uow,
+            ADMIN,
+            accounts.OrgInput(
+                name="丁算力有限公司", credit_code=code, kind=OrgKind.CENTER_OPERATOR, city_code="340100"
+            ),
+            now,
+        ).id
+        compute.create_center(
+            uow,
+            ADMIN,
+            compute.CenterInput(key="tk-c", name="票据中心", operator=str(op), city_code="340100"),
+            now,
+        )
+        compute.add_pool(
+            uow,
+            ADMIN,
+            "tk-c",
+            compute.PoolInput(key="tk-a100", accelerator=A100, nodes=1, cards_per_node=8, price="10"),
+            now,
+        )
+        job = compute.submit_job(
+            uow,
+            Principal(None, "bob", Role.USER, user_org),  # type: ignore[arg-type]
+            compute.JobInput(name="t", command="train", cards=4, runtime_s=600, reference=A100),
+            now,
+        )
+        rows_config = dispatch.engine_pools(uow, "tk-c")[0].engine_config
+        uow.commit()
+
+    # The tickets say something the rows do not: an engine of 6 cards and a setting of their own.
+    ticket_config = {**rows_config, "accelerators": {A100: {"cards": 6}}, "from_the_ticket": True}
+    for name in ("claim_placed", "active_jobs", "pending_engine_cancels"):
+        tickets = getattr(dispatch, name)
+
+        def with_other_settings(
+            *args: Any, _tickets: Any = tickets, **kw: Any
+        ) -> list[dispatch.DispatchTicket]:
+            return [dataclasses.replace(t, engine_config=ticket_config) for t in _tickets(*args, **kw)]
+
+        monkeypatch.setattr(dispatch, name, with_other_settings)
+    built: list[tuple[Mapping[str, Any], SimulatedEngine]] = []
+
+    def recording(config: Mapping[str, Any], clock: ManualClock) -> Engine:
+        engine = SimulatedEngine(config, clock)
+        built.append((config, engine))
+        return engine
+
+    worker = Worker(db.uow, clock, name="w", engines=EngineSet(clock, recording), health_every_s=0)
+    assert worker.step().dispatched == 1
+    (used,) = [(config, engine) for config, engine in built if engine.jobs()]
+    assert used[0] == ticket_config
+    assert used[1].capacity()[A100].total == 6
+    assert [s.job_id for s in used[1].jobs()] == [job.id]
+    assert rows_config != ticket_config
 
 
 def test_worker_loop_survives_a_failing_step_and_reconciles_first(

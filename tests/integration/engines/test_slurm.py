@@ -20,6 +20,7 @@ from zhisuan.compute.engines import (
     JobRequest,
     SlurmEngine,
     UsageRecord,
+    engine_job_name,
 )
 from zhisuan.core.clock import UTC
 from zhisuan.core.ids import JobId
@@ -59,7 +60,7 @@ def test_gpu_job_runs_on_its_cards_and_usage_matches_sacct(
 
     record = _usage(slurm_engine, sub.engine_job_id)
     start, end, tres, name = sacct(slurm_env, sub.engine_job_id, "Start,End,AllocTRES,JobName")
-    assert name == job.name
+    assert name == engine_job_name(job.job_id, job.attempt, slurm_engine.installation)
     assert "gres/gpu=2" in tres.split(",")
     assert (record.cards, record.accelerator, record.job_id) == (2, A100, job.job_id)
     assert record.start == _sacct_time(start)
@@ -132,8 +133,9 @@ def test_resubmission_finds_the_existing_job_instead_of_starting_another(
     after_end = slurm_engine.submit(job)  # also once the job is over
     assert (after_end.engine_job_id, after_end.existing) == (first.engine_job_id, True)
     _usage(slurm_engine, first.engine_job_id)  # in accounting by now
+    name = engine_job_name(job.job_id, job.attempt, slurm_engine.installation)
     names = subprocess.run(
-        ["sacct", "-X", "-n", "-P", "--name", job.name, "-S", "now-1hours", "-o", "JobIDRaw"],
+        ["sacct", "-X", "-n", "-P", "--name", name, "-S", "now-1hours", "-o", "JobIDRaw"],
         env=slurm_env,
         capture_output=True,
         text=True,

@@ -10,7 +10,6 @@ stopped while jobs are queued; the Ray head stopped.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import os
 import shutil
 import signal
@@ -25,11 +24,10 @@ from sqlalchemy import select
 
 from tests.conftest import TestDatabase
 from tests.integration.engines.conftest import sacct
-from zhisuan import accounts
+from zhisuan import accounts, compute
 from zhisuan.bootstrap import Platform
-from zhisuan.compute import services as compute
-from zhisuan.compute.engines import Submission
-from zhisuan.compute.engines.port import SKEW
+from zhisuan.compute import dispatch
+from zhisuan.compute.engines import Submission, engine_job_name
 from zhisuan.compute.worker import ENGINE_DOWN, StepReport, Worker
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import SystemClock
@@ -65,6 +63,11 @@ class Province:
     slurm_env: dict[str, str]
     ray_address: str
     created: dt.datetime
+    #: the database's installation id: its engine jobs are named ``zhisuan-<installation>-<job id>``
+    installation: str
+
+    def engine_name(self, job_id: int) -> str:
+        return engine_job_name(job_id, 1, self.installation)
 
     def submit(self, cards: int, command: str, accelerator: str, retries: int = 0) -> int:
         with self.db.uow() as uow:
@@ -112,43 +115,36 @@ class Province:
         return Worker(self.db.uow, SystemClock(), name="test-worker", health_every_s=0, **kw)  # type: ignore[arg-type]
 
 
-_last_test_ended = [0.0]  # time.monotonic() when the previous test of this module ended
-
-
-@pytest.fixture(autouse=True)
-def no_slurm_jobs_left_behind(slurm_env: dict[str, str]) -> Iterator[None]:
-    """Each test starts with the cluster's cards free: a failed test's jobs do not starve the next."""
-    yield
-    subprocess.run(["scancel", "--user", getpass.getuser()], env=slurm_env, check=False, timeout=30)
-    _last_test_ended[0] = time.monotonic()
-
-
-def _after_the_previous_tests_jobs() -> None:
-    """Every test starts a fresh database, so its job ids repeat the previous test's (``zhisuan-1``…).
-
-    The platform tells such leftovers from its own jobs by submission time (an engine job submitted
-    more than ``SKEW`` before the zhisuan job was created is never adopted, see engines/port.py); a reset
-    database within ``SKEW`` of the last submission is what this tolerance cannot tell apart, so the
-    tests keep that distance (a real reset is never seconds after the last job).
-    """
-    wait = SKEW.total_seconds() + 1 - (time.monotonic() - _last_test_ended[0])
-    if wait > 0:
-        time.sleep(wait)
+def cancel_installation_jobs(env: dict[str, str], installation: str) -> None:
+    """Cancel this database's Slurm jobs only: other test runs may share the cluster at the same time."""
+    listed = subprocess.run(
+        ["squeue", "-h", "-o", "%i %j"], env=env, capture_output=True, text=True, check=False, timeout=30
+    ).stdout.split("\n")
+    prefix = engine_job_name(0, 1, installation).removesuffix("0")
+    ids = [line.split()[0] for line in listed if line.split()[1:2] and line.split()[1].startswith(prefix)]
+    if ids:
+        subprocess.run(["scancel", *ids], env=env, check=False, timeout=30)
 
 
 @pytest.fixture
 def province(
     db: TestDatabase, services_env: dict[str, str], slurm_env: dict[str, str], ray_address: str
-) -> Province:
-    return build_province(db, services_env, slurm_env, ray_address)
+) -> Iterator[Province]:
+    """A fresh database: its own installation id, so no sleep is needed for the previous test's jobs.
+
+    Afterwards its Slurm jobs are cancelled, so that a failed test's jobs do not starve the next.
+    """
+    made = build_province(db, services_env, slurm_env, ray_address)
+    yield made
+    cancel_installation_jobs(slurm_env, made.installation)
 
 
 def build_province(
     db: TestDatabase | Platform, services_env: dict[str, str], slurm_env: dict[str, str], ray_address: str
 ) -> Province:
-    _after_the_previous_tests_jobs()
     now = dt.datetime.now(dt.UTC)
     with db.uow() as uow:
+        installation = dispatch.installation(uow)
 
         def org(name: str, body: str, kind: OrgKind) -> int:
             return accounts.create_org(
@@ -224,7 +220,7 @@ def build_province(
         )
         uow.commit()
     user = Principal(None, "alice", Role.USER, user_org)  # type: ignore[arg-type]
-    return Province(db, user_org, user, slurm_env, ray_address, now)
+    return Province(db, user_org, user, slurm_env, ray_address, now, installation)
 
 
 def run_until(worker: Worker, done: Callable[[], bool], timeout: float = 60) -> list[StepReport]:
@@ -264,10 +260,10 @@ def test_worker_runs_jobs_on_slurm_and_ray_and_records_the_engines_times(provinc
             start, end, tres, name = sacct(
                 province.slurm_env, run.engine_job_id or "", "Start,End,AllocTRES,JobName"
             )
-            if name == f"zhisuan-{job_id}" and end != "Unknown":
+            if name == province.engine_name(job_id) and end != "Unknown":
                 break
             time.sleep(0.25)
-        assert name == f"zhisuan-{job_id}"
+        assert name == province.engine_name(job_id)
         assert (run.started_at, run.ended_at) == (_sacct_utc(start), _sacct_utc(end))
         assert f"gres/gpu={run.cards}" in tres.split(",")
     assert province.runs(gang)[0].cards == 8
@@ -293,7 +289,7 @@ class Killed(BaseException):
 def _slurm_jobs_named(
     env: dict[str, str], name: str, since: dt.datetime, attempts_left: int = 60
 ) -> list[str]:
-    """Slurm jobs of that name submitted since ``since`` (older ones belong to earlier test databases)."""
+    """Slurm jobs of that name submitted since ``since`` (the name carries the database's installation id)."""
     cutoff = since - dt.timedelta(seconds=1)
     done = subprocess.run(
         ["sacct", "-X", "-n", "-P", "--name", name, "-S", "now-1hours", "-o", "JobIDRaw,Submit"],
@@ -341,7 +337,7 @@ def test_worker_killed_between_submit_and_database_write_leaves_one_tracked_engi
     assert report.adopted == 1
     assert province.job(job_id).engine_job_id == submitted[0].engine_job_id
     run_until(restarted, lambda: province.job(job_id).state == "completed")
-    assert _slurm_jobs_named(province.slurm_env, f"zhisuan-{job_id}", province.created) == [
+    assert _slurm_jobs_named(province.slurm_env, province.engine_name(job_id), province.created) == [
         submitted[0].engine_job_id
     ]
     assert len(province.runs(job_id)) == 1
@@ -408,7 +404,7 @@ def test_jobs_queued_in_slurm_survive_a_controller_restart_and_run_once(
         runs = province.runs(job_id)
         assert len(runs) == 1
         assert runs[0].outcome == "completed"
-        assert _slurm_jobs_named(province.slurm_env, f"zhisuan-{job_id}", province.created) == [
+        assert _slurm_jobs_named(province.slurm_env, province.engine_name(job_id), province.created) == [
             runs[0].engine_job_id
         ]
     with province.db.uow() as uow:
@@ -514,5 +510,6 @@ def test_worker_process_killed_with_sigkill_after_submit_is_reconciled_on_restar
         job = province.job(job_id)
         pytest.fail(f"{exc}\njob: {job.state} {job.engine_job_id} (killed worker: {engine_job_id})\n{seen}")
     assert province.job(job_id).engine_job_id == engine_job_id
-    assert _slurm_jobs_named(slurm_env, f"zhisuan-{job_id}", province.created) == [engine_job_id]
+    assert _slurm_jobs_named(slurm_env, province.engine_name(job_id), province.created) == [engine_job_id]
+    cancel_installation_jobs(slurm_env, province.installation)
     platform.engine.dispose()

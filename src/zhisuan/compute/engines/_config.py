@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TypeVar
 
+from zhisuan.compute.engines.port import INSTALLATION_RE
 from zhisuan.core.clock import UTC
 from zhisuan.core.errors import ValidationError
 
@@ -48,6 +49,22 @@ def accelerators(config: Mapping[str, object]) -> dict[str, dict[str, object]]:
             )
         out[model] = dict(spec)
     return out
+
+
+def installation_of(config: Mapping[str, object]) -> str:
+    """The platform installation whose jobs this engine handles ('' when the config names none).
+
+    The dispatcher puts it in every engine config it builds, so that engine job names carry it.
+
+    >>> installation_of({"kind": "slurm", "installation": "k3x9q2ab"}), installation_of({})
+    ('k3x9q2ab', '')
+    """
+    value = config.get("installation") or ""
+    if not isinstance(value, str) or (value and not INSTALLATION_RE.match(value)):
+        raise ValidationError(
+            "installation must be a letter then 3–31 letters or digits", field="engine.installation"
+        )
+    return value
 
 
 def opt_str(spec: Mapping[str, object], key: str, where: str) -> str | None:

@@ -12,8 +12,9 @@ Configuration (a center's engine settings)::
                                          "node_selector": {"gpu.model": "a100"}},
                       "ascend-910b3":   {"resource_name": "huawei.com/Ascend910"}}}
 
-The Job is named ``zhisuan-<id>`` and labelled ``zhisuan.io/job-id``; a gang job over N nodes is an
-Indexed Job with N completions run in parallel, one pod per node, each asking for cards / N. Status
+The Job is named ``zhisuan-<installation>-<id>`` and labelled ``zhisuan.io/job-id``; a gang job over
+N nodes is an Indexed Job with N completions run in parallel, one pod per node, each asking for
+cards / N. Status
 comes from the Job's conditions (Complete, Failed, Suspended) and its active count; exit codes from
 its pods' terminated containers.
 """
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zhisuan.compute.engines._config import accelerators, opt_int, opt_str
+from zhisuan.compute.engines._config import accelerators, installation_of, opt_int, opt_str
 from zhisuan.compute.engines.port import (
     Capacity,
     EngineJobState,
@@ -95,6 +96,7 @@ class KubernetesEngine:
     kind = "kubernetes"
 
     def __init__(self, config: Mapping[str, object]) -> None:
+        self.installation = installation_of(config)
         self.namespace = opt_str(config, "namespace", "engine") or "default"
         self.image = opt_str(config, "image", "engine") or "busybox:1.36"
         self.queue = opt_str(config, "queue", "engine")
@@ -239,7 +241,7 @@ class KubernetesEngine:
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {
-                "name": request.name,
+                "name": engine_job_name(request.job_id, request.attempt, self.installation),
                 "namespace": self.namespace,
                 "labels": labels,
                 "annotations": {ANNOTATION_CARDS: str(request.cards)},
@@ -265,7 +267,7 @@ class KubernetesEngine:
     def _status(self, job: Mapping[str, Any], with_exit: bool = True) -> JobStatus | None:
         meta = job.get("metadata") or {}
         name = str(meta.get("name", ""))
-        ident = parse_engine_job_name(name)
+        ident = parse_engine_job_name(name, self.installation)
         if ident is None:
             return None
         state = job_state(job)
@@ -301,9 +303,10 @@ class KubernetesEngine:
         if existing is not None:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         body = self.manifest(request)
-        if self.status(request.name) is not None:
-            # An older Job (a reset database, another platform) holds the short name.
-            body["metadata"]["name"] = f"{request.name}-t{time.time_ns() // 1_000_000_000}"
+        short = str(body["metadata"]["name"])
+        if self.status(short) is not None:
+            # An older Job (a restored database backup) holds the short name.
+            body["metadata"]["name"] = f"{short}-t{time.time_ns() // 1_000_000_000}"
         name = str(body["metadata"]["name"])
         try:
             self._call("create job", "batch", "create_namespaced_job", self.namespace, body)
@@ -316,7 +319,7 @@ class KubernetesEngine:
     def find(
         self, job_id: JobId, attempt: int = 1, not_before: dt.datetime | None = None
     ) -> JobStatus | None:
-        status = self.status(engine_job_name(job_id, attempt))
+        status = self.status(engine_job_name(job_id, attempt, self.installation))
         if status is None or status.belongs_after(not_before):
             return status
         selector = f"{LABEL_JOB}={int(job_id)},{LABEL_ATTEMPT}={attempt}"

@@ -1,8 +1,10 @@
 """The engine port: what zhisuan needs from a center's job engine (Slurm, Ray, Kubernetes, simulated).
 
 Identity travels with the job: the engine job's name (Slurm), submission id (Ray) or label
-(Kubernetes) is :func:`engine_job_name` of the zhisuan job id and attempt, so a resubmission after a
-crash finds the job the engine already has instead of starting a second one.
+(Kubernetes) is :func:`engine_job_name` of the platform installation, the zhisuan job id and the
+attempt, so a resubmission after a crash finds the job the engine already has instead of starting a
+second one, and two databases on one cluster (a reset, a test run, a second platform) never take
+each other's jobs for their own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from zhisuan.core.errors import EngineError, ValidationError
 from zhisuan.core.ids import JobId
 
 NAME_PREFIX = "zhisuan-"
-_NAME_RE = re.compile(r"^zhisuan-(\d+)(?:-r(\d+))?(?:-t\d+)?$")
+#: An installation id: a letter, then letters and digits (it never looks like a job id).
+INSTALLATION_RE = re.compile(r"^[a-z][a-z0-9]{3,31}$")
+_NAME_RE = re.compile(r"^zhisuan-(?:([a-z][a-z0-9]{3,31})-)?(\d+)(?:-r(\d+))?(?:-t\d+)?$")
 #: Engines stamp submit times in whole seconds and clocks drift a little: how much earlier than
 #: ``not_before`` an engine job may have been submitted and still be taken for this job's.
 SKEW = dt.timedelta(seconds=2)
@@ -51,32 +55,54 @@ class EngineJobState(StrEnum):
         return self not in (EngineJobState.PENDING, EngineJobState.RUNNING)
 
 
-def engine_job_name(job_id: JobId | int, attempt: int = 1) -> str:
-    """The name every engine gives zhisuan job ``job_id`` (attempt 1 keeps the short form).
+def name_prefix(installation: str = "") -> str:
+    """The prefix of every engine job name of one installation.
 
-    >>> engine_job_name(42), engine_job_name(42, 3)
-    ('zhisuan-42', 'zhisuan-42-r3')
+    >>> name_prefix("k3x9q2ab"), name_prefix()
+    ('zhisuan-k3x9q2ab-', 'zhisuan-')
+    """
+    if installation and not INSTALLATION_RE.match(installation):
+        raise ValidationError(
+            f"an installation id is a letter then 3–31 letters or digits, got {installation!r}",
+            field="engine.installation",
+        )
+    return f"{NAME_PREFIX}{installation}-" if installation else NAME_PREFIX
+
+
+def engine_job_name(job_id: JobId | int, attempt: int = 1, installation: str = "") -> str:
+    """The name every engine gives zhisuan job ``job_id`` of ``installation`` (attempt 1: short form).
+
+    >>> engine_job_name(42, installation="k3x9q2ab"), engine_job_name(42, 3, "k3x9q2ab")
+    ('zhisuan-k3x9q2ab-42', 'zhisuan-k3x9q2ab-42-r3')
+    >>> engine_job_name(42)
+    'zhisuan-42'
     """
     if attempt < 1:
         raise ValidationError("attempt counts from 1", field="attempt")
-    return f"{NAME_PREFIX}{int(job_id)}" if attempt == 1 else f"{NAME_PREFIX}{int(job_id)}-r{attempt}"
+    base = f"{name_prefix(installation)}{int(job_id)}"
+    return base if attempt == 1 else f"{base}-r{attempt}"
 
 
-def parse_engine_job_name(name: str) -> tuple[JobId, int] | None:
-    """The zhisuan job id and attempt behind an engine job name, or None for foreign jobs.
+def parse_engine_job_name(name: str, installation: str = "") -> tuple[JobId, int] | None:
+    """The zhisuan job id and attempt behind an engine job name of ``installation``, or None.
 
-    A ``-t<unix time>`` suffix marks a name made unique where engines require unique names (Ray,
-    Kubernetes) and an older job, e.g. of a platform database since reset, still holds the short one.
+    None for foreign jobs, another installation's among them. A ``-t<unix time>`` suffix marks a
+    name made unique where engines require unique names (Ray, Kubernetes) and an older job still
+    holds the short one.
 
-    >>> parse_engine_job_name("zhisuan-42-r3"), parse_engine_job_name("zhisuan-42-t1700000000")
-    ((42, 3), (42, 1))
-    >>> parse_engine_job_name("someone-else") is None
+    >>> parse_engine_job_name("zhisuan-k3x9q2ab-42-r3", "k3x9q2ab")
+    (42, 3)
+    >>> parse_engine_job_name("zhisuan-k3x9q2ab-42-t1700000000", "k3x9q2ab")
+    (42, 1)
+    >>> parse_engine_job_name("zhisuan-other001-42", "k3x9q2ab") is None
     True
+    >>> parse_engine_job_name("zhisuan-42"), parse_engine_job_name("someone-else")
+    ((42, 1), None)
     """
     m = _NAME_RE.match(name)
-    if m is None:
+    if m is None or (m.group(1) or "") != installation:
         return None
-    return JobId(int(m.group(1))), int(m.group(2) or 1)
+    return JobId(int(m.group(2))), int(m.group(3) or 1)
 
 
 @dataclass(frozen=True)
@@ -111,11 +137,6 @@ class JobRequest:
             )
         if not self.command.strip():
             raise ValidationError("the command is empty", field="command")
-
-    @property
-    def name(self) -> str:
-        """The engine job name carrying the zhisuan job id."""
-        return engine_job_name(self.job_id, self.attempt)
 
     @property
     def cards_per_node(self) -> int:
@@ -227,6 +248,7 @@ class Engine(Protocol):
 
 
 __all__ = [
+    "INSTALLATION_RE",
     "NAME_PREFIX",
     "SKEW",
     "Capacity",
@@ -238,5 +260,6 @@ __all__ = [
     "Submission",
     "UsageRecord",
     "engine_job_name",
+    "name_prefix",
     "parse_engine_job_name",
 ]

@@ -8,9 +8,9 @@ Configuration (a center's engine settings)::
                       "ascend-910b3":   {"resource": "ascend910b"}}}
 
 Per accelerator model, a job asks for ``entrypoint_num_gpus`` (``num_gpus: true``) and/or the custom
-resource named by ``resource``. The zhisuan job id is the Ray ``submission_id`` (``zhisuan-<id>``), so
-a resubmission after a crash finds the existing job; model and cards also travel in the job's metadata,
-which is where accounting reads them back.
+resource named by ``resource``. The installation and zhisuan job id are the Ray ``submission_id``
+(``zhisuan-<installation>-<id>``), so a resubmission after a crash finds the existing job; model and
+cards also travel in the job's metadata, which is where accounting reads them back.
 
 Ray records one start time per job (when the job supervisor took it); usage runs from there to the
 job's end time.
@@ -29,9 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zhisuan.compute.engines._config import accelerators, from_epoch, opt_int, opt_str
+from zhisuan.compute.engines._config import accelerators, from_epoch, installation_of, opt_int, opt_str
 from zhisuan.compute.engines.port import (
-    NAME_PREFIX,
     Capacity,
     EngineJobState,
     EngineUnavailableError,
@@ -40,6 +39,7 @@ from zhisuan.compute.engines.port import (
     Submission,
     UsageRecord,
     engine_job_name,
+    name_prefix,
     parse_engine_job_name,
 )
 from zhisuan.core.errors import EngineError, ValidationError
@@ -88,6 +88,7 @@ class RayEngine:
     kind = "ray"
 
     def __init__(self, config: Mapping[str, object]) -> None:
+        self.installation = installation_of(config)
         self.address = opt_str(config, "address", "engine") or "http://127.0.0.1:8265"
         self.timeout_s = opt_int(config, "timeout_s", "engine", 10)
         self.accelerators: dict[str, RayAccelerator] = {}
@@ -155,7 +156,7 @@ class RayEngine:
 
     def _status(self, info: Any) -> JobStatus | None:
         sid = getattr(info, "submission_id", None)
-        ident = parse_engine_job_name(str(sid or ""))
+        ident = parse_engine_job_name(str(sid or ""), self.installation)
         if ident is None:
             return None
         state = _STATES.get(str(getattr(info.status, "value", info.status)), EngineJobState.LOST)
@@ -192,11 +193,12 @@ class RayEngine:
         if existing is not None:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         acc = self._accelerator(request.accelerator)
-        submission_id = request.name
+        name = engine_job_name(request.job_id, request.attempt, self.installation)
+        submission_id = name
         if self._info(submission_id) is not None:
-            # An older job (a reset database, another platform) holds the short name: Ray ids are
-            # unique, so this one gets a time-stamped name, which find() recognises too.
-            submission_id = f"{request.name}-t{time.time_ns() // 1_000_000_000}"
+            # An older job (a restored database backup) holds the short name: Ray ids are unique,
+            # so this one gets a time-stamped name, which find() recognises too.
+            submission_id = f"{name}-t{time.time_ns() // 1_000_000_000}"
         runtime_env: dict[str, object] = {
             "env_vars": {**dict(request.env), "ZHISUAN_JOB_ID": str(int(request.job_id))}
         }
@@ -239,7 +241,7 @@ class RayEngine:
     def find(
         self, job_id: JobId, attempt: int = 1, not_before: dt.datetime | None = None
     ) -> JobStatus | None:
-        info = self._info(engine_job_name(job_id, attempt))
+        info = self._info(engine_job_name(job_id, attempt, self.installation))
         status = None if info is None else self._status(info)
         if status is not None and status.belongs_after(not_before):
             return status
@@ -260,7 +262,8 @@ class RayEngine:
 
     def _all(self) -> list[Any]:
         infos = self._call("list_jobs", lambda c: c.list_jobs())
-        return [i for i in infos if str(getattr(i, "submission_id", "") or "").startswith(NAME_PREFIX)]
+        prefix = name_prefix(self.installation)
+        return [i for i in infos if str(getattr(i, "submission_id", "") or "").startswith(prefix)]
 
     def jobs(self) -> Sequence[JobStatus]:
         out = [s for s in (self._status(i) for i in self._all()) if s is not None]

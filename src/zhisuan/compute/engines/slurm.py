@@ -8,8 +8,9 @@ Configuration (a center's engine settings)::
      "accelerators": {"a100-sxm4-80gb": {"gres_type": "a100", "partition": "a100"},
                       "ascend-910b3":   {"gres_type": "ascend910b"}}}
 
-An accelerator model maps to a GRES type (``--gres=gpu:TYPE:N``), a partition, or both. The zhisuan
-job id travels as the job name (``zhisuan-<id>``), which is how a resubmission finds the job.
+An accelerator model maps to a GRES type (``--gres=gpu:TYPE:N``), a partition, or both. The
+installation and zhisuan job id travel as the job name (``zhisuan-<installation>-<id>``), which is how
+a resubmission finds the job; jobs of other installations are not this engine's.
 
 Slurm 22.05's ``sacct --json`` reports exit code 0 for failed jobs, so exit codes come from
 ``sacct --parsable2`` (and from ``squeue --json``'s wait status while the job is still known there).
@@ -29,9 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zhisuan.compute.engines._config import accelerators, from_epoch, opt_int, opt_str
+from zhisuan.compute.engines._config import accelerators, from_epoch, installation_of, opt_int, opt_str
 from zhisuan.compute.engines.port import (
-    NAME_PREFIX,
     Capacity,
     EngineJobState,
     EngineUnavailableError,
@@ -40,6 +40,7 @@ from zhisuan.compute.engines.port import (
     Submission,
     UsageRecord,
     engine_job_name,
+    name_prefix,
     parse_engine_job_name,
 )
 from zhisuan.core.clock import Clock, SystemClock
@@ -153,6 +154,7 @@ class SlurmEngine:
 
     def __init__(self, config: Mapping[str, object], clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
+        self.installation = installation_of(config)
         self.slurm_conf = opt_str(config, "slurm_conf", "engine")
         self.timeout_s = opt_int(config, "timeout_s", "engine", 30)
         self.lookback_days = opt_int(config, "lookback_days", "engine", 30)
@@ -237,11 +239,12 @@ class SlurmEngine:
             return Submission(existing.engine_job_id, request.job_id, request.attempt, existing=True)
         acc = self._accelerator(request.accelerator)
         self.jobdir.mkdir(parents=True, exist_ok=True)
+        name = engine_job_name(request.job_id, request.attempt, self.installation)
         args = [
             "sbatch",
             "--parsable",
-            f"--job-name={request.name}",
-            f"--output={self.jobdir / request.name}-%j.out",
+            f"--job-name={name}",
+            f"--output={self.jobdir / name}-%j.out",
             f"--nodes={request.nodes}",
             "--ntasks-per-node=1",
             f"--chdir={request.workdir or self.jobdir}",
@@ -276,7 +279,7 @@ class SlurmEngine:
         out: list[JobStatus] = []
         jobs = data.get("jobs")
         for job in jobs if isinstance(jobs, list) else []:
-            ident = parse_engine_job_name(str(job.get("name", "")))
+            ident = parse_engine_job_name(str(job.get("name", "")), self.installation)
             if ident is None:
                 continue
             state = slurm_state(str(job.get("job_state", "")))
@@ -323,7 +326,7 @@ class SlurmEngine:
         out: list[tuple[JobStatus, int, str]] = []
         jobs = data.get("jobs")
         for job in jobs if isinstance(jobs, list) else []:
-            ident = parse_engine_job_name(str(job.get("name", "")))
+            ident = parse_engine_job_name(str(job.get("name", "")), self.installation)
             if ident is None:
                 continue
             engine_job_id = str(job["job_id"])
@@ -359,7 +362,7 @@ class SlurmEngine:
     def find(
         self, job_id: JobId, attempt: int = 1, not_before: dt.datetime | None = None
     ) -> JobStatus | None:
-        name = engine_job_name(job_id, attempt)
+        name = engine_job_name(job_id, attempt, self.installation)
 
         def ours(s: JobStatus) -> bool:
             return s.job_id == job_id and s.attempt == attempt and s.belongs_after(not_before)
@@ -455,7 +458,7 @@ class SlurmEngine:
         return records
 
     def logs(self, engine_job_id: str) -> str:
-        for path in sorted(self.jobdir.glob(f"{NAME_PREFIX}*-{engine_job_id}.out")):
+        for path in sorted(self.jobdir.glob(f"{name_prefix(self.installation)}*-{engine_job_id}.out")):
             return path.read_text(errors="replace")
         return ""
 

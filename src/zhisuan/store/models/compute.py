@@ -1,4 +1,5 @@
-"""Tables of the compute context: centers, pools, jobs, their events and runs, organization quotas.
+"""Tables of the compute context: centers, pools, jobs, their events and runs, organization quotas,
+and the installation id engine job names carry.
 
 Money is integer fen; card-hour budgets are whole card-hours. JSON settings (engine configuration,
 price bands, accelerator sets, per-model limits) are kept as text so that both databases store them
@@ -166,3 +167,18 @@ class QuotaRow(Base):
     monthly_budget_fen: Mapped[int | None] = mapped_column(BigInteger)
     monthly_card_hours: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class InstallationRow(Base):
+    """This platform installation's id (one row, made by the migration): engine job names carry it.
+
+    Job ids repeat across databases (a reset, a test run, a second platform on one cluster); the
+    installation id keeps their engine jobs apart, so the worker adopts only its own after a restart.
+    """
+
+    __tablename__ = "compute_installation"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

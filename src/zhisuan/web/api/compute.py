@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhisuan.compute import services as compute
+from zhisuan import compute
 from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import DEFAULT_POLICY
 from zhisuan.compute.worker import current_worker, engine_status

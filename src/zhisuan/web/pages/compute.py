@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from zhisuan import compute
 from zhisuan.accounts.services import list_orgs
-from zhisuan.compute import services as compute
 from zhisuan.compute.model import JobState
 from zhisuan.compute.worker import current_worker, engine_status
 from zhisuan.core.access import Principal, Role

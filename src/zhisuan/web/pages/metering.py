@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from zhisuan import compute
 from zhisuan.accounts.services import org_names
-from zhisuan.compute import services as compute
 from zhisuan.core.access import Action, Kind, Role, authorize, visible_scope
 from zhisuan.core.errors import AuthenticationError
 from zhisuan.metering import services as svc

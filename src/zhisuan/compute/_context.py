@@ -1,0 +1,189 @@
+"""What the compute service modules share: centers, pools and organizations loaded once per call.
+
+The compute core works on plain values with string ids and Unix seconds; here a pool's id is its
+``key`` (e.g. ``hf-chaohu-910b3``), a center's id its ``key``, and an organization's id its
+registered **name** (unique), so that hold reasons read well as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import select
+
+from zhisuan.compute.model import AcceleratorConstraint, JobSpec, JobState, Pool
+from zhisuan.compute.views import (
+    CenterView,
+    JobEventView,
+    JobView,
+    PoolView,
+    _center_views,
+    _core_pool,
+    _json,
+)
+from zhisuan.core.clock import UTC, ensure_aware
+from zhisuan.core.ids import CenterId, JobId, OrgId, PoolId, UserId
+from zhisuan.core.money import Money
+from zhisuan.store.models.compute import JobEventRow, JobRow
+from zhisuan.store.models.core import OrganizationRow
+from zhisuan.store.uow import UnitOfWork
+
+#: States in which a job holds cards on its pool (placed jobs are bound and about to start).
+OCCUPYING: Final = (JobState.PLACED.value, JobState.RUNNING.value)
+
+
+def _unix(when: dt.datetime) -> int:
+    return int(ensure_aware(when).timestamp())
+
+
+def _from_unix(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, UTC)
+
+
+class _Context:
+    """Centers, pools and organizations loaded once per service call (small tables)."""
+
+    def __init__(self, centers: list[CenterView], orgs: Mapping[int, tuple[str, str | None]]) -> None:
+        self.centers = centers
+        self.center_by_id = {c.id: c for c in centers}
+        self.center_by_key = {c.key: c for c in centers}
+        self.pool_by_id = {p.id: p for c in centers for p in c.pools}
+        self.pool_by_key = {p.key: p for c in centers for p in c.pools}
+        self.orgs = orgs  # id -> (name, city)
+        self.org_by_name = {name: oid for oid, (name, _c) in orgs.items()}
+
+    @classmethod
+    def load(cls, uow: UnitOfWork) -> _Context:
+        orgs = {
+            oid: (name, city)
+            for oid, name, city in uow.session.execute(
+                select(OrganizationRow.id, OrganizationRow.name, OrganizationRow.city_code)
+            ).all()
+        }
+        return cls(_center_views(uow), orgs)
+
+    def core_pool(self, pool: PoolView) -> Pool:
+        return _core_pool(pool, self.center_by_id[pool.center_id])
+
+    def operator_of_pool(self, pool_id: int | None) -> OrgId | None:
+        if pool_id is None:
+            return None
+        pool = self.pool_by_id.get(PoolId(pool_id))
+        return self.center_by_id[pool.center_id].operator_org_id if pool is not None else None
+
+    def occupying(self, uow: UnitOfWork, org_id: int | None = None) -> list[tuple[JobRow, _PoolFacts]]:
+        q = select(JobRow).where(JobRow.state.in_(OCCUPYING), JobRow.pool_id.is_not(None))
+        if org_id is not None:
+            q = q.where(JobRow.org_id == org_id)
+        out = []
+        for job in uow.session.execute(q).scalars():
+            pool = self.pool_by_id.get(PoolId(job.pool_id or 0))
+            if pool is not None:
+                out.append((job, _PoolFacts(pool)))
+        return out
+
+    def view(self, row: JobRow, events: Sequence[JobEventRow] = ()) -> JobView:
+        pool = self.pool_by_id.get(PoolId(row.pool_id)) if row.pool_id is not None else None
+        center = self.center_by_id.get(pool.center_id) if pool is not None else None
+        data_center = self.center_by_id.get(CenterId(row.data_center_id)) if row.data_center_id else None
+        name, city = self.orgs.get(row.org_id, ("", None))
+        return JobView(
+            id=JobId(row.id),
+            org_id=OrgId(row.org_id),
+            org_name=name,
+            org_city=city,
+            user_id=UserId(row.user_id) if row.user_id is not None else None,
+            name=row.name,
+            command=row.command,
+            cards=row.cards,
+            constraint=_constraint(row),
+            runtime_s=row.runtime_s,
+            reference=row.reference,
+            price_ceiling=Money.from_fen(row.price_ceiling_fen)
+            if row.price_ceiling_fen is not None
+            else None,
+            deadline=row.deadline,
+            data_city=row.data_city,
+            data_center=data_center.key if data_center is not None else None,
+            retries=row.retries,
+            attempts=row.attempts,
+            state=JobState(row.state),
+            pool_key=pool.key if pool is not None else None,
+            center_key=center.key if center is not None else None,
+            operator_org_id=center.operator_org_id if center is not None else None,
+            engine_job_id=row.engine_job_id,
+            hold_reason=row.hold_reason,
+            hold_kind=row.hold_kind,
+            held_since=row.held_since,
+            exit_code=row.exit_code,
+            submitted_at=row.submitted_at,
+            placed_at=row.placed_at,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            expected_end=row.expected_end,
+            events=tuple(
+                JobEventView(
+                    e.at,
+                    e.from_state,
+                    e.to_state,
+                    self.pool_by_id[PoolId(e.pool_id)].key if e.pool_id in self.pool_by_id else None,
+                    e.actor,
+                    e.note,
+                )
+                for e in events
+            ),
+        )
+
+    def spec(self, row: JobRow) -> JobSpec:
+        """The compute core's job value (org id = organization name, times in Unix seconds)."""
+        data_center = self.center_by_id.get(CenterId(row.data_center_id)) if row.data_center_id else None
+        submit = _unix(row.submitted_at)
+        deadline = _unix(row.deadline) if row.deadline is not None else None
+        if deadline is not None and deadline <= submit:
+            deadline = submit + 1
+        return JobSpec(
+            id=str(row.id) if row.id is not None else "new",
+            org=self.orgs.get(row.org_id, (str(row.org_id), None))[0],
+            cards=row.cards,
+            runtime_s=row.runtime_s,
+            submit_s=submit,
+            constraint=_constraint(row),
+            reference=row.reference,
+            price_ceiling=Money.from_fen(row.price_ceiling_fen)
+            if row.price_ceiling_fen is not None
+            else None,
+            deadline_s=deadline,
+            data_city=row.data_city,
+            data_center=data_center.key if data_center is not None else None,
+            name=row.name,
+            command=row.command,
+            retries=row.retries,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _PoolFacts:
+    pool: PoolView
+
+    @property
+    def accelerator(self) -> str:
+        return self.pool.accelerator
+
+    def node_cards(self, cards: int) -> int:
+        cpn = self.pool.cards_per_node
+        return cards if cards <= cpn else math.ceil(cards / cpn) * cpn
+
+
+def _constraint(row: JobRow) -> AcceleratorConstraint:
+    return AcceleratorConstraint(
+        models=frozenset(_json(row.accelerators, [])),
+        min_memory_gb=row.min_memory_gb,
+        domestic_only=row.domestic_only,
+    )
+
+
+__all__ = []

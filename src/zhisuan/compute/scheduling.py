@@ -1,0 +1,281 @@
+"""Compute federation, scheduling: the late-binding step that binds queued jobs to pools.
+
+:func:`schedule_once` loads the queue, the available pools with the jobs they hold, the quotas and
+this Shanghai month's commitments (:func:`_month_usage`, also behind the quota views), lets the
+compute core's placement decide, and records the placements and why the other jobs wait
+(:func:`hold_kind`, :func:`_readable_reason`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Final
+
+from sqlalchemy import select, text
+
+from zhisuan.compute._context import _Context, _from_unix, _PoolFacts, _unix
+from zhisuan.compute._rows import _transition
+from zhisuan.compute.model import JobState, pool_refusal
+from zhisuan.compute.placement import (
+    DEFAULT_POLICY,
+    DEFAULT_VOUCHER_RATE,
+    Federation,
+    Hold,
+    MonthUsage,
+    Placement,
+    PoolState,
+    Quota,
+    RunningJob,
+    Scheduler,
+    policy_info,
+)
+from zhisuan.compute.views import PoolView, _core_pool, _quota_row_view, core_pools
+from zhisuan.core.clock import SHANGHAI, Month
+from zhisuan.core.ids import PoolId
+from zhisuan.core.money import Money
+from zhisuan.store.models.compute import JobRow, QuotaRow
+from zhisuan.store.models.core import OrganizationRow
+from zhisuan.store.uow import UnitOfWork
+
+#: PostgreSQL advisory-lock key of the scheduling step ("zhisuan" in ASCII, as an integer)
+SCHEDULER_LOCK: Final = int.from_bytes(b"zhisuan", "big")
+
+
+def _readable_reason(reason: str) -> str:
+    """Hold reasons from the core mention times as ``t=<unix>s``; show them as Shanghai clock times."""
+
+    def repl(m: re.Match[str]) -> str:
+        when = _from_unix(int(m.group(1))).astimezone(SHANGHAI)
+        return f"{when:%Y-%m-%d %H:%M} (Shanghai)"
+
+    return re.sub(r"t=(\d+)s", repl, reason)
+
+
+def hold_kind(reason: str) -> str:
+    """The category of a hold reason, for admins' filters: quota, budget, unavailable, unrunnable …
+
+    >>> hold_kind("quota: X uses 8 of 8 concurrent cards; this job needs 8 more")
+    'quota'
+    >>> hold_kind("reserved hf-a from …")
+    'reserved'
+    """
+    for prefix, kind in (
+        ("quota", "quota"),
+        ("budget", "budget"),
+        ("unrunnable", "unrunnable"),
+        ("unavailable", "unavailable"),
+        ("engine", "engine"),
+        ("reserved", "reserved"),
+    ):
+        if reason.startswith(prefix):
+            return kind
+    return "capacity"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleReport:
+    """What one scheduling step did."""
+
+    at: dt.datetime
+    policy: str
+    queued: int
+    placed: tuple[tuple[int, str], ...]  # (job id, pool key)
+    held: Mapping[str, int]  # hold kind -> jobs
+    pools: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "at": self.at.isoformat(),
+            "policy": self.policy,
+            "queued_before": self.queued,
+            "placed": [{"job": j, "pool": p} for j, p in self.placed],
+            "held": dict(self.held),
+            "pools_available": self.pools,
+        }
+
+
+def _month_usage(uow: UnitOfWork, ctx: _Context, now: dt.datetime) -> dict[str, MonthUsage]:
+    """What each organization has committed this Shanghai month: jobs placed since the month began.
+
+    Ended attempts count their real card-time, the others their expected end; yuan is the price the
+    user bears after the expected compute voucher (none on its own operator's center), as placement
+    counts it.
+    """
+    start = Month.of(now).start
+    keep = 1 - Fraction(DEFAULT_VOUCHER_RATE)
+    rows = uow.session.execute(
+        select(JobRow).where(JobRow.placed_at >= start, JobRow.pool_id.is_not(None))
+    ).scalars()
+    yuan: dict[str, Money] = {}
+    hours: dict[str, Fraction] = {}
+    for job in rows:
+        pool = ctx.pool_by_id.get(PoolId(job.pool_id or 0))
+        if pool is None:
+            continue
+        begin = job.started_at or job.placed_at
+        end = job.ended_at or job.expected_end
+        if begin is None or end is None or end <= begin:
+            continue
+        org = ctx.orgs.get(job.org_id, ("", None))[0]
+        card_h = Fraction(job.cards * int((end - begin).total_seconds()), 3600)
+        price = pool.price * card_h
+        if ctx.center_by_id[pool.center_id].operator_org_id != job.org_id:
+            price = price * keep
+        yuan[org] = yuan.get(org, Money()) + price
+        hours[org] = hours.get(org, Fraction(0)) + card_h
+    return {
+        org: MonthUsage(
+            yuan=yuan[org], card_hours=Decimal(hours[org].numerator) / Decimal(hours[org].denominator)
+        )
+        for org in yuan
+    }
+
+
+def _model_quota_reason(
+    ctx: _Context,
+    row: JobRow,
+    quotas: Mapping[str, Quota],
+    in_use: Mapping[tuple[int, str], int],
+    available: Sequence[PoolView],
+) -> str | None:
+    """Say so when per-model card quotas, not capacity, keep a job from every pool that could run it."""
+    org = ctx.orgs.get(row.org_id, ("", None))[0]
+    quota = quotas.get(org)
+    if quota is None or not quota.max_cards_by_model:
+        return None
+    spec = ctx.spec(row)
+    fits = [p for p in available if pool_refusal(spec, ctx.core_pool(p)) is None]
+    blocked = []
+    for p in fits:
+        cap = quota.max_cards_by_model.get(p.accelerator)
+        used = in_use.get((row.org_id, p.accelerator), 0)
+        if cap is None or used + _PoolFacts(p).node_cards(row.cards) <= cap:
+            return None
+        blocked.append(f"{used} of {cap} {p.accelerator} cards")
+    if not blocked:
+        return None
+    return f"quota: {org} uses " + "; ".join(sorted(set(blocked))) + f"; this job needs {row.cards} more"
+
+
+def schedule_once(
+    uow: UnitOfWork,
+    now: dt.datetime,
+    policy: str = DEFAULT_POLICY,
+    *,
+    seed: int = 0,
+    actor: str = "scheduler",
+) -> ScheduleReport:
+    """One late-binding step: bind the queued jobs that can start now to pools, record why others wait.
+
+    Loads the queue and every available pool with the jobs it holds, organization quotas and this
+    month's commitments, and lets the compute core's placement (``Scheduler.decide``) choose. Placed
+    jobs go ``queued → placed`` (the dispatcher then starts them on the pool's engine); held jobs
+    keep their reason (``quota: …``, ``budget: …``, ``reserved …``, capacity) for owners and admins.
+    On PostgreSQL a transaction-level advisory lock serialises scheduling steps (so no two of them
+    hand out the same free cards) and the queued rows are locked SKIP LOCKED against a concurrent
+    cancel. On SQLite the database's single writer does the same within one machine.
+    """
+    policy_info(policy)
+    s = uow.session
+    if s.get_bind().dialect.name == "postgresql":
+        # one scheduling step at a time: a second one waits here and then sees the first's placements,
+        # so two schedulers never hand out the same free cards (released at commit or rollback)
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEDULER_LOCK})
+    ctx = _Context.load(uow)
+    now_s = _unix(now)
+    queue_rows = list(
+        s.execute(
+            select(JobRow)
+            .where(JobRow.state == JobState.QUEUED.value)
+            .order_by(JobRow.submitted_at, JobRow.id)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    available = [p for c in ctx.centers for p in c.pools if p.available]
+    running: dict[str, list[RunningJob]] = {p.key: [] for p in available}
+    for job, facts in ctx.occupying(uow):
+        if facts.pool.key not in running:
+            continue
+        end = job.expected_end or now
+        running[facts.pool.key].append(
+            RunningJob(
+                str(job.id), ctx.orgs.get(job.org_id, ("", None))[0], job.cards, max(_unix(end), now_s)
+            )
+        )
+    states = [PoolState(ctx.core_pool(p), tuple(running[p.key])) for p in available]
+    quotas: dict[str, Quota] = {}
+    for qrow in s.execute(select(QuotaRow)).scalars():
+        name = ctx.orgs.get(qrow.org_id, (None, None))[0]
+        if name is not None:
+            org_row = s.get(OrganizationRow, qrow.org_id)
+            assert org_row is not None
+            quotas[name] = _quota_row_view(qrow, org_row).quota()
+    specs = [ctx.spec(r) for r in queue_rows]
+    by_id = {str(r.id): r for r in queue_rows}
+    decisions = (
+        Scheduler(policy, seed=seed, quotas=quotas).decide(specs, states, now_s, _month_usage(uow, ctx, now))
+        if specs
+        else []
+    )
+    everywhere = core_pools(ctx.centers)
+    placed: list[tuple[int, str]] = []
+    held: Counter[str] = Counter()
+    in_use_by_model: Counter[tuple[int, str]] = Counter()
+    for job, facts in ctx.occupying(uow):
+        in_use_by_model[(job.org_id, facts.accelerator)] += facts.node_cards(job.cards)
+    # placements first, so that the holds below see the cards this step hands out
+    for decision in sorted(decisions, key=lambda d: not isinstance(d, Placement)):
+        row = by_id[decision.job_id]
+        if isinstance(decision, Placement):
+            pool = ctx.pool_by_key[decision.pool_id]
+            in_use_by_model[(row.org_id, pool.accelerator)] += _PoolFacts(pool).node_cards(row.cards)
+            row.pool_id = pool.id
+            note = f"placed on {pool.key}" + (" (backfilled)" if decision.backfilled else "")
+            _transition(uow, row, JobState.PLACED, now, actor, note)
+            row.placed_at = now
+            row.expected_end = _from_unix(max(decision.end_s, now_s + 1))
+            row.hold_reason = row.hold_kind = None
+            row.held_since = None
+            placed.append((row.id, pool.key))
+            continue
+        assert isinstance(decision, Hold)
+        reason = decision.reason
+        if not decision.unrunnable and hold_kind(reason) not in ("quota", "budget"):
+            reason = _model_quota_reason(ctx, row, quotas, in_use_by_model, available) or reason
+        if decision.unrunnable:
+            spec = ctx.spec(row)
+            ever = Federation(DEFAULT_POLICY, everywhere, quotas=quotas).submit(spec)
+            if ever is None:
+                down = sorted(
+                    {
+                        f"{p.key}: {p.unavailable_reason}"
+                        for c in ctx.centers
+                        for p in c.pools
+                        if not p.available and pool_refusal(spec, _core_pool(p, c)) is None
+                    }
+                )
+                reason = (
+                    "unavailable: the pools that can run it are unavailable now (" + "; ".join(down) + ")"
+                )
+        reason = _readable_reason(reason)
+        if row.hold_reason != reason:
+            row.hold_reason = reason
+            row.hold_kind = hold_kind(reason)
+            row.held_since = row.held_since or now
+            row.updated_at = now
+        held[row.hold_kind or "capacity"] += 1
+    s.flush()
+    return ScheduleReport(now, policy, len(queue_rows), tuple(placed), dict(held), len(available))
+
+
+__all__ = [
+    "ScheduleReport",
+    "hold_kind",
+    "schedule_once",
+]
