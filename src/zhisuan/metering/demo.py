@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from zhisuan import metering as svc
 from zhisuan.bootstrap import Platform
 from zhisuan.compute.demo import XINGHE
 from zhisuan.core.clock import SHANGHAI, ManualClock, Month, day_start, shanghai_date
@@ -25,7 +26,6 @@ from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
-from zhisuan.metering import services as svc
 from zhisuan.policy import PackSet, art2_in_force, default_packs
 from zhisuan.store.models.compute import CenterRow, JobRow, PoolRow
 from zhisuan.store.models.core import OrganizationRow
