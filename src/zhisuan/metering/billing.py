@@ -58,7 +58,7 @@ _OPEN_DISPUTE = (
 
 # (org, center, usage month, policy_on, pool, accelerator, price, discount, kind)
 GroupKey = tuple[int, int, str, dt.date, int, str, int, int, str]
-Scope = tuple[int, int]  # (org, center): one bill
+BillScope = tuple[int, int]  # (org, center): one bill
 
 
 @dataclass
@@ -77,7 +77,7 @@ class _Selection:
     """Card-seconds per bill-line key, the billing runs each bill draws on, usage held out."""
 
     groups: dict[GroupKey, int] = field(default_factory=dict)
-    sources: dict[Scope, set[int]] = field(default_factory=lambda: defaultdict(set))
+    sources: dict[BillScope, set[int]] = field(default_factory=lambda: defaultdict(set))
     held: int = 0
 
     def add(self, more: Mapping[GroupKey, int], run_id: int) -> None:
@@ -227,9 +227,9 @@ def _select_voided(s: Session, run: BillingRunRow, chosen: _Selection) -> None:
 
 def price_bills(
     groups: Mapping[GroupKey, int], month: Month, vat_rate: Fraction = DEFAULT_VAT_RATE
-) -> dict[Scope, list[BillLine]]:
+) -> dict[BillScope, list[BillLine]]:
     """Bill lines per organization × center for ``month``: earlier months and reversals are adjustments."""
-    sums: dict[Scope, dict[LineKey, int]] = defaultdict(lambda: defaultdict(int))
+    sums: dict[BillScope, dict[LineKey, int]] = defaultdict(lambda: defaultdict(int))
     for k, cs in groups.items():
         if cs == 0 and k[8] != UsageKind.REVERSAL.value:
             continue
@@ -281,8 +281,8 @@ def _operators(s: Session, centers: set[int]) -> dict[int, int]:
 def _write(
     s: Session,
     run: BillingRunRow,
-    bills: Mapping[Scope, list[BillLine]],
-    sources: Mapping[Scope, set[int]],
+    bills: Mapping[BillScope, list[BillLine]],
+    sources: Mapping[BillScope, set[int]],
     operators: Mapping[int, int],
     vat_rate: Fraction,
     clock: Clock,
