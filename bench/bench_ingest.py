@@ -2,7 +2,7 @@
 
 Each database gets a fresh schema. The same priced usage records are written three ways in one run:
 
-* ``batched``: :func:`zhisuan.metering.services.store_records` — the import's path: overlap and
+* ``batched``: :func:`zhisuan.metering.usage.store_records` — the import's path: overlap and
   same-key checks, then COPY into a temporary table + ``INSERT … ON CONFLICT DO NOTHING`` on
   PostgreSQL, one multi-row ``INSERT … ON CONFLICT DO NOTHING`` (executemany) on SQLite;
 * ``batched again``: the same records once more (idempotent: nothing inserted);
@@ -31,7 +31,7 @@ from sqlalchemy import Engine, func, select, text
 
 from zhisuan.core.clock import UTC
 from zhisuan.metering.model import UsageRecord
-from zhisuan.metering.services import _record_row, store_records
+from zhisuan.metering.usage import record_row, store_records
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.models.compute import CenterRow, PoolRow
@@ -160,7 +160,7 @@ def orm_row_by_row(engine: Engine, recs: list[UsageRecord]) -> tuple[float, int]
         for r in recs:
             if s.execute(select(UsageRecordRow.id).where(UsageRecordRow.key == r.key)).first() is not None:
                 continue
-            s.add(UsageRecordRow(**dict(zip(names, _record_row(r), strict=True))))
+            s.add(UsageRecordRow(**dict(zip(names, record_row(r), strict=True))))
             s.flush()
             inserted += 1
         uow.commit()

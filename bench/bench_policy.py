@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from zhisuan.policy import amounts, art2_amounts, default_packs, evaluate
+from zhisuan.policy import amounts, art2_amounts, evaluate, load_pack_set
 from zhisuan.policy.compile import Compiled as _Compiled
 
 CITIES = ["340100", "340200", "340300", "340400", "340500", "340600", "341200", "341300", "341600", "341800"]
@@ -145,7 +145,7 @@ def chunks(total: int, seed: int, size: int = 50_000) -> Iterator[list[tuple[str
 
 def run_explained(total: int, seed: int, as_json: bool = False) -> dict[str, float]:
     """Evaluate ``total`` cases in this process; time only the evaluation (not the generation)."""
-    packs = default_packs()
+    packs = load_pack_set()
     wall = cpu = 0.0
     eligible = amount_fen = 0
     for chunk in chunks(total, seed):
@@ -179,7 +179,7 @@ def run_parallel(total: int, workers: int, seed: int) -> dict[str, float]:
 
 def run_uncached(total: int, seed: int) -> dict[str, float]:
     """Baseline: compile the article version again for every case (no closure or parameter caching)."""
-    packs = default_packs()
+    packs = load_pack_set()
     cases = next(chunks(total, seed, total))
     regions = {p.id: p.region for p in packs}
     w0, c0 = time.perf_counter(), time.process_time()
@@ -199,7 +199,7 @@ def run_ceiling(total: int, seed: int) -> dict[str, float]:
     """
     from zhisuan.policy.decision import Reason, Step, fen_text
 
-    packs = default_packs()
+    packs = load_pack_set()
     rng = random.Random(seed)
     cases = [
         {
@@ -258,7 +258,7 @@ def run_ceiling(total: int, seed: int) -> dict[str, float]:
 
 
 def run_vector(rows: int, seed: int) -> dict[str, Any]:
-    packs = default_packs()
+    packs = load_pack_set()
     rng = np.random.default_rng(seed)
     size = min(rows, 2_000_000)
     reps = max(1, rows // size)

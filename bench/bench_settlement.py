@@ -29,10 +29,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from zhisuan import metering
 from zhisuan.core.clock import UTC, ManualClock, Month
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
-from zhisuan.metering import services as svc
+from zhisuan.policy import load_pack_set
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.uow import UnitOfWork
@@ -168,25 +169,26 @@ def run(backend: str, n: int, orgs: int, keep: bool, reuse: str | None = None) -
                     u.session, [budget_posting("art2", 2025, 10**14, dt.date(2025, 1, 2), "bench")], clock
                 )
                 u.commit()
+            packs = load_pack_set()
             times: dict[str, float] = {}
             t0 = time.perf_counter()
             with uow.fresh() as u:
-                d = svc.draft_bills(u, MONTH, clock)
+                d = metering.draft_bills(u, MONTH, clock)
                 u.commit()
             times["draft"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             with uow.fresh() as u:
-                issued = svc.issue_bills(u, clock, month=MONTH)
+                issued = metering.issue_bills(u, clock, month=MONTH)
                 u.commit()
             times["issue"] = time.perf_counter() - t1
             t2 = time.perf_counter()
             with uow.fresh() as u:
-                paid = svc.pay_all(u, MONTH, "BENCH", dt.date(2025, 7, 2), clock)
+                paid = metering.pay_all(u, MONTH, "BENCH", dt.date(2025, 7, 2), clock)
                 u.commit()
             times["pay"] = time.perf_counter() - t2
             t3 = time.perf_counter()
             with uow.fresh() as u:
-                s = svc.settle_vouchers(u, MONTH, clock)
+                s = metering.settle_vouchers(u, MONTH, clock, packs)
                 u.commit()
             times["settle"] = time.perf_counter() - t3
             total = time.perf_counter() - t0

@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from zhisuan import metering
 from zhisuan.core.clock import Month
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
-from zhisuan.metering import services as svc
+from zhisuan.policy import load_pack_set
 from zhisuan.store.models.compute import CenterRow, PoolRow
 
 
 def _bill_world(world, tmp_path):
     p = world.platform
+    packs = load_pack_set()
     now = p.clock.now()
     with p.uow() as uow:
         uow.session.add(
@@ -61,13 +63,13 @@ def _bill_world(world, tmp_path):
         ]
         f = tmp_path / "u.jsonl"
         f.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        svc.import_usage(uow, f)
+        metering.import_usage(uow, f, packs)
         ledger.post(uow.session, [budget_posting("art2", 2025, 10**8, dt.date(2025, 1, 1), "t")], p.clock)
         june = Month(2025, 6)
-        svc.draft_bills(uow, june, p.clock)
-        svc.issue_bills(uow, p.clock, month=june)
-        svc.pay_all(uow, june, "BANK", dt.date(2025, 7, 1), p.clock)
-        svc.settle_vouchers(uow, june, p.clock)
+        metering.draft_bills(uow, june, p.clock)
+        metering.issue_bills(uow, p.clock, month=june)
+        metering.pay_all(uow, june, "BANK", dt.date(2025, 7, 1), p.clock)
+        metering.settle_vouchers(uow, june, p.clock, packs)
         uow.commit()
 
 

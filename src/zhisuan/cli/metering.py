@@ -9,13 +9,14 @@ from pathlib import Path
 
 import typer
 
+from zhisuan import metering
 from zhisuan.cli._common import console, guarded, print_json, print_table
 from zhisuan.cli._platform import platform
 from zhisuan.core.clock import Month, parse_date, shanghai_date
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.money import Money
-from zhisuan.metering import services as svc
 from zhisuan.metering.model import Band, Discount, DisputeState, PoolRate, Tolerance
+from zhisuan.policy import PackSet
 
 usage_app = typer.Typer(help="Usage records: import, list, reconcile, prices.", no_args_is_help=True)
 bills_app = typer.Typer(help="Monthly bills per organization and center.", no_args_is_help=True)
@@ -26,6 +27,11 @@ MONTH_HELP = "Billing month on the Asia/Shanghai calendar, e.g. 2025-06."
 
 def _month(text: str) -> Month:
     return Month.parse(text)
+
+
+def _packs() -> PackSet:
+    """The policy packs metering applies (usage split at art. 2's edges, voucher settlement)."""
+    return platform().packs.current()
 
 
 def _today() -> dt.date:
@@ -56,14 +62,14 @@ def usage_import(
     """
     p = platform()
     with p.uow() as uow:
-        n, records = svc.prepare_records(uow, svc.read_usage_file(file))
+        n, records = metering.prepare_records(uow, metering.read_usage_file(file), _packs())
         inserted = 0
         for i in range(0, len(records), batch):
-            inserted += svc.store_records(uow, records[i : i + batch])
+            inserted += metering.store_records(uow, records[i : i + batch])
             if not as_json:
                 console.print(f"stored batch {i // batch + 1}: {min(i + batch, len(records))}/{len(records)}")
         uow.commit()
-    result = svc.ImportResult(n, len(records), inserted)
+    result = metering.ImportResult(n, len(records), inserted)
     if as_json:
         print_json(
             {
@@ -83,13 +89,15 @@ def usage_import(
 @usage_app.command("collect")
 @guarded
 def usage_collect(
-    month: str | None = typer.Option(None, help="Only runs touching this month (default: every ended run)."),
+    month: str | None = typer.Option(
+        None, help="Only runs touching this month (default: every run ended since the last collection)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Turn ended job runs of the platform's queue into usage records (idempotent)."""
+    """Turn the job runs ended since the last collection into usage records (idempotent)."""
     p = platform()
     with p.uow() as uow:
-        r = svc.collect_runs(uow, _month(month) if month else None)
+        r = metering.collect_runs(uow, _packs(), _month(month) if month else None)
         uow.commit()
     if as_json:
         print_json({"runs": r.rows, "records": r.records, "inserted": r.inserted})
@@ -107,7 +115,7 @@ def usage_list(
 ) -> None:
     """Usage records, oldest first."""
     with platform().uow() as uow:
-        rows = svc.list_usage(uow, org, _month(month) if month else None, limit)
+        rows = metering.list_usage(uow, org, _month(month) if month else None, limit)
     if as_json:
         print_json(rows)
         return
@@ -153,7 +161,7 @@ def usage_summary(
 ) -> None:
     """Card-hours and amounts per organization, center and month."""
     with platform().uow() as uow:
-        rows = svc.usage_summary(uow, org)
+        rows = metering.usage_summary(uow, org)
     if as_json:
         print_json(rows)
         return
@@ -190,7 +198,7 @@ def usage_price(
     else:
         raise ValidationError("give --price or --band", field="price")
     with platform().uow() as uow:
-        svc.set_pool_rate(uow, rate)
+        metering.set_pool_rate(uow, rate)
         uow.commit()
     console.print(f"[green]price set[/] for pool {pool} from {day}")
 
@@ -208,7 +216,7 @@ def usage_discount(
     if bp.denominator != 1:
         raise ValidationError("a discount is given to 0.01%", field="percent")
     with platform().uow() as uow:
-        svc.set_discount(uow, Discount(org, pool, parse_date(effective_from, "from"), int(bp)))
+        metering.set_discount(uow, Discount(org, pool, parse_date(effective_from, "from"), int(bp)))
         uow.commit()
     console.print(f"[green]discount set[/] {percent}% for org {org}")
 
@@ -230,8 +238,10 @@ def usage_reconcile(
     p = platform()
     tol = Tolerance(tolerance_seconds, Fraction(Decimal(tolerance_percent)) / 100)
     with p.uow() as uow:
-        runs = svc.read_observed_file(observed) if observed else svc.observed_runs(uow, _month(month))
-        rows = svc.reconcile_month(uow, _month(month), runs, p.clock, tol)
+        runs = (
+            metering.read_observed_file(observed) if observed else metering.observed_runs(uow, _month(month))
+        )
+        rows = metering.reconcile_month(uow, _month(month), runs, p.clock, tol)
         uow.commit()
     _print_disputes(rows, as_json)
 
@@ -277,7 +287,7 @@ def usage_disputes(
 ) -> None:
     """Usage disputes: open ones are held out of billing."""
     with platform().uow() as uow:
-        rows = svc.list_disputes(uow, _month(month) if month else None)
+        rows = metering.list_disputes(uow, _month(month) if month else None)
     _print_disputes(rows, as_json)
 
 
@@ -291,7 +301,7 @@ def usage_resolve(
     """Resolve a dispute: its held usage is billed by the next drafting."""
     p = platform()
     with p.uow() as uow:
-        row = svc.resolve_dispute(uow, dispute, outcome, note, p.clock)
+        row = metering.resolve_dispute(uow, dispute, outcome, note, p.clock)
         uow.commit()
     console.print(f"[green]dispute {row['id']} {row['state']}[/]")
 
@@ -309,7 +319,7 @@ def bills_draft(
     """Draft the month's bills from usage not yet billed (late usage → adjustment lines)."""
     p = platform()
     with p.uow() as uow:
-        r = svc.draft_bills(uow, _month(month), p.clock, Fraction(Decimal(vat_percent)) / 100)
+        r = metering.draft_bills(uow, _month(month), p.clock, Fraction(Decimal(vat_percent)) / 100)
         uow.commit()
     body = {
         "run": r.run_id,
@@ -338,7 +348,7 @@ def bills_list(
 ) -> None:
     """Bills."""
     with platform().uow() as uow:
-        rows = svc.list_bills(uow, _month(month) if month else None, org, state, limit)
+        rows = metering.list_bills(uow, _month(month) if month else None, org, state, limit)
     if as_json:
         print_json(rows)
         return
@@ -368,7 +378,7 @@ def bills_list(
 def bills_show(bill: int, as_json: bool = typer.Option(False, "--json")) -> None:
     """One bill with its lines."""
     with platform().uow() as uow:
-        d = svc.bill_detail(uow, bill)
+        d = metering.bill_detail(uow, bill)
     if as_json:
         print_json(d)
         return
@@ -409,7 +419,7 @@ def bills_issue(
     if not bill and month is None:
         raise ValidationError("give bill ids or --month", field="bill")
     with p.uow() as uow:
-        n = svc.issue_bills(uow, p.clock, bill or (), _month(month) if month else None)
+        n = metering.issue_bills(uow, p.clock, bill or (), _month(month) if month else None)
         uow.commit()
     console.print(f"[green]issued[/] {n} bills")
 
@@ -425,7 +435,7 @@ def bills_pay(
     p = platform()
     day = parse_date(paid_on, "date") if paid_on else _today()
     with p.uow() as uow:
-        d = svc.pay_bill(uow, bill, reference, day, p.clock)
+        d = metering.pay_bill(uow, bill, reference, day, p.clock)
         uow.commit()
     console.print(f"[green]bill {d['id']} paid[/] {d['total']} on {d['paid_on']} ({d['payment_ref']})")
 
@@ -441,7 +451,7 @@ def bills_pay_all(
     p = platform()
     day = parse_date(paid_on, "date") if paid_on else _today()
     with p.uow() as uow:
-        n = svc.pay_all(uow, _month(month), reference, day, p.clock)
+        n = metering.pay_all(uow, _month(month), reference, day, p.clock)
         uow.commit()
     console.print(f"[green]paid[/] {n} bills")
 
@@ -452,7 +462,7 @@ def bills_void(bill: int, reason: str = typer.Option(..., help="Why the bill is 
     """Void a draft or issued bill (its usage is billed again by the next drafting)."""
     p = platform()
     with p.uow() as uow:
-        svc.void_bill(uow, bill, reason, p.clock)
+        metering.void_bill(uow, bill, reason, p.clock)
         uow.commit()
     console.print(f"[green]bill {bill} voided[/]")
 
@@ -462,7 +472,7 @@ def bills_void(bill: int, reason: str = typer.Option(..., help="Why the bill is 
 def bills_export(bill: int, file: Path = typer.Argument(..., help="Target .xlsx or .csv file.")) -> None:
     """Export a bill as Excel or CSV."""
     with platform().uow() as uow:
-        path = svc.export_bill(uow, bill, file)
+        path = metering.export_bill(uow, bill, file)
     console.print(f"[green]written[/] {path}")
 
 
@@ -474,7 +484,7 @@ def bills_revenue(
 ) -> None:
     """Billed revenue per center and month."""
     with platform().uow() as uow:
-        rows = svc.revenue_by_month(uow, operator)
+        rows = metering.revenue_by_month(uow, operator)
     if as_json:
         print_json(rows)
         return
@@ -496,7 +506,9 @@ def vouchers_settle(
     """Settle art. 2 vouchers for the paid bill lines up to a month (twice changes nothing)."""
     p = platform()
     with p.uow() as uow:
-        r = svc.settle_vouchers(uow, _month(month), p.clock, progress=None if as_json else console.print)
+        r = metering.settle_vouchers(
+            uow, _month(month), p.clock, _packs(), progress=None if as_json else console.print
+        )
         if not as_json and r.created:
             console.print(f"settled {r.lines} lines; committing")
         uow.commit()
@@ -531,7 +543,7 @@ def vouchers_list(
 ) -> None:
     """Voucher lines with their status (explanation steps in --json)."""
     with platform().uow() as uow:
-        rows = svc.list_vouchers(uow, _month(month) if month else None, org, limit)
+        rows = metering.list_vouchers(uow, _month(month) if month else None, org, limit)
     if as_json:
         print_json(rows)
         return
@@ -561,7 +573,7 @@ def vouchers_list(
 def vouchers_burn(as_json: bool = typer.Option(False, "--json")) -> None:
     """Budget burn: vouchers granted per article, year and city, and the budget left."""
     with platform().uow() as uow:
-        rows = svc.budget_burn(uow)
+        rows = metering.budget_burn(uow)
     if as_json:
         print_json(rows)
         return

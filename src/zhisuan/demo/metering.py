@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from zhisuan import metering
 from zhisuan.bootstrap import Platform
 from zhisuan.core.clock import SHANGHAI, ManualClock, Month, day_start, shanghai_date
 from zhisuan.core.credit_code import make_credit_code
@@ -25,8 +26,7 @@ from zhisuan.core.money import Money
 from zhisuan.demo.compute import XINGHE
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
-from zhisuan.metering import services as svc
-from zhisuan.policy import PackSet, art2_in_force, default_packs
+from zhisuan.policy import PackSet, art2_in_force
 from zhisuan.store.models.compute import CenterRow, JobRow, PoolRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import UsageRecordRow
@@ -73,7 +73,7 @@ def write_history(platform: Platform, path: Path, year: int) -> int:
     rows = 0
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(svc.USAGE_COLUMNS)
+        out.writerow(metering.USAGE_COLUMNS)
         for org_id, code in users:
             home = rng.sample(pools, k=min(3, len(pools)))  # an organization works on a few pools
             if code == make_credit_code(XINGHE):  # 星河 also works on its shareholder's center: self-use
@@ -109,14 +109,14 @@ def bill_and_settle(platform: Platform) -> list[str]:
     """Usage from the replayed runs → monthly bills → demo payments → art. 2 settlement → ledger check."""
     clock = platform.clock
     today = shanghai_date(clock.now())
-    packs = default_packs()
+    packs = platform.packs.current()
     year = history_year(packs, today)
     history = platform.settings.data_dir / "demo" / f"usage-{year}.csv"
     written = write_history(platform, history, year)
     with platform.uow() as uow:
-        imported = svc.import_usage(uow, history, packs)
-        again = svc.import_usage(uow, history, packs)  # idempotent: the same keys are already there
-        got = svc.collect_runs(uow, packs=packs)
+        imported = metering.import_usage(uow, history, packs)
+        again = metering.import_usage(uow, history, packs)  # idempotent: the same keys are already there
+        got = metering.collect_runs(uow, packs=packs)
         months = sorted(
             Month.parse(m)
             for m in uow.session.execute(select(UsageRecordRow.usage_month).distinct()).scalars()
@@ -143,12 +143,12 @@ def bill_and_settle(platform: Platform) -> list[str]:
     for month in months:  # past months: issued on the 2nd, paid by the 10th, settled on the 15th
         issued, paid, settled = on(month, 2), on(month, 10), on(month, 15)
         with platform.uow() as uow:
-            d = svc.draft_bills(uow, month, issued)
-            svc.issue_bills(uow, issued, month=month)
-            svc.pay_all(uow, month, f"DEMO-{month}", shanghai_date(paid.now()), paid)
+            d = metering.draft_bills(uow, month, issued)
+            metering.issue_bills(uow, issued, month=month)
+            metering.pay_all(uow, month, f"DEMO-{month}", shanghai_date(paid.now()), paid)
             uow.commit()
         with platform.uow() as uow:
-            s = svc.settle_vouchers(uow, month, settled, packs)
+            s = metering.settle_vouchers(uow, month, settled, packs)
             uow.commit()
         note = "" if art2_in_force(packs, month) else " (no art. 2 policy in force for this month)"
         lines.append(

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from zhisuan.core.clock import Clock
 from zhisuan.core.errors import ConflictError
-from zhisuan.ledger.bulk import insert_rows
 from zhisuan.ledger.model import Account, AccountKind, Posting, Problem, floor_breaches
+from zhisuan.store.bulk import insert_rows
 from zhisuan.store.models.ledger import LedgerAccountRow, LedgerLineRow, LedgerPostingRow
 
 _CHUNK = 5000

@@ -617,20 +617,19 @@ def bill_lines(
             r.month < bill_month or r.kind is UsageKind.REVERSAL,
         )
         sums[key] += r.card_seconds
+    return price_lines(sums, vat_rate)
+
+
+def _line_order(k: LineKey) -> tuple[bool, Month, dt.date, int, int, int]:
+    return (k.adjustment, k.usage_month, k.policy_on, k.pool_id, k.price_fen_per_card_hour, k.discount_bp)
+
+
+def price_lines(card_seconds: Mapping[LineKey, int], vat_rate: Fraction = DEFAULT_VAT_RATE) -> list[BillLine]:
+    """Bill lines from card-seconds summed per line key: each line rounded once, in bill order."""
     out = []
-    for key in sorted(
-        sums,
-        key=lambda k: (
-            k.adjustment,
-            k.usage_month,
-            k.policy_on,
-            k.pool_id,
-            k.price_fen_per_card_hour,
-            k.discount_bp,
-        ),
-    ):
-        gross = line_amount_fen(sums[key], key.price_fen_per_card_hour, key.discount_bp)
-        out.append(BillLine(key, sums[key], gross, vat_fen(gross, vat_rate)))
+    for key in sorted(card_seconds, key=_line_order):
+        gross = line_amount_fen(card_seconds[key], key.price_fen_per_card_hour, key.discount_bp)
+        out.append(BillLine(key, card_seconds[key], gross, vat_fen(gross, vat_rate)))
     return out
 
 
@@ -655,6 +654,7 @@ __all__ = [
     "bill_lines",
     "check_transition",
     "line_amount_fen",
+    "price_lines",
     "reconcile",
     "split_usage",
     "vat_fen",

@@ -23,6 +23,7 @@ from enum import StrEnum
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.ids import OrgId
+from zhisuan.core.money import Money
 from zhisuan.core.orgs import OwnershipGraph
 
 ARTICLE = "art2"
@@ -60,12 +61,13 @@ class Art2Case:
     on: dt.date
 
     def facts(self) -> dict[str, object]:
+        """The case as the engine's facts; amounts as exact Money (the engine takes it as it is)."""
         return {
             "city": self.city,
             "in_province": self.in_province,
             "self_use": self.self_use,
-            "spend": yuan(self.spend_fen),
-            "subsidy_this_year": yuan(self.subsidy_this_year_fen),
+            "spend": Money.from_fen(self.spend_fen),
+            "subsidy_this_year": Money.from_fen(self.subsidy_this_year_fen),
         }
 
 

@@ -31,7 +31,6 @@ Errors: :class:`FactError` (a fact is missing, unknown or ill-typed; ``field`` n
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
 
 from zhisuan.policy.batch import answer, answer_json, evaluate_many
 from zhisuan.policy.decision import Decision, Reason, Step, fen_text
@@ -59,12 +58,6 @@ def parameters(
     return as_params(version, as_day(on))
 
 
-@cache
-def default_packs() -> PackSet:
-    """The packs shipped with zhisuan only (loaded once); everything else takes ``platform.packs``."""
-    return load_pack_set()
-
-
 __all__ = [
     "RATE_SCALE",
     "ArticleVersion",
@@ -85,7 +78,6 @@ __all__ = [
     "art2_amounts",
     "art2_in_force",
     "builtin_pack_dir",
-    "default_packs",
     "evaluate",
     "evaluate_many",
     "fen_text",

@@ -12,11 +12,10 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from zhisuan import compute
+from zhisuan import compute, metering
 from zhisuan.core.access import Kind, Principal, Scope, visible_scope
 from zhisuan.core.catalog import accelerator
 from zhisuan.core.regions import city as lookup_city
-from zhisuan.metering import services as metering
 from zhisuan.store.uow import UnitOfWork
 
 

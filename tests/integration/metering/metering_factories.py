@@ -1,4 +1,4 @@
-"""Small factories for metering tests: organizations, ownership, a center, a price, usage files."""
+"""Small factories for metering tests: organizations, ownership, a center, a price, job runs, usage files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from zhisuan.core.clock import UTC
-from zhisuan.store.models.compute import CenterRow, PoolRow
+from zhisuan.store.models.compute import CenterRow, JobRow, JobRunRow, PoolRow
 from zhisuan.store.models.core import OrganizationRow, OwnershipRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -66,6 +66,56 @@ def center(uow: UnitOfWork, center_id: int, operator: int, pool_id: int, price_f
         )
     )
     s.flush()
+
+
+def job_run(
+    uow: UnitOfWork,
+    org_id: int,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    cards: int = 4,
+    pool_id: int = 10,
+    engine_job_id: str | None = None,
+) -> int:
+    """A job and its one run on ``pool_id`` (still running when ``end`` is None); the run's id."""
+    s = uow.session
+    job = JobRow(
+        org_id=org_id,
+        name="train",
+        command="python train.py",
+        cards=cards,
+        runtime_s=3600,
+        reference="a100-sxm4-80gb",
+        state="running" if end is None else "completed",
+        pool_id=pool_id,
+        submitted_at=start,
+        updated_at=end or start,
+    )
+    s.add(job)
+    s.flush()
+    run = JobRunRow(
+        job_id=job.id,
+        attempt=1,
+        pool_id=pool_id,
+        cards=cards,
+        engine="sim",
+        engine_job_id=engine_job_id,
+        dispatched_at=start,
+        started_at=start,
+        ended_at=end,
+        outcome=None if end is None else "completed",
+    )
+    s.add(run)
+    s.flush()
+    return run.id
+
+
+def finish(uow: UnitOfWork, run_id: int, end: dt.datetime) -> None:
+    """The run ends at ``end``."""
+    run = uow.session.get(JobRunRow, run_id)
+    assert run is not None
+    run.ended_at, run.outcome = end, "completed"
+    uow.session.flush()
 
 
 def usage_file(path: Path, rows: list[dict[str, object]]) -> Path:

@@ -5,13 +5,16 @@ import pytest
 from metering_factories import center, org, own, row, usage_file
 from sqlalchemy import func, select
 
+from zhisuan import metering
 from zhisuan.core.clock import UTC, ManualClock, Month
 from zhisuan.core.errors import ConflictError, ValidationError
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import Account, budget_posting
-from zhisuan.metering import services as svc
+from zhisuan.policy import load_pack_set
 from zhisuan.store.models.ledger import LedgerPostingRow
 from zhisuan.store.models.metering import UsageRecordRow, VoucherLineRow
+
+PACKS = load_pack_set()  # the shipped packs
 
 JUNE, JULY = Month(2025, 6), Month(2025, 7)
 
@@ -43,21 +46,21 @@ def fund(db, clock, yuan: int, ref: str = "initial") -> None:
         uow.commit()
 
 
-def import_rows(db, tmp_path: Path, rows, name="usage.jsonl") -> svc.ImportResult:
+def import_rows(db, tmp_path: Path, rows, name="usage.jsonl") -> metering.ImportResult:
     with db.uow() as uow:
-        r = svc.import_usage(uow, usage_file(tmp_path / name, rows))
+        r = metering.import_usage(uow, usage_file(tmp_path / name, rows), PACKS)
         uow.commit()
     return r
 
 
 def bill_pay_settle(db, clock, month: Month, paid_on: dt.date):
     with db.uow() as uow:
-        svc.draft_bills(uow, month, clock)
-        svc.issue_bills(uow, clock, month=month)
-        svc.pay_all(uow, month, "BANK-1", paid_on, clock)
+        metering.draft_bills(uow, month, clock)
+        metering.issue_bills(uow, clock, month=month)
+        metering.pay_all(uow, month, "BANK-1", paid_on, clock)
         uow.commit()
     with db.uow() as uow:
-        res = svc.settle_vouchers(uow, month, clock)
+        res = metering.settle_vouchers(uow, month, clock, PACKS)
         uow.commit()
     return res
 
@@ -83,7 +86,7 @@ def test_vouchers_exclude_self_use_related_parties_and_out_of_province(db, world
     assert res.created and res.lines == 4
     assert vouchers_by_org(db) == {world["A"]: 16_000, world["OP"]: 0, world["B"]: 0, world["C"]: 0}
     with db.uow() as uow:
-        by_org = {v["org_id"]: v for v in svc.list_vouchers(uow)}
+        by_org = {v["org_id"]: v for v in metering.list_vouchers(uow)}
         assert by_org[world["B"]]["status"] == "ineligible"
         steps = by_org[world["B"]]["steps"]
         assert steps[0]["rule"] == "self_use" and steps[0]["result"] == "True"
@@ -101,7 +104,7 @@ def test_settling_twice_changes_nothing(db, world, clock, tmp_path):
     first = bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
     with db.uow() as uow:
         postings = uow.session.execute(select(func.count()).select_from(LedgerPostingRow)).scalar_one()
-        again = svc.settle_vouchers(uow, JUNE, clock)
+        again = metering.settle_vouchers(uow, JUNE, clock, PACKS)
         uow.commit()
     assert not again.created and again.granted_fen == first.granted_fen == 3200
     with db.uow() as uow:
@@ -155,7 +158,7 @@ def test_usage_across_shanghai_midnight_at_month_end_is_split_there(db, world, c
     )
     assert (r.rows, r.records) == (1, 2)
     with db.uow() as uow:
-        recs = svc.list_usage(uow)
+        recs = metering.list_usage(uow)
     assert [(u["month"], u["card_seconds"]) for u in recs] == [("2025-06", 8 * 3600), ("2025-07", 8 * 3600)]
     assert recs[0]["end"] == dt.datetime(2025, 6, 30, 16, tzinfo=UTC)
 
@@ -167,7 +170,7 @@ def test_correction_produces_adjustment_lines_in_the_next_settlement(db, world, 
     bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
     assert vouchers_by_org(db)[world["A"]] == 16_000  # 800 yuan × 20%
     with db.uow() as uow:
-        key = svc.list_usage(uow)[0]["key"]
+        key = metering.list_usage(uow)[0]["key"]
     fixed = dict(original, cards=4, corrects=key)
     r = import_rows(db, tmp_path, [fixed], "fix.jsonl")
     assert (r.records, r.inserted) == (2, 2)  # a reversal and a replacement, never an edit
@@ -175,13 +178,13 @@ def test_correction_produces_adjustment_lines_in_the_next_settlement(db, world, 
     clock.set(dt.datetime(2025, 8, 2, tzinfo=UTC))
     bill_pay_settle(db, clock, JULY, dt.date(2025, 8, 1))
     with db.uow() as uow:
-        july = svc.list_bills(uow, month=JULY)
+        july = metering.list_bills(uow, month=JULY)
         assert len(july) == 1 and july[0]["total"] == "-400.00"
-        lines = svc.bill_detail(uow, int(july[0]["id"]))["lines"]
+        lines = metering.bill_detail(uow, int(july[0]["id"]))["lines"]
         assert [(ln["amount"], ln["adjustment"], ln["usage_month"]) for ln in lines] == [
             ("-400.00", True, "2025-06")
         ]
-        adj = svc.list_vouchers(uow, month=JULY)
+        adj = metering.list_vouchers(uow, month=JULY)
         assert [(v["amount"], v["status"]) for v in adj] == [("-80.00", "clawback")]
         assert all(v["adjustment"] for v in adj)
         assert ledger.verify(uow.session) == []
@@ -197,12 +200,12 @@ def test_budget_exhaustion_queues_and_never_overspends(db, world, clock, tmp_pat
     assert (res.granted_fen, res.queued_fen) == (10_000, 6_000)
     with db.uow() as uow:
         assert ledger.balance(uow.session, Account.program_budget("art2", 2025)) == 0
-        parts = sorted((v["part"], v["status"], v["amount"]) for v in svc.list_vouchers(uow))
+        parts = sorted((v["part"], v["status"], v["amount"]) for v in metering.list_vouchers(uow))
         assert parts == [(0, "granted", "100.00"), (1, "queued", "0.00")]
         assert ledger.verify(uow.session) == []
     fund(db, clock, 1000, "top-up")
     with db.uow() as uow:
-        nxt = svc.settle_vouchers(uow, JULY, clock)
+        nxt = metering.settle_vouchers(uow, JULY, clock, PACKS)
         uow.commit()
     assert nxt.granted_fen == 6_000
     assert vouchers_by_org(db)[world["A"]] == 16_000
@@ -230,10 +233,10 @@ def test_large_amounts_are_exact_to_the_fen(db, world, clock, tmp_path):
     )
     bill_pay_settle(db, clock, JUNE, dt.date(2025, 7, 1))
     with db.uow() as uow:
-        [bill] = svc.list_bills(uow, month=JUNE)
+        [bill] = metering.list_bills(uow, month=JUNE)
         assert bill["total"] == "49999999.99"
         assert bill["vat"] == "2830188.68"
-        [v] = svc.list_vouchers(uow)
+        [v] = metering.list_vouchers(uow)
         assert v["amount"] == "9999999.99"  # 20%, rounded down once
         assert ledger.balance(uow.session, Account.org_receivable(world["A"])) == 0
         assert ledger.balance(uow.session, Account.center_cash(2)) == 4_999_999_999
@@ -255,16 +258,16 @@ def test_dispute_holds_usage_out_of_billing_until_released(db, world, clock, tmp
         dt.datetime(2025, 6, 10, 5, tzinfo=UTC),
     )
     with db.uow() as uow:
-        [d] = svc.reconcile_month(uow, JUNE, [seen], clock)
+        [d] = metering.reconcile_month(uow, JUNE, [seen], clock)
         assert d["difference"] == 8 * 5 * 3600
-        r = svc.draft_bills(uow, JUNE, clock)
+        r = metering.draft_bills(uow, JUNE, clock)
         assert (r.bills, r.held_records) == (0, 1)
-        svc.resolve_dispute(uow, int(d["id"]), DisputeState.RELEASED, "engine log checked", clock)
-        r2 = svc.draft_bills(uow, JULY, clock)
+        metering.resolve_dispute(uow, int(d["id"]), DisputeState.RELEASED, "engine log checked", clock)
+        r2 = metering.draft_bills(uow, JULY, clock)
         uow.commit()
     assert (r2.bills, r2.gross_fen) == (1, 80_000)
     with db.uow() as uow:
-        [line] = svc.bill_detail(uow, int(svc.list_bills(uow)[0]["id"]))["lines"]
+        [line] = metering.bill_detail(uow, int(metering.list_bills(uow)[0]["id"]))["lines"]
         assert line["adjustment"] and line["usage_month"] == "2025-06"
 
 
@@ -273,12 +276,12 @@ def test_voided_bill_is_reversed_in_the_ledger_and_billed_again(db, world, clock
         db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
     )
     with db.uow() as uow:
-        svc.draft_bills(uow, JUNE, clock)
-        [b] = svc.list_bills(uow)
-        svc.issue_bills(uow, clock, [int(b["id"])])
-        svc.void_bill(uow, int(b["id"]), "wrong center name", clock)
+        metering.draft_bills(uow, JUNE, clock)
+        [b] = metering.list_bills(uow)
+        metering.issue_bills(uow, clock, [int(b["id"])])
+        metering.void_bill(uow, int(b["id"]), "wrong center name", clock)
         assert ledger.balance(uow.session, Account.org_receivable(world["A"])) == 0
-        r = svc.draft_bills(uow, JUNE, clock)
+        r = metering.draft_bills(uow, JUNE, clock)
         assert (r.bills, r.gross_fen) == (1, 16_000)
         assert ledger.verify(uow.session) == []
         uow.commit()
@@ -291,10 +294,10 @@ def test_bill_exports_as_excel_and_csv(db, world, clock, tmp_path):
         db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
     )
     with db.uow() as uow:
-        svc.draft_bills(uow, JUNE, clock)
-        [b] = svc.list_bills(uow)
-        svc.export_bill(uow, int(b["id"]), tmp_path / "b.xlsx")
-        svc.export_bill(uow, int(b["id"]), tmp_path / "b.csv")
+        metering.draft_bills(uow, JUNE, clock)
+        [b] = metering.list_bills(uow)
+        metering.export_bill(uow, int(b["id"]), tmp_path / "b.xlsx")
+        metering.export_bill(uow, int(b["id"]), tmp_path / "b.csv")
     ws = load_workbook(tmp_path / "b.xlsx").active
     assert (ws.cell(7, 1).value, ws.cell(7, 2).value) == ("total (tax incl.)", 160)
     assert ws.cell(12, 10).value == 160 and ws.cell(12, 11).value == pytest.approx(9.06)
@@ -328,15 +331,17 @@ def test_late_payment_is_an_adjustment_line_in_the_next_settlement(db, world, cl
         db, tmp_path, [row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T10:00:00+08:00")]
     )
     with db.uow() as uow:
-        svc.draft_bills(uow, JUNE, clock)
-        svc.issue_bills(uow, clock, month=JUNE)
-        june = svc.settle_vouchers(uow, JUNE, clock)  # the bill is not paid yet
+        metering.draft_bills(uow, JUNE, clock)
+        metering.issue_bills(uow, clock, month=JUNE)
+        june = metering.settle_vouchers(uow, JUNE, clock, PACKS)  # the bill is not paid yet
         assert (june.lines, june.granted_fen) == (0, 0)
-        svc.pay_all(uow, JUNE, "LATE-1", dt.date(2025, 7, 20), clock)
-        assert svc.settle_vouchers(uow, JUNE, clock).lines == 0  # June is settled: nothing changes
-        july = svc.settle_vouchers(uow, JULY, clock)
+        metering.pay_all(uow, JUNE, "LATE-1", dt.date(2025, 7, 20), clock)
+        assert (
+            metering.settle_vouchers(uow, JUNE, clock, PACKS).lines == 0
+        )  # June is settled: nothing changes
+        july = metering.settle_vouchers(uow, JULY, clock, PACKS)
         uow.commit()
     assert (july.lines, july.granted_fen) == (1, 3200)
     with db.uow() as uow:
-        [v] = svc.list_vouchers(uow)
+        [v] = metering.list_vouchers(uow)
     assert (v["usage_month"], v["settlement_month"], v["adjustment"]) == ("2025-06", "2025-07", True)

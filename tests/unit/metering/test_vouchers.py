@@ -5,15 +5,15 @@ from fractions import Fraction
 from zhisuan.core.clock import Month
 from zhisuan.core.ids import OrgId
 from zhisuan.core.orgs import Ownership, OwnershipGraph
-from zhisuan.metering.services import policy_evaluator
+from zhisuan.metering.settlement import policy_evaluator
 from zhisuan.metering.vouchers import OrgFacts, PaidLine, VoucherStatus, Waiting, settle
-from zhisuan.policy import apply_budget, default_packs
+from zhisuan.policy import apply_budget, load_pack_set
 
 JUNE = Month(2025, 6)
 ORGS = {1: OrgFacts(1, "340100", True), 2: OrgFacts(2, "341300", True), 3: OrgFacts(3, "000000", False)}
 OPERATOR = 9
 GRAPH = OwnershipGraph.of([Ownership(OrgId(9), OrgId(2), Fraction(1, 4))])  # 25%: related party
-EVALUATE = policy_evaluator(default_packs())
+EVALUATE = policy_evaluator(load_pack_set())
 
 
 def budget(claims, left, mode):

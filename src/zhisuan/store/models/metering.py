@@ -1,4 +1,5 @@
-"""Tables of the metering context: usage records, rate card, disputes, billing runs, bills, vouchers.
+"""Tables of the metering context: usage records, rate card, disputes, billing runs, bills, vouchers,
+and the cursor of the feed metering reads from compute.
 
 Money is integer fen. Usage records keep ``center_id`` and ``pool_id`` as plain integers without a
 foreign key (the import checks them against the compute pools) so that bulk ingest stays fast; bills
@@ -222,3 +223,12 @@ class VoucherLineRow(Base):
     adjustment: Mapped[bool] = mapped_column(Boolean)
     steps: Mapped[str] = mapped_column(Text)  # JSON list of {article, rule, parameter, value, result}
     reasons: Mapped[str] = mapped_column(Text)  # JSON list of strings
+
+
+class MeteringCursorRow(Base):
+    """How far metering has read a feed: ``finished_runs`` is compute's runs, by run id."""
+
+    __tablename__ = "metering_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)

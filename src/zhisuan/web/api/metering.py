@@ -13,10 +13,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from zhisuan import metering
 from zhisuan.core.access import Action, Kind, Resource, Role, authorize, require_role, visible_scope
 from zhisuan.core.clock import Month
 from zhisuan.core.ids import OrgId
-from zhisuan.metering import services as svc
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillRow
 from zhisuan.store.uow import UnitOfWork
@@ -47,7 +47,7 @@ def _bill_resource(uow: UnitOfWork, bill_id: int) -> Resource:
 @router.get("/usage/summary")
 def usage_summary(uow: UowDep, who: LoginDep) -> list[dict[str, Any]]:
     """Card-hours and amounts per organization, center and month (yours, or your centers')."""
-    return svc.usage_summary(uow, scope=visible_scope(who, Kind.USAGE))
+    return metering.usage_summary(uow, scope=visible_scope(who, Kind.USAGE))
 
 
 @router.get("/bills")
@@ -59,14 +59,14 @@ def list_bills(
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
     """Bills you may read: your organization's, your centers' (operators), or all (province, finance)."""
-    return svc.list_bills(uow, _month(month), None, state, limit, scope=visible_scope(who, Kind.BILL))
+    return metering.list_bills(uow, _month(month), None, state, limit, scope=visible_scope(who, Kind.BILL))
 
 
 @router.get("/bills/{bill_id}")
 def get_bill(bill_id: RowId, uow: UowDep, who: LoginDep) -> dict[str, Any]:
     """One bill with its lines (tax-inclusive amounts as invoiced, VAT, net)."""
     authorize(who, Action.READ, _bill_resource(uow, bill_id))
-    return svc.bill_detail(uow, bill_id)
+    return metering.bill_detail(uow, bill_id)
 
 
 @router.get("/bills/{bill_id}/export.{fmt}")
@@ -74,7 +74,7 @@ def export_bill(bill_id: RowId, fmt: Literal["xlsx", "csv"], uow: UowDep, who: L
     """The bill as an Excel workbook or a CSV file."""
     authorize(who, Action.READ, _bill_resource(uow, bill_id))
     with tempfile.TemporaryDirectory() as tmp:
-        path = svc.export_bill(uow, bill_id, Path(tmp) / f"bill-{bill_id}.{fmt}")
+        path = metering.export_bill(uow, bill_id, Path(tmp) / f"bill-{bill_id}.{fmt}")
         body = path.read_bytes()
     media = (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx" else "text/csv"
@@ -91,7 +91,7 @@ def list_vouchers(
     uow: UowDep, who: LoginDep, month: str | None = MonthQ, limit: int = Query(500, ge=1, le=5000)
 ) -> list[dict[str, Any]]:
     """Compute-voucher lines (art. 2) with status and explanation steps."""
-    return svc.list_vouchers(uow, _month(month), None, limit, scope=visible_scope(who, Kind.VOUCHER))
+    return metering.list_vouchers(uow, _month(month), None, limit, scope=visible_scope(who, Kind.VOUCHER))
 
 
 @router.get("/revenue")
@@ -100,9 +100,9 @@ def revenue(uow: UowDep, who: LoginDep) -> list[dict[str, Any]]:
     if who.role is Role.OPERATOR:
         if who.org_id is None:
             return []
-        return svc.revenue_by_month(uow, operator_org_id=who.org_id)
+        return metering.revenue_by_month(uow, operator_org_id=who.org_id)
     require_role(who, Role.PROVINCE, Role.FINANCE, Role.DATA_BUREAU)
-    return svc.revenue_by_month(uow)
+    return metering.revenue_by_month(uow)
 
 
 @router.get("/budget-burn")
@@ -111,7 +111,7 @@ def budget_burn(uow: UowDep, who: LoginDep) -> list[dict[str, Any]]:
     scope = visible_scope(who, Kind.BUDGET)
     if scope.nothing:
         require_role(who, Role.FINANCE, Role.PROVINCE)
-    rows = svc.budget_burn(uow)
+    rows = metering.budget_burn(uow)
     if scope.city_code:
         rows = [r for r in rows if r["city"] == scope.city_code]
     return rows

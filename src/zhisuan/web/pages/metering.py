@@ -5,11 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from zhisuan import compute
+from zhisuan import compute, metering
 from zhisuan.accounts.services import org_names
 from zhisuan.core.access import Action, Kind, Role, authorize, visible_scope
 from zhisuan.core.errors import AuthenticationError
-from zhisuan.metering import services as svc
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web.api.metering import _bill_resource
 from zhisuan.web.deps import PrincipalDep, RowId, UowDep
@@ -29,15 +28,15 @@ STAFF = frozenset({Role.ADMIN, Role.PROVINCE, Role.FINANCE, Role.DATA_BUREAU})
 def billing_page(request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
     if not who.authenticated:
         raise AuthenticationError("log in to see bills and vouchers")
-    usage = svc.usage_summary(uow, scope=visible_scope(who, Kind.USAGE))
-    bills = svc.list_bills(uow, limit=300, scope=visible_scope(who, Kind.BILL))
-    vouchers = svc.list_vouchers(uow, limit=300, scope=visible_scope(who, Kind.VOUCHER))
+    usage = metering.usage_summary(uow, scope=visible_scope(who, Kind.USAGE))
+    bills = metering.list_bills(uow, limit=300, scope=visible_scope(who, Kind.BILL))
+    vouchers = metering.list_vouchers(uow, limit=300, scope=visible_scope(who, Kind.VOUCHER))
     revenue: list[dict[str, object]] = []
     if who.role is Role.OPERATOR and who.org_id is not None:
-        revenue = svc.revenue_by_month(uow, operator_org_id=who.org_id)
+        revenue = metering.revenue_by_month(uow, operator_org_id=who.org_id)
     elif who.role in STAFF:
-        revenue = svc.revenue_by_month(uow)
-    burn = svc.budget_burn(uow) if who.role in {Role.ADMIN, Role.FINANCE, Role.PROVINCE} else []
+        revenue = metering.revenue_by_month(uow)
+    burn = metering.budget_burn(uow) if who.role in {Role.ADMIN, Role.FINANCE, Role.PROVINCE} else []
     rows: list[dict[str, object]] = [*usage, *bills, *vouchers, *revenue]
     return render(
         request,
@@ -57,12 +56,12 @@ def _names(uow: UnitOfWork, rows: list[dict[str, object]], lang: str) -> dict[st
 @router.get("/billing/bills/{bill_id}", response_class=HTMLResponse)
 def bill_page(bill_id: RowId, request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
     authorize(who, Action.READ, _bill_resource(uow, bill_id))
-    bill = svc.bill_detail(uow, bill_id)
+    bill = metering.bill_detail(uow, bill_id)
     lines = bill["lines"]
     line_ids = {ln["id"] for ln in lines} if isinstance(lines, list) else set()
     vouchers = [
         v
-        for v in svc.list_vouchers(uow, limit=5000, scope=visible_scope(who, Kind.VOUCHER))
+        for v in metering.list_vouchers(uow, limit=5000, scope=visible_scope(who, Kind.VOUCHER))
         if v["bill_line_id"] in line_ids
     ]
     return render(

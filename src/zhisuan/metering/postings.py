@@ -1,0 +1,75 @@
+"""The ledger postings metering makes: bill lines issued or voided, payments, vouchers, program budget.
+
+Each posting has a key derived from what it posts (a bill line, a bill, a voucher line, a year), so
+posting the same thing again changes nothing. Nothing is committed here: the caller's unit of work is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhisuan.core.clock import Clock
+from zhisuan.ledger import services as ledger
+from zhisuan.ledger.model import (
+    Account,
+    Posting,
+    bill_line_posting,
+    bill_void_posting,
+    budget_posting,
+    payment_posting,
+    voucher_posting,
+)
+from zhisuan.metering._scope import CHUNK
+from zhisuan.metering.vouchers import ARTICLE
+from zhisuan.store.models.metering import BillLineRow, BillRow
+
+
+def post_bill_lines(
+    s: Session, bills: Sequence[BillRow], on: dt.date, clock: Clock, *, void: bool = False
+) -> None:
+    """Post each non-zero line of ``bills`` as receivable and VAT (issue), or reverse it (``void``)."""
+    by_id = {b.id: b for b in bills}
+    make = bill_void_posting if void else bill_line_posting
+    out: list[Posting] = []
+    ids = list(by_id)
+    for i in range(0, len(ids), CHUNK):
+        q = select(BillLineRow.id, BillLineRow.bill_id, BillLineRow.gross_fen, BillLineRow.vat_fen).where(
+            BillLineRow.bill_id.in_(ids[i : i + CHUNK]), BillLineRow.gross_fen != 0
+        )
+        for line_id, bill_id, gross, vat in s.execute(q):
+            b = by_id[bill_id]
+            out.append(make(line_id, b.org_id, b.center_id, gross, vat, on))
+    ledger.post(s, out, clock)
+
+
+def post_payments(s: Session, bills: Sequence[BillRow], paid_on: dt.date, clock: Clock) -> None:
+    """Post the payment of each bill with a non-zero total."""
+    ledger.post(
+        s,
+        [payment_posting(b.id, b.org_id, b.center_id, b.gross_fen, paid_on) for b in bills if b.gross_fen],
+        clock,
+    )
+
+
+def post_vouchers(s: Session, grants: Sequence[tuple[int, int, int, int]], on: dt.date, clock: Clock) -> None:
+    """Post art. 2 voucher lines: (voucher line id, org, usage year, fen; negative for a claw-back)."""
+    ledger.post(
+        s, [voucher_posting(i, org, ARTICLE, year, fen, on) for i, org, year, fen in grants if fen], clock
+    )
+
+
+def fund_program(s: Session, year: int, fen: int, on: dt.date, source: str, clock: Clock) -> None:
+    """Fund art. 2's program budget of a usage year (once per source)."""
+    ledger.post(s, [budget_posting(ARTICLE, year, fen, on, source)], clock)
+
+
+def program_budget_left(s: Session, year: int) -> int:
+    """What is left of art. 2's program budget of a usage year, in fen."""
+    return ledger.balance(s, Account.program_budget(ARTICLE, year))
+
+
+__all__ = ["fund_program", "post_bill_lines", "post_payments", "post_vouchers", "program_budget_left"]

@@ -1,0 +1,333 @@
+"""Monthly art. 2 voucher settlement on the database: gather the facts, ask the rule, write and post.
+
+The rule and the budget split are :mod:`zhisuan.metering.vouchers`' (which asks the policy engine);
+this module loads the paid bill lines not settled yet, the queued parts, the organizations, what each
+has been awarded this year and the program budget left, then writes the voucher lines and posts them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from sqlalchemy import case, func, select, text
+from sqlalchemy.orm import Session
+
+from zhisuan.accounts import ownership_graph
+from zhisuan.core.access import Scope
+from zhisuan.core.clock import Clock, Month, parse_date, shanghai_date
+from zhisuan.core.errors import ConflictError
+from zhisuan.core.money import Money
+from zhisuan.metering import postings
+from zhisuan.metering._scope import CHUNK, apply_scope
+from zhisuan.metering.vouchers import (
+    ARTICLE,
+    Art2Answer,
+    Art2Case,
+    Art2Evaluator,
+    OrgFacts,
+    PaidLine,
+    VoucherLine,
+    VoucherStatus,
+    Waiting,
+    settle,
+)
+from zhisuan.policy import PackSet, apply_budget, evaluate
+from zhisuan.store.bulk import allocate_ids, insert_rows
+from zhisuan.store.models.core import OrganizationRow
+from zhisuan.store.models.metering import VoucherLineRow, VoucherSettlementRow
+from zhisuan.store.uow import UnitOfWork
+
+
+def policy_evaluator(packs: PackSet) -> Art2Evaluator:
+    """The policy engine's art. 2 rule, as the settlement asks it (one explained case per bill line)."""
+
+    def run(case: Art2Case) -> Art2Answer:
+        d = evaluate(ARTICLE, case.facts(), case.on, packs)
+        mode = str(d.version.param("budget_exhausted", case.on)) if d.version is not None else "queued"
+        return Art2Answer(
+            in_force=d.in_force,
+            eligible=d.eligible,
+            amount_fen=d.amount_fen,
+            pack=d.pack or "",
+            steps=tuple(s.to_dict() for s in d.steps),
+            reasons=tuple(r.text("both") for r in d.reasons),
+            budget_mode=mode,
+        )
+
+    return run
+
+
+@dataclass
+class SettlementResult:
+    """A month's settlement: whether this call made it, its lines, granted and queued fen."""
+
+    month: str
+    created: bool
+    lines: int
+    granted_fen: int
+    queued_fen: int
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+def _fund_from_pack(s: Session, packs: PackSet, year: int, clock: Clock) -> None:
+    """A pack that sets ``program_budget_per_year`` funds that year's budget once (a ledger posting)."""
+    on = dt.date(year, 1, 1)
+    version = packs.resolve(ARTICLE, on) or next(
+        (v for v in packs.versions(ARTICLE) if v.effective_from.year <= year), None
+    )
+    if version is None:
+        return
+    value = version.param("program_budget_per_year", max(on, version.effective_from))
+    if value is None:
+        return
+    fen = Money(Fraction(str(value)) if not isinstance(value, Fraction) else value).to_fen()
+    if fen > 0:
+        postings.fund_program(s, year, fen, shanghai_date(clock.now()), f"pack-{version.pack_id}", clock)
+
+
+# gather ------------------------------------------------------------------------------------------
+
+
+def _date(value: object) -> dt.date:
+    return value if isinstance(value, dt.date) else parse_date(str(value))
+
+
+def _paid_lines(s: Session, month: Month) -> list[PaidLine]:
+    """Non-zero lines of paid bills, usage up to ``month``, that no voucher line settled yet."""
+    rows = s.execute(
+        text(
+            "SELECT l.id, b.org_id, b.center_id, b.operator_org_id, l.usage_month, l.policy_on, "
+            "l.gross_fen, b.paid_on "
+            "FROM bill_lines l JOIN bills b ON b.id = l.bill_id "
+            "WHERE b.state = 'paid' AND l.usage_month <= :m AND l.gross_fen <> 0 "
+            "AND NOT EXISTS (SELECT 1 FROM voucher_lines v WHERE v.bill_line_id = l.id)"
+        ),
+        {"m": str(month)},
+    ).all()
+    return [PaidLine(r[0], r[1], r[2], r[3], Month.parse(r[4]), _date(r[5]), r[6], _date(r[7])) for r in rows]
+
+
+def _waiting(s: Session) -> list[Waiting]:
+    """Queued voucher parts of earlier settlements (their entitlement decided, their money not)."""
+    rows = s.execute(select(VoucherLineRow).where(VoucherLineRow.status == VoucherStatus.QUEUED.value))
+    return [
+        Waiting(w.id, w.bill_line_id, w.part, w.org_id, w.usage_year, w.entitled_fen) for w in rows.scalars()
+    ]
+
+
+def _orgs(s: Session, org_ids: Sequence[int]) -> dict[int, OrgFacts]:
+    """City and in-province flag of each organization (art. 2's facts about the user)."""
+    orgs: dict[int, OrgFacts] = {}
+    for i in range(0, len(org_ids), CHUNK):
+        q = select(OrganizationRow.id, OrganizationRow.city_code, OrganizationRow.in_province).where(
+            OrganizationRow.id.in_(org_ids[i : i + CHUNK])
+        )
+        for oid, city, inprov in s.execute(q):
+            orgs[oid] = OrgFacts(oid, city or "000000", bool(inprov))
+    return orgs
+
+
+def _awarded(s: Session, years: Sequence[int]) -> dict[tuple[int, int], int]:
+    """Granted or promised per (org, usage year) so far: a queued part counts against the annual cap."""
+    q = (
+        select(
+            VoucherLineRow.org_id,
+            VoucherLineRow.usage_year,
+            func.sum(
+                case(
+                    (VoucherLineRow.status == VoucherStatus.QUEUED.value, VoucherLineRow.entitled_fen),
+                    else_=VoucherLineRow.amount_fen,
+                )
+            ),
+        )
+        .where(VoucherLineRow.usage_year.in_(years))
+        .group_by(VoucherLineRow.org_id, VoucherLineRow.usage_year)
+    )
+    return {(o, y): int(v or 0) for o, y, v in s.execute(q)}
+
+
+# write -------------------------------------------------------------------------------------------
+
+_VOUCHER_COLUMNS = (
+    "id",
+    "bill_line_id",
+    "part",
+    "settlement_id",
+    "org_id",
+    "city",
+    "usage_month",
+    "usage_year",
+    "settlement_month",
+    "spend_fen",
+    "entitled_fen",
+    "amount_fen",
+    "status",
+    "pack",
+    "adjustment",
+    "steps",
+    "reasons",
+)
+
+
+def _write(s: Session, month: Month, lines: Sequence[VoucherLine], clock: Clock) -> SettlementResult:
+    """The settlement row, new voucher lines (set-wise), queued parts updated, and their postings."""
+    today = shanghai_date(clock.now())
+    new = [vl for vl in lines if vl.existing_id is None]
+    updated = [vl for vl in lines if vl.existing_id is not None]
+    granted = sum(vl.amount_fen for vl in lines)
+    queued = sum(vl.entitled_fen for vl in new if vl.status is VoucherStatus.QUEUED)
+    settlement = VoucherSettlementRow(
+        month=str(month), settled_at=clock.now(), lines=len(lines), granted_fen=granted, queued_fen=queued
+    )
+    s.add(settlement)
+    s.flush()
+    ids = allocate_ids(s, VoucherLineRow.__table__, len(new))  # type: ignore[arg-type]
+    insert_rows(
+        s,
+        VoucherLineRow.__table__,  # type: ignore[arg-type]
+        _VOUCHER_COLUMNS,
+        [
+            (
+                i,
+                vl.bill_line_id,
+                vl.part,
+                settlement.id,
+                vl.org_id,
+                vl.city,
+                str(vl.usage_month),
+                vl.year,
+                str(month),
+                vl.spend_fen,
+                vl.entitled_fen,
+                vl.amount_fen,
+                vl.status.value,
+                vl.pack,
+                vl.adjustment,
+                json.dumps(vl.steps, ensure_ascii=False),
+                json.dumps(vl.reasons, ensure_ascii=False),
+            )
+            for i, vl in zip(ids, new, strict=True)
+        ],
+    )
+    grants = [(i, vl.org_id, vl.year, vl.amount_fen) for i, vl in zip(ids, new, strict=True)]
+    for vl in updated:
+        row = s.get(VoucherLineRow, vl.existing_id)
+        assert row is not None
+        row.amount_fen, row.entitled_fen, row.status = vl.amount_fen, vl.entitled_fen, vl.status.value
+        row.settlement_id, row.settlement_month = settlement.id, str(month)
+        row.steps = json.dumps(json.loads(row.steps) + vl.steps, ensure_ascii=False)
+        grants.append((row.id, row.org_id, row.usage_year, vl.amount_fen))
+    postings.post_vouchers(s, grants, today, clock)
+    s.flush()
+    by_status: dict[str, int] = defaultdict(int)
+    for vl in lines:
+        by_status[vl.status.value] += 1
+    return SettlementResult(str(month), True, len(lines), granted, queued, dict(by_status))
+
+
+def settle_vouchers(
+    uow: UnitOfWork,
+    month: Month,
+    clock: Clock,
+    packs: PackSet,
+    progress: Callable[[str], None] | None = None,
+) -> SettlementResult:
+    """Settle art. 2 vouchers for a month: once; a second run finds the first and changes nothing."""
+    s = uow.session
+    done = s.execute(select(VoucherSettlementRow).where(VoucherSettlementRow.month == str(month))).scalar()
+    if done is not None:
+        return SettlementResult(str(month), False, done.lines, done.granted_fen, done.queued_fen)
+    later = s.execute(select(func.max(VoucherSettlementRow.month))).scalar()
+    if later is not None and Month.parse(later) > month:
+        raise ConflictError(
+            f"{later} is already settled; late items of {month} go into the next settlement", field="month"
+        )
+    paid = _paid_lines(s, month)
+    waiting = _waiting(s)
+    org_ids = sorted({p.org_id for p in paid} | {w.org_id for w in waiting})
+    years = sorted({p.usage_month.year for p in paid} | {w.year for w in waiting})
+    for y in years:
+        _fund_from_pack(s, packs, y, clock)
+    lines = settle(
+        month,
+        paid,
+        _orgs(s, org_ids),
+        ownership_graph(uow),
+        policy_evaluator(packs),
+        lambda claims, left, mode: apply_budget(list(claims), left, mode),  # type: ignore[arg-type,return-value]
+        {y: postings.program_budget_left(s, y) for y in years},
+        _awarded(s, years) if org_ids else {},
+        waiting,
+    )
+    if progress is not None:
+        progress(f"evaluated {len(lines)} voucher lines; writing")
+    return _write(s, month, lines, clock)
+
+
+def list_vouchers(
+    uow: UnitOfWork,
+    month: Month | None = None,
+    org_id: int | None = None,
+    limit: int = 500,
+    scope: Scope | None = None,
+) -> list[dict[str, object]]:
+    """Voucher lines in settlement order (of a settlement month, an organization), with their reasons."""
+    q = select(VoucherLineRow).order_by(VoucherLineRow.id).limit(limit)
+    q = apply_scope(q, scope, VoucherLineRow.org_id, city_col=VoucherLineRow.city)
+    if month is not None:
+        q = q.where(VoucherLineRow.settlement_month == str(month))
+    if org_id is not None:
+        q = q.where(VoucherLineRow.org_id == org_id)
+    return [
+        {
+            "id": v.id,
+            "bill_line_id": v.bill_line_id,
+            "part": v.part,
+            "org_id": v.org_id,
+            "city": v.city,
+            "usage_month": v.usage_month,
+            "settlement_month": v.settlement_month,
+            "spend": str(Money.from_fen(v.spend_fen)),
+            "entitled": str(Money.from_fen(v.entitled_fen)),
+            "amount": str(Money.from_fen(v.amount_fen)),
+            "status": v.status,
+            "pack": v.pack,
+            "adjustment": v.adjustment,
+            "steps": json.loads(v.steps),
+            "reasons": json.loads(v.reasons),
+        }
+        for v in uow.session.execute(q).scalars()
+    ]
+
+
+def budget_burn(uow: UnitOfWork) -> list[dict[str, object]]:
+    """Vouchers granted per article, usage year and city, with the program budget left."""
+    s = uow.session
+    q = (
+        select(
+            VoucherLineRow.usage_year, VoucherLineRow.city, func.sum(VoucherLineRow.amount_fen), func.count()
+        )
+        .group_by(VoucherLineRow.usage_year, VoucherLineRow.city)
+        .order_by(VoucherLineRow.usage_year, VoucherLineRow.city)
+    )
+    out = []
+    for year, city, fen, n in s.execute(q):
+        out.append(
+            {
+                "article": ARTICLE,
+                "year": year,
+                "city": city,
+                "granted": str(Money.from_fen(int(fen or 0))),
+                "lines": int(n),
+                "budget_left": str(Money.from_fen(postings.program_budget_left(s, year))),
+            }
+        )
+    return out
+
+
+__all__ = ["SettlementResult", "budget_burn", "list_vouchers", "policy_evaluator", "settle_vouchers"]
