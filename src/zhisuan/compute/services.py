@@ -41,15 +41,20 @@ from zhisuan.compute.model import (
 )
 from zhisuan.compute.placement import (
     DEFAULT_POLICY,
-    DEFAULT_VOUCHER_RATE,
     Federation,
     Hold,
+    HoldKind,
+    HoldReason,
+    ModelQuota,
     MonthUsage,
+    NoVoucher,
     Placement,
     PoolState,
     Quota,
     RunningJob,
     Scheduler,
+    Unavailable,
+    VoucherEstimate,
     policy_info,
 )
 from zhisuan.core.access import (
@@ -63,7 +68,7 @@ from zhisuan.core.access import (
     visible_scope,
 )
 from zhisuan.core.catalog import accelerator, capacity_p
-from zhisuan.core.clock import SHANGHAI, UTC, Month, ensure_aware
+from zhisuan.core.clock import UTC, Month, ensure_aware, shanghai_date
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
 from zhisuan.core.ids import CenterId, JobId, OrgId, PoolId, UserId, parse_id
 from zhisuan.core.money import Money
@@ -124,16 +129,6 @@ def _yuan(text: str | int | Decimal, field: str) -> Money:
     return amount
 
 
-def _readable_reason(reason: str) -> str:
-    """Hold reasons from the core mention times as ``t=<unix>s``; show them as Shanghai clock times."""
-
-    def repl(m: re.Match[str]) -> str:
-        when = _from_unix(int(m.group(1))).astimezone(SHANGHAI)
-        return f"{when:%Y-%m-%d %H:%M} (Shanghai)"
-
-    return re.sub(r"t=(\d+)s", repl, reason)
-
-
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
@@ -151,27 +146,6 @@ def parse_duration(text: str, field: str = "runtime") -> int:
     if total < 1:
         raise ValidationError("a duration must be at least one second", field=field)
     return total
-
-
-def hold_kind(reason: str) -> str:
-    """The category of a hold reason, for admins' filters: quota, budget, unavailable, unrunnable …
-
-    >>> hold_kind("quota: X uses 8 of 8 concurrent cards; this job needs 8 more")
-    'quota'
-    >>> hold_kind("reserved hf-a from …")
-    'reserved'
-    """
-    for prefix, kind in (
-        ("quota", "quota"),
-        ("budget", "budget"),
-        ("unrunnable", "unrunnable"),
-        ("unavailable", "unavailable"),
-        ("engine", "engine"),
-        ("reserved", "reserved"),
-    ):
-        if reason.startswith(prefix):
-            return kind
-    return "capacity"
 
 
 # ==================================================================================================
@@ -727,7 +701,7 @@ def list_quotas(uow: UnitOfWork, who: Principal, now: dt.datetime) -> list[Quota
 def _with_usage(uow: UnitOfWork, base: QuotaView, now: dt.datetime) -> QuotaView:
     ctx = _Context.load(uow)
     month = Month.of(now)
-    usage = _month_usage(uow, ctx, now).get(base.org_name, MonthUsage())
+    usage = _month_usage(uow, ctx, now, NoVoucher()).get(base.org_name, MonthUsage())
     in_use: Counter[str] = Counter()
     for job, pool in ctx.occupying(uow, org_id=base.org_id):
         in_use[pool.accelerator] += pool.node_cards(job.cards)
@@ -1024,19 +998,6 @@ def _constraint(row: JobRow) -> AcceleratorConstraint:
     )
 
 
-def _refusal_field(reason: str) -> str:
-    for needle, name in (
-        ("ceiling", "price_ceiling"),
-        ("deadline", "deadline"),
-        ("at once", "cards"),
-        ("quota", "cards"),
-        ("accelerator", "accelerators"),
-    ):
-        if needle in reason:
-            return name
-    return "job"
-
-
 def _event(
     uow: UnitOfWork,
     row: JobRow,
@@ -1119,9 +1080,9 @@ def submit_job(
     # the compute core decides feasibility: every pool (an unavailable one comes back), and the quota
     quota_row = s.get(QuotaRow, org.id)
     quotas = {org.name: _quota_row_view(quota_row, org).quota()} if quota_row is not None else {}
-    reason = Federation(DEFAULT_POLICY, core_pools(ctx.centers), quotas=quotas).submit(spec)
-    if reason is not None:
-        raise ValidationError(f"no pool can ever run this job: {reason}", field=_refusal_field(reason))
+    refusal = Federation(DEFAULT_POLICY, core_pools(ctx.centers), quotas=quotas).submit(spec)
+    if refusal is not None:
+        raise ValidationError(f"no pool can ever run this job: {refusal.text()}", field=refusal.field)
     s.add(row)
     s.flush()
     _event(uow, row, now, None, JobState.QUEUED.value, actor or who.username, "submitted")
@@ -1259,15 +1220,15 @@ class ScheduleReport:
         }
 
 
-def _month_usage(uow: UnitOfWork, ctx: _Context, now: dt.datetime) -> dict[str, MonthUsage]:
+def _month_usage(
+    uow: UnitOfWork, ctx: _Context, now: dt.datetime, vouchers: VoucherEstimate
+) -> dict[str, MonthUsage]:
     """What each organization has committed this Shanghai month: jobs placed since the month began.
 
     Ended attempts count their real card-time, the others their expected end; yuan is the price the
-    user bears after the expected compute voucher (none on its own operator's center), as placement
-    counts it.
+    user bears after the expected compute voucher (``vouchers``, art. 2), as placement counts it.
     """
     start = Month.of(now).start
-    keep = 1 - Fraction(DEFAULT_VOUCHER_RATE)
     rows = uow.session.execute(
         select(JobRow).where(JobRow.placed_at >= start, JobRow.pool_id.is_not(None))
     ).scalars()
@@ -1283,9 +1244,8 @@ def _month_usage(uow: UnitOfWork, ctx: _Context, now: dt.datetime) -> dict[str, 
             continue
         org = ctx.orgs.get(job.org_id, ("", None))[0]
         card_h = Fraction(job.cards * int((end - begin).total_seconds()), 3600)
-        price = pool.price * card_h
-        if ctx.center_by_id[pool.center_id].operator_org_id != job.org_id:
-            price = price * keep
+        operator = ctx.center_by_id[pool.center_id].operator_name
+        price = vouchers.net(org, operator, shanghai_date(begin), pool.price * card_h)
         yuan[org] = yuan.get(org, Money()) + price
         hours[org] = hours.get(org, Fraction(0)) + card_h
     return {
@@ -1302,7 +1262,7 @@ def _model_quota_reason(
     quotas: Mapping[str, Quota],
     in_use: Mapping[tuple[int, str], int],
     available: Sequence[PoolView],
-) -> str | None:
+) -> HoldReason | None:
     """Say so when per-model card quotas, not capacity, keep a job from every pool that could run it."""
     org = ctx.orgs.get(row.org_id, ("", None))[0]
     quota = quotas.get(org)
@@ -1316,10 +1276,10 @@ def _model_quota_reason(
         used = in_use.get((row.org_id, p.accelerator), 0)
         if cap is None or used + _PoolFacts(p).node_cards(row.cards) <= cap:
             return None
-        blocked.append(f"{used} of {cap} {p.accelerator} cards")
+        blocked.append((used, cap, p.accelerator))
     if not blocked:
         return None
-    return f"quota: {org} uses " + "; ".join(sorted(set(blocked))) + f"; this job needs {row.cards} more"
+    return HoldReason(HoldKind.QUOTA, ModelQuota(org, tuple(blocked), row.cards))
 
 
 def schedule_once(
@@ -1329,6 +1289,7 @@ def schedule_once(
     *,
     seed: int = 0,
     actor: str = "scheduler",
+    vouchers: VoucherEstimate | None = None,
 ) -> ScheduleReport:
     """One late-binding step: bind the queued jobs that can start now to pools, record why others wait.
 
@@ -1338,9 +1299,11 @@ def schedule_once(
     keep their reason (``quota: …``, ``budget: …``, ``reserved …``, capacity) for owners and admins.
     On PostgreSQL a transaction-level advisory lock serialises scheduling steps (so no two of them
     hand out the same free cards) and the queued rows are locked SKIP LOCKED against a concurrent
-    cancel. On SQLite the database's single writer does the same within one machine.
+    cancel. On SQLite the database's single writer does the same within one machine. ``vouchers``
+    estimates art. 2 for prices and budgets (default: none).
     """
     policy_info(policy)
+    estimate = vouchers or NoVoucher()
     s = uow.session
     if s.get_bind().dialect.name == "postgresql":
         # one scheduling step at a time: a second one waits here and then sees the first's placements,
@@ -1378,7 +1341,9 @@ def schedule_once(
     specs = [ctx.spec(r) for r in queue_rows]
     by_id = {str(r.id): r for r in queue_rows}
     decisions = (
-        Scheduler(policy, seed=seed, quotas=quotas).decide(specs, states, now_s, _month_usage(uow, ctx, now))
+        Scheduler(policy, seed=seed, quotas=quotas, vouchers=estimate).decide(
+            specs, states, now_s, _month_usage(uow, ctx, now, estimate)
+        )
         if specs
         else []
     )
@@ -1405,27 +1370,23 @@ def schedule_once(
             continue
         assert isinstance(decision, Hold)
         reason = decision.reason
-        if not decision.unrunnable and hold_kind(reason) not in ("quota", "budget"):
+        if not decision.unrunnable and reason.kind not in (HoldKind.QUOTA, HoldKind.BUDGET):
             reason = _model_quota_reason(ctx, row, quotas, in_use_by_model, available) or reason
         if decision.unrunnable:
             spec = ctx.spec(row)
             ever = Federation(DEFAULT_POLICY, everywhere, quotas=quotas).submit(spec)
             if ever is None:
-                down = sorted(
-                    {
-                        f"{p.key}: {p.unavailable_reason}"
-                        for c in ctx.centers
-                        for p in c.pools
-                        if not p.available and pool_refusal(spec, _core_pool(p, c)) is None
-                    }
+                down = tuple(
+                    (p.key, p.unavailable_reason)
+                    for c in ctx.centers
+                    for p in c.pools
+                    if not p.available and pool_refusal(spec, _core_pool(p, c)) is None
                 )
-                reason = (
-                    "unavailable: the pools that can run it are unavailable now (" + "; ".join(down) + ")"
-                )
-        reason = _readable_reason(reason)
-        if row.hold_reason != reason:
-            row.hold_reason = reason
-            row.hold_kind = hold_kind(reason)
+                reason = HoldReason(HoldKind.UNAVAILABLE, Unavailable(down))
+        words = reason.text()
+        if row.hold_reason != words:
+            row.hold_reason = words
+            row.hold_kind = reason.kind.value
             row.held_since = row.held_since or now
             row.updated_at = now
         held[row.hold_kind or "capacity"] += 1
@@ -2016,7 +1977,6 @@ __all__ = [
     "get_center",
     "get_job",
     "get_quota",
-    "hold_kind",
     "list_centers",
     "list_jobs",
     "list_quotas",
