@@ -212,7 +212,7 @@ class HoldReason:
 
         >>> at = dt.datetime(2025, 6, 1, tzinfo=UTC)
         >>> HoldReason(HoldKind.RESERVED, Reserved("hf-a", 8), at).text()[:46]
-        'reserved hf-a from 2025-06-01 08:00 (Shanghai) '
+        'reserved hf-a from 2025-06-01 08:00 (Shanghai)'
         """
         d = self.detail
         if isinstance(d, CardQuota):
