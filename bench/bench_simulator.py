@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zhisuan.cli.simulate import voucher_estimate
 from zhisuan.compute.placement import policy_names
 from zhisuan.compute.province import load_province
 from zhisuan.compute.simulator import simulate
@@ -96,7 +97,7 @@ def quality(loads: list[str], limit: int | None) -> list[dict[str, Any]]:
         trace = load_trace(PHILLY, "philly", load_factor=lf, limit=limit, orgs=province.org_for)
         runs: dict[str, dict[str, Any]] = {}
         for name in policy_names():
-            m = dict(simulate(trace, province, name).metrics)
+            m = dict(simulate(trace, province, name, vouchers=voucher_estimate(province)).metrics)
             m.pop("unrunnable_jobs", None)
             runs[name] = m
             print(f"  load ×{lf} {name}: {m['cpu_s']:.1f} s cpu", flush=True)
@@ -124,7 +125,7 @@ def speed(loads: list[str]) -> list[dict[str, Any]]:
         t0, c0 = time.perf_counter(), time.process_time()
         trace = load_trace(PHILLY, "philly", load_factor=lf, orgs=province.org_for)
         load_wall, load_cpu = time.perf_counter() - t0, time.process_time() - c0
-        m = simulate(trace, province, "zhisuan").metrics
+        m = simulate(trace, province, "zhisuan", vouchers=voucher_estimate(province)).metrics
         out.append(
             {
                 "load_factor": lf,

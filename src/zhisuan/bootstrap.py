@@ -1,18 +1,26 @@
-"""The one composition root: settings, database, unit of work, clock and policy packs for every process."""
+"""The one composition root: settings, database, unit of work, clock, policy packs, the art. 2 rule and
+the job engines, built once for the web app, the CLI, the worker and the demo."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhisuan.compute.engines import EngineSet
+from zhisuan.compute.placement import VoucherRule
 from zhisuan.core.clock import Clock, SystemClock
+from zhisuan.metering.estimate import pack_voucher_rule
 from zhisuan.policy import PackSource
 from zhisuan.settings import Settings, load_settings
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from zhisuan.compute.worker import Worker
 
 
 @dataclass
@@ -25,15 +33,30 @@ class Platform:
     session_factory: sessionmaker[Session] | None = None
     #: the policy packs (shipped plus ``settings.packs_dir``), loaded once, reloaded when one is published
     packs: PackSource = field(init=False)
+    #: art. 2 as placement estimates it (rate, province, related parties), from the same packs that
+    #: settlement applies: dispatch, budgets, quota views and settlement agree
+    vouchers: VoucherRule = field(init=False)
+    #: the job engines of every pool, each built once for its settings
+    engines: EngineSet = field(init=False)
 
     def __post_init__(self) -> None:
         self.packs = PackSource(self.settings.packs_dir)
+        self.vouchers = pack_voucher_rule(self.packs.current)
+        self.engines = EngineSet(self.clock)
         if self.session_factory is None:
             self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     def uow(self) -> UnitOfWork:
         assert self.session_factory is not None
         return UnitOfWork(self.session_factory)
+
+    def worker(self, *, name: str | None = None, schedule: bool = True) -> Worker:
+        """A dispatch worker over this platform's database, engines and art. 2 rule."""
+        from zhisuan.compute.worker import Worker  # the worker's metrics and engines load only when used
+
+        return Worker(
+            self.uow, self.clock, vouchers=self.vouchers, engines=self.engines, name=name, schedule=schedule
+        )
 
     def migrate(self) -> None:
         upgrade(self.engine)

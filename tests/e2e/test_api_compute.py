@@ -185,7 +185,7 @@ def test_engine_health_is_shown_to_the_operator_and_staff_not_to_users(world: Wo
     c.put("/api/v1/pools/hf-x-a100/availability", json={"available": True}, headers=world.auth("olga"))
 
     # A real worker in this process (what `zhisuan serve` runs) checks the simulated engine.
-    worker = worker_module.Worker(world.platform.uow, world.platform.clock)
+    worker = world.platform.worker()
     worker.step()
     monkeypatch.setattr(worker_module, "_current", worker)
     body = c.get("/api/v1/engines/health", headers=world.auth("root")).json()

@@ -457,7 +457,7 @@ def quota_set(
     )
     p = platform()
     with p.uow() as uow:
-        view = compute.set_quota(uow, CLI_ADMIN, org, data, p.clock.now())
+        view = compute.set_quota(uow, CLI_ADMIN, org, data, p.clock.now(), p.vouchers)
         uow.commit()
     if as_json:
         print_json(view.as_dict())
@@ -471,7 +471,7 @@ def quota_show(org: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """An organization's limits and what it uses now and this month."""
     p = platform()
     with p.uow() as uow:
-        view = compute.get_quota(uow, CLI_ADMIN, org, p.clock.now())
+        view = compute.get_quota(uow, CLI_ADMIN, org, p.clock.now(), p.vouchers)
     if as_json:
         print_json(view.as_dict())
     else:
@@ -484,7 +484,7 @@ def quota_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every organization with limits."""
     p = platform()
     with p.uow() as uow:
-        views = compute.list_quotas(uow, CLI_ADMIN, p.clock.now())
+        views = compute.list_quotas(uow, CLI_ADMIN, p.clock.now(), p.vouchers)
     if as_json:
         print_json([v.as_dict() for v in views])
         return
@@ -517,7 +517,7 @@ def schedule(
     reports = []
     for _ in range(steps):
         with p.uow() as uow:
-            report = compute.schedule_once(uow, p.clock.now(), policy)
+            report = compute.schedule_once(uow, p.clock.now(), policy, vouchers=p.vouchers)
             uow.commit()
         reports.append(report)
         if not report.placed:

@@ -29,14 +29,13 @@ def center_check(
     """Can the platform reach the center's engine, and what capacity does it report per pool?"""
     from zhisuan import compute
     from zhisuan.compute import dispatch
-    from zhisuan.compute.worker import EngineSet
     from zhisuan.core.errors import ZhisuanError
 
     p = platform()
     with p.uow() as uow:
         center = compute.get_center(uow, name)
         pools = dispatch.engine_pools(uow, center.key)
-    engines = EngineSet(p.clock)
+    engines = p.engines
     rows: list[dict[str, object]] = []
     for pool in pools:
         row: dict[str, object] = {
@@ -91,12 +90,12 @@ def worker(
     as_json: bool = typer.Option(False, "--json", help="Print each step's report as a JSON line."),
 ) -> None:
     """Dispatch placed jobs to their engines, poll them, reconcile after restarts (until Ctrl-C)."""
-    from zhisuan.compute.worker import StepReport, Worker
+    from zhisuan.compute.worker import StepReport
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     p = platform()
     p.migrate()
-    w = Worker(p.uow, p.clock, name=name, schedule=schedule)
+    w = p.worker(name=name, schedule=schedule)
 
     def show(report: StepReport) -> None:
         if as_json:

@@ -6,7 +6,7 @@ import csv
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +14,10 @@ from rich.table import Table
 
 from zhisuan.cli._common import console, dumps, err_console, guarded
 from zhisuan.core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from zhisuan.compute.province import Province
+    from zhisuan.metering.estimate import PackVoucherEstimate
 
 app = typer.Typer(
     help="Replay a job trace (canonical CSV or Philly) on a province under placement policies.",
@@ -55,6 +59,21 @@ def _load_factor(text: str) -> Decimal:
     return value
 
 
+def voucher_estimate(province: Province) -> PackVoucherEstimate:
+    """Art. 2 from the policy packs for a simulated province: every trace user registered in the
+    province, self-use only on its own centers, and living in the city of the province's first center."""
+    from zhisuan.metering.estimate import PackVoucherEstimate
+    from zhisuan.policy import load_pack_set
+
+    home = province.centers[0].city
+    return PackVoucherEstimate(
+        load_pack_set(),
+        in_province=lambda _org: True,
+        related=lambda org, operator: org == operator,
+        city=lambda _org: home,
+    )
+
+
 def _fmt(value: object, key: str = "") -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if key in ("utilization", "jain_fairness") else f"{value:,.1f}"
@@ -88,6 +107,7 @@ def _run(
     tr = load_trace(trace, fmt, load_factor=lf, limit=limit, orgs=province.org_for)
     if not tr.jobs:
         raise ValidationError("the trace holds no jobs", field="--trace")
+    vouchers = voucher_estimate(province)
     runs: list[dict[str, Any]] = []
     last_jobs: Any = None
     show = len(tr.jobs) * len(policies) >= PROGRESS_FROM
@@ -106,7 +126,7 @@ def _run(
             def tick(done: int, total: int, task: Any = task) -> None:
                 bar.update(task, completed=done)
 
-            result = simulate(tr, province, name, seed=seed, progress=tick)
+            result = simulate(tr, province, name, seed=seed, vouchers=vouchers, progress=tick)
             metrics = dict(result.metrics)
             metrics.update(
                 {

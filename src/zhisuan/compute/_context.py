@@ -15,7 +15,9 @@ from typing import Final
 
 from sqlalchemy import select
 
+from zhisuan.accounts.services import ownership_graph
 from zhisuan.compute.model import AcceleratorConstraint, JobSpec, JobState, Pool
+from zhisuan.compute.placement import OrgDirectory
 from zhisuan.compute.views import (
     CenterView,
     JobEventView,
@@ -65,6 +67,18 @@ class _Context:
             ).all()
         }
         return cls(_center_views(uow), orgs)
+
+    def directory(self, uow: UnitOfWork) -> OrgDirectory:
+        """The organizations as art. 2 sees them (province, city, related parties), for vouchers."""
+        provincial = uow.session.execute(
+            select(OrganizationRow.name).where(OrganizationRow.in_province.is_(True))
+        ).scalars()
+        return OrgDirectory(
+            ids=self.org_by_name,
+            cities=dict(self.orgs.values()),
+            provincial=frozenset(provincial),
+            graph=ownership_graph(uow),
+        )
 
     def core_pool(self, pool: PoolView) -> Pool:
         return _core_pool(pool, self.center_by_id[pool.center_id])

@@ -31,19 +31,6 @@ from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.uow import UnitOfWork
 
 
-def _refusal_field(reason: str) -> str:
-    for needle, name in (
-        ("ceiling", "price_ceiling"),
-        ("deadline", "deadline"),
-        ("at once", "cards"),
-        ("quota", "cards"),
-        ("accelerator", "accelerators"),
-    ):
-        if needle in reason:
-            return name
-    return "job"
-
-
 def submit_job(
     uow: UnitOfWork, who: Principal, data: JobInput, now: dt.datetime, *, actor: str | None = None
 ) -> JobView:
@@ -98,9 +85,9 @@ def submit_job(
     # the compute core decides feasibility: every pool (an unavailable one comes back), and the quota
     quota_row = s.get(QuotaRow, org.id)
     quotas = {org.name: _quota_row_view(quota_row, org).quota()} if quota_row is not None else {}
-    reason = Federation(DEFAULT_POLICY, core_pools(ctx.centers), quotas=quotas).submit(spec)
-    if reason is not None:
-        raise ValidationError(f"no pool can ever run this job: {reason}", field=_refusal_field(reason))
+    refusal = Federation(DEFAULT_POLICY, core_pools(ctx.centers), quotas=quotas).submit(spec)
+    if refusal is not None:
+        raise ValidationError(f"no pool can ever run this job: {refusal.text()}", field=refusal.field)
     s.add(row)
     s.flush()
     _event(uow, row, now, None, JobState.QUEUED.value, actor or who.username, "submitted")

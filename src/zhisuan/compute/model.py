@@ -424,35 +424,55 @@ def feasible_pools(job: JobSpec, pools: Iterable[Pool], scaling: Scaling | None 
     return [p for p in pools if pool_refusal(job, p, scaling) is None]
 
 
-def refusal_reason(job: JobSpec, pools: Iterable[Pool], scaling: Scaling | None = None) -> str | None:
-    """Why no pool can ever satisfy ``job`` — one clear sentence — or None if some pool can.
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why no pool can ever run a job: the request ``field`` to change, and one clear sentence.
+
+    >>> Refusal("cards", "no pool can run 64 cards at once").text()
+    'no pool can run 64 cards at once'
+    """
+
+    field: str
+    detail: str
+
+    def text(self) -> str:
+        """The sentence shown to the user."""
+        return self.detail
+
+
+def refusal_reason(job: JobSpec, pools: Iterable[Pool], scaling: Scaling | None = None) -> Refusal | None:
+    """Why no pool can ever satisfy ``job`` — the field to blame and one clear sentence — or None.
 
     >>> pool = Pool("hf-a", "hf", "340100", "Op", "a100-sxm4-80gb", 2, 8, Money("18"))
     >>> refusal_reason(JobSpec("j", "org", 32, 60), [pool])
-    'no pool can run 32 cards at once (the widest matching pool, hf-a, has 16)'
+    Refusal(field='cards', detail='no pool can run 32 cards at once (the widest matching pool, hf-a, has 16)')
     """
     pools = list(pools)
     if not pools:
-        return "the province has no pools"
+        return Refusal("job", "the province has no pools")
     if feasible_pools(job, pools, scaling):
         return None
     matching = [p for p in pools if job.constraint.satisfied_by(p.accelerator)]
     if not matching:
-        return f"no pool has an accelerator matching {job.constraint.describe()}"
+        return Refusal("accelerators", f"no pool has an accelerator matching {job.constraint.describe()}")
     wide = [p for p in matching if p.node_cards(job.cards) <= p.cards]
     if not wide:
         widest = max(matching, key=lambda p: p.cards)
-        return (
+        return Refusal(
+            "cards",
             f"no pool can run {job.cards} cards at once "
-            f"(the widest matching pool, {widest.id}, has {widest.cards})"
+            f"(the widest matching pool, {widest.id}, has {widest.cards})",
         )
     if job.price_ceiling is not None:
         priced = [p for p in wide if min([p.price, *(b.price for b in p.bands)]) <= job.price_ceiling]
         if not priced:
             ceiling = job.price_ceiling.round()
-            return f"every matching pool costs more than the ceiling of {ceiling} yuan/card-hour"
+            return Refusal(
+                "price_ceiling",
+                f"every matching pool costs more than the ceiling of {ceiling} yuan/card-hour",
+            )
         wide = priced
-    return "no matching pool can finish the job before its deadline"
+    return Refusal("deadline", "no matching pool can finish the job before its deadline")
 
 
 __all__ = [
@@ -465,6 +485,7 @@ __all__ = [
     "JobState",
     "Pool",
     "PriceBand",
+    "Refusal",
     "Scaling",
     "check_transition",
     "feasible_pools",

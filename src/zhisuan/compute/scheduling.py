@@ -3,13 +3,12 @@
 :func:`schedule_once` loads the queue, the available pools with the jobs they hold, the quotas and
 this Shanghai month's commitments (:func:`_month_usage`, also behind the quota views), lets the
 compute core's placement decide, and records the placements and why the other jobs wait
-(:func:`hold_kind`, :func:`_readable_reason`).
+(typed :class:`HoldReason`, put into words once, as the row's ``hold_reason``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,19 +23,24 @@ from zhisuan.compute._rows import _transition
 from zhisuan.compute.model import JobState, pool_refusal
 from zhisuan.compute.placement import (
     DEFAULT_POLICY,
-    DEFAULT_VOUCHER_RATE,
     Federation,
     Hold,
+    HoldKind,
+    HoldReason,
+    ModelQuota,
     MonthUsage,
     Placement,
     PoolState,
     Quota,
     RunningJob,
     Scheduler,
+    Unavailable,
+    VoucherEstimate,
+    VoucherRule,
     policy_info,
 )
 from zhisuan.compute.views import PoolView, _core_pool, _quota_row_view, core_pools
-from zhisuan.core.clock import SHANGHAI, Month
+from zhisuan.core.clock import Month, shanghai_date
 from zhisuan.core.ids import PoolId
 from zhisuan.core.money import Money
 from zhisuan.store.models.compute import JobRow, QuotaRow
@@ -45,37 +49,6 @@ from zhisuan.store.uow import UnitOfWork
 
 #: PostgreSQL advisory-lock key of the scheduling step ("zhisuan" in ASCII, as an integer)
 SCHEDULER_LOCK: Final = int.from_bytes(b"zhisuan", "big")
-
-
-def _readable_reason(reason: str) -> str:
-    """Hold reasons from the core mention times as ``t=<unix>s``; show them as Shanghai clock times."""
-
-    def repl(m: re.Match[str]) -> str:
-        when = _from_unix(int(m.group(1))).astimezone(SHANGHAI)
-        return f"{when:%Y-%m-%d %H:%M} (Shanghai)"
-
-    return re.sub(r"t=(\d+)s", repl, reason)
-
-
-def hold_kind(reason: str) -> str:
-    """The category of a hold reason, for admins' filters: quota, budget, unavailable, unrunnable …
-
-    >>> hold_kind("quota: X uses 8 of 8 concurrent cards; this job needs 8 more")
-    'quota'
-    >>> hold_kind("reserved hf-a from …")
-    'reserved'
-    """
-    for prefix, kind in (
-        ("quota", "quota"),
-        ("budget", "budget"),
-        ("unrunnable", "unrunnable"),
-        ("unavailable", "unavailable"),
-        ("engine", "engine"),
-        ("reserved", "reserved"),
-    ):
-        if reason.startswith(prefix):
-            return kind
-    return "capacity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +73,15 @@ class ScheduleReport:
         }
 
 
-def _month_usage(uow: UnitOfWork, ctx: _Context, now: dt.datetime) -> dict[str, MonthUsage]:
+def _month_usage(
+    uow: UnitOfWork, ctx: _Context, now: dt.datetime, vouchers: VoucherEstimate
+) -> dict[str, MonthUsage]:
     """What each organization has committed this Shanghai month: jobs placed since the month began.
 
     Ended attempts count their real card-time, the others their expected end; yuan is the price the
-    user bears after the expected compute voucher (none on its own operator's center), as placement
-    counts it.
+    user bears after the expected compute voucher (``vouchers``, art. 2), as placement counts it.
     """
     start = Month.of(now).start
-    keep = 1 - Fraction(DEFAULT_VOUCHER_RATE)
     rows = uow.session.execute(
         select(JobRow).where(JobRow.placed_at >= start, JobRow.pool_id.is_not(None))
     ).scalars()
@@ -124,9 +97,8 @@ def _month_usage(uow: UnitOfWork, ctx: _Context, now: dt.datetime) -> dict[str, 
             continue
         org = ctx.orgs.get(job.org_id, ("", None))[0]
         card_h = Fraction(job.cards * int((end - begin).total_seconds()), 3600)
-        price = pool.price * card_h
-        if ctx.center_by_id[pool.center_id].operator_org_id != job.org_id:
-            price = price * keep
+        operator = ctx.center_by_id[pool.center_id].operator_name
+        price = vouchers.net(org, operator, shanghai_date(begin), pool.price * card_h)
         yuan[org] = yuan.get(org, Money()) + price
         hours[org] = hours.get(org, Fraction(0)) + card_h
     return {
@@ -143,7 +115,7 @@ def _model_quota_reason(
     quotas: Mapping[str, Quota],
     in_use: Mapping[tuple[int, str], int],
     available: Sequence[PoolView],
-) -> str | None:
+) -> HoldReason | None:
     """Say so when per-model card quotas, not capacity, keep a job from every pool that could run it."""
     org = ctx.orgs.get(row.org_id, ("", None))[0]
     quota = quotas.get(org)
@@ -157,10 +129,10 @@ def _model_quota_reason(
         used = in_use.get((row.org_id, p.accelerator), 0)
         if cap is None or used + _PoolFacts(p).node_cards(row.cards) <= cap:
             return None
-        blocked.append(f"{used} of {cap} {p.accelerator} cards")
+        blocked.append((used, cap, p.accelerator))
     if not blocked:
         return None
-    return f"quota: {org} uses " + "; ".join(sorted(set(blocked))) + f"; this job needs {row.cards} more"
+    return HoldReason(HoldKind.QUOTA, ModelQuota(org, tuple(blocked), row.cards))
 
 
 def schedule_once(
@@ -170,6 +142,7 @@ def schedule_once(
     *,
     seed: int = 0,
     actor: str = "scheduler",
+    vouchers: VoucherRule,
 ) -> ScheduleReport:
     """One late-binding step: bind the queued jobs that can start now to pools, record why others wait.
 
@@ -179,7 +152,9 @@ def schedule_once(
     keep their reason (``quota: …``, ``budget: …``, ``reserved …``, capacity) for owners and admins.
     On PostgreSQL a transaction-level advisory lock serialises scheduling steps (so no two of them
     hand out the same free cards) and the queued rows are locked SKIP LOCKED against a concurrent
-    cancel. On SQLite the database's single writer does the same within one machine.
+    cancel. On SQLite the database's single writer does the same within one machine. ``vouchers``
+    estimates art. 2 for prices and budgets from the packs in force (the platform's rule), so that
+    placement, budgets and settlement apply one rule.
     """
     policy_info(policy)
     s = uow.session
@@ -188,6 +163,7 @@ def schedule_once(
         # so two schedulers never hand out the same free cards (released at commit or rollback)
         s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEDULER_LOCK})
     ctx = _Context.load(uow)
+    estimate = vouchers(ctx.directory(uow))
     now_s = _unix(now)
     queue_rows = list(
         s.execute(
@@ -219,7 +195,9 @@ def schedule_once(
     specs = [ctx.spec(r) for r in queue_rows]
     by_id = {str(r.id): r for r in queue_rows}
     decisions = (
-        Scheduler(policy, seed=seed, quotas=quotas).decide(specs, states, now_s, _month_usage(uow, ctx, now))
+        Scheduler(policy, seed=seed, quotas=quotas, vouchers=estimate).decide(
+            specs, states, now_s, _month_usage(uow, ctx, now, estimate)
+        )
         if specs
         else []
     )
@@ -246,27 +224,23 @@ def schedule_once(
             continue
         assert isinstance(decision, Hold)
         reason = decision.reason
-        if not decision.unrunnable and hold_kind(reason) not in ("quota", "budget"):
+        if not decision.unrunnable and reason.kind not in (HoldKind.QUOTA, HoldKind.BUDGET):
             reason = _model_quota_reason(ctx, row, quotas, in_use_by_model, available) or reason
         if decision.unrunnable:
             spec = ctx.spec(row)
             ever = Federation(DEFAULT_POLICY, everywhere, quotas=quotas).submit(spec)
             if ever is None:
-                down = sorted(
-                    {
-                        f"{p.key}: {p.unavailable_reason}"
-                        for c in ctx.centers
-                        for p in c.pools
-                        if not p.available and pool_refusal(spec, _core_pool(p, c)) is None
-                    }
+                down = tuple(
+                    (p.key, p.unavailable_reason)
+                    for c in ctx.centers
+                    for p in c.pools
+                    if not p.available and pool_refusal(spec, _core_pool(p, c)) is None
                 )
-                reason = (
-                    "unavailable: the pools that can run it are unavailable now (" + "; ".join(down) + ")"
-                )
-        reason = _readable_reason(reason)
-        if row.hold_reason != reason:
-            row.hold_reason = reason
-            row.hold_kind = hold_kind(reason)
+                reason = HoldReason(HoldKind.UNAVAILABLE, Unavailable(down))
+        words = reason.text()
+        if row.hold_reason != words:
+            row.hold_reason = words
+            row.hold_kind = reason.kind.value
             row.held_since = row.held_since or now
             row.updated_at = now
         held[row.hold_kind or "capacity"] += 1
@@ -276,6 +250,5 @@ def schedule_once(
 
 __all__ = [
     "ScheduleReport",
-    "hold_kind",
     "schedule_once",
 ]

@@ -18,7 +18,7 @@ from zhisuan import audit
 from zhisuan.accounts.services import find_org
 from zhisuan.compute._context import _Context, _PoolFacts
 from zhisuan.compute.model import ENGINES, JobState, Pool, PriceBand, pool_refusal
-from zhisuan.compute.placement import MonthUsage
+from zhisuan.compute.placement import MonthUsage, VoucherRule
 from zhisuan.compute.scheduling import _month_usage
 from zhisuan.compute.schemas import CenterInput, PoolInput, QuotaInput, _check_key, _yuan
 from zhisuan.compute.views import (
@@ -249,7 +249,12 @@ def set_center_available(
 
 
 def set_quota(
-    uow: UnitOfWork, who: Principal, org_ref: str | int, data: QuotaInput, now: dt.datetime
+    uow: UnitOfWork,
+    who: Principal,
+    org_ref: str | int,
+    data: QuotaInput,
+    now: dt.datetime,
+    vouchers: VoucherRule,
 ) -> QuotaView:
     """Set an organization's limits, replacing earlier ones (the platform: data bureau and admins).
 
@@ -276,18 +281,24 @@ def set_quota(
     row.updated_at = now
     s.flush()
     audit.record(uow, now, who.username, "quota.set", f"org:{org.id}", data.model_dump())
-    return get_quota(uow, who, org.id, now)
+    return get_quota(uow, who, org.id, now, vouchers)
 
 
-def get_quota(uow: UnitOfWork, who: Principal, org_ref: str | int, now: dt.datetime) -> QuotaView:
-    """An organization's limits and what it uses now and this month (its members, operators' staff no)."""
+def get_quota(
+    uow: UnitOfWork, who: Principal, org_ref: str | int, now: dt.datetime, vouchers: VoucherRule
+) -> QuotaView:
+    """An organization's limits and what it uses now and this month (its members, operators' staff no).
+
+    The month's yuan is what the organization bears after the art. 2 estimate (``vouchers``), as the
+    scheduler counts it against the budget.
+    """
     org = find_org(uow, org_ref)
     authorize(who, Action.READ, Resource(Kind.ORGANIZATION, org_id=OrgId(org.id), city_code=org.city_code))
     base = _quota_row_view(uow.session.get(QuotaRow, org.id), org)
-    return _with_usage(uow, base, now)
+    return _with_usage(uow, base, now, vouchers)
 
 
-def list_quotas(uow: UnitOfWork, who: Principal, now: dt.datetime) -> list[QuotaView]:
+def list_quotas(uow: UnitOfWork, who: Principal, now: dt.datetime, vouchers: VoucherRule) -> list[QuotaView]:
     """Quotas the caller may see, with current usage."""
     scope = visible_scope(who, Kind.ORGANIZATION)
     if scope.nothing:
@@ -299,13 +310,13 @@ def list_quotas(uow: UnitOfWork, who: Principal, now: dt.datetime) -> list[Quota
         else:
             q = q.where(QuotaRow.org_id.in_(scope.org_ids))
     rows = uow.session.execute(q.order_by(QuotaRow.org_id)).all()
-    return [_with_usage(uow, _quota_row_view(r, o), now) for r, o in rows]
+    return [_with_usage(uow, _quota_row_view(r, o), now, vouchers) for r, o in rows]
 
 
-def _with_usage(uow: UnitOfWork, base: QuotaView, now: dt.datetime) -> QuotaView:
+def _with_usage(uow: UnitOfWork, base: QuotaView, now: dt.datetime, vouchers: VoucherRule) -> QuotaView:
     ctx = _Context.load(uow)
     month = Month.of(now)
-    usage = _month_usage(uow, ctx, now).get(base.org_name, MonthUsage())
+    usage = _month_usage(uow, ctx, now, vouchers(ctx.directory(uow))).get(base.org_name, MonthUsage())
     in_use: Counter[str] = Counter()
     for job, pool in ctx.occupying(uow, org_id=base.org_id):
         in_use[pool.accelerator] += pool.node_cards(job.cards)

@@ -7,21 +7,22 @@ Each pool runs FIFO + EASY backfill on its cards; gang jobs start all their card
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from fractions import Fraction
 from typing import Final
 
-from zhisuan.compute.model import JobSpec, JobState, Pool, Scaling
+from zhisuan.compute.model import SECONDS_PER_DAY, SHANGHAI_OFFSET_S, JobSpec, JobState, Pool, Scaling
 from zhisuan.compute.placement import (
     DEFAULT_AGING_S,
-    DEFAULT_VOUCHER_RATE,
     Federation,
+    NoVoucher,
     Start,
+    VoucherEstimate,
     Weights,
     policy_info,
 )
@@ -30,6 +31,7 @@ from zhisuan.compute.traces import Trace
 from zhisuan.core.money import Money
 
 _FEN_SECONDS_PER_YUAN: Final = 100 * 3600
+_EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
 MAX_IDLE_MONTHS: Final = 24
 METRIC_KEYS: Final = (
     "policy",
@@ -70,8 +72,9 @@ class JobResult:
     attempts: int = 0
     #: list cost, exact, as fen × seconds / hour (see :meth:`Pool.cost_fen_seconds`)
     cost_fen_seconds: int = 0
-    #: the part of it that earns a voucher (all of it, unless the job ran on its own org's center)
+    #: the part of it that earns a voucher (none for self-use or out-of-province users, art. 2)
     voucher_fen_seconds: int = 0
+    #: the share of that part the voucher pays (the estimate's 1 - keep; weighted over attempts)
     voucher_rate: Fraction = Fraction(0)
     reason: str = ""
 
@@ -82,7 +85,7 @@ class JobResult:
 
     @property
     def voucher(self) -> Money:
-        """Expected compute voucher (art. 2) at the simulation's rate, exact yuan."""
+        """Expected compute voucher (art. 2) from the simulation's estimate, exact yuan."""
         return Money(Fraction(self.voucher_fen_seconds, _FEN_SECONDS_PER_YUAN) * self.voucher_rate)
 
     @property
@@ -130,6 +133,15 @@ class _Running:
 _PATIENCE: Final = _Running.__new__(_Running)  # marks a wake-up when a job's patience runs out
 
 
+def _add_voucher(base: int, rate: Fraction, more: int, more_rate: Fraction) -> tuple[int, Fraction]:
+    """Two attempts' voucher bases and shares as one base and its (weighted) share, exactly."""
+    if not more or more_rate == rate:
+        return base + more, rate
+    if not base:
+        return more, more_rate
+    return base + more, (base * rate + more * more_rate) / (base + more)
+
+
 def simulate(
     trace: Trace,
     province: Province,
@@ -137,25 +149,29 @@ def simulate(
     *,
     seed: int = 0,
     scaling: Scaling | None = None,
-    voucher_rate: Decimal = DEFAULT_VOUCHER_RATE,
+    vouchers: VoucherEstimate | None = None,
     aging_s: int = DEFAULT_AGING_S,
     weights: Weights | None = None,
     failure_rate: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
     on_start: Callable[[Start], None] | None = None,
 ) -> SimulationResult:
-    """Replay ``trace`` on ``province`` under ``policy``; deterministic for a given ``seed``."""
+    """Replay ``trace`` on ``province`` under ``policy``; deterministic for a given ``seed``.
+
+    ``vouchers`` estimates art. 2 for ranking, budgets and the reported voucher (default: none).
+    """
     policy_info(policy)
     wall0 = time.perf_counter()
     cpu0 = time.process_time()
     rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not cryptography
     pools = province.pools
+    estimate: VoucherEstimate = vouchers or NoVoucher()
     fed = Federation(
         policy,
         pools,
         seed=seed,
         scaling=scaling,
-        voucher_rate=voucher_rate,
+        vouchers=estimate,
         quotas=province.quotas(),
         org_weights=province.weights(),
         aging_s=aging_s,
@@ -172,8 +188,8 @@ def simulate(
     attempts: dict[str, int] = {}
     busy_by_center: dict[str, int] = {}
     gross_total = 0  # fen-seconds
-    voucher_total = 0
-    rate = Fraction(voucher_rate)
+    voucher_by_share: dict[Fraction, int] = {}  # share the voucher pays -> fen-seconds at that share
+    shares: dict[tuple[str, str, int], Fraction] = {}
     price_fen = {p.id: p.price.to_fen() for p in pools}
 
     events: list[tuple[int, int, _Running | None]] = []  # (time, seq, running or wake-up)
@@ -212,13 +228,22 @@ def simulate(
                 gross = pool.cost_fen_seconds(st.start_s, seconds, cards, trace.epoch_s)
             else:
                 gross = price_fen[pool.id] * cards * seconds
-            voucher = 0 if spec.org == st.pool.operator else gross
+            # the voucher share on the day the attempt started (art. 2, as the estimate says)
+            day = (trace.epoch_s + st.start_s + SHANGHAI_OFFSET_S) // SECONDS_PER_DAY
+            share_key = (spec.org, pool.operator, day)
+            share = shares.get(share_key)
+            if share is None:
+                on = dt.date.fromordinal(_EPOCH_ORDINAL + day)
+                share = shares[share_key] = 1 - estimate.keep(spec.org, pool.operator, on)
+            voucher = gross if share else 0
             gross_total += gross
-            voucher_total += voucher
+            if share:
+                voucher_by_share[share] = voucher_by_share.get(share, 0) + gross
+            rate = share
             prev = results[index[spec.id]]
             if prev is not None:  # an earlier attempt failed: costs add up
                 gross += prev.cost_fen_seconds
-                voucher += prev.voucher_fen_seconds
+                voucher, rate = _add_voucher(prev.voucher_fen_seconds, prev.voucher_rate, voucher, share)
             tries = attempts.get(spec.id, 0)
             if run.fails and tries <= spec.retries:
                 results[index[spec.id]] = JobResult(
@@ -265,10 +290,10 @@ def simulate(
         while i < n and jobs[i].submit_s == now:
             spec = jobs[i]
             i += 1
-            reason = fed.submit(spec)
-            if reason is not None:
+            refused = fed.submit(spec)
+            if refused is not None:
                 results[index[spec.id]] = JobResult(
-                    spec.id, spec.org, spec.cards, spec.submit_s, JobState.CANCELLED, reason=reason
+                    spec.id, spec.org, spec.cards, spec.submit_s, JobState.CANCELLED, reason=refused.text()
                 )
                 done += 1
         # 3. one pass over the queues that changed
@@ -311,13 +336,15 @@ def simulate(
                 spec.cards,
                 spec.submit_s,
                 JobState.QUEUED,
-                reason=f"never started: {fed.hold_reason(spec.id)}",
+                reason=f"never started: {fed.hold_reason(spec.id).text()}",
             )
     final = [r for r in results if r is not None]
     if progress is not None:
         progress(n, n)
     gross_money = Money(Fraction(gross_total, _FEN_SECONDS_PER_YUAN))
-    voucher_money = Money(Fraction(voucher_total, _FEN_SECONDS_PER_YUAN) * rate)
+    voucher_money = Money(
+        sum((Fraction(v, _FEN_SECONDS_PER_YUAN) * s for s, v in voucher_by_share.items()), Fraction(0))
+    )
     metrics = _metrics(policy, final, pools, busy_by_center, gross_money, voucher_money)
     metrics["wall_s"] = round(time.perf_counter() - wall0, 3)
     metrics["cpu_s"] = round(time.process_time() - cpu0, 3)

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -36,14 +34,15 @@ from zhisuan.compute.engines import (
     Capacity,
     Engine,
     EngineJobState,
+    EngineSet,
     EngineUnavailableError,
     JobRequest,
     JobStatus,
     SimulatedEngine,
     Submission,
-    build_engine,
 )
 from zhisuan.compute.model import JobState
+from zhisuan.compute.placement import VoucherRule
 from zhisuan.compute.scheduling import schedule_once
 from zhisuan.compute.services import list_centers
 from zhisuan.core.access import Action, Kind, Principal, Resource, can
@@ -122,24 +121,6 @@ class StepReport:
         return dict(self.__dict__)
 
 
-class EngineSet:
-    """One engine per pool, built from the settings dispatch computed for it and kept across steps."""
-
-    def __init__(self, clock: Clock, factory: Callable[..., Engine] = build_engine) -> None:
-        self._clock = clock
-        self._factory = factory
-        self._engines: dict[int, tuple[str, Engine]] = {}
-
-    def for_pool(self, pool_id: int, config: Mapping[str, Any]) -> Engine:
-        """The engine of pool ``pool_id`` for these settings (the same one while they do not change)."""
-        fingerprint = json.dumps(config, sort_keys=True, default=str)
-        cached = self._engines.get(int(pool_id))
-        if cached is None or cached[0] != fingerprint:
-            cached = (fingerprint, self._factory(config, self._clock))
-            self._engines[int(pool_id)] = cached
-        return cached[1]
-
-
 class Worker:
     """Dispatch placed jobs and keep the database in step with the engines."""
 
@@ -148,6 +129,7 @@ class Worker:
         uow: Callable[[], UnitOfWork],
         clock: Clock,
         *,
+        vouchers: VoucherRule,
         name: str | None = None,
         engines: EngineSet | None = None,
         schedule: bool = True,
@@ -160,6 +142,8 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{threading.get_native_id()}"
         self.engines = engines or EngineSet(clock)
         self.schedule = schedule
+        #: art. 2 as placement estimates it (the platform's rule, from the packs in force)
+        self.vouchers = vouchers
         self.lease_s = lease_s
         self.health_every_s = health_every_s
         #: fault injection for tests: called right after an engine accepted a job, before the DB write
@@ -438,7 +422,9 @@ class Worker:
         self.check_engines(self._pools(), report)
         if self.schedule:
             with self._uow() as uow:
-                report.placed = len(schedule_once(uow, self._clock.now(), actor="worker").placed)
+                report.placed = len(
+                    schedule_once(uow, self._clock.now(), actor="worker", vouchers=self.vouchers).placed
+                )
                 uow.commit()
         pools = self._pools()
         self.dispatch(pools, report)
@@ -548,10 +534,9 @@ def engine_status(uow: UnitOfWork, who: Principal, worker: Worker | None) -> lis
     return out
 
 
-async def dispatch_loop(uow: Callable[[], UnitOfWork], clock: Clock, interval_s: float = 2.0) -> None:
+async def dispatch_loop(worker: Worker, interval_s: float = 2.0) -> None:
     """The worker inside ``zhisuan serve`` (a background task of the web app; cancelled on shutdown)."""
     global _current
-    worker = Worker(uow, clock)
     _current = worker
     reconciled = False
     try:
@@ -570,7 +555,6 @@ async def dispatch_loop(uow: Callable[[], UnitOfWork], clock: Clock, interval_s:
 __all__ = [
     "ENGINE_DOWN",
     "CenterHealth",
-    "EngineSet",
     "StepReport",
     "Worker",
     "current_worker",

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Final
 
 import yaml
 
 from zhisuan.core._data import read_csv, read_text
 from zhisuan.core.errors import NotFoundError, ValidationError
 from zhisuan.core.ids import CityCode
+
+#: the city code facts carry for an organization whose city is not recorded (matches no city's rules)
+UNKNOWN_CITY: Final = "000000"
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,11 +97,11 @@ def load_compute(platform: Platform) -> list[str]:
         owner = next(c for c in province.centers if c.id == "hf-feixing").operator_credit_code
         accounts.add_ownership(uow, DEMO_ADMIN, owner, make_credit_code(XINGHE), "35", now)
         for body, quota in QUOTAS.items():
-            compute.set_quota(uow, DEMO_ADMIN, make_credit_code(body), quota, now)
+            compute.set_quota(uow, DEMO_ADMIN, make_credit_code(body), quota, now, platform.vouchers)
         uow.commit()
     with platform.uow() as uow:
         stats = _replay(uow, now)
-        report = compute.schedule_once(uow, now, actor="demo")
+        report = compute.schedule_once(uow, now, actor="demo", vouchers=platform.vouchers)
         uow.commit()
     cards = sum(c.cards for c in province.centers)
     held = ", ".join(f"{k} {n}" for k, n in sorted(report.held.items())) or "none"

@@ -22,6 +22,7 @@ from zhisuan.core.access import Scope
 from zhisuan.core.clock import Clock, Month, parse_date, shanghai_date
 from zhisuan.core.errors import ConflictError
 from zhisuan.core.money import Money
+from zhisuan.core.regions import UNKNOWN_CITY
 from zhisuan.metering import postings
 from zhisuan.metering._scope import CHUNK, apply_scope
 from zhisuan.metering.vouchers import (
@@ -128,7 +129,7 @@ def _orgs(s: Session, org_ids: Sequence[int]) -> dict[int, OrgFacts]:
             OrganizationRow.id.in_(org_ids[i : i + CHUNK])
         )
         for oid, city, inprov in s.execute(q):
-            orgs[oid] = OrgFacts(oid, city or "000000", bool(inprov))
+            orgs[oid] = OrgFacts(oid, city or UNKNOWN_CITY, bool(inprov))
     return orgs
 
 

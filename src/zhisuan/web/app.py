@@ -58,7 +58,7 @@ def _background() -> list[BackgroundTask]:
     from zhisuan.compute.worker import dispatch_loop
 
     def dispatch(platform: Platform) -> Coroutine[Any, Any, None]:
-        return dispatch_loop(platform.uow, platform.clock, platform.settings.worker_interval_s)
+        return dispatch_loop(platform.worker(), platform.settings.worker_interval_s)
 
     return [dispatch]
 

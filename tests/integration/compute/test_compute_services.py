@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import TestDatabase
+from tests.conftest import VOUCHERS, TestDatabase
 from zhisuan import accounts, compute
 from zhisuan.compute import dispatch
 from zhisuan.compute.engines.port import INSTALLATION_RE
@@ -169,7 +169,7 @@ def test_a_job_wider_than_the_org_card_quota_is_refused(
     db: TestDatabase, world: Setup, clock: ManualClock
 ) -> None:
     with db.uow() as uow:
-        compute.set_quota(uow, ADMIN, world.org_a, compute.QuotaInput(max_cards=4), clock.now())
+        compute.set_quota(uow, ADMIN, world.org_a, compute.QuotaInput(max_cards=4), clock.now(), VOUCHERS)
         with pytest.raises(ValidationError, match="at most 4 cards"):
             compute.submit_job(uow, world.alice, job(cards=8), clock.now())
 
@@ -201,7 +201,7 @@ def test_scheduling_never_exceeds_pool_capacity_and_records_why_others_wait(
             ).id
             for _ in range(3)
         ]
-        report = compute.schedule_once(uow, clock.now())
+        report = compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         uow.commit()
     assert len(report.placed) == 2  # 16 A100 cards: two 8-card jobs, the third waits
     with db.uow() as uow:
@@ -229,10 +229,10 @@ def test_quota_holds_carry_their_reason_and_admins_see_them(
     db: TestDatabase, world: Setup, clock: ManualClock
 ) -> None:
     with db.uow() as uow:
-        compute.set_quota(uow, ADMIN, world.org_a, compute.QuotaInput(max_cards=8), clock.now())
+        compute.set_quota(uow, ADMIN, world.org_a, compute.QuotaInput(max_cards=8), clock.now(), VOUCHERS)
         first = compute.submit_job(uow, world.alice, job(cards=8), clock.now())
         second = compute.submit_job(uow, world.alice, job(cards=8), clock.now())
-        compute.schedule_once(uow, clock.now())
+        compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         uow.commit()
     with db.uow() as uow:
         assert compute.get_job(uow, world.alice, first.id).state == "placed"
@@ -242,21 +242,23 @@ def test_quota_holds_carry_their_reason_and_admins_see_them(
         assert held.hold_reason is not None
         assert "uses 8 of 8 concurrent cards" in held.hold_reason
         assert [j.id for j in compute.list_jobs(uow, ADMIN, held_only=True)] == [second.id]
-        quota = compute.get_quota(uow, world.alice, world.org_a, clock.now())
+        quota = compute.get_quota(uow, world.alice, world.org_a, clock.now(), VOUCHERS)
         assert quota.cards_in_use == 8
 
 
 def test_budget_hold_when_the_month_is_spent(db: TestDatabase, world: Setup, clock: ManualClock) -> None:
     with db.uow() as uow:
         # 8 cards × 2 h on a V100 ≈ 48 min on the 910B at 12 yuan less the 20% voucher ≈ 61 yuan
-        compute.set_quota(uow, ADMIN, world.org_b, compute.QuotaInput(monthly_budget="100.00"), clock.now())
+        compute.set_quota(
+            uow, ADMIN, world.org_b, compute.QuotaInput(monthly_budget="100.00"), clock.now(), VOUCHERS
+        )
         first = compute.submit_job(
             uow, world.bob, job(cards=8, runtime_s=7200, domestic_only=True), clock.now()
         )
         second = compute.submit_job(
             uow, world.bob, job(cards=8, runtime_s=7200, domestic_only=True), clock.now()
         )
-        compute.schedule_once(uow, clock.now())
+        compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         assert compute.get_job(uow, world.bob, first.id).state == "placed"
         view = compute.get_job(uow, world.bob, second.id)
         assert view.state == "queued"
@@ -288,7 +290,7 @@ def test_worker_lifecycle_dispatch_run_finish_and_usage_record(
 ) -> None:
     with db.uow() as uow:
         view = compute.submit_job(uow, world.alice, job(cards=8), clock.now())
-        compute.schedule_once(uow, clock.now())
+        compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         tickets = dispatch.claim_placed(uow, "w1", clock.now())
         assert [t.job_id for t in tickets] == [view.id]
         assert dispatch.claim_placed(uow, "w2", clock.now()) == []  # claimed already
@@ -323,7 +325,7 @@ def test_failed_job_with_retries_goes_back_to_the_queue_and_lost_placed_job_too(
 ) -> None:
     with db.uow() as uow:
         view = compute.submit_job(uow, world.alice, job(cards=8, retries=1), clock.now())
-        compute.schedule_once(uow, clock.now())
+        compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         t = dispatch.claim_placed(uow, "w1", clock.now())[0]
         dispatch.record_dispatch(uow, t.job_id, t.attempt, "sim-1", clock.now())
         now = clock.now()
@@ -337,7 +339,7 @@ def test_failed_job_with_retries_goes_back_to_the_queue_and_lost_placed_job_too(
             now=now + dt.timedelta(minutes=5),
         )
         assert state == "queued"
-        compute.schedule_once(uow, clock.now())
+        compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         t2 = dispatch.claim_placed(uow, "w1", clock.now())[0]
         assert t2.attempt == 2
         dispatch.record_dispatch(uow, t2.job_id, t2.attempt, "sim-2", clock.now())
@@ -353,14 +355,14 @@ def test_unavailable_pool_is_skipped_and_the_hold_says_so(
     with db.uow() as uow:
         compute.set_pool_available(uow, "hf-one-910b", False, "engine unreachable", clock.now())
         view = compute.submit_job(uow, world.alice, job(cards=8, domestic_only=True), clock.now())
-        report = compute.schedule_once(uow, clock.now())
+        report = compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         shown = compute.get_job(uow, world.alice, view.id)
         assert report.placed == ()
         assert shown.hold_kind == "unavailable"
         assert shown.hold_reason is not None
         assert "engine unreachable" in shown.hold_reason
         compute.set_pool_available(uow, "hf-one-910b", True, None, clock.now())
-        report = compute.schedule_once(uow, clock.now())
+        report = compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         assert report.placed == ((view.id, "hf-one-910b"),)
 
 
@@ -371,14 +373,14 @@ def test_random_steps_never_overfill_a_pool_nor_exceed_the_card_quota(
 
     rng = random.Random(7)
     with db.uow() as uow:
-        compute.set_quota(uow, ADMIN, world.org_b, compute.QuotaInput(max_cards=8), clock.now())
+        compute.set_quota(uow, ADMIN, world.org_b, compute.QuotaInput(max_cards=8), clock.now(), VOUCHERS)
         for _ in range(25):
             who = rng.choice([world.alice, world.bob])
             compute.submit_job(
                 uow, who, job(cards=rng.choice([1, 2, 4, 8]), runtime_s=rng.randint(600, 7200)), clock.now()
             )
         for _step in range(12):
-            compute.schedule_once(uow, clock.now())
+            compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
             for t in dispatch.claim_placed(uow, "w", clock.now()):
                 dispatch.record_dispatch(uow, t.job_id, t.attempt, f"e-{t.job_id}", clock.now())
                 dispatch.record_running(uow, t.job_id, clock.now(), clock.now())
@@ -386,7 +388,7 @@ def test_random_steps_never_overfill_a_pool_nor_exceed_the_card_quota(
             for c in ov.centers:
                 for p in c.pools:
                     assert p.busy_cards <= p.pool.cards
-            assert compute.get_quota(uow, ADMIN, world.org_b, clock.now()).cards_in_use <= 8
+            assert compute.get_quota(uow, ADMIN, world.org_b, clock.now(), VOUCHERS).cards_in_use <= 8
             running = compute.list_jobs(uow, ADMIN, states=["running"])
             for j in rng.sample(running, k=len(running) // 2):
                 assert j.started_at is not None
@@ -410,14 +412,14 @@ def test_per_model_quota_hold_says_quota_not_capacity(
 ) -> None:
     with db.uow() as uow:
         limits = compute.QuotaInput(max_cards_by_model={"a100-sxm4-80gb": 8})
-        compute.set_quota(uow, ADMIN, world.org_a, limits, clock.now())
+        compute.set_quota(uow, ADMIN, world.org_a, limits, clock.now(), VOUCHERS)
         first = compute.submit_job(
             uow, world.alice, job(cards=8, accelerators=["a100-sxm4-80gb"]), clock.now()
         )
         second = compute.submit_job(
             uow, world.alice, job(cards=8, accelerators=["a100-sxm4-80gb"]), clock.now()
         )
-        compute.schedule_once(uow, clock.now())
+        compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         assert compute.get_job(uow, world.alice, first.id).state == "placed"
         held = compute.get_job(uow, world.alice, second.id)
         # the pool has 8 free A100 cards: it is the per-model quota that holds the job

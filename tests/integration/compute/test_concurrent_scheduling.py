@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import PG_ADMIN_URL, _pg_engine, service_missing
+from tests.conftest import PG_ADMIN_URL, VOUCHERS, _pg_engine, service_missing
 from zhisuan import accounts, compute
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC
@@ -89,14 +89,14 @@ def test_two_concurrent_scheduling_steps_never_overfill_a_pool(pg: Engine) -> No
     def second_step() -> None:
         try:
             with uow.fresh() as mine:
-                results["placed"] = compute.schedule_once(mine, NOW).placed
+                results["placed"] = compute.schedule_once(mine, NOW, vouchers=VOUCHERS).placed
                 mine.commit()
         except BaseException as exc:  # reported by the main thread
             results["error"] = exc
 
     with uow.fresh() as one:
         # step one binds the first job and has not committed yet …
-        assert [j for j, _p in compute.schedule_once(one, NOW).placed] == [first]
+        assert [j for j, _p in compute.schedule_once(one, NOW, vouchers=VOUCHERS).placed] == [first]
         second = submit()  # … a job arrives, and a second step starts
         thread = threading.Thread(target=second_step)
         thread.start()

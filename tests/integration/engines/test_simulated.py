@@ -12,18 +12,19 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TestDatabase
+from tests.conftest import VOUCHERS, TestDatabase
 from zhisuan import accounts, compute
 from zhisuan.compute import dispatch
 from zhisuan.compute.engines import (
     Engine,
     EngineJobState,
+    EngineSet,
     EngineUnavailableError,
     JobRequest,
     SimulatedEngine,
     build_engine,
 )
-from zhisuan.compute.worker import ENGINE_DOWN, EngineSet, Worker
+from zhisuan.compute.worker import ENGINE_DOWN, Worker
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC, ManualClock
 from zhisuan.core.credit_code import make_credit_code
@@ -126,7 +127,7 @@ def test_worker_runs_a_simulated_pool_end_to_end_and_marks_it_down_and_up(
         uow.commit()
 
     engines = EngineSet(clock)
-    worker = Worker(db.uow, clock, name="w", engines=engines, health_every_s=0)
+    worker = Worker(db.uow, clock, vouchers=VOUCHERS, name="w", engines=engines, health_every_s=0)
     first = worker.step()
     assert (first.placed, first.dispatched) == (1, 1)
     clock.advance(1)
@@ -134,7 +135,7 @@ def test_worker_runs_a_simulated_pool_end_to_end_and_marks_it_down_and_up(
     # The worker process restarts mid-run: a new in-process engine knows nothing of the job, and
     # carries it on from the start the database recorded instead of declaring it lost.
     engines = EngineSet(clock)
-    worker = Worker(db.uow, clock, name="w2", engines=engines, health_every_s=0)
+    worker = Worker(db.uow, clock, vouchers=VOUCHERS, name="w2", engines=engines, health_every_s=0)
     assert worker.reconcile().lost == 0
     clock.advance(700)
     worker.step()
@@ -235,7 +236,9 @@ def test_the_engine_is_built_from_the_tickets_settings_not_from_the_center_and_p
         built.append((config, engine))
         return engine
 
-    worker = Worker(db.uow, clock, name="w", engines=EngineSet(clock, recording), health_every_s=0)
+    worker = Worker(
+        db.uow, clock, vouchers=VOUCHERS, name="w", engines=EngineSet(clock, recording), health_every_s=0
+    )
     assert worker.step().dispatched == 1
     (used,) = [(config, engine) for config, engine in built if engine.jobs()]
     assert used[0] == ticket_config
@@ -263,7 +266,7 @@ def test_worker_loop_survives_a_failing_step_and_reconciles_first(
 
     reports = []
     stop = threading.Event()
-    worker = Worker(flaky_uow, clock, name="loop", health_every_s=0)
+    worker = Worker(flaky_uow, clock, vouchers=VOUCHERS, name="loop", health_every_s=0)
 
     def on_step(report: object) -> None:
         reports.append(report)

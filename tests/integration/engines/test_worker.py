@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import TestDatabase
+from tests.conftest import VOUCHERS, TestDatabase
 from tests.integration.engines.conftest import sacct
 from zhisuan import accounts, compute
 from zhisuan.bootstrap import Platform
@@ -112,7 +112,9 @@ class Province:
             return next(p for c in compute.list_centers(uow) for p in c.pools if p.key == key)
 
     def worker(self, **kw: object) -> Worker:
-        return Worker(self.db.uow, SystemClock(), name="test-worker", health_every_s=0, **kw)  # type: ignore[arg-type]
+        return Worker(  # type: ignore[arg-type]
+            self.db.uow, SystemClock(), vouchers=VOUCHERS, name="test-worker", health_every_s=0, **kw
+        )
 
 
 def cancel_installation_jobs(env: dict[str, str], installation: str) -> None:
@@ -466,7 +468,7 @@ platform = bootstrap()
 def die(submission):
     print(submission.engine_job_id, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # the engine has the job; the database write never happens
-Worker(platform.uow, platform.clock, name="doomed", after_submit=die).step()
+Worker(platform.uow, platform.clock, vouchers=platform.vouchers, name="doomed", after_submit=die).step()
 """
 
 
@@ -498,7 +500,9 @@ def test_worker_process_killed_with_sigkill_after_submit_is_reconciled_on_restar
     engine_job_id = killed.stdout.split()[-1]
     assert province.job(job_id).engine_job_id is None
 
-    restarted = Worker(platform.uow, SystemClock(), name="restarted", health_every_s=0)
+    restarted = Worker(
+        platform.uow, SystemClock(), vouchers=platform.vouchers, name="restarted", health_every_s=0
+    )
     assert restarted.reconcile().adopted == 1
     try:
         run_until(restarted, lambda: province.job(job_id).state == "completed", timeout=120)

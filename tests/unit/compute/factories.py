@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass, field
+from fractions import Fraction
 
 from zhisuan.compute.model import Center, JobSpec, JobState, Pool
 from zhisuan.compute.province import OrgSpec, Province
 from zhisuan.compute.simulator import SimulationResult
 from zhisuan.compute.traces import Trace
-from zhisuan.core.money import Money
+from zhisuan.core.money import Money, Rounding
+
+
+@dataclass(frozen=True)
+class FlatVoucher:
+    """A test double of the voucher port: ``rate`` off for everyone but the pool's operator itself
+    (and ``outside`` organizations); the real estimate comes from the policy pack."""
+
+    rate: Fraction
+    outside: frozenset[str] = field(default_factory=frozenset)
+
+    def keep(self, org: str, operator: str, on: dt.date) -> Fraction:
+        return Fraction(1) if org == operator or org in self.outside else 1 - self.rate
+
+    def net(self, org: str, operator: str, on: dt.date, gross: Money) -> Money:
+        return (gross * self.keep(org, operator, on)).round(Rounding.HALF_UP)
 
 
 def pool(

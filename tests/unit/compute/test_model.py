@@ -13,6 +13,7 @@ from zhisuan.compute.model import (
     JobState,
     Pool,
     PriceBand,
+    Refusal,
     Scaling,
     check_transition,
     feasible_pools,
@@ -107,14 +108,22 @@ def test_feasible_pools_and_refusal_reasons() -> None:
     assert refusal_reason(job("j", cards=16), [small, big]) is None
     wide = refusal_reason(job("j", cards=64), [small, big])
     assert wide is not None
-    assert "64 cards" in wide
-    assert "big" in wide
-    nvidia = job("j", constraint=AcceleratorConstraint.model("h100-sxm5-80gb"))
-    assert "h100-sxm5-80gb" in (refusal_reason(nvidia, [small, big]) or "")
-    cheap = job("j", price_ceiling=Money("5"))
-    assert "ceiling" in (refusal_reason(cheap, [small, big]) or "")
-    rushed = job("j", runtime=10_000, deadline_s=100)
-    assert "deadline" in (refusal_reason(rushed, [small, big]) or "")
+    assert wide.field == "cards"
+    assert "64 cards" in wide.text()
+    assert "big" in wide.text()
+    nvidia = refusal_reason(job("j", constraint=AcceleratorConstraint.model("h100-sxm5-80gb")), [small, big])
+    assert nvidia is not None
+    assert nvidia.field == "accelerators"
+    assert "h100-sxm5-80gb" in nvidia.text()
+    cheap = refusal_reason(job("j", price_ceiling=Money("5")), [small, big])
+    assert cheap is not None
+    assert (cheap.field, cheap.text()) == (
+        "price_ceiling",
+        "every matching pool costs more than the ceiling of 5.00 yuan/card-hour",
+    )
+    rushed = refusal_reason(job("j", runtime=10_000, deadline_s=100), [small, big])
+    assert rushed == Refusal("deadline", "no matching pool can finish the job before its deadline")
+    assert refusal_reason(job("j"), []) == Refusal("job", "the province has no pools")
 
 
 def test_job_spec_validates_its_fields() -> None:

@@ -14,6 +14,7 @@ from zhisuan.compute.placement import (
     POLICIES,
     Federation,
     Hold,
+    HoldKind,
     MonthUsage,
     Placement,
     PoolState,
@@ -217,7 +218,7 @@ def test_concurrent_card_quota_holds_jobs_with_a_reason() -> None:
     )
     holds = [d for d in decisions if isinstance(d, Hold)]
     assert len(holds) == 4
-    assert any("quota" in h.reason for h in holds)
+    assert any(h.reason.kind is HoldKind.QUOTA for h in holds)
 
 
 def test_a_job_wider_than_its_quota_is_refused_not_queued() -> None:
@@ -270,11 +271,12 @@ def test_scheduler_decide_over_plain_values() -> None:
     assert fits.start_s == 100
     held = by_id["nvidia-only"]
     assert isinstance(held, Hold)
-    assert "reserved p1" in held.reason
+    assert held.reason.kind is HoldKind.RESERVED
+    assert "reserved p1" in held.reason.text()
     never = by_id["never"]
     assert isinstance(never, Hold)
     assert never.unrunnable
-    assert "64 cards" in never.reason
+    assert "64 cards" in never.reason.text()
 
 
 def test_budget_in_yuan_is_checked_at_dispatch() -> None:
@@ -285,7 +287,8 @@ def test_budget_in_yuan_is_checked_at_dispatch() -> None:
         [job("j", cards=1, runtime=3600)], [PoolState(p)], 0, usage
     )
     assert isinstance(out[0], Hold)
-    assert "budget" in out[0].reason
+    assert out[0].reason.kind is HoldKind.BUDGET
+    assert "budget" in out[0].reason.text()
 
 
 small_jobs = st.lists(

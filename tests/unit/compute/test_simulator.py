@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from decimal import Decimal
+from fractions import Fraction
 
-from tests.unit.compute.factories import job, pool, province, trace
+from tests.unit.compute.factories import FlatVoucher, job, pool, province, trace
 from zhisuan.compute.model import Center, JobState, PriceBand
 from zhisuan.compute.province import OrgSpec, Province
 from zhisuan.compute.simulator import METRIC_KEYS, jain, simulate
@@ -37,7 +37,7 @@ def test_costs_are_exact_and_the_voucher_is_a_fifth_except_self_use() -> None:
         (OrgSpec("opco", "Op Co"), OrgSpec("user", "User")),
     )
     jobs = trace(job("outside", org="user", runtime=3600), job("own", org="opco", runtime=3600))
-    result = simulate(jobs, prov, "zhisuan")
+    result = simulate(jobs, prov, "zhisuan", vouchers=FlatVoucher(Fraction(1, 5)))
     by_id = {r.job_id: r for r in result.jobs}
     assert by_id["outside"].gross == Money("10")
     assert by_id["outside"].voucher == Money("2")
@@ -47,8 +47,9 @@ def test_costs_are_exact_and_the_voucher_is_a_fifth_except_self_use() -> None:
     assert m["gross_cost_yuan"] == "20.00"
     assert m["voucher_yuan"] == "2.00"
     assert m["user_cost_yuan"] == "18.00"
-    other_rate = simulate(jobs, prov, "zhisuan", voucher_rate=Decimal("0.1")).metrics
+    other_rate = simulate(jobs, prov, "zhisuan", vouchers=FlatVoucher(Fraction(1, 10))).metrics
     assert other_rate["voucher_yuan"] == "1.00"
+    assert simulate(jobs, prov, "zhisuan").metrics["voucher_yuan"] == "0.00"  # no estimate: no voucher
 
 
 def test_night_band_prices_the_hours_it_covers() -> None:

@@ -14,7 +14,7 @@ from zhisuan.compute.engines.port import (
     parse_engine_job_name,
 )
 from zhisuan.compute.engines.ray import RayEngine
-from zhisuan.compute.engines.registry import KINDS, build_engine, merge_pool_configs
+from zhisuan.compute.engines.registry import KINDS, EngineSet, build_engine, merge_pool_configs
 from zhisuan.compute.engines.simulated import SimulatedEngine
 from zhisuan.compute.engines.slurm import SlurmEngine
 
@@ -23,6 +23,7 @@ __all__ = [
     "Capacity",
     "Engine",
     "EngineJobState",
+    "EngineSet",
     "EngineUnavailableError",
     "JobRequest",
     "JobStatus",

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from zhisuan.compute.engines.kubernetes import KubernetesEngine
 from zhisuan.compute.engines.port import Engine
@@ -32,6 +34,24 @@ def build_engine(config: Mapping[str, object], clock: Clock | None = None) -> En
     if kind == "simulated":
         return SimulatedEngine(config, clock)
     raise ValidationError(f"unknown engine kind {kind!r}; use one of {', '.join(KINDS)}", field="engine.kind")
+
+
+class EngineSet:
+    """One engine per pool, built from the settings dispatch computed for it and kept across steps."""
+
+    def __init__(self, clock: Clock, factory: Callable[..., Engine] = build_engine) -> None:
+        self._clock = clock
+        self._factory = factory
+        self._engines: dict[int, tuple[str, Engine]] = {}
+
+    def for_pool(self, pool_id: int, config: Mapping[str, Any]) -> Engine:
+        """The engine of pool ``pool_id`` for these settings (the same one while they do not change)."""
+        fingerprint = json.dumps(config, sort_keys=True, default=str)
+        cached = self._engines.get(int(pool_id))
+        if cached is None or cached[0] != fingerprint:
+            cached = (fingerprint, self._factory(config, self._clock))
+            self._engines[int(pool_id)] = cached
+        return cached[1]
 
 
 def merge_pool_configs(configs: Mapping[str, Mapping[str, object]]) -> dict[str, object]:

@@ -142,19 +142,19 @@ def cancel_job(job_id: str, uow: UowDep, who: LoginDep, platform: PlatformDep) -
 
 @router.get("/quotas", tags=["quotas"])
 def list_quotas(uow: UowDep, who: LoginDep, platform: PlatformDep) -> list[dict[str, object]]:
-    return [q.as_dict() for q in compute.list_quotas(uow, who, platform.clock.now())]
+    return [q.as_dict() for q in compute.list_quotas(uow, who, platform.clock.now(), platform.vouchers)]
 
 
 @router.get("/quotas/{org}", tags=["quotas"])
 def get_quota(org: str, uow: UowDep, who: LoginDep, platform: PlatformDep) -> dict[str, object]:
-    return compute.get_quota(uow, who, org, platform.clock.now()).as_dict()
+    return compute.get_quota(uow, who, org, platform.clock.now(), platform.vouchers).as_dict()
 
 
 @router.put("/quotas/{org}", tags=["quotas"])
 def set_quota(
     org: str, body: compute.QuotaInput, uow: UowDep, who: LoginDep, platform: PlatformDep
 ) -> dict[str, object]:
-    view = compute.set_quota(uow, who, org, body, platform.clock.now())
+    view = compute.set_quota(uow, who, org, body, platform.clock.now(), platform.vouchers)
     uow.commit()
     return view.as_dict()
 
@@ -163,6 +163,8 @@ def set_quota(
 def schedule(body: ScheduleIn, uow: UowDep, who: LoginDep, platform: PlatformDep) -> dict[str, object]:
     """Run one scheduling step now (platform staff)."""
     require_role(who, Role.DATA_BUREAU)
-    report = compute.schedule_once(uow, platform.clock.now(), body.policy, actor=who.username)
+    report = compute.schedule_once(
+        uow, platform.clock.now(), body.policy, actor=who.username, vouchers=platform.vouchers
+    )
     uow.commit()
     return report.as_dict()

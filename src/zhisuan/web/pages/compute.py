@@ -105,7 +105,9 @@ def jobs_page(
         "error": None,
         "form": {},
         "sh": _sh,
-        "quota": compute.get_quota(uow, who, who.org_id, platform.clock.now()) if who.org_id else None,
+        "quota": compute.get_quota(uow, who, who.org_id, platform.clock.now(), platform.vouchers)
+        if who.org_id
+        else None,
     }
     return render(request, "compute/jobs.html", ctx | _form_context(uow, who))
 

@@ -1,0 +1,86 @@
+"""Art. 2 for placement: the compute-voucher estimate built from the policy pack (placement's port).
+
+Placement (``zhisuan.compute.placement.VoucherEstimate``) asks what share of a pool's price a user
+bears on a date; this adapter answers from the same pack and the same facts as voucher settlement
+(``metering/vouchers.py``), so dispatch, budgets, the simulator and settlement agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Final
+
+from zhisuan.compute.placement import OrgDirectory, VoucherEstimate, VoucherRule
+from zhisuan.core.money import Money, Rounding
+from zhisuan.metering.vouchers import yuan
+from zhisuan.policy import PackSet, evaluate
+
+#: the spend the share is read from (large enough that the fen rounding does not show in the share)
+NOMINAL_SPEND_FEN: Final = 1_000_000
+
+
+def pack_voucher_rule(packs: Callable[[], PackSet]) -> VoucherRule:
+    """The scheduler's art. 2 rule: an estimate over one pass's organizations from the packs in force."""
+
+    def rule(orgs: OrgDirectory) -> VoucherEstimate:
+        return PackVoucherEstimate(
+            packs(), in_province=orgs.in_province, related=orgs.related, city=orgs.city
+        )
+
+    return rule
+
+
+class PackVoucherEstimate:
+    """Art. 2 from ``packs``: no voucher out of province or for self-use (the operator or a related party).
+
+    ``org`` and ``operator`` are placement's organization keys (``JobSpec.org``, ``Pool.operator``);
+    the callables answer from them: ``in_province(org)``, ``related(org, operator)`` (self-use when
+    true or when they are the same key) and ``city(org)`` (the user's 6-digit city code).
+    """
+
+    def __init__(
+        self,
+        packs: PackSet,
+        *,
+        in_province: Callable[[str], bool],
+        related: Callable[[str, str], bool],
+        city: Callable[[str], str],
+    ) -> None:
+        self.packs = packs
+        self.in_province = in_province
+        self.related = related
+        self.city = city
+        self._keep: dict[tuple[str, bool, bool, dt.date], Fraction] = {}
+
+    def _facts(self, org: str, operator: str, spend_fen: int) -> dict[str, object]:
+        """The art. 2 facts of ``org`` spending ``spend_fen`` on ``operator``'s center (as settlement's)."""
+        return {
+            "city": self.city(org),
+            "in_province": self.in_province(org),
+            "self_use": org == operator or self.related(org, operator),
+            "spend": yuan(spend_fen),
+            "subsidy_this_year": "0",
+        }
+
+    def keep(self, org: str, operator: str, on: dt.date) -> Fraction:
+        """Share of the gross price ``org`` bears on ``operator``'s pools on ``on`` (1: no voucher)."""
+        facts = self._facts(org, operator, NOMINAL_SPEND_FEN)
+        key = (str(facts["city"]), bool(facts["in_province"]), bool(facts["self_use"]), on)
+        found = self._keep.get(key)
+        if found is None:
+            decision = evaluate("art2", facts, on, self.packs)
+            voucher = decision.amount_fen if decision.in_force and decision.eligible else 0
+            found = self._keep[key] = 1 - Fraction(voucher, NOMINAL_SPEND_FEN)
+        return found
+
+    def net(self, org: str, operator: str, on: dt.date, gross: Money) -> Money:
+        """What ``org`` pays for ``gross``: the bill (to the fen, half up) less the pack's voucher."""
+        spend = gross.to_fen(Rounding.HALF_UP)
+        decision = evaluate("art2", self._facts(org, operator, spend), on, self.packs)
+        voucher = decision.amount_fen if decision.in_force and decision.eligible else 0
+        return Money.from_fen(spend - voucher)
+
+
+__all__ = ["NOMINAL_SPEND_FEN", "PackVoucherEstimate", "pack_voucher_rule"]

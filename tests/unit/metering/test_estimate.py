@@ -1,0 +1,86 @@
+"""The art. 2 estimate placement uses, from the policy pack: who bears what share of a pool's price."""
+
+from __future__ import annotations
+
+import datetime as dt
+from fractions import Fraction
+
+import pytest
+from tests.unit.compute.factories import job, pool
+
+from zhisuan.compute.placement import Hold, HoldKind, MonthUsage, Placement, PoolState, Quota, Scheduler
+from zhisuan.core.clock import UTC
+from zhisuan.core.money import Money
+from zhisuan.metering.estimate import PackVoucherEstimate
+from zhisuan.policy import PackSet, load_pack_set
+
+JUNE = dt.date(2025, 6, 10)
+OUTSIDE = {"shanghai-co"}  # registered outside Anhui
+RELATED = {("op-sub", "op")}  # a subsidiary of the operator: a related party
+
+
+@pytest.fixture(scope="module")
+def packs() -> PackSet:
+    return load_pack_set()
+
+
+def estimate(packs: PackSet) -> PackVoucherEstimate:
+    return PackVoucherEstimate(
+        packs,
+        in_province=lambda org: org not in OUTSIDE,
+        related=lambda org, operator: (org, operator) in RELATED,
+        city=lambda org: "340100",
+    )
+
+
+def test_an_in_province_user_bears_four_fifths(packs: PackSet) -> None:
+    est = estimate(packs)
+    assert est.keep("ustc", "op", JUNE) == Fraction(4, 5)
+    assert est.net("ustc", "op", JUNE, Money("100")) == Money("80")
+    # the bill rounds half up to the fen, the voucher rounds down: 10.005 → 10.01 − 2.00
+    assert est.net("ustc", "op", JUNE, Money("10.005")) == Money("8.01")
+
+
+@pytest.mark.parametrize("org", ["shanghai-co", "op", "op-sub"])
+def test_out_of_province_users_the_operator_and_related_parties_get_no_voucher(
+    packs: PackSet, org: str
+) -> None:
+    est = estimate(packs)
+    assert est.keep(org, "op", JUNE) == 1
+    assert est.net(org, "op", JUNE, Money("100")) == Money("100")
+
+
+def test_no_voucher_when_no_article_is_in_force(packs: PackSet) -> None:
+    est = estimate(packs)
+    assert est.keep("ustc", "op", dt.date(2017, 9, 4)) == 1
+    assert est.keep("ustc", "op", dt.date(2026, 1, 1)) == 1
+
+
+@pytest.mark.parametrize(("org", "placed"), [("ustc", True), ("shanghai-co", False), ("op-sub", False)])
+def test_budgets_count_the_price_the_user_really_bears(packs: PackSet, org: str, placed: bool) -> None:
+    # 1 card × 5 h at 10 yuan = 50 yuan list; 55 already committed of a 100-yuan budget: 40 more fits,
+    # 50 does not (out of province, or a related party of the operator: no voucher)
+    now = int(dt.datetime(2025, 6, 10, 2, tzinfo=UTC).timestamp())
+    quotas = {org: Quota(monthly_budget_yuan=Money("100"))}
+    usage = {org: MonthUsage(yuan=Money("55"))}
+    spec = job("j", org=org, cards=1, runtime=5 * 3600, submit=now)
+    [decision] = Scheduler("zhisuan", quotas=quotas, vouchers=estimate(packs)).decide(
+        [spec], [PoolState(pool("p", nodes=1, price="10", operator="op"))], now, usage
+    )
+    if placed:
+        assert isinstance(decision, Placement)
+    else:
+        assert isinstance(decision, Hold)
+        assert decision.reason.kind is HoldKind.BUDGET
+        assert decision.reason.text() == (
+            f"budget: {org} has committed 55.00 of 100.00 yuan this month; this job costs at least 50.00"
+        )
+
+
+def test_zhisuan_simulate_estimates_self_use_on_the_users_own_centers() -> None:
+    from zhisuan.cli.simulate import voucher_estimate
+    from zhisuan.compute.province import load_province
+
+    est = voucher_estimate(load_province("demo"))
+    assert est.keep("ustc", "iflytek", JUNE) == Fraction(4, 5)
+    assert est.keep("iflytek", "iflytek", JUNE) == 1
