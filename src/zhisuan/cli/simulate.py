@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,6 +19,7 @@ from zhisuan.core.errors import ValidationError
 if TYPE_CHECKING:
     from zhisuan.compute.province import Province
     from zhisuan.metering.estimate import PackVoucherEstimate
+    from zhisuan.policy import PackSet
 
 app = typer.Typer(
     help="Replay a job trace (canonical CSV or Philly) on a province under placement policies.",
@@ -30,6 +32,10 @@ PROGRESS_FROM = 20_000  # jobs: smaller runs finish before a bar would be useful
 TRACE_HELP = "Trace file (CSV)."
 FORMAT_HELP = "Trace format: canonical or philly."
 PROVINCE_HELP = "A shipped province (demo) or a province YAML file."
+ART2_ON_HELP = (
+    "Judge the art. 2 voucher as of this day (YYYY-MM-DD) instead of each job's own date "
+    "(an old trace predates the policy); packs: the shipped ones and the data directory's."
+)
 ROWS: tuple[tuple[str, str], ...] = (
     ("jobs", "jobs"),
     ("completed", "completed"),
@@ -59,19 +65,29 @@ def _load_factor(text: str) -> Decimal:
     return value
 
 
-def voucher_estimate(province: Province) -> PackVoucherEstimate:
-    """Art. 2 from the policy packs for a simulated province: every trace user registered in the
-    province, self-use only on its own centers, and living in the city of the province's first center."""
+def voucher_estimate(province: Province, packs: PackSet, as_of: dt.date | None = None) -> PackVoucherEstimate:
+    """Art. 2 from ``packs`` for a simulated province: every trace user registered in the province,
+    self-use only on its own centers, and living in the city of the province's first center; each
+    job judged on its own date, or every one as of ``as_of``."""
     from zhisuan.metering.estimate import PackVoucherEstimate
-    from zhisuan.policy import load_pack_set
 
     home = province.centers[0].city
     return PackVoucherEstimate(
-        load_pack_set(),
+        packs,
         in_province=lambda _org: True,
         related=lambda org, operator: org == operator,
         city=lambda _org: home,
+        as_of=as_of,
     )
+
+
+def _as_of(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"not a date: {text!r} (e.g. 2025-06-30)", field="--art2-on") from None
 
 
 def _fmt(value: object, key: str = "") -> str:
@@ -94,7 +110,9 @@ def _run(
     limit: int | None,
     json_out: Path | None,
     jobs_out: Path | None,
+    art2_on: str | None,
 ) -> None:
+    from zhisuan.cli._platform import platform
     from zhisuan.compute.placement import policy_info
     from zhisuan.compute.province import load_province
     from zhisuan.compute.simulator import simulate
@@ -107,7 +125,7 @@ def _run(
     tr = load_trace(trace, fmt, load_factor=lf, limit=limit, orgs=province.org_for)
     if not tr.jobs:
         raise ValidationError("the trace holds no jobs", field="--trace")
-    vouchers = voucher_estimate(province)
+    vouchers = voucher_estimate(province, platform().packs.current(), _as_of(art2_on))
     runs: list[dict[str, Any]] = []
     last_jobs: Any = None
     show = len(tr.jobs) * len(policies) >= PROGRESS_FROM
@@ -232,6 +250,7 @@ def simulate(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N jobs by submit time."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the metrics as one JSON object here."),
     jobs_out: Path | None = typer.Option(None, "--jobs-csv", help="Write per-job results (CSV) here."),
+    art2_on: str | None = typer.Option(None, "--art2-on", help=ART2_ON_HELP),
 ) -> None:
     """Replay a trace: `zhisuan simulate --trace FILE --format philly --policy zhisuan --load-factor 16`."""
     if ctx.invoked_subcommand is not None:
@@ -241,7 +260,7 @@ def simulate(
     from zhisuan.compute.placement import policy_names
 
     policies = policy_names() if policy == "all" else [policy]
-    _run(trace, fmt, province, policies, load_factor, seed, limit, json_out, jobs_out)
+    _run(trace, fmt, province, policies, load_factor, seed, limit, json_out, jobs_out, art2_on)
 
 
 @app.command("compare")
@@ -254,11 +273,12 @@ def compare(
     seed: int = typer.Option(0, "--seed"),
     limit: int | None = typer.Option(None, "--limit"),
     json_out: Path | None = typer.Option(None, "--json", help="Write {runs: [...]} here."),
+    art2_on: str | None = typer.Option(None, "--art2-on", help=ART2_ON_HELP),
 ) -> None:
     """Run every placement policy on the same trace and show them side by side."""
     from zhisuan.compute.placement import policy_names
 
-    _run(trace, fmt, province, policy_names(), load_factor, seed, limit, json_out, None)
+    _run(trace, fmt, province, policy_names(), load_factor, seed, limit, json_out, None, art2_on)
 
 
 @app.command("policies")

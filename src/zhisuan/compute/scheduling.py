@@ -85,7 +85,9 @@ def _month_usage(
     rows = uow.session.execute(
         select(JobRow).where(JobRow.placed_at >= start, JobRow.pool_id.is_not(None))
     ).scalars()
-    yuan: dict[str, Money] = {}
+    # gross per (user, operator, Shanghai day), exact; the estimate then prices each group once, as
+    # settlement prices a bill line (one rounding per group, one policy answer per day)
+    gross: dict[tuple[str, str, dt.date], Money] = {}
     hours: dict[str, Fraction] = {}
     for job in rows:
         pool = ctx.pool_by_id.get(PoolId(job.pool_id or 0))
@@ -97,10 +99,12 @@ def _month_usage(
             continue
         org = ctx.orgs.get(job.org_id, ("", None))[0]
         card_h = Fraction(job.cards * int((end - begin).total_seconds()), 3600)
-        operator = ctx.center_by_id[pool.center_id].operator_name
-        price = vouchers.net(org, operator, shanghai_date(begin), pool.price * card_h)
-        yuan[org] = yuan.get(org, Money()) + price
+        key = (org, ctx.center_by_id[pool.center_id].operator_name, shanghai_date(begin))
+        gross[key] = gross.get(key, Money()) + pool.price * card_h
         hours[org] = hours.get(org, Fraction(0)) + card_h
+    yuan: dict[str, Money] = {}
+    for (org, operator, day), amount in gross.items():
+        yuan[org] = yuan.get(org, Money()) + vouchers.net(org, operator, day, amount)
     return {
         org: MonthUsage(
             yuan=yuan[org], card_hours=Decimal(hours[org].numerator) / Decimal(hours[org].denominator)

@@ -47,8 +47,11 @@ class PackVoucherEstimate:
         in_province: Callable[[str], bool],
         related: Callable[[str, str], bool],
         city: Callable[[str], str],
+        as_of: dt.date | None = None,
     ) -> None:
         self.packs = packs
+        #: judge every case as of this day instead of its own (replaying an old trace under a pack)
+        self.as_of = as_of
         self.in_province = in_province
         self.related = related
         self.city = city
@@ -66,6 +69,7 @@ class PackVoucherEstimate:
 
     def keep(self, org: str, operator: str, on: dt.date) -> Fraction:
         """Share of the gross price ``org`` bears on ``operator``'s pools on ``on`` (1: no voucher)."""
+        on = self.as_of or on
         facts = self._facts(org, operator, NOMINAL_SPEND_FEN)
         key = (str(facts["city"]), bool(facts["in_province"]), bool(facts["self_use"]), on)
         found = self._keep.get(key)
@@ -77,6 +81,7 @@ class PackVoucherEstimate:
 
     def net(self, org: str, operator: str, on: dt.date, gross: Money) -> Money:
         """What ``org`` pays for ``gross``: the bill (to the fen, half up) less the pack's voucher."""
+        on = self.as_of or on
         spend = gross.to_fen(Rounding.HALF_UP)
         decision = evaluate("art2", self._facts(org, operator, spend), on, self.packs)
         voucher = decision.amount_fen if decision.in_force and decision.eligible else 0

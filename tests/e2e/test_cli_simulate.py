@@ -1,0 +1,69 @@
+"""`zhisuan simulate` judges art. 2 from the platform's packs, on each job's date or as of a chosen day."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zhisuan.cli import _platform
+from zhisuan.cli.simulate import app
+
+# a 2017 trace (Philly's format): before art. 2, so no voucher on the jobs' own dates
+PHILLY = """timestamp,duration,num_gpus,gpu_time,cluster
+2017-10-09 07:01:55,3600.0,1,3600.0,11cb48
+2017-10-09 06:13:03,7200.0,4,28800.0,6214e9
+"""
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("ZHISUAN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ZHISUAN_PACKS_DIR", raising=False)
+    _platform.platform.cache_clear()
+    yield tmp_path / "data"
+    _platform.platform.cache_clear()
+
+
+def _metrics(tmp_path: Path, *extra: str) -> dict[str, object]:
+    trace = tmp_path / "philly.csv"
+    trace.write_text(PHILLY, "utf-8")
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(
+        app, ["--trace", str(trace), "--format", "philly", "--policy", "zhisuan", "--json", str(out), *extra]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text("utf-8"))  # type: ignore[no-any-return]
+
+
+def test_an_old_trace_earns_no_voucher_unless_judged_as_of_a_day_in_force(tmp_path: Path) -> None:
+    own_dates = _metrics(tmp_path)
+    assert Decimal(str(own_dates["voucher_yuan"])) == 0
+    as_of = _metrics(tmp_path, "--art2-on", "2025-06-30")
+    gross = Decimal(str(as_of["gross_cost_yuan"]))
+    assert gross > 0
+    # the shipped pack's art. 2 in force on 2025-06-30: 20% of in-province spend
+    assert abs(Decimal(str(as_of["voucher_yuan"])) - gross * Decimal("0.2")) <= Decimal(
+        "0.01"
+    )  # shown to the fen
+
+
+def test_an_administrators_pack_is_what_the_simulator_applies(tmp_path: Path, data_dir: Path) -> None:
+    pack = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art2-test.yaml"
+    (data_dir / "packs").mkdir(parents=True)
+    (data_dir / "packs" / pack.name).write_text(pack.read_text("utf-8"), "utf-8")
+    m = _metrics(tmp_path, "--art2-on", "2025-11-15")  # that pack pays 30% from 2025-11-01
+    gross = Decimal(str(m["gross_cost_yuan"]))
+    assert abs(Decimal(str(m["voucher_yuan"])) - gross * Decimal("0.3")) <= Decimal("0.01")
+
+
+def test_a_bad_day_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    trace = tmp_path / "philly.csv"
+    trace.write_text(PHILLY, "utf-8")
+    result = CliRunner().invoke(app, ["--trace", str(trace), "--format", "philly", "--art2-on", "30/06/2025"])
+    assert result.exit_code == 2
+    assert "--art2-on" in result.output
