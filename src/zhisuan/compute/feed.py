@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from zhisuan.core.ids import CenterId, JobId, OrgId, PoolId
 from zhisuan.store.models.compute import CenterRow, JobRow, JobRunRow, PoolRow
@@ -45,6 +45,16 @@ class RunRecord:
     @property
     def seconds(self) -> int:
         return int((self.end - self.start).total_seconds())
+
+
+def first_open_run(uow: UnitOfWork, *, after_id: int = 0) -> int | None:
+    """The lowest run id above ``after_id`` still running (None: none): every run below it has ended.
+
+    A reader keeps its position below this run, since runs end out of id order.
+    """
+    return uow.session.execute(
+        select(func.min(JobRunRow.id)).where(JobRunRow.id > after_id, JobRunRow.ended_at.is_(None))
+    ).scalar()
 
 
 def finished_runs(uow: UnitOfWork, *, after_id: int = 0, limit: int = 1000) -> list[RunRecord]:
@@ -96,4 +106,5 @@ def finished_runs(uow: UnitOfWork, *, after_id: int = 0, limit: int = 1000) -> l
 __all__ = [
     "RunRecord",
     "finished_runs",
+    "first_open_run",
 ]

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from zhisuan.compute.feed import RunRecord, finished_runs
+from zhisuan.compute.feed import RunRecord, finished_runs, first_open_run
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ValidationError, ZhisuanError
 from zhisuan.metering.model import RawUsage, UsageRecord, split_usage
 from zhisuan.metering.rates import policy_edges, rate_card
 from zhisuan.metering.usage import ImportResult, store_records
 from zhisuan.policy import PackSet
-from zhisuan.store.models.compute import JobRunRow
 from zhisuan.store.models.metering import MeteringCursorRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -65,9 +64,7 @@ def collect_runs(uow: UnitOfWork, packs: PackSet, month: Month | None = None) ->
         cursor = MeteringCursorRow(name=FEED, position=0)
         s.add(cursor)
     # read before the feed: every run below the first one still open has ended and is in the feed
-    first_open = s.execute(
-        select(func.min(JobRunRow.id)).where(JobRunRow.id > cursor.position, JobRunRow.ended_at.is_(None))
-    ).scalar()
+    first_open = first_open_run(uow, after_id=cursor.position)
     limit = first_open - 1 if first_open is not None else None
     card = rate_card(uow)
     edges = policy_edges(packs)
