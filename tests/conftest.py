@@ -19,17 +19,11 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhisuan.bootstrap import Platform
-from zhisuan.compute import VoucherRule
 from zhisuan.core.clock import UTC, ManualClock
-from zhisuan.metering.estimate import pack_voucher_rule
-from zhisuan.policy import PackSource
 from zhisuan.settings import Settings
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.uow import UnitOfWork
-
-#: art. 2 as the platform estimates it for placement, from the shipped packs (tests without a Platform)
-VOUCHERS: VoucherRule = pack_voucher_rule(PackSource(None).current)
 
 REQUIRE_SERVICES = os.environ.get("ZHISUAN_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("ZHISUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

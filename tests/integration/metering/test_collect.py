@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from metering_factories import center, finish, job_run, org, row, usage_file
 from sqlalchemy import delete, func, select
 
+from tests.factories.metering import center, finish, job_run, org, row, usage_file
 from zhisuan import metering
 from zhisuan.core.clock import UTC, Month
 from zhisuan.metering import collect

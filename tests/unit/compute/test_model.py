@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.compute.factories import job, pool
+from tests.factories.compute import job, pool
 from zhisuan.compute.model import (
     TRANSITIONS,
     AcceleratorConstraint,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from tests.unit.compute.factories import FlatVoucher, job, pool, province, trace
+from tests.factories.compute import FlatVoucher, job, pool, province, trace
 from zhisuan.compute.model import Center, JobState, PriceBand
 from zhisuan.compute.province import OrgSpec, Province
 from zhisuan.compute.simulator import METRIC_KEYS, jain, simulate

@@ -6,8 +6,8 @@ import datetime as dt
 from fractions import Fraction
 
 import pytest
-from tests.unit.compute.factories import job, pool
 
+from tests.factories.compute import job, pool
 from zhisuan.compute.placement import Hold, HoldKind, MonthUsage, Placement, PoolState, Quota, Scheduler
 from zhisuan.core.clock import UTC
 from zhisuan.core.money import Money

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import VOUCHERS, TestDatabase
-from tests.integration.engines.conftest import sacct
+from tests.conftest import TestDatabase
+from tests.factories.compute import VOUCHERS
+from tests.integration.compute.conftest import sacct
 from zhisuan import accounts, compute
 from zhisuan.bootstrap import Platform
 from zhisuan.compute import dispatch

@@ -2,9 +2,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from metering_factories import center, org, own, row, usage_file
 from sqlalchemy import func, select
 
+from tests.factories.metering import center, org, own, row, usage_file
 from zhisuan import metering
 from zhisuan.core.clock import UTC, ManualClock, Month
 from zhisuan.core.errors import ConflictError, ValidationError

@@ -1,4 +1,4 @@
-"""Small builders for compute tests: pools, provinces, jobs, traces and invariant checks."""
+"""Small builders for compute tests: pools, provinces, jobs, traces, invariant checks and art. 2 doubles."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from zhisuan.compute import VoucherRule
 from zhisuan.compute.model import Center, JobSpec, JobState, Pool
 from zhisuan.compute.province import OrgSpec, Province
 from zhisuan.compute.simulator import SimulationResult
 from zhisuan.compute.traces import Trace
 from zhisuan.core.money import Money, Rounding
+from zhisuan.metering.estimate import pack_voucher_rule
+from zhisuan.policy import PackSource
+
+#: art. 2 as the platform estimates it for placement, from the shipped packs (tests without a Platform)
+VOUCHERS: VoucherRule = pack_voucher_rule(PackSource(None).current)
 
 
 @dataclass(frozen=True)

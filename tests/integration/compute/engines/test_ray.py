@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.engines.conftest import A100, ASCEND, RAY_ACCELERATORS, finished, wait_for
+from tests.integration.compute.conftest import A100, ASCEND, RAY_ACCELERATORS, finished, wait_for
 from zhisuan.compute.engines import (
     EngineJobState,
     EngineUnavailableError,

@@ -1,3 +1,6 @@
+"""The placement package through its entry points (Federation under the simulator, Scheduler.decide):
+policies, the queue (gangs, backfill, fairness) and commitments (quotas, budgets)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.compute.factories import accounted, job, max_cards_in_use, pool, province, trace
+from tests.factories.compute import accounted, job, max_cards_in_use, pool, province, trace
 from zhisuan.compute import placement
 from zhisuan.compute.model import AcceleratorConstraint, JobState
 from zhisuan.compute.placement import (

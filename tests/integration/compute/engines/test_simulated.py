@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import VOUCHERS, TestDatabase
+from tests.conftest import TestDatabase
+from tests.factories.compute import VOUCHERS
 from zhisuan import accounts, compute
 from zhisuan.compute import dispatch
 from zhisuan.compute.engines import (

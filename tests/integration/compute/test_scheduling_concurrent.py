@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import PG_ADMIN_URL, VOUCHERS, _pg_engine, service_missing
+from tests.conftest import PG_ADMIN_URL, _pg_engine, service_missing
+from tests.factories.compute import VOUCHERS
 from zhisuan import accounts, compute
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC

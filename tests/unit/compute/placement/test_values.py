@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.unit.compute.factories import job, pool
+from tests.factories.compute import job, pool
 from zhisuan.compute.model import JobSpec, Refusal
 from zhisuan.compute.placement import (
     CardQuota,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
 from tests.conftest import TestDatabase
@@ -13,7 +12,6 @@ from zhisuan.core.clock import ManualClock
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from zhisuan.core.orgs import OrgKind
-from zhisuan.store.migrate import alembic_config, current_heads, pending
 from zhisuan.store.models.core import OrganizationRow
 
 ADMIN = Principal(None, "test-admin", Role.ADMIN)
@@ -26,23 +24,6 @@ def org(uow, name: str, body: str, kind: OrgKind = OrgKind.ENTERPRISE, city: str
         accounts.OrgInput(name=name, credit_code=make_credit_code(body), kind=kind, city_code=city),
         now,
     )
-
-
-def test_migration_reaches_every_head(db: TestDatabase) -> None:
-    scripts = ScriptDirectory.from_config(alembic_config())
-    assert pending(db.engine) == set()
-    assert current_heads(db.engine) <= set(scripts.get_heads())
-    assert "core_0001" in {rev.revision for rev in scripts.walk_revisions()}
-    with db.uow() as uow:
-        assert uow.session.execute(select(func.count()).select_from(OrganizationRow)).scalar() == 0
-
-
-def test_an_empty_database_lacks_every_revision(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import create_engine
-
-    scripts = ScriptDirectory.from_config(alembic_config())
-    empty = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    assert pending(empty) == {rev.revision for rev in scripts.walk_revisions()}
 
 
 def test_create_and_find_an_org_by_id_code_or_name(db: TestDatabase, clock: ManualClock) -> None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import VOUCHERS, TestDatabase
+from tests.conftest import TestDatabase
+from tests.factories.compute import VOUCHERS
 from zhisuan import accounts, compute
 from zhisuan.compute import dispatch
 from zhisuan.compute.engines.port import INSTALLATION_RE

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.engines.conftest import A100, ASCEND, finished, sacct, wait_for
+from tests.integration.compute.conftest import A100, ASCEND, finished, sacct, wait_for
 from zhisuan.compute.engines import (
     EngineJobState,
     EngineUnavailableError,
