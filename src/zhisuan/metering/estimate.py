@@ -14,7 +14,6 @@ from typing import Final
 
 from zhisuan.compute.placement import OrgDirectory, VoucherEstimate, VoucherRule
 from zhisuan.core.money import Money, Rounding
-from zhisuan.metering.vouchers import yuan
 from zhisuan.policy import PackSet, evaluate
 
 #: the spend the share is read from (large enough that the fen rounding does not show in the share)
@@ -63,7 +62,7 @@ class PackVoucherEstimate:
             "city": self.city(org),
             "in_province": self.in_province(org),
             "self_use": org == operator or self.related(org, operator),
-            "spend": yuan(spend_fen),
+            "spend": Money.from_fen(spend_fen),
             "subsidy_this_year": "0",
         }
 

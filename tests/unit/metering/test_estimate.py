@@ -81,6 +81,6 @@ def test_zhisuan_simulate_estimates_self_use_on_the_users_own_centers() -> None:
     from zhisuan.cli.simulate import voucher_estimate
     from zhisuan.compute.province import load_province
 
-    est = voucher_estimate(load_province("demo"))
+    est = voucher_estimate(load_province("demo"), load_pack_set())
     assert est.keep("ustc", "iflytek", JUNE) == Fraction(4, 5)
     assert est.keep("iflytek", "iflytek", JUNE) == 1
