@@ -33,12 +33,14 @@ def _routers() -> list[tuple[str, object]]:
     from zhisuan.web.api import compute, foundation
     from zhisuan.web.api import metering as metering_api
     from zhisuan.web.api import policy as policy_api
+    from zhisuan.web.api import publishing as publishing_api
     from zhisuan.web.api import reports as reports_api
 
     return [
         (API_PREFIX, foundation.router),
         (API_PREFIX, compute.router),
         (API_PREFIX, policy_api.router),
+        (API_PREFIX, publishing_api.router),
         (API_PREFIX, metering_api.router),
         (API_PREFIX, reports_api.router),
     ]
