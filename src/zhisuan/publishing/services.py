@@ -18,7 +18,7 @@ from zhisuan import audit
 from zhisuan.core.access import Principal
 from zhisuan.core.clock import Clock, Month, shanghai_date
 from zhisuan.core.errors import NotFoundError, ValidationError
-from zhisuan.policy import Pack, PackSet, PackSource, parse_pack
+from zhisuan.policy import Pack, PackSet, PackSource, builtin_pack_dir, parse_pack
 from zhisuan.publishing.recorded import latest_month, recorded_cases
 from zhisuan.publishing.review import diff_in_force, impact
 from zhisuan.publishing.rules import (
@@ -257,5 +257,11 @@ def text_in_force(uow: UnitOfWork, source: PackSource, pack_id: str) -> tuple[st
     pack = next((p for p in source.current() if p.id == pack_id), None)
     if pack is None:
         raise NotFoundError(f"no pack {pack_id!r} in force", field="pack")
-    path = Path(pack.source_file)
-    return path.name, path.read_text(encoding="utf-8")
+    # shipped packs name their file relative to the package's folder, the administrators' by full path
+    places = [Path(pack.source_file), builtin_pack_dir() / pack.source_file]
+    if source.folder is not None:
+        places.append(source.folder / Path(pack.source_file).name)
+    for path in places:
+        if path.is_file():
+            return path.name, path.read_text(encoding="utf-8")
+    raise NotFoundError(f"the file of pack {pack_id!r} is not readable here", field="pack")

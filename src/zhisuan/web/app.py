@@ -51,8 +51,15 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import compute, foundation
     from zhisuan.web.pages import metering as metering_pages
     from zhisuan.web.pages import policy as policy_pages
+    from zhisuan.web.pages import publishing as publishing_pages
 
-    return [foundation.router, compute.router, policy_pages.router, metering_pages.router]
+    return [
+        foundation.router,
+        compute.router,
+        policy_pages.router,
+        publishing_pages.router,
+        metering_pages.router,
+    ]
 
 
 def _background() -> list[BackgroundTask]:
