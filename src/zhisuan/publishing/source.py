@@ -62,4 +62,4 @@ class DatabaseVersions:
     def _warn(self, exc: Exception) -> None:
         if not self._warned:
             self._warned = True
-            log.warning("published pack versions not read (database not migrated?): %s", exc)
+            log.info("published pack versions not read (database not migrated?): %s", exc)
