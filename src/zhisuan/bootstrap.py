@@ -14,6 +14,7 @@ from zhisuan.compute.placement import VoucherRule
 from zhisuan.core.clock import Clock, SystemClock
 from zhisuan.metering.estimate import pack_voucher_rule
 from zhisuan.policy import PackSource
+from zhisuan.publishing import DatabaseVersions
 from zhisuan.settings import Settings, load_settings
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
@@ -31,7 +32,8 @@ class Platform:
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
     session_factory: sessionmaker[Session] | None = None
-    #: the policy packs (shipped plus ``settings.packs_dir``), loaded once, reloaded when one is published
+    #: the policy packs (shipped, ``settings.packs_dir`` and the approved versions in the database),
+    #: loaded once, reloaded when one is published
     packs: PackSource = field(init=False)
     #: art. 2 as placement estimates it (rate, province, related parties), from the same packs that
     #: settlement applies: dispatch, budgets, quota views and settlement agree
@@ -40,11 +42,11 @@ class Platform:
     engines: EngineSet = field(init=False)
 
     def __post_init__(self) -> None:
-        self.packs = PackSource(self.settings.packs_dir)
-        self.vouchers = pack_voucher_rule(self.packs.current)
-        self.engines = EngineSet(self.clock)
         if self.session_factory is None:
             self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.packs = PackSource(self.settings.packs_dir, DatabaseVersions(self.uow))
+        self.vouchers = pack_voucher_rule(self.packs.current)
+        self.engines = EngineSet(self.clock)
 
     def uow(self) -> UnitOfWork:
         assert self.session_factory is not None

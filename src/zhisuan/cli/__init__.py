@@ -18,13 +18,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from zhisuan.cli import compute, foundation, ledger, metering, policy, simulate
+    from zhisuan.cli import compute, foundation, ledger, metering, policy, publishing, simulate
 
     foundation.register(app)
     compute.register(app)
     from zhisuan.cli import engines
 
     engines.register(app)
+    publishing.register(policy.app)
     app.add_typer(policy.app, name="policy")
     app.add_typer(metering.usage_app, name="usage")
     app.add_typer(metering.bills_app, name="bills")

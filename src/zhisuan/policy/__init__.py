@@ -40,7 +40,7 @@ from zhisuan.policy.facts import as_day
 from zhisuan.policy.loader import builtin_pack_dir, load_pack, load_pack_set, parse_pack
 from zhisuan.policy.packset import PackSet, as_params
 from zhisuan.policy.schema import ArticleVersion, Pack, Parameter
-from zhisuan.policy.source import PackSource
+from zhisuan.policy.source import PackSource, Published, PublishedPack, combine
 from zhisuan.policy.vector import RATE_SCALE, amounts, apply_budget, art2_amounts, art2_in_force
 
 
@@ -68,6 +68,8 @@ __all__ = [
     "PackSet",
     "PackSource",
     "Parameter",
+    "Published",
+    "PublishedPack",
     "Reason",
     "RuleConflictError",
     "Step",
@@ -78,6 +80,7 @@ __all__ = [
     "art2_amounts",
     "art2_in_force",
     "builtin_pack_dir",
+    "combine",
     "evaluate",
     "evaluate_many",
     "fen_text",

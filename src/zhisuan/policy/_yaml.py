@@ -75,7 +75,16 @@ def _construct_decimal(loader: _MarkedLoader, node: yaml.ScalarNode) -> Decimal:
         raise PolicyError(f"not a finite number: {text!r}", row=node.start_mark.line + 1) from None
 
 
+def _construct_date(loader: _MarkedLoader, node: yaml.ScalarNode) -> object:
+    """A YAML date or timestamp; one that is not on the calendar (2025-13-01) names its line."""
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise PolicyError(f"not a date: {node.value!r} ({exc})", row=node.start_mark.line + 1) from None
+
+
 _MarkedLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+_MarkedLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_date)
 _MarkedLoader.add_constructor("tag:yaml.org,2002:map", _MarkedLoader.construct_marked_mapping)
 _MarkedLoader.add_constructor("tag:yaml.org,2002:seq", _MarkedLoader.construct_marked_sequence)
 

@@ -33,12 +33,14 @@ def _routers() -> list[tuple[str, object]]:
     from zhisuan.web.api import compute, foundation
     from zhisuan.web.api import metering as metering_api
     from zhisuan.web.api import policy as policy_api
+    from zhisuan.web.api import publishing as publishing_api
     from zhisuan.web.api import reports as reports_api
 
     return [
         (API_PREFIX, foundation.router),
         (API_PREFIX, compute.router),
         (API_PREFIX, policy_api.router),
+        (API_PREFIX, publishing_api.router),
         (API_PREFIX, metering_api.router),
         (API_PREFIX, reports_api.router),
     ]
@@ -49,8 +51,15 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import compute, foundation
     from zhisuan.web.pages import metering as metering_pages
     from zhisuan.web.pages import policy as policy_pages
+    from zhisuan.web.pages import publishing as publishing_pages
 
-    return [foundation.router, compute.router, policy_pages.router, metering_pages.router]
+    return [
+        foundation.router,
+        compute.router,
+        policy_pages.router,
+        publishing_pages.router,
+        metering_pages.router,
+    ]
 
 
 def _background() -> list[BackgroundTask]:
