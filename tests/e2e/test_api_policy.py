@@ -16,10 +16,11 @@ KEYS = [
     "amount",
     "payee",
     "case_by_case",
+    "provisional",
     "steps",
     "reasons",
 ]
-ADMIN_ART2 = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art2-test.yaml"
+ADMIN_ART2 = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art3-test.yaml"
 ART2 = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
 ART5 = {"city": "341300", "rd_cost": 1000000.05, "selection_mode": "directed", "in_provincial_plan": True}
 
@@ -125,11 +126,11 @@ def test_an_admin_pack_published_in_the_data_directory_is_answered_from(
     (tmp_path / "packs" / "art2.yaml").write_text(ADMIN_ART2.read_text(encoding="utf-8"), encoding="utf-8")
     # the running server picks the newly published version up, for single cases and batches alike
     after = client.post("/api/v1/policy/evaluate", json=case).json()
-    assert (after["pack"], after["amount"]) == ("anhui-2025-art2-test", "250.00")
+    assert (after["pack"], after["amount"]) == ("anhui-2025-art3-test", "250.00")
     batch = client.post("/api/v1/policy/evaluate", json={"cases": [{**case, "on": "2025-11-15"}]}).json()
     assert batch["results"][0]["amount"] == "300.00"
     art = client.get("/api/v1/policy/articles/art2?on=2025-11-15").json()
     assert (art["pack"], {p["name"]: p["value"] for p in art["parameters"]}["rate"]) == (
-        "anhui-2025-art2-test",
+        "anhui-2025-art3-test",
         "30%",
     )

@@ -19,7 +19,7 @@ from zhisuan.core.credit_code import make_credit_code
 from zhisuan.settings import load_settings
 from zhisuan.web.app import create_app
 
-ADMIN_PACK = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art2-test.yaml"
+ADMIN_PACK = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art3-test.yaml"
 USER = make_credit_code("91340100MA2PK0001")
 OPERATOR = make_credit_code("91340100MA2PK0002")
 
