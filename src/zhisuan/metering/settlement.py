@@ -80,6 +80,8 @@ class SettlementResult:
     granted_fen: int
     queued_fen: int
     by_status: dict[str, int] = field(default_factory=dict)
+    #: estimates on provisional parameters (shown, not granted: POLICY position 16)
+    provisional_fen: int = 0
 
 
 def _fund_from_pack(s: Session, packs: PackSet, year: int, clock: Clock) -> None:
@@ -235,7 +237,8 @@ def _write(s: Session, month: Month, lines: Sequence[VoucherLine], clock: Clock)
     by_status: dict[str, int] = defaultdict(int)
     for vl in lines:
         by_status[vl.status.value] += 1
-    return SettlementResult(str(month), True, len(lines), granted, queued, dict(by_status))
+    estimated = sum(vl.entitled_fen for vl in lines if vl.status is VoucherStatus.PROVISIONAL)
+    return SettlementResult(str(month), True, len(lines), granted, queued, dict(by_status), estimated)
 
 
 def settle_vouchers(

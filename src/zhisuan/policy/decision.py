@@ -152,7 +152,8 @@ class Decision(NamedTuple):
             f'{{"id": {ident}, "program": {e(self.program)}, "pack": {pack}, "on": "{self.on.isoformat()}", '
             f'"in_force": {flags[self.in_force]}, "eligible": {flags[self.eligible]}, '
             f'"amount": "{fen_text(self.amount_fen)}", "payee": {e(self.payee)}, '
-            f'"case_by_case": {flags[self.case_by_case]}, {extra}, "steps": [{steps}], "reasons": [{reasons}]}}'
+            f'"case_by_case": {flags[self.case_by_case]}, {extra}, '
+            f'"steps": [{steps}], "reasons": [{reasons}]}}'
         )
 
 

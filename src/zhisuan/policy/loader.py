@@ -17,8 +17,8 @@ from zhisuan.policy.errors import PackError
 from zhisuan.policy.packset import PackSet
 from zhisuan.policy.schema import (
     ARTICLE_ID,
-    PACK_ID,
     MEASURES,
+    PACK_ID,
     PAYEES,
     ArticleVersion,
     AwardRule,

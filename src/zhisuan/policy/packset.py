@@ -197,6 +197,10 @@ class PackSet:
         out = [v for p in self._packs.values() for v in p.articles.values() if v.measure == measure]
         return sorted(out, key=lambda v: v.effective_from)
 
+    def base_numbering(self, pack_id: str) -> bool:
+        """Whether a pack's article ids are the ones meant when no pack is named (the 2023 numbering)."""
+        return pack_id in self._default
+
     def knows(self, article: str, pack_id: str | None = None) -> bool:
         """Whether ``article`` names an article: of ``pack_id``, or (no pack) in the base numbering."""
         if pack_id is not None:
