@@ -105,7 +105,7 @@ def rate_card(uow: UnitOfWork) -> RateCard:
 
 
 def policy_edges(packs: PackSet) -> list[dt.date]:
-    """Days on which compute-voucher versions (2023 art. 2, 2.0 art. 3, …) start or stop: usage splits there."""
+    """Days on which compute-voucher versions (2023 art. 2, 2.0 art. 3, …) start or stop: usage splits."""
     out: set[dt.date] = set()
     for v in packs.measure_versions(COMPUTE_VOUCHER):
         out.add(v.effective_from)
