@@ -269,3 +269,49 @@ def test_human_output_commands_succeed(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip()
+
+
+def test_batch_answers_the_2_0_contract_fields_for_both_packs(data_dir: Path) -> None:
+    voucher = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
+    bench = {
+        "city": "340100",
+        "scenario_dev_input": "1000000",
+        "benchmark_selected": True,
+        "funded_under_art1": True,
+    }
+    lines = [
+        {"id": "old", "program": "art2", "on": "2025-08-10", "facts": voucher},
+        {"id": "cut", "program": "art2", "on": "2025-08-11", "facts": voucher},
+        {"id": "new", "pack": "anhui-2025", "program": "art3", "on": "2025-08-11", "facts": voucher},
+        {"id": "qualified", "program": "anhui-2025/art2", "on": "2025-10-01", "facts": bench},
+    ]
+    batch = data_dir / "both.jsonl"
+    batch.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", "--batch", str(batch), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    old, cut, new, qualified = (json.loads(x) for x in result.stdout.splitlines())
+    assert (old["pack"], old["amount"], old["provisional"], "superseded_by" in old) == (
+        "anhui-2023",
+        "200.00",
+        False,
+        False,
+    )
+    assert (cut["in_force"], cut["eligible"], cut["amount"], cut["superseded_by"]) == (
+        False,
+        False,
+        "0.00",
+        "anhui-2025/art3",
+    )
+    assert (new["pack"], new["amount"], new["provisional"]) == ("anhui-2025", "200.00", True)
+    assert new["provisional_parameters"] == [
+        "annual_cap_per_org",
+        "in_province_required",
+        "rate",
+        "self_use_excluded",
+    ]
+    assert (qualified["pack"], qualified["eligible"], qualified["provisional"]) == (
+        "anhui-2025",
+        False,
+        False,
+    )
+    assert any("no double funding" in r for r in qualified["reasons"])
