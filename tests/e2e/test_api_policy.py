@@ -16,10 +16,11 @@ KEYS = [
     "amount",
     "payee",
     "case_by_case",
+    "provisional",
     "steps",
     "reasons",
 ]
-ADMIN_ART2 = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art2-test.yaml"
+ADMIN_ART2 = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art3-test.yaml"
 ART2 = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
 ART5 = {"city": "341300", "rd_cost": 1000000.05, "selection_mode": "directed", "in_provincial_plan": True}
 
@@ -65,16 +66,25 @@ def test_batch_answers_each_case_and_flags_bad_ones(client: TestClient) -> None:
     a, b, c = r.json()["results"]
     assert a["amount"] == "1200000.00"
     assert b["error"]["field"] == "program"
-    assert (c["in_force"], c["reasons"][0]) == (
+    assert (c["in_force"], c["superseded_by"], c["reasons"][0]) == (
         False,
-        "no policy in force: no pack puts art2 in force on 2026-01-01",
+        "anhui-2025/art3",
+        "art2 was replaced by anhui-2025/art3 (compute cost) before 2026-01-01; apply under the new article",
     )
+    # the same case under 2.0, pack-qualified in the batch line: a provisional estimate
+    r = client.post(
+        "/api/v1/policy/evaluate",
+        json={"cases": [{**cases[2], "pack": "anhui-2025", "program": "art3"}]},
+    )
+    (d,) = r.json()["results"]
+    assert (d["pack"], d["amount"], d["provisional"]) == ("anhui-2025", "2.00", True)
+    assert "rate" in d["provisional_parameters"]
 
 
 def test_pack_browser_endpoints(client: TestClient) -> None:
     packs = client.get("/api/v1/policy/packs").json()
-    assert [p["id"] for p in packs["packs"]] == ["anhui-2023"]
-    assert len(packs["articles"]) == 15
+    assert [p["id"] for p in packs["packs"]] == ["anhui-2023", "anhui-2025"]
+    assert len(packs["articles"]) == 15 + 4
     art = client.get("/api/v1/policy/articles/art2?on=2025-06-01").json()
     assert {p["name"]: p["value"] for p in art["parameters"]}["rate"] == "20%"
     assert client.get("/api/v1/policy/articles/art99").status_code == 404
@@ -118,18 +128,18 @@ def test_an_admin_pack_published_in_the_data_directory_is_answered_from(
     client: TestClient, tmp_path: Path
 ) -> None:
     """The API answers from the same packs as the CLI and settlement: shipped plus ``<data dir>/packs``."""
-    case = {"program": "art2", "on": "2025-09-15", "facts": ART2}
+    case = {"program": "art3", "pack": "anhui-2025", "on": "2025-09-15", "facts": ART2}
     before = client.post("/api/v1/policy/evaluate", json=case).json()
-    assert (before["pack"], before["amount"]) == ("anhui-2023", "200.00")
+    assert (before["pack"], before["amount"], before["provisional"]) == ("anhui-2025", "200.00", True)
     (tmp_path / "packs").mkdir()
     (tmp_path / "packs" / "art2.yaml").write_text(ADMIN_ART2.read_text(encoding="utf-8"), encoding="utf-8")
     # the running server picks the newly published version up, for single cases and batches alike
     after = client.post("/api/v1/policy/evaluate", json=case).json()
-    assert (after["pack"], after["amount"]) == ("anhui-2025-art2-test", "250.00")
+    assert (after["pack"], after["amount"]) == ("anhui-2025-art3-test", "250.00")
     batch = client.post("/api/v1/policy/evaluate", json={"cases": [{**case, "on": "2025-11-15"}]}).json()
     assert batch["results"][0]["amount"] == "300.00"
-    art = client.get("/api/v1/policy/articles/art2?on=2025-11-15").json()
+    art = client.get("/api/v1/policy/articles/art3?on=2025-11-15&pack=anhui-2025").json()
     assert (art["pack"], {p["name"]: p["value"] for p in art["parameters"]}["rate"]) == (
-        "anhui-2025-art2-test",
+        "anhui-2025-art3-test",
         "30%",
     )

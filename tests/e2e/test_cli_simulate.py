@@ -53,7 +53,7 @@ def test_an_old_trace_earns_no_voucher_unless_judged_as_of_a_day_in_force(tmp_pa
 
 
 def test_an_administrators_pack_is_what_the_simulator_applies(tmp_path: Path, data_dir: Path) -> None:
-    pack = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art2-test.yaml"
+    pack = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art3-test.yaml"
     (data_dir / "packs").mkdir(parents=True)
     (data_dir / "packs" / pack.name).write_text(pack.read_text("utf-8"), "utf-8")
     m = _metrics(tmp_path, "--art2-on", "2025-11-15")  # that pack pays 30% from 2025-11-01

@@ -19,7 +19,7 @@ from zhisuan.core.credit_code import make_credit_code
 from zhisuan.settings import load_settings
 from zhisuan.web.app import create_app
 
-ADMIN_PACK = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art2-test.yaml"
+ADMIN_PACK = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art3-test.yaml"
 USER = make_credit_code("91340100MA2PK0001")
 OPERATOR = make_credit_code("91340100MA2PK0002")
 
@@ -128,14 +128,14 @@ def test_settlement_and_the_api_answer_from_an_administrators_pack(tmp_path: Pat
     run(data, "bills", "pay-all", "--month", "2025-09", "--ref", "BANK-1", "--date", "2025-10-08")
     run(data, "vouchers", "settle", "--month", "2025-09")
     (line,) = json.loads(run(data, "vouchers", "list", "--month", "2025-09", "--json"))
-    assert line["amount"] == "200.00"  # 80 card-hours × 10 yuan × 25%, not the shipped pack's 20%
+    assert line["amount"] == "200.00", line  # 80 card-hours × 10 yuan × 25%, not the shipped pack's 20%
 
     platform = bootstrap(load_settings({"ZHISUAN_DATA_DIR": str(data)}))
     with TestClient(create_app(platform)) as client:
         answer = client.post(
             "/api/v1/policy/evaluate",
             json={
-                "program": "art2",
+                "program": "anhui-2025/art3",
                 "on": "2025-09-30",
                 "facts": {"city": "340100", "in_province": True, "self_use": False, "spend": "800.00"},
             },

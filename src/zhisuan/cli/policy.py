@@ -220,7 +220,7 @@ def show_cmd(
 ) -> None:
     """The article version in force on a date: parameters in force, with their history."""
     packs = pack_set()
-    if not packs.knows(article):
+    if not packs.knows(article, pack):
         raise PolicyError(
             f"unknown article {article!r}; known: {', '.join(packs.programs())}", field="article"
         )

@@ -1,7 +1,8 @@
 """The demo's metering step: bill the replayed usage, pay it (demo payments) and settle vouchers.
 
-The replayed compute history is the last 30 hours before now, and art. 2 of the shipped pack is in force
-only until 2025-12-31: on its own it would show bills but no vouchers. So the step first writes a
+The replayed compute history is the last 30 hours before now. The compute voucher is 2023 art. 2 up to
+2025-08-10 and 2.0 art. 3 (pack anhui-2025) from 2025-08-11, whose rate is provisional: those months
+settle as estimates with no money granted, and the output says so. So the step first writes a
 seeded usage file for the last full calendar year before now in which art. 2 is in force (2025, seen
 from 2026; the demo province's users on its pools, some jobs crossing a month
 edge, 星河's self-use on 飞星一号 and 浦江's out-of-province work among them) and imports it the way
@@ -150,7 +151,14 @@ def bill_and_settle(platform: Platform) -> list[str]:
         with platform.uow() as uow:
             s = metering.settle_vouchers(uow, month, settled, packs)
             uow.commit()
-        note = "" if art2_in_force(packs, month) else " (no art. 2 policy in force for this month)"
+        note = "" if art2_in_force(packs, month) else " (no compute-voucher policy in force for this month)"
+        if s.provisional_fen or s.by_status.get("provisional"):
+            # 2.0 art. 3 (from 2025-08-11) rests on provisional parameters: estimates, no money
+            note += (
+                f" — {s.by_status.get('provisional', 0)} lines under 2.0 art. 3 (anhui-2025) estimated at "
+                f"{Money.from_fen(s.provisional_fen)} yuan on provisional parameters: no money granted until "
+                "the province confirms them"
+            )
         lines.append(
             f"{month}: {d.bills} bills, {Money.from_fen(d.gross_fen)} yuan billed and paid; "
             f"vouchers {Money.from_fen(s.granted_fen)} yuan on {s.lines} lines{note}"

@@ -47,10 +47,27 @@ SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
         "2025-05-01",
     ),
     (
-        "compute used in January 2026 (after the policy ends)",
+        "compute used in January 2026 (2023 art. 2 was replaced on 2025-08-11)",
         "art2",
         {"city": "340100", "in_province": "true", "self_use": "false", "spend": "10000"},
         "2026-01-15",
+    ),
+    (
+        "2.0: compute used in January 2026 (provisional rate: an estimate)",
+        "anhui-2025/art3",
+        {"city": "340100", "in_province": "true", "self_use": "false", "spend": "10000"},
+        "2026-01-15",
+    ),
+    (
+        "2.0: benchmark case with 2,000,000 yuan of scenario development input",
+        "anhui-2025/art2",
+        {
+            "city": "340100",
+            "scenario_dev_input": "2000000",
+            "benchmark_selected": "true",
+            "funded_under_art1": "false",
+        },
+        "2026-03-01",
     ),
 )
 
@@ -62,7 +79,9 @@ def show_policies(platform: Platform) -> list[str]:
     lines.append("pack browser: /policy · API: POST /api/v1/policy/evaluate")
     for label, program, facts, on in SHOWCASE:
         d = evaluate(program, facts, on, packs)
-        if not d.in_force:
+        if d.superseded_by is not None:
+            answer = f"no longer in force: superseded by {d.superseded_by}"
+        elif not d.in_force:
             answer = "no policy in force"
         elif not d.eligible:
             answer = "not eligible"
@@ -70,6 +89,10 @@ def show_policies(platform: Platform) -> list[str]:
             answer = f"eligible ({d.version.grants})"
         else:
             answer = f"at most {d.amount_text} yuan, payee {d.payee}"
-        query = urlencode({"evaluate_case": 1, "on": on, **{f"f_{k}": v for k, v in facts.items()}})
-        lines.append(f"{program} {label}: {answer} → /policy/{program}?{query}")
+            if d.provisional:
+                answer += f" — an estimate on provisional {', '.join(d.provisional_parameters)}, no money yet"
+        art = program.rpartition("/")[2]
+        pack = {"pack": d.pack} if "/" in program and d.pack else {}
+        query = urlencode({"evaluate_case": 1, "on": on, **pack, **{f"f_{k}": v for k, v in facts.items()}})
+        lines.append(f"{program} {label}: {answer} → /policy/{art}?{query}")
     return lines

@@ -14,7 +14,7 @@ from typing import Final
 
 from zhisuan.compute.placement import OrgDirectory, VoucherEstimate, VoucherRule
 from zhisuan.core.money import Money, Rounding
-from zhisuan.policy import PackSet, evaluate
+from zhisuan.policy import PackSet, evaluate, voucher_version
 
 #: the spend the share is read from (large enough that the fen rounding does not show in the share)
 NOMINAL_SPEND_FEN: Final = 1_000_000
@@ -66,6 +66,20 @@ class PackVoucherEstimate:
             "subsidy_this_year": "0",
         }
 
+    def _program(self, on: dt.date) -> str:
+        """The compute-voucher article in force on ``on`` (2023 art. 2, 2.0 art. 3, …), pack-qualified."""
+        version = voucher_version(self.packs, on)
+        return version.qualified if version is not None else "art2"
+
+    def provisional(self, on: dt.date) -> tuple[str, ...]:
+        """The provisional parameters the estimate on ``on`` rests on (empty: confirmed figures).
+
+        Estimates may use them (dispatch prices with them); settlement grants no money on them.
+        """
+        on = self.as_of or on
+        version = voucher_version(self.packs, on)
+        return () if version is None else version.provisional_parameters(on)
+
     def keep(self, org: str, operator: str, on: dt.date) -> Fraction:
         """Share of the gross price ``org`` bears on ``operator``'s pools on ``on`` (1: no voucher)."""
         on = self.as_of or on
@@ -73,7 +87,7 @@ class PackVoucherEstimate:
         key = (str(facts["city"]), bool(facts["in_province"]), bool(facts["self_use"]), on)
         found = self._keep.get(key)
         if found is None:
-            decision = evaluate("art2", facts, on, self.packs)
+            decision = evaluate(self._program(on), facts, on, self.packs)
             voucher = decision.amount_fen if decision.in_force and decision.eligible else 0
             found = self._keep[key] = 1 - Fraction(voucher, NOMINAL_SPEND_FEN)
         return found
@@ -82,7 +96,7 @@ class PackVoucherEstimate:
         """What ``org`` pays for ``gross``: the bill (to the fen, half up) less the pack's voucher."""
         on = self.as_of or on
         spend = gross.to_fen(Rounding.HALF_UP)
-        decision = evaluate("art2", self._facts(org, operator, spend), on, self.packs)
+        decision = evaluate(self._program(on), self._facts(org, operator, spend), on, self.packs)
         voucher = decision.amount_fen if decision.in_force and decision.eligible else 0
         return Money.from_fen(spend - voucher)
 

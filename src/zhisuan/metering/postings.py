@@ -24,7 +24,7 @@ from zhisuan.ledger.model import (
     voucher_posting,
 )
 from zhisuan.metering._scope import CHUNK
-from zhisuan.metering.vouchers import ARTICLE
+from zhisuan.metering.vouchers import BUDGET_PROGRAM
 from zhisuan.store.models.metering import BillLineRow, BillRow
 
 
@@ -58,18 +58,20 @@ def post_payments(s: Session, bills: Sequence[BillRow], paid_on: dt.date, clock:
 def post_vouchers(s: Session, grants: Sequence[tuple[int, int, int, int]], on: dt.date, clock: Clock) -> None:
     """Post art. 2 voucher lines: (voucher line id, org, usage year, fen; negative for a claw-back)."""
     ledger.post(
-        s, [voucher_posting(i, org, ARTICLE, year, fen, on) for i, org, year, fen in grants if fen], clock
+        s,
+        [voucher_posting(i, org, BUDGET_PROGRAM, year, fen, on) for i, org, year, fen in grants if fen],
+        clock,
     )
 
 
 def fund_program(s: Session, year: int, fen: int, on: dt.date, source: str, clock: Clock) -> None:
     """Fund art. 2's program budget of a usage year (once per source)."""
-    ledger.post(s, [budget_posting(ARTICLE, year, fen, on, source)], clock)
+    ledger.post(s, [budget_posting(BUDGET_PROGRAM, year, fen, on, source)], clock)
 
 
 def program_budget_left(s: Session, year: int) -> int:
     """What is left of art. 2's program budget of a usage year, in fen."""
-    return ledger.balance(s, Account.program_budget(ARTICLE, year))
+    return ledger.balance(s, Account.program_budget(BUDGET_PROGRAM, year))
 
 
 __all__ = ["fund_program", "post_bill_lines", "post_payments", "post_vouchers", "program_budget_left"]

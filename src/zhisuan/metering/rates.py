@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from zhisuan.core.errors import NotFoundError
 from zhisuan.metering.model import Band, Discount, PoolRate, RateCard
-from zhisuan.metering.vouchers import ARTICLE
-from zhisuan.policy import PackSet
+from zhisuan.policy import COMPUTE_VOUCHER, PackSet
 from zhisuan.store.models.compute import PoolRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import DiscountRow, PoolRateRow
@@ -106,12 +105,13 @@ def rate_card(uow: UnitOfWork) -> RateCard:
 
 
 def policy_edges(packs: PackSet) -> list[dt.date]:
-    """Days on which art. 2 versions start or stop: usage is split there."""
+    """Days on which compute-voucher versions (2023 art. 2, 2.0 art. 3, …) start or stop: usage splits."""
     out: set[dt.date] = set()
-    for v in packs.versions(ARTICLE):
+    for v in packs.measure_versions(COMPUTE_VOUCHER):
         out.add(v.effective_from)
-        if v.effective_to is not None:
-            out.add(v.effective_to + dt.timedelta(days=1))
+        end = packs.in_force_until(v)
+        if end is not None:
+            out.add(end + dt.timedelta(days=1))
     return sorted(out)
 
 

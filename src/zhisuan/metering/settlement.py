@@ -26,7 +26,7 @@ from zhisuan.core.regions import UNKNOWN_CITY
 from zhisuan.metering import postings
 from zhisuan.metering._scope import CHUNK, apply_scope
 from zhisuan.metering.vouchers import (
-    ARTICLE,
+    BUDGET_PROGRAM,
     Art2Answer,
     Art2Case,
     Art2Evaluator,
@@ -37,7 +37,7 @@ from zhisuan.metering.vouchers import (
     Waiting,
     settle,
 )
-from zhisuan.policy import PackSet, apply_budget, evaluate
+from zhisuan.policy import COMPUTE_VOUCHER, PackSet, apply_budget, evaluate, voucher_version
 from zhisuan.store.bulk import allocate_ids, insert_rows
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import VoucherLineRow, VoucherSettlementRow
@@ -45,10 +45,15 @@ from zhisuan.store.uow import UnitOfWork
 
 
 def policy_evaluator(packs: PackSet) -> Art2Evaluator:
-    """The policy engine's art. 2 rule, as the settlement asks it (one explained case per bill line)."""
+    """The policy engine's compute-voucher rule, as the settlement asks it (one explained case per line).
+
+    The article is the one carrying the compute-voucher measure on the usage day (2023 art. 2 up to
+    2025-08-10, 2.0 art. 3 from 2025-08-11, or an administrator's revision), never a fixed number.
+    """
 
     def run(case: Art2Case) -> Art2Answer:
-        d = evaluate(ARTICLE, case.facts(), case.on, packs)
+        version = voucher_version(packs, case.on)
+        d = evaluate(version.qualified if version else BUDGET_PROGRAM, case.facts(), case.on, packs)
         mode = str(d.version.param("budget_exhausted", case.on)) if d.version is not None else "queued"
         return Art2Answer(
             in_force=d.in_force,
@@ -58,6 +63,8 @@ def policy_evaluator(packs: PackSet) -> Art2Evaluator:
             steps=tuple(s.to_dict() for s in d.steps),
             reasons=tuple(r.text("both") for r in d.reasons),
             budget_mode=mode,
+            article=d.program,
+            provisional_parameters=d.provisional_parameters,
         )
 
     return run
@@ -73,13 +80,15 @@ class SettlementResult:
     granted_fen: int
     queued_fen: int
     by_status: dict[str, int] = field(default_factory=dict)
+    #: estimates on provisional parameters (shown, not granted: POLICY position 16)
+    provisional_fen: int = 0
 
 
 def _fund_from_pack(s: Session, packs: PackSet, year: int, clock: Clock) -> None:
     """A pack that sets ``program_budget_per_year`` funds that year's budget once (a ledger posting)."""
     on = dt.date(year, 1, 1)
-    version = packs.resolve(ARTICLE, on) or next(
-        (v for v in packs.versions(ARTICLE) if v.effective_from.year <= year), None
+    version = voucher_version(packs, on) or next(
+        (v for v in packs.measure_versions(COMPUTE_VOUCHER) if v.effective_from.year <= year), None
     )
     if version is None:
         return
@@ -228,7 +237,8 @@ def _write(s: Session, month: Month, lines: Sequence[VoucherLine], clock: Clock)
     by_status: dict[str, int] = defaultdict(int)
     for vl in lines:
         by_status[vl.status.value] += 1
-    return SettlementResult(str(month), True, len(lines), granted, queued, dict(by_status))
+    estimated = sum(vl.entitled_fen for vl in lines if vl.status is VoucherStatus.PROVISIONAL)
+    return SettlementResult(str(month), True, len(lines), granted, queued, dict(by_status), estimated)
 
 
 def settle_vouchers(
@@ -320,7 +330,7 @@ def budget_burn(uow: UnitOfWork) -> list[dict[str, object]]:
     for year, city, fen, n in s.execute(q):
         out.append(
             {
-                "article": ARTICLE,
+                "article": BUDGET_PROGRAM,
                 "year": year,
                 "city": city,
                 "granted": str(Money.from_fen(int(fen or 0))),

@@ -26,7 +26,9 @@ from zhisuan.core.ids import OrgId
 from zhisuan.core.money import Money
 from zhisuan.core.orgs import OwnershipGraph
 
-ARTICLE = "art2"
+#: the compute-voucher program's name in the ledger (``program_budget:art2:YEAR``): the 2023 article
+#: number, kept as the account name; which article judges a month is found by its measure, not by this
+BUDGET_PROGRAM = "art2"
 
 
 class VoucherStatus(StrEnum):
@@ -35,6 +37,8 @@ class VoucherStatus(StrEnum):
     QUEUED = "queued"
     INELIGIBLE = "ineligible"
     NOT_IN_FORCE = "not_in_force"
+    #: the decision rests on a provisional parameter: the estimate is shown, nothing is granted
+    PROVISIONAL = "provisional"
     CLAWBACK = "clawback"
 
 
@@ -82,6 +86,8 @@ class Art2Answer:
     steps: tuple[Mapping[str, str], ...] = ()
     reasons: tuple[str, ...] = ()
     budget_mode: str = "queued"  # the pack's ``budget_exhausted``: queued or pro_rated
+    article: str = BUDGET_PROGRAM  # the article that judged the case, e.g. art2 or art3
+    provisional_parameters: tuple[str, ...] = ()  # non-empty: an estimate, no money (position 16)
 
 
 Art2Evaluator = Callable[[Art2Case], Art2Answer]
@@ -148,9 +154,11 @@ class VoucherLine:
         return self.usage_month.year
 
 
-def _step(rule: str, parameter: str, value: object, result: object) -> dict[str, str]:
+def _step(
+    rule: str, parameter: str, value: object, result: object, article: str = BUDGET_PROGRAM
+) -> dict[str, str]:
     return {
-        "article": ARTICLE,
+        "article": article,
         "rule": rule,
         "parameter": parameter,
         "value": str(value),
@@ -258,6 +266,19 @@ def settle(
         if not answer.in_force:
             vl.status = VoucherStatus.NOT_IN_FORCE
             continue
+        if answer.provisional_parameters:
+            # POLICY position 16: no money on a provisional parameter; the estimate is kept, granted 0
+            names = ", ".join(answer.provisional_parameters)
+            vl.status = VoucherStatus.PROVISIONAL
+            vl.entitled_fen = answer.amount_fen if answer.eligible and line.gross_fen > 0 else 0
+            vl.steps.append(
+                _step("provisional", names, yuan(vl.entitled_fen), "no money until confirmed", answer.article)
+            )
+            vl.reasons.append(
+                f"暂定参数（{names}）：估算 {yuan(vl.entitled_fen)} 元，确认前不发放 / rests on provisional "
+                f"parameter(s) {names}; estimate {yuan(vl.entitled_fen)}, no money until confirmed"
+            )
+            continue
         if not answer.eligible or answer.amount_fen <= 0:
             continue
         if line.gross_fen < 0:
@@ -267,7 +288,9 @@ def settle(
             vl.status = VoucherStatus.CLAWBACK
             awarded[(line.org_id, year)] -= back
             left[year] += back
-            vl.steps.append(_step("clawback", "granted this year", yuan(already), yuan(-back)))
+            vl.steps.append(
+                _step("clawback", "granted this year", yuan(already), yuan(-back), answer.article)
+            )
             continue
         vl.entitled_fen = answer.amount_fen
         awarded[(line.org_id, year)] += answer.amount_fen
@@ -277,7 +300,7 @@ def settle(
         mode = modes.get(year, "queued")
         budget = max(left[year], 0)
         paid, deferred = apply_budget([vl.entitled_fen for vl in group], budget, mode)
-        param = f"program_budget:{ARTICLE}:{year}"
+        param = f"program_budget:{BUDGET_PROGRAM}:{year}"
         for vl, got, rest in zip(group, paid, deferred, strict=True):
             got, rest = int(got), int(rest)
             vl.steps.append(_step("budget", param, yuan(budget), f"{mode}: granted {yuan(got)}"))
@@ -321,7 +344,7 @@ def settle(
 
 
 __all__ = [
-    "ARTICLE",
+    "BUDGET_PROGRAM",
     "Art2Answer",
     "Art2Case",
     "Art2Evaluator",

@@ -14,6 +14,10 @@ The public surface, for other contexts and for the CLI, web and benchmarks:
   :func:`apply_budget` for a limited program budget (``queued`` or ``pro_rated``, a pack parameter)
   and :func:`art2_in_force` to tell "no policy in force" from "not eligible".
 * :func:`amounts` — the same vectorised, amounts-only mode for any money article.
+* :func:`voucher_version` / ``PackSet.for_measure(COMPUTE_VOUCHER, on)`` — the compute-voucher article
+  in force on a date, whatever pack and number carries it (2023 art2, 2.0 art3, an admin's revision).
+  A :class:`Decision` says ``provisional`` (and ``provisional_parameters``) when it rests on a
+  placeholder value: no money is granted on it.
 
 Example (metering's monthly voucher settlement)::
 
@@ -39,9 +43,16 @@ from zhisuan.policy.errors import FactError, PackError, RuleConflictError
 from zhisuan.policy.facts import as_day
 from zhisuan.policy.loader import builtin_pack_dir, load_pack, load_pack_set, parse_pack
 from zhisuan.policy.packset import PackSet, as_params
-from zhisuan.policy.schema import ArticleVersion, Pack, Parameter
+from zhisuan.policy.schema import COMPUTE_VOUCHER, MEASURES, ArticleVersion, Pack, Parameter
 from zhisuan.policy.source import PackSource, Published, PublishedPack, combine
-from zhisuan.policy.vector import RATE_SCALE, amounts, apply_budget, art2_amounts, art2_in_force
+from zhisuan.policy.vector import (
+    RATE_SCALE,
+    amounts,
+    apply_budget,
+    art2_amounts,
+    art2_in_force,
+    voucher_version,
+)
 
 
 def parameters(
@@ -59,6 +70,8 @@ def parameters(
 
 
 __all__ = [
+    "COMPUTE_VOUCHER",
+    "MEASURES",
     "RATE_SCALE",
     "ArticleVersion",
     "Decision",
@@ -88,4 +101,5 @@ __all__ = [
     "load_pack_set",
     "parameters",
     "parse_pack",
+    "voucher_version",
 ]

@@ -206,13 +206,40 @@ def _param_value(
     raise ctx.fail(node, key, path, f"unknown parameter type {ptype!r}")
 
 
+def _provisional(ctx: Ctx, node: MarkedDict, path: str) -> tuple[bool, str | None]:
+    """``provisional: true`` with its ``note`` (required then: say what is not known and why)."""
+    flag = node.get("provisional", False)
+    if not isinstance(flag, bool):
+        raise ctx.fail(node, "provisional", f"{path}.provisional", "must be true or false")
+    note = ctx.text(node, "note", f"{path}.note", required=False) or None
+    if flag and note is None:
+        raise ctx.fail(
+            node, "provisional", f"{path}.note", "a provisional value needs a 'note' saying what is not known"
+        )
+    return flag, note
+
+
 def parse_parameter(
     ctx: Ctx, name: str, node: object, parent: MarkedDict, path: str, default_start: dt.date
 ) -> Parameter:
     """One dated parameter (``value`` or ``history``), every version checked against its type."""
     if not isinstance(node, MarkedDict):
         raise ctx.fail(parent, name, path, "a parameter is a mapping with 'type' and 'value' or 'history'")
-    ctx.only(node, {"type", "value", "history", "unit", "description_zh", "description_en", "choices"}, path)
+    ctx.only(
+        node,
+        {
+            "type",
+            "value",
+            "history",
+            "unit",
+            "description_zh",
+            "description_en",
+            "choices",
+            "provisional",
+            "note",
+        },
+        path,
+    )
     ptype = ctx.text(node, "type", f"{path}.type")
     if ptype not in PARAM_TYPES:
         raise ctx.fail(
@@ -224,12 +251,16 @@ def parse_parameter(
     has_value, has_history = "value" in node, "history" in node
     if has_value == has_history:
         raise ctx.fail(node, None, path, "give exactly one of 'value' or 'history'")
+    # a whole parameter may be provisional (every version), or one dated version of it
+    all_provisional, all_note = _provisional(ctx, node, path)
     versions: list[ParamVersion] = []
     if has_value:
         versions.append(
             ParamVersion(
                 default_start,
                 _param_value(ctx, ptype, node["value"], node, "value", f"{path}.value", choices),
+                all_provisional,
+                all_note,
             )
         )
     else:
@@ -240,7 +271,8 @@ def parse_parameter(
             ipath = f"{path}.history[{i}]"
             if not isinstance(item, MarkedDict):
                 raise ctx.fail(hist, i, ipath, "each version is a mapping {from: DATE, value: ...}")
-            ctx.only(item, {"from", "value", "note"}, ipath)
+            ctx.only(item, {"from", "value", "note", "provisional"}, ipath)
+            provisional, note = _provisional(ctx, item, ipath)
             start = ctx.date(item, "from", f"{ipath}.from")
             assert start is not None
             if "value" not in item:
@@ -249,7 +281,10 @@ def parse_parameter(
                 raise ctx.fail(item, "from", f"{ipath}.from", "versions must be in increasing date order")
             versions.append(
                 ParamVersion(
-                    start, _param_value(ctx, ptype, item["value"], item, "value", f"{ipath}.value", choices)
+                    start,
+                    _param_value(ctx, ptype, item["value"], item, "value", f"{ipath}.value", choices),
+                    provisional or all_provisional,
+                    note or all_note,
                 )
             )
     return Parameter(

@@ -36,6 +36,8 @@ def describe(version: ArticleVersion, packs: PackSet, on: dt.date) -> dict[str, 
                 ],
                 "description_zh": p.description_zh,
                 "description_en": p.description_en,
+                "provisional": p.provisional_at(on),
+                "note": p.note_at(on),
             }
         )
     award = []
@@ -59,7 +61,10 @@ def describe(version: ArticleVersion, packs: PackSet, on: dt.date) -> dict[str, 
         "name_en": version.name_en,
         "effective_from": version.effective_from.isoformat(),
         "effective_to": version.effective_to.isoformat() if version.effective_to else None,
-        "superseded": {"from": cut[0].isoformat(), "by": cut[1]} if cut else None,
+        "superseded": {"from": cut[0].isoformat(), "by": cut[1], "article": _successor(packs, version)}
+        if cut
+        else None,
+        "measure": version.measure,
         "on": on.isoformat(),
         "lead_unit": version.lead_unit,
         "cooperating_units": list(version.cooperating_units),
@@ -184,8 +189,8 @@ def _award_txt(a: AwardRule) -> str:
     return " ".join(parts)
 
 
-def article_rows(packs: PackSet) -> list[dict[str, object]]:
-    """One row per article version of every pack, with the dates it judges events."""
+def article_rows(packs: PackSet, today: dt.date | None = None) -> list[dict[str, object]]:
+    """One row per article version of every pack, with the dates it judges events and its successor."""
     rows: list[dict[str, object]] = []
     for p in packs:
         for art in sorted(p.articles, key=lambda a: int(a[3:])):
@@ -201,9 +206,32 @@ def article_rows(packs: PackSet) -> list[dict[str, object]]:
                     "payee": v.payee,
                     "lead_unit": v.lead_unit,
                     "source": p.source_file,
+                    "replaced_by": _successor(packs, v),
+                    "provisional": bool(
+                        v.provisional_parameters(max(v.effective_from, today or v.effective_from))
+                    ),
                 }
             )
     return rows
+
+
+def _successor(packs: PackSet, version: ArticleVersion) -> str | None:
+    """'anhui-2025/art3' when another article replaces this one."""
+    succ = packs.successor(version)
+    return succ.qualified if succ is not None else None
+
+
+def packs_by_today(packs: PackSet, today: dt.date) -> tuple[list[Pack], list[Pack]]:
+    """(packs with an article judging events today, the others): in force first, expired below."""
+    live: list[Pack] = []
+    rest: list[Pack] = []
+    for p in packs:
+        now = any(
+            v.effective_from <= today and ((end := packs.in_force_until(v)) is None or today <= end)
+            for v in p.articles.values()
+        )
+        (live if now else rest).append(p)
+    return live, rest
 
 
 def pack_summary(p: Pack) -> dict[str, object]:

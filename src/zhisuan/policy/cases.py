@@ -39,6 +39,9 @@ _EXPECT_KEYS = {
     "error",
     "reasons_contain",
     "steps_contain",
+    "provisional",
+    "provisional_parameters",
+    "superseded_by",
 }
 
 
@@ -135,7 +138,19 @@ def check_case(case: PolicyCase, packs: PackSet) -> list[str]:
         return [f"expected an error, got eligible={decision.eligible} amount={decision.amount_text}"]
     got = decision.to_dict()
     problems = []
-    for key in ("in_force", "eligible", "amount", "payee", "case_by_case", "pack"):
+    got.setdefault("provisional_parameters", [])
+    got.setdefault("superseded_by", None)
+    for key in (
+        "in_force",
+        "eligible",
+        "amount",
+        "payee",
+        "case_by_case",
+        "pack",
+        "provisional",
+        "provisional_parameters",
+        "superseded_by",
+    ):
         if key in exp and got[key] != exp[key]:
             problems.append(f"{key}: got {got[key]!r}, expected {exp[key]!r}")
     for text in _listed(exp.get("reasons_contain")):

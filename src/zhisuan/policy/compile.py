@@ -30,7 +30,7 @@ from zhisuan.policy.decision import (
 from zhisuan.policy.errors import FactError
 from zhisuan.policy.facts import parse_date, parser_for
 from zhisuan.policy.packset import PackSet, packs_period
-from zhisuan.policy.schema import ArticleVersion
+from zhisuan.policy.schema import ArticleVersion, Check
 
 #: a fact every article takes: the date the claim was made (the event's date still decides the version)
 CLAIMED_ON: Final = "claimed_on"
@@ -68,6 +68,18 @@ class Compiled:
         self.rule_runners = tuple(
             (checks.rule_runner(rule), Reason(rule.fail_zh, rule.fail_en)) for rule in version.eligibility
         )
+        # the provisional parameters a decision uses: its checks' always, the formula's when it runs
+        provisional = set(version.provisional_parameters(on))
+        in_checks = {n for rule in version.eligibility for n in _check_params(rule.check)}
+        in_award = _award_params(version)
+        self.provisional_checks = tuple(sorted(provisional & in_checks))
+        self.provisional_all = tuple(sorted(provisional & (in_checks | in_award)))
+        if self.provisional_all:
+            self.provisional_reason = Reason(
+                f"估算：依据暂定参数（{'、'.join(self.provisional_all)}），确认前不发放资金",
+                f"an estimate: rests on provisional parameter(s) {', '.join(self.provisional_all)}; "
+                "no money until confirmed",
+            )
         self.cbc_reason = Reason(
             "一事一议：金额由单独决定，不适用公式、上限和皖北上浮",
             "case-by-case: the amount is set by a recorded decision; no formula, cap or uplift",
@@ -139,6 +151,8 @@ class Compiled:
                     tuple(steps),
                     tuple(failed),
                     self.version,
+                    self.provisional_checks,
+                    None,
                 )
             )
         if not self.awards.plans:
@@ -155,6 +169,8 @@ class Compiled:
                     tuple(steps),
                     (self.eligible_reason,),
                     self.version,
+                    self.provisional_checks,
+                    None,
                 )
             )
         reasons: list[Reason] = []
@@ -185,6 +201,8 @@ class Compiled:
                 text = fen_text(fen)
         steps.append(new_step((art, "round", "rounding", self.round_step_value, text)))
         reasons.insert(0, Reason(f"符合条件，最高可获 {text} 元", f"eligible: at most {text} yuan"))
+        if self.provisional_all and cbc_raw is None:
+            reasons.insert(1, self.provisional_reason)
         return new_decision(
             (
                 art,
@@ -198,6 +216,8 @@ class Compiled:
                 tuple(steps),
                 tuple(reasons),
                 self.version,
+                self.provisional_checks if cbc_raw is not None else self.provisional_all,
+                None,
             )
         )
 
@@ -233,6 +253,28 @@ class Compiled:
                     f"the claim window ({self.claim_window} days after the event) has passed",
                 )
             )
+
+
+def _check_params(check: Check) -> set[str]:
+    """Parameters a check reads (its ``any`` parts too)."""
+    out = {check.parameter} if check.parameter is not None else set()
+    for part in check.any_of:
+        out |= _check_params(part)
+    return out
+
+
+def _award_params(version: ArticleVersion) -> set[str]:
+    """Parameters the award formula reads: base, rate, cap, conditions and the 皖北 uplift switch."""
+    out: set[str] = set()
+    for rule in version.award:
+        for operand in (rule.base, rule.rate):
+            if operand is not None and operand.parameter is not None:
+                out.add(operand.parameter)
+        if rule.cap is not None:
+            out.add(rule.cap)
+        for check in rule.when:
+            out |= _check_params(check)
+    return out
 
 
 def compiled(packs: PackSet, version: ArticleVersion, on: dt.date) -> Compiled:

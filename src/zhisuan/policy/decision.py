@@ -66,6 +66,15 @@ class Decision(NamedTuple):
     steps: tuple[Step, ...]
     reasons: tuple[Reason, ...]
     version: ArticleVersion | None = None
+    #: the provisional parameters this decision used (POLICY position 16): no money rests on them
+    provisional_parameters: tuple[str, ...] = ()
+    #: 'anhui-2025/art3' when the article was replaced under another number before ``on``
+    superseded_by: str | None = None
+
+    @property
+    def provisional(self) -> bool:
+        """Whether the answer rests on a provisional parameter (an estimate: no money until confirmed)."""
+        return bool(self.provisional_parameters)
 
     @property
     def amount(self) -> Money:
@@ -100,12 +109,22 @@ class Decision(NamedTuple):
             "amount": fen_text(self.amount_fen),
             "payee": self.payee,
             "case_by_case": self.case_by_case,
+            **self._flags(),
             "steps": [
                 {"article": s[0], "rule": s[1], "parameter": s[2], "value": s[3], "result": s[4]}
                 for s in self.steps
             ],
             "reasons": [r.text(lang) for r in self.reasons],
         }
+
+    def _flags(self) -> dict[str, object]:
+        """The contract's 2.0 additions: ``provisional`` always, the rest when they apply."""
+        out: dict[str, object] = {"provisional": bool(self.provisional_parameters)}
+        if self.provisional_parameters:
+            out["provisional_parameters"] = list(self.provisional_parameters)
+        if self.superseded_by is not None:
+            out["superseded_by"] = self.superseded_by
+        return out
 
     def to_json(self, case_id: object = None, lang: str = "both") -> str:
         """``json.dumps(self.to_dict(case_id, lang), ensure_ascii=False)``, built directly (3× faster)."""
@@ -126,11 +145,15 @@ class Decision(NamedTuple):
             ident = json.dumps(case_id, ensure_ascii=False, default=str)
         pack = "null" if self.pack is None else e(self.pack)
         flags = {True: "true", False: "false"}
+        extra = '"provisional": false'
+        if self.provisional_parameters or self.superseded_by is not None:
+            extra = json.dumps(self._flags(), ensure_ascii=False)[1:-1]
         return (
             f'{{"id": {ident}, "program": {e(self.program)}, "pack": {pack}, "on": "{self.on.isoformat()}", '
             f'"in_force": {flags[self.in_force]}, "eligible": {flags[self.eligible]}, '
             f'"amount": "{fen_text(self.amount_fen)}", "payee": {e(self.payee)}, '
-            f'"case_by_case": {flags[self.case_by_case]}, "steps": [{steps}], "reasons": [{reasons}]}}'
+            f'"case_by_case": {flags[self.case_by_case]}, {extra}, '
+            f'"steps": [{steps}], "reasons": [{reasons}]}}'
         )
 
 

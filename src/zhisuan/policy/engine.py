@@ -14,10 +14,17 @@ from zhisuan.policy.compile import Compiled, compiled
 from zhisuan.policy.decision import Decision, Reason, Step
 from zhisuan.policy.facts import as_day
 from zhisuan.policy.packset import PackSet, packs_period
+from zhisuan.policy.schema import ArticleVersion
 
 
 def not_in_force(program: str, on: dt.date, packs: PackSet, pack: str | None) -> Decision:
-    """The answer for an event that no article version covers: never a silent zero."""
+    """The answer for an event that no article version covers: never a silent zero.
+
+    When the article was replaced under another number (2023 art2 by 2.0 art3), the answer names it.
+    """
+    successor = packs.superseded_by(program, on, pack)
+    if successor is not None:
+        return _superseded(program, on, packs, pack, successor)
     key = ("not_in_force", program)
     cached = packs.engine_cache.get(key)
     if cached is None:
@@ -39,15 +46,56 @@ def not_in_force(program: str, on: dt.date, packs: PackSet, pack: str | None) ->
     return Decision(program, pack, on, False, False, 0, payee, False, (step,), (reason,), None)
 
 
+def _superseded(
+    program: str, on: dt.date, packs: PackSet, pack: str | None, successor: ArticleVersion
+) -> Decision:
+    old = packs.resolve(program, successor.effective_from - dt.timedelta(days=1), pack)
+    span = packs_period(packs, old) if old is not None else "—"
+    step = Step(program, "in_force", "effective", span, f"false: superseded by {successor.qualified}")
+    day = on.isoformat()
+    reason = Reason(
+        f"{day} 该条款已被 {successor.qualified}（{successor.name_zh}）替代，请按新条款申请",
+        f"{program} was replaced by {successor.qualified} ({successor.name_en}) before {day}; "
+        "apply under the new article",
+    )
+    payee = old.payee if old is not None else successor.payee
+    return Decision(
+        program,
+        pack or (old.pack_id if old else None),
+        on,
+        False,
+        False,
+        0,
+        payee,
+        False,
+        (step,),
+        (reason,),
+        None,
+        (),
+        successor.qualified,
+    )
+
+
+def split_program(program: str, pack: str | None) -> tuple[str, str | None]:
+    """'anhui-2025/art3' → ('art3', 'anhui-2025'); a bare 'art3' keeps ``pack`` (None: 2023 numbering)."""
+    if "/" in program:
+        named, _, art = program.rpartition("/")
+        if pack is not None and pack != named:
+            raise PolicyError(f"program {program!r} names pack {named!r}, not {pack!r}", field="pack")
+        return art, named
+    return program, pack
+
+
 def lookup(program: object, on: object, packs: PackSet, pack: str | None) -> tuple[Compiled | None, dt.date]:
     """The compiled version that judges ``program`` on ``on`` (None: not in force) and the day."""
     day = as_day(on)  # type: ignore[arg-type]
-    if not isinstance(program, str) or not packs.knows(program):
-        raise PolicyError(
-            f"unknown program {program!r}; known: {', '.join(packs.programs())}", field="program"
-        )
     if pack is not None:
         packs.pack(pack)
+    if not isinstance(program, str) or not packs.knows(program, pack):
+        where = f" in pack {pack}" if pack is not None else " (name a pack for its own numbering)"
+        raise PolicyError(
+            f"unknown program {program!r}{where}; known: {', '.join(packs.programs())}", field="program"
+        )
     version = packs.resolve(program, day, pack)
     return (None if version is None else compiled(packs, version, day)), day
 
@@ -61,6 +109,8 @@ def evaluate(
     for missing, unknown or ill-typed facts, :class:`RuleConflictError` when two award rules claim the
     case without priority.
     """
+    if type(program) is str and "/" in program:
+        program, pack = split_program(program, pack)
     cache = packs.engine_cache
     key = (program, on, pack) if type(program) is str and type(on) in (str, dt.date) else None
     hit = cache.get(key) if key is not None else None

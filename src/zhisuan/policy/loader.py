@@ -17,6 +17,7 @@ from zhisuan.policy.errors import PackError
 from zhisuan.policy.packset import PackSet
 from zhisuan.policy.schema import (
     ARTICLE_ID,
+    MEASURES,
     PACK_ID,
     PAYEES,
     ArticleVersion,
@@ -79,6 +80,7 @@ _ARTICLE_KEYS: Final = {
     "case_by_case",
     "uplift_location",
     "grants",
+    "measure",
     "notes_zh",
     "notes_en",
 }
@@ -258,6 +260,9 @@ def _article(
             f"{path}.facts.case_by_case_amount",
             "case_by_case needs an optional money fact 'case_by_case_amount'",
         )
+    measure = ctx.text(node, "measure", f"{path}.measure", required=False) or None
+    if measure is not None and measure not in MEASURES:
+        raise ctx.fail(node, "measure", f"{path}.measure", f"measure is one of {', '.join(sorted(MEASURES))}")
     loc = ctx.text(node, "uplift_location", f"{path}.uplift_location", required=False) or None
     if loc is not None and (loc not in facts or facts[loc].type != "city"):
         raise ctx.fail(
@@ -281,6 +286,7 @@ def _article(
         case_by_case=cbc,
         uplift_location=loc,
         grants=grants,
+        measure=measure,
         notes_zh=ctx.text(node, "notes_zh", f"{path}.notes_zh", required=False),
         notes_en=ctx.text(node, "notes_en", f"{path}.notes_en", required=False),
         source_file=ctx.file,
@@ -310,6 +316,7 @@ def parse_pack(text: str, filename: str = "<pack>") -> Pack:
         art: _article(ctx, pack_id, art, node, arts_node, defaults) for art, node in arts_node.items()
     }
     supersedes: dict[str, dict[str, dt.date]] = {}
+    renumbers: dict[str, dict[str, str]] = {}
     sup = ctx.mapping(root, "supersedes", "supersedes", required=False) or MarkedDict()
     for older, arts in sup.items():
         spath = f"supersedes.{older}"
@@ -319,18 +326,30 @@ def parse_pack(text: str, filename: str = "<pack>") -> Pack:
             )
         supersedes[older] = {}
         for art in arts:
-            day = ctx.date(arts, art, f"{spath}.{art}")
+            # `artN: DATE` (this pack's artN replaces the older artN) or `artN: {from: DATE, by: artM}`
+            entry = arts[art]
+            if isinstance(entry, MarkedDict):
+                ctx.only(entry, {"from", "by"}, f"{spath}.{art}")
+                day = ctx.date(entry, "from", f"{spath}.{art}.from")
+                by = ctx.text(entry, "by", f"{spath}.{art}.by")
+                where: MarkedDict = entry
+                key = "by"
+            else:
+                day = ctx.date(arts, art, f"{spath}.{art}")
+                by, where, key = art, arts, art
             assert day is not None
-            if art not in articles:
-                raise ctx.fail(arts, art, f"{spath}.{art}", f"this pack has no {art} to replace it with")
-            if articles[art].effective_from > day:
+            if by not in articles:
+                raise ctx.fail(where, key, f"{spath}.{art}", f"this pack has no {by} to replace it with")
+            if articles[by].effective_from > day:
                 raise ctx.fail(
-                    arts,
-                    art,
+                    where,
+                    key,
                     f"{spath}.{art}",
-                    f"{art} of this pack starts on {articles[art].effective_from}, after {day}: a gap",
+                    f"{by} of this pack starts on {articles[by].effective_from}, after {day}: a gap",
                 )
             supersedes[older][art] = day
+            if by != art:
+                renumbers.setdefault(older, {})[art] = by
     return Pack(
         id=pack_id,
         title_zh=ctx.text(root, "title_zh", "title_zh"),
@@ -341,6 +360,7 @@ def parse_pack(text: str, filename: str = "<pack>") -> Pack:
         supersedes=supersedes,
         source_file=filename,
         published=ctx.date(root, "published", "published", required=False),
+        renumbers=renumbers,
     )
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from bisect import bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Final
 
@@ -29,6 +29,10 @@ UNARY_OPS: Final = frozenset({"is_true", "is_false"})
 SET_OPS: Final = frozenset({"in", "not_in"})
 PERIOD_OPS: Final = frozenset({"in_effect_period"})
 ORDERED: Final = frozenset({"money", "number", "count", "rate", "date"})
+#: what an article is for, whatever its number in its pack: code finds "the compute-voucher article in
+#: force on a date" by its measure, not by an article number that a later pack may change
+MEASURES: Final = frozenset({"compute_voucher"})
+COMPUTE_VOUCHER: Final = "compute_voucher"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -41,6 +45,9 @@ class ParamVersion:
 
     start: dt.date
     value: object  # Fraction (money yuan, number, rate), int, bool, date, str, tuple[str, ...], None
+    #: a placeholder the sources do not give (POLICY position 16): estimates only, no money on it
+    provisional: bool = False
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,16 @@ class Parameter:
 
     def change_dates(self) -> tuple[dt.date, ...]:
         return tuple(v.start for v in self.history)
+
+    def provisional_at(self, on: dt.date) -> bool:
+        """Whether the value in force on ``on`` is a provisional placeholder."""
+        found = self.version_at(on) or self.history[0]
+        return found.provisional
+
+    def note_at(self, on: dt.date) -> str | None:
+        """The note of the value in force on ``on`` (why it is provisional)."""
+        found = self.version_at(on) or self.history[0]
+        return found.note
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +177,7 @@ class ArticleVersion:
     case_by_case: bool
     uplift_location: str | None  # fact holding the city whose 皖北 status decides the uplift
     grants: str  # money | priority | eligibility
+    measure: str | None = None  # one of MEASURES: what the article is for, across packs
     notes_zh: str = ""
     notes_en: str = ""
     source_file: str = ""
@@ -176,6 +194,15 @@ class ArticleVersion:
 
     def param(self, name: str, on: dt.date) -> object:
         return self.parameters[name].at(on)
+
+    def provisional_parameters(self, on: dt.date) -> tuple[str, ...]:
+        """Names of the parameters whose value on ``on`` is provisional."""
+        return tuple(n for n, p in self.parameters.items() if p.provisional_at(on))
+
+    @property
+    def qualified(self) -> str:
+        """'anhui-2025/art3': the article named with its pack."""
+        return f"{self.pack_id}/{self.article}"
 
     def period_text(self) -> str:
         end = self.effective_to.isoformat() if self.effective_to else "…"
@@ -195,6 +222,13 @@ class Pack:
     supersedes: Mapping[str, Mapping[str, dt.date]]  # older pack id -> article -> from date
     source_file: str = ""
     published: dt.date | None = None
+    #: older pack id -> its article -> this pack's article replacing it, when the numbers differ
+    #: (a renumbered successor such as 2.0: anhui-2023 art2 → anhui-2025 art3); absent: the same number
+    renumbers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def renumbered(self) -> bool:
+        """Whether this pack has its own numbering (it replaces some older article under another number)."""
+        return any(old != new for arts in self.renumbers.values() for old, new in arts.items())
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from zhisuan.policy.compile import Compiled, compiled
 from zhisuan.policy.errors import FactError, RuleConflictError
 from zhisuan.policy.facts import as_day
 from zhisuan.policy.packset import PackSet
-from zhisuan.policy.schema import ArticleVersion, AwardRule, Check
+from zhisuan.policy.schema import COMPUTE_VOUCHER, ArticleVersion, AwardRule, Check
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -215,7 +215,7 @@ def amounts(
     ``case_by_case_amount`` column uses −1 for "none". Gives the same fen as the explained mode.
     """
     day = as_day(on)
-    if not packs.knows(program):
+    if not packs.knows(program, pack):
         raise PolicyError(f"unknown program {program!r}", field="program")
     lengths = {int(np.shape(c)[0]) for c in columns.values()}
     if len(lengths) > 1:
@@ -382,7 +382,7 @@ def art2_amounts(
     }
     if subsidy_this_year_fen is not None:
         columns["subsidy_this_year"] = _int(subsidy_this_year_fen, "subsidy_this_year")
-    version = packs.resolve("art2", day, pack)
+    version = voucher_version(packs, day, pack)
     if version is None:
         return np.zeros(n, dtype=np.int64)
     comp = compiled(packs, version, day)
@@ -403,7 +403,11 @@ def art2_amounts(
         and [r.check.fact for r in version.eligibility] == ["in_province", "self_use"]
     )
     if not simple:
-        return amounts(packs, "art2", day, columns, pack=pack)
+        if version.uplift_location is not None and version.uplift_location not in columns:
+            # the city decides nothing here (the uplift is off): the pack's region stands in for it
+            region = packs.pack(version.pack_id).region
+            columns[version.uplift_location] = np.full(n, region)
+        return amounts(packs, version.article, day, columns, pack=version.pack_id)
     assert rule is not None
     assert rule.rate is not None
     # the fast path: the shipped shape of art. 2 (pure integer arithmetic on whole arrays)
@@ -429,9 +433,20 @@ def _month_day(value: Month | dt.date | str) -> dt.date:
     return as_day(value, "month")
 
 
+def voucher_version(packs: PackSet, on: dt.date, pack: str | None = None) -> ArticleVersion | None:
+    """The compute-voucher article judging usage on ``on``: by its measure, whatever its pack and number.
+
+    With ``pack``, that pack's compute-voucher article (and its same-number successors).
+    """
+    if pack is None:
+        return packs.for_measure(COMPUTE_VOUCHER, on)
+    own = next((v for v in packs.pack(pack).articles.values() if v.measure == COMPUTE_VOUCHER), None)
+    return None if own is None else packs.resolve(own.article, on, pack)
+
+
 def art2_in_force(packs: PackSet, month_or_date: Month | dt.date | str, pack: str | None = None) -> bool:
-    """Whether any pack puts art. 2 in force for that usage month (else: "no policy in force")."""
-    return packs.resolve("art2", _month_day(month_or_date), pack) is not None
+    """Whether a compute-voucher article (2023 art. 2, 2.0 art. 3, …) is in force for that usage month."""
+    return voucher_version(packs, _month_day(month_or_date), pack) is not None
 
 
 def apply_budget(claims_fen: npt.ArrayLike, remaining_fen: int, mode: str) -> tuple[IntArray, IntArray]:

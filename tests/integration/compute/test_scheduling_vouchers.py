@@ -26,7 +26,7 @@ from zhisuan.metering.estimate import pack_voucher_rule
 from zhisuan.policy import PackSource
 
 ADMIN = Principal(None, "test-admin", Role.ADMIN)
-ADMIN_PACK = Path(__file__).parents[2] / "unit" / "policy" / "packs" / "anhui-2025-art2-test.yaml"
+ADMIN_PACK = Path(__file__).parents[2] / "unit" / "policy" / "packs" / "anhui-2025-art3-test.yaml"
 
 
 @dataclass

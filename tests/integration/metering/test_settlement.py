@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -345,3 +346,30 @@ def test_late_payment_is_an_adjustment_line_in_the_next_settlement(db, world, cl
     with db.uow() as uow:
         [v] = metering.list_vouchers(uow)
     assert (v["usage_month"], v["settlement_month"], v["adjustment"]) == ("2025-06", "2025-07", True)
+
+
+def test_the_hand_over_month_splits_on_2025_08_11_and_no_money_rests_on_provisional_parameters(
+    db, world, clock, tmp_path
+):
+    """August 2025: 2023 art. 2 judges up to the 10th (granted), 2.0 art. 3 from the 11th (provisional)."""
+    fund(db, clock, 1_000_000)
+    clock.set(dt.datetime(2025, 9, 2, 2, tzinfo=UTC))
+    # one job across Shanghai midnight 10 → 11 August: 4 h before (320 yuan), 4 h after (320 yuan)
+    import_rows(
+        db, tmp_path, [row("ho", world["A"], "2025-08-10T20:00:00+08:00", "2025-08-11T04:00:00+08:00")]
+    )
+    with db.uow() as uow:
+        days = sorted(str(d) for d in uow.session.execute(select(UsageRecordRow.policy_on)).scalars())
+    assert days == ["2025-08-01", "2025-08-11"]  # split at the hand-over, one policy period each
+    bill_pay_settle(db, clock, Month(2025, 8), dt.date(2025, 9, 5))
+    with db.uow() as uow:
+        lines = uow.session.execute(select(VoucherLineRow).order_by(VoucherLineRow.spend_fen)).scalars().all()
+        got = sorted((v.pack, v.status, v.entitled_fen, v.amount_fen) for v in lines)
+        reasons = [r for v in lines for r in json.loads(v.reasons)]
+        assert ledger.verify(uow.session) == []
+    assert got == [
+        ("anhui-2023", "granted", 6_400, 6_400),  # 20% of 320 yuan, money granted
+        ("anhui-2025", "provisional", 6_400, 0),  # the estimate is shown, nothing granted
+    ]
+    assert any("no money until confirmed" in r and "rate" in r for r in reasons)
+    assert vouchers_by_org(db) == {world["A"]: 6_400}

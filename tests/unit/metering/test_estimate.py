@@ -53,7 +53,18 @@ def test_out_of_province_users_the_operator_and_related_parties_get_no_voucher(
 def test_no_voucher_when_no_article_is_in_force(packs: PackSet) -> None:
     est = estimate(packs)
     assert est.keep("ustc", "op", dt.date(2017, 9, 4)) == 1
-    assert est.keep("ustc", "op", dt.date(2026, 1, 1)) == 1
+    assert est.provisional(dt.date(2017, 9, 4)) == ()
+
+
+def test_after_the_hand_over_the_estimate_follows_2_0_art3_and_says_it_is_provisional(packs: PackSet) -> None:
+    est = estimate(packs)
+    # 2023 art. 2 up to 2025-08-10, confirmed figures; 2.0 art. 3 from 2025-08-11 on its placeholders
+    assert (est.keep("ustc", "op", dt.date(2025, 8, 10)), est.provisional(dt.date(2025, 8, 10))) == (
+        Fraction(4, 5),
+        (),
+    )
+    assert est.keep("ustc", "op", dt.date(2026, 1, 1)) == Fraction(4, 5)  # estimates may use placeholders
+    assert "rate" in est.provisional(dt.date(2026, 1, 1))
 
 
 @pytest.mark.parametrize(("org", "placed"), [("ustc", True), ("shanghai-co", False), ("op-sub", False)])

@@ -87,9 +87,23 @@ def test_pro_rated_mode_scales_down_to_the_fen():
 def test_correction_claws_back_no_more_than_granted_and_outside_validity_is_not_in_force():
     out = settle(JUNE, [line(1, 1, -50_000)], ORGS, GRAPH, EVALUATE, budget, {2025: 0}, {(1, 2025): 4_000})
     assert [(v.status, v.amount_fen, v.adjustment) for v in out] == [(VoucherStatus.CLAWBACK, -4_000, True)]
-    jan26 = Month(2026, 1)
-    out = settle(jan26, [line(1, 1, 100_000, jan26)], ORGS, GRAPH, EVALUATE, budget, {2026: 10**9}, {})
+    oct23 = Month(2023, 10)  # before the 2023 pack starts (2023-11-08)
+    out = settle(oct23, [line(1, 1, 100_000, oct23)], ORGS, GRAPH, EVALUATE, budget, {2023: 10**9}, {})
     assert [(v.status, v.amount_fen) for v in out] == [(VoucherStatus.NOT_IN_FORCE, 0)]
+
+
+def test_no_money_on_a_provisional_parameter_the_estimate_is_kept_and_marked() -> None:
+    jan26 = Month(2026, 1)  # 2.0 art. 3: rate, cap and exclusions are provisional placeholders
+    out = settle(jan26, [line(1, 1, 100_000, jan26)], ORGS, GRAPH, EVALUATE, budget, {2026: 10**9}, {})
+    [vl] = out
+    assert (vl.status, vl.entitled_fen, vl.amount_fen, vl.pack) == (
+        VoucherStatus.PROVISIONAL,
+        20_000,
+        0,
+        "anhui-2025",
+    )
+    assert any("no money until confirmed" in r and "rate" in r for r in vl.reasons)
+    assert vl.steps[-1]["rule"] == "provisional"
 
 
 def test_annual_cap_from_the_pack_limits_the_year_across_lines():

@@ -24,6 +24,7 @@ KEYS = [
     "amount",
     "payee",
     "case_by_case",
+    "provisional",
     "steps",
     "reasons",
 ]
@@ -173,33 +174,36 @@ def test_an_admin_pack_is_picked_up_and_diffed(data_dir: Path) -> None:
     src = Path(__file__).parent / "packs" / "anhui-2025-test.yaml"
     (data_dir / "packs" / "successor.yaml").write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
     ids = {p["id"] for p in json.loads(runner.invoke(app, ["list", "--json"]).stdout)["packs"]}
-    assert ids == {"anhui-2023", "anhui-2025-test"}
+    assert ids == {"anhui-2023", "anhui-2025", "anhui-2025-test"}
     diff = json.loads(runner.invoke(app, ["diff", "anhui-2023", "anhui-2025-test", "--json"]).stdout)
     assert diff["b_supersedes"] == {"anhui-2023": {"art6": "2025-08-11"}}
     assert any(c["article"] == "art6" and c["what"] == "fact development_input" for c in diff["changes"])
     assert any(c["article"] == "art5" and c["what"] == "article" for c in diff["changes"])
 
 
-ADMIN_ART2 = Path(__file__).parent / "packs" / "anhui-2025-art2-test.yaml"
+ADMIN_ART2 = Path(__file__).parent / "packs" / "anhui-2025-art3-test.yaml"
 ART2 = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
 
 
 def test_evaluate_answers_from_an_admin_pack_in_the_data_directory(data_dir: Path) -> None:
     facts = _facts(data_dir, ART2)
-    args = ["evaluate", "art2", "--facts", facts, "--on", "2025-09-15"]
+    args = ["evaluate", "anhui-2025/art3", "--facts", facts, "--on", "2025-09-15"]
     before = json.loads(runner.invoke(app, args).stdout)
-    assert (before["pack"], before["amount"]) == ("anhui-2023", "200.00")
+    # 2.0 art. 3 on its provisional placeholder: an estimate
+    assert (before["pack"], before["amount"], before["provisional"]) == ("anhui-2025", "200.00", True)
     (data_dir / "packs").mkdir()
     (data_dir / "packs" / "art2.yaml").write_text(ADMIN_ART2.read_text(encoding="utf-8"), encoding="utf-8")
     _platform.platform.cache_clear()  # a new command is a new process
     after = json.loads(runner.invoke(app, args).stdout)
-    assert (after["pack"], after["amount"]) == ("anhui-2025-art2-test", "250.00")
+    assert (after["pack"], after["amount"], after["provisional"]) == ("anhui-2025-art3-test", "250.00", False)
     batch = data_dir / "cases.jsonl"
     batch.write_text(
-        json.dumps({"id": 1, "program": "art2", "on": "2025-11-15", "facts": ART2}) + "\n", encoding="utf-8"
+        json.dumps({"id": 1, "pack": "anhui-2025", "program": "art3", "on": "2025-11-15", "facts": ART2})
+        + "\n",
+        encoding="utf-8",
     )
     line = json.loads(runner.invoke(app, ["evaluate", "--batch", str(batch), "--workers", "2"]).stdout)
-    assert (line["pack"], line["amount"]) == ("anhui-2025-art2-test", "300.00")
+    assert (line["pack"], line["amount"]) == ("anhui-2025-art3-test", "300.00")
 
 
 def test_the_packs_folder_can_be_set_apart_from_the_data_directory(
@@ -209,7 +213,16 @@ def test_the_packs_folder_can_be_set_apart_from_the_data_directory(
     folder.mkdir()
     (folder / "art2.yaml").write_text(ADMIN_ART2.read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setenv("ZHISUAN_PACKS_DIR", str(folder))
-    args = ["evaluate", "art2", "--facts", _facts(data_dir, ART2), "--on", "2025-09-15"]
+    args = [
+        "evaluate",
+        "art3",
+        "--pack",
+        "anhui-2025",
+        "--facts",
+        _facts(data_dir, ART2),
+        "--on",
+        "2025-09-15",
+    ]
     assert json.loads(runner.invoke(app, args).stdout)["amount"] == "250.00"
 
 
@@ -256,3 +269,49 @@ def test_human_output_commands_succeed(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip()
+
+
+def test_batch_answers_the_2_0_contract_fields_for_both_packs(data_dir: Path) -> None:
+    voucher = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
+    bench = {
+        "city": "340100",
+        "scenario_dev_input": "1000000",
+        "benchmark_selected": True,
+        "funded_under_art1": True,
+    }
+    lines = [
+        {"id": "old", "program": "art2", "on": "2025-08-10", "facts": voucher},
+        {"id": "cut", "program": "art2", "on": "2025-08-11", "facts": voucher},
+        {"id": "new", "pack": "anhui-2025", "program": "art3", "on": "2025-08-11", "facts": voucher},
+        {"id": "qualified", "program": "anhui-2025/art2", "on": "2025-10-01", "facts": bench},
+    ]
+    batch = data_dir / "both.jsonl"
+    batch.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", "--batch", str(batch), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    old, cut, new, qualified = (json.loads(x) for x in result.stdout.splitlines())
+    assert (old["pack"], old["amount"], old["provisional"], "superseded_by" in old) == (
+        "anhui-2023",
+        "200.00",
+        False,
+        False,
+    )
+    assert (cut["in_force"], cut["eligible"], cut["amount"], cut["superseded_by"]) == (
+        False,
+        False,
+        "0.00",
+        "anhui-2025/art3",
+    )
+    assert (new["pack"], new["amount"], new["provisional"]) == ("anhui-2025", "200.00", True)
+    assert new["provisional_parameters"] == [
+        "annual_cap_per_org",
+        "in_province_required",
+        "rate",
+        "self_use_excluded",
+    ]
+    assert (qualified["pack"], qualified["eligible"], qualified["provisional"]) == (
+        "anhui-2025",
+        False,
+        False,
+    )
+    assert any("no double funding" in r for r in qualified["reasons"])

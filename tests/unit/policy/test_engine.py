@@ -27,6 +27,7 @@ def test_the_answer_has_exactly_the_contract_keys(packs: PackSet) -> None:
         "amount",
         "payee",
         "case_by_case",
+        "provisional",
         "steps",
         "reasons",
     ]
@@ -242,11 +243,11 @@ def test_a_claim_window_set_in_the_pack_refuses_late_claims() -> None:
     )
     ps = PackSet([parse_pack(text, "window.yaml")])
     facts = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
-    on_time = evaluate("art2", {**facts, "claimed_on": "2026-03-31"}, "2025-12-31", ps)
-    late = evaluate("art2", {**facts, "claimed_on": "2026-04-01"}, "2025-12-31", ps)
+    on_time = evaluate("art2", {**facts, "claimed_on": "2025-11-08"}, "2025-08-10", ps)
+    late = evaluate("art2", {**facts, "claimed_on": "2025-11-09"}, "2025-08-10", ps)
     assert (on_time.eligible, on_time.amount_text) == (True, "200.00")
     assert (late.eligible, late.amount_text) == (False, "0.00")
     assert "claim window" in late.reasons[0].en
     with pytest.raises(FactError) as err:
-        evaluate("art2", {**facts, "claimed_on": "soon"}, "2025-12-31", ps)
+        evaluate("art2", {**facts, "claimed_on": "soon"}, "2025-08-10", ps)
     assert err.value.field == "claimed_on"

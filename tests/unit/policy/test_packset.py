@@ -74,16 +74,20 @@ def test_two_packs_in_force_without_supersedes_is_an_error(successor_pack_path: 
     from pathlib import Path
 
     text = Path(str(successor_pack_path)).read_text(encoding="utf-8")
-    rival = text.replace("supersedes:\n  anhui-2023:\n    art6: 2025-08-11\n", "").replace(
-        "id: anhui-2025-test", "id: rival"
+    # a pack putting art5 (not replaced by 2.0) in force beside the 2023 one, with no supersedes entry
+    rival = (
+        text.replace("supersedes:\n  anhui-2023:\n    art6: 2025-08-11\n", "")
+        .replace("id: anhui-2025-test", "id: rival")
+        .replace("\n  art6:\n", "\n  art5:\n")
     )
+    art5 = {"city": "340100", "rd_cost": "1000000", "selection_mode": "directed", "in_provincial_plan": True}
     from zhisuan.policy import parse_pack
 
     ps = PackSet([*load_pack_set(), parse_pack(rival, "rival.yaml")])
     with pytest.raises(PolicyError, match="none supersedes"):
-        evaluate("art6", OLD_FACTS, "2025-09-01", ps)
+        evaluate("art5", art5, "2025-09-01", ps)
     # choosing a pack explicitly is allowed
-    assert evaluate("art6", OLD_FACTS, "2025-09-01", ps, pack="anhui-2023").amount_text == "200000.00"
+    assert evaluate("art5", art5, "2025-09-01", ps, pack="anhui-2023").amount_text == "200000.00"
 
 
 def test_an_admin_pack_directory_is_loaded(tmp_path: object, successor_pack_path: object) -> None:
@@ -93,5 +97,5 @@ def test_an_admin_pack_directory_is_loaded(tmp_path: object, successor_pack_path
     d = Path(str(tmp_path))
     shutil.copy(str(successor_pack_path), d / "successor.yaml")
     ps = load_pack_set(d)
-    assert {p.id for p in ps} == {"anhui-2023", "anhui-2025-test"}
+    assert {p.id for p in ps} == {"anhui-2023", "anhui-2025", "anhui-2025-test"}
     assert load_pack(d / "successor.yaml").supersedes == {"anhui-2023": {"art6": dt.date(2025, 8, 11)}}

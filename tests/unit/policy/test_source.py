@@ -13,7 +13,7 @@ from zhisuan.policy import PackError, PackSource, evaluate
 from zhisuan.policy import source as source_module
 from zhisuan.settings import Settings, load_settings
 
-ADMIN_PACK = Path(__file__).parent / "packs" / "anhui-2025-art2-test.yaml"
+ADMIN_PACK = Path(__file__).parent / "packs" / "anhui-2025-art3-test.yaml"
 ART2 = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
 
 
@@ -44,20 +44,21 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_without_a_folder_only_the_shipped_packs_are_in_force(tmp_path: Path) -> None:
-    assert [p.id for p in PackSource(tmp_path / "missing").current()] == ["anhui-2023"]
-    assert [p.id for p in PackSource(None).current()] == ["anhui-2023"]
+    assert [p.id for p in PackSource(tmp_path / "missing").current()] == ["anhui-2023", "anhui-2025"]
+    assert [p.id for p in PackSource(None).current()] == ["anhui-2023", "anhui-2025"]
 
 
 def test_a_published_pack_is_picked_up_without_a_restart(tmp_path: Path) -> None:
     source = PackSource(tmp_path)
-    before = evaluate("art2", ART2, "2025-09-15", source.current())
-    assert (before.pack, before.amount_text) == ("anhui-2023", "200.00")
+    before = evaluate("anhui-2025/art3", ART2, "2025-09-15", source.current())
+    assert (before.pack, before.amount_text, before.provisional) == ("anhui-2025", "200.00", True)
     _publish(tmp_path, "art2.yaml", ADMIN_PACK.read_text(encoding="utf-8"))
-    after = evaluate("art2", ART2, "2025-09-15", source.current())
-    assert (after.pack, after.amount_text) == ("anhui-2025-art2-test", "250.00")
+    after = evaluate("anhui-2025/art3", ART2, "2025-09-15", source.current())
+    assert (after.pack, after.amount_text, after.provisional) == ("anhui-2025-art3-test", "250.00", False)
     # the dated parameter of the administrator's pack, and the months it does not replace
-    assert evaluate("art2", ART2, "2025-11-15", source.current()).amount_text == "300.00"
-    assert evaluate("art2", ART2, "2025-08-15", source.current()).pack == "anhui-2023"
+    assert evaluate("anhui-2025/art3", ART2, "2025-11-15", source.current()).amount_text == "300.00"
+    assert evaluate("anhui-2025/art3", ART2, "2025-08-15", source.current()).pack == "anhui-2025"
+    assert evaluate("art2", ART2, "2025-08-10", source.current()).pack == "anhui-2023"
 
 
 def test_an_unchanged_folder_is_validated_once(tmp_path: Path, parsed: list[str]) -> None:
@@ -68,9 +69,9 @@ def test_an_unchanged_folder_is_validated_once(tmp_path: Path, parsed: list[str]
     assert source.current() is first
     assert parsed == ["art2.yaml"]
     # a new file parses only itself; the unchanged one is kept as validated
-    other = ADMIN_PACK.read_text(encoding="utf-8").replace("id: anhui-2025-art2-test", "id: other-test")
-    other = other.replace("art2: 2025-09-01\n", "art2: 2026-01-01\n").replace(
-        "effective: {from: 2025-09-01, to: 2025-12-31}", "effective: {from: 2026-01-01}"
+    other = ADMIN_PACK.read_text(encoding="utf-8").replace("id: anhui-2025-art3-test", "id: other-test")
+    other = other.replace("art3: 2025-09-01\n", "art3: 2026-01-01\n").replace(
+        "effective: {from: 2025-09-01}", "effective: {from: 2026-01-01}"
     )
     _publish(tmp_path, "other.yaml", other)
     assert source.current() is not first
@@ -86,18 +87,18 @@ def test_a_bad_new_file_raises_and_keeps_the_previous_set_in_force(tmp_path: Pat
     with pytest.raises(PackError) as info:
         source.reload()
     err = info.value
-    assert (err.file, err.field) == ("art2.yaml", "articles.art2.parameters.rate.history[0].value")
+    assert (err.file, err.field) == ("art2.yaml", "articles.art3.parameters.rate.history[0].value")
     assert err.row == broken.splitlines().index('          - {from: 2025-09-01, value: "lots"}') + 1
-    assert str(err).startswith(f"art2.yaml:{err.row}: articles.art2.parameters.rate.history[0].value: ")
+    assert str(err).startswith(f"art2.yaml:{err.row}: articles.art3.parameters.rate.history[0].value: ")
     # the running server keeps answering from the set in force, and does not parse the bad file again
     assert source.current() is in_force
     assert source.current() is in_force
     assert source.error is err
     assert parsed == ["art2.yaml", "art2.yaml"]
-    assert evaluate("art2", ART2, "2025-09-15", source.current()).amount_text == "250.00"
+    assert evaluate("anhui-2025/art3", ART2, "2025-09-15", source.current()).amount_text == "250.00"
     # fixed: the next call picks the corrected version up
     _publish(tmp_path, "art2.yaml", broken.replace('value: "lots"', 'value: "26%"'), tick=2)
-    assert evaluate("art2", ART2, "2025-09-15", source.current()).amount_text == "260.00"
+    assert evaluate("anhui-2025/art3", ART2, "2025-09-15", source.current()).amount_text == "260.00"
     assert source.error is None
 
 
@@ -130,4 +131,4 @@ def test_settings_name_the_packs_folder_and_the_platform_builds_the_source(tmp_p
     platform = Platform(settings=load_settings(env), engine=create_engine("sqlite://"))
     assert platform.packs.folder == elsewhere
     _publish(elsewhere, "art2.yaml", ADMIN_PACK.read_text(encoding="utf-8"))
-    assert "anhui-2025-art2-test" in [p.id for p in platform.packs.current()]
+    assert "anhui-2025-art3-test" in [p.id for p in platform.packs.current()]

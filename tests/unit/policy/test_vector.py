@@ -20,6 +20,7 @@ from zhisuan.policy import (
     evaluate,
     load_pack_set,
     parse_pack,
+    voucher_version,
 )
 
 PACKS = load_pack_set()
@@ -50,9 +51,11 @@ def test_art2_vectorised_equals_explained(rows: list[tuple[int, bool, bool, int,
         np.array([r[2] for r in rows]),
         np.array([r[3] for r in rows], dtype=np.int64),
     )
+    version = voucher_version(PACKS, day)
+    program = version.qualified if version is not None else "art2"  # 2023 art2, or 2.0 art3 after 2025-08-10
     for (s, inp, selfu, already, city), g in zip(rows, got.tolist(), strict=True):
         d = evaluate(
-            "art2",
+            program,
             {
                 "city": city,
                 "in_province": inp,
@@ -266,10 +269,23 @@ def test_large_amounts_stay_exact_beyond_float_precision() -> None:
 
 
 def test_outside_validity_is_zero_and_reported_as_not_in_force() -> None:
-    got = art2_amounts(PACKS, "2026-01", np.array([1000]), np.array([True]), np.array([False]))
+    got = art2_amounts(PACKS, "2023-10", np.array([1000]), np.array([True]), np.array([False]))
     assert got.tolist() == [0]
-    assert not art2_in_force(PACKS, "2026-01")
-    assert art2_in_force(PACKS, "2025-12")
+    assert not art2_in_force(PACKS, "2023-10")
+    assert art2_in_force(PACKS, "2023-12")
+
+
+def test_after_the_hand_over_the_voucher_measure_is_2_0_art3_a_provisional_estimate() -> None:
+    for month in ("2025-12", "2026-01"):
+        got = art2_amounts(
+            PACKS, month, np.array([1000, 1000]), np.array([True, True]), np.array([False, True])
+        )
+        assert got.tolist() == [200, 0]  # the same as the explained mode: an estimate on placeholders
+    version = voucher_version(PACKS, dt.date(2026, 1, 1))
+    assert version is not None and version.qualified == "anhui-2025/art3"
+    assert "rate" in version.provisional_parameters(dt.date(2026, 1, 1))
+    old = voucher_version(PACKS, dt.date(2025, 8, 10))
+    assert old is not None and old.qualified == "anhui-2023/art2"
 
 
 def test_float_columns_are_refused() -> None:

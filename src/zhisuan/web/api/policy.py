@@ -135,7 +135,7 @@ def show_article(
 ) -> dict[str, object]:
     """The article version in force on a date (default today): parameters with history, facts, rules."""
     packs = platform.packs.current()
-    if not packs.knows(article):
+    if not packs.knows(article, pack):
         raise NotFoundError(f"no article {article!r}", field="article")
     day = on or dt.datetime.now(SHANGHAI).date()
     version = packs.resolve(article, day, pack)

@@ -15,7 +15,7 @@ from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.errors import NotFoundError, ZhisuanError
 from zhisuan.core.regions import region
 from zhisuan.policy import Decision, evaluate
-from zhisuan.policy.browse import article_rows, describe, pack_summary
+from zhisuan.policy.browse import article_rows, describe, pack_summary, packs_by_today
 from zhisuan.policy.packset import packs_period
 from zhisuan.policy.schema import FactSpec
 from zhisuan.web.deps import PlatformDep, PrincipalDep
@@ -35,10 +35,14 @@ def _today() -> dt.date:
 def browser(request: Request, who: PrincipalDep, platform: PlatformDep) -> HTMLResponse:
     """Every pack and article version, with the dates it judges events."""
     packs = platform.packs.current()
+    today = _today()
+    live, expired = packs_by_today(packs, today)
+    summaries = [{**pack_summary(p), "in_force": True} for p in live]
+    summaries += [{**pack_summary(p), "in_force": False} for p in expired]
     return render(
         request,
         "policy/index.html",
-        {"packs": [pack_summary(p) for p in packs], "rows": article_rows(packs), "today": _today()},
+        {"packs": summaries, "rows": article_rows(packs, today), "today": today},
     )
 
 
@@ -75,7 +79,7 @@ def article_page(
 ) -> HTMLResponse:
     """An article: parameters in force with history, rules, evidence, and the "what would I get?" form."""
     packs = platform.packs.current()
-    if not packs.knows(article):
+    if not packs.knows(article, pack or None):
         raise NotFoundError(f"no article {article!r}", field="article")
     lang = getattr(request.state, "lang", "zh")
     day = _today()
@@ -92,7 +96,9 @@ def article_page(
     except ZhisuanError as exc:
         version, error, error_field = None, exc.message, exc.field
     # the form shows the facts of the version in force, or of the latest version when none is
-    shown = version or packs.versions(article)[-1]
+    own = packs.pack(pack).articles.get(article) if pack else None
+    base = [v for v in packs.versions(article) if packs.base_numbering(v.pack_id)]
+    shown = version or own or (base or packs.versions(article))[-1]
     info = describe(shown, packs, day)
     query = dict(request.query_params)
     decision: Decision | None = None
@@ -112,6 +118,8 @@ def article_page(
             "article": article,
             "version": shown,
             "in_force": version is not None,
+            "superseded_by": packs.superseded_by(article, day, pack) if error is None else None,
+            "replaced_by": info.get("superseded"),
             "info": info,
             "on": day.isoformat(),
             "pack": pack or "",
