@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from zhisuan.core.clock import Month, parse_date
 from zhisuan.metering.vouchers import Art2Case, VoucherStatus
+from zhisuan.policy import COMPUTE_VOUCHER
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillLineRow, VoucherLineRow, VoucherSettlementRow
 
@@ -36,6 +37,9 @@ class RecordedCase:
     facts: Mapping[str, object]
     recorded_fen: int
     label: str
+    #: the measure the case was judged by (voucher lines: the compute-voucher article in force on the
+    #: usage day, whatever its pack and number), or None when it was judged by its article
+    measure: str | None = None
 
 
 #: a reader: the recorded cases of one settlement month
@@ -120,6 +124,7 @@ def voucher_line_cases(s: Session, month: Month) -> list[RecordedCase]:
                 facts=case.facts(),
                 recorded_fen=row.entitled_fen,
                 label=f"org {row.org_id}, usage {row.usage_month}",
+                measure=COMPUTE_VOUCHER,
             )
         )
     return out

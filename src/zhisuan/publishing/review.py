@@ -37,7 +37,12 @@ def diff_in_force(candidate: Pack, packs: PackSet) -> dict[str, object]:
 
 
 def _judge(packs: PackSet, case: RecordedCase) -> Decision:
-    """Judge a recorded case as settlement would: by its pack's article, or by that article's successor."""
+    """Judge a recorded case as it was decided: by its measure's article in force on its day (as voucher
+    settlement does, across renumbering), else by its pack's article or that article's successor."""
+    if case.measure is not None:
+        version = packs.for_measure(case.measure, case.on)
+        if version is not None:
+            return evaluate(version.qualified, case.facts, case.on, packs)
     pack: str | None = None
     if case.pack is not None and case.pack in {p.id for p in packs}:
         version = packs.pack(case.pack).articles.get(case.article)

@@ -107,3 +107,30 @@ def test_an_invalid_upload_raises_a_pack_error_and_stores_nothing(platform: Plat
             publishing.submit(uow, PIA, platform.packs, bad, "bad.yaml", platform.clock)
         assert caught.value.file == "bad.yaml" and caught.value.row is not None
         assert publishing.list_versions(uow, PIA) == []
+
+
+def test_review_follows_the_compute_voucher_measure_across_renumbering(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """September 2025 is settled under 2.0 art. 3 (provisional); a confirming pack changes those lines."""
+    clock, september = platform.clock, Month(2025, 9)
+    confirm = Path(__file__).resolve().parents[2] / "unit" / "policy" / "packs" / "anhui-2025-art3-test.yaml"
+    with platform.uow() as uow:
+        ids = {"A": org(uow, "user A"), "OP": org(uow, "operator")}
+        center(uow, 1, ids["OP"], 10, 1000)
+        ledger.post(uow.session, [budget_posting("art2", 2025, 10**8, dt.date(2025, 1, 2), "init")], clock)
+        rows = [row("a9", ids["A"], "2025-09-10T08:00:00+08:00", "2025-09-10T18:00:00+08:00")]
+        metering.import_usage(uow, usage_file(tmp_path / "u.jsonl", rows), platform.packs.current())
+        metering.draft_bills(uow, september, clock)
+        metering.issue_bills(uow, clock, month=september)
+        metering.pay_all(uow, september, "BANK-9", dt.date(2025, 10, 8), clock)
+        metering.settle_vouchers(uow, september, clock, platform.packs.current())
+        uow.commit()
+    with platform.uow() as uow:
+        out = publishing.review(uow, PIA, platform.packs, confirm.read_text(encoding="utf-8"), "c.yaml")
+    impact = out["would_change"]
+    assert impact["month"] == "2025-09" and impact["changed"] == 1  # type: ignore[index]
+    (case,) = impact["cases"]  # type: ignore[index]
+    # recorded under anhui-2025/art3 (the 2023 art. 2 ended on 2025-08-10): 20% provisional → 25% confirmed
+    assert (case["old_pack"], case["new_pack"]) == ("anhui-2025", "anhui-2025-art3-test")
+    assert (case["old"], case["new"]) == ("160.00", "200.00")
