@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -9,6 +10,24 @@ from zhisuan.policy import evaluate
 
 if TYPE_CHECKING:
     from zhisuan.bootstrap import Platform
+
+#: the shipped 2.0 pack whose art. 3 the demo's province confirms (POLICY position 16)
+CONFIRMED_PACK = "anhui-2025"
+
+
+def confirm_provisional(text: str) -> str:
+    """A pack's YAML with every provisional parameter confirmed at its placeholder figure.
+
+    The province's confirming version (POLICY position 16) of the shipped 2.0 pack: the same figures,
+    no ``provisional`` flags, each note saying the figure is confirmed instead of what is not known.
+    """
+    text = re.sub(r"(?m)^[ \t]+provisional: true[ \t]*\n", "", text)
+    return re.sub(
+        r"(?m)^([ \t]+note: ).*placeholder = (.*)$",
+        r"\1confirmed by the province at the same figure as \2",
+        text,
+    )
+
 
 SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
     (
@@ -53,7 +72,7 @@ SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
         "2026-01-15",
     ),
     (
-        "2.0: compute used in January 2026 (provisional rate: an estimate)",
+        "2.0: compute used in January 2026 (art. 3, the compute subsidy)",
         "anhui-2025/art3",
         {"city": "340100", "in_province": "true", "self_use": "false", "spend": "10000"},
         "2026-01-15",
