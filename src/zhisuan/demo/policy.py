@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -10,24 +9,6 @@ from zhisuan.policy import evaluate
 
 if TYPE_CHECKING:
     from zhisuan.bootstrap import Platform
-
-#: the shipped 2.0 pack whose art. 3 the demo's province confirms (POLICY position 16)
-CONFIRMED_PACK = "anhui-2025"
-
-
-def confirm_provisional(text: str) -> str:
-    """A pack's YAML with every provisional parameter confirmed at its placeholder figure.
-
-    The province's confirming version (POLICY position 16) of the shipped 2.0 pack: the same figures,
-    no ``provisional`` flags, each note saying the figure is confirmed instead of what is not known.
-    """
-    text = re.sub(r"(?m)^[ \t]+provisional: true[ \t]*\n", "", text)
-    return re.sub(
-        r"(?m)^([ \t]+note: ).*placeholder = (.*)$",
-        r"\1confirmed by the province at the same figure as \2",
-        text,
-    )
-
 
 SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
     (

@@ -18,7 +18,7 @@ from zhisuan import accounts, metering, publishing
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC, ManualClock, Month
-from zhisuan.demo.policy import CONFIRMED_PACK, confirm_provisional
+from zhisuan.demo.publishing import CONFIRMED_PACK, confirm_provisional
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
 from zhisuan.store.models.ledger import LedgerPostingRow
