@@ -67,3 +67,18 @@ def test_a_bad_day_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--trace", str(trace), "--format", "philly", "--art2-on", "30/06/2025"])
     assert result.exit_code == 2
     assert "--art2-on" in result.output
+
+
+def test_a_price_resting_on_provisional_parameters_says_so_under_the_table(tmp_path: Path) -> None:
+    trace = tmp_path / "philly.csv"
+    trace.write_text(PHILLY, "utf-8")
+    runner = CliRunner()
+    before = runner.invoke(app, ["--trace", str(trace), "--format", "philly", "--art2-on", "2025-06-30"])
+    assert before.exit_code == 0, before.output
+    assert "provisional" not in before.output  # 2023 art. 2: confirmed figures
+    # from 2025-08-11 the shipped 2.0 art. 3 judges the voucher, on provisional rate and exclusions
+    after = runner.invoke(app, ["--trace", str(trace), "--format", "philly", "--art2-on", "2026-01-15"])
+    assert after.exit_code == 0, after.output
+    text = " ".join(after.output.split())  # rich wraps the line to the console's width
+    assert "the voucher estimate rests on provisional parameter(s) of anhui-2025/art3:" in text
+    assert "rate" in text and "no money is granted on them until confirmed" in text

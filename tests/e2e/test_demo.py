@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from zhisuan import demo
 from zhisuan.bootstrap import Platform
+from zhisuan.core.clock import UTC, ManualClock
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.ledger import services as ledger
 from zhisuan.store.models.compute import CenterRow, JobRow
@@ -18,8 +22,12 @@ from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillRow, VoucherLineRow
 
 
-def test_every_demo_step_runs_and_the_vouchers_follow_art2(platform: Platform) -> None:
+def test_every_demo_step_runs_and_the_vouchers_follow_art2(platform: Platform, clock: ManualClock) -> None:
+    # seen from March 2026: 2025 is the history year, 2023 art. 2 up to 2025-08-10, 2.0 art. 3 after
+    clock.set(dt.datetime(2026, 3, 20, 2, tzinfo=UTC))
     out = [line for _title, step in demo.steps() for line in step(platform)]
+    assert any("published anhui-2025 version 1" in line for line in out)
+    assert any("settled again: re-judged" in line and "0 still provisional" in line for line in out)
     assert any("importing it again added 0" in line for line in out)
     with platform.uow() as uow:
         s = uow.session
@@ -41,8 +49,21 @@ def test_every_demo_step_runs_and_the_vouchers_follow_art2(platform: Platform) -
         xinghe = vouchers("91340100MA8Q0XH01")  # related party of 飞星一号's operator
         assert xinghe["granted"] > 0 and xinghe["ineligible"] == 0  # self-use lines earn nothing
         pujiang = vouchers("91310000MA1Q0XH09")  # registered outside Anhui
-        # before 2025-08-11 ineligible; after, 2.0 art. 3's exclusions are provisional: marked so, still 0
-        assert set(pujiang) <= {"ineligible", "provisional"} and sum(pujiang.values()) == 0
+        # before 2025-08-11 ineligible; after, 2.0 art. 3's provisional estimates were re-judged once the
+        # province confirmed the exclusions: the estimate kept as 'replaced', the new part ineligible
+        assert set(pujiang) <= {"ineligible", "replaced"} and sum(pujiang.values()) == 0
+        # the confirming version was approved: no line rests on a provisional parameter any more, and
+        # the months settled as estimates now carry money (usage from 2025-08-11, under anhui-2025)
+        by_status = dict(
+            s.execute(select(VoucherLineRow.status, func.count()).group_by(VoucherLineRow.status)).all()
+        )
+        assert "provisional" not in by_status and by_status["replaced"] > 0
+        granted_2_0 = s.execute(
+            select(func.sum(VoucherLineRow.amount_fen)).where(
+                VoucherLineRow.pack == "anhui-2025", VoucherLineRow.status == "granted"
+            )
+        ).scalar_one()
+        assert granted_2_0 > 0
         spend, granted = s.execute(
             select(func.sum(VoucherLineRow.spend_fen), func.sum(VoucherLineRow.amount_fen)).where(
                 VoucherLineRow.status == "granted"
@@ -65,6 +86,7 @@ def test_the_demo_command_loads_everything_on_sqlite(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())  # rich wraps long lines
     for step, _ in demo.steps():
         assert step in done.stdout
     assert "ledger verified: ok" in done.stdout
@@ -72,5 +94,13 @@ def test_the_demo_command_loads_everything_on_sqlite(tmp_path: Path) -> None:
     # provisional rate: estimates are shown and no money is granted
     assert "lines under 2.0 art. 3 (anhui-2025) estimated at" in done.stdout
     assert "no money granted until the province confirms them" in done.stdout
+    # then one province user publishes the confirmed figures, a second approves, the months pay
+    assert "province (login province / " in done.stdout and "province2 (login province2 / " in done.stdout
+    resettled = re.findall(
+        r"settled again: re-judged (\d+) provisional lines: (\d+) granted ([\d,.]+) yuan", out
+    )
+    assert resettled and all(int(n) > 0 and int(g) > 0 for n, g, _ in resettled)
+    assert sum(Decimal(y.replace(",", "")) for _, _, y in resettled) > 0
+    assert "0 still provisional" in out
     assert "admin login: admin /" in done.stdout
     assert (tmp_path / "zhisuan.db").exists()

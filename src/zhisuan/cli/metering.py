@@ -520,6 +520,12 @@ def vouchers_settle(
         "queued": str(Money.from_fen(r.queued_fen)),
         "by_status": r.by_status,
     }
+    if not r.created:
+        body["rejudged"] = {
+            "provisional_lines": r.rejudged,
+            "granted": str(Money.from_fen(r.rejudged_granted_fen)),
+            "still_provisional": r.still_provisional,
+        }
     if as_json:
         print_json(body)
     elif r.created:
@@ -527,6 +533,8 @@ def vouchers_settle(
             f"[green]settled[/] {r.month}: {r.lines} lines, "
             f"granted {body['granted']}, queued {body['queued']}"
         )
+    elif r.rejudged:
+        console.print(f"{r.month} was already settled; {r.rejudged_text()}")
     else:
         console.print(
             f"{r.month} was already settled: {r.lines} lines, granted {body['granted']} (nothing changed)"

@@ -158,6 +158,12 @@ def _run(
             runs.append(metrics)
             last_jobs = result.jobs
     _print(runs)
+    for article, names in vouchers.used_provisional().items():
+        # an estimate may use provisional parameters (dispatch prices with them); settlement pays none
+        console.print(
+            f"[yellow]the voucher estimate rests on provisional parameter(s) of {article}: "
+            f"{', '.join(names)} — an estimate; no money is granted on them until confirmed[/]"
+        )
     if json_out is not None:
         body: dict[str, Any] = runs[0] if len(runs) == 1 else {"runs": runs}
         json_out.write_text(dumps(body) + "\n", "utf-8")

@@ -8,6 +8,7 @@ settings say which real engines to add) and returns lines worth printing (logins
 * :mod:`.compute` — operators, centers, pools, quotas and a replayed history;
 * :mod:`.engines` — centers on the machine's own Slurm and Ray (``ZHISUAN_DEMO_ENGINES``);
 * :mod:`.metering` — usage billed, paid and settled with compute vouchers (art. 2);
+* :mod:`.publishing` — the province confirms 2.0 art. 3 (two users) and the provisional months pay;
 * :mod:`.policy` — the packs in force and a few "what would I get?" answers.
 """
 
@@ -21,6 +22,7 @@ from zhisuan.demo.engines import attach_local_engines
 from zhisuan.demo.metering import bill_and_settle
 from zhisuan.demo.organizations import DEMO_ADMIN, DEMO_PASSWORD, load_organizations
 from zhisuan.demo.policy import show_policies
+from zhisuan.demo.publishing import confirm_and_resettle
 
 Step = Callable[[Platform], list[str]]
 
@@ -32,6 +34,7 @@ def steps() -> list[tuple[str, Step]]:
         ("compute centers, pools, quotas and a replayed history", load_compute),
         ("real engines (ZHISUAN_DEMO_ENGINES)", attach_local_engines),
         ("usage billed, paid and settled (compute vouchers, art. 2)", bill_and_settle),
+        ("2.0 art. 3 confirmed (publish, approve) and its months settled again", confirm_and_resettle),
         ('policy packs and "what would I get?" examples', show_policies),
     ]
 

@@ -110,6 +110,7 @@ class DemoUser:
 
 DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("province", Role.PROVINCE),
+    DemoUser("province2", Role.PROVINCE),  # a second province user approves what the first publishes
     DemoUser("finance", Role.FINANCE),
     DemoUser("databureau", Role.DATA_BUREAU),
     DemoUser("hefei", Role.CITY, city="340100"),

@@ -53,7 +53,7 @@ SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
         "2026-01-15",
     ),
     (
-        "2.0: compute used in January 2026 (provisional rate: an estimate)",
+        "2.0: compute used in January 2026 (art. 3, the compute subsidy)",
         "anhui-2025/art3",
         {"city": "340100", "in_province": "true", "self_use": "false", "spend": "10000"},
         "2026-01-15",

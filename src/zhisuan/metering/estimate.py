@@ -14,7 +14,7 @@ from typing import Final
 
 from zhisuan.compute.placement import OrgDirectory, VoucherEstimate, VoucherRule
 from zhisuan.core.money import Money, Rounding
-from zhisuan.policy import PackSet, evaluate, voucher_version
+from zhisuan.policy import Decision, PackSet, evaluate, voucher_version
 
 #: the spend the share is read from (large enough that the fen rounding does not show in the share)
 NOMINAL_SPEND_FEN: Final = 1_000_000
@@ -55,6 +55,8 @@ class PackVoucherEstimate:
         self.related = related
         self.city = city
         self._keep: dict[tuple[str, bool, bool, dt.date], Fraction] = {}
+        #: (article, parameter) of every provisional parameter an estimate so far rested on
+        self._used: set[tuple[str, str]] = set()
 
     def _facts(self, org: str, operator: str, spend_fen: int) -> dict[str, object]:
         """The art. 2 facts of ``org`` spending ``spend_fen`` on ``operator``'s center (as settlement's)."""
@@ -80,6 +82,17 @@ class PackVoucherEstimate:
         version = voucher_version(self.packs, on)
         return () if version is None else version.provisional_parameters(on)
 
+    def used_provisional(self) -> dict[str, tuple[str, ...]]:
+        """The provisional parameters the estimates given so far rested on, per article (``pack/artN``)."""
+        out: dict[str, list[str]] = {}
+        for article, name in sorted(self._used):
+            out.setdefault(article, []).append(name)
+        return {article: tuple(names) for article, names in out.items()}
+
+    def _note(self, program: str, decision: Decision) -> None:
+        if decision.in_force:
+            self._used.update((program, name) for name in decision.provisional_parameters)
+
     def keep(self, org: str, operator: str, on: dt.date) -> Fraction:
         """Share of the gross price ``org`` bears on ``operator``'s pools on ``on`` (1: no voucher)."""
         on = self.as_of or on
@@ -87,7 +100,9 @@ class PackVoucherEstimate:
         key = (str(facts["city"]), bool(facts["in_province"]), bool(facts["self_use"]), on)
         found = self._keep.get(key)
         if found is None:
-            decision = evaluate(self._program(on), facts, on, self.packs)
+            program = self._program(on)
+            decision = evaluate(program, facts, on, self.packs)
+            self._note(program, decision)
             voucher = decision.amount_fen if decision.in_force and decision.eligible else 0
             found = self._keep[key] = 1 - Fraction(voucher, NOMINAL_SPEND_FEN)
         return found
@@ -96,7 +111,9 @@ class PackVoucherEstimate:
         """What ``org`` pays for ``gross``: the bill (to the fen, half up) less the pack's voucher."""
         on = self.as_of or on
         spend = gross.to_fen(Rounding.HALF_UP)
-        decision = evaluate(self._program(on), self._facts(org, operator, spend), on, self.packs)
+        program = self._program(on)
+        decision = evaluate(program, self._facts(org, operator, spend), on, self.packs)
+        self._note(program, decision)
         voucher = decision.amount_fen if decision.in_force and decision.eligible else 0
         return Money.from_fen(spend - voucher)
 

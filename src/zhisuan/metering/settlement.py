@@ -13,8 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import bindparam, case, func, select, text
 from sqlalchemy.orm import Session
 
 from zhisuan.accounts import ownership_graph
@@ -82,6 +83,24 @@ class SettlementResult:
     by_status: dict[str, int] = field(default_factory=dict)
     #: estimates on provisional parameters (shown, not granted: POLICY position 16)
     provisional_fen: int = 0
+    #: settling a settled month again: its provisional lines re-judged under the packs in force now
+    rejudged: int = 0
+    rejudged_granted_fen: int = 0
+    still_provisional: int = 0
+
+    def rejudged_text(self) -> str:
+        """What re-judging the provisional lines did, in one line (the CLI's and the demo's)."""
+        got = self.by_status
+        granted = got.get(VoucherStatus.GRANTED.value, 0) + got.get(VoucherStatus.PRO_RATED.value, 0)
+        parts = [f"{granted} granted {Money.from_fen(self.rejudged_granted_fen).to_decimal():,} yuan"]
+        for status, label in (
+            (VoucherStatus.QUEUED, "queued for budget"),
+            (VoucherStatus.INELIGIBLE, "ineligible"),
+        ):
+            if got.get(status.value):
+                parts.append(f"{got[status.value]} {label}")
+        parts.append(f"{self.still_provisional} still provisional")
+        return f"re-judged {self.rejudged} provisional lines: {', '.join(parts)}"
 
 
 def _fund_from_pack(s: Session, packs: PackSet, year: int, clock: Clock) -> None:
@@ -107,19 +126,48 @@ def _date(value: object) -> dt.date:
     return value if isinstance(value, dt.date) else parse_date(str(value))
 
 
+# the paid bill lines settlement judges: not settled yet, or by id (re-judging provisional lines)
+_UNSETTLED = text(
+    "SELECT l.id, b.org_id, b.center_id, b.operator_org_id, l.usage_month, l.policy_on, "
+    "l.gross_fen, b.paid_on FROM bill_lines l JOIN bills b ON b.id = l.bill_id "
+    "WHERE b.state = 'paid' AND l.usage_month <= :m AND l.gross_fen <> 0 "
+    "AND NOT EXISTS (SELECT 1 FROM voucher_lines v WHERE v.bill_line_id = l.id)"
+)
+_BY_ID = text(
+    "SELECT l.id, b.org_id, b.center_id, b.operator_org_id, l.usage_month, l.policy_on, "
+    "l.gross_fen, b.paid_on FROM bill_lines l JOIN bills b ON b.id = l.bill_id WHERE l.id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+
+def _paid_line(r: Sequence[Any]) -> PaidLine:
+    return PaidLine(r[0], r[1], r[2], r[3], Month.parse(r[4]), _date(r[5]), r[6], _date(r[7]))
+
+
 def _paid_lines(s: Session, month: Month) -> list[PaidLine]:
     """Non-zero lines of paid bills, usage up to ``month``, that no voucher line settled yet."""
-    rows = s.execute(
-        text(
-            "SELECT l.id, b.org_id, b.center_id, b.operator_org_id, l.usage_month, l.policy_on, "
-            "l.gross_fen, b.paid_on "
-            "FROM bill_lines l JOIN bills b ON b.id = l.bill_id "
-            "WHERE b.state = 'paid' AND l.usage_month <= :m AND l.gross_fen <> 0 "
-            "AND NOT EXISTS (SELECT 1 FROM voucher_lines v WHERE v.bill_line_id = l.id)"
-        ),
-        {"m": str(month)},
-    ).all()
-    return [PaidLine(r[0], r[1], r[2], r[3], Month.parse(r[4]), _date(r[5]), r[6], _date(r[7])) for r in rows]
+    rows = s.execute(_UNSETTLED, {"m": str(month)}).all()
+    return [_paid_line(r) for r in rows]
+
+
+def _provisional(s: Session, month: Month) -> tuple[list[VoucherLineRow], list[PaidLine]]:
+    """The ``provisional`` voucher lines settled in ``month`` and the paid bill lines they judged."""
+    rows = list(
+        s.execute(
+            select(VoucherLineRow)
+            .where(
+                VoucherLineRow.settlement_month == str(month),
+                VoucherLineRow.status == VoucherStatus.PROVISIONAL.value,
+            )
+            .order_by(VoucherLineRow.id)
+        ).scalars()
+    )
+    ids = [r.bill_line_id for r in rows]
+    paid = [
+        _paid_line(r)
+        for i in range(0, len(ids), CHUNK)
+        for r in s.execute(_BY_ID, {"ids": ids[i : i + CHUNK]})
+    ]
+    return rows, paid
 
 
 def _waiting(s: Session) -> list[Waiting]:
@@ -184,17 +232,29 @@ _VOUCHER_COLUMNS = (
 )
 
 
-def _write(s: Session, month: Month, lines: Sequence[VoucherLine], clock: Clock) -> SettlementResult:
-    """The settlement row, new voucher lines (set-wise), queued parts updated, and their postings."""
+def _write(
+    s: Session,
+    month: Month,
+    lines: Sequence[VoucherLine],
+    clock: Clock,
+    settlement: VoucherSettlementRow | None = None,
+) -> SettlementResult:
+    """The settlement row (or ``settlement``'s totals grown), new voucher lines (set-wise), queued
+    parts updated, and their postings."""
     today = shanghai_date(clock.now())
     new = [vl for vl in lines if vl.existing_id is None]
     updated = [vl for vl in lines if vl.existing_id is not None]
     granted = sum(vl.amount_fen for vl in lines)
     queued = sum(vl.entitled_fen for vl in new if vl.status is VoucherStatus.QUEUED)
-    settlement = VoucherSettlementRow(
-        month=str(month), settled_at=clock.now(), lines=len(lines), granted_fen=granted, queued_fen=queued
-    )
-    s.add(settlement)
+    if settlement is None:
+        settlement = VoucherSettlementRow(
+            month=str(month), settled_at=clock.now(), lines=len(lines), granted_fen=granted, queued_fen=queued
+        )
+        s.add(settlement)
+    else:
+        settlement.lines += len(lines)
+        settlement.granted_fen += granted
+        settlement.queued_fen += queued
     s.flush()
     ids = allocate_ids(s, VoucherLineRow.__table__, len(new))  # type: ignore[arg-type]
     insert_rows(
@@ -248,11 +308,12 @@ def settle_vouchers(
     packs: PackSet,
     progress: Callable[[str], None] | None = None,
 ) -> SettlementResult:
-    """Settle art. 2 vouchers for a month: once; a second run finds the first and changes nothing."""
+    """Settle art. 2 vouchers for a month once; settling it again re-judges only its ``provisional``
+    lines under the packs in force (see :func:`_rejudge`) and otherwise changes nothing."""
     s = uow.session
     done = s.execute(select(VoucherSettlementRow).where(VoucherSettlementRow.month == str(month))).scalar()
     if done is not None:
-        return SettlementResult(str(month), False, done.lines, done.granted_fen, done.queued_fen)
+        return _rejudge(uow, done, month, clock, packs)
     later = s.execute(select(func.max(VoucherSettlementRow.month))).scalar()
     if later is not None and Month.parse(later) > month:
         raise ConflictError(
@@ -278,6 +339,77 @@ def settle_vouchers(
     if progress is not None:
         progress(f"evaluated {len(lines)} voucher lines; writing")
     return _write(s, month, lines, clock)
+
+
+def _rejudge(
+    uow: UnitOfWork, done: VoucherSettlementRow, month: Month, clock: Clock, packs: PackSet
+) -> SettlementResult:
+    """Re-judge a settled month's ``provisional`` lines under the packs in force now.
+
+    A line whose decision no longer rests on a provisional parameter is settled as a first settlement
+    would (the program budget, the annual cap, the postings), written as the bill line's next part; the
+    provisional line stays as history, marked ``replaced``. Lines still provisional stay so, nothing
+    else of the month is touched, and a second run changes nothing. Not a late item: an earlier month
+    may be re-judged after later months are settled.
+    """
+    s = uow.session
+    rows, paid = _provisional(s, month)
+    result = SettlementResult(str(month), False, done.lines, done.granted_fen, done.queued_fen)
+    if not rows:
+        return result
+    years = sorted({p.usage_month.year for p in paid})
+    for y in years:
+        _fund_from_pack(s, packs, y, clock)
+    org_ids = sorted({p.org_id for p in paid})
+    judged = settle(
+        month,
+        paid,
+        _orgs(s, org_ids),
+        ownership_graph(uow),
+        policy_evaluator(packs),
+        lambda claims, left, mode: apply_budget(list(claims), left, mode),  # type: ignore[arg-type,return-value]
+        {y: postings.program_budget_left(s, y) for y in years},
+        _awarded(s, years),
+    )
+    old = {r.bill_line_id: r for r in rows}
+    confirmed = {vl.bill_line_id for vl in judged if vl.status is not VoucherStatus.PROVISIONAL}
+    today = shanghai_date(clock.now())
+    lines = []
+    for vl in judged:
+        if vl.bill_line_id not in confirmed:
+            continue
+        was = old[vl.bill_line_id]
+        vl.part += was.part + 1  # after the provisional part (a queued remainder one further)
+        vl.adjustment = True
+        step = {
+            "article": BUDGET_PROGRAM,
+            "rule": "rejudged",
+            "parameter": f"provisional voucher line {was.id}",
+            "value": today.isoformat(),
+            "result": "re-judged under the packs in force",
+        }
+        vl.steps.insert(0, step)
+        lines.append(vl)
+    for bill_line_id in sorted(confirmed):
+        was = old[bill_line_id]
+        was.status = VoucherStatus.REPLACED.value
+        new = next(vl for vl in lines if vl.bill_line_id == bill_line_id)
+        step = {
+            "article": BUDGET_PROGRAM,
+            "rule": "replaced",
+            "parameter": "packs in force",
+            "value": today.isoformat(),
+            "result": f"confirmed: part {new.part} is {new.status.value}",
+        }
+        was.steps = json.dumps([*json.loads(was.steps), step], ensure_ascii=False)
+    written = _write(s, month, lines, clock, settlement=done) if lines else None
+    result.lines, result.granted_fen, result.queued_fen = done.lines, done.granted_fen, done.queued_fen
+    result.rejudged = len(rows)
+    result.rejudged_granted_fen = written.granted_fen if written else 0
+    result.still_provisional = len(rows) - len(confirmed)
+    if written is not None:
+        result.by_status = written.by_status
+    return result
 
 
 def list_vouchers(

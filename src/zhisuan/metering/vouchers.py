@@ -39,6 +39,8 @@ class VoucherStatus(StrEnum):
     NOT_IN_FORCE = "not_in_force"
     #: the decision rests on a provisional parameter: the estimate is shown, nothing is granted
     PROVISIONAL = "provisional"
+    #: a provisional estimate re-judged once its parameters were confirmed: the next part decides
+    REPLACED = "replaced"
     CLAWBACK = "clawback"
 
 
