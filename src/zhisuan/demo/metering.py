@@ -122,10 +122,10 @@ def bill_and_settle(platform: Platform) -> list[str]:
             Month.parse(m)
             for m in uow.session.execute(select(UsageRecordRow.usage_month).distinct()).scalars()
         )
-        for year in sorted({m.year for m in months if art2_in_force(packs, m)}):
+        for funded in sorted({m.year for m in months if art2_in_force(packs, m)}):
             ledger.post(
                 uow.session,
-                [budget_posting("art2", year, DEMO_BUDGET_FEN, dt.date(year, 1, 1), "demo")],
+                [budget_posting("art2", funded, DEMO_BUDGET_FEN, dt.date(funded, 1, 1), "demo")],
                 clock,
             )
         uow.commit()
