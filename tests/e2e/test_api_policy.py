@@ -83,8 +83,8 @@ def test_batch_answers_each_case_and_flags_bad_ones(client: TestClient) -> None:
 
 def test_pack_browser_endpoints(client: TestClient) -> None:
     packs = client.get("/api/v1/policy/packs").json()
-    assert [p["id"] for p in packs["packs"]] == ["anhui-2023", "anhui-2025"]
-    assert len(packs["articles"]) == 15 + 4
+    assert [p["id"] for p in packs["packs"]] == ["anhui-2023", "anhui-2025", "wuhu-compute"]
+    assert len(packs["articles"]) == 15 + 4 + 1
     art = client.get("/api/v1/policy/articles/art2?on=2025-06-01").json()
     assert {p["name"]: p["value"] for p in art["parameters"]}["rate"] == "20%"
     assert client.get("/api/v1/policy/articles/art99").status_code == 404

@@ -2,7 +2,9 @@
 
 Placement (``zhisuan.compute.placement.VoucherEstimate``) asks what share of a pool's price a user
 bears on a date; this adapter answers from the same pack and the same facts as voucher settlement
-(``metering/vouchers.py``), so dispatch, budgets, the simulator and settlement agree.
+(``metering/vouchers.py``), so dispatch, budgets, the simulator and settlement agree. As settlement
+does, it stacks every program in force for the user's city (the province's first, then the city's;
+one that does not stack gives way; together never more than the spend).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Final
 
 from zhisuan.compute.placement import OrgDirectory, VoucherEstimate, VoucherRule
 from zhisuan.core.money import Money, Rounding
-from zhisuan.policy import Decision, PackSet, evaluate, voucher_version
+from zhisuan.policy import COMPUTE_VOUCHER, Decision, PackSet, evaluate, voucher_version
 
 #: the spend the share is read from (large enough that the fen rounding does not show in the share)
 NOMINAL_SPEND_FEN: Final = 1_000_000
@@ -73,6 +75,37 @@ class PackVoucherEstimate:
         version = voucher_version(self.packs, on)
         return version.qualified if version is not None else "art2"
 
+    def _programs(self, city: str, on: dt.date) -> list[str]:
+        """The province's compute-voucher article, then the city programs in force for ``city``."""
+        stacked = [
+            v.qualified
+            for v in self.packs.all_for_measure(COMPUTE_VOUCHER, on, city)
+            if self.packs.pack(v.pack_id).city_scoped()
+        ]
+        return [self._program(on), *stacked]
+
+    def _voucher(self, facts: dict[str, object], spend_fen: int, on: dt.date) -> int:
+        """What every program in force for the user's city grants on ``spend_fen``, together (settlement's
+        stacking: a program that does not stack with an earlier granting one gives way; never more than
+        the spend)."""
+        total, granting = 0, list[str]()
+        for program in self._programs(str(facts["city"]), on):
+            decision = evaluate(program, facts, on, self.packs)
+            self._note(program, decision)
+            if not (decision.in_force and decision.eligible and decision.amount_fen > 0):
+                continue
+            pack = self.packs.pack(decision.pack) if decision.pack else None
+            mine = f"{decision.pack}/{decision.program}"
+            not_with = pack.not_with if pack is not None else ()
+            if any(
+                other in not_with or mine in self.packs.pack(other.split("/")[0]).not_with
+                for other in granting
+            ):
+                continue
+            granting.append(mine)
+            total += min(decision.amount_fen, spend_fen - total)
+        return total
+
     def provisional(self, on: dt.date) -> tuple[str, ...]:
         """The provisional parameters the estimate on ``on`` rests on (empty: confirmed figures).
 
@@ -100,10 +133,7 @@ class PackVoucherEstimate:
         key = (str(facts["city"]), bool(facts["in_province"]), bool(facts["self_use"]), on)
         found = self._keep.get(key)
         if found is None:
-            program = self._program(on)
-            decision = evaluate(program, facts, on, self.packs)
-            self._note(program, decision)
-            voucher = decision.amount_fen if decision.in_force and decision.eligible else 0
+            voucher = self._voucher(facts, NOMINAL_SPEND_FEN, on)
             found = self._keep[key] = 1 - Fraction(voucher, NOMINAL_SPEND_FEN)
         return found
 
@@ -111,11 +141,7 @@ class PackVoucherEstimate:
         """What ``org`` pays for ``gross``: the bill (to the fen, half up) less the pack's voucher."""
         on = self.as_of or on
         spend = gross.to_fen(Rounding.HALF_UP)
-        program = self._program(on)
-        decision = evaluate(program, self._facts(org, operator, spend), on, self.packs)
-        self._note(program, decision)
-        voucher = decision.amount_fen if decision.in_force and decision.eligible else 0
-        return Money.from_fen(spend - voucher)
+        return Money.from_fen(spend - self._voucher(self._facts(org, operator, spend), spend, on))
 
 
 __all__ = ["NOMINAL_SPEND_FEN", "PackVoucherEstimate", "pack_voucher_rule"]

@@ -55,23 +55,30 @@ def post_payments(s: Session, bills: Sequence[BillRow], paid_on: dt.date, clock:
     )
 
 
-def post_vouchers(s: Session, grants: Sequence[tuple[int, int, int, int]], on: dt.date, clock: Clock) -> None:
-    """Post art. 2 voucher lines: (voucher line id, org, usage year, fen; negative for a claw-back)."""
+def post_vouchers(
+    s: Session, grants: Sequence[tuple[int, int, int, int, str]], on: dt.date, clock: Clock
+) -> None:
+    """Post voucher lines: (voucher line id, org, usage year, fen — negative for a claw-back, program).
+
+    Each is spent from its program's budget: ``art2`` (the province's) or a city program's pack id.
+    """
     ledger.post(
         s,
-        [voucher_posting(i, org, BUDGET_PROGRAM, year, fen, on) for i, org, year, fen in grants if fen],
+        [voucher_posting(i, org, program, year, fen, on) for i, org, year, fen, program in grants if fen],
         clock,
     )
 
 
-def fund_program(s: Session, year: int, fen: int, on: dt.date, source: str, clock: Clock) -> None:
-    """Fund art. 2's program budget of a usage year (once per source)."""
-    ledger.post(s, [budget_posting(BUDGET_PROGRAM, year, fen, on, source)], clock)
+def fund_program(
+    s: Session, year: int, fen: int, on: dt.date, source: str, clock: Clock, program: str = BUDGET_PROGRAM
+) -> None:
+    """Fund a compute-voucher program's budget of a usage year (once per source); art. 2's by default."""
+    ledger.post(s, [budget_posting(program, year, fen, on, source)], clock)
 
 
-def program_budget_left(s: Session, year: int) -> int:
-    """What is left of art. 2's program budget of a usage year, in fen."""
-    return ledger.balance(s, Account.program_budget(BUDGET_PROGRAM, year))
+def program_budget_left(s: Session, year: int, program: str = BUDGET_PROGRAM) -> int:
+    """What is left of a compute-voucher program's budget of a usage year (art. 2's by default), in fen."""
+    return ledger.balance(s, Account.program_budget(program, year))
 
 
 __all__ = ["fund_program", "post_bill_lines", "post_payments", "post_vouchers", "program_budget_left"]

@@ -28,6 +28,7 @@ from zhisuan.metering import postings
 from zhisuan.metering._scope import CHUNK, apply_scope
 from zhisuan.metering.vouchers import (
     BUDGET_PROGRAM,
+    PROGRAM_PART_STRIDE,
     Art2Answer,
     Art2Case,
     Art2Evaluator,
@@ -45,16 +46,33 @@ from zhisuan.store.models.metering import VoucherLineRow, VoucherSettlementRow
 from zhisuan.store.uow import UnitOfWork
 
 
-def policy_evaluator(packs: PackSet) -> Art2Evaluator:
-    """The policy engine's compute-voucher rule, as the settlement asks it (one explained case per line).
+def budget_program(packs: PackSet, pack_id: str) -> str:
+    """The budget account key of a pack's compute voucher: ``art2`` for the province's; for a city's,
+    the id of the first pack of its line of versions (a confirming version keeps the account and the
+    annual cap of the version it replaces)."""
+    known = {p.id: p for p in packs}
+    pack = known.get(pack_id)
+    if pack is None or not pack.city_scoped():
+        return BUDGET_PROGRAM
+    seen = {pack.id}
+    while True:
+        older = next((o for o in sorted(pack.supersedes) if o in known and known[o].city_scoped()), None)
+        if older is None or older in seen:
+            return pack.id
+        seen.add(older)
+        pack = known[older]
 
-    The article is the one carrying the compute-voucher measure on the usage day (2023 art. 2 up to
-    2025-08-10, 2.0 art. 3 from 2025-08-11, or an administrator's revision), never a fixed number.
+
+def policy_evaluator(packs: PackSet) -> Art2Evaluator:
+    """The policy engine's compute-voucher rules, as the settlement asks them: one answer per program.
+
+    The province's article is the one carrying the compute-voucher measure on the usage day (2023 art. 2
+    up to 2025-08-10, 2.0 art. 3 from 2025-08-11, or an administrator's revision), never a fixed number;
+    after it come the city programs in force for the user's city (POLICY position 19).
     """
 
-    def run(case: Art2Case) -> Art2Answer:
-        version = voucher_version(packs, case.on)
-        d = evaluate(version.qualified if version else BUDGET_PROGRAM, case.facts(), case.on, packs)
+    def answer(program: str, case: Art2Case, account: str) -> Art2Answer:
+        d = evaluate(program, case.facts(account), case.on, packs)
         mode = str(d.version.param("budget_exhausted", case.on)) if d.version is not None else "queued"
         return Art2Answer(
             in_force=d.in_force,
@@ -66,7 +84,17 @@ def policy_evaluator(packs: PackSet) -> Art2Evaluator:
             budget_mode=mode,
             article=d.program,
             provisional_parameters=d.provisional_parameters,
+            program=account,
+            not_with=packs.pack(d.pack).not_with if d.pack else (),
         )
+
+    def run(case: Art2Case) -> list[Art2Answer]:
+        version = voucher_version(packs, case.on)
+        out = [answer(version.qualified if version else BUDGET_PROGRAM, case, BUDGET_PROGRAM)]
+        for city in packs.all_for_measure(COMPUTE_VOUCHER, case.on, case.city):
+            if packs.pack(city.pack_id).city_scoped():
+                out.append(answer(city.qualified, case, budget_program(packs, city.pack_id)))
+        return out
 
     return run
 
@@ -104,19 +132,25 @@ class SettlementResult:
 
 
 def _fund_from_pack(s: Session, packs: PackSet, year: int, clock: Clock) -> None:
-    """A pack that sets ``program_budget_per_year`` funds that year's budget once (a ledger posting)."""
+    """A pack that sets ``program_budget_per_year`` funds that year's budget once (a ledger posting):
+    the province's compute-voucher pack, and each city program's own account."""
     on = dt.date(year, 1, 1)
-    version = voucher_version(packs, on) or next(
-        (v for v in packs.measure_versions(COMPUTE_VOUCHER) if v.effective_from.year <= year), None
-    )
-    if version is None:
-        return
-    value = version.param("program_budget_per_year", max(on, version.effective_from))
-    if value is None:
-        return
-    fen = Money(Fraction(str(value)) if not isinstance(value, Fraction) else value).to_fen()
-    if fen > 0:
-        postings.fund_program(s, year, fen, shanghai_date(clock.now()), f"pack-{version.pack_id}", clock)
+    province = [v for v in packs.measure_versions(COMPUTE_VOUCHER) if not packs.pack(v.pack_id).city_scoped()]
+    version = voucher_version(packs, on) or next((v for v in province if v.effective_from.year <= year), None)
+    cities = [
+        v
+        for v in packs.measure_versions(COMPUTE_VOUCHER)
+        if packs.pack(v.pack_id).city_scoped() and v.effective_from.year <= year
+    ]
+    for v in [version, *cities] if version is not None else cities:
+        value = v.param("program_budget_per_year", max(on, v.effective_from))
+        if value is None:
+            continue
+        fen = Money(Fraction(str(value)) if not isinstance(value, Fraction) else value).to_fen()
+        if fen > 0:
+            program = budget_program(packs, v.pack_id)
+            today = shanghai_date(clock.now())
+            postings.fund_program(s, year, fen, today, f"pack-{v.pack_id}", clock, program)
 
 
 # gather ------------------------------------------------------------------------------------------
@@ -161,7 +195,7 @@ def _provisional(s: Session, month: Month) -> tuple[list[VoucherLineRow], list[P
             .order_by(VoucherLineRow.id)
         ).scalars()
     )
-    ids = [r.bill_line_id for r in rows]
+    ids = sorted({r.bill_line_id for r in rows})  # a bill line may have a provisional line per program
     paid = [
         _paid_line(r)
         for i in range(0, len(ids), CHUNK)
@@ -170,11 +204,20 @@ def _provisional(s: Session, month: Month) -> tuple[list[VoucherLineRow], list[P
     return rows, paid
 
 
-def _waiting(s: Session) -> list[Waiting]:
+def _waiting(s: Session, packs: PackSet) -> list[Waiting]:
     """Queued voucher parts of earlier settlements (their entitlement decided, their money not)."""
     rows = s.execute(select(VoucherLineRow).where(VoucherLineRow.status == VoucherStatus.QUEUED.value))
     return [
-        Waiting(w.id, w.bill_line_id, w.part, w.org_id, w.usage_year, w.entitled_fen) for w in rows.scalars()
+        Waiting(
+            w.id,
+            w.bill_line_id,
+            w.part,
+            w.org_id,
+            w.usage_year,
+            w.entitled_fen,
+            budget_program(packs, w.pack),
+        )
+        for w in rows.scalars()
     ]
 
 
@@ -190,12 +233,14 @@ def _orgs(s: Session, org_ids: Sequence[int]) -> dict[int, OrgFacts]:
     return orgs
 
 
-def _awarded(s: Session, years: Sequence[int]) -> dict[tuple[int, int], int]:
-    """Granted or promised per (org, usage year) so far: a queued part counts against the annual cap."""
+def _awarded(s: Session, packs: PackSet, years: Sequence[int]) -> dict[tuple[int, int, str], int]:
+    """Granted or promised per (org, usage year, program) so far: a queued part counts against the
+    annual cap of its program."""
     q = (
         select(
             VoucherLineRow.org_id,
             VoucherLineRow.usage_year,
+            VoucherLineRow.pack,
             func.sum(
                 case(
                     (VoucherLineRow.status == VoucherStatus.QUEUED.value, VoucherLineRow.entitled_fen),
@@ -204,9 +249,18 @@ def _awarded(s: Session, years: Sequence[int]) -> dict[tuple[int, int], int]:
             ),
         )
         .where(VoucherLineRow.usage_year.in_(years))
-        .group_by(VoucherLineRow.org_id, VoucherLineRow.usage_year)
+        .group_by(VoucherLineRow.org_id, VoucherLineRow.usage_year, VoucherLineRow.pack)
     )
-    return {(o, y): int(v or 0) for o, y, v in s.execute(q)}
+    out: dict[tuple[int, int, str], int] = defaultdict(int)
+    for o, y, pack, v in s.execute(q):
+        out[(o, y, budget_program(packs, pack))] += int(v or 0)
+    return dict(out)
+
+
+def _budgets(s: Session, packs: PackSet, years: Sequence[int]) -> dict[tuple[int, str], int]:
+    """What is left of each program's budget per usage year: the province's and each city program's."""
+    programs = [BUDGET_PROGRAM, *sorted({budget_program(packs, p.id) for p in packs if p.city_scoped()})]
+    return {(y, p): postings.program_budget_left(s, y, p) for y in years for p in programs}
 
 
 # write -------------------------------------------------------------------------------------------
@@ -284,14 +338,14 @@ def _write(
             for i, vl in zip(ids, new, strict=True)
         ],
     )
-    grants = [(i, vl.org_id, vl.year, vl.amount_fen) for i, vl in zip(ids, new, strict=True)]
+    grants = [(i, vl.org_id, vl.year, vl.amount_fen, vl.program) for i, vl in zip(ids, new, strict=True)]
     for vl in updated:
         row = s.get(VoucherLineRow, vl.existing_id)
         assert row is not None
         row.amount_fen, row.entitled_fen, row.status = vl.amount_fen, vl.entitled_fen, vl.status.value
         row.settlement_id, row.settlement_month = settlement.id, str(month)
         row.steps = json.dumps(json.loads(row.steps) + vl.steps, ensure_ascii=False)
-        grants.append((row.id, row.org_id, row.usage_year, vl.amount_fen))
+        grants.append((row.id, row.org_id, row.usage_year, vl.amount_fen, vl.program))
     postings.post_vouchers(s, grants, today, clock)
     s.flush()
     by_status: dict[str, int] = defaultdict(int)
@@ -320,7 +374,7 @@ def settle_vouchers(
             f"{later} is already settled; late items of {month} go into the next settlement", field="month"
         )
     paid = _paid_lines(s, month)
-    waiting = _waiting(s)
+    waiting = _waiting(s, packs)
     org_ids = sorted({p.org_id for p in paid} | {w.org_id for w in waiting})
     years = sorted({p.usage_month.year for p in paid} | {w.year for w in waiting})
     for y in years:
@@ -332,8 +386,8 @@ def settle_vouchers(
         ownership_graph(uow),
         policy_evaluator(packs),
         lambda claims, left, mode: apply_budget(list(claims), left, mode),  # type: ignore[arg-type,return-value]
-        {y: postings.program_budget_left(s, y) for y in years},
-        _awarded(s, years) if org_ids else {},
+        _budgets(s, packs, years),
+        _awarded(s, packs, years) if org_ids else {},
         waiting,
     )
     if progress is not None:
@@ -368,18 +422,21 @@ def _rejudge(
         ownership_graph(uow),
         policy_evaluator(packs),
         lambda claims, left, mode: apply_budget(list(claims), left, mode),  # type: ignore[arg-type,return-value]
-        {y: postings.program_budget_left(s, y) for y in years},
-        _awarded(s, years),
+        _budgets(s, packs, years),
+        _awarded(s, packs, years),
     )
-    old = {r.bill_line_id: r for r in rows}
-    confirmed = {vl.bill_line_id for vl in judged if vl.status is not VoucherStatus.PROVISIONAL}
+    old = {(r.bill_line_id, budget_program(packs, r.pack)): r for r in rows}
+    # a line of a program that was not provisional (settled for money already) is not judged again
+    judged = [vl for vl in judged if (vl.bill_line_id, vl.program) in old]
+    confirmed = {(vl.bill_line_id, vl.program) for vl in judged if vl.status is not VoucherStatus.PROVISIONAL}
     today = shanghai_date(clock.now())
     lines = []
     for vl in judged:
-        if vl.bill_line_id not in confirmed:
+        if (vl.bill_line_id, vl.program) not in confirmed:
             continue
-        was = old[vl.bill_line_id]
-        vl.part += was.part + 1  # after the provisional part (a queued remainder one further)
+        was = old[(vl.bill_line_id, vl.program)]
+        # after the provisional part (a queued remainder one further), in the program's range of parts
+        vl.part = was.part + 1 + vl.part % PROGRAM_PART_STRIDE
         vl.adjustment = True
         step = {
             "article": BUDGET_PROGRAM,
@@ -390,10 +447,10 @@ def _rejudge(
         }
         vl.steps.insert(0, step)
         lines.append(vl)
-    for bill_line_id in sorted(confirmed):
-        was = old[bill_line_id]
+    for key in sorted(confirmed):
+        was = old[key]
         was.status = VoucherStatus.REPLACED.value
-        new = next(vl for vl in lines if vl.bill_line_id == bill_line_id)
+        new = next(vl for vl in lines if (vl.bill_line_id, vl.program) == key)
         step = {
             "article": BUDGET_PROGRAM,
             "rule": "replaced",
@@ -473,4 +530,11 @@ def budget_burn(uow: UnitOfWork) -> list[dict[str, object]]:
     return out
 
 
-__all__ = ["SettlementResult", "budget_burn", "list_vouchers", "policy_evaluator", "settle_vouchers"]
+__all__ = [
+    "SettlementResult",
+    "budget_burn",
+    "budget_program",
+    "list_vouchers",
+    "policy_evaluator",
+    "settle_vouchers",
+]

@@ -5,6 +5,13 @@ this module only gathers the facts of each paid bill line, asks the engine throu
 and then applies the program budget, which is money the ledger holds, not a policy figure. It never
 computes a voucher amount on its own.
 
+Stacking (POLICY position 19): the evaluator answers once per program in force for the user's city —
+the province's first, then the city's own — and every program judges the same paid spend. Each program
+has its own budget account (``program_budget:art2:YEAR`` for the province, the pack id for a city's) and
+its own annual cap; a later program is capped by what the earlier ones left of the spend, so all lines of
+a bill line together never exceed it. A program that does not stack with an earlier one granting on the
+same usage (either pack's ``not_with`` names the other) gives way: the earlier program wins.
+
 Budget exhaustion (the pack's ``budget_exhausted`` mode, applied by the policy engine's
 ``apply_budget``): ``queued`` pays claims in order (waiting remainders first, then first paid first)
 until the budget is spent; what does not fit waits as a *queued* voucher part retried by the next
@@ -19,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ValidationError
@@ -29,6 +37,9 @@ from zhisuan.core.orgs import OwnershipGraph
 #: the compute-voucher program's name in the ledger (``program_budget:art2:YEAR``): the 2023 article
 #: number, kept as the account name; which article judges a month is found by its measure, not by this
 BUDGET_PROGRAM = "art2"
+#: a stacked program's voucher parts are numbered from its position × this (the province's from 0), so
+#: the parts of one bill line stay distinct across programs
+PROGRAM_PART_STRIDE = 1000
 
 
 class VoucherStatus(StrEnum):
@@ -65,15 +76,20 @@ class Art2Case:
     spend_fen: int
     subsidy_this_year_fen: int
     on: dt.date
+    #: (program, granted this year) of the city programs stacking on the province's (their own caps)
+    stacked_this_year_fen: tuple[tuple[str, int], ...] = ()
 
-    def facts(self) -> dict[str, object]:
-        """The case as the engine's facts; amounts as exact Money (the engine takes it as it is)."""
+    def facts(self, program: str = BUDGET_PROGRAM) -> dict[str, object]:
+        """The case as ``program``'s facts; amounts as exact Money (the engine takes it as it is)."""
+        got = dict(self.stacked_this_year_fen).get(program, 0)
         return {
             "city": self.city,
             "in_province": self.in_province,
             "self_use": self.self_use,
             "spend": Money.from_fen(self.spend_fen),
-            "subsidy_this_year": Money.from_fen(self.subsidy_this_year_fen),
+            "subsidy_this_year": Money.from_fen(
+                self.subsidy_this_year_fen if program == BUDGET_PROGRAM else got
+            ),
         }
 
 
@@ -90,9 +106,17 @@ class Art2Answer:
     budget_mode: str = "queued"  # the pack's ``budget_exhausted``: queued or pro_rated
     article: str = BUDGET_PROGRAM  # the article that judged the case, e.g. art2 or art3
     provisional_parameters: tuple[str, ...] = ()  # non-empty: an estimate, no money (position 16)
+    program: str = BUDGET_PROGRAM  # the budget account it is funded from: art2, or a city pack's id
+    not_with: tuple[str, ...] = ()  # programs (``pack/artN``) this one does not stack with
+
+    @property
+    def qualified(self) -> str:
+        """``pack/artN``, as ``not_with`` names programs."""
+        return f"{self.pack}/{self.article}"
 
 
-Art2Evaluator = Callable[[Art2Case], Art2Answer]
+#: one answer, or one per program in force for the case's city (the province's first)
+Art2Evaluator = Callable[[Art2Case], "Art2Answer | Sequence[Art2Answer]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +150,7 @@ class Waiting:
     org_id: int
     year: int
     entitled_fen: int
+    program: str = BUDGET_PROGRAM
 
 
 @dataclass
@@ -150,6 +175,7 @@ class VoucherLine:
     steps: list[dict[str, str]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     existing_id: int | None = None
+    program: str = BUDGET_PROGRAM
 
     @property
     def year(self) -> int:
@@ -171,6 +197,166 @@ def _step(
 BudgetFn = Callable[[Sequence[int], int, str], tuple[Sequence[int], Sequence[int]]]
 
 
+def _answers(got: Art2Answer | Sequence[Art2Answer]) -> list[Art2Answer]:
+    return [got] if isinstance(got, Art2Answer) else list(got)
+
+
+def _excluded(answer: Art2Answer, earlier: Sequence[Art2Answer]) -> Art2Answer | None:
+    """The earlier program granting on the same usage that this one does not stack with, if any."""
+    for other in earlier:
+        if not (other.in_force and other.eligible and other.amount_fen > 0):
+            continue
+        if other.qualified in answer.not_with or answer.qualified in other.not_with:
+            return other
+    return None
+
+
+def _keyed(mapping: Mapping[Any, int], width: int) -> dict[Any, int]:
+    """Keys without a program (``(org, year)`` or ``year``) mean the province's program."""
+    out: dict[Any, int] = defaultdict(int)
+    for key, value in mapping.items():
+        parts = key if isinstance(key, tuple) else (key,)
+        out[parts if len(parts) > width else (*parts, BUDGET_PROGRAM)] += value
+    return out
+
+
+def _judge(
+    month: Month,
+    line: PaidLine,
+    org: OrgFacts,
+    answer: Art2Answer,
+    head: list[dict[str, str]],
+    position: int,
+    room: int,
+    excluded_by: Art2Answer | None,
+    awarded: dict[tuple[int, int, str], int],
+    left: dict[tuple[int, str], int],
+) -> tuple[VoucherLine, bool]:
+    """One program's line for a paid bill line, and whether it claims budget (granted later, in order).
+
+    ``room``: what the earlier programs left of the spend (the stacking cap).
+    """
+    year, program = line.usage_month.year, answer.program
+    vl = VoucherLine(
+        bill_line_id=line.bill_line_id,
+        part=0 if program == BUDGET_PROGRAM else position * PROGRAM_PART_STRIDE,
+        org_id=line.org_id,
+        city=org.city,
+        usage_month=line.usage_month,
+        settlement_month=month,
+        spend_fen=line.gross_fen,
+        entitled_fen=0,
+        amount_fen=0,
+        status=VoucherStatus.INELIGIBLE,
+        pack=answer.pack,
+        adjustment=line.usage_month < month or line.gross_fen < 0,
+        steps=[*head, *(dict(s) for s in answer.steps)],
+        reasons=list(answer.reasons),
+        program=program,
+    )
+    if not answer.in_force:
+        vl.status = VoucherStatus.NOT_IN_FORCE
+        return vl, False
+    amount = answer.amount_fen if answer.eligible else 0
+    if excluded_by is not None and amount > 0:
+        vl.steps.append(
+            _step("not_with", excluded_by.qualified, "does not stack", "granted 0", answer.article)
+        )
+        vl.reasons.append(
+            f"不与 {excluded_by.qualified} 叠加 / does not stack with {excluded_by.qualified}, which applies"
+        )
+        return vl, False
+    if amount > room:
+        vl.steps.append(
+            _step("stacking", "spend left by earlier programs", yuan(room), yuan(room), answer.article)
+        )
+        amount = room
+    if answer.provisional_parameters:
+        # POLICY position 16: no money on a provisional parameter; the estimate is kept, granted 0
+        names = ", ".join(answer.provisional_parameters)
+        vl.status = VoucherStatus.PROVISIONAL
+        vl.entitled_fen = amount if line.gross_fen > 0 else 0
+        vl.steps.append(
+            _step("provisional", names, yuan(vl.entitled_fen), "no money until confirmed", answer.article)
+        )
+        vl.reasons.append(
+            f"暂定参数（{names}）：估算 {yuan(vl.entitled_fen)} 元，确认前不发放 / rests on provisional "
+            f"parameter(s) {names}; estimate {yuan(vl.entitled_fen)}, no money until confirmed"
+        )
+        return vl, False
+    if amount <= 0:
+        return vl, False
+    already = awarded[(line.org_id, year, program)]
+    if line.gross_fen < 0:
+        # a correction reduced the spend: take back the voucher it had earned, never more than granted
+        back = min(amount, max(already, 0))
+        vl.entitled_fen = vl.amount_fen = -back
+        vl.status = VoucherStatus.CLAWBACK
+        awarded[(line.org_id, year, program)] -= back
+        left[(year, program)] += back
+        vl.steps.append(_step("clawback", "granted this year", yuan(already), yuan(-back), answer.article))
+        return vl, False
+    vl.entitled_fen = amount
+    awarded[(line.org_id, year, program)] += amount
+    return vl, True
+
+
+def _split(
+    month: Month,
+    key: tuple[int, str],
+    group: Sequence[VoucherLine],
+    mode: str,
+    left: dict[tuple[int, str], int],
+    apply_budget: BudgetFn,
+    out: list[VoucherLine],
+) -> None:
+    """Pay one program's claims of one year from its budget: granted, pro-rated or queued."""
+    year, program = key
+    budget = max(left[key], 0)
+    paid, deferred = apply_budget([vl.entitled_fen for vl in group], budget, mode)
+    param = f"program_budget:{program}:{year}"
+    for vl, got, rest in zip(group, paid, deferred, strict=True):
+        got, rest = int(got), int(rest)
+        vl.steps.append(_step("budget", param, yuan(budget), f"{mode}: granted {yuan(got)}"))
+        if rest == 0:
+            vl.amount_fen, vl.status = got, VoucherStatus.GRANTED
+        elif mode == "pro_rated":
+            vl.amount_fen, vl.status = got, VoucherStatus.PRO_RATED
+            vl.reasons.append(f"program budget {year} exhausted: pro-rated to {yuan(got)}")
+        elif got == 0:
+            if vl.existing_id is not None:
+                continue  # still waiting, nothing changes
+            vl.status = VoucherStatus.QUEUED
+            vl.reasons.append(f"program budget {year} exhausted: queued until it is funded")
+        else:
+            # paid in part: this part is granted what fits, the rest waits as a new queued part
+            vl.entitled_fen, vl.amount_fen, vl.status = got, got, VoucherStatus.GRANTED
+            vl.reasons.append(f"program budget {year} exhausted: {yuan(rest)} queued")
+            out.append(
+                VoucherLine(
+                    bill_line_id=vl.bill_line_id,
+                    part=vl.part + 1,
+                    org_id=vl.org_id,
+                    city=vl.city,
+                    usage_month=vl.usage_month,
+                    settlement_month=month,
+                    spend_fen=0,
+                    entitled_fen=rest,
+                    amount_fen=0,
+                    status=VoucherStatus.QUEUED,
+                    pack=vl.pack,
+                    adjustment=True,
+                    steps=[_step("budget", param, yuan(0), "queued until funded")],
+                    reasons=[f"program budget {year} exhausted: queued until it is funded"],
+                    program=program,
+                )
+            )
+        if vl.existing_id is not None:
+            out.append(vl)
+        budget -= got
+    left[key] = budget
+
+
 def settle(
     month: Month,
     lines: Sequence[PaidLine],
@@ -178,27 +364,28 @@ def settle(
     graph: OwnershipGraph,
     evaluate: Art2Evaluator,
     apply_budget: BudgetFn,
-    budget_left_fen: Mapping[int, int],
-    awarded_this_year_fen: Mapping[tuple[int, int], int],
+    budget_left_fen: Mapping[Any, int],
+    awarded_this_year_fen: Mapping[Any, int],
     waiting: Sequence[Waiting] = (),
     budget_modes: Mapping[int, str] | None = None,
 ) -> list[VoucherLine]:
     """Voucher lines for paid bill lines (usage months up to ``month``) and for queued parts.
 
-    ``budget_left_fen``: program budget still available per usage year (the ledger's balance);
-    ``awarded_this_year_fen``: what each (org, year) has been granted or promised so far;
-    ``apply_budget``: the policy engine's split of claims into (paid, deferred) for a mode.
+    ``budget_left_fen``: budget still available per usage year (the province's program) or per
+    (year, program); ``awarded_this_year_fen``: what each (org, year) or (org, year, program) has been
+    granted or promised so far; ``apply_budget``: the policy engine's split of claims into (paid,
+    deferred) for a mode. One line per program in force per paid bill line (see the module docstring).
     """
     for line in lines:
         if line.usage_month > month:
             raise ValidationError(
                 f"bill line {line.bill_line_id} is for {line.usage_month}, after {month}", field="month"
             )
-    awarded: dict[tuple[int, int], int] = defaultdict(int, awarded_this_year_fen)
-    left: dict[int, int] = defaultdict(int, budget_left_fen)
-    modes: dict[int, str] = dict(budget_modes or {})
+    awarded: dict[tuple[int, int, str], int] = _keyed(awarded_this_year_fen, 2)
+    left: dict[tuple[int, str], int] = _keyed(budget_left_fen, 1)
+    modes: dict[tuple[int, str], str] = {(y, BUDGET_PROGRAM): m for y, m in (budget_modes or {}).items()}
     out: list[VoucherLine] = []
-    claims: dict[int, list[VoucherLine]] = defaultdict(list)
+    claims: dict[tuple[int, str], list[VoucherLine]] = defaultdict(list)
     for w in sorted(waiting, key=lambda w: w.voucher_line_id):
         holder = orgs[w.org_id]
         vl = VoucherLine(
@@ -215,8 +402,9 @@ def settle(
             pack="",
             adjustment=True,
             existing_id=w.voucher_line_id,
+            program=w.program,
         )
-        claims[w.year].append(vl)
+        claims[(w.year, w.program)].append(vl)
     related: dict[tuple[int, int], bool] = {}
     # claw-backs first, so the budget they return is there for this month's grants
     ordered = sorted(lines, key=lambda x: (x.gross_fen >= 0, x.usage_month, x.paid_on, x.bill_line_id))
@@ -229,124 +417,44 @@ def settle(
         if self_use is None:
             self_use = related[pair] = graph.related(OrgId(line.org_id), OrgId(line.operator_org_id))
         year = line.usage_month.year
-        already = awarded[(line.org_id, year)]
+        mine = {p: max(v, 0) for (o, y, p), v in awarded.items() if o == line.org_id and y == year}
         case = Art2Case(
             city=org.city,
             in_province=org.in_province,
             self_use=self_use,
             spend_fen=abs(line.gross_fen),
-            subsidy_this_year_fen=max(already, 0),
+            subsidy_this_year_fen=mine.get(BUDGET_PROGRAM, 0),
             on=line.policy_on,
+            stacked_this_year_fen=tuple(sorted((p, v) for p, v in mine.items() if p != BUDGET_PROGRAM)),
         )
-        answer = evaluate(case)
-        steps = [
+        head = [
             _step(
                 "self_use",
                 "operator related to user (POLICY position 6)",
                 f"user {line.org_id}, operator {line.operator_org_id}",
                 self_use,
-            ),
-            *(dict(s) for s in answer.steps),
+            )
         ]
-        vl = VoucherLine(
-            bill_line_id=line.bill_line_id,
-            part=0,
-            org_id=line.org_id,
-            city=org.city,
-            usage_month=line.usage_month,
-            settlement_month=month,
-            spend_fen=line.gross_fen,
-            entitled_fen=0,
-            amount_fen=0,
-            status=VoucherStatus.INELIGIBLE,
-            pack=answer.pack,
-            adjustment=line.usage_month < month or line.gross_fen < 0,
-            steps=steps,
-            reasons=list(answer.reasons),
-        )
-        out.append(vl)
-        if not answer.in_force:
-            vl.status = VoucherStatus.NOT_IN_FORCE
-            continue
-        if answer.provisional_parameters:
-            # POLICY position 16: no money on a provisional parameter; the estimate is kept, granted 0
-            names = ", ".join(answer.provisional_parameters)
-            vl.status = VoucherStatus.PROVISIONAL
-            vl.entitled_fen = answer.amount_fen if answer.eligible and line.gross_fen > 0 else 0
-            vl.steps.append(
-                _step("provisional", names, yuan(vl.entitled_fen), "no money until confirmed", answer.article)
+        room = abs(line.gross_fen)
+        earlier: list[Art2Answer] = []
+        for position, answer in enumerate(_answers(evaluate(case))):
+            vl, claims_budget = _judge(
+                month, line, org, answer, head, position, room, _excluded(answer, earlier), awarded, left
             )
-            vl.reasons.append(
-                f"暂定参数（{names}）：估算 {yuan(vl.entitled_fen)} 元，确认前不发放 / rests on provisional "
-                f"parameter(s) {names}; estimate {yuan(vl.entitled_fen)}, no money until confirmed"
-            )
-            continue
-        if not answer.eligible or answer.amount_fen <= 0:
-            continue
-        if line.gross_fen < 0:
-            # a correction reduced the spend: take back the voucher it had earned, never more than granted
-            back = min(answer.amount_fen, max(already, 0))
-            vl.entitled_fen = vl.amount_fen = -back
-            vl.status = VoucherStatus.CLAWBACK
-            awarded[(line.org_id, year)] -= back
-            left[year] += back
-            vl.steps.append(
-                _step("clawback", "granted this year", yuan(already), yuan(-back), answer.article)
-            )
-            continue
-        vl.entitled_fen = answer.amount_fen
-        awarded[(line.org_id, year)] += answer.amount_fen
-        modes.setdefault(year, answer.budget_mode)
-        claims[year].append(vl)
-    for year, group in sorted(claims.items()):
-        mode = modes.get(year, "queued")
-        budget = max(left[year], 0)
-        paid, deferred = apply_budget([vl.entitled_fen for vl in group], budget, mode)
-        param = f"program_budget:{BUDGET_PROGRAM}:{year}"
-        for vl, got, rest in zip(group, paid, deferred, strict=True):
-            got, rest = int(got), int(rest)
-            vl.steps.append(_step("budget", param, yuan(budget), f"{mode}: granted {yuan(got)}"))
-            if rest == 0:
-                vl.amount_fen, vl.status = got, VoucherStatus.GRANTED
-            elif mode == "pro_rated":
-                vl.amount_fen, vl.status = got, VoucherStatus.PRO_RATED
-                vl.reasons.append(f"program budget {year} exhausted: pro-rated to {yuan(got)}")
-            elif got == 0:
-                if vl.existing_id is not None:
-                    continue  # still waiting, nothing changes
-                vl.status = VoucherStatus.QUEUED
-                vl.reasons.append(f"program budget {year} exhausted: queued until it is funded")
-            else:
-                # paid in part: this part is granted what fits, the rest waits as a new queued part
-                vl.entitled_fen, vl.amount_fen, vl.status = got, got, VoucherStatus.GRANTED
-                vl.reasons.append(f"program budget {year} exhausted: {yuan(rest)} queued")
-                out.append(
-                    VoucherLine(
-                        bill_line_id=vl.bill_line_id,
-                        part=vl.part + 1,
-                        org_id=vl.org_id,
-                        city=vl.city,
-                        usage_month=vl.usage_month,
-                        settlement_month=month,
-                        spend_fen=0,
-                        entitled_fen=rest,
-                        amount_fen=0,
-                        status=VoucherStatus.QUEUED,
-                        pack=vl.pack,
-                        adjustment=True,
-                        steps=[_step("budget", param, yuan(0), "queued until funded")],
-                        reasons=[f"program budget {year} exhausted: queued until it is funded"],
-                    )
-                )
-            if vl.existing_id is not None:
-                out.append(vl)
-            budget -= got
-        left[year] = budget
+            earlier.append(answer)
+            room -= abs(vl.entitled_fen)
+            out.append(vl)
+            if claims_budget:
+                modes.setdefault((year, vl.program), answer.budget_mode)
+                claims[(year, vl.program)].append(vl)
+    for key, group in sorted(claims.items()):
+        _split(month, key, group, modes.get(key, "queued"), left, apply_budget, out)
     return out
 
 
 __all__ = [
     "BUDGET_PROGRAM",
+    "PROGRAM_PART_STRIDE",
     "Art2Answer",
     "Art2Case",
     "Art2Evaluator",

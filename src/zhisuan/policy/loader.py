@@ -7,6 +7,7 @@ Loading validates every key and reports the first problem as ``file:line: key: m
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -84,11 +85,16 @@ _ARTICLE_KEYS: Final = {
     "notes_zh",
     "notes_en",
 }
+_PAYERS: Final = frozenset({"province", "city"})
+#: a program another pack names in ``not_with``: ``pack-id/artN``
+_PROGRAM: Final = re.compile(r"^[a-z0-9][a-z0-9._-]*/art[0-9]+$")
 _PACK_KEYS: Final = {
     "id",
     "title_zh",
     "title_en",
     "region",
+    "payer",
+    "not_with",
     "source",
     "published",
     "defaults",
@@ -350,17 +356,29 @@ def parse_pack(text: str, filename: str = "<pack>") -> Pack:
             supersedes[older][art] = day
             if by != art:
                 renumbers.setdefault(older, {})[art] = by
+    region = ctx.text(root, "region", "region")
+    payer = ctx.text(root, "payer", "payer", required=False, default="province")
+    if payer not in _PAYERS:
+        raise ctx.fail(root, "payer", "payer", f"one of {', '.join(sorted(_PAYERS))}")
+    if payer == "city" and region.endswith("0000"):
+        raise ctx.fail(root, "payer", "payer", "a city payer needs a city region (e.g. 340200)")
+    not_with = ctx.texts(root, "not_with", "not_with")
+    for i, program in enumerate(not_with):
+        if not _PROGRAM.match(program):
+            raise ctx.fail(root, "not_with", f"not_with[{i}]", f"{program!r} is not a program 'pack/artN'")
     return Pack(
         id=pack_id,
         title_zh=ctx.text(root, "title_zh", "title_zh"),
         title_en=ctx.text(root, "title_en", "title_en"),
-        region=ctx.text(root, "region", "region"),
+        region=region,
         source=ctx.text(root, "source", "source"),
         articles=articles,
         supersedes=supersedes,
         source_file=filename,
         published=ctx.date(root, "published", "published", required=False),
         renumbers=renumbers,
+        payer=payer,
+        not_with=not_with,
     )
 
 

@@ -40,7 +40,10 @@ class PackSet:
                         self._cut[(older, art)] = (day, pack.id, by)
         # without a pack, article ids mean the numbering of the packs that are not renumbered
         # successors (the 2023 numbering): 2.0's own art1 … and its revisions need the pack named
-        self._default = frozenset(p for p in self._packs if not self._renumbered_family(p))
+        # (a city's pack is named with its pack: its article ids never clash with the province's)
+        self._default = frozenset(
+            p for p, pack in self._packs.items() if not self._renumbered_family(p) and not pack.city_scoped()
+        )
         self._walked: dict[
             tuple[str, dt.date, str | None], tuple[ArticleVersion | None, ArticleVersion | None]
         ] = {}
@@ -168,9 +171,10 @@ class PackSet:
         return self._walk(article, on, pack_id)[1]
 
     def for_measure(self, measure: str, on: dt.date) -> ArticleVersion | None:
-        """The article version carrying ``measure`` (e.g. compute_voucher) in force on ``on``, any pack.
+        """The province-wide article version carrying ``measure`` (e.g. compute_voucher) in force on ``on``.
 
-        Two in force on one date without a successor relation is an error, as for :meth:`resolve`.
+        Two in force on one date without a successor relation is an error, as for :meth:`resolve`;
+        city programs stacking on it are :meth:`all_for_measure`'s with a city.
         """
         found = self.all_for_measure(measure, on)
         if len(found) > 1:
@@ -180,10 +184,17 @@ class PackSet:
             )
         return found[0] if found else None
 
-    def all_for_measure(self, measure: str, on: dt.date) -> list[ArticleVersion]:
-        """Every article version carrying ``measure`` that judges events on ``on`` (one per program)."""
+    def all_for_measure(self, measure: str, on: dt.date, city: str | None = None) -> list[ArticleVersion]:
+        """Every article version carrying ``measure`` that judges events on ``on`` (one per program).
+
+        Without ``city``: the province-wide programs. With it: the programs covering that city, the
+        province's first, then the city's own packs (by id) — the order settlement stacks them in.
+        """
         out = []
-        for pack in self._packs.values():
+        packs = sorted(self._packs.values(), key=lambda p: (p.city_scoped(), p.id))
+        for pack in packs:
+            if (pack.city_scoped() and city is None) or (city is not None and not pack.applies_to(city)):
+                continue
             for version in pack.articles.values():
                 if version.measure != measure or not version.in_effect(on):
                     continue

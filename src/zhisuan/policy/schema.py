@@ -225,6 +225,19 @@ class Pack:
     #: older pack id -> its article -> this pack's article replacing it, when the numbers differ
     #: (a renumbered successor such as 2.0: anhui-2023 art2 → anhui-2025 art3); absent: the same number
     renumbers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: who funds the pack's money (``province``, or a city's budget: ``city``)
+    payer: str = "province"
+    #: programs (``pack/artN``) this pack's programs do not stack with: where one of them grants on
+    #: the same usage, this pack grants nothing (POLICY position 19)
+    not_with: tuple[str, ...] = ()
+
+    def city_scoped(self) -> bool:
+        """Whether the pack covers one city (a region code not ending in 0000) rather than a province."""
+        return not self.region.endswith("0000")
+
+    def applies_to(self, city: str) -> bool:
+        """Whether the pack covers usage of an organization in ``city`` (its province, or that city)."""
+        return city == self.region if self.city_scoped() else city[:2] == self.region[:2]
 
     def renumbered(self) -> bool:
         """Whether this pack has its own numbering (it replaces some older article under another number)."""

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhisuan.core.clock import Month, parse_date
-from zhisuan.metering.vouchers import Art2Case, VoucherStatus
+from zhisuan.metering.vouchers import PROGRAM_PART_STRIDE, Art2Case, VoucherStatus
 from zhisuan.policy import COMPUTE_VOUCHER
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillLineRow, VoucherLineRow, VoucherSettlementRow
@@ -99,7 +99,8 @@ def voucher_line_cases(s: Session, month: Month) -> list[RecordedCase]:
     for line in s.execute(
         select(VoucherLineRow).where(VoucherLineRow.org_id.in_(orgs)).order_by(VoucherLineRow.id)
     ).scalars():
-        if (line.org_id, line.usage_year) in keys:
+        # a stacked (city) program's parts count against its own cap, not the province's
+        if (line.org_id, line.usage_year) in keys and line.part < PROGRAM_PART_STRIDE:
             earlier[(line.org_id, line.usage_year)].append((line.id, _granted(line)))
     out: list[RecordedCase] = []
     for row, policy_on, in_province in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from zhisuan.core.clock import UTC
 from zhisuan.core.money import Money
 from zhisuan.metering.estimate import PackVoucherEstimate
 from zhisuan.policy import PackSet, load_pack_set
+from zhisuan.policy.loader import builtin_pack_dir
 
 JUNE = dt.date(2025, 6, 10)
 OUTSIDE = {"shanghai-co"}  # registered outside Anhui
@@ -95,3 +97,36 @@ def test_zhisuan_simulate_estimates_self_use_on_the_users_own_centers() -> None:
     est = voucher_estimate(load_province("demo"), load_pack_set())
     assert est.keep("ustc", "iflytek", JUNE) == Fraction(4, 5)
     assert est.keep("iflytek", "iflytek", JUNE) == 1
+
+
+def test_a_wuhu_user_bears_the_price_less_every_program_in_force_for_wuhu(packs: PackSet) -> None:
+    est = PackVoucherEstimate(
+        packs,
+        in_province=lambda org: True,
+        related=lambda org, operator: False,
+        city=lambda org: "340200" if org == "wuhu-co" else "340100",
+    )
+    day = dt.date(2026, 1, 15)
+    # 2.0 art. 3's placeholder 20% and Wuhu's reported 25%, both provisional: dispatch may price with them
+    assert est.keep("wuhu-co", "op", day) == Fraction(55, 100)
+    assert est.net("wuhu-co", "op", day, Money("100")) == Money("55")
+    assert est.keep("hefei-co", "op", day) == Fraction(4, 5)
+    assert est.used_provisional()["wuhu-compute/art1"] == ("annual_cap_per_org", "rate")
+
+
+def test_a_city_program_that_does_not_stack_leaves_the_province_share_only(tmp_path: Path) -> None:
+    text = (builtin_pack_dir() / "wuhu-compute.yaml").read_text(encoding="utf-8")
+    alone = tmp_path / "wuhu-alone.yaml"
+    alone.write_text(
+        text.replace("id: wuhu-compute\n", "id: wuhu-alone\n")
+        .replace("payer: city\n", "payer: city\nnot_with: [anhui-2025/art3]\n")
+        .replace("\narticles:", "\nsupersedes:\n  wuhu-compute:\n    art1: 2025-08-11\narticles:"),
+        encoding="utf-8",
+    )
+    est = PackVoucherEstimate(
+        load_pack_set(files=[alone]),
+        in_province=lambda org: True,
+        related=lambda org, operator: False,
+        city=lambda org: "340200",
+    )
+    assert est.keep("wuhu-co", "op", dt.date(2026, 1, 15)) == Fraction(4, 5)

@@ -72,7 +72,7 @@ def test_queued_remainder_becomes_a_new_part_and_nothing_overspends():
 
 def test_pro_rated_mode_scales_down_to_the_fen():
     def pro_rated(case):
-        return dataclasses.replace(EVALUATE(case), budget_mode="pro_rated")
+        return [dataclasses.replace(a, budget_mode="pro_rated") for a in EVALUATE(case)]
 
     out = settle(
         JUNE, [line(1, 1, 100_000), line(2, 1, 50_000)], ORGS, GRAPH, pro_rated, budget, {2025: 10_000}, {}

@@ -174,7 +174,7 @@ def test_an_admin_pack_is_picked_up_and_diffed(data_dir: Path) -> None:
     src = Path(__file__).parent / "packs" / "anhui-2025-test.yaml"
     (data_dir / "packs" / "successor.yaml").write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
     ids = {p["id"] for p in json.loads(runner.invoke(app, ["list", "--json"]).stdout)["packs"]}
-    assert ids == {"anhui-2023", "anhui-2025", "anhui-2025-test"}
+    assert ids == {"anhui-2023", "anhui-2025", "anhui-2025-test", "wuhu-compute"}
     diff = json.loads(runner.invoke(app, ["diff", "anhui-2023", "anhui-2025-test", "--json"]).stdout)
     assert diff["b_supersedes"] == {"anhui-2023": {"art6": "2025-08-11"}}
     assert any(c["article"] == "art6" and c["what"] == "fact development_input" for c in diff["changes"])

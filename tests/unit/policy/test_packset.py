@@ -97,5 +97,5 @@ def test_an_admin_pack_directory_is_loaded(tmp_path: object, successor_pack_path
     d = Path(str(tmp_path))
     shutil.copy(str(successor_pack_path), d / "successor.yaml")
     ps = load_pack_set(d)
-    assert {p.id for p in ps} == {"anhui-2023", "anhui-2025", "anhui-2025-test"}
+    assert {p.id for p in ps} == {"anhui-2023", "anhui-2025", "anhui-2025-test", "wuhu-compute"}
     assert load_pack(d / "successor.yaml").supersedes == {"anhui-2023": {"art6": dt.date(2025, 8, 11)}}

@@ -44,8 +44,12 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_without_a_folder_only_the_shipped_packs_are_in_force(tmp_path: Path) -> None:
-    assert [p.id for p in PackSource(tmp_path / "missing").current()] == ["anhui-2023", "anhui-2025"]
-    assert [p.id for p in PackSource(None).current()] == ["anhui-2023", "anhui-2025"]
+    assert [p.id for p in PackSource(tmp_path / "missing").current()] == [
+        "anhui-2023",
+        "anhui-2025",
+        "wuhu-compute",
+    ]
+    assert [p.id for p in PackSource(None).current()] == ["anhui-2023", "anhui-2025", "wuhu-compute"]
 
 
 def test_a_published_pack_is_picked_up_without_a_restart(tmp_path: Path) -> None:
