@@ -28,7 +28,6 @@ from zhisuan.metering import postings
 from zhisuan.metering._scope import CHUNK, apply_scope
 from zhisuan.metering.vouchers import (
     BUDGET_PROGRAM,
-    PROGRAM_PART_STRIDE,
     Art2Answer,
     Art2Case,
     Art2Evaluator,
@@ -268,6 +267,7 @@ def _budgets(s: Session, packs: PackSet, years: Sequence[int]) -> dict[tuple[int
 _VOUCHER_COLUMNS = (
     "id",
     "bill_line_id",
+    "program",
     "part",
     "settlement_id",
     "org_id",
@@ -319,6 +319,7 @@ def _write(
             (
                 i,
                 vl.bill_line_id,
+                vl.program,
                 vl.part,
                 settlement.id,
                 vl.org_id,
@@ -425,7 +426,7 @@ def _rejudge(
         _budgets(s, packs, years),
         _awarded(s, packs, years),
     )
-    old = {(r.bill_line_id, budget_program(packs, r.pack)): r for r in rows}
+    old = {(r.bill_line_id, r.program): r for r in rows}
     # a line of a program that was not provisional (settled for money already) is not judged again
     judged = [vl for vl in judged if (vl.bill_line_id, vl.program) in old]
     confirmed = {(vl.bill_line_id, vl.program) for vl in judged if vl.status is not VoucherStatus.PROVISIONAL}
@@ -435,8 +436,8 @@ def _rejudge(
         if (vl.bill_line_id, vl.program) not in confirmed:
             continue
         was = old[(vl.bill_line_id, vl.program)]
-        # after the provisional part (a queued remainder one further), in the program's range of parts
-        vl.part = was.part + 1 + vl.part % PROGRAM_PART_STRIDE
+        # after the provisional part (a queued remainder one further), among the program's own parts
+        vl.part = was.part + 1 + vl.part
         vl.adjustment = True
         step = {
             "article": BUDGET_PROGRAM,
@@ -487,6 +488,7 @@ def list_vouchers(
         {
             "id": v.id,
             "bill_line_id": v.bill_line_id,
+            "program": v.program,
             "part": v.part,
             "org_id": v.org_id,
             "city": v.city,

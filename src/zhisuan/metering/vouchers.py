@@ -37,9 +37,6 @@ from zhisuan.core.orgs import OwnershipGraph
 #: the compute-voucher program's name in the ledger (``program_budget:art2:YEAR``): the 2023 article
 #: number, kept as the account name; which article judges a month is found by its measure, not by this
 BUDGET_PROGRAM = "art2"
-#: a stacked program's voucher parts are numbered from its position × this (the province's from 0), so
-#: the parts of one bill line stay distinct across programs
-PROGRAM_PART_STRIDE = 1000
 
 
 class VoucherStatus(StrEnum):
@@ -226,7 +223,6 @@ def _judge(
     org: OrgFacts,
     answer: Art2Answer,
     head: list[dict[str, str]],
-    position: int,
     room: int,
     excluded_by: Art2Answer | None,
     awarded: dict[tuple[int, int, str], int],
@@ -239,7 +235,7 @@ def _judge(
     year, program = line.usage_month.year, answer.program
     vl = VoucherLine(
         bill_line_id=line.bill_line_id,
-        part=0 if program == BUDGET_PROGRAM else position * PROGRAM_PART_STRIDE,
+        part=0,
         org_id=line.org_id,
         city=org.city,
         usage_month=line.usage_month,
@@ -437,9 +433,9 @@ def settle(
         ]
         room = abs(line.gross_fen)
         earlier: list[Art2Answer] = []
-        for position, answer in enumerate(_answers(evaluate(case))):
+        for answer in _answers(evaluate(case)):
             vl, claims_budget = _judge(
-                month, line, org, answer, head, position, room, _excluded(answer, earlier), awarded, left
+                month, line, org, answer, head, room, _excluded(answer, earlier), awarded, left
             )
             earlier.append(answer)
             room -= abs(vl.entitled_fen)
@@ -454,7 +450,6 @@ def settle(
 
 __all__ = [
     "BUDGET_PROGRAM",
-    "PROGRAM_PART_STRIDE",
     "Art2Answer",
     "Art2Case",
     "Art2Evaluator",

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhisuan.core.clock import Month, parse_date
-from zhisuan.metering.vouchers import PROGRAM_PART_STRIDE, Art2Case, VoucherStatus
+from zhisuan.metering.vouchers import BUDGET_PROGRAM, Art2Case, VoucherStatus
 from zhisuan.policy import COMPUTE_VOUCHER
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillLineRow, VoucherLineRow, VoucherSettlementRow
@@ -85,6 +85,7 @@ def voucher_line_cases(s: Session, month: Month) -> list[RecordedCase]:
             .join(OrganizationRow, OrganizationRow.id == VoucherLineRow.org_id)
             .where(
                 VoucherLineRow.settlement_month == str(month),
+                VoucherLineRow.program == BUDGET_PROGRAM,
                 VoucherLineRow.part == 0,
                 VoucherLineRow.spend_fen > 0,
             )
@@ -100,7 +101,7 @@ def voucher_line_cases(s: Session, month: Month) -> list[RecordedCase]:
         select(VoucherLineRow).where(VoucherLineRow.org_id.in_(orgs)).order_by(VoucherLineRow.id)
     ).scalars():
         # a stacked (city) program's parts count against its own cap, not the province's
-        if (line.org_id, line.usage_year) in keys and line.part < PROGRAM_PART_STRIDE:
+        if (line.org_id, line.usage_year) in keys and line.program == BUDGET_PROGRAM:
             earlier[(line.org_id, line.usage_year)].append((line.id, _granted(line)))
     out: list[RecordedCase] = []
     for row, policy_on, in_province in rows:

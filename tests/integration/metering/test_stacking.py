@@ -86,13 +86,13 @@ def test_wuhu_users_get_two_lines_from_two_budgets_and_the_city_cap_counts_acros
     _bill_pay_settle(platform, clock, SEP, packs)
     assert _lines(platform, SEP) == [
         (w, "anhui-2025-art3-test", 0, "granted", 20_000, 20_000),  # 25% of 800
-        (w, CITY, 1000, "granted", 20_000, 20_000),  # Wuhu's 25% on the same spend, its own part
+        (w, CITY, 0, "granted", 20_000, 20_000),  # Wuhu's 25% of the same spend, its own program
         (h, "anhui-2025-art3-test", 0, "granted", 20_000, 20_000),  # Hefei: the province only
     ]
     _bill_pay_settle(platform, clock, OCT, packs)
     assert _lines(platform, OCT) == [
         (w, "anhui-2025-art3-test", 0, "granted", 20_000, 20_000),
-        (w, CITY, 1000, "granted", 10_000, 10_000),  # 300 yuan a year: 200 in September, 100 left
+        (w, CITY, 0, "granted", 10_000, 10_000),  # 300 yuan a year: 200 in September, 100 left
         (h, "anhui-2025-art3-test", 0, "granted", 20_000, 20_000),
     ]
     with platform.uow() as uow:
@@ -112,7 +112,7 @@ def test_a_city_program_that_does_not_stack_gives_way_to_the_province(
     _bill_pay_settle(platform, clock, SEP, packs)
     assert _lines(platform, SEP) == [
         (w, "anhui-2025-art3-test", 0, "granted", 20_000, 20_000),
-        (w, CITY, 1000, "ineligible", 0, 0),
+        (w, CITY, 0, "ineligible", 0, 0),
         (h, "anhui-2025-art3-test", 0, "granted", 20_000, 20_000),
     ]
     with platform.uow() as uow:
@@ -130,7 +130,7 @@ def test_shipped_packs_wuhu_gets_two_provisional_estimates_within_the_spend(
     lines = _lines(platform, JAN26)
     assert lines == [
         (w, "anhui-2025", 0, "provisional", 16_000, 0),  # 2.0 art. 3's placeholder 20%
-        (w, "wuhu-compute", 1000, "provisional", 20_000, 0),  # Wuhu's reported 25%
+        (w, "wuhu-compute", 0, "provisional", 20_000, 0),  # Wuhu's reported 25%
         (h, "anhui-2025", 0, "provisional", 16_000, 0),
     ]
     assert sum(e for o, *_rest, e, _a in lines if o == w) <= 80_000
@@ -158,7 +158,7 @@ def test_re_settling_confirms_each_program_on_its_own(
     assert (r.rejudged, r.still_provisional, r.rejudged_granted_fen) == (1, 0, 20_000)
     got = _lines(platform, JAN26)
     assert [x[3] for x in got[:3]] == ["replaced", "replaced", "replaced"]
-    assert got[5:] == [(w, CITY, 1001, "granted", 20_000, 20_000)]
+    assert got[5:] == [(w, CITY, 1, "granted", 20_000, 20_000)]
     with platform.uow() as uow:
         assert ledger.verify(uow.session) == []
         assert postings.program_budget_left(uow.session, 2026, ACCOUNT) == 100_000_00 - 20_000

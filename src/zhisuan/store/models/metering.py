@@ -203,11 +203,14 @@ class VoucherLineRow(Base):
     __tablename__ = "voucher_lines"
     __table_args__ = (
         Index("ix_voucher_lines_org_year", "org_id", "usage_year"),
-        UniqueConstraint("bill_line_id", "part"),
+        UniqueConstraint("bill_line_id", "program", "part"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bill_line_id: Mapped[int] = mapped_column(ForeignKey("bill_lines.id"))
+    #: the compute-voucher program that decided the line: "art2" (the province's, whatever pack and
+    #: article carries it) or a city program's first pack id; each program numbers its own parts
+    program: Mapped[str] = mapped_column(String(64), server_default="art2")
     part: Mapped[int] = mapped_column(Integer)  # 0; 1, 2 … for queued remainders paid later
     settlement_id: Mapped[int] = mapped_column(ForeignKey("voucher_settlements.id"), index=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
