@@ -203,7 +203,7 @@ def _provisional(s: Session, month: Month) -> tuple[list[VoucherLineRow], list[P
     return rows, paid
 
 
-def _waiting(s: Session, packs: PackSet) -> list[Waiting]:
+def _waiting(s: Session) -> list[Waiting]:
     """Queued voucher parts of earlier settlements (their entitlement decided, their money not)."""
     rows = s.execute(select(VoucherLineRow).where(VoucherLineRow.status == VoucherStatus.QUEUED.value))
     return [
@@ -214,7 +214,7 @@ def _waiting(s: Session, packs: PackSet) -> list[Waiting]:
             w.org_id,
             w.usage_year,
             w.entitled_fen,
-            budget_program(packs, w.pack),
+            w.program,
         )
         for w in rows.scalars()
     ]
@@ -232,14 +232,14 @@ def _orgs(s: Session, org_ids: Sequence[int]) -> dict[int, OrgFacts]:
     return orgs
 
 
-def _awarded(s: Session, packs: PackSet, years: Sequence[int]) -> dict[tuple[int, int, str], int]:
+def _awarded(s: Session, years: Sequence[int]) -> dict[tuple[int, int, str], int]:
     """Granted or promised per (org, usage year, program) so far: a queued part counts against the
     annual cap of its program."""
     q = (
         select(
             VoucherLineRow.org_id,
             VoucherLineRow.usage_year,
-            VoucherLineRow.pack,
+            VoucherLineRow.program,
             func.sum(
                 case(
                     (VoucherLineRow.status == VoucherStatus.QUEUED.value, VoucherLineRow.entitled_fen),
@@ -248,12 +248,9 @@ def _awarded(s: Session, packs: PackSet, years: Sequence[int]) -> dict[tuple[int
             ),
         )
         .where(VoucherLineRow.usage_year.in_(years))
-        .group_by(VoucherLineRow.org_id, VoucherLineRow.usage_year, VoucherLineRow.pack)
+        .group_by(VoucherLineRow.org_id, VoucherLineRow.usage_year, VoucherLineRow.program)
     )
-    out: dict[tuple[int, int, str], int] = defaultdict(int)
-    for o, y, pack, v in s.execute(q):
-        out[(o, y, budget_program(packs, pack))] += int(v or 0)
-    return dict(out)
+    return {(o, y, program): int(v or 0) for o, y, program, v in s.execute(q)}
 
 
 def _budgets(s: Session, packs: PackSet, years: Sequence[int]) -> dict[tuple[int, str], int]:
@@ -375,7 +372,7 @@ def settle_vouchers(
             f"{later} is already settled; late items of {month} go into the next settlement", field="month"
         )
     paid = _paid_lines(s, month)
-    waiting = _waiting(s, packs)
+    waiting = _waiting(s)
     org_ids = sorted({p.org_id for p in paid} | {w.org_id for w in waiting})
     years = sorted({p.usage_month.year for p in paid} | {w.year for w in waiting})
     for y in years:
@@ -388,7 +385,7 @@ def settle_vouchers(
         policy_evaluator(packs),
         lambda claims, left, mode: apply_budget(list(claims), left, mode),  # type: ignore[arg-type,return-value]
         _budgets(s, packs, years),
-        _awarded(s, packs, years) if org_ids else {},
+        _awarded(s, years) if org_ids else {},
         waiting,
     )
     if progress is not None:
@@ -424,7 +421,7 @@ def _rejudge(
         policy_evaluator(packs),
         lambda claims, left, mode: apply_budget(list(claims), left, mode),  # type: ignore[arg-type,return-value]
         _budgets(s, packs, years),
-        _awarded(s, packs, years),
+        _awarded(s, years),
     )
     old = {(r.bill_line_id, r.program): r for r in rows}
     # a line of a program that was not provisional (settled for money already) is not judged again
