@@ -34,6 +34,9 @@ class FlatVoucher:
     def net(self, org: str, operator: str, on: dt.date, gross: Money) -> Money:
         return (gross * self.keep(org, operator, on)).round(Rounding.HALF_UP)
 
+    def used_provisional(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
 
 def pool(
     pid: str,

@@ -530,3 +530,8 @@ def schedule(
         out.print(f"{r.policy}: {r.queued} queued, placed {len(r.placed)}, held: {held}")
         for job_id, pool in r.placed:
             out.print(f"  job {job_id} → {pool}")
+        for article, names in r.provisional.items():
+            out.print(
+                f"  prices and budgets rest on provisional parameter(s) of {article}: {', '.join(names)}"
+                " — an estimate; no money is granted on them until confirmed"
+            )

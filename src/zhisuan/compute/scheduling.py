@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Final
@@ -61,6 +61,9 @@ class ScheduleReport:
     placed: tuple[tuple[int, str], ...]  # (job id, pool key)
     held: Mapping[str, int]  # hold kind -> jobs
     pools: int
+    #: the provisional parameters the art. 2 estimate behind prices and budgets rested on, per article
+    #: (POLICY position 16: an estimate, no money on them until confirmed)
+    provisional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -70,6 +73,7 @@ class ScheduleReport:
             "placed": [{"job": j, "pool": p} for j, p in self.placed],
             "held": dict(self.held),
             "pools_available": self.pools,
+            "provisional_estimate": {article: list(names) for article, names in self.provisional.items()},
         }
 
 
@@ -249,7 +253,15 @@ def schedule_once(
             row.updated_at = now
         held[row.hold_kind or "capacity"] += 1
     s.flush()
-    return ScheduleReport(now, policy, len(queue_rows), tuple(placed), dict(held), len(available))
+    return ScheduleReport(
+        now,
+        policy,
+        len(queue_rows),
+        tuple(placed),
+        dict(held),
+        len(available),
+        dict(estimate.used_provisional()),
+    )
 
 
 __all__ = [

@@ -148,3 +148,24 @@ def test_dispatch_follows_an_administrators_pack(
         uow.commit()
     gross = _committed(db, world.outside, now, rule)
     assert _committed(db, world.local, now, rule) == gross - (gross * Decimal("0.3")).round()
+
+
+def test_a_step_says_when_prices_rest_on_provisional_parameters(
+    db: TestDatabase, world: World, clock: ManualClock
+) -> None:
+    """2.0 art. 3's rate is provisional: dispatch may price with it, and the step's report says so."""
+    rule = pack_voucher_rule(PackSource(None).current)
+    with db.uow() as uow:
+        compute.submit_job(uow, _member(world.local), _job(), clock.now())
+        confirmed = compute.schedule_once(uow, clock.now(), vouchers=rule)  # 2025-06: 2023 art. 2
+        uow.commit()
+    assert confirmed.provisional == {}
+    clock.set(dt.datetime(2026, 1, 15, 2, 0, tzinfo=dt.UTC))
+    with db.uow() as uow:
+        compute.submit_job(uow, _member(world.local), _job(), clock.now())
+        report = compute.schedule_once(uow, clock.now(), vouchers=rule)
+        uow.commit()
+    assert "rate" in report.provisional["anhui-2025/art3"]
+    assert report.as_dict()["provisional_estimate"]["anhui-2025/art3"] == list(  # type: ignore[index]
+        report.provisional["anhui-2025/art3"]
+    )

@@ -38,6 +38,10 @@ class VoucherEstimate(Protocol):
         """What the user pays for ``gross``, rounded as settlement rounds."""
         ...
 
+    def used_provisional(self) -> Mapping[str, tuple[str, ...]]:
+        """The provisional parameters the estimates given so far rested on, per article (empty: none)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class OrgDirectory:
@@ -89,6 +93,10 @@ class NoVoucher:
     def net(self, org: str, operator: str, on: dt.date, gross: Money) -> Money:
         """The gross amount, rounded to the fen as bills round."""
         return gross.round(Rounding.HALF_UP)
+
+    def used_provisional(self) -> Mapping[str, tuple[str, ...]]:
+        """No estimate, nothing provisional."""
+        return {}
 
 
 # --------------------------------------------------------------------------------------------------
