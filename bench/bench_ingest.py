@@ -31,7 +31,7 @@ from sqlalchemy import Engine, func, select, text
 
 from zhisuan.core.clock import UTC
 from zhisuan.metering.model import UsageRecord
-from zhisuan.metering.usage import record_row, store_records
+from zhisuan.metering.usage import RECORD_COLUMNS, record_row, store_records
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.models.compute import CenterRow, PoolRow
@@ -131,27 +131,7 @@ def batched(engine: Engine, recs: list[UsageRecord], batch: int) -> tuple[float,
 
 def orm_row_by_row(engine: Engine, recs: list[UsageRecord]) -> tuple[float, int]:
     cols = [c.name for c in UsageRecordRow.__table__.columns if c.name != "id"]
-    names = [
-        "key",
-        "engine",
-        "engine_job_id",
-        "org_id",
-        "center_id",
-        "pool_id",
-        "accelerator",
-        "cards",
-        "start_at",
-        "end_at",
-        "card_seconds",
-        "price_fen_per_card_hour",
-        "discount_bp",
-        "amount_fen",
-        "kind",
-        "revision",
-        "reverses",
-        "usage_month",
-        "policy_on",
-    ]
+    names = RECORD_COLUMNS
     assert set(names) == set(cols)
     t = time.perf_counter()
     inserted = 0

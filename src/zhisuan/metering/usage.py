@@ -32,7 +32,8 @@ from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import UsageRecordRow
 from zhisuan.store.uow import UnitOfWork
 
-_RECORD_COLUMNS = (
+#: the columns of a usage record row, in the order :func:`record_row` gives its values
+RECORD_COLUMNS = (
     "key",
     "engine",
     "engine_job_id",
@@ -289,9 +290,9 @@ def store_records(uow: UnitOfWork, records: Sequence[UsageRecord]) -> int:
     batch = list(unique.values())
     _check_batch(batch)
     table = UsageRecordRow.__table__
-    tmp = stage(s, table, _RECORD_COLUMNS, [record_row(r) for r in batch])  # type: ignore[arg-type]
+    tmp = stage(s, table, RECORD_COLUMNS, [record_row(r) for r in batch])  # type: ignore[arg-type]
     _check_against_stored(s, tmp)
-    return insert_staged(s, table, tmp, _RECORD_COLUMNS, ("key",))  # type: ignore[arg-type]
+    return insert_staged(s, table, tmp, RECORD_COLUMNS, ("key",))  # type: ignore[arg-type]
 
 
 def import_usage(uow: UnitOfWork, path: Path, packs: PackSet) -> ImportResult:
@@ -366,6 +367,7 @@ def usage_summary(
 
 
 __all__ = [
+    "RECORD_COLUMNS",
     "ImportResult",
     "import_usage",
     "list_usage",
