@@ -18,9 +18,18 @@ center_cash            debit   payments received for a center's bills (clearing)
 program_budget         credit  available provincial program budget per article and year (floor 0)
 city_budget            credit  available city budget per city, article and year (floor 0)
 appropriation          debit   where budget comes from (treasury side; unbounded)
-subsidy_payable        credit  vouchers owed to an organization, not yet disbursed
-subsidy_disbursed      debit   vouchers paid out to organizations
+subsidy_payable        credit  vouchers owed to an organization, not yet disbursed (floor none: a
+                               claw-back after payment leaves the org owing it back)
+subsidy_disbursed      credit  vouchers paid out to an organization, cumulative
+award_payable          credit  awards approved for a payee (``org:7`` or ``city:340200``), not yet
+                               paid (floor 0: nothing is paid that was not committed)
+award_paid             credit  awards paid out to a payee, cumulative
 =====================  ======  =================================================================
+
+Money for a program moves budget → payable → paid: funding credits the budget from its appropriation;
+a grant (a settled voucher line, an approved award) spends the budget into the payee's payable; a
+payment batch moves the payable into paid. So at any time, per program and year,
+funded = budget left + payable + paid.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ class AccountKind(StrEnum):
     APPROPRIATION = "appropriation"
     SUBSIDY_PAYABLE = "subsidy_payable"
     SUBSIDY_DISBURSED = "subsidy_disbursed"
+    AWARD_PAYABLE = "award_payable"
+    AWARD_PAID = "award_paid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +81,9 @@ KIND_RULES: Mapping[AccountKind, KindRule] = {
     AccountKind.APPROPRIATION: KindRule(Side.DEBIT, None),
     # may turn negative when a correction claws back a voucher already disbursed: the org owes it back
     AccountKind.SUBSIDY_PAYABLE: KindRule(Side.CREDIT, None),
-    AccountKind.SUBSIDY_DISBURSED: KindRule(Side.DEBIT, None),
+    AccountKind.SUBSIDY_DISBURSED: KindRule(Side.CREDIT, None),
+    AccountKind.AWARD_PAYABLE: KindRule(Side.CREDIT, 0),
+    AccountKind.AWARD_PAID: KindRule(Side.CREDIT, None),
 }
 
 
@@ -153,6 +166,14 @@ class Account:
     @classmethod
     def subsidy_disbursed(cls, org: int) -> Account:
         return cls(AccountKind.SUBSIDY_DISBURSED, str(org))
+
+    @classmethod
+    def award_payable(cls, payee: str) -> Account:
+        return cls(AccountKind.AWARD_PAYABLE, payee)
+
+    @classmethod
+    def award_paid(cls, payee: str) -> Account:
+        return cls(AccountKind.AWARD_PAID, payee)
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +435,66 @@ def voucher_posting(
     )
 
 
+def city_budget_posting(city: str, article: str, year: int, fen: int, on: dt.date, ref: str) -> Posting:
+    """Fund (or, negative, withdraw) a city's budget for an article and year from its appropriation."""
+    key = f"city_budget:{city}:{article}:{year}:{ref}"
+    return Posting(
+        key,
+        key,
+        on,
+        (
+            debit(Account.appropriation(f"{city}:{article}", year), fen),
+            credit(Account.city_budget(city, article, year), fen),
+        ),
+        "city budget funded",
+    )
+
+
+def voucher_payment_posting(batch_id: int, org: int, fen: int, on: dt.date) -> Posting:
+    """Vouchers paid out to an organization in a payment batch: payable → disbursed."""
+    key = f"voucher_payment:{batch_id}:{org}"
+    return Posting(
+        key,
+        key,
+        on,
+        (debit(Account.subsidy_payable(org), fen), credit(Account.subsidy_disbursed(org), fen)),
+        "compute vouchers paid",
+    )
+
+
+def award_commit_posting(award_id: int, budget: Account, payee: str, fen: int, on: dt.date) -> Posting:
+    """An approved award commits its budget: budget → the payee's award payable."""
+    return Posting(
+        f"award_commit:{award_id}",
+        f"award_commit:{award_id}",
+        on,
+        (debit(budget, fen), credit(Account.award_payable(payee), fen)),
+        "award approved",
+    )
+
+
+def award_release_posting(award_id: int, budget: Account, payee: str, fen: int, on: dt.date) -> Posting:
+    """An approved award withdrawn before payment (an upheld objection): payable → back to budget."""
+    return Posting(
+        f"award_release:{award_id}",
+        f"award_release:{award_id}",
+        on,
+        (debit(Account.award_payable(payee), fen), credit(budget, fen)),
+        "award withdrawn",
+    )
+
+
+def award_payment_posting(award_id: int, payee: str, fen: int, on: dt.date) -> Posting:
+    """An award paid in a payment batch: payable → paid."""
+    return Posting(
+        f"award_payment:{award_id}",
+        f"award_payment:{award_id}",
+        on,
+        (debit(Account.award_payable(payee), fen), credit(Account.award_paid(payee), fen)),
+        "award paid",
+    )
+
+
 __all__ = [
     "KIND_RULES",
     "Account",
@@ -424,13 +505,18 @@ __all__ = [
     "Posting",
     "Problem",
     "Side",
+    "award_commit_posting",
+    "award_payment_posting",
+    "award_release_posting",
     "bill_line_posting",
     "bill_void_posting",
     "budget_posting",
+    "city_budget_posting",
     "credit",
     "debit",
     "floor_breaches",
     "payment_posting",
     "posted_once",
+    "voucher_payment_posting",
     "voucher_posting",
 ]

@@ -40,7 +40,7 @@ from zhisuan.policy.batch import answer, answer_json, evaluate_many
 from zhisuan.policy.decision import Decision, Reason, Step, fen_text
 from zhisuan.policy.engine import evaluate
 from zhisuan.policy.errors import FactError, PackError, RuleConflictError
-from zhisuan.policy.facts import as_day
+from zhisuan.policy.facts import as_day, parser_for
 from zhisuan.policy.loader import builtin_pack_dir, load_pack, load_pack_set, parse_pack
 from zhisuan.policy.packset import PackSet, as_params
 from zhisuan.policy.schema import COMPUTE_VOUCHER, MEASURES, ArticleVersion, Pack, Parameter
@@ -53,6 +53,18 @@ from zhisuan.policy.vector import (
     art2_in_force,
     voucher_version,
 )
+
+
+def check_fact(packs: PackSet, version: ArticleVersion, name: str, raw: object) -> object:
+    """Check one fact of ``version`` as the engine will read it (a form's inline validation).
+
+    Raises :class:`FactError` naming ``name`` for an unknown fact or an ill-typed value.
+    """
+    spec = version.fact(name)
+    if spec is None:
+        takes = ", ".join(s.name for s in version.facts)
+        raise FactError(f"{version.qualified} takes no fact {name!r} (it takes: {takes})", field=name)
+    return parser_for(spec, packs.pack(version.pack_id).region)(raw, name)
 
 
 def parameters(
@@ -88,6 +100,7 @@ __all__ = [
     "Step",
     "amounts",
     "answer",
+    "check_fact",
     "answer_json",
     "apply_budget",
     "art2_amounts",

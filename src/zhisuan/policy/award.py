@@ -154,7 +154,7 @@ class Awards:
         return plan
 
     def amount(
-        self, vals: dict[str, object], steps: list[Step], reasons: list[Reason]
+        self, vals: dict[str, object], steps: list[Step], reasons: list[Reason], *, uplift: bool = True
     ) -> tuple[int, int, str]:
         """The formula, the 皖北 uplift and the cap: exact (n/d fen) and the amount's text."""
         art = self.art
@@ -190,7 +190,7 @@ class Awards:
             n, d, text = bn, bd, btext
             steps.append(new_step((art, plan.rule_id, plan.base_name, btext, btext)))
         uplifted = False
-        if self.uplift_on:
+        if self.uplift_on and uplift:
             city = vals.get(self.loc) if self.loc else None
             if city is not None and city in self.uplift_cities:
                 uplifted = True

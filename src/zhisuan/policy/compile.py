@@ -122,8 +122,11 @@ class Compiled:
             vals[name] = parse(raw, name)
         return vals
 
-    def run(self, facts: Mapping[str, object], on: dt.date) -> Decision:
-        """Judge one case: eligibility, claim window, award (or case-by-case amount), one rounding."""
+    def run(self, facts: Mapping[str, object], on: dt.date, *, uplift: bool = True) -> Decision:
+        """Judge one case: eligibility, claim window, award (or case-by-case amount), one rounding.
+
+        ``uplift=False`` leaves the 皖北 uplift out (the maximum before a reviewer confirms it).
+        """
         vals = self.parse(facts)
         art = self.art
         steps: list[Step] = [self.in_force_step]
@@ -192,7 +195,7 @@ class Compiled:
             )
             reasons.append(self.cbc_reason)
         else:
-            n, d, text = self.awards.amount(vals, steps, reasons)
+            n, d, text = self.awards.amount(vals, steps, reasons, uplift=uplift)
         if d == 1:
             fen = n
         else:

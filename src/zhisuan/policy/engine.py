@@ -101,13 +101,20 @@ def lookup(program: object, on: object, packs: PackSet, pack: str | None) -> tup
 
 
 def evaluate(
-    program: str, facts: Mapping[str, object], on: dt.date | str, packs: PackSet, pack: str | None = None
+    program: str,
+    facts: Mapping[str, object],
+    on: dt.date | str,
+    packs: PackSet,
+    pack: str | None = None,
+    *,
+    uplift: bool = True,
 ) -> Decision:
     """Evaluate one case: the article version in force on ``on`` (or that of ``pack``) judges ``facts``.
 
     Raises :class:`PolicyError` for an unknown program or pack, :class:`FactError` (naming the field)
     for missing, unknown or ill-typed facts, :class:`RuleConflictError` when two award rules claim the
-    case without priority.
+    case without priority. ``uplift=False`` leaves the 皖北 uplift out: the maximum an award workflow
+    offers until a reviewer confirms the uplift (the pack says "may").
     """
     if type(program) is str and "/" in program:
         program, pack = split_program(program, pack)
@@ -125,4 +132,4 @@ def evaluate(
     compiled, day = hit  # type: ignore[misc]
     if compiled is None:
         return not_in_force(program, day, packs, pack)
-    return compiled.run(facts, day)
+    return compiled.run(facts, day, uplift=uplift)

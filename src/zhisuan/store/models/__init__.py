@@ -1,5 +1,6 @@
 """Every context's tables, imported so that ``Base.metadata`` knows them all (one line per context)."""
 
+from zhisuan.store.models import awards as awards
 from zhisuan.store.models import compute as compute
 from zhisuan.store.models import core as core
 from zhisuan.store.models import ledger as ledger
