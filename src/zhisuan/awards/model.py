@@ -125,7 +125,7 @@ def clean_reason(text: object, field: str = "reason") -> str:
     """A written reason: text of a sensible length, no control characters."""
     if not isinstance(text, str):
         raise ValidationError("a written reason is required", field=field)
-    out = unicodedata.normalize("NFKC", text).strip()
+    out = unicodedata.normalize("NFC", text).strip()  # NFC: keeps full-width Chinese punctuation
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in out):
         raise ValidationError("the reason contains control characters", field=field)
     if len(out) < MIN_REASON:

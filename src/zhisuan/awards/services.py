@@ -34,6 +34,7 @@ from zhisuan.core.access import (
 )
 from zhisuan.core.clock import Clock, parse_date, shanghai_date
 from zhisuan.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import Account, award_commit_posting, award_release_posting
 from zhisuan.policy import ArticleVersion, PackSet, evaluate, fen_text, parameters
@@ -483,6 +484,26 @@ def _frozen(row: ApplicationRow) -> m.Frozen:
     )
 
 
+def _check_project_unchanged(s: Session, row: ApplicationRow) -> None:
+    """One event, one award (POLICY positions 4 and 10): the awards on the project are what the frozen
+    decision counted, and a measure without a cumulative cap pays a project once."""
+    granted = _granted_on_project(s, row.program, row.project_ref, row.id)
+    facts = json.loads(row.decision or "{}").get("facts", {})
+    if "already_awarded" in facts:
+        counted = Money(str(facts["already_awarded"])).to_fen()
+        if counted != granted:
+            raise ConflictError(
+                f"awards on project {row.project_ref} changed since submission ({fen_text(counted)} → "
+                f"{fen_text(granted)} yuan): return the application so that it is judged again",
+                field="already_awarded",
+            )
+    elif granted:
+        raise ConflictError(
+            f"project {row.project_ref} already has an award under {row.program}: one award per project",
+            field="project_ref",
+        )
+
+
 def budget_account(call: AwardCallRow, row: ApplicationRow) -> Account:
     """The budget an award of this call spends: the province's per program and year, or the city's."""
     if call.payer == "city":
@@ -576,6 +597,7 @@ def _province_approve(
         )
     ).scalar_one()
     m.check_round_limit(int(granted), call.max_awards)
+    _check_project_unchanged(s, row)
     approvals = _approvals(s, row)
     if case_by_case:
         m.check_second_approver(approvals, who.user_id, amount_fen)

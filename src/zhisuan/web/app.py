@@ -30,6 +30,7 @@ BackgroundTask = Callable[[Platform], Coroutine[Any, Any, None]]
 
 def _routers() -> list[tuple[str, object]]:
     """(prefix, router) of every context's API, one line each."""
+    from zhisuan.web.api import awards as awards_api
     from zhisuan.web.api import compute, foundation
     from zhisuan.web.api import metering as metering_api
     from zhisuan.web.api import policy as policy_api
@@ -43,6 +44,7 @@ def _routers() -> list[tuple[str, object]]:
         (API_PREFIX, publishing_api.router),
         (API_PREFIX, metering_api.router),
         (API_PREFIX, reports_api.router),
+        (API_PREFIX, awards_api.router),
     ]
 
 

@@ -41,7 +41,45 @@ def _case_out(case: Any, packs: PackSet, lang: str) -> str:
     pack = case.get("pack")
     if pack is not None and not isinstance(pack, str):
         raise PolicyError("pack is a pack id", field="pack")
-    return evaluate(program, facts, on, packs, pack).to_json(case.get("id"), lang)
+    return _what_if(case, evaluate(program, facts, on, packs, pack).to_json(case.get("id"), lang))
+
+
+#: the largest case-by-case amount a what-if may carry (10^15 yuan)
+MAX_WHAT_IF = Decimal(10) ** 15
+WHAT_IF_NOTE = (
+    "what-if only: a case-by-case amount is decided in an application by two province approvers "
+    "with a written reason (POST /api/v1/applications/{id}/review), never by this calculator"
+)
+
+
+def _what_if(case: Any, answer: str) -> str:
+    """Label an answer that used a case-by-case amount as a what-if, and bound that amount."""
+    facts = case.get("facts") if isinstance(case, dict) else None
+    if not isinstance(facts, dict) or facts.get("case_by_case_amount") in (None, ""):
+        return answer
+    raw = facts["case_by_case_amount"]
+    try:
+        amount = Decimal(str(raw).strip()) if isinstance(raw, str | int | Decimal) else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite() or abs(amount) > MAX_WHAT_IF:
+        raise PolicyError(
+            "case_by_case_amount is an amount of at most 10^15 yuan", field="case_by_case_amount"
+        )
+    out = json.loads(answer)
+    if "error" not in out:
+        out["what_if"] = True
+        out["note"] = WHAT_IF_NOTE
+    return json.dumps(out, ensure_ascii=False)
+
+
+def _batch_line(case: Any, packs: PackSet, pack: str | None, line: int, lang: str) -> str:
+    answer = answer_json(case, packs, pack, line=line, lang=lang)
+    try:
+        return _what_if(case, answer)
+    except PolicyError as e:
+        out = json.loads(answer)
+        return json.dumps({"id": out.get("id"), "error": e.to_dict()}, ensure_ascii=False)
 
 
 @router.post(
@@ -106,7 +144,7 @@ async def evaluate_cases(
         pack = body.get("pack")
         use = pack if isinstance(pack, str) else None
         # the answers are JSON already (Decision.to_json): no per-field re-encoding by the framework
-        lines = ", ".join(answer_json(c, packs, use, line=i + 1, lang=lang) for i, c in enumerate(cases))
+        lines = ", ".join(_batch_line(c, packs, use, i + 1, lang) for i, c in enumerate(cases))
         return Response(f'{{"results": [{lines}]}}', media_type="application/json")
     return Response(_case_out(body, packs, lang), media_type="application/json")
 
