@@ -38,7 +38,9 @@ class Awards:
     def h(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
-    def post(self, who: str, url: str, body: dict[str, Any] | None = None, status: int = 200) -> dict[str, Any]:
+    def post(
+        self, who: str, url: str, body: dict[str, Any] | None = None, status: int = 200
+    ) -> dict[str, Any]:
         r = self.client.post(f"/api/v1{url}", json=body or {}, headers=self.h(who))
         assert r.status_code == status, r.text
         out: dict[str, Any] = r.json()
@@ -51,17 +53,29 @@ class Awards:
         return out
 
     def call(self, program: str, **extra: Any) -> int:
-        body = {"program": program, "title": f"2025 {program}", "opens_on": "2025-06-01", "closes_on": "2025-07-31"}
+        body = {
+            "program": program,
+            "title": f"2025 {program}",
+            "opens_on": "2025-06-01",
+            "closes_on": "2025-07-31",
+        }
         return int(self.post("pia", "/awards/calls", {**body, **extra}, 201)["id"])
 
     def fund(self, program: str, amount: str = "100000000", payer: str = "province", ref: str = "B1") -> None:
-        self.post("fay", "/budgets", {"program": program, "year": 2025, "amount": amount, "payer": payer,
-                                      "reference": ref}, 201)
+        self.post(
+            "fay",
+            "/budgets",
+            {"program": program, "year": 2025, "amount": amount, "payer": payer, "reference": ref},
+            201,
+        )
 
     def apply(self, who: str, call: int, ref: str, facts: dict[str, Any], submit: bool = True) -> int:
-        out = self.post(who, f"/awards/calls/{call}/applications",
-                        {"project_ref": ref, "project_name": f"项目 {ref}", "event_on": "2025-06-01",
-                         "facts": facts}, 201)
+        out = self.post(
+            who,
+            f"/awards/calls/{call}/applications",
+            {"project_ref": ref, "project_name": f"项目 {ref}", "event_on": "2025-06-01", "facts": facts},
+            201,
+        )
         if submit:
             self.post(who, f"/applications/{out['id']}/submit")
         return int(out["id"])
@@ -82,9 +96,11 @@ def aw(platform: Platform, client: TestClient, clock: ManualClock) -> Awards:
             ("S", "宿州数据标注有限公司", "91341300MA2E2E003", "341300"),
         ):
             orgs[key] = accounts.create_org(
-                uow, ROOT,
-                accounts.OrgInput(name=name, credit_code=make_credit_code(body), kind=OrgKind.ENTERPRISE,
-                                  city_code=city),
+                uow,
+                ROOT,
+                accounts.OrgInput(
+                    name=name, credit_code=make_credit_code(body), kind=OrgKind.ENTERPRISE, city_code=city
+                ),
                 now,
             ).id
         people: dict[str, tuple[Role, int | None, str | None]] = {
@@ -100,8 +116,16 @@ def aw(platform: Platform, client: TestClient, clock: ManualClock) -> Awards:
         }
         tokens = {}
         for username, (role, org, city) in people.items():
-            accounts.add_user(uow, ROOT, username=username, password="password-1", role=role, org=org,
-                              city_code=city, now=now)
+            accounts.add_user(
+                uow,
+                ROOT,
+                username=username,
+                password="password-1",
+                role=role,
+                org=org,
+                city_code=city,
+                now=now,
+            )
             tokens[username] = accounts.create_token(uow, ROOT, username, "test", now)
         uow.commit()
     return Awards(client, platform, clock, orgs, tokens)
@@ -126,7 +150,9 @@ def test_art5_goes_through_city_and_province_review_notice_and_payment(aw: Award
     app = aw.apply("alice", call, "HF-RD-01", facts)
     got = aw.get("alice", f"/applications/{app}")
     assert got["state"] == "city_review" and got["maximum"] == "2000000.00"
-    assert got["decision"]["facts"]["city"] == "340100" and got["decision"]["facts"]["already_awarded"] == "0.00"
+    assert (
+        got["decision"]["facts"]["city"] == "340100" and got["decision"]["facts"]["already_awarded"] == "0.00"
+    )
     assert got["decision"]["steps"] and got["lead_unit"]
     # the queue of Hefei's city user holds it; Wuhu's does not see it at all
     assert [a["id"] for a in aw.get("hefei", "/applications?queue=true")["applications"]] == [app]
@@ -149,10 +175,14 @@ def test_art5_goes_through_city_and_province_review_notice_and_payment(aw: Award
     assert aw.get("alice", f"/applications/{app}")["state"] == "final"
     batch = aw.post("fay", "/payment-batches", {"kind": "awards"}, 201)
     assert batch["total"] == "1800000.00" and batch["items"] == 1
-    paid = aw.post("fay", f"/payment-batches/{batch['id']}/pay", {"reference": "GK-2025-001", "paid_on": "2025-06-21"})
+    paid = aw.post(
+        "fay", f"/payment-batches/{batch['id']}/pay", {"reference": "GK-2025-001", "paid_on": "2025-06-21"}
+    )
     assert paid["state"] == "paid"
     assert aw.get("alice", f"/applications/{app}")["state"] == "paid"
-    aw.post("fay", f"/payment-batches/{batch['id']}/pay", {"reference": "again", "paid_on": "2025-06-21"}, 409)
+    aw.post(
+        "fay", f"/payment-batches/{batch['id']}/pay", {"reference": "again", "paid_on": "2025-06-21"}, 409
+    )
     budgets = {b["program"]: b for b in aw.get("fay", "/budgets")["budgets"]}
     assert budgets["art5"]["paid"] == "1800000.00" and budgets["art5"]["left"] == "98200000.00"
     with aw.platform.uow() as uow:
@@ -173,19 +203,53 @@ def test_art1_city_applies_and_the_match_comes_from_recorded_payouts(aw: Awards)
     r = aw.post("hefei", f"/applications/{app}/submit", status=409)
     assert r["error"]["field"] == "city_actual_payout"
     # the city cannot type its payout
-    r = aw.client.patch(f"/api/v1/applications/{app}", json={"facts": {"city_actual_payout": "9"}},
-                        headers=aw.h("hefei"))
+    r = aw.client.patch(
+        f"/api/v1/applications/{app}", json={"facts": {"city_actual_payout": "9"}}, headers=aw.h("hefei")
+    )
     assert r.status_code == 422 and r.json()["error"]["field"] == "city_actual_payout"
     for amount, day in (("20000000", "2025-03-31"), ("10000000", "2025-05-31")):
-        aw.post("hefei", "/city-payouts", {"program": "art1", "kind": "loan_interest", "project_ref": "hf-zs-01",
-                                           "project_name": "合肥智算中心", "recipient": "合肥智算公司",
-                                           "amount": amount, "paid_on": day}, 201)
-    aw.post("suzhou", "/city-payouts", {"program": "art1", "kind": "operating", "project_ref": "HF-ZS-01",
-                                         "project_name": "x", "recipient": "y", "amount": "5", "paid_on": "2025-05-01"},
-            201)
-    aw.post("alice", "/city-payouts", {"program": "art1", "kind": "operating", "project_ref": "X",
-                                        "project_name": "x", "recipient": "y", "amount": "5", "paid_on": "2025-05-01"},
-            403)
+        aw.post(
+            "hefei",
+            "/city-payouts",
+            {
+                "program": "art1",
+                "kind": "loan_interest",
+                "project_ref": "hf-zs-01",
+                "project_name": "合肥智算中心",
+                "recipient": "合肥智算公司",
+                "amount": amount,
+                "paid_on": day,
+            },
+            201,
+        )
+    aw.post(
+        "suzhou",
+        "/city-payouts",
+        {
+            "program": "art1",
+            "kind": "operating",
+            "project_ref": "HF-ZS-01",
+            "project_name": "x",
+            "recipient": "y",
+            "amount": "5",
+            "paid_on": "2025-05-01",
+        },
+        201,
+    )
+    aw.post(
+        "alice",
+        "/city-payouts",
+        {
+            "program": "art1",
+            "kind": "operating",
+            "project_ref": "X",
+            "project_name": "x",
+            "recipient": "y",
+            "amount": "5",
+            "paid_on": "2025-05-01",
+        },
+        403,
+    )
     out = aw.post("hefei", f"/applications/{app}/submit")
     assert out["state"] == "province_review"  # a city's application goes straight to the province
     assert out["decision"]["facts"]["city_actual_payout"] == "30000000.00"  # Suzhou's payout not counted
@@ -198,7 +262,10 @@ def test_art1_city_applies_and_the_match_comes_from_recorded_payouts(aw: Awards)
     with aw.platform.uow() as uow:
         assert ledger.balance(uow.session, Account.award_paid("city:340100")) == 1_000_000_000
     aw.ledger_ok()
-    assert [p["amount"] for p in aw.get("hefei", "/city-payouts")["payouts"]] == ["10000000.00", "20000000.00"]
+    assert [p["amount"] for p in aw.get("hefei", "/city-payouts")["payouts"]] == [
+        "10000000.00",
+        "20000000.00",
+    ]
     assert len(aw.get("pia", "/city-payouts")["payouts"]) == 3
 
 
@@ -249,10 +316,15 @@ def test_return_for_correction_then_resubmit_keeps_the_history(aw: Awards) -> No
     aw.post("hefei", f"/applications/{app}/review", {"action": "return"}, 422)  # a reason is required
     aw.post("hefei", f"/applications/{app}/review", {"action": "return", "reason": "研发投入审计报告缺失"})
     assert aw.get("alice", f"/applications/{app}")["state"] == "returned"
-    r = aw.client.patch(f"/api/v1/applications/{app}", json={"facts": {"rd_cost": "8000000"}}, headers=aw.h("alice"))
+    r = aw.client.patch(
+        f"/api/v1/applications/{app}", json={"facts": {"rd_cost": "8000000"}}, headers=aw.h("alice")
+    )
     assert r.status_code == 200
-    up = aw.client.post(f"/api/v1/applications/{app}/evidence", files={"file": ("审计报告.pdf", PDF, "application/pdf")},
-                        headers=aw.h("alice"))
+    up = aw.client.post(
+        f"/api/v1/applications/{app}/evidence",
+        files={"file": ("审计报告.pdf", PDF, "application/pdf")},
+        headers=aw.h("alice"),
+    )
     assert up.status_code == 201 and up.json()["content_type"] == "application/pdf"
     out = aw.post("alice", f"/applications/{app}/submit")
     assert out["state"] == "city_review" and out["round"] == 2 and out["maximum"] == "1600000.00"
@@ -273,8 +345,9 @@ def test_evidence_of_the_wrong_type_or_too_large_is_refused_with_a_clear_message
     app = aw.apply("alice", aw.call("art5"), "HF-RD-03", _art5_facts(aw), submit=False)
 
     def upload(name: str, data: bytes) -> Any:
-        return aw.client.post(f"/api/v1/applications/{app}/evidence", files={"file": (name, data)},
-                              headers=aw.h("alice"))
+        return aw.client.post(
+            f"/api/v1/applications/{app}/evidence", files={"file": (name, data)}, headers=aw.h("alice")
+        )
 
     r = upload("setup.exe", b"MZ\x90\x00" + b"\x00" * 100)
     assert r.status_code == 422 and "PDF" in r.json()["error"]["message"]
@@ -295,14 +368,21 @@ def test_budget_exhaustion_refuses_the_approval_and_writes_nothing(aw: Awards) -
     assert "budget" in r["error"]["message"] and "1000000.00" in r["error"]["message"]
     got = aw.get("pia", f"/applications/{app}")
     assert got["state"] == "province_review" and got["approvals"][-1]["stage"] == "city"
-    assert aw.post("pia", f"/applications/{app}/review", {"action": "approve", "amount": "1000000"})["state"] == "notice"
+    assert (
+        aw.post("pia", f"/applications/{app}/review", {"action": "approve", "amount": "1000000"})["state"]
+        == "notice"
+    )
     aw.ledger_ok()
 
 
 def test_duplicate_funding_across_measures_is_shown_with_both_records(aw: Awards) -> None:
     a5 = aw.apply("alice", aw.call("art5"), "HF-DUP-01", _art5_facts(aw))
-    a6 = aw.apply("alice", aw.call("art6", opens_on="2025-06-01"), "HF-DUP-01",
-                  {"total_investment": "3000000", "benchmark_selected": True})
+    a6 = aw.apply(
+        "alice",
+        aw.call("art6", opens_on="2025-06-01"),
+        "HF-DUP-01",
+        {"total_investment": "3000000", "benchmark_selected": True},
+    )
     flags = aw.get("hefei", f"/applications/{a6}")["duplicates"]
     assert [(f["kind"], f["application_id"], f["program"]) for f in flags] == [("other_program", a5, "art5")]
     assert aw.get("hefei", f"/applications/{a5}")["duplicates"][0]["application_id"] == a6
@@ -313,8 +393,10 @@ def test_a_benchmark_round_grants_at_most_its_limit(aw: Awards) -> None:
     assert aw.get(None, f"/awards/calls/{call}")["max_awards"] == 2
     assert aw.get(None, f"/awards/calls/{aw.call('art6', max_awards=50)}")["max_awards"] == 10
     aw.fund("art6")
-    apps = [aw.apply("alice", call, f"SC-{i}", {"total_investment": "1000000", "benchmark_selected": True})
-            for i in range(3)]
+    apps = [
+        aw.apply("alice", call, f"SC-{i}", {"total_investment": "1000000", "benchmark_selected": True})
+        for i in range(3)
+    ]
     for app in apps:
         aw.post("hefei", f"/applications/{app}/review", {"action": "approve"})
     for app in apps[:2]:
@@ -385,7 +467,9 @@ def test_voucher_payout_batches_pay_every_granted_voucher_once(aw: Awards, tmp_p
     lines = aw.get("fay", f"/payment-batches/{batch['id']}")["lines"]
     assert {ln["payee_name"] for ln in lines} == {"甲智能科技有限公司", "乙智能科技有限公司"}
     aw.post("fay", "/payment-batches", {"kind": "vouchers", "month": "2025-06"}, 409)  # nothing left to batch
-    aw.post("fay", f"/payment-batches/{batch['id']}/pay", {"reference": "VP-2025-06", "paid_on": "2025-06-15"})
+    aw.post(
+        "fay", f"/payment-batches/{batch['id']}/pay", {"reference": "VP-2025-06", "paid_on": "2025-06-15"}
+    )
     mine = aw.get("alice", "/payments/vouchers")["vouchers"]
     assert len(mine) == 1 and mine[0]["paid"] == mine[0]["granted"] and mine[0]["owed"] == "0.00"
     with aw.platform.uow() as uow:
@@ -398,9 +482,20 @@ def test_voucher_payout_batches_pay_every_granted_voucher_once(aw: Awards, tmp_p
 def test_art8_match_paid_to_the_city_and_its_use_reported(aw: Awards) -> None:
     call = aw.call("art8")
     aw.fund("art8")
-    aw.post("suzhou", "/city-payouts", {"program": "art8", "kind": "project", "project_ref": "SZ-KEY-1",
-                                         "project_name": "重点企业落地", "recipient": "某大模型公司",
-                                         "amount": "20000000", "paid_on": "2025-05-20"}, 201)
+    aw.post(
+        "suzhou",
+        "/city-payouts",
+        {
+            "program": "art8",
+            "kind": "project",
+            "project_ref": "SZ-KEY-1",
+            "project_name": "重点企业落地",
+            "recipient": "某大模型公司",
+            "amount": "20000000",
+            "paid_on": "2025-05-20",
+        },
+        201,
+    )
     form = {f["name"] for f in aw.get("suzhou", f"/awards/calls/{call}")["form"]}
     facts: dict[str, Any] = {"key_technology_project": True}
     for name, value in (("enterprise_category", "general_llm"),):
@@ -412,7 +507,11 @@ def test_art8_match_paid_to_the_city_and_its_use_reported(aw: Awards) -> None:
     assert got["maximum"] == "7200000.00" and got["maximum_without_uplift"] == "6000000.00"
     r = aw.post("pia", f"/applications/{app}/review", {"action": "approve", "amount": "7200000"}, 422)
     assert "uplift" in r["error"]["message"]
-    aw.post("pia", f"/applications/{app}/review", {"action": "approve", "amount": "7200000", "uplift_confirmed": True})
+    aw.post(
+        "pia",
+        f"/applications/{app}/review",
+        {"action": "approve", "amount": "7200000", "uplift_confirmed": True},
+    )
     aw.clock.advance(6 * 86400)
     batch = aw.post("fay", "/payment-batches", {"kind": "awards"}, 201)
     aw.post("fay", f"/payment-batches/{batch['id']}/pay", {"reference": "GK-8", "paid_on": "2025-06-21"})
@@ -436,16 +535,18 @@ def test_the_round_exports_to_excel_with_chinese_headers(aw: Awards) -> None:
     ws = load_workbook(BytesIO(r.content)).active
     assert ws.cell(2, 1).value == "申请编号" and ws.cell(3, 3).value == "甲智能科技有限公司"
     assert ws.cell(3, 11).value == "市级审核"
-    assert aw.client.get(f"/api/v1/awards/calls/{call}/decisions.xlsx", headers=aw.h("alice")).status_code == 403
+    assert (
+        aw.client.get(f"/api/v1/awards/calls/{call}/decisions.xlsx", headers=aw.h("alice")).status_code == 403
+    )
 
 
 def test_applications_list_names_program_and_state_for_each_caller(aw: Awards) -> None:
     call5 = aw.call("art5")
     a = aw.apply("alice", call5, "L-1", _art5_facts(aw))
     d = aw.apply("bob", call5, "L-2", _art5_facts(aw), submit=False)
-    assert [(x["id"], x["program"], x["state"]) for x in aw.get("alice", "/applications")["applications"]] == [
-        (a, "art5", "city_review")
-    ]
+    assert [
+        (x["id"], x["program"], x["state"]) for x in aw.get("alice", "/applications")["applications"]
+    ] == [(a, "art5", "city_review")]
     assert [x["id"] for x in aw.get("bob", "/applications")["applications"]] == [d]
     assert [x["id"] for x in aw.get("hefei", "/applications")["applications"]] == [a]  # no one else's drafts
     assert aw.get("pia", "/applications?state=city_review")["total"] == 1
@@ -454,13 +555,18 @@ def test_applications_list_names_program_and_state_for_each_caller(aw: Awards) -
 
 
 def test_evaluate_answers_a_case_by_case_amount_only_as_a_labelled_bounded_what_if(aw: Awards) -> None:
-    case = {"program": "art5", "on": "2024-06-30", "facts": {**ART5, "city": "340100",
-                                                              "case_by_case_amount": "999999999"}}
+    case = {
+        "program": "art5",
+        "on": "2024-06-30",
+        "facts": {**ART5, "city": "340100", "case_by_case_amount": "999999999"},
+    }
     form_names = {f["name"] for f in aw.get("alice", f"/awards/calls/{aw.call('art5')}")["form"]}
     if "topic" in form_names:
         case["facts"]["topic"] = "general_llm"  # type: ignore[index]
     r = aw.client.post("/api/v1/policy/evaluate", json=case)
-    assert r.status_code == 200 and r.json()["what_if"] is True and "two province approvers" in r.json()["note"]
+    assert (
+        r.status_code == 200 and r.json()["what_if"] is True and "two province approvers" in r.json()["note"]
+    )
     case["facts"]["case_by_case_amount"] = "1E+30"  # type: ignore[index]
     r = aw.client.post("/api/v1/policy/evaluate", json=case)
     assert r.status_code in (400, 422) and r.json()["error"]["field"] == "case_by_case_amount"

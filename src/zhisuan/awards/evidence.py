@@ -79,7 +79,8 @@ def check(data: bytes, name: str | None) -> Stored:
         raise ValidationError(f"{clean} is empty", field="file")
     if len(data) > MAX_BYTES:
         raise ValidationError(
-            f"{clean} is {len(data) / 1024 / 1024:.1f} MiB; evidence files are at most {MAX_BYTES // 1024 // 1024} MiB",
+            f"{clean} is {len(data) / 1024 / 1024:.1f} MiB; "
+            f"evidence files are at most {MAX_BYTES // 1024 // 1024} MiB",
             field="file",
         )
     ctype = sniff(data, clean)

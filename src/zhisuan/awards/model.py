@@ -5,9 +5,9 @@ asks these functions, and saves what they return.
 
 States (stored) and the steps between them::
 
-    draft ──submit──► city_review ──recommend──► province_review ──approve──► approved ──batch paid──► paid
-      ▲                   │    │                    │    │                      │
-      └──── returned ◄────┘    └──► rejected ◄──────┘    └─► returned           └─ objection upheld ─► withdrawn
+    draft ─submit─► city_review ─recommend─► province_review ─approve─► approved ─batch paid─► paid
+      ▲                 │   │                    │   │                   │
+      └─── returned ◄───┘   └──► rejected ◄──────┘   └─► returned        └─ objection upheld ─► withdrawn
 
 A city's own application (the art. 1, 4 and 8 matches) skips ``city_review``. An approved award is
 *in notice* (公示) until ``notice_ends``, *held* while an objection is open, and *final* after that:
@@ -197,7 +197,7 @@ def may_edit(who: Principal, applicant: Applicant) -> bool:
 
 
 def check_may_review(who: Principal, state: State, applicant: Applicant) -> Stage:
-    """The review stage ``who`` acts in, or why not: the city reviews its own applicants, then the province."""
+    """The stage ``who`` reviews in, or why not: the city reviews its own applicants, then the province."""
     if state is State.CITY_REVIEW:
         if who.role is Role.CITY and who.city_code == applicant.city_code:
             return Stage.CITY

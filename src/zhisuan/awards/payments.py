@@ -97,7 +97,7 @@ def fund_budget(
 
 
 def budgets(uow: UnitOfWork, who: Principal, year: int | None = None) -> list[dict[str, object]]:
-    """Every award budget: funded, committed (approved, not paid), paid and left — per program, payer, year."""
+    """Award budgets: funded, committed (approved, not paid), paid and left — per program, payer, year."""
     require_role(who, Role.PROVINCE, Role.FINANCE)
     s = uow.session
     left: dict[str, int] = {}
@@ -272,7 +272,7 @@ def _batch(s: Session, batch_id: int) -> PaymentBatchRow:
 def pay_batch(
     uow: UnitOfWork, who: Principal, clock: Clock, batch_id: int, *, reference: object, paid_on: object
 ) -> dict[str, object]:
-    """Record that a draft batch was paid (finance): its reference and date; the ledger posts payable → paid."""
+    """Record a draft batch as paid (finance): reference and date; the ledger posts payable → paid."""
     require_role(who, Role.FINANCE)
     s = uow.session
     now = clock.now()
@@ -297,7 +297,8 @@ def pay_batch(
             app = apps[i.application_id or 0]
             if c.state_of(app, app.id in held, now) is not m.State.FINAL:
                 raise ConflictError(
-                    f"application {app.id} is no longer final ({c.state_of(app, app.id in held, now).value}); "
+                    f"application {app.id} is no longer final "
+                    f"({c.state_of(app, app.id in held, now).value}); "
                     "cancel this batch and make a new one",
                     field="batch_id",
                 )

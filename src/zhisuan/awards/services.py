@@ -391,7 +391,8 @@ def recorded_facts(
         ).one()
         if not total:
             raise ConflictError(
-                f"the city has recorded no payouts under {art} for project {row.project_ref}; record them first",
+                f"the city has recorded no payouts under {art} for project {row.project_ref}; "
+                "record them first",
                 field="city_actual_payout",
             )
         out["city_actual_payout"] = fen_text(int(total))
@@ -645,7 +646,8 @@ def _province_approve(
     except ConflictError:
         left = ledger.balance(s, account)
         raise ConflictError(
-            f"the budget {account} has {fen_text(left)} yuan left; approving {fen_text(amount_fen)} would exceed it",
+            f"the budget {account} has {fen_text(left)} yuan left; "
+            f"approving {fen_text(amount_fen)} would exceed it",
             field="amount",
         ) from None
     row.approved_fen = amount_fen
@@ -684,7 +686,7 @@ def _province_approve(
 def lodge_objection(
     uow: UnitOfWork, who: Principal, clock: Clock, app_id: int, reason: object
 ) -> dict[str, object]:
-    """Any logged-in user may object to a proposed award during its notice; the award is held until resolved."""
+    """A logged-in user objects to a proposed award during its notice; it is held until resolved."""
     now = clock.now()
     if not who.authenticated or who.user_id is None:
         raise PermissionDeniedError("log in to lodge an objection")
@@ -936,7 +938,7 @@ def list_applications(
     limit: int = 100,
     offset: int = 0,
 ) -> dict[str, object]:
-    """The applications the caller may see, newest first; ``queue`` keeps those awaiting the caller's review."""
+    """The applications the caller may see, newest first; ``queue``: those awaiting the caller's review."""
     scope = visible_scope(who, Kind.APPLICATION)
     if scope.nothing:
         if not who.authenticated:

@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from zhisuan.cli import compute, foundation, ledger, metering, policy, publishing, simulate
+    from zhisuan.cli import awards, compute, foundation, ledger, metering, policy, publishing, simulate
 
     foundation.register(app)
     compute.register(app)
@@ -32,6 +32,7 @@ def _register() -> None:
     app.add_typer(metering.vouchers_app, name="vouchers")
     app.add_typer(ledger.app, name="ledger")
     app.add_typer(simulate.app, name="simulate")
+    awards.register(app)
 
 
 def _print_version(value: bool) -> None:

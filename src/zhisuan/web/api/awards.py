@@ -263,7 +263,7 @@ def download_evidence(evidence_id: RowId, who: LoginDep, uow: UowDep, platform: 
 def review_application(
     app_id: RowId, body: ReviewIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
-    """A reviewer's step: approve (a city recommends; the province decides), reject or return, with a reason."""
+    """A reviewer's step: approve (the city recommends, the province decides), reject or return."""
     out = services.review(uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump())
     uow.commit()
     return out
@@ -309,7 +309,7 @@ def list_objections(who: LoginDep, uow: UowDep, state: str | None = None) -> dic
 def resolve_objection(
     objection_id: RowId, body: ResolveIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
-    """Resolve an objection (province): dismissed (the award goes on) or upheld (withdrawn, budget released)."""
+    """Resolve an objection (province): dismissed (the award goes on) or upheld (withdrawn)."""
     out = services.resolve_objection(uow, who, platform.clock, objection_id, body.outcome, body.note)
     uow.commit()
     return out
