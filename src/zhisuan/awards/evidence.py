@@ -47,7 +47,7 @@ def clean_name(name: str | None) -> str:
     base = PurePath((name or "").replace("\\", "/")).name
     base = "".join(c for c in unicodedata.normalize("NFKC", base) if unicodedata.category(c)[0] != "C")
     base = base.strip()
-    if not base:
+    if not base.strip("."):
         raise ValidationError("the evidence file needs a name", field="file")
     return base[-200:]
 
