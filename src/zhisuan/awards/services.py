@@ -934,6 +934,7 @@ def list_applications(
     state: str | None = None,
     call_id: int | None = None,
     city: str | None = None,
+    lead_unit: str | None = None,
     queue: bool = False,
     limit: int = 100,
     offset: int = 0,
@@ -972,6 +973,8 @@ def list_applications(
         q = q.where(ApplicationRow.call_id == call_id)
     if city:
         q = q.where(ApplicationRow.city_code == city)
+    if lead_unit:
+        q = q.where(ApplicationRow.lead_unit == lead_unit)
     stored_state = None
     if state:
         wanted = m.parse_state(state)

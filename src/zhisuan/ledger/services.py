@@ -157,11 +157,30 @@ _EXPECTED: tuple[tuple[str, str, str], ...] = (
     ),
     ("bill payment", "bill_payment:", "SELECT id FROM bills WHERE state = 'paid' AND gross_fen <> 0"),
     ("voucher line", "voucher_line:", "SELECT id FROM voucher_lines WHERE amount_fen <> 0"),
+    (
+        "approved award",
+        "award_commit:",
+        "SELECT id FROM applications WHERE state IN ('approved', 'paid', 'withdrawn') AND approved_fen > 0",
+    ),
+    (
+        "withdrawn award",
+        "award_release:",
+        "SELECT id FROM applications WHERE state = 'withdrawn' AND approved_fen > 0",
+    ),
+    ("paid award", "award_payment:", "SELECT id FROM applications WHERE state = 'paid' AND approved_fen > 0"),
+    (
+        "voucher payment",
+        "voucher_payment:",
+        "SELECT i.batch_id || ':' || SUBSTR(i.payee, 5) AS id FROM payment_items i "
+        "JOIN payment_batches b ON b.id = i.batch_id WHERE b.state = 'paid' AND b.kind = 'vouchers' "
+        "GROUP BY i.batch_id, i.payee HAVING SUM(i.fen) <> 0",
+    ),
 )
 
 
 def verify(session: Session) -> list[Problem]:
-    """All postings balance, no account below its floor, every bill and voucher line posted once."""
+    """All postings balance, no account below its floor; every bill and voucher line, award and payment
+    posted once."""
     problems: list[Problem] = []
     for key, total in session.execute(
         text("SELECT posting_key, SUM(fen) FROM ledger_lines GROUP BY posting_key HAVING SUM(fen) <> 0")

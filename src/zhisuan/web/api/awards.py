@@ -181,6 +181,7 @@ def list_applications(
     state: str | None = None,
     call_id: int | None = Query(default=None, ge=1, le=2**31),
     city: str | None = None,
+    lead_unit: str | None = Query(default=None, description="the lead unit the pack names (e.g. 省科技厅)"),
     queue: bool = Query(default=False, description="only those awaiting the caller's review"),
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=10**9),
