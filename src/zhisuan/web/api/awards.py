@@ -195,6 +195,7 @@ def list_applications(
         state=state,
         call_id=call_id,
         city=city,
+        lead_unit=lead_unit,
         queue=queue,
         limit=limit,
         offset=offset,
