@@ -50,6 +50,7 @@ def _routers() -> list[tuple[str, object]]:
 
 def _pages() -> list[object]:
     """Every context's page router, one line each."""
+    from zhisuan.web.pages import awards as awards_pages
     from zhisuan.web.pages import compute, foundation
     from zhisuan.web.pages import metering as metering_pages
     from zhisuan.web.pages import policy as policy_pages
@@ -61,6 +62,7 @@ def _pages() -> list[object]:
         policy_pages.router,
         publishing_pages.router,
         metering_pages.router,
+        awards_pages.router,
     ]
 
 
