@@ -9,6 +9,7 @@ settings say which real engines to add) and returns lines worth printing (logins
 * :mod:`.engines` — centers on the machine's own Slurm and Ray (``ZHISUAN_DEMO_ENGINES``);
 * :mod:`.metering` — usage billed, paid and settled with compute vouchers (art. 2);
 * :mod:`.publishing` — the province confirms 2.0 art. 3 (two users) and the provisional months pay;
+* :mod:`.awards` — calls, applications in every state, the public notice, budgets, paid batches;
 * :mod:`.policy` — the packs in force and a few "what would I get?" answers.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zhisuan.bootstrap import Platform
+from zhisuan.demo.awards import administer_awards
 from zhisuan.demo.compute import load_compute
 from zhisuan.demo.engines import attach_local_engines
 from zhisuan.demo.metering import bill_and_settle
@@ -35,6 +37,7 @@ def steps() -> list[tuple[str, Step]]:
         ("real engines (ZHISUAN_DEMO_ENGINES)", attach_local_engines),
         ("usage billed, paid and settled (compute vouchers, art. 2)", bill_and_settle),
         ("2.0 art. 3 confirmed (publish, approve) and its months settled again", confirm_and_resettle),
+        ("awards: calls, applications, review, public notice, budgets and payment", administer_awards),
         ('policy packs and "what would I get?" examples', show_policies),
     ]
 

@@ -115,10 +115,14 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("databureau", Role.DATA_BUREAU),
     DemoUser("hefei", Role.CITY, city="340100"),
     DemoUser("suzhou", Role.CITY, city="341300"),
+    DemoUser("wuhu", Role.CITY, city="340200"),  # the awards demo: each applicant's city reviews it
+    DemoUser("fuyang", Role.CITY, city="341200"),
     DemoUser("xinghe", Role.ORG_ADMIN, "91340100MA8Q0XH01"),
     DemoUser("xinghe-dev", Role.USER, "91340100MA8Q0XH01"),
     DemoUser("ustc", Role.ORG_ADMIN, "12100000485000012"),
     DemoUser("autovision", Role.ORG_ADMIN, "91340200MA8Q0WH02"),
+    DemoUser("yuntu", Role.ORG_ADMIN, "91341300MA8Q0XJ04"),  # 皖北 applicants (the 20 % uplift)
+    DemoUser("nongzhi", Role.ORG_ADMIN, "91341200MA8Q0FY05"),
     DemoUser("pujiang", Role.ORG_ADMIN, "91310000MA1Q0XH09"),
 )
 
