@@ -465,15 +465,19 @@ def _application(
     extra: dict[str, object] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    app = services.get_application(uow, who, platform.packs.current(), app_id, platform.clock.now())
+    now = platform.clock.now()
+    app = services.get_application(uow, who, platform.packs.current(), app_id, now)
     state = awards_model.State(str(app["state"]))
     applicant = awards_model.Applicant(str(app["applicant_kind"]), str(app["city"]), _opt_int(app["org_id"]))
     editable = state in awards_model.EDITABLE and awards_model.may_edit(who, applicant)
     stage = _review_stage(who, state, applicant)
     fields = app.get("form") or []
     assert isinstance(fields, list)
+    # the call's form names the facts when the application's own form is gone (after submission)
+    named = fields or services.get_call(uow, platform.packs.current(), int(str(app["call_id"])), now)["form"]
     labels = {
-        str(f["name"]): (f["label_zh"] if request.state.lang == "zh" else f["label_en"]) for f in fields
+        str(f["name"]): (f["label_zh"] if request.state.lang == "zh" else f["label_en"])
+        for f in _dicts(named)
     }
     approvals = [
         a for a in _dicts(app["approvals"]) if a["round"] == app["round"] and a["stage"] == "province"
