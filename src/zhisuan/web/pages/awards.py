@@ -149,8 +149,23 @@ def _text(form: FormData, name: str) -> str:
 async def _form(request: Request) -> FormData:
     form = await request.form()
     sent = form.get("csrf_token")
-    check_csrf(request, sent if isinstance(sent, str) else None)
+    try:
+        check_csrf(request, sent if isinstance(sent, str) else None)
+    except ZhisuanError:
+        await form.close()
+        raise
     return form
+
+
+async def _upload(form: FormData) -> tuple[bytes, str] | None:
+    """The uploaded ``file`` (at most one byte over the limit is read), and the form's files closed."""
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return None
+        return await upload.read(MAX_BYTES + 1), upload.filename
+    finally:
+        await form.close()
 
 
 # calls ---------------------------------------------------------------------------------------------
@@ -578,15 +593,13 @@ async def evidence_form(
 ) -> HTMLResponse | RedirectResponse:
     """Attach an evidence file (multipart): PDF, images or Excel, size-limited; a clear message otherwise."""
     form = await _form(request)
+    upload = await _upload(form)
     _login(who)
-    upload = form.get("file")
     try:
-        if not isinstance(upload, UploadFile) or not upload.filename:
+        if upload is None:
             raise ValidationError("choose a file to upload", field="file")
-        data = await upload.read(MAX_BYTES + 1)
-        services.add_evidence(
-            uow, who, platform.clock, platform.settings.data_dir, app_id, data, upload.filename
-        )
+        data, name = upload
+        services.add_evidence(uow, who, platform.clock, platform.settings.data_dir, app_id, data, name)
         uow.commit()
     except FORM_ERRORS as exc:
         uow.rollback()
@@ -1003,11 +1016,8 @@ async def payout_form(
     _login(who)
     names = ("program", "kind", "project_ref", "project_name", "recipient", "amount", "paid_on", "note")
     values = {k: _text(form, k) for k in names}
-    upload = form.get("file")
+    evidence = await _upload(form)
     try:
-        evidence = None
-        if isinstance(upload, UploadFile) and upload.filename:
-            evidence = (await upload.read(MAX_BYTES + 1), upload.filename)
         payouts.record_payout(uow, who, platform.clock, platform.settings.data_dir, values, evidence)
         uow.commit()
     except FORM_ERRORS as exc:

@@ -1,0 +1,409 @@
+"""The awards pages over HTTP: the form from the facts with inline errors, review, the public notice and
+objections, case by case, evidence, budgets and batches, the city's payouts — and who may see what."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+
+from zhisuan import accounts
+from zhisuan.awards import payments, services
+from zhisuan.bootstrap import Platform
+from zhisuan.core import security
+from zhisuan.core.access import Principal, Role
+from zhisuan.core.clock import UTC, ManualClock
+from zhisuan.core.credit_code import make_credit_code
+from zhisuan.core.orgs import OrgKind
+
+ROOT = Principal(None, "fixture", Role.ADMIN)
+PASSWORD = "password-1"
+
+
+@dataclass
+class Office:
+    """Two applicants in two cities, their city users, two province users and finance; an art. 5 call."""
+
+    client: TestClient
+    platform: Platform
+    clock: ManualClock
+    call: int
+
+    def login(self, username: str) -> str:
+        """Log in through the form; the session's CSRF token."""
+        self.client.cookies.clear()
+        token = _token(self.client.get("/login").text)
+        r = self.client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        return _token(self.client.get("/awards/calls").text)
+
+    def logout(self) -> None:
+        self.client.cookies.clear()
+
+
+def _token(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+@pytest.fixture
+def office(
+    platform: Platform, client: TestClient, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> Office:
+    # argon2 at its cheapest: these tests log in a dozen times; what is tested is who may see what
+    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    now = clock.now()
+    with platform.uow() as uow:
+        for name, body, city in (
+            ("甲智能科技有限公司", "91340100MA2AW0001", "340100"),
+            ("乙智能科技有限公司", "91340200MA2AW0002", "340200"),
+        ):
+            accounts.create_org(
+                uow,
+                ROOT,
+                accounts.OrgInput(
+                    name=name, credit_code=make_credit_code(body), kind=OrgKind.ENTERPRISE, city_code=city
+                ),
+                now,
+            )
+        for username, role, org, city in (
+            ("alice", Role.ORG_ADMIN, "91340100MA2AW0001", None),
+            ("wendy", Role.ORG_ADMIN, "91340200MA2AW0002", None),
+            ("hefei", Role.CITY, None, "340100"),
+            ("wuhu", Role.CITY, None, "340200"),
+            ("pia", Role.PROVINCE, None, None),
+            ("pete", Role.PROVINCE, None, None),
+            ("fay", Role.FINANCE, None, None),
+        ):
+            accounts.add_user(
+                uow,
+                ROOT,
+                username=username,
+                password=PASSWORD,
+                role=role,
+                now=now,
+                org=make_credit_code(org) if org else None,
+                city_code=city,
+            )
+        pia = accounts.services.user_principal(uow, "pia")
+        call = services.create_call(
+            uow,
+            pia,
+            platform.packs.current(),
+            clock,
+            program="art5",
+            title="2025年度关键技术研发申报",
+            opens_on="2025-06-01",
+            closes_on="2025-12-31",
+        )
+        payments.fund_budget(
+            uow,
+            accounts.services.user_principal(uow, "fay"),
+            clock,
+            program="art5",
+            year=2025,
+            amount="100000000",
+            reference="CZ-2025-05",
+        )
+        uow.commit()
+    return Office(client, platform, clock, int(str(call["id"])))
+
+
+def _apply(office: Office, token: str, rd_cost: str, action: str = "submit", ref: str = "HF-LLM-01") -> str:
+    r = office.client.post(
+        f"/awards/calls/{office.call}/apply",
+        data={
+            "csrf_token": token,
+            "project_ref": ref,
+            "project_name": "通用大模型研发",
+            "event_on": "2025-06-10",
+            "fact_rd_cost": rd_cost,
+            "fact_selection_mode": "open_challenge",
+            "fact_in_provincial_plan": "true",
+            "funding_source_0": "",
+            "funding_amount_0": "",
+            "funding_year_0": "",
+            "action": action,
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return str(r.headers["location"])
+
+
+def _state(office: Office, url: str) -> str:
+    found = re.search(r'id="application" data-state="([a-z_]+)"', office.client.get(url).text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_an_application_goes_from_the_form_through_review_to_the_public_notice(office: Office) -> None:
+    client = office.client
+    token = office.login("alice")
+    call = client.get(f"/awards/calls/{office.call}")
+    assert call.status_code == 200 and 'id="apply-form"' in call.text
+    # the city is recorded: shown read-only with the platform's note, not typed
+    assert 'name="recorded_city" value="340100" readonly disabled' in call.text
+    assert "提交时由平台根据已有记录填写" in call.text
+    bad = client.post(
+        f"/awards/calls/{office.call}/apply",
+        data={
+            "csrf_token": token,
+            "project_ref": "HF-LLM-01",
+            "project_name": "通用大模型研发",
+            "event_on": "2025-06-10",
+            "fact_rd_cost": "lots",
+            "funding_source_0": "省级专项",
+            "funding_amount_0": "1.234",
+            "funding_year_0": "2025",
+            "action": "save",
+        },
+    )
+    # the first bad value is named and shown next to its field; what was typed stays on the form
+    assert bad.status_code == 422
+    assert 'id="error-rd_cost"' in bad.text and 'value="lots"' in bad.text and "通用大模型研发" in bad.text
+    url = _apply(office, token, "10000000")
+    assert _state(office, url) == "city_review"
+    page = client.get(url).text
+    assert 'id="decision"' in page and "2000000.00" in page and 'id="review-form"' not in page
+    # another city's reviewer cannot even see it; its own city's reviewer finds it in the queue
+    office.login("wuhu")
+    assert client.get(url).status_code == 404
+    token = office.login("hefei")
+    queue = client.get("/awards/applications?queue=1").text
+    assert url.rsplit("/", 1)[1] in re.findall(r'data-app="(\d+)"', queue)
+    assert 'id="review-form"' in client.get(url).text
+    client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
+    assert _state(office, url) == "province_review"
+    token = office.login("pia")
+    above = client.post(
+        f"{url}/review", data={"csrf_token": token, "action": "approve", "amount": "2000000.01"}
+    )
+    assert above.status_code == 422 and 'id="error-amount"' in above.text
+    client.post(f"{url}/review", data={"csrf_token": token, "action": "approve", "amount": "1800000"})
+    assert _state(office, url) == "notice"
+    # the public notice shows it to anyone, with the day the notice ends; the application itself is not public
+    office.logout()
+    notice = client.get("/awards/notice")
+    assert notice.status_code == 200 and "通用大模型研发" in notice.text and "1800000.00" in notice.text
+    assert "2025-06-20" in notice.text  # five days after the decision (Shanghai time)
+    assert "登录后提出异议" in notice.text
+    assert client.get(url, follow_redirects=False).status_code == 303
+    assert client.get(url, headers={"accept": "application/json"}).status_code == 401
+    # a logged-in user objects; the award is held until the province resolves it
+    token = office.login("wendy")
+    app_id = url.rsplit("/", 1)[1]
+    short = client.post(f"/awards/notice/{app_id}/objection", data={"csrf_token": token, "reason": "x"})
+    assert short.status_code == 422 and "field-error" in short.text
+    client.post(
+        f"/awards/notice/{app_id}/objection", data={"csrf_token": token, "reason": "研发投入与审计报告不符"}
+    )
+    assert 'data-state="held"' in client.get("/awards/notice").text
+    token = office.login("pia")
+    objections = client.get("/awards/objections").text
+    oid = re.findall(r'data-objection="(\d+)"', objections)[0]
+    client.post(
+        f"/awards/objections/{oid}", data={"csrf_token": token, "outcome": "dismissed", "note": "经核实无误"}
+    )
+    assert _state(office, url) == "notice"
+    office.clock.set(dt.datetime(2025, 6, 21, 2, tzinfo=UTC))
+    assert _state(office, url) == "final"
+    final = client.get("/awards/final?program=art5&year=2025")
+    assert "通用大模型研发" in final.text
+
+
+def test_a_returned_application_is_corrected_and_resubmitted_on_its_page(office: Office) -> None:
+    client = office.client
+    token = office.login("alice")
+    url = _apply(office, token, "10000000")
+    token = office.login("hefei")
+    no_reason = client.post(f"{url}/review", data={"csrf_token": token, "action": "return"})
+    assert no_reason.status_code == 422 and 'id="error-reason"' in no_reason.text
+    client.post(f"{url}/review", data={"csrf_token": token, "action": "return", "reason": "请补充审计报告"})
+    token = office.login("alice")
+    page = client.get(url).text
+    assert _state(office, url) == "returned" and 'id="edit-form"' in page and "请补充审计报告" in page
+    data = {
+        "csrf_token": token,
+        "project_ref": "HF-LLM-01",
+        "project_name": "通用大模型研发（修订）",
+        "event_on": "2025-06-10",
+        "fact_rd_cost": "9000000",
+        "fact_selection_mode": "open_challenge",
+        "fact_in_provincial_plan": "true",
+        "funding_source_0": "",
+        "action": "submit",
+    }
+    assert client.post(url, data=data, follow_redirects=False).status_code == 303
+    assert _state(office, url) == "city_review"
+    history = client.get(url).text
+    assert "重新提交" in history and "1800000.00" in history
+
+
+def test_a_draft_shows_what_is_missing_and_only_its_applicant_may_edit_it(office: Office) -> None:
+    client = office.client
+    token = office.login("alice")
+    r = client.post(
+        f"/awards/calls/{office.call}/apply",
+        data={
+            "csrf_token": token,
+            "project_ref": "HF-DRAFT",
+            "project_name": "草稿项目",
+            "event_on": "2025-06-10",
+            "fact_rd_cost": "5000000",
+            "action": "save",
+        },
+        follow_redirects=False,
+    )
+    url = r.headers["location"]
+    page = client.get(url).text
+    assert 'id="missing"' in page and "立项方式" in page and "是否列入省科技计划" in page
+    not_yet = client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "project_ref": "HF-DRAFT",
+            "project_name": "草稿项目",
+            "event_on": "2025-06-10",
+            "fact_rd_cost": "5000000",
+            "action": "submit",
+        },
+    )
+    assert not_yet.status_code == 422 and "selection_mode" in not_yet.text
+    assert _state(office, url) == "draft"
+    office.login("wendy")
+    assert client.get(url).status_code == 404
+    token = office.login("pia")  # the province reads applications but does not edit them
+    assert 'id="edit-form"' not in client.get(url).text
+    assert client.post(url, data={"csrf_token": token, "project_name": "x"}).status_code == 403
+
+
+def test_evidence_of_the_wrong_type_or_too_large_is_refused_with_a_clear_message(office: Office) -> None:
+    client = office.client
+    token = office.login("alice")
+    url = _apply(office, token, "10000000", action="save")
+    exe = client.post(
+        f"{url}/evidence", data={"csrf_token": token}, files={"file": ("a.pdf", b"MZ\x90\x00binary")}
+    )
+    assert exe.status_code == 422 and 'id="evidence-error"' in exe.text and "evidence must be PDF" in exe.text
+    big = b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024)
+    too_large = client.post(f"{url}/evidence", data={"csrf_token": token}, files={"file": ("big.pdf", big)})
+    assert too_large.status_code == 422 and "at most 10 MiB" in too_large.text
+    ok = client.post(
+        f"{url}/evidence", data={"csrf_token": token}, files={"file": ("审计报告.pdf", b"%PDF-1.4\n%%EOF\n")}
+    )
+    assert ok.status_code == 200 and "审计报告.pdf" in ok.text  # followed back to the page
+    link = re.findall(r'href="(/awards/evidence/\d+)"', ok.text)[0]
+    assert client.get(link).content == b"%PDF-1.4\n%%EOF\n"
+    office.login("wuhu")
+    assert client.get(link).status_code == 404
+    forged = client.post(
+        f"{url}/evidence", data={"csrf_token": "nope"}, files={"file": ("b.pdf", b"%PDF-1.4")}
+    )
+    assert forged.status_code == 403
+
+
+def test_a_case_by_case_amount_waits_for_a_second_distinct_approver(office: Office) -> None:
+    client = office.client
+    token = office.login("alice")
+    url = _apply(office, token, "400000000")  # formula maximum: the 50,000,000 cap
+    token = office.login("hefei")
+    client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
+    token = office.login("pia")
+    form = client.get(url).text
+    assert 'id="case-by-case"' in form and 'id="uplift"' not in form  # Hefei is not 皖北
+    case = {"csrf_token": token, "action": "approve", "amount": "80000000", "case_by_case": "true"}
+    no_reason = client.post(f"{url}/review", data=case)
+    assert no_reason.status_code == 422 and 'id="error-case_reason"' in no_reason.text
+    case["reason"] = "重大原创项目，专班会议决定一事一议"
+    client.post(f"{url}/review", data=case)
+    page = client.get(url).text
+    assert _state(office, url) == "province_review" and 'id="awaiting-second"' in page
+    again = client.post(f"{url}/review", data=case)
+    assert again.status_code == 409 and "second, different province user" in again.text
+    token = office.login("pete")
+    client.post(f"{url}/review", data=case | {"csrf_token": token})
+    assert _state(office, url) == "notice"
+    register = client.get("/awards/case-by-case").text
+    assert "80000000.00" in register and "pia, pete" in register
+
+
+def test_finance_funds_a_budget_pays_a_batch_and_the_province_exports_the_round(office: Office) -> None:
+    client = office.client
+    token = office.login("alice")
+    url = _apply(office, token, "10000000")
+    token = office.login("hefei")
+    client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
+    token = office.login("pia")
+    client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
+    office.clock.set(dt.datetime(2025, 6, 22, 2, tzinfo=UTC))
+    token = office.login("fay")
+    budgets = client.get("/awards/budgets").text
+    assert "100000000.00" in budgets and "2000000.00" in budgets  # funded, committed
+    dup = client.post(
+        "/awards/budgets",
+        data={
+            "csrf_token": token,
+            "program": "art5",
+            "year": "2025",
+            "amount": "5",
+            "payer": "province",
+            "reference": "CZ-2025-05",
+        },
+    )
+    assert dup.status_code == 409 and "already recorded" in dup.text
+    made = client.post(
+        "/awards/batches",
+        data={"csrf_token": token, "kind": "awards", "payer": "province"},
+        follow_redirects=False,
+    )
+    batch = made.headers["location"]
+    assert "通用大模型研发" in client.get(batch).text
+    future = client.post(
+        f"{batch}/pay", data={"csrf_token": token, "reference": "GK-1", "paid_on": "2030-01-01"}
+    )
+    assert future.status_code == 422 and "future" in future.text
+    client.post(f"{batch}/pay", data={"csrf_token": token, "reference": "GK-1", "paid_on": "2025-06-22"})
+    assert 'data-state="paid"' in client.get(batch).text
+    assert _state(office, url) == "paid"
+    office.login("pia")
+    xlsx = client.get(f"/awards/calls/{office.call}/decisions.xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert "attachment" in xlsx.headers["content-disposition"]
+    office.login("alice")
+    assert client.get(f"/awards/calls/{office.call}/decisions.xlsx").status_code == 403
+    assert client.get("/awards/budgets").status_code == 403
+    mine = client.get("/awards/payments").text
+    assert "2000000.00" in mine and "2025-06-22" in mine
+
+
+def test_a_city_records_its_payouts_with_evidence(office: Office) -> None:
+    client = office.client
+    token = office.login("hefei")
+    data = {
+        "csrf_token": token,
+        "program": "art1",
+        "kind": "operating",
+        "project_ref": "HF-AICC",
+        "project_name": "合肥智算中心",
+        "recipient": "合肥智算运营",
+        "amount": "6000000",
+        "paid_on": "2025-05-30",
+    }
+    wrong = client.post("/awards/payouts", data=data, files={"file": ("x.pdf", b"not a pdf")})
+    assert wrong.status_code == 422 and "evidence must be PDF" in wrong.text
+    r = client.post("/awards/payouts", data=data, files={"file": ("拨付凭证.pdf", b"%PDF-1.4\n")})
+    assert r.status_code == 200 and "合肥智算中心" in r.text and "拨付凭证.pdf" in r.text
+    office.login("wuhu")
+    assert "合肥智算中心" not in client.get("/awards/payouts").text
+    office.login("alice")
+    assert client.get("/awards/payouts").status_code == 403
+    office.logout()
+    assert client.get("/awards/payouts", follow_redirects=False).status_code == 303
