@@ -7,16 +7,19 @@ import os
 import re
 import subprocess
 import sys
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from zhisuan import demo
+from zhisuan.accounts.services import user_principal
+from zhisuan.awards import payments, payouts, reports, services
 from zhisuan.bootstrap import Platform
 from zhisuan.core.clock import UTC, ManualClock
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.ledger import services as ledger
+from zhisuan.store.models.awards import ApplicationEventRow
 from zhisuan.store.models.compute import CenterRow, JobRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillRow, VoucherLineRow
@@ -88,6 +91,56 @@ def test_every_demo_step_runs_and_the_vouchers_follow_art2(platform: Platform, c
         ).one()
         assert 0 < granted <= spend // 5  # never more than 20 % of the spend
         assert ledger.verify(s) == []
+    _the_awards_are_in_every_state(platform)
+
+
+def _the_awards_are_in_every_state(platform: Platform) -> None:
+    """The awards step: calls and applications in every state across measures and cities, a notice with
+    an objection, a case-by-case award with two approvers, matches from recorded payouts, paid batches."""
+    now = platform.clock.now()
+    with platform.uow() as uow:
+        s = uow.session
+        province = user_principal(uow, "province")
+        seen = services.list_applications(uow, province, now, limit=1000)["applications"]
+        assert isinstance(seen, list)
+        drafts = services.list_applications(uow, user_principal(uow, "nongzhi"), now, state="draft")
+        states = {str(a["state"]) for a in seen} | ({"draft"} if drafts["total"] else set())
+        assert states >= {"draft", "city_review", "province_review", "returned", "rejected"}
+        assert states >= {"notice", "held", "final", "paid"}
+        assert {str(a["program"]) for a in seen} >= {
+            "art1",
+            "art5",
+            "art6",
+            "art8",
+            "art14",
+            "anhui-2025/art1",
+        }
+        assert len({a["city"] for a in seen}) >= 4
+        resubmitted = set(
+            s.execute(
+                select(ApplicationEventRow.application_id).where(ApplicationEventRow.action == "resubmit")
+            ).scalars()
+        )
+        assert any(a["id"] in resubmitted and a["state"] == "notice" for a in seen)
+        register = reports.case_register(uow, province)
+        assert any(len(set(r["approvers"])) == 2 and r["state"] == "paid" for r in register)
+        by_program = {str(a["program"]): a for a in seen if a["state"] == "paid"}
+        hefei = payouts.list_payouts(uow, user_principal(uow, "hefei"))
+        recorded = sum(Decimal(str(p["amount"])) for p in hefei if p["program"] == "art1")
+        assert by_program["art1"]["city"] == "340100" and Decimal(str(by_program["art1"]["approved"])) == (
+            recorded / 3
+        ).quantize(Decimal("0.01"), ROUND_DOWN)
+        uses = payouts.match_uses(uow, int(str(by_program["art8"]["id"])))
+        assert Decimal(str(uses["total"])) > 0
+        batches = {
+            (str(b["kind"]), str(b["state"]))
+            for b in payments.list_batches(uow, user_principal(uow, "finance"))
+        }
+        assert {("awards", "paid"), ("vouchers", "paid")} <= batches
+        vouchers = payments.voucher_payments(uow, province)
+        assert sum(Decimal(str(v["paid"])) for v in vouchers) > 0
+        assert any(a["state"] == "held" for a in reports.notices(uow, now))
+        assert ledger.verify(s) == []
 
 
 def test_the_demo_command_loads_everything_on_sqlite(tmp_path: Path) -> None:
@@ -120,4 +173,7 @@ def test_the_demo_command_loads_everything_on_sqlite(tmp_path: Path) -> None:
     assert sum(Decimal(y.replace(",", "")) for _, _, y in resettled) > 0
     assert re.search(r"\d+ still provisional", out)
     assert "admin login: admin /" in done.stdout
+    assert re.search(r"public notice: \d+ in notice, 1 held by an objection", out)
+    assert re.search(r"awards batch #\d+: \d+ final awards paid", out)
+    assert re.search(r"compute vouchers batch #\d+: [\d,.]+ yuan paid out", out)
     assert (tmp_path / "zhisuan.db").exists()
