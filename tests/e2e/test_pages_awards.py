@@ -280,9 +280,74 @@ def test_a_draft_shows_what_is_missing_and_only_its_applicant_may_edit_it(office
     assert _state(office, url) == "draft"
     office.login("wendy")
     assert client.get(url).status_code == 404
-    token = office.login("pia")  # the province reads applications but does not edit them
-    assert 'id="edit-form"' not in client.get(url).text
+    # reviewers see an application once submitted, not the applicant's draft (as in their lists)
+    for reviewer in ("hefei", "pia", "fay"):
+        token = office.login(reviewer)
+        assert client.get(url).status_code == 404
+        assert url.rsplit("/", 1)[1] not in re.findall(
+            r'data-app="(\d+)"', client.get("/awards/applications").text
+        )
+    assert client.post(url, data={"csrf_token": token, "project_name": "x"}).status_code == 404
+    token = office.login("alice")
+    _submit = {
+        "csrf_token": token,
+        "project_ref": "HF-DRAFT",
+        "project_name": "草稿项目",
+        "event_on": "2025-06-10",
+    }
+    facts = {"fact_rd_cost": "5000000", "fact_selection_mode": "directed", "fact_in_provincial_plan": "true"}
+    assert client.post(url, data=_submit | facts | {"action": "submit"}).status_code == 200
+    token = office.login("pia")  # submitted: the province reads it, but does not edit it
+    page = client.get(url).text
+    assert 'data-state="city_review"' in page and 'id="edit-form"' not in page
     assert client.post(url, data={"csrf_token": token, "project_name": "x"}).status_code == 403
+
+
+def test_the_province_confirms_the_northern_anhui_uplift_before_approving_it(
+    office: Office, platform: Platform
+) -> None:
+    with platform.uow() as uow:
+        accounts.create_org(
+            uow,
+            ROOT,
+            accounts.OrgInput(
+                name="宿州智能科技有限公司",
+                credit_code=make_credit_code("91341300MA2AW0003"),
+                kind=OrgKind.ENTERPRISE,
+                city_code="341300",
+            ),
+            office.clock.now(),
+        )
+        for username, role, org, city in (
+            ("sam", Role.ORG_ADMIN, make_credit_code("91341300MA2AW0003"), None),
+            ("suzhou", Role.CITY, None, "341300"),
+        ):
+            accounts.add_user(
+                uow,
+                ROOT,
+                username=username,
+                password=PASSWORD,
+                role=role,
+                now=office.clock.now(),
+                org=org,
+                city_code=city,
+            )
+        uow.commit()
+    client = office.client
+    token = office.login("sam")
+    url = _apply(office, token, "10000000", ref="SZ-LLM-01")
+    token = office.login("suzhou")
+    client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
+    token = office.login("pia")
+    page = client.get(url).text
+    assert 'id="uplift"' in page and "2400000.00" in page and "2000000.00" in page  # with and without
+    unconfirmed = client.post(
+        f"{url}/review", data={"csrf_token": token, "action": "approve", "amount": "2400000"}
+    )
+    assert unconfirmed.status_code == 422 and "uplift is not confirmed" in unconfirmed.text
+    confirmed = {"csrf_token": token, "action": "approve", "amount": "2400000", "uplift_confirmed": "true"}
+    client.post(f"{url}/review", data=confirmed)
+    assert _state(office, url) == "notice" and 'id="approved">2400000.00<' in client.get(url).text
 
 
 def test_evidence_of_the_wrong_type_or_too_large_is_refused_with_a_clear_message(office: Office) -> None:

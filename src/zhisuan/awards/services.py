@@ -53,6 +53,8 @@ from zhisuan.store.uow import UnitOfWork
 
 MAX_TITLE = 200
 MAX_FUNDING_LINES = 20
+#: roles that review or oversee applications but do not write them
+REVIEWERS = frozenset({Role.CITY, Role.PROVINCE, Role.FINANCE, Role.DATA_BUREAU})
 
 
 def _call(s: Session, call_id: int) -> AwardCallRow:
@@ -67,6 +69,9 @@ def _get(uow: UnitOfWork, who: Principal, app_id: int, action: Action = Action.R
     if row is None:
         raise NotFoundError("no such application", field="application_id")
     authorize(who, action, c.resource(row))
+    if row.state == m.State.DRAFT.value and who.role in REVIEWERS and not m.may_edit(who, c.applicant(row)):
+        # as in the lists: a reviewer sees an application once it is submitted, not the applicant's draft
+        raise NotFoundError("no such application", field="application_id")
     return row
 
 
