@@ -183,6 +183,13 @@ def test_an_application_goes_from_the_form_through_review_to_the_public_notice(o
     client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
     assert _state(office, url) == "province_review"
     token = office.login("pia")
+    app_id = url.rsplit("/", 1)[1]
+    by_unit = client.get(
+        "/awards/applications", params={"queue": "1", "lead_unit": "省科技厅", "state": "province_review"}
+    )
+    assert re.findall(r'data-app="(\d+)"', by_unit.text) == [app_id] and "省经济和信息化厅" in by_unit.text
+    other = client.get("/awards/applications", params={"lead_unit": "省经济和信息化厅"})
+    assert "data-app=" not in other.text
     above = client.post(
         f"{url}/review", data={"csrf_token": token, "action": "approve", "amount": "2000000.01"}
     )
@@ -199,7 +206,6 @@ def test_an_application_goes_from_the_form_through_review_to_the_public_notice(o
     assert client.get(url, headers={"accept": "application/json"}).status_code == 401
     # a logged-in user objects; the award is held until the province resolves it
     token = office.login("wendy")
-    app_id = url.rsplit("/", 1)[1]
     short = client.post(f"/awards/notice/{app_id}/objection", data={"csrf_token": token, "reason": "x"})
     assert short.status_code == 422 and "field-error" in short.text
     client.post(

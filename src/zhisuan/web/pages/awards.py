@@ -20,12 +20,13 @@ from starlette.datastructures import FormData, UploadFile
 from zhisuan.awards import model as awards_model
 from zhisuan.awards import payments, payouts, reports, services
 from zhisuan.awards.evidence import ALLOWED, MAX_BYTES
-from zhisuan.awards.programs import PROGRAMS
+from zhisuan.awards.programs import PROGRAMS, split
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import SHANGHAI, shanghai_date
 from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationError, ZhisuanError
 from zhisuan.core.regions import all_cities
 from zhisuan.core.regions import city as city_of
+from zhisuan.policy import PackSet
 from zhisuan.web.deps import PlatformDep, PrincipalDep, RowId, UowDep, check_csrf
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -414,6 +415,7 @@ def applications_page(
     state: str = "",
     city: str = "",
     call_id: str = "",
+    lead_unit: str = "",
     queue: str = "",
     page: int = 1,
 ) -> HTMLResponse:
@@ -430,6 +432,7 @@ def applications_page(
         state=state or None,
         city=city or None,
         call_id=_int(call_id, "call_id"),
+        lead_unit=lead_unit or None,
         queue=want_queue,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
@@ -440,6 +443,7 @@ def applications_page(
         "state": state,
         "city": city,
         "call_id": call_id,
+        "lead_unit": lead_unit,
         "queue": "1" if want_queue else "",
     }
 
@@ -457,8 +461,20 @@ def applications_page(
         "filters": filters,
         "states": [s.value for s in awards_model.State],
         "is_reviewer": who.role in REVIEWERS,
+        "lead_units": _lead_units(platform.packs.current()),
     }
     return _page(request, "awards/applications.html", ctx)
+
+
+def _lead_units(packs: PackSet) -> list[str]:
+    """The lead units the packs name for the measures that take applications (a reviewer's filter)."""
+    units = set()
+    for program in PROGRAMS:
+        art, pack = split(program)
+        units |= {
+            v.lead_unit for v in packs.versions(art) if v.lead_unit and (pack is None or v.pack_id == pack)
+        }
+    return sorted(units)
 
 
 @router.get("/awards/applications/{app_id}", response_class=HTMLResponse)
