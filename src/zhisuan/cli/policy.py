@@ -27,6 +27,7 @@ from zhisuan.policy.batch import error_object
 from zhisuan.policy.browse import article_rows, check_text, describe, diff_packs, pack_summary
 from zhisuan.policy.cases import case_files, check_case, load_cases
 from zhisuan.policy.packset import packs_period
+from zhisuan.policy.schema import article_key
 
 app = typer.Typer(
     help="Policy packs and the rules engine (evaluation contract: docs/policy.md).", no_args_is_help=True
@@ -339,7 +340,7 @@ def validate_cmd(
             {
                 "valid": True,
                 "pack": pack.id,
-                "articles": sorted(pack.articles, key=lambda a: int(a[3:])),
+                "articles": sorted(pack.articles, key=article_key),
                 "cases": len(results),
                 "failed": failed,
             }

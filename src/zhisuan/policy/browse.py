@@ -15,6 +15,7 @@ from zhisuan.policy.schema import (
     FactSpec,
     Pack,
     Parameter,
+    article_key,
     dump_value,
 )
 
@@ -115,7 +116,7 @@ def diff_packs(a: Pack, b: Pack) -> list[dict[str, str]]:
         if old != new:
             out.append({"article": article, "what": what, "a": _txt(old), "b": _txt(new)})
 
-    for art in sorted(set(a.articles) | set(b.articles), key=lambda x: int(x[3:])):
+    for art in sorted(set(a.articles) | set(b.articles), key=article_key):
         va, vb = a.articles.get(art), b.articles.get(art)
         if va is None or vb is None:
             add(art, "article", "present" if va else "absent", "present" if vb else "absent")
@@ -193,7 +194,7 @@ def article_rows(packs: PackSet, today: dt.date | None = None) -> list[dict[str,
     """One row per article version of every pack, with the dates it judges events and its successor."""
     rows: list[dict[str, object]] = []
     for p in packs:
-        for art in sorted(p.articles, key=lambda a: int(a[3:])):
+        for art in sorted(p.articles, key=article_key):
             v = p.articles[art]
             rows.append(
                 {
