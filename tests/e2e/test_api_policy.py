@@ -6,23 +6,18 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-KEYS = [
-    "id",
-    "program",
-    "pack",
-    "on",
-    "in_force",
-    "eligible",
-    "amount",
-    "payee",
-    "case_by_case",
-    "provisional",
-    "steps",
-    "reasons",
-]
+from tests.factories.policy import CONTRACT_KEYS
+
+KEYS = CONTRACT_KEYS
 ADMIN_ART2 = Path(__file__).parents[1] / "unit" / "policy" / "packs" / "anhui-2025-art3-test.yaml"
 ART2 = {"city": "340100", "in_province": True, "self_use": False, "spend": "1000"}
-ART5 = {"city": "341300", "rd_cost": 1000000.05, "selection_mode": "directed", "in_provincial_plan": True}
+ART5 = {
+    "city": "341300",
+    "rd_cost": 1000000.05,
+    "selection_mode": "directed",
+    "topic": "general_llm",
+    "in_provincial_plan": True,
+}
 
 
 def test_evaluate_one_case_without_login(client: TestClient) -> None:
@@ -51,7 +46,12 @@ def test_batch_answers_each_case_and_flags_bad_ones(client: TestClient) -> None:
             "id": "a",
             "program": "art14",
             "on": "2025-01-01",
-            "facts": {"city": "341600", "standard_level": "international", "leading_drafter": True},
+            "facts": {
+                "city": "341600",
+                "standard_level": "international",
+                "leading_drafter": True,
+                "general_ai_enterprise": True,
+            },
         },
         {"id": "b", "program": "art77", "on": "2025-01-01", "facts": {}},
         {

@@ -9,25 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.factories.policy import CONTRACT_KEYS
 from zhisuan.cli import _platform
 from zhisuan.cli.policy import app
 from zhisuan.policy import builtin_pack_dir
 
 runner = CliRunner()
-KEYS = [
-    "id",
-    "program",
-    "pack",
-    "on",
-    "in_force",
-    "eligible",
-    "amount",
-    "payee",
-    "case_by_case",
-    "provisional",
-    "steps",
-    "reasons",
-]
+KEYS = CONTRACT_KEYS
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +40,7 @@ def test_evaluate_one_case_prints_the_contract_object(tmp_path: Path) -> None:
             "city": "341300",
             "rd_cost": 1000000.5,
             "selection_mode": "open_challenge",
+            "topic": "general_llm",
             "in_provincial_plan": True,
         },
     )
@@ -79,7 +68,14 @@ def test_evaluate_one_case_prints_the_contract_object(tmp_path: Path) -> None:
 )
 def test_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
     facts = _facts(
-        tmp_path, {"city": "340100", "rd_cost": "1", "selection_mode": "directed", "in_provincial_plan": True}
+        tmp_path,
+        {
+            "city": "340100",
+            "rd_cost": "1",
+            "selection_mode": "directed",
+            "topic": "general_llm",
+            "in_provincial_plan": True,
+        },
     )
     result = runner.invoke(app, [facts if a == "FACTS" else a for a in args])
     assert result.exit_code == 2
@@ -88,7 +84,13 @@ def test_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
 def test_an_ill_typed_fact_exits_2_naming_the_field(tmp_path: Path) -> None:
     facts = _facts(
         tmp_path,
-        {"city": "340100", "rd_cost": "lots", "selection_mode": "directed", "in_provincial_plan": True},
+        {
+            "city": "340100",
+            "rd_cost": "lots",
+            "selection_mode": "directed",
+            "topic": "general_llm",
+            "in_provincial_plan": True,
+        },
     )
     result = runner.invoke(app, ["evaluate", "art5", "--facts", facts, "--on", "2024-06-30"])
     assert result.exit_code == 2
@@ -102,7 +104,12 @@ def test_batch_answers_good_lines_and_flags_bad_ones(tmp_path: Path) -> None:
             "id": "a",
             "program": "art14",
             "on": "2025-01-01",
-            "facts": {"city": "340100", "standard_level": "international", "leading_drafter": True},
+            "facts": {
+                "city": "340100",
+                "standard_level": "international",
+                "leading_drafter": True,
+                "general_ai_enterprise": True,
+            },
         },
         "not json",
         {"id": "c", "program": "art5", "on": "2024-06-30", "facts": {"city": "340100"}},
@@ -133,7 +140,8 @@ def test_list_and_show_as_json() -> None:
     result = runner.invoke(app, ["list", "--json"])
     assert result.exit_code == 0
     listing = json.loads(result.stdout)
-    assert len([a for a in listing["articles"] if a["pack"] == "anhui-2023"]) == 15
+    # fifteen articles, art. 11 as its two programs (art11a, art11b)
+    assert len([a for a in listing["articles"] if a["pack"] == "anhui-2023"]) == 16
     shown = json.loads(runner.invoke(app, ["show", "art2", "--on", "2025-06-01", "--json"]).stdout)
     params = {p["name"]: p for p in shown["parameters"]}
     assert params["rate"]["value"] == "20%"
@@ -237,6 +245,7 @@ def test_batch_with_two_workers_answers_in_input_order(tmp_path: Path) -> None:
                     "city": "340100",
                     "rd_cost": str(1000 * i),
                     "selection_mode": "directed",
+                    "topic": "general_llm",
                     "in_provincial_plan": True,
                 },
             }
