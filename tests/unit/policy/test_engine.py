@@ -162,6 +162,17 @@ def test_units_are_named_exactly_as_the_2023_text_names_them(packs: PackSet, pro
     assert not any("通用人工智能产业推进专班" in u or u == "各市政府" for u in every)
 
 
+def test_the_2_0_compute_measure_names_only_the_unit_the_found_text_gives(packs: PackSet) -> None:
+    art3 = packs.pack("anhui-2025").articles["art3"]
+    platform = next(p for p in art3.parts if p.id == "scheduling_platform")
+    assert (platform.grants, platform.lead_unit) == ("task", "省数据资源局")
+    assert art3.lead_unit == "牵头单位待确认"  # the subsidy's unit line is cut off in every copy found
+    facts = {"city": "340100", "in_province": True, "self_use": False, "spend": "10"}
+    assert (
+        "parts" not in evaluate("anhui-2025/art3", facts, "2025-10-01", packs).to_dict()
+    )  # a task answers no case
+
+
 ART1 = {
     "city": "340100",
     "new_capacity_p": "400",
