@@ -324,3 +324,65 @@ def test_batch_answers_the_2_0_contract_fields_for_both_packs(data_dir: Path) ->
         False,
     )
     assert any("no double funding" in r for r in qualified["reasons"])
+
+
+ART1 = {
+    "city": "340100",
+    "new_capacity_p": "300",
+    "single_site": True,
+    "completion_date": "2024-06-30",
+    "city_actual_payout": "300000",
+}
+
+
+def test_lang_zh_gives_chinese_steps_and_reasons_and_every_part(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, ART1)
+    result = runner.invoke(app, ["evaluate", "art1", "--facts", facts, "--on", "2024-07-01", "--lang", "zh"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["eligible"], out["amount"]) == (False, "0.00")
+    results = [s["result"] for s in out["steps"]]
+    assert results[:2] == ["有效", "不通过：new_capacity_p = 300 < 400"]
+    assert not any(r.startswith(("pass", "fail", "skipped")) for r in results)
+    assert out["reasons"][0] == "新增算力规模未达到门槛（不少于 400P）"
+    assert [(p["part"], p["eligible"], p["lead_unit"]) for p in out["parts"]] == [
+        ("construction_support", True, "省发展改革委"),
+        ("capacity_match", False, "省人工智能产业推进组工作专班"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("program", "facts", "lead"),
+    [
+        ("art11a", {"general_ai_professional": True}, "省人力资源社会保障厅"),
+        (
+            "art11b",
+            {"key_firm_founder_or_core_staff": True, "firm_lands_in_province": True},
+            "相关市人民政府",
+        ),
+    ],
+)
+def test_both_art11_programs_are_evaluable(
+    tmp_path: Path, program: str, facts: dict[str, object], lead: str
+) -> None:
+    result = runner.invoke(
+        app, ["evaluate", program, "--facts", _facts(tmp_path, facts), "--on", "2024-04-01", "--lang", "zh"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["program"], out["eligible"], out["amount"]) == (program, True, "0.00")
+    assert lead in out["reasons"][0]
+
+
+def test_art11_alone_exits_2_naming_its_two_programs(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"general_ai_professional": True})
+    result = runner.invoke(app, ["evaluate", "art11", "--facts", facts, "--on", "2024-04-01"])
+    assert result.exit_code == 2
+    assert "art11a, art11b" in result.stderr
+
+
+def test_list_shows_the_official_title_and_date_not_a_file_name() -> None:
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    assert "《打造通用人工智能产业创新和应用高地若干政策》" in result.stdout
+    assert "2023-11-08" in result.stdout and ".yaml" not in result.stdout
