@@ -24,6 +24,7 @@ from zhisuan.policy.decision import (
     Step,
     fen_text,
     new_decision,
+    new_part,
     new_step,
     pair_yuan_text,
     round_pair,
@@ -76,13 +77,19 @@ class Compiled:
                 part,
                 tuple((checks.rule_runner(r), Reason(r.fail_zh, r.fail_en)) for r in part.eligibility),
                 _part_reason(part),
+                *_static(part),
             )
             for part in version.side_parts()
         )
+        main = self.main_part
+        if main is not None:
+            self.main_answer = (*_static(main), main.grants == "money")
+            answering = [p for p in version.parts if p.main or p.answers]
+            self.main_at = answering.index(main)
         self.use_reason = _use_reason(self.main_part.use_of_funds) if self.main_part else None
         # the provisional parameters a decision uses: its checks' always, the formula's when it runs
         provisional = set(version.provisional_parameters(on))
-        rules = (*version.eligibility, *(r for part, _, _ in self.sides for r in part.eligibility))
+        rules = (*version.eligibility, *(r for part in version.side_parts() for r in part.eligibility))
         in_checks = {n for rule in rules for n in _check_params(rule.check)}
         in_award = _award_params(version)
         self.provisional_checks = tuple(sorted(provisional & in_checks))
@@ -250,12 +257,10 @@ class Compiled:
         """The decision with every part's answer: the main part's is the decision's own; the others are
         judged on their own conditions (a late claim is late for them too), each with a step, and an
         eligible one adds its reason."""
-        main = self.main_part
-        assert main is not None
-        answers: dict[str, PartAnswer] = {}
-        steps = list(decision.steps)
-        reasons = list(decision.reasons)
-        for part, runners, also in self.sides:
+        steps = list(decision[8])
+        reasons = list(decision[9])
+        answers: list[PartAnswer] = []
+        for part, runners, also, head, tail in self.sides:
             shown: list[Step] = []
             failed: list[Reason] = []
             skipped = False
@@ -264,47 +269,38 @@ class Compiled:
                 shown.append(step)
                 if ok is False:
                     failed.append(reason)
-                skipped = skipped or ok is None
+                elif ok is None:
+                    skipped = True
             if late is not None:
                 failed.append(late)
-            seen_en = "; ".join(s.result for s in shown) or "no further condition"
-            seen_zh = "；".join(s.result_zh or s.result for s in shown) or "无其他条件"
             eligible: bool | None
             if failed:
-                eligible, why = False, tuple(failed)
-                verdict = ("not eligible", "不符合条件")
+                eligible, why, verdict = False, tuple(failed), _NOT_ELIGIBLE
             elif skipped:
-                eligible = None
-                why = (
-                    Reason(
-                        "未判定：未提供所需信息", "not assessed: the facts its conditions read were not given"
-                    ),
-                )
-                verdict = ("not assessed", "未判定")
+                eligible, why, verdict = None, _NOT_ASSESSED, _NOT_ASSESSED_TEXT
             else:
-                eligible, why = True, (also,)
-                verdict = _GRANTED[part.grants]
+                eligible, why, verdict = True, (also,), _GRANTED[part.grants]
                 reasons.append(also)
+            seen_en = "; ".join(s[4] for s in shown) or "no further condition"
+            seen_zh = "；".join(s[5] or s[4] for s in shown) or "无其他条件"
             steps.append(
-                Step(
-                    self.art,
-                    part.id,
-                    "part",
-                    part.grants,
-                    f"{verdict[0]}: {seen_en}",
-                    f"{verdict[1]}：{seen_zh}",
+                new_step(
+                    (
+                        self.art,
+                        part.id,
+                        "part",
+                        part.grants,
+                        f"{verdict[0]}: {seen_en}",
+                        f"{verdict[1]}：{seen_zh}",
+                    )
                 )
             )
-            answers[part.id] = _answer(part, eligible, None, why)
-        money = main.grants == "money"
-        answers[main.id] = _answer(
-            main,
-            decision.eligible,
-            decision.amount_fen if money else None,
-            decision.reasons,
-        )
-        parts = tuple(answers[p.id] for p in self.version.parts if p.id in answers)
-        return decision._replace(steps=tuple(steps), reasons=tuple(reasons), parts=parts)
+            answers.append(new_part((*head, eligible, None, *tail, why)))
+        head, tail, money = self.main_answer
+        main = new_part((*head, decision[4], decision[5] if money else None, *tail, decision[9]))
+        # in the order of the text: the main part's place among the others
+        answers.insert(self.main_at, main)
+        return new_decision((*decision[:8], tuple(steps), tuple(reasons), *decision[10:13], tuple(answers)))
 
     def _claim_window(self, claimed: dt.date, on: dt.date, steps: list[Step]) -> Reason | None:
         """A claim made later than the event is still judged by the event's date, within the claim window;
@@ -342,6 +338,11 @@ class Compiled:
         )
 
 
+_NOT_ELIGIBLE: Final = ("not eligible", "不符合条件")
+_NOT_ASSESSED_TEXT: Final = ("not assessed", "未判定")
+_NOT_ASSESSED: Final = (
+    Reason("未判定：未提供所需信息", "not assessed: the facts its conditions read were not given"),
+)
 #: the verdict of an eligible side part, by what it grants (never money)
 _GRANTED: Final = {
     "priority": ("the priority applies", "享有优先"),
@@ -379,22 +380,21 @@ def _use_reason(labels: tuple[Label, ...]) -> Reason | None:
     return Reason(f"资金用途：{zh}", f"the money is to be used for: {en}")
 
 
-def _answer(
-    part: Part, eligible: bool | None, amount_fen: int | None, reasons: tuple[Reason, ...]
-) -> PartAnswer:
-    return PartAnswer(
+def _static(part: Part) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """What a part's answer holds whatever the case: before the verdict (id … units), after it (gives …)."""
+    head = (
         part.id,
         part.main,
         Reason(part.name_zh, part.name_en),
         part.grants,
         part.lead_unit,
         part.cooperating_units,
-        eligible,
-        amount_fen,
+    )
+    tail = (
         tuple(Reason(g.zh, g.en) for g in part.gives),
         tuple(Reason(u.zh, u.en) for u in part.use_of_funds),
-        reasons,
     )
+    return head, tail
 
 
 def _check_params(check: Check) -> set[str]:

@@ -101,6 +101,53 @@ class PartAnswer(NamedTuple):
             "reasons": [r.text(lang) for r in self.reasons],
         }
 
+    def to_json(self, lang: str = "both") -> str:
+        """``json.dumps(self.to_dict(lang), ensure_ascii=False)``, built directly."""
+        head, tail = _part_static_json(
+            self.part,
+            self.main,
+            self.name,
+            self.grants,
+            self.amount_fen is not None,
+            self.lead_unit,
+            self.cooperating_units,
+            self.gives,
+            self.use_of_funds,
+            lang,
+        )
+        amount = "null" if self.amount_fen is None else f'"{fen_text(self.amount_fen)}"'
+        eligible = "null" if self.eligible is None else "true" if self.eligible else "false"
+        reasons = ", ".join(_encode(r.text(lang)) for r in self.reasons)
+        return f'{head}, "eligible": {eligible}, "amount": {amount}, {tail}, "reasons": [{reasons}]}}'
+
+
+@functools.lru_cache(maxsize=4096)
+def _part_static_json(
+    part: str,
+    main: bool,
+    name: Reason,
+    grants: str,
+    money: bool,
+    lead_unit: str,
+    cooperating_units: tuple[str, ...],
+    gives: tuple[Reason, ...],
+    use_of_funds: tuple[Reason, ...],
+    lang: str,
+) -> tuple[str, str]:
+    """The JSON of what a part's answer holds whatever the case (before and after the verdict), once."""
+    e = _encode
+    flag = {True: "true", False: "false"}
+    head = (
+        f'{{"part": {e(part)}, "main": {flag[main]}, "name": {e(name.text(lang))}, "grants": {e(grants)}, '
+        f'"money": {flag[money]}, "lead_unit": {e(lead_unit)}, '
+        f'"cooperating_units": [{", ".join(e(u) for u in cooperating_units)}]'
+    )
+    tail = (
+        f'"gives": [{", ".join(e(g.text(lang)) for g in gives)}], '
+        f'"use_of_funds": [{", ".join(e(u.text(lang)) for u in use_of_funds)}]'
+    )
+    return head, tail
+
 
 class Decision(NamedTuple):
     """What the policy allows for one case; ``amount_fen`` is the maximum, rounded once."""
@@ -181,14 +228,14 @@ class Decision(NamedTuple):
             "reasons": [r.text(lang) for r in self.reasons],
         }
 
-    def _flags(self, lang: str) -> dict[str, object]:
+    def _flags(self, lang: str, parts: bool = True) -> dict[str, object]:
         """The contract's additions: ``provisional`` always, the rest when they apply."""
         out: dict[str, object] = {"provisional": bool(self.provisional_parameters)}
         if self.provisional_parameters:
             out["provisional_parameters"] = list(self.provisional_parameters)
         if self.superseded_by is not None:
             out["superseded_by"] = self.superseded_by
-        if self.parts:
+        if self.parts and parts:
             out["parts"] = [p.to_dict(lang) for p in self.parts]
         return out
 
@@ -213,8 +260,10 @@ class Decision(NamedTuple):
         pack = "null" if self.pack is None else e(self.pack)
         flags = {True: "true", False: "false"}
         extra = '"provisional": false'
-        if self.provisional_parameters or self.superseded_by is not None or self.parts:
-            extra = json.dumps(self._flags(lang), ensure_ascii=False)[1:-1]
+        if self.provisional_parameters or self.superseded_by is not None:
+            extra = json.dumps(self._flags(lang, parts=False), ensure_ascii=False)[1:-1]
+        if self.parts:
+            extra += f', "parts": [{", ".join(p.to_json(lang) for p in self.parts)}]'
         return (
             f'{{"id": {ident}, "program": {e(self.program)}, "pack": {pack}, "on": "{self.on.isoformat()}", '
             f'"in_force": {flags[self.in_force]}, "eligible": {flags[self.eligible]}, '
@@ -326,3 +375,4 @@ def round_pair(n: int, d: int, mode: Rounding) -> int:
 # a step is given all six fields (``result_zh`` '' when the result reads the same in Chinese)
 new_step: Callable[[tuple[str, str, str, str, str, str]], Step] = functools.partial(tuple.__new__, Step)
 new_decision: Callable[[tuple[object, ...]], Decision] = functools.partial(tuple.__new__, Decision)
+new_part: Callable[[tuple[object, ...]], PartAnswer] = functools.partial(tuple.__new__, PartAnswer)
