@@ -235,7 +235,19 @@ def diff_packs(a: Pack, b: Pack) -> list[dict[str, str]]:
         ab = {x.id: _award_txt(x) for x in vb.award}
         for aid in sorted(set(aa) | set(ab)):
             add(art, f"award {aid}", aa.get(aid), ab.get(aid))
+        parts_a = {x.id: _part_txt(x) for x in va.parts}
+        parts_b = {x.id: _part_txt(x) for x in vb.parts}
+        for pid in sorted(set(parts_a) | set(parts_b)):
+            add(art, f"part {pid}", parts_a.get(pid), parts_b.get(pid))
     return out
+
+
+def _part_txt(p: Part) -> str:
+    """A part as one line of a diff: what it grants, its units, conditions and labels."""
+    units = "、".join((p.lead_unit, *p.cooperating_units))
+    rules = " and ".join(check_text(r.check) for r in p.eligibility) or "no condition"
+    gives = "；".join(x.zh for x in (*p.gives, *p.use_of_funds))
+    return f"{'main ' if p.main else ''}{p.grants}; {units}; {rules}; {gives}"
 
 
 def _txt(value: object) -> str:

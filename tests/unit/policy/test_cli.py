@@ -177,6 +177,23 @@ def test_validate_a_broken_pack_names_file_line_and_key(tmp_path: Path) -> None:
     assert "articles.art1.parameters.match_rate.value" in result.stderr
 
 
+def test_a_diff_shows_a_part_whose_units_change(tmp_path: Path) -> None:
+    text = (builtin_pack_dir() / "anhui-2023.yaml").read_text(encoding="utf-8")
+    changed = tmp_path / "units.yaml"
+    changed.write_text(
+        text.replace("id: anhui-2023", "id: units-test").replace(
+            "        lead_unit: 省发展改革委\n", "        lead_unit: 省财政厅\n"
+        ),
+        encoding="utf-8",
+    )
+    diff = json.loads(runner.invoke(app, ["diff", "anhui-2023", str(changed), "--json"]).stdout)
+    (change,) = [c for c in diff["changes"] if c["what"] == "part construction_support"]
+    assert change["article"] == "art1"
+    assert "省发展改革委、省财政厅" in change["a"] and change["b"].startswith(
+        "eligibility; 省财政厅、省财政厅"
+    )
+
+
 def test_an_admin_pack_is_picked_up_and_diffed(data_dir: Path) -> None:
     (data_dir / "packs").mkdir()
     src = Path(__file__).parent / "packs" / "anhui-2025-test.yaml"
