@@ -370,7 +370,7 @@ def validate_cmd(
         )
     else:
         console.print(
-            f"[green]valid[/] {path}: pack {pack.id}, {len(pack.articles)} articles", highlight=False
+            f"[green]valid[/] {path}: pack {pack.id}, {len(pack.articles)} programs", highlight=False
         )
         if results:
             console.print(f"cases: {len(results) - len(failed)} of {len(results)} pass", highlight=False)
