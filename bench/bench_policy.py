@@ -4,10 +4,10 @@
 
 Measures, in one run (same machine, same load, so ratios are meaningful):
 
-* explained mode: ``evaluate()`` with full steps and reasons over N mixed cases of all fifteen
-  articles (dates 2023-10 … 2026-03, so some are not in force; boundaries and 皖北 cities included),
-  single process; the same with JSON-lines output (``Decision.to_json``); the same spread over
-  worker processes; and a baseline that compiles the article version for every case (no caching).
+* explained mode: ``evaluate()`` with full steps and reasons over N mixed cases of the sixteen programs
+  of all fifteen articles (dates 2023-10 … 2026-03, so some are not in force; boundaries and 皖北
+  cities included), single process; the same with JSON-lines output (``Decision.to_json``); the same
+  spread over worker processes; and a baseline that compiles the article version for every case (no caching).
 * vectorised mode: ``art2_amounts`` (monthly voucher settlement) and the generic ``amounts`` for art5,
   integer fen in numpy; a float32 and a float64 baseline of the same 20 % computation, with the share
   of rows where each misses the exact fen; and a check that the vectorised mode equals the explained
@@ -51,7 +51,8 @@ WEIGHTS = {
     "art9": 4,
     "art3": 1,
     "art7": 1,
-    "art11": 1,
+    "art11a": 1,
+    "art11b": 1,
     "art12": 1,
     "art13": 1,
     "art15": 1,
@@ -98,6 +99,7 @@ def make_case(rng: random.Random) -> tuple[str, dict[str, object], str]:
             "city": city,
             "rd_cost": _money(rng, 10**12),
             "selection_mode": "open_challenge",
+            "topic": rng.choice(["general_llm", "industry_llm", "secure_controllable", "out_of_scope"]),
             "in_provincial_plan": b,
             "already_awarded": _money(rng, 6 * 10**9),
         }
@@ -117,8 +119,10 @@ def make_case(rng: random.Random) -> tuple[str, dict[str, object], str]:
             "lands_in_province": True,
             "requested_support": _money(rng, 5 * 10**9),
         }
-    elif program == "art11":
+    elif program == "art11a":
         f = {"general_ai_professional": b}
+    elif program == "art11b":
+        f = {"key_firm_founder_or_core_staff": b, "firm_lands_in_province": True}
     elif program == "art12":
         f = {"high_level_talent_team": b, "founds_firm_in_province": True}
     elif program == "art13":
@@ -128,6 +132,7 @@ def make_case(rng: random.Random) -> tuple[str, dict[str, object], str]:
             "city": city,
             "standard_level": rng.choice(["international", "national", "industry", "group"]),
             "leading_drafter": b,
+            "general_ai_enterprise": True,
         }
     else:
         f = {"event_kind": rng.choice(["training", "promotion", "consulting", "other"])}
@@ -206,6 +211,7 @@ def run_ceiling(total: int, seed: int) -> dict[str, float]:
             "city": rng.choice(CITIES),
             "rd_cost": _money(rng, 10**10),
             "selection_mode": "directed",
+            "topic": "general_llm",
             "in_provincial_plan": True,
             "already_awarded": _money(rng, 10**8),
         }
@@ -219,6 +225,14 @@ def run_ceiling(total: int, seed: int) -> dict[str, float]:
     north = frozenset({"340300", "340400", "340600", "341200", "341300", "341600"})
     s0 = Step("art5", "in_force", "effective", "2023-11-08..2025-12-31", "true")
     s1 = Step("art5", "in_provincial_plan", "—", "true", "pass: in_provincial_plan = true")
+    modes = "{open_challenge, horse_race, directed}"
+    s2 = Step(
+        "art5", "selection_mode", "selection_modes", modes[1:-1], f"pass: selection_mode = directed ∈ {modes}"
+    )
+    topics = "{general_llm, industry_llm, secure_controllable, other_general_ai_path}"
+    s3 = Step(
+        "art5", "research_topic", "qualifying_topics", topics[1:-1], f"pass: topic = general_llm ∈ {topics}"
+    )
 
     def hand(f: dict[str, Any]) -> tuple[object, ...]:
         w, _, fr = f["rd_cost"].partition(".")
@@ -228,6 +242,8 @@ def run_ceiling(total: int, seed: int) -> dict[str, float]:
         steps = [
             s0,
             s1,
+            s2,
+            s3,
             Step("art5", "share_of_rd_cost", "rate", "20%", f"rd_cost {fen_text(n)} × 20% = {n / 500}"),
         ]
         x, d, cap = n, 5, 5_000_000_000
@@ -287,6 +303,7 @@ def run_vector(rows: int, seed: int) -> dict[str, Any]:
         "city": rng.choice(np.array(CITIES), size=n5),
         "rd_cost": rng.integers(0, 10**12, size=n5, dtype=np.int64),
         "selection_mode": np.full(n5, "directed"),
+        "topic": np.full(n5, "general_llm"),
         "in_provincial_plan": rng.random(n5) < 0.9,
         "already_awarded": rng.integers(0, 6 * 10**9, size=n5, dtype=np.int64),
     }
@@ -320,6 +337,7 @@ def run_vector(rows: int, seed: int) -> dict[str, Any]:
                 "city": str(cols5["city"][i]),
                 "rd_cost": f"{r // 100}.{r % 100:02d}",
                 "selection_mode": "directed",
+                "topic": "general_llm",
                 "in_provincial_plan": bool(cols5["in_provincial_plan"][i]),
                 "already_awarded": f"{a // 100}.{a % 100:02d}",
             },

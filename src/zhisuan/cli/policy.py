@@ -27,12 +27,13 @@ from zhisuan.policy.batch import error_object
 from zhisuan.policy.browse import article_rows, check_text, describe, diff_packs, pack_summary
 from zhisuan.policy.cases import case_files, check_case, load_cases
 from zhisuan.policy.packset import packs_period
+from zhisuan.policy.schema import article_key
 
 app = typer.Typer(
     help="Policy packs and the rules engine (evaluation contract: docs/policy.md).", no_args_is_help=True
 )
 
-LANG_HELP = "Language of reasons: zh, en or both."
+LANG_HELP = "Language of reasons (zh, en or both) and of steps (Chinese for zh, else English)."
 
 
 def pack_set() -> PackSet:
@@ -187,7 +188,11 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readabl
         print_json({"packs": [pack_summary(p) for p in packs], "articles": rows})
         return
     for p in packs:
-        console.print(f"[bold]{p.id}[/] {p.title_zh} — {p.title_en} ({p.source_file})", highlight=False)
+        official = f"《{p.official_title}》" if p.official_title else p.title_zh
+        issued = " ".join(x for x in (p.issuer, p.published.isoformat() if p.published else None) if x)
+        console.print(
+            f"[bold]{p.id}[/] {official} — {p.title_en} ({issued or 'date not known'})", highlight=False
+        )
     print_table(
         "articles",
         ["pack", "article", "name", "in force", "grants", "payee", "lead unit"],
@@ -199,7 +204,10 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readabl
                 r["effective"],
                 r["grants"],
                 r["payee"],
-                r["lead_unit"],
+                "; ".join(
+                    f"{u['part_zh']}: {u['lead_unit']}" if u["part_zh"] else str(u["lead_unit"])
+                    for u in cast(list[dict[str, str | None]], r["units"])
+                ),
             )
             for r in rows
         ],
@@ -253,6 +261,22 @@ def show_cmd(
     )
     if version.evidence:
         console.print("evidence: " + "; ".join(version.evidence), highlight=False)
+    if version.parts:
+        print_table(
+            "parts (in the order of the text; the main part's answer is the amount)",
+            ["part", "grants", "lead unit", "cooperating units", "conditions", "gives"],
+            [
+                (
+                    f"{p.id}{' (main)' if p.main else ''} {p.name_zh}",
+                    p.grants,
+                    p.lead_unit,
+                    "、".join(p.cooperating_units),
+                    "; ".join(check_text(r.check) for r in p.eligibility) or "—",
+                    "；".join(g.zh for g in (*p.gives, *p.use_of_funds)) or "—",
+                )
+                for p in version.parts
+            ],
+        )
     print_table(
         f"parameters on {day}",
         ["parameter", "type", "value", "since", "history"],
@@ -339,14 +363,14 @@ def validate_cmd(
             {
                 "valid": True,
                 "pack": pack.id,
-                "articles": sorted(pack.articles, key=lambda a: int(a[3:])),
+                "articles": sorted(pack.articles, key=article_key),
                 "cases": len(results),
                 "failed": failed,
             }
         )
     else:
         console.print(
-            f"[green]valid[/] {path}: pack {pack.id}, {len(pack.articles)} articles", highlight=False
+            f"[green]valid[/] {path}: pack {pack.id}, {len(pack.articles)} programs", highlight=False
         )
         if results:
             console.print(f"cases: {len(results) - len(failed)} of {len(results)} pass", highlight=False)

@@ -1,4 +1,8 @@
-"""The demo's policy step: the packs in force and a few "what would I get?" answers, with their links."""
+"""The demo's policy step: the packs in force and a few "what would I get?" answers, with their links.
+
+An answer names the parts of an article that answer beside its amount (art. 1's non-cash construction
+support, art. 6's national recommendation), each with its lead unit.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
             "city": "341300",
             "rd_cost": "1000000",
             "selection_mode": "open_challenge",
+            "topic": "industry_llm",
             "in_provincial_plan": "true",
         },
         "2025-03-31",
@@ -35,9 +40,26 @@ SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
         "2024-12-20",
     ),
     (
-        "international standard led by a Bozhou (皖北) firm",
+        "Top-10 benchmark case in Hefei with 3,000,000 yuan of total investment",
+        "art6",
+        {"city": "340100", "total_investment": "3000000", "benchmark_selected": "true"},
+        "2025-03-01",
+    ),
+    (
+        "founder of a key general-AI firm that landed in Hefei (art. 11's talent-recognition channel)",
+        "art11b",
+        {"key_firm_founder_or_core_staff": "true", "firm_lands_in_province": "true"},
+        "2025-03-01",
+    ),
+    (
+        "international standard led by a Bozhou (皖北) general-AI firm",
         "art14",
-        {"city": "341600", "standard_level": "international", "leading_drafter": "true"},
+        {
+            "city": "341600",
+            "standard_level": "international",
+            "leading_drafter": "true",
+            "general_ai_enterprise": "true",
+        },
         "2025-05-01",
     ),
     (
@@ -75,7 +97,7 @@ SHOWCASE: tuple[tuple[str, str, dict[str, object], str], ...] = (
 def show_policies(platform: Platform) -> list[str]:
     """Packs in force (shipped plus the data directory's) and showcase evaluations with page links."""
     packs = platform.packs.current()
-    lines = [f"policy pack {p.id}: {len(p.articles)} articles — {p.title_zh}" for p in packs]
+    lines = [f"policy pack {p.id}: {len(p.articles)} programs — {p.title_zh}" for p in packs]
     lines.append("pack browser: /policy · API: POST /api/v1/policy/evaluate")
     for label, program, facts, on in SHOWCASE:
         d = evaluate(program, facts, on, packs)
@@ -91,6 +113,10 @@ def show_policies(platform: Platform) -> list[str]:
             answer = f"at most {d.amount_text} yuan, payee {d.payee}"
             if d.provisional:
                 answer += f" — an estimate on provisional {', '.join(d.provisional_parameters)}, no money yet"
+        # the parts that answer beside the amount (art. 1's non-cash support, art. 6's recommendation …)
+        also = [f"{x.name.en} ({x.lead_unit})" for x in d.parts if not x.main and x.eligible]
+        if also:
+            answer += "; also: " + "; ".join(also)
         art = program.rpartition("/")[2]
         pack = {"pack": d.pack} if "/" in program and d.pack else {}
         query = urlencode({"evaluate_case": 1, "on": on, **pack, **{f"f_{k}": v for k, v in facts.items()}})

@@ -426,7 +426,7 @@ def settle(
         head = [
             _step(
                 "self_use",
-                "operator related to user (POLICY position 6)",
+                "operator related to user (art. 2: self-use includes related parties)",
                 f"user {line.org_id}, operator {line.operator_org_id}",
                 self_use,
             )

@@ -37,13 +37,13 @@ from __future__ import annotations
 import datetime as dt
 
 from zhisuan.policy.batch import answer, answer_json, evaluate_many
-from zhisuan.policy.decision import Decision, Reason, Step, fen_text
+from zhisuan.policy.decision import Decision, PartAnswer, Reason, Step, fen_text
 from zhisuan.policy.engine import evaluate
 from zhisuan.policy.errors import FactError, PackError, RuleConflictError
 from zhisuan.policy.facts import as_day, parser_for
 from zhisuan.policy.loader import builtin_pack_dir, load_pack, load_pack_set, parse_pack
 from zhisuan.policy.packset import PackSet, as_params
-from zhisuan.policy.schema import COMPUTE_VOUCHER, MEASURES, ArticleVersion, Pack, Parameter
+from zhisuan.policy.schema import COMPUTE_VOUCHER, MEASURES, ArticleVersion, Pack, Parameter, article_key
 from zhisuan.policy.source import PackSource, Published, PublishedPack, combine
 from zhisuan.policy.vector import (
     RATE_SCALE,
@@ -93,6 +93,7 @@ __all__ = [
     "PackSet",
     "PackSource",
     "Parameter",
+    "PartAnswer",
     "Published",
     "PublishedPack",
     "Reason",
@@ -104,6 +105,7 @@ __all__ = [
     "apply_budget",
     "art2_amounts",
     "art2_in_force",
+    "article_key",
     "builtin_pack_dir",
     "check_fact",
     "combine",

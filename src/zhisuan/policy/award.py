@@ -28,6 +28,7 @@ class AwardPlan:
         "cap_null_step",
         "cap_plain",
         "cap_suffix",
+        "cap_suffix_zh",
         "cap_up",
         "cumulative",
         "has_rate",
@@ -55,6 +56,7 @@ class AwardPlan:
         self.cap_plain: tuple[int, int, str] = (0, 1, "")
         self.cap_up: tuple[int, int, str] = (0, 1, "")
         self.cap_suffix = ""
+        self.cap_suffix_zh = ""
         self.cumulative: str | None = None
 
 
@@ -79,7 +81,12 @@ class Awards:
         only = version.award[0] if len(version.award) == 1 and not version.award[0].when else None
         self.single_plan = self.plans[only.id] if only is not None else None
         self.uplift_off_step = Step(
-            art, "northern_anhui_uplift", "uplift_enabled", "false", "not applied: switched off"
+            art,
+            "northern_anhui_uplift",
+            "uplift_enabled",
+            "false",
+            "not applied: switched off",
+            "不适用：未开启",
         )
         self.uplift_reason = Reason(
             f"皖北项目上浮 {self.uplift_text} 倍（金额与上限）",
@@ -137,12 +144,13 @@ class Awards:
                 plan.rate_name = rule.rate.parameter or ""
                 plan.rate_text = rate_text(rate.numerator, rate.denominator)
         plan.cap_suffix = "; cap × " + self.uplift_text if rule.cap else ""
+        plan.cap_suffix_zh = "；上限 × " + self.uplift_text if rule.cap else ""
         if rule.cap is not None:
             plan.cap_name = rule.cap
             cap = self.params[rule.cap]
             if cap is None:
                 plan.cap_kind = 1
-                plan.cap_null_step = new_step((self.art, "cap", rule.cap, "none", "no cap set"))
+                plan.cap_null_step = new_step((self.art, "cap", rule.cap, "none", "no cap set", "未设上限"))
             else:
                 assert isinstance(cap, Fraction)
                 plan.cap_kind = 2
@@ -183,12 +191,19 @@ class Awards:
             text = pair_yuan_text(n, d)
             steps.append(
                 new_step(
-                    (art, plan.rule_id, plan.rate_name, rtext, f"{plan.base_name} {btext} × {rtext} = {text}")
+                    (
+                        art,
+                        plan.rule_id,
+                        plan.rate_name,
+                        rtext,
+                        f"{plan.base_name} {btext} × {rtext} = {text}",
+                        "",
+                    )
                 )
             )
         else:
             n, d, text = bn, bd, btext
-            steps.append(new_step((art, plan.rule_id, plan.base_name, btext, btext)))
+            steps.append(new_step((art, plan.rule_id, plan.base_name, btext, btext, "")))
         uplifted = False
         if self.uplift_on and uplift:
             city = vals.get(self.loc) if self.loc else None
@@ -206,6 +221,8 @@ class Awards:
                             self.uplift_text,
                             f"applied: {self.loc} {city} is in 皖北; amount × {self.uplift_text} = "
                             f"{text}{plan.cap_suffix}",
+                            f"适用：{self.loc} {city} 属皖北；金额 × {self.uplift_text} = "
+                            f"{text}{plan.cap_suffix_zh}",
                         )
                     )
                 )
@@ -219,6 +236,7 @@ class Awards:
                             "uplift_factor",
                             self.uplift_text,
                             f"not applied: {self.loc} {city} is not in 皖北",
+                            f"不适用：{self.loc} {city} 不属皖北",
                         )
                     )
                 )
@@ -230,7 +248,7 @@ class Awards:
             cn, cd, ctext = plan.cap_up if uplifted else plan.cap_plain
             got = vals.get(plan.cumulative) if plan.cumulative is not None else None
             if got is None:
-                mn, md, already = cn, cd, ""
+                mn, md, already, already_zh = cn, cd, "", ""
             else:
                 an: int
                 ad: int
@@ -239,16 +257,19 @@ class Awards:
                 mn, md = cn * ad - an * cd, cd * ad
                 if mn < 0:
                     mn, md = 0, 1
-                already = f"; already {pair_yuan_text(an, ad)}, remaining {pair_yuan_text(mn, md)}"
+                atext, rtext_left = pair_yuan_text(an, ad), pair_yuan_text(mn, md)
+                already = f"; already {atext}, remaining {rtext_left}"
+                already_zh = f"，已获 {atext}，剩余 {rtext_left}"
             if n * md > mn * d:
                 n, d = mn, md
                 text = pair_yuan_text(n, d)
-                steps.append(new_step((art, "cap", plan.cap_name, ctext, f"capped{already}: min = {text}")))
+                shown = (f"capped{already}: min = {text}", f"封顶{already_zh}：取 {text}")
                 reasons.append(
                     self.used_up_reason
                     if mn == 0
                     else Reason(f"受上限限制：最高 {text} 元", f"capped: at most {text} yuan")
                 )
             else:
-                steps.append(new_step((art, "cap", plan.cap_name, ctext, f"within cap{already}: {text}")))
+                shown = (f"within cap{already}: {text}", f"未超上限{already_zh}：{text}")
+            steps.append(new_step((art, "cap", plan.cap_name, ctext, *shown)))
         return n, d, text

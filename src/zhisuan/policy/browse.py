@@ -1,6 +1,7 @@
-"""Read-only views of packs for people: an article's parameters in force with history, and pack diffs.
+"""Read-only views of packs for people: an article's parts, units, conditions and parameters in force with
+history, and pack diffs.
 
-Used by the CLI (``policy show``, ``policy diff``) and the web pack browser; pure (no I/O).
+Used by the CLI (``policy show``, ``policy diff``), the API and the web pack browser; pure (no I/O).
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from zhisuan.policy.schema import (
     AwardRule,
     Check,
     FactSpec,
+    Label,
     Pack,
     Parameter,
+    Part,
+    Rule,
+    article_key,
     dump_value,
 )
 
@@ -85,14 +90,95 @@ def describe(version: ArticleVersion, packs: PackSet, on: dt.date) -> dict[str, 
             for f in version.facts
         ],
         "parameters": params,
-        "eligibility": [
-            {"id": r.id, "check": check_text(r.check), "fail_zh": r.fail_zh, "fail_en": r.fail_en}
-            for r in version.eligibility
-        ],
+        "eligibility": [_rule(r, version, on) for r in version.eligibility],
+        "parts": [_part(p, version, on) for p in version.parts],
         "award": award,
         "notes_zh": version.notes_zh,
         "notes_en": version.notes_en,
     }
+
+
+def _labels(labels: tuple[Label, ...]) -> list[dict[str, str]]:
+    return [{"zh": x.zh, "en": x.en} for x in labels]
+
+
+def _part(part: Part, version: ArticleVersion, on: dt.date) -> dict[str, object]:
+    """One part of an article as the text states it: units, what it grants and gives, its conditions."""
+    return {
+        "id": part.id,
+        "main": part.main,
+        "name_zh": part.name_zh,
+        "name_en": part.name_en,
+        "grants": part.grants,
+        "lead_unit": part.lead_unit,
+        "cooperating_units": list(part.cooperating_units),
+        "gives": _labels(part.gives),
+        "use_of_funds": _labels(part.use_of_funds),
+        "evidence": list(part.evidence),
+        "eligibility": [_rule(r, version, on) for r in part.eligibility],
+    }
+
+
+def _rule(rule: Rule, version: ArticleVersion, on: dt.date) -> dict[str, object]:
+    return {
+        "id": rule.id,
+        "check": check_text(rule.check),
+        "condition": condition(rule.check, version, on),
+        "fail_zh": rule.fail_zh,
+        "fail_en": rule.fail_en,
+    }
+
+
+def condition(c: Check, version: ArticleVersion, on: dt.date) -> list[dict[str, object]]:
+    """A check as people read it, with the values in force on ``on``: one entry per alternative.
+
+    Each entry names the fact (``fact``, and its description ``label_zh`` / ``label_en``), the test
+    (``op``: a comparison sign, ``in``, ``not_in``, ``is_true``, ``is_false``, ``in_effect_period``)
+    and what it is tested against (``values``: enum codes or figures as text, ``unit``).
+    """
+    if c.any_of:
+        return [entry for part in c.any_of for entry in condition(part, version, on)]
+    if c.ratio is not None:
+        a, b = (version.fact(x) for x in c.ratio)
+        label_zh = f"{_label(a, 'zh')} / {_label(b, 'zh')}"
+        label_en = f"{_label(a, 'en')} / {_label(b, 'en')}"
+        fact = f"{c.ratio[0]}/{c.ratio[1]}"
+        unit: str | None = None
+        ptype: str | None = "rate"
+    else:
+        spec = version.fact(c.fact or "")
+        label_zh, label_en, fact = _label(spec, "zh"), _label(spec, "en"), c.fact or ""
+        unit = spec.unit if spec is not None else None
+        ptype = spec.type if spec is not None else None
+    values: list[str] = []
+    if c.op == "in_effect_period":
+        values = [version.period_text()]
+    elif c.op not in ("is_true", "is_false"):
+        if c.parameter is not None:
+            param = version.parameters[c.parameter]
+            raw = param.at(on)
+            unit = param.unit or unit
+            ptype = "rate" if ptype == "rate" else param.type
+        else:
+            raw = c.value
+        values = [str(v) for v in raw] if isinstance(raw, tuple) else [dump_value(raw, ptype)]
+    return [
+        {
+            "fact": fact,
+            "label_zh": label_zh,
+            "label_en": label_en,
+            "op": c.op,
+            "values": values,
+            "unit": unit,
+        }
+    ]
+
+
+def _label(spec: FactSpec | None, lang: str) -> str:
+    if spec is None:
+        return ""
+    text = spec.description_zh if lang == "zh" else spec.description_en
+    return text or spec.name
 
 
 def check_text(c: Check) -> str:
@@ -115,7 +201,7 @@ def diff_packs(a: Pack, b: Pack) -> list[dict[str, str]]:
         if old != new:
             out.append({"article": article, "what": what, "a": _txt(old), "b": _txt(new)})
 
-    for art in sorted(set(a.articles) | set(b.articles), key=lambda x: int(x[3:])):
+    for art in sorted(set(a.articles) | set(b.articles), key=article_key):
         va, vb = a.articles.get(art), b.articles.get(art)
         if va is None or vb is None:
             add(art, "article", "present" if va else "absent", "present" if vb else "absent")
@@ -149,7 +235,19 @@ def diff_packs(a: Pack, b: Pack) -> list[dict[str, str]]:
         ab = {x.id: _award_txt(x) for x in vb.award}
         for aid in sorted(set(aa) | set(ab)):
             add(art, f"award {aid}", aa.get(aid), ab.get(aid))
+        parts_a = {x.id: _part_txt(x) for x in va.parts}
+        parts_b = {x.id: _part_txt(x) for x in vb.parts}
+        for pid in sorted(set(parts_a) | set(parts_b)):
+            add(art, f"part {pid}", parts_a.get(pid), parts_b.get(pid))
     return out
+
+
+def _part_txt(p: Part) -> str:
+    """A part as one line of a diff: what it grants, its units, conditions and labels."""
+    units = "、".join((p.lead_unit, *p.cooperating_units))
+    rules = " and ".join(check_text(r.check) for r in p.eligibility) or "no condition"
+    gives = "；".join(x.zh for x in (*p.gives, *p.use_of_funds))
+    return f"{'main ' if p.main else ''}{p.grants}; {units}; {rules}; {gives}"
 
 
 def _txt(value: object) -> str:
@@ -193,7 +291,7 @@ def article_rows(packs: PackSet, today: dt.date | None = None) -> list[dict[str,
     """One row per article version of every pack, with the dates it judges events and its successor."""
     rows: list[dict[str, object]] = []
     for p in packs:
-        for art in sorted(p.articles, key=lambda a: int(a[3:])):
+        for art in sorted(p.articles, key=article_key):
             v = p.articles[art]
             rows.append(
                 {
@@ -205,6 +303,12 @@ def article_rows(packs: PackSet, today: dt.date | None = None) -> list[dict[str,
                     "grants": v.grants,
                     "payee": v.payee,
                     "lead_unit": v.lead_unit,
+                    # every part's unit line (art. 1: the non-cash support's and the match's)
+                    "units": [
+                        {"part_zh": x.name_zh, "part_en": x.name_en, "lead_unit": x.lead_unit}
+                        for x in v.parts
+                    ]
+                    or [{"part_zh": None, "part_en": None, "lead_unit": v.lead_unit}],
                     "source": p.source_file,
                     "replaced_by": _successor(packs, v),
                     "provisional": bool(
@@ -239,6 +343,8 @@ def pack_summary(p: Pack) -> dict[str, object]:
         "id": p.id,
         "title_zh": p.title_zh,
         "title_en": p.title_en,
+        "official_title": p.official_title,
+        "issuer": p.issuer,
         "region": p.region,
         "source": p.source,
         "source_file": p.source_file,

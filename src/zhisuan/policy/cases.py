@@ -8,9 +8,16 @@ A case file is a list of cases::
       facts: {city: "340100", new_capacity_p: "400", ...}
       expect: {in_force: true, eligible: true, amount: "33333.33", payee: city, case_by_case: false}
 
-``expect`` may also be ``{error: {field: rd_cost}}`` for facts that must be refused. Only the keys
-given are compared; ``reasons_contain`` / ``steps_contain`` check that some reason / step result
-contains a text.
+``expect`` may also be ``{error: {field: rd_cost}}`` for facts that must be refused (``message_contains``
+checks the error's words, e.g. the list of facts the article takes). Only the keys given are compared;
+``reasons_contain`` / ``steps_contain`` check that some reason / step result contains a text (in either
+language). ``parts`` checks the answer of each named part of an article::
+
+      expect:
+        eligible: false
+        parts:
+          construction_support: {eligible: true, money: false, lead_unit: 省发展改革委}
+          capacity_match: {eligible: false, amount: "0.00", reasons_contain: "400"}
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ from typing import cast
 
 from zhisuan.core.errors import PolicyError, ZhisuanError
 from zhisuan.policy._yaml import MarkedDict, MarkedList, load_marked
+from zhisuan.policy.decision import PartAnswer
 from zhisuan.policy.engine import evaluate
 from zhisuan.policy.errors import PackError
 from zhisuan.policy.packset import PackSet
+from zhisuan.policy.schema import article_key
 
-_ART = re.compile(r"^(art[0-9]+)")
+_ART = re.compile(r"^(art[0-9]+[a-z]?)(?![a-z0-9])")
 _EXPECT_KEYS = {
     "in_force",
     "eligible",
@@ -42,7 +51,9 @@ _EXPECT_KEYS = {
     "provisional",
     "provisional_parameters",
     "superseded_by",
+    "parts",
 }
+_PART_KEYS = {"eligible", "money", "amount", "lead_unit", "cooperating_units", "grants", "reasons_contain"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +144,9 @@ def check_case(case: PolicyCase, packs: PackSet) -> list[str]:
                 problems.append(f"error field {exc.field!r} != {want['field']!r} ({exc})")
             if "code" in want and exc.code != want["code"]:
                 problems.append(f"error code {exc.code!r} != {want['code']!r}")
+            for text in _listed(want.get("message_contains")):
+                if text not in exc.message:
+                    problems.append(f"error message {exc.message!r} does not contain {text!r}")
         return problems
     if "error" in exp:
         return [f"expected an error, got eligible={decision.eligible} amount={decision.amount_text}"]
@@ -157,8 +171,35 @@ def check_case(case: PolicyCase, packs: PackSet) -> list[str]:
         if not any(text in r for r in got["reasons"]):  # type: ignore[attr-defined]
             problems.append(f"no reason contains {text!r}: {got['reasons']}")
     for text in _listed(exp.get("steps_contain")):
-        if not any(text in " ".join(s.values()) for s in got["steps"]):  # type: ignore[attr-defined]
+        if not any(text in " ".join((*s[:4], s.result, s.result_zh)) for s in decision.steps):
             problems.append(f"no step contains {text!r}")
+    problems += _check_parts(decision.parts, exp.get("parts"))
+    return problems
+
+
+def _check_parts(parts: tuple[PartAnswer, ...], want: object) -> list[str]:
+    """Mismatches between the parts' answers and ``expect.parts`` (part id → expected keys)."""
+    if want is None:
+        return []
+    if not isinstance(want, Mapping):
+        return ["expect.parts is a mapping of part id to {eligible, money, amount, lead_unit, …}"]
+    got = {p.part: p for p in parts}
+    problems: list[str] = []
+    for pid, keys in want.items():
+        answer = got.get(str(pid))
+        if answer is None:
+            problems.append(f"no part {pid!r} in the answer (parts: {', '.join(got) or 'none'})")
+            continue
+        if not isinstance(keys, Mapping) or set(keys) - _PART_KEYS:
+            problems.append(f"expect.parts.{pid} is a mapping of {', '.join(sorted(_PART_KEYS))}")
+            continue
+        shown = answer.to_dict()
+        for key in ("eligible", "money", "amount", "lead_unit", "cooperating_units", "grants"):
+            if key in keys and shown[key] != keys[key]:
+                problems.append(f"part {pid} {key}: got {shown[key]!r}, expected {keys[key]!r}")
+        for text in _listed(keys.get("reasons_contain")):
+            if not any(text in r for r in shown["reasons"]):  # type: ignore[attr-defined]
+                problems.append(f"part {pid}: no reason contains {text!r}: {shown['reasons']}")
     return problems
 
 
@@ -176,8 +217,8 @@ def case_files(directory: str | Path) -> list[Path]:
     if not d.is_dir():
         raise PolicyError(f"no case directory {d}", field="cases")
 
-    def key(p: Path) -> tuple[int, str]:
+    def key(p: Path) -> tuple[tuple[int, str], str]:
         m = _ART.match(p.stem)
-        return (int(m.group(1)[3:]) if m else 10**6, p.name)
+        return (article_key(m.group(1)) if m else (10**6, ""), p.name)
 
     return sorted(d.glob("*.yaml"), key=key)

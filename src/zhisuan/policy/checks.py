@@ -1,7 +1,9 @@
-"""Checks compiled into closures: each returns (passed?, what it saw); None when an optional fact is absent.
+"""Checks compiled into closures: each returns (passed?, what it saw in English, in Chinese); None when an
+optional fact is absent.
 
 An eligibility rule becomes a :data:`RuleRunner` that returns its explained :class:`Step`; award rules'
-``when`` conditions use the bare checks.
+``when`` conditions use the bare checks. What a check saw reads the same in both languages where it is
+only names, numbers and symbols (``rd_cost = 1000.00 ≥ 400``); the Chinese text is '' then.
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ from zhisuan.policy.errors import FactError
 from zhisuan.policy.schema import ArticleVersion, Check, Rule, dump_value
 
 MISSING: Final = object()
-CheckFn = Callable[[dict[str, object]], "tuple[bool | None, str]"]
+CheckFn = Callable[[dict[str, object]], "tuple[bool | None, str, str]"]
 
 _OP_TEXT: Final = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "=", "!=": "≠"}
 _NEG_TEXT: Final = {">=": "<", ">": "≤", "<=": ">", "<": "≥", "==": "≠", "!=": "="}
+#: a step's verdict in English and Chinese
+PASS: Final = ("pass: ", "通过：")
+FAIL: Final = ("fail: ", "不通过：")
+SKIP: Final = ("skipped: ", "跳过：")
+
+
+def _truth(value: bool) -> tuple[str, str]:
+    return ("true", "是") if value else ("false", "否")
 
 
 def _cmp(op: str) -> Callable[[object, object], bool]:
@@ -85,17 +95,19 @@ class CheckCompiler:
         if c.any_of:
             parts = tuple(self.check(x) for x in c.any_of)
 
-            def any_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
-                shown = []
+            def any_fn(vals: dict[str, object]) -> tuple[bool | None, str, str]:
+                shown: list[str] = []
+                shown_zh: list[str] = []
                 seen_any = False
                 for fn in parts:
-                    ok, text = fn(vals)
+                    ok, text, text_zh = fn(vals)
                     shown.append(text)
+                    shown_zh.append(text_zh or text)
                     if ok:
-                        return True, text
+                        return True, text, text_zh
                     if ok is not None:
                         seen_any = True
-                return (False if seen_any else None), "; ".join(shown)
+                return (False if seen_any else None), "; ".join(shown), "；".join(shown_zh)
 
             return any_fn
         op = c.op
@@ -110,7 +122,7 @@ class CheckCompiler:
             cmp = _cmp(op)
             sym, neg = _OP_TEXT[op], _NEG_TEXT[op]
 
-            def ratio_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+            def ratio_fn(vals: dict[str, object]) -> tuple[bool | None, str, str]:
                 an: int
                 ad: int
                 an, ad = vals[a]  # type: ignore[misc]
@@ -121,7 +133,7 @@ class CheckCompiler:
                     raise FactError("must be greater than zero (it is a denominator)", field=b)
                 ok = cmp(an * bd * rd, rn * ad * bn)
                 shown = f"{a}/{b} = {an * bd}/{ad * bn} = {rate_text(an * bd, ad * bn)}"
-                return ok, f"{shown} {sym if ok else neg} {rate_text(rn, rd)}"
+                return ok, f"{shown} {sym if ok else neg} {rate_text(rn, rd)}", ""
 
             return ratio_fn
         fact = c.fact
@@ -130,24 +142,34 @@ class CheckCompiler:
         if op == "is_true" or op == "is_false":
             want = op == "is_true"
 
-            def truth_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+            not_given = (f"{fact} not given", f"未提供 {fact}")
+            seen = {True: (f"{fact} = true", f"{fact} = 是"), False: (f"{fact} = false", f"{fact} = 否")}
+
+            def truth_fn(vals: dict[str, object]) -> tuple[bool | None, str, str]:
                 v = vals.get(fact, MISSING)
                 if v is MISSING:
-                    return None, f"{fact} not given"
-                return v is want, f"{fact} = {'true' if v else 'false'}"
+                    return None, *not_given
+                return v is want, *seen[bool(v)]
 
             return truth_fn
         if op == "in_effect_period":
             lo = self.v.effective_from
             hi = self.v.effective_to
 
-            def period_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+            period = self.v.period_text()
+
+            def period_fn(vals: dict[str, object]) -> tuple[bool | None, str, str]:
                 v = vals.get(fact, MISSING)
                 if v is MISSING:
-                    return None, f"{fact} not given"
+                    return None, f"{fact} not given", f"未提供 {fact}"
                 assert isinstance(v, dt.date)
                 ok = lo <= v and (hi is None or v <= hi)
-                return ok, f"{fact} = {v.isoformat()} {'within' if ok else 'outside'} {self.v.period_text()}"
+                day = v.isoformat()
+                return (
+                    ok,
+                    f"{fact} = {day} {'within' if ok else 'outside'} {period}",
+                    f"{fact} = {day} {'在' if ok else '不在'}有效期 {period} 内",
+                )
 
             return period_fn
         if op == "in" or op == "not_in":
@@ -156,12 +178,12 @@ class CheckCompiler:
             mset = frozenset(str(m) for m in members)
             inside = op == "in"
 
-            def set_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+            def set_fn(vals: dict[str, object]) -> tuple[bool | None, str, str]:
                 v = vals.get(fact, MISSING)
                 if v is MISSING:
-                    return None, f"{fact} not given"
+                    return None, f"{fact} not given", f"未提供 {fact}"
                 ok = (v in mset) is inside
-                return ok, f"{fact} = {v} {'∈' if (v in mset) else '∉'} {{{', '.join(members)}}}"
+                return ok, f"{fact} = {v} {'∈' if (v in mset) else '∉'} {{{', '.join(members)}}}", ""
 
             return set_fn
         # comparisons
@@ -173,8 +195,8 @@ class CheckCompiler:
         sym, neg = _OP_TEXT[op], _NEG_TEXT[op]
         if right is None:  # a null threshold: nothing to check
 
-            def none_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
-                return True, "no limit set"
+            def none_fn(vals: dict[str, object]) -> tuple[bool | None, str, str]:
+                return True, "no limit set", "未设限"
 
             return none_fn
         if isinstance(right, tuple) and ftype in ("money", "number", "count", "rate"):
@@ -182,27 +204,27 @@ class CheckCompiler:
             rtext = pair_yuan_text(rn, rd) if ftype == "money" else num_text(rn, rd)
             is_money = ftype == "money"
 
-            def num_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+            def num_fn(vals: dict[str, object]) -> tuple[bool | None, str, str]:
                 v = vals.get(fact, MISSING)
                 if v is MISSING:
-                    return None, f"{fact} not given"
+                    return None, f"{fact} not given", f"未提供 {fact}"
                 n: int
                 d: int
                 n, d = v  # type: ignore[misc]
                 ok = cmp(n * rd, rn * d)
                 ltext = pair_yuan_text(n, d) if is_money else num_text(n, d)
-                return ok, f"{fact} = {ltext} {sym if ok else neg} {rtext}"
+                return ok, f"{fact} = {ltext} {sym if ok else neg} {rtext}", ""
 
             return num_fn
         rtext = dump_value(right)
 
-        def plain_fn(vals: dict[str, object]) -> tuple[bool | None, str]:
+        def plain_fn(vals: dict[str, object]) -> tuple[bool | None, str, str]:
             v = vals.get(fact, MISSING)
             if v is MISSING:
-                return None, f"{fact} not given"
+                return None, f"{fact} not given", f"未提供 {fact}"
             ok = cmp(v, right)
             ltext = v.isoformat() if isinstance(v, dt.date) else str(v)
-            return ok, f"{fact} = {ltext} {sym if ok else neg} {rtext}"
+            return ok, f"{fact} = {ltext} {sym if ok else neg} {rtext}", ""
 
         return plain_fn
 
@@ -212,9 +234,10 @@ class CheckCompiler:
         param, value = self.param_text(c), self.value_text(c)
         if c.op in ("is_true", "is_false") and c.fact is not None:
             fact, want = c.fact, c.op == "is_true"
-            passed = new_step((art, rid, param, value, f"pass: {fact} = {'true' if want else 'false'}"))
-            failed = new_step((art, rid, param, value, f"fail: {fact} = {'false' if want else 'true'}"))
-            skipped = new_step((art, rid, param, value, f"skipped: {fact} not given"))
+            (yes, yes_zh), (no, no_zh) = _truth(want), _truth(not want)
+            passed = new_step((art, rid, param, value, f"pass: {fact} = {yes}", f"通过：{fact} = {yes_zh}"))
+            failed = new_step((art, rid, param, value, f"fail: {fact} = {no}", f"不通过：{fact} = {no_zh}"))
+            skipped = new_step((art, rid, param, value, f"skipped: {fact} not given", f"跳过：未提供 {fact}"))
 
             def truth(vals: dict[str, object]) -> tuple[bool | None, Step]:
                 v = vals.get(fact, MISSING)
@@ -226,9 +249,8 @@ class CheckCompiler:
         fn = self.check(c)
 
         def general(vals: dict[str, object]) -> tuple[bool | None, Step]:
-            ok, shown = fn(vals)
-            if ok is None:
-                return None, new_step((art, rid, param, value, "skipped: " + shown))
-            return ok, new_step((art, rid, param, value, ("pass: " if ok else "fail: ") + shown))
+            ok, shown, shown_zh = fn(vals)
+            en, zh = SKIP if ok is None else PASS if ok else FAIL
+            return ok, new_step((art, rid, param, value, en + shown, zh + (shown_zh or shown)))
 
         return general

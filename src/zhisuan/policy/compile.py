@@ -19,10 +19,12 @@ from zhisuan.policy.award import Awards
 from zhisuan.policy.checks import MISSING, CheckCompiler
 from zhisuan.policy.decision import (
     Decision,
+    PartAnswer,
     Reason,
     Step,
     fen_text,
     new_decision,
+    new_part,
     new_step,
     pair_yuan_text,
     round_pair,
@@ -30,7 +32,7 @@ from zhisuan.policy.decision import (
 from zhisuan.policy.errors import FactError
 from zhisuan.policy.facts import parse_date, parser_for
 from zhisuan.policy.packset import PackSet, packs_period
-from zhisuan.policy.schema import ArticleVersion, Check
+from zhisuan.policy.schema import ArticleVersion, Check, Label, Part
 
 #: a fact every article takes: the date the claim was made (the event's date still decides the version)
 CLAIMED_ON: Final = "claimed_on"
@@ -57,7 +59,7 @@ class Compiled:
             self.allowed |= {CLAIMED_ON}
         window = self.params.get("claim_window_days")
         self.claim_window = window if isinstance(window, int) and not isinstance(window, bool) else None
-        self.in_force_step = Step(art, "in_force", "effective", packs_period(packs, version), "true")
+        self.in_force_step = Step(art, "in_force", "effective", packs_period(packs, version), "true", "有效")
         checks = CheckCompiler(version, self.params)
         self.awards = Awards(version, self.params, checks)
         self.round_step_value = self.mode.value
@@ -68,9 +70,27 @@ class Compiled:
         self.rule_runners = tuple(
             (checks.rule_runner(rule), Reason(rule.fail_zh, rule.fail_en)) for rule in version.eligibility
         )
+        # the parts that answer beside the main one (art. 1's non-cash support, art. 6's recommendation …)
+        self.main_part = version.main_part()
+        self.sides = tuple(
+            (
+                part,
+                tuple((checks.rule_runner(r), Reason(r.fail_zh, r.fail_en)) for r in part.eligibility),
+                _part_reason(part),
+                *_static(part),
+            )
+            for part in version.side_parts()
+        )
+        main = self.main_part
+        if main is not None:
+            self.main_answer = (*_static(main), main.grants == "money")
+            answering = [p for p in version.parts if p.main or p.answers]
+            self.main_at = answering.index(main)
+        self.use_reason = _use_reason(self.main_part.use_of_funds) if self.main_part else None
         # the provisional parameters a decision uses: its checks' always, the formula's when it runs
         provisional = set(version.provisional_parameters(on))
-        in_checks = {n for rule in version.eligibility for n in _check_params(rule.check)}
+        rules = (*version.eligibility, *(r for part in version.side_parts() for r in part.eligibility))
+        in_checks = {n for rule in rules for n in _check_params(rule.check)}
         in_award = _award_params(version)
         self.provisional_checks = tuple(sorted(provisional & in_checks))
         self.provisional_all = tuple(sorted(provisional & (in_checks | in_award)))
@@ -137,11 +157,14 @@ class Compiled:
             if ok is False:
                 failed.append(reason)
         claimed = vals.get(CLAIMED_ON)
+        late: Reason | None = None
         if claimed is not None:
-            self._claim_window(claimed, on, steps, failed)  # type: ignore[arg-type]
+            late = self._claim_window(claimed, on, steps)  # type: ignore[arg-type]
+            if late is not None:
+                failed.append(late)
         cbc_raw = vals.get("case_by_case_amount") if self.cbc else None
         if failed:
-            return new_decision(
+            decision = new_decision(
                 (
                     art,
                     self.pack,
@@ -156,10 +179,12 @@ class Compiled:
                     self.version,
                     self.provisional_checks,
                     None,
+                    (),
                 )
             )
+            return self._with_parts(decision, vals, late) if self.sides else decision
         if not self.awards.plans:
-            return new_decision(
+            decision = new_decision(
                 (
                     art,
                     self.pack,
@@ -174,8 +199,10 @@ class Compiled:
                     self.version,
                     self.provisional_checks,
                     None,
+                    (),
                 )
             )
+            return self._with_parts(decision, vals, late) if self.sides else decision
         reasons: list[Reason] = []
         if cbc_raw is not None:
             n: int
@@ -190,6 +217,7 @@ class Compiled:
                         "case_by_case_amount",
                         text,
                         "replaces the formula: no cap, no uplift",
+                        "替代公式：不设上限，不上浮",
                     )
                 )
             )
@@ -202,11 +230,13 @@ class Compiled:
             fen = round_pair(n, d, self.mode)
             if n % d:
                 text = fen_text(fen)
-        steps.append(new_step((art, "round", "rounding", self.round_step_value, text)))
+        steps.append(new_step((art, "round", "rounding", self.round_step_value, text, "")))
         reasons.insert(0, Reason(f"符合条件，最高可获 {text} 元", f"eligible: at most {text} yuan"))
         if self.provisional_all and cbc_raw is None:
             reasons.insert(1, self.provisional_reason)
-        return new_decision(
+        if self.use_reason is not None:
+            reasons.append(self.use_reason)
+        decision = new_decision(
             (
                 art,
                 self.pack,
@@ -221,11 +251,64 @@ class Compiled:
                 self.version,
                 self.provisional_checks if cbc_raw is not None else self.provisional_all,
                 None,
+                (),
             )
         )
+        return self._with_parts(decision, vals, late) if self.sides else decision
 
-    def _claim_window(self, claimed: dt.date, on: dt.date, steps: list[Step], failed: list[Reason]) -> None:
-        """A claim made later than the event is still judged by the event's date, within the claim window."""
+    def _with_parts(self, decision: Decision, vals: dict[str, object], late: Reason | None) -> Decision:
+        """The decision with every part's answer: the main part's is the decision's own; the others are
+        judged on their own conditions (a late claim is late for them too), each with a step, and an
+        eligible one adds its reason."""
+        steps = list(decision[8])
+        reasons = list(decision[9])
+        answers: list[PartAnswer] = []
+        for part, runners, also, head, tail in self.sides:
+            shown: list[Step] = []
+            failed: list[Reason] = []
+            skipped = False
+            for runner, reason in runners:
+                ok, step = runner(vals)
+                shown.append(step)
+                if ok is False:
+                    failed.append(reason)
+                elif ok is None:
+                    skipped = True
+            if late is not None:
+                failed.append(late)
+            eligible: bool | None
+            if failed:
+                eligible, why, verdict = False, tuple(failed), _NOT_ELIGIBLE
+            elif skipped:
+                eligible, why, verdict = None, _NOT_ASSESSED, _NOT_ASSESSED_TEXT
+            else:
+                eligible, why, verdict = True, (also,), _GRANTED[part.grants]
+                reasons.append(also)
+            seen_en = "; ".join(s[4] for s in shown) or "no further condition"
+            seen_zh = "；".join(s[5] or s[4] for s in shown) or "无其他条件"
+            steps.append(
+                new_step(
+                    (
+                        self.art,
+                        part.id,
+                        "part",
+                        part.grants,
+                        f"{verdict[0]}: {seen_en}",
+                        f"{verdict[1]}：{seen_zh}",
+                    )
+                )
+            )
+            answers.append(new_part((*head, eligible, None, *tail, why)))
+        head, tail, money = self.main_answer
+        main = new_part((*head, decision[4], decision[5] if money else None, *tail, decision[9]))
+        # in the order of the text: the main part's place among the others
+        answers.insert(self.main_at, main)
+        return new_decision((*decision[:8], tuple(steps), tuple(reasons), *decision[10:13], tuple(answers)))
+
+    def _claim_window(self, claimed: dt.date, on: dt.date, steps: list[Step]) -> Reason | None:
+        """A claim made later than the event is still judged by the event's date, within the claim window;
+        the reason when the window has passed."""
+        day = claimed.isoformat()
         if self.claim_window is None:
             steps.append(
                 Step(
@@ -233,29 +316,88 @@ class Compiled:
                     "claim_window",
                     "claim_window_days",
                     "none",
-                    f"pass: claimed_on = {claimed.isoformat()}, no claim window set",
+                    f"pass: claimed_on = {day}, no claim window set",
+                    f"通过：claimed_on = {day}，未设申报期限",
                 )
             )
-            return
-        deadline = on + dt.timedelta(days=self.claim_window)
-        ok = claimed <= deadline
+            return None
+        deadline = (on + dt.timedelta(days=self.claim_window)).isoformat()
+        ok = claimed <= on + dt.timedelta(days=self.claim_window)
         steps.append(
             Step(
                 self.art,
                 "claim_window",
                 "claim_window_days",
                 str(self.claim_window),
-                f"{'pass' if ok else 'fail'}: claimed_on = {claimed.isoformat()} "
-                f"{'≤' if ok else '>'} {deadline.isoformat()}",
+                f"{'pass' if ok else 'fail'}: claimed_on = {day} {'≤' if ok else '>'} {deadline}",
+                f"{'通过' if ok else '不通过'}：claimed_on = {day} {'≤' if ok else '>'} {deadline}",
             )
         )
-        if not ok:
-            failed.append(
-                Reason(
-                    f"申请已超过申报期限（事项发生后 {self.claim_window} 天内）",
-                    f"the claim window ({self.claim_window} days after the event) has passed",
-                )
-            )
+        if ok:
+            return None
+        return Reason(
+            f"申请已超过申报期限（事项发生后 {self.claim_window} 天内）",
+            f"the claim window ({self.claim_window} days after the event) has passed",
+        )
+
+
+_NOT_ELIGIBLE: Final = ("not eligible", "不符合条件")
+_NOT_ASSESSED_TEXT: Final = ("not assessed", "未判定")
+_NOT_ASSESSED: Final = (
+    Reason("未判定：未提供所需信息", "not assessed: the facts its conditions read were not given"),
+)
+#: the verdict of an eligible side part, by what it grants (never money)
+_GRANTED: Final = {
+    "priority": ("the priority applies", "享有优先"),
+    "eligibility": ("may apply, no money", "可申请，不涉及资金"),
+}
+
+
+def _labels(labels: tuple[Label, ...]) -> tuple[str, str]:
+    return "；".join(g.zh for g in labels), "; ".join(g.en for g in labels)
+
+
+def _part_reason(part: Part) -> Reason:
+    """What an eligible side part gives, and who handles it (a priority is not an entitlement)."""
+    units = "、".join((part.lead_unit, *part.cooperating_units))
+    gives_zh, gives_en = _labels(part.gives)
+    gives_zh = gives_zh or part.name_zh
+    gives_en = gives_en or part.name_en
+    if part.grants == "priority":
+        return Reason(
+            f"另：{part.name_zh}——{gives_zh}（优先，不是当然授予；牵头单位：{units}）",
+            f"also: {part.name_en} — {gives_en} "
+            f"(a priority, not an entitlement; handled by {part.lead_unit})",
+        )
+    return Reason(
+        f"另：{part.name_zh}——{gives_zh}（不涉及资金；牵头单位：{units}）",
+        f"also: {part.name_en} — {gives_en} (no money; handled by {part.lead_unit})",
+    )
+
+
+def _use_reason(labels: tuple[Label, ...]) -> Reason | None:
+    """The use the money is bound to (art. 8: compute build-out and attracting key firms)."""
+    if not labels:
+        return None
+    zh, en = _labels(labels)
+    return Reason(f"资金用途：{zh}", f"the money is to be used for: {en}")
+
+
+def _static(part: Part) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """What a part's answer holds whatever the case: before the verdict (id … units), after it (gives …)."""
+    head = (
+        part.id,
+        part.main,
+        Reason(part.name_zh, part.name_en),
+        part.grants,
+        part.lead_unit,
+        part.cooperating_units,
+    )
+    tail = (
+        tuple(Reason(g.zh, g.en) for g in part.gives),
+        tuple(Reason(u.zh, u.en) for u in part.use_of_funds),
+    )
+    return head, tail
 
 
 def _check_params(check: Check) -> set[str]:

@@ -20,21 +20,30 @@ Pair = tuple[int, int]  # exact rational n/d, d > 0; money pairs count fen
 
 
 class Step(NamedTuple):
-    """One rule applied: the article, the rule, the parameter and value used, and the result."""
+    """One rule applied: the article, the rule, the parameter and value used, and the result.
+
+    ``result`` is English; ``result_zh`` the same in Chinese ('' when the text is the same in both,
+    e.g. a formula ``rd_cost 1000000.00 × 20% = 200000.00``).
+    """
 
     article: str
     rule: str
     parameter: str
     value: str
     result: str
+    result_zh: str = ""
 
-    def to_dict(self) -> dict[str, str]:
+    def text(self, lang: str = "en") -> str:
+        """The result in ``lang``: Chinese for ``zh``, English otherwise (the contract's default)."""
+        return (self[5] or self[4]) if lang == "zh" else self[4]
+
+    def to_dict(self, lang: str = "en") -> dict[str, str]:
         return {
             "article": self.article,
             "rule": self.rule,
             "parameter": self.parameter,
             "value": self.value,
-            "result": self.result,
+            "result": self.text(lang),
         }
 
 
@@ -50,6 +59,94 @@ class Reason(NamedTuple):
         if lang == "en":
             return self.en
         return f"{self.zh} / {self.en}"
+
+
+class PartAnswer(NamedTuple):
+    """How one part of an article answers a case: its units, eligibility and whether it carries money.
+
+    ``eligible`` is None when the facts the part's conditions read were not given (not assessed);
+    ``amount_fen`` is None for a part without money.
+    """
+
+    part: str
+    main: bool
+    name: Reason
+    grants: str
+    lead_unit: str
+    cooperating_units: tuple[str, ...]
+    eligible: bool | None
+    amount_fen: int | None
+    gives: tuple[Reason, ...] = ()
+    use_of_funds: tuple[Reason, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+
+    @property
+    def money(self) -> bool:
+        return self.amount_fen is not None
+
+    def to_dict(self, lang: str = "both") -> dict[str, object]:
+        """The part as JSON (``parts`` of the contract object)."""
+        return {
+            "part": self.part,
+            "main": self.main,
+            "name": self.name.text(lang),
+            "grants": self.grants,
+            "money": self.amount_fen is not None,
+            "lead_unit": self.lead_unit,
+            "cooperating_units": list(self.cooperating_units),
+            "eligible": self.eligible,
+            "amount": None if self.amount_fen is None else fen_text(self.amount_fen),
+            "gives": [g.text(lang) for g in self.gives],
+            "use_of_funds": [u.text(lang) for u in self.use_of_funds],
+            "reasons": [r.text(lang) for r in self.reasons],
+        }
+
+    def to_json(self, lang: str = "both") -> str:
+        """``json.dumps(self.to_dict(lang), ensure_ascii=False)``, built directly."""
+        head, tail = _part_static_json(
+            self.part,
+            self.main,
+            self.name,
+            self.grants,
+            self.amount_fen is not None,
+            self.lead_unit,
+            self.cooperating_units,
+            self.gives,
+            self.use_of_funds,
+            lang,
+        )
+        amount = "null" if self.amount_fen is None else f'"{fen_text(self.amount_fen)}"'
+        eligible = "null" if self.eligible is None else "true" if self.eligible else "false"
+        reasons = ", ".join(_encode(r.text(lang)) for r in self.reasons)
+        return f'{head}, "eligible": {eligible}, "amount": {amount}, {tail}, "reasons": [{reasons}]}}'
+
+
+@functools.lru_cache(maxsize=4096)
+def _part_static_json(
+    part: str,
+    main: bool,
+    name: Reason,
+    grants: str,
+    money: bool,
+    lead_unit: str,
+    cooperating_units: tuple[str, ...],
+    gives: tuple[Reason, ...],
+    use_of_funds: tuple[Reason, ...],
+    lang: str,
+) -> tuple[str, str]:
+    """The JSON of what a part's answer holds whatever the case (before and after the verdict), once."""
+    e = _encode
+    flag = {True: "true", False: "false"}
+    head = (
+        f'{{"part": {e(part)}, "main": {flag[main]}, "name": {e(name.text(lang))}, "grants": {e(grants)}, '
+        f'"money": {flag[money]}, "lead_unit": {e(lead_unit)}, '
+        f'"cooperating_units": [{", ".join(e(u) for u in cooperating_units)}]'
+    )
+    tail = (
+        f'"gives": [{", ".join(e(g.text(lang)) for g in gives)}], '
+        f'"use_of_funds": [{", ".join(e(u.text(lang)) for u in use_of_funds)}]'
+    )
+    return head, tail
 
 
 class Decision(NamedTuple):
@@ -70,6 +167,9 @@ class Decision(NamedTuple):
     provisional_parameters: tuple[str, ...] = ()
     #: 'anhui-2025/art3' when the article was replaced under another number before ``on``
     superseded_by: str | None = None
+    #: each part's answer when the article answers in several parts (art. 1, 6, 8); the main part's is
+    #: the decision's own ``eligible`` and ``amount``
+    parts: tuple[PartAnswer, ...] = ()
 
     @property
     def provisional(self) -> bool:
@@ -98,7 +198,12 @@ class Decision(NamedTuple):
         return self.version.evidence if self.version else ()
 
     def to_dict(self, case_id: object = None, lang: str = "both") -> dict[str, object]:
-        """The evaluation contract's JSON object (POLICY.md), key order as documented."""
+        """The evaluation contract's JSON object (POLICY.md), key order as documented.
+
+        ``lang`` picks the reasons' language (``both``: ``中文 / English``) and the steps' (Chinese for
+        ``zh``, English otherwise).
+        """
+        zh = lang == "zh"
         return {
             "id": case_id,
             "program": self.program,
@@ -109,29 +214,38 @@ class Decision(NamedTuple):
             "amount": fen_text(self.amount_fen),
             "payee": self.payee,
             "case_by_case": self.case_by_case,
-            **self._flags(),
+            **self._flags(lang),
             "steps": [
-                {"article": s[0], "rule": s[1], "parameter": s[2], "value": s[3], "result": s[4]}
+                {
+                    "article": s[0],
+                    "rule": s[1],
+                    "parameter": s[2],
+                    "value": s[3],
+                    "result": (s[5] or s[4]) if zh else s[4],
+                }
                 for s in self.steps
             ],
             "reasons": [r.text(lang) for r in self.reasons],
         }
 
-    def _flags(self) -> dict[str, object]:
-        """The contract's 2.0 additions: ``provisional`` always, the rest when they apply."""
+    def _flags(self, lang: str, parts: bool = True) -> dict[str, object]:
+        """The contract's additions: ``provisional`` always, the rest when they apply."""
         out: dict[str, object] = {"provisional": bool(self.provisional_parameters)}
         if self.provisional_parameters:
             out["provisional_parameters"] = list(self.provisional_parameters)
         if self.superseded_by is not None:
             out["superseded_by"] = self.superseded_by
+        if self.parts and parts:
+            out["parts"] = [p.to_dict(lang) for p in self.parts]
         return out
 
     def to_json(self, case_id: object = None, lang: str = "both") -> str:
         """``json.dumps(self.to_dict(case_id, lang), ensure_ascii=False)``, built directly (3× faster)."""
         e = _encode
+        r = 5 if lang == "zh" else 4  # a step's result in Chinese (``result_zh``, or the shared text)
         steps = ", ".join(
             f'{{"article": {e(s[0])}, "rule": {e(s[1])}, "parameter": {e(s[2])}, "value": {e(s[3])}, '
-            f'"result": {e(s[4])}}}'
+            f'"result": {e(s[r] or s[4])}}}'
             for s in self.steps
         )
         reasons = ", ".join(e(r.text(lang)) for r in self.reasons)
@@ -147,7 +261,9 @@ class Decision(NamedTuple):
         flags = {True: "true", False: "false"}
         extra = '"provisional": false'
         if self.provisional_parameters or self.superseded_by is not None:
-            extra = json.dumps(self._flags(), ensure_ascii=False)[1:-1]
+            extra = json.dumps(self._flags(lang, parts=False), ensure_ascii=False)[1:-1]
+        if self.parts:
+            extra += f', "parts": [{", ".join(p.to_json(lang) for p in self.parts)}]'
         return (
             f'{{"id": {ident}, "program": {e(self.program)}, "pack": {pack}, "on": "{self.on.isoformat()}", '
             f'"in_force": {flags[self.in_force]}, "eligible": {flags[self.eligible]}, '
@@ -255,6 +371,8 @@ def round_pair(n: int, d: int, mode: Rounding) -> int:
 # fact parsing (fast paths for the common shapes, exact always)
 
 
-# tuple.__new__ builds the named tuples without a Python-level __new__ frame (the hot path's biggest cost)
-new_step: Callable[[tuple[str, str, str, str, str]], Step] = functools.partial(tuple.__new__, Step)
+# tuple.__new__ builds the named tuples without a Python-level __new__ frame (the hot path's biggest cost);
+# a step is given all six fields (``result_zh`` '' when the result reads the same in Chinese)
+new_step: Callable[[tuple[str, str, str, str, str, str]], Step] = functools.partial(tuple.__new__, Step)
 new_decision: Callable[[tuple[object, ...]], Decision] = functools.partial(tuple.__new__, Decision)
+new_part: Callable[[tuple[object, ...]], PartAnswer] = functools.partial(tuple.__new__, PartAnswer)

@@ -32,7 +32,7 @@ def not_in_force(program: str, on: dt.date, packs: PackSet, pack: str | None) ->
         spans = "; ".join(f"{v.pack_id} {packs_period(packs, v)}" for v in versions) or "none"
         cached = (
             versions[-1].payee if versions else "applicant",
-            Step(program, "in_force", "effective", spans, "false"),
+            Step(program, "in_force", "effective", spans, "false", "无有效政策"),
         )
         packs.engine_cache[key] = cached
     payee: str
@@ -51,7 +51,14 @@ def _superseded(
 ) -> Decision:
     old = packs.resolve(program, successor.effective_from - dt.timedelta(days=1), pack)
     span = packs_period(packs, old) if old is not None else "—"
-    step = Step(program, "in_force", "effective", span, f"false: superseded by {successor.qualified}")
+    step = Step(
+        program,
+        "in_force",
+        "effective",
+        span,
+        f"false: superseded by {successor.qualified}",
+        f"无效：已被 {successor.qualified} 替代",
+    )
     day = on.isoformat()
     reason = Reason(
         f"{day} 该条款已被 {successor.qualified}（{successor.name_zh}）替代，请按新条款申请",
@@ -93,8 +100,12 @@ def lookup(program: object, on: object, packs: PackSet, pack: str | None) -> tup
         packs.pack(pack)
     if not isinstance(program, str) or not packs.knows(program, pack):
         where = f" in pack {pack}" if pack is not None else " (name a pack for its own numbering)"
+        known = packs.programs()
+        # art11 holds two programs (art11a, art11b): say so rather than only listing them
+        split = [p for p in known if isinstance(program, str) and p[:-1] == program and p[-1].isalpha()]
+        hint = f"; {program} is {len(split)} programs: {', '.join(split)}" if split else ""
         raise PolicyError(
-            f"unknown program {program!r}{where}; known: {', '.join(packs.programs())}", field="program"
+            f"unknown program {program!r}{where}{hint}; known: {', '.join(known)}", field="program"
         )
     version = packs.resolve(program, day, pack)
     return (None if version is None else compiled(packs, version, day)), day

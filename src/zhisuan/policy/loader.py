@@ -18,15 +18,19 @@ from zhisuan.policy.errors import PackError
 from zhisuan.policy.packset import PackSet
 from zhisuan.policy.schema import (
     ARTICLE_ID,
+    GRANTS,
     MEASURES,
     PACK_ID,
+    PART_GRANTS,
     PAYEES,
     ArticleVersion,
     AwardRule,
     Check,
     FactSpec,
+    Label,
     Pack,
     Parameter,
+    Part,
     Rule,
 )
 
@@ -84,10 +88,11 @@ _ARTICLE_KEYS: Final = {
     "measure",
     "notes_zh",
     "notes_en",
+    "parts",
 }
 _PAYERS: Final = frozenset({"province", "city"})
 #: a program another pack names in ``not_with``: ``pack-id/artN``
-_PROGRAM: Final = re.compile(r"^[a-z0-9][a-z0-9._-]*/art[0-9]+$")
+_PROGRAM: Final = re.compile(r"^[a-z0-9][a-z0-9._-]*/art[0-9]+[a-z]?$")
 _PACK_KEYS: Final = {
     "id",
     "title_zh",
@@ -101,7 +106,142 @@ _PACK_KEYS: Final = {
     "articles",
     "supersedes",
     "schema",
+    "official_title",
+    "issuer",
 }
+
+
+def _rules(
+    ctx: Ctx,
+    node: MarkedDict,
+    path: str,
+    facts: Mapping[str, FactSpec],
+    params: Mapping[str, Parameter],
+    seen: set[str],
+) -> tuple[Rule, ...]:
+    """The ``eligibility`` list of an article or a part: every rule's check on declared facts."""
+    rules: list[Rule] = []
+    enode = node.get("eligibility") or MarkedList()
+    if not isinstance(enode, MarkedList):
+        raise ctx.fail(node, "eligibility", f"{path}.eligibility", "must be a list of rules")
+    for i, item in enumerate(enode):
+        rpath = f"{path}.eligibility[{i}]"
+        if not isinstance(item, MarkedDict):
+            raise ctx.fail(enode, i, rpath, "a rule is a mapping {id, check, fail_zh, fail_en}")
+        ctx.only(item, {"id", "check", "fail_zh", "fail_en"}, rpath)
+        rid = ctx.text(item, "id", f"{rpath}.id")
+        if rid in seen:
+            raise ctx.fail(item, "id", f"{rpath}.id", f"duplicate rule id {rid!r}")
+        seen.add(rid)
+        rules.append(
+            Rule(
+                id=rid,
+                check=parse_check(ctx, item.get("check"), item, "check", f"{rpath}.check", facts, params),
+                fail_zh=ctx.text(item, "fail_zh", f"{rpath}.fail_zh"),
+                fail_en=ctx.text(item, "fail_en", f"{rpath}.fail_en"),
+                line=item.line,
+            )
+        )
+    return tuple(rules)
+
+
+def _labels(ctx: Ctx, node: MarkedDict, key: str, path: str) -> tuple[Label, ...]:
+    """A list of short labels written ``中文 / English``."""
+    out: list[Label] = []
+    for i, text in enumerate(ctx.texts(node, key, path)):
+        zh, sep, en = text.partition(" / ")
+        if not sep or not zh.strip() or not en.strip():
+            raise ctx.fail(node, key, f"{path}[{i}]", "a label is written '中文 / English'")
+        out.append(Label(zh.strip(), en.strip()))
+    return tuple(out)
+
+
+_MAIN_PART_KEYS: Final = {"id", "name_zh", "name_en", "main", "gives", "use_of_funds"}
+_PART_KEYS: Final = _MAIN_PART_KEYS | {"grants", "lead_unit", "cooperating_units", "eligibility", "evidence"}
+
+
+def _parts(
+    ctx: Ctx,
+    node: MarkedDict,
+    path: str,
+    article: tuple[str, tuple[str, ...], str, tuple[Rule, ...], bool, tuple[str, ...]],
+    facts: Mapping[str, FactSpec],
+    params: Mapping[str, Parameter],
+    seen: set[str],
+) -> tuple[Part, ...]:
+    """An article's ``parts`` in the order of the text; the ``main`` one is the article's own answer."""
+    raw = node.get("parts")
+    if raw is None:
+        return ()
+    ppath = f"{path}.parts"
+    if not isinstance(raw, MarkedList) or len(raw) < 2:
+        raise ctx.fail(
+            node, "parts", ppath, "parts is a list of at least two parts, one of them 'main: true'"
+        )
+    lead, cooperating, grants, rules, has_award, evidence = article
+    parts: list[Part] = []
+    for i, item in enumerate(raw):
+        ipath = f"{ppath}[{i}]"
+        if not isinstance(item, MarkedDict):
+            raise ctx.fail(raw, i, ipath, "a part is a mapping {id, name_zh, name_en, ...}")
+        main = item.get("main", False)
+        if not isinstance(main, bool):
+            raise ctx.fail(item, "main", f"{ipath}.main", "must be true or false")
+        # the main part's units, conditions and award are the article's own: not repeated here
+        ctx.only(item, _MAIN_PART_KEYS if main else _PART_KEYS, ipath)
+        pid = ctx.text(item, "id", f"{ipath}.id")
+        if pid in seen:
+            raise ctx.fail(item, "id", f"{ipath}.id", f"duplicate id {pid!r} (parts and rules share ids)")
+        seen.add(pid)
+        use = _labels(ctx, item, "use_of_funds", f"{ipath}.use_of_funds")
+        if use and not (main and has_award):
+            raise ctx.fail(
+                item, "use_of_funds", f"{ipath}.use_of_funds", "only the main part of a money article"
+            )
+        if main:
+            # the main part's units, conditions and award are the article's own
+            pgrants, own_lead, pcooperating, prules = grants, lead, cooperating, rules
+            pevidence = evidence
+        else:
+            pgrants = ctx.text(item, "grants", f"{ipath}.grants")
+            if pgrants not in PART_GRANTS:
+                raise ctx.fail(
+                    item,
+                    "grants",
+                    f"{ipath}.grants",
+                    f"a part grants one of {', '.join(sorted(PART_GRANTS))}",
+                )
+            # without its own unit line, a part is handled by the article's units (one line in the text)
+            own_lead = ctx.text(item, "lead_unit", f"{ipath}.lead_unit", required=False) or lead
+            pcooperating = (
+                ctx.texts(item, "cooperating_units", f"{ipath}.cooperating_units")
+                if "lead_unit" in item
+                else cooperating
+            )
+            prules = _rules(ctx, item, ipath, facts, params, seen)
+            if pgrants == "task" and prules:
+                raise ctx.fail(
+                    item, "eligibility", f"{ipath}.eligibility", "a task answers no case: no rules"
+                )
+            pevidence = ctx.texts(item, "evidence", f"{ipath}.evidence")
+        part = Part(
+            id=pid,
+            name_zh=ctx.text(item, "name_zh", f"{ipath}.name_zh"),
+            name_en=ctx.text(item, "name_en", f"{ipath}.name_en"),
+            main=main,
+            grants=pgrants,
+            lead_unit=own_lead,
+            cooperating_units=pcooperating,
+            eligibility=prules,
+            gives=_labels(ctx, item, "gives", f"{ipath}.gives"),
+            use_of_funds=use,
+            evidence=pevidence,
+        )
+        parts.append(part)
+    mains = [p for p in parts if p.main]
+    if len(mains) != 1:
+        raise ctx.fail(node, "parts", ppath, f"exactly one part is 'main: true' (found {len(mains)})")
+    return tuple(parts)
 
 
 def _article(
@@ -109,7 +249,9 @@ def _article(
 ) -> ArticleVersion:
     path = f"articles.{art}"
     if not ARTICLE_ID.match(art):
-        raise ctx.fail(parent, art, path, "article ids look like art1, art2, …")
+        raise ctx.fail(
+            parent, art, path, "article ids look like art1, art2, … (art11a for one of art. 11's programs)"
+        )
     if not isinstance(node, MarkedDict):
         raise ctx.fail(parent, art, path, "an article is a mapping")
     ctx.only(node, _ARTICLE_KEYS, path)
@@ -159,29 +301,8 @@ def _article(
                 f"must have type {ptype}",
             )
 
-    rules: list[Rule] = []
-    enode = node.get("eligibility") or MarkedList()
-    if not isinstance(enode, MarkedList):
-        raise ctx.fail(node, "eligibility", f"{path}.eligibility", "must be a list of rules")
     seen: set[str] = set()
-    for i, item in enumerate(enode):
-        rpath = f"{path}.eligibility[{i}]"
-        if not isinstance(item, MarkedDict):
-            raise ctx.fail(enode, i, rpath, "a rule is a mapping {id, check, fail_zh, fail_en}")
-        ctx.only(item, {"id", "check", "fail_zh", "fail_en"}, rpath)
-        rid = ctx.text(item, "id", f"{rpath}.id")
-        if rid in seen:
-            raise ctx.fail(item, "id", f"{rpath}.id", f"duplicate rule id {rid!r}")
-        seen.add(rid)
-        rules.append(
-            Rule(
-                id=rid,
-                check=parse_check(ctx, item.get("check"), item, "check", f"{rpath}.check", facts, params),
-                fail_zh=ctx.text(item, "fail_zh", f"{rpath}.fail_zh"),
-                fail_en=ctx.text(item, "fail_en", f"{rpath}.fail_en"),
-                line=item.line,
-            )
-        )
+    rules = _rules(ctx, node, path, facts, params, seen)
 
     award: list[AwardRule] = []
     anode = node.get("award") or MarkedList()
@@ -246,7 +367,7 @@ def _article(
     grants = ctx.text(node, "grants", f"{path}.grants", required=False) or (
         "money" if award else "eligibility"
     )
-    if grants not in {"money", "priority", "eligibility"}:
+    if grants not in GRANTS:
         raise ctx.fail(node, "grants", f"{path}.grants", "grants is money, priority or eligibility")
     if grants == "money" and not award:
         raise ctx.fail(
@@ -274,6 +395,12 @@ def _article(
         raise ctx.fail(
             node, "uplift_location", f"{path}.uplift_location", f"{loc!r} is not a declared city fact"
         )
+    lead = ctx.text(node, "lead_unit", f"{path}.lead_unit")
+    cooperating = ctx.texts(node, "cooperating_units", f"{path}.cooperating_units")
+    evidence = ctx.texts(node, "evidence", f"{path}.evidence")
+    parts = _parts(
+        ctx, node, path, (lead, cooperating, grants, rules, bool(award), evidence), facts, params, seen
+    )
     return ArticleVersion(
         pack_id=pack_id,
         article=art,
@@ -281,13 +408,13 @@ def _article(
         name_en=ctx.text(node, "name_en", f"{path}.name_en"),
         effective_from=start,
         effective_to=end,
-        lead_unit=ctx.text(node, "lead_unit", f"{path}.lead_unit"),
-        cooperating_units=ctx.texts(node, "cooperating_units", f"{path}.cooperating_units"),
+        lead_unit=lead,
+        cooperating_units=cooperating,
         payee=payee,
-        evidence=ctx.texts(node, "evidence", f"{path}.evidence"),
+        evidence=evidence,
         facts=tuple(facts.values()),
         parameters=params,
-        eligibility=tuple(rules),
+        eligibility=rules,
         award=tuple(award),
         case_by_case=cbc,
         uplift_location=loc,
@@ -297,6 +424,7 @@ def _article(
         notes_en=ctx.text(node, "notes_en", f"{path}.notes_en", required=False),
         source_file=ctx.file,
         line=node.line,
+        parts=parts,
     )
 
 
@@ -379,6 +507,8 @@ def parse_pack(text: str, filename: str = "<pack>") -> Pack:
         renumbers=renumbers,
         payer=payer,
         not_with=not_with,
+        official_title=ctx.text(root, "official_title", "official_title", required=False) or None,
+        issuer=ctx.text(root, "issuer", "issuer", required=False) or None,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from zhisuan.core.errors import PolicyError
-from zhisuan.policy.schema import ArticleVersion, Pack
+from zhisuan.policy.schema import ArticleVersion, Pack, article_key
 
 
 class PackSet:
@@ -82,7 +82,7 @@ class PackSet:
     def programs(self) -> tuple[str, ...]:
         """Every article id any pack defines, in numeric order."""
         arts = {a for p in self._packs.values() for a in p.articles}
-        return tuple(sorted(arts, key=lambda a: int(a[3:])))
+        return tuple(sorted(arts, key=article_key))
 
     def versions(self, article: str) -> list[ArticleVersion]:
         """Every version of an article across the set, oldest first."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Final
 
-ARTICLE_ID: Final = re.compile(r"^art[1-9][0-9]*$")
+#: ``art5``; a letter after the number names one of several programs an article holds (``art11a``)
+ARTICLE_ID: Final = re.compile(r"^art[1-9][0-9]*[a-z]?$")
 PACK_ID: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 CITY_CODE: Final = re.compile(r"^[0-9]{6}$")
 
@@ -24,6 +25,10 @@ PARAM_TYPES: Final = frozenset(
     {"money", "number", "count", "rate", "date", "bool", "text", "texts", "rounding", "cities", "choice"}
 )
 PAYEES: Final = frozenset({"applicant", "city"})
+#: what an article (or one of its parts) gives: money, a priority, the right to apply for a non-cash
+#: measure — or, for a part only, ``task``: a duty of a unit that no case applies for
+GRANTS: Final = frozenset({"money", "priority", "eligibility"})
+PART_GRANTS: Final = frozenset({"priority", "eligibility", "task"})
 COMPARE_OPS: Final = frozenset({">=", ">", "<=", "<", "==", "!="})
 UNARY_OPS: Final = frozenset({"is_true", "is_false"})
 SET_OPS: Final = frozenset({"in", "not_in"})
@@ -157,6 +162,41 @@ class AwardRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Label:
+    """A short label in Chinese and English (a unit's measure, a use of funds): never a quoted sentence."""
+
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of an article as the text states it: its own units, conditions and what it gives.
+
+    The ``main`` part is the article's own answer (its units, eligibility and award are the article's:
+    the evaluation contract's ``eligible`` and ``amount``); the other parts answer beside it, without
+    money, or are a unit's ``task`` that no case applies for.
+    """
+
+    id: str
+    name_zh: str
+    name_en: str
+    main: bool
+    grants: str  # money (the main part of a money article) | priority | eligibility | task
+    lead_unit: str
+    cooperating_units: tuple[str, ...]
+    eligibility: tuple[Rule, ...] = ()
+    gives: tuple[Label, ...] = ()
+    use_of_funds: tuple[Label, ...] = ()
+    evidence: tuple[str, ...] = ()
+
+    @property
+    def answers(self) -> bool:
+        """Whether the part answers a case (a task does not)."""
+        return self.grants != "task"
+
+
+@dataclass(frozen=True, slots=True)
 class ArticleVersion:
     """One article (program) of one pack, with its own effective dates."""
 
@@ -182,6 +222,8 @@ class ArticleVersion:
     notes_en: str = ""
     source_file: str = ""
     line: int = 0
+    #: the article's parts in the order of the text (empty: one part, the article itself)
+    parts: tuple[Part, ...] = ()
 
     def in_effect(self, on: dt.date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
@@ -198,6 +240,17 @@ class ArticleVersion:
     def provisional_parameters(self, on: dt.date) -> tuple[str, ...]:
         """Names of the parameters whose value on ``on`` is provisional."""
         return tuple(n for n, p in self.parameters.items() if p.provisional_at(on))
+
+    def main_part(self) -> Part | None:
+        """The part whose answer is the article's (None when the article has no parts)."""
+        for part in self.parts:
+            if part.main:
+                return part
+        return None
+
+    def side_parts(self) -> tuple[Part, ...]:
+        """The parts that answer a case beside the main one (no tasks)."""
+        return tuple(p for p in self.parts if not p.main and p.answers)
 
     @property
     def qualified(self) -> str:
@@ -230,6 +283,9 @@ class Pack:
     #: programs (``pack/artN``) this pack's programs do not stack with: where one of them grants on
     #: the same usage, this pack grants nothing (POLICY position 19)
     not_with: tuple[str, ...] = ()
+    #: the document's title as published, and who issued it (shown with ``published``)
+    official_title: str | None = None
+    issuer: str | None = None
 
     def city_scoped(self) -> bool:
         """Whether the pack covers one city (a region code not ending in 0000) rather than a province."""
@@ -242,6 +298,16 @@ class Pack:
     def renumbered(self) -> bool:
         """Whether this pack has its own numbering (it replaces some older article under another number)."""
         return any(old != new for arts in self.renumbers.values() for old, new in arts.items())
+
+
+def article_key(article: str) -> tuple[int, str]:
+    """Sort key of article ids in the order of the text: art2 < art11 < art11a < art11b < art12.
+
+    >>> sorted(["art12", "art11b", "art2", "art11a"], key=article_key)
+    ['art2', 'art11a', 'art11b', 'art12']
+    """
+    digits = article[3:].rstrip("abcdefghijklmnopqrstuvwxyz")
+    return (int(digits) if digits.isdecimal() else 10**6, article[3 + len(digits) :])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from zhisuan.core.errors import ZhisuanError
-from zhisuan.policy import Decision, Pack, PackSet, evaluate, fen_text
+from zhisuan.policy import Decision, Pack, PackSet, article_key, evaluate, fen_text
 from zhisuan.policy.browse import diff_packs
 from zhisuan.publishing.recorded import RecordedCase
 
@@ -31,7 +31,7 @@ def diff_in_force(candidate: Pack, packs: PackSet) -> dict[str, object]:
                 if c["article"] in touched and not (c["what"] == "article" and c["b"] == "absent")
             ]
     listed = {c["article"] for c in changes}
-    for art in sorted(set(candidate.articles) - listed, key=lambda a: int(a[3:])):
+    for art in sorted(set(candidate.articles) - listed, key=article_key):
         changes.append({"article": art, "what": "article", "a": "absent", "b": "present"})
     return {"against": ", ".join(candidate.supersedes) or None, "new_pack": True, "changes": changes}
 

@@ -18,7 +18,7 @@ from zhisuan import audit
 from zhisuan.core.access import Principal
 from zhisuan.core.clock import Clock, Month, shanghai_date
 from zhisuan.core.errors import NotFoundError, ValidationError
-from zhisuan.policy import Pack, PackSet, PackSource, builtin_pack_dir, parse_pack
+from zhisuan.policy import Pack, PackSet, PackSource, article_key, builtin_pack_dir, parse_pack
 from zhisuan.publishing.recorded import latest_month, recorded_cases
 from zhisuan.publishing.review import diff_in_force, impact
 from zhisuan.publishing.rules import (
@@ -73,7 +73,7 @@ def review(
         "valid": True,
         "pack": pack.id,
         "filename": filename,
-        "articles": sorted(pack.articles, key=lambda a: int(a[3:])),
+        "articles": sorted(pack.articles, key=article_key),
         "diff": diff_in_force(pack, packs),
         "would_change": impact(cases, packs, candidate, str(month) if month else None).to_dict(),
     }
@@ -221,7 +221,7 @@ def get_version(
     is_served = served is not None and served.source_file == served_name(row)
     articles = []
     pack = parse_pack(row.text, row.filename)  # stored only after it parsed
-    for art, version in sorted(pack.articles.items(), key=lambda kv: int(kv[0][3:])):
+    for art, version in sorted(pack.articles.items(), key=lambda kv: article_key(kv[0])):
         articles.append(
             {
                 "article": art,

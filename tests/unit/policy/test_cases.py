@@ -22,7 +22,8 @@ def test_every_article_of_the_shipped_packs_has_cases(packs: PackSet) -> None:
     for pack in ("anhui-2023", "anhui-2025"):
         cases = [c for f in case_files(CASE_ROOT / pack) for c in load_cases(f)]
         covered = {c.program.rpartition("/")[2] for c in cases}
-        assert covered == set(packs.pack(pack).articles), pack
+        # every article has cases (a few more name programs that must be refused, e.g. art11 alone)
+        assert set(packs.pack(pack).articles) <= covered, pack
 
 
 def test_the_2_0_boundaries_are_covered() -> None:

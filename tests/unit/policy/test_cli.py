@@ -9,25 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.factories.policy import CONTRACT_KEYS
 from zhisuan.cli import _platform
 from zhisuan.cli.policy import app
 from zhisuan.policy import builtin_pack_dir
 
 runner = CliRunner()
-KEYS = [
-    "id",
-    "program",
-    "pack",
-    "on",
-    "in_force",
-    "eligible",
-    "amount",
-    "payee",
-    "case_by_case",
-    "provisional",
-    "steps",
-    "reasons",
-]
+KEYS = CONTRACT_KEYS
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +40,7 @@ def test_evaluate_one_case_prints_the_contract_object(tmp_path: Path) -> None:
             "city": "341300",
             "rd_cost": 1000000.5,
             "selection_mode": "open_challenge",
+            "topic": "general_llm",
             "in_provincial_plan": True,
         },
     )
@@ -79,7 +68,14 @@ def test_evaluate_one_case_prints_the_contract_object(tmp_path: Path) -> None:
 )
 def test_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
     facts = _facts(
-        tmp_path, {"city": "340100", "rd_cost": "1", "selection_mode": "directed", "in_provincial_plan": True}
+        tmp_path,
+        {
+            "city": "340100",
+            "rd_cost": "1",
+            "selection_mode": "directed",
+            "topic": "general_llm",
+            "in_provincial_plan": True,
+        },
     )
     result = runner.invoke(app, [facts if a == "FACTS" else a for a in args])
     assert result.exit_code == 2
@@ -88,7 +84,13 @@ def test_bad_input_exits_2(tmp_path: Path, args: list[str]) -> None:
 def test_an_ill_typed_fact_exits_2_naming_the_field(tmp_path: Path) -> None:
     facts = _facts(
         tmp_path,
-        {"city": "340100", "rd_cost": "lots", "selection_mode": "directed", "in_provincial_plan": True},
+        {
+            "city": "340100",
+            "rd_cost": "lots",
+            "selection_mode": "directed",
+            "topic": "general_llm",
+            "in_provincial_plan": True,
+        },
     )
     result = runner.invoke(app, ["evaluate", "art5", "--facts", facts, "--on", "2024-06-30"])
     assert result.exit_code == 2
@@ -102,7 +104,12 @@ def test_batch_answers_good_lines_and_flags_bad_ones(tmp_path: Path) -> None:
             "id": "a",
             "program": "art14",
             "on": "2025-01-01",
-            "facts": {"city": "340100", "standard_level": "international", "leading_drafter": True},
+            "facts": {
+                "city": "340100",
+                "standard_level": "international",
+                "leading_drafter": True,
+                "general_ai_enterprise": True,
+            },
         },
         "not json",
         {"id": "c", "program": "art5", "on": "2024-06-30", "facts": {"city": "340100"}},
@@ -133,7 +140,8 @@ def test_list_and_show_as_json() -> None:
     result = runner.invoke(app, ["list", "--json"])
     assert result.exit_code == 0
     listing = json.loads(result.stdout)
-    assert len([a for a in listing["articles"] if a["pack"] == "anhui-2023"]) == 15
+    # fifteen articles, art. 11 as its two programs (art11a, art11b)
+    assert len([a for a in listing["articles"] if a["pack"] == "anhui-2023"]) == 16
     shown = json.loads(runner.invoke(app, ["show", "art2", "--on", "2025-06-01", "--json"]).stdout)
     params = {p["name"]: p for p in shown["parameters"]}
     assert params["rate"]["value"] == "20%"
@@ -167,6 +175,23 @@ def test_validate_a_broken_pack_names_file_line_and_key(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "broken.yaml:" in result.stderr
     assert "articles.art1.parameters.match_rate.value" in result.stderr
+
+
+def test_a_diff_shows_a_part_whose_units_change(tmp_path: Path) -> None:
+    text = (builtin_pack_dir() / "anhui-2023.yaml").read_text(encoding="utf-8")
+    changed = tmp_path / "units.yaml"
+    changed.write_text(
+        text.replace("id: anhui-2023", "id: units-test").replace(
+            "        lead_unit: 省发展改革委\n", "        lead_unit: 省财政厅\n"
+        ),
+        encoding="utf-8",
+    )
+    diff = json.loads(runner.invoke(app, ["diff", "anhui-2023", str(changed), "--json"]).stdout)
+    (change,) = [c for c in diff["changes"] if c["what"] == "part construction_support"]
+    assert change["article"] == "art1"
+    assert "省发展改革委、省财政厅" in change["a"] and change["b"].startswith(
+        "eligibility; 省财政厅、省财政厅"
+    )
 
 
 def test_an_admin_pack_is_picked_up_and_diffed(data_dir: Path) -> None:
@@ -237,6 +262,7 @@ def test_batch_with_two_workers_answers_in_input_order(tmp_path: Path) -> None:
                     "city": "340100",
                     "rd_cost": str(1000 * i),
                     "selection_mode": "directed",
+                    "topic": "general_llm",
                     "in_provincial_plan": True,
                 },
             }
@@ -315,3 +341,65 @@ def test_batch_answers_the_2_0_contract_fields_for_both_packs(data_dir: Path) ->
         False,
     )
     assert any("no double funding" in r for r in qualified["reasons"])
+
+
+ART1 = {
+    "city": "340100",
+    "new_capacity_p": "300",
+    "single_site": True,
+    "completion_date": "2024-06-30",
+    "city_actual_payout": "300000",
+}
+
+
+def test_lang_zh_gives_chinese_steps_and_reasons_and_every_part(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, ART1)
+    result = runner.invoke(app, ["evaluate", "art1", "--facts", facts, "--on", "2024-07-01", "--lang", "zh"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["eligible"], out["amount"]) == (False, "0.00")
+    results = [s["result"] for s in out["steps"]]
+    assert results[:2] == ["有效", "不通过：new_capacity_p = 300 < 400"]
+    assert not any(r.startswith(("pass", "fail", "skipped")) for r in results)
+    assert out["reasons"][0] == "新增算力规模未达到门槛（不少于 400P）"
+    assert [(p["part"], p["eligible"], p["lead_unit"]) for p in out["parts"]] == [
+        ("construction_support", True, "省发展改革委"),
+        ("capacity_match", False, "省人工智能产业推进组工作专班"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("program", "facts", "lead"),
+    [
+        ("art11a", {"general_ai_professional": True}, "省人力资源社会保障厅"),
+        (
+            "art11b",
+            {"key_firm_founder_or_core_staff": True, "firm_lands_in_province": True},
+            "相关市人民政府",
+        ),
+    ],
+)
+def test_both_art11_programs_are_evaluable(
+    tmp_path: Path, program: str, facts: dict[str, object], lead: str
+) -> None:
+    result = runner.invoke(
+        app, ["evaluate", program, "--facts", _facts(tmp_path, facts), "--on", "2024-04-01", "--lang", "zh"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["program"], out["eligible"], out["amount"]) == (program, True, "0.00")
+    assert lead in out["reasons"][0]
+
+
+def test_art11_alone_exits_2_naming_its_two_programs(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"general_ai_professional": True})
+    result = runner.invoke(app, ["evaluate", "art11", "--facts", facts, "--on", "2024-04-01"])
+    assert result.exit_code == 2
+    assert "art11a, art11b" in result.stderr
+
+
+def test_list_shows_the_official_title_and_date_not_a_file_name() -> None:
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    assert "《打造通用人工智能产业创新和应用高地若干政策》" in result.stdout
+    assert "2023-11-08" in result.stdout and ".yaml" not in result.stdout

@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from zhisuan.policy import PackError, builtin_pack_dir, parse_pack
-from zhisuan.policy.schema import Parameter, ParamVersion
+from zhisuan.policy.schema import Parameter, ParamVersion, article_key
 
 SHIPPED = (builtin_pack_dir() / "anhui-2023.yaml").read_text(encoding="utf-8")
 
@@ -46,10 +46,80 @@ articles:
 """
 
 
-def test_the_shipped_pack_loads_with_fifteen_articles() -> None:
+def test_the_shipped_pack_loads_with_fifteen_articles_art11_as_two_programs() -> None:
     pack = parse_pack(SHIPPED, "anhui-2023.yaml")
-    assert sorted(pack.articles, key=lambda a: int(a[3:])) == [f"art{i}" for i in range(1, 16)]
+    expected = [f"art{i}" for i in range(1, 11)] + ["art11a", "art11b"] + [f"art{i}" for i in range(12, 16)]
+    assert sorted(pack.articles, key=article_key) == expected
     assert pack.articles["art1"].parameters["match_rate"].at(dt.date(2024, 1, 1)) == Fraction(1, 3)
+    assert (pack.official_title, pack.issuer) == (
+        "打造通用人工智能产业创新和应用高地若干政策",
+        "安徽省人民政府",
+    )
+
+
+WITH_PARTS = MINIMAL.replace(
+    "    payee: applicant\n",
+    """    payee: applicant
+    parts:
+      - id: support
+        name_zh: 支持
+        name_en: support
+        grants: eligibility
+        lead_unit: 发改委
+        cooperating_units: [财政厅]
+        gives: [优先 / first]
+      - id: grant
+        main: true
+        name_zh: 资助
+        name_en: grant
+""",
+)
+
+
+def test_parts_load_in_text_order_and_the_main_part_takes_the_articles_units() -> None:
+    art = parse_pack(WITH_PARTS, "parts.yaml").articles["art5"]
+    assert [(p.id, p.main, p.lead_unit, p.grants) for p in art.parts] == [
+        ("support", False, "发改委", "eligibility"),
+        ("grant", True, "科技厅", "money"),
+    ]
+    assert art.parts[0].gives[0].zh == "优先" and art.parts[0].gives[0].en == "first"
+    assert art.main_part() is art.parts[1] and art.side_parts() == (art.parts[0],)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (
+            ("        main: true\n", "        grants: priority\n"),
+            "articles.art5.parts",
+            "exactly one part is 'main: true'",
+        ),
+        (
+            ("        main: true\n", "        main: true\n        lead_unit: x\n"),
+            "articles.art5.parts[1].lead_unit",
+            "unknown key",
+        ),
+        (
+            ("        grants: eligibility\n", "        grants: money\n"),
+            "articles.art5.parts[0].grants",
+            "a part grants one of",
+        ),
+        (("[优先 / first]", "[优先]"), "articles.art5.parts[0].gives[0]", "中文 / English"),
+        (("      - id: support\n", "      - id: share\n"), "articles.art5.parts[0].id", "duplicate"),
+    ],
+)
+def test_bad_parts_are_refused_naming_the_key(change: tuple[str, str], field: str, words: str) -> None:
+    err = _error(WITH_PARTS.replace(*change))
+    assert (err.field, words in err.message) == (field, True), err
+
+
+def test_a_task_answers_no_case_so_it_has_no_rules() -> None:
+    text = WITH_PARTS.replace(
+        "        grants: eligibility\n",
+        "        grants: task\n        eligibility:\n"
+        "          - {id: r, check: {fact: level, op: in, value: [a]}, fail_zh: x, fail_en: x}\n",
+    )
+    assert _error(text).field == "articles.art5.parts[0].eligibility"
 
 
 def _error(text: str) -> PackError:

@@ -42,7 +42,13 @@ def test_the_successor_adds_its_own_exclusion(packs_with_successor: PackSet) -> 
 
 
 def test_other_articles_are_untouched(packs: PackSet, packs_with_successor: PackSet) -> None:
-    facts = {"city": "340100", "rd_cost": "1000000", "selection_mode": "directed", "in_provincial_plan": True}
+    facts = {
+        "city": "340100",
+        "rd_cost": "1000000",
+        "selection_mode": "directed",
+        "topic": "general_llm",
+        "in_provincial_plan": True,
+    }
     for day in ("2025-08-10", "2025-08-11", "2025-12-31"):
         assert evaluate("art5", facts, day, packs_with_successor) == evaluate("art5", facts, day, packs)
 
@@ -80,7 +86,13 @@ def test_two_packs_in_force_without_supersedes_is_an_error(successor_pack_path: 
         .replace("id: anhui-2025-test", "id: rival")
         .replace("\n  art6:\n", "\n  art5:\n")
     )
-    art5 = {"city": "340100", "rd_cost": "1000000", "selection_mode": "directed", "in_provincial_plan": True}
+    art5 = {
+        "city": "340100",
+        "rd_cost": "1000000",
+        "selection_mode": "directed",
+        "topic": "general_llm",
+        "in_provincial_plan": True,
+    }
     from zhisuan.policy import parse_pack
 
     ps = PackSet([*load_pack_set(), parse_pack(rival, "rival.yaml")])

@@ -117,7 +117,7 @@ money_rows = st.lists(
 @pytest.mark.parametrize(
     ("program", "base", "flag", "extra"),
     [
-        ("art5", "rd_cost", "in_provincial_plan", {"selection_mode": "directed"}),
+        ("art5", "rd_cost", "in_provincial_plan", {"selection_mode": "directed", "topic": "general_llm"}),
         ("art6", "total_investment", "benchmark_selected", {}),
         ("art8", "city_actual_payout", "key_technology_project", {}),
     ],
@@ -215,23 +215,28 @@ def test_art4_with_a_rate_fact_vectorised_equals_explained(rows: list[tuple[int,
             st.sampled_from(["international", "national", "industry", "group", "local"]),
             st.sampled_from(CITIES),
             st.booleans(),
+            st.booleans(),
         ),
         min_size=1,
         max_size=20,
     )
 )
-def test_art14_branches_vectorised_equal_explained(rows: list[tuple[str, str, bool]]) -> None:
+def test_art14_branches_vectorised_equal_explained(rows: list[tuple[str, str, bool, bool]]) -> None:
     cols = {
         "standard_level": np.array([r[0] for r in rows]),
         "city": np.array([r[1] for r in rows]),
         "leading_drafter": np.array([r[2] for r in rows]),
+        "general_ai_enterprise": np.array([r[3] for r in rows]),
     }
     got = amounts(PACKS, "art14", "2025-01-01", cols)
-    for (level, city, lead), g in zip(rows, got.tolist(), strict=True):
-        d = evaluate(
-            "art14", {"standard_level": level, "city": city, "leading_drafter": lead}, "2025-01-01", PACKS
-        )
-        assert d.amount_fen == g
+    for (level, city, lead, general_ai), g in zip(rows, got.tolist(), strict=True):
+        facts = {
+            "standard_level": level,
+            "city": city,
+            "leading_drafter": lead,
+            "general_ai_enterprise": general_ai,
+        }
+        assert evaluate("art14", facts, "2025-01-01", PACKS).amount_fen == g
 
 
 @settings(max_examples=20, deadline=None)

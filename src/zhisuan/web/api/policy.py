@@ -1,7 +1,8 @@
 """API: the policy engine (evaluation contract, single and batch) and a read-only pack browser. Public.
 
 ``POST /api/v1/policy/evaluate`` takes one case ``{"program", "on", "facts", "pack"?, "id"?}`` and answers
-the contract's JSON object, or a batch ``{"cases": [...]}`` and answers ``{"results": [...]}`` where a
+the contract's JSON object (with ``parts`` for an article that answers in several parts; ``?lang=zh`` gives
+Chinese reasons and steps), or a batch ``{"cases": [...]}`` and answers ``{"results": [...]}`` where a
 bad case gets an ``error`` object and the others are answered. Money in the body may be a decimal
 string or a JSON number; numbers are read as exact decimals, never as binary floats.
 """
@@ -118,6 +119,7 @@ def _batch_line(case: Any, packs: PackSet, pack: str | None, line: int, lang: st
                             "city": "341300",
                             "rd_cost": "1000000",
                             "selection_mode": "directed",
+                            "topic": "general_llm",
                             "in_provincial_plan": True,
                         },
                     },

@@ -132,6 +132,8 @@ def article_page(
             "facts": facts,
             "outside": OUTSIDE,
             "reasons": [r.text(lang) for r in decision.reasons] if decision else [],
+            "decision_parts": [p.to_dict(lang) for p in decision.parts] if decision else [],
+            "pack_info": pack_summary(packs.pack(shown.pack_id)),
             "evaluated": bool(evaluate_case),
         },
     )
