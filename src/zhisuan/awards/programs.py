@@ -3,7 +3,7 @@
 The form is generated from the article's facts in the pack (type, unit, enum values, labels in Chinese
 and English). Facts the platform already knows are *recorded*: filled from its records when the
 application is submitted, shown on the form, never typed (``city`` from the applicant's record,
-``already_awarded`` from earlier awards on the project, ``city_actual_payout`` from the city's recorded
+``already_awarded`` from earlier awards on the project (``standard_already_awarded`` for art. 14), ``city_actual_payout`` from the city's recorded
 payouts, ``funded_under_art1`` from 2.0 art. 1 awards, ``claimed_on`` the day of submission).
 """
 
@@ -46,6 +46,7 @@ PROGRAMS: Mapping[str, ProgramSpec] = {
 RECORDED = (
     "city",
     "already_awarded",
+    "standard_already_awarded",
     "city_actual_payout",
     "payout_date",
     "funded_under_art1",

@@ -380,6 +380,8 @@ def recorded_facts(
         out["city"] = row.city_code
     if "already_awarded" in takes:
         out["already_awarded"] = fen_text(_granted_on_project(s, row.program, row.project_ref, row.id))
+    if "standard_already_awarded" in takes:
+        out["standard_already_awarded"] = bool(_granted_on_project(s, row.program, row.project_ref, row.id))
     if "in_province" in takes and row.org_id is not None:
         org = s.get(OrganizationRow, row.org_id)
         out["in_province"] = bool(org and org.in_province)
