@@ -303,7 +303,10 @@ PLOT_ROWS: tuple[tuple[str, str], ...] = (
 
 
 def _loads(text: str) -> list[Decimal]:
-    loads = [_load_factor(part.strip()) for part in text.split(",") if part.strip()]
+    try:
+        loads = [_load_factor(part.strip()) for part in text.split(",") if part.strip()]
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="--loads") from None
     if not loads:
         raise ValidationError("give at least one load factor, e.g. 1,4,8,16", field="--loads")
     return loads
