@@ -95,8 +95,7 @@ def test_sweep_writes_every_figure_and_a_plot(tmp_path: Path) -> None:
     out, png = tmp_path / "s.json", tmp_path / "s.png"
     result = CliRunner().invoke(
         app,
-        ["sweep", "--trace", str(trace), "--loads", "1,4", "--policy", "all"]
-        + ["--json", str(out), "--plot", str(png)],
+        ["sweep", "--trace", str(trace), "--loads", "1,4", "--json", str(out), "--plot", str(png)],
     )
     assert result.exit_code == 0, result.output
     body = json.loads(out.read_text("utf-8"))
