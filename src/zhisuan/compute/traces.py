@@ -131,7 +131,7 @@ def _finish(
 
 
 def compress(trace: Trace, load_factor: Decimal | float | str) -> Trace:
-    """The same jobs arriving ``load_factor`` times as fast (submit times divided, rounded down).
+    r"""The same jobs arriving ``load_factor`` times as fast (submit times divided, rounded down).
 
     >>> t = parse_canonical("job_id,submit_s,duration_s,gpus\na,0,60,1\nb,100,60,1\n")
     >>> [j.submit_s for j in compress(t, 4).jobs]
