@@ -82,3 +82,37 @@ def test_a_price_resting_on_provisional_parameters_says_so_under_the_table(tmp_p
     text = " ".join(after.output.split())  # rich wraps the line to the console's width
     assert "the voucher estimate rests on provisional parameter(s) of anhui-2025/art3:" in text
     assert "rate" in text and "no money is granted on them until confirmed" in text
+
+
+CANONICAL = "job_id,submit_s,duration_s,gpus,accelerator,org\n" + "".join(
+    f"j{i},{i * 600},{600 + 97 * (i % 7) * 60},{(1, 1, 1, 8)[i % 4]},,org{i % 3}\n" for i in range(40)
+)
+
+
+def test_sweep_writes_every_figure_and_a_plot(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text(CANONICAL, "utf-8")
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    result = CliRunner().invoke(
+        app,
+        ["sweep", "--trace", str(trace), "--loads", "1,4", "--json", str(out), "--plot", str(png)],
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(out.read_text("utf-8"))
+    assert body["loads"] == ["1", "4"]
+    assert len(body["runs"]) == 2 * 5
+    for run in body["runs"]:
+        assert run["completed"] == 40
+        for key in ("jct_avg_s", "jct_p50_s", "jct_p99_s", "wait_avg_s", "user_cost_yuan", "jain_fairness"):
+            assert key in run
+    assert [c["load_factor"] for c in body["checks"]] == ["1", "4"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "zhisuan at ×4" in result.output
+
+
+def test_sweep_refuses_a_bad_load_list_naming_the_option(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text(CANONICAL, "utf-8")
+    result = CliRunner().invoke(app, ["sweep", "--trace", str(trace), "--loads", "1,x"])
+    assert result.exit_code == 2
+    assert "--loads" in result.output

@@ -287,6 +287,166 @@ def compare(
     _run(trace, fmt, province, policy_names(), load_factor, seed, limit, json_out, None, art2_on)
 
 
+SWEEP_ROWS: tuple[tuple[str, str], ...] = (
+    ("jct_avg_s", "JCT mean (s)"),
+    ("jct_p50_s", "JCT p50 (s)"),
+    ("jct_p99_s", "JCT p99 (s)"),
+    ("wait_avg_s", "wait mean (s)"),
+    ("user_cost_yuan", "user cost (yuan)"),
+    ("jain_fairness", "Jain"),
+)
+PLOT_ROWS: tuple[tuple[str, str], ...] = (
+    ("jct_avg_s", "mean JCT (h)"),
+    ("jct_p50_s", "median JCT (h)"),
+    ("jct_p99_s", "p99 JCT (h)"),
+)
+
+
+def _loads(text: str) -> list[Decimal]:
+    try:
+        loads = [_load_factor(part.strip()) for part in text.split(",") if part.strip()]
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="--loads") from None
+    if not loads:
+        raise ValidationError("give at least one load factor, e.g. 1,4,8,16", field="--loads")
+    return loads
+
+
+def plot_sweep(curves: list[tuple[str, list[dict[str, Any]]]], out: Path) -> None:
+    """JCT against load, one column per scenario (mean, median, p99 rows), one line per policy: a PNG."""
+    try:
+        import matplotlib as mpl
+    except ImportError:
+        raise ValidationError(
+            "drawing a plot needs matplotlib: pip install matplotlib (or the dev extra)", field="--plot"
+        ) from None
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = len(curves)
+    fig, axes = plt.subplots(
+        len(PLOT_ROWS), cols, figsize=(4.2 * cols, 3.0 * len(PLOT_ROWS)), squeeze=False, sharex=True
+    )
+    for c, (name, rows) in enumerate(curves):
+        policies = list(dict.fromkeys(str(r["policy"]) for r in rows))
+        for r_i, (key, label) in enumerate(PLOT_ROWS):
+            ax = axes[r_i][c]
+            for policy in policies:
+                mine = [r for r in rows if r["policy"] == policy]
+                xs = [float(r["load_factor"]) for r in mine]
+                ys = [max(float(r[key]), 1.0) / 3600 for r in mine]
+                bold = policy == "zhisuan"
+                ax.plot(
+                    xs,
+                    ys,
+                    marker="o",
+                    markersize=3,
+                    linewidth=2.4 if bold else 1.2,
+                    label=policy,
+                    zorder=3 if bold else 2,
+                )
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.grid(True, which="major", alpha=0.3)
+            if r_i == 0:
+                ax.set_title(name, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(label)
+            if r_i == len(PLOT_ROWS) - 1:
+                ax.set_xlabel("load factor (arrivals ×)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def _print_sweep(rows: list[dict[str, Any]], checks: list[dict[str, Any]], title: str) -> None:
+    policies = list(dict.fromkeys(str(r["policy"]) for r in rows))
+    for key, label in SWEEP_ROWS:
+        table = Table(title=f"{title} · {label}")
+        table.add_column("load")
+        for name in policies:
+            table.add_column(name, justify="right")
+        for load in dict.fromkeys(str(r["load_factor"]) for r in rows):
+            by = {str(r["policy"]): r for r in rows if str(r["load_factor"]) == load}
+            table.add_row(f"×{load}", *(_fmt(by[n][key], key) if n in by else "" for n in policies))
+        console.print(table)
+    for c in checks:
+        mark = "[green]ok[/]" if c["ok"] else "[red]missed: " + "; ".join(c["missed"]) + "[/]"
+        ratios = ", ".join(f"{k} {v}" for k, v in c["ratios"].items())
+        console.print(f"zhisuan at ×{c['load_factor']}: {ratios} — {mark}")
+
+
+@app.command("sweep")
+@guarded
+def sweep_command(
+    trace: Path = typer.Option(..., "--trace", help=TRACE_HELP),
+    fmt: str = typer.Option("canonical", "--format", help=FORMAT_HELP),
+    province: str = typer.Option("demo", "--province", help=PROVINCE_HELP),
+    loads: str = typer.Option("1,4,8,16", "--loads", help="Comma-separated load factors, e.g. 1,4,8,16."),
+    policy: str = typer.Option("all", "--policy", help="Placement policy, or `all` to compare every one."),
+    seed: int = typer.Option(0, "--seed"),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N jobs by submit time."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write every figure as JSON here."),
+    plot: Path | None = typer.Option(None, "--plot", help="Draw JCT against load (PNG) here."),
+    art2_on: str | None = typer.Option(None, "--art2-on", help=ART2_ON_HELP),
+) -> None:
+    """Every policy at several loads: JCT (mean, median, p99), wait, user cost, fairness; a plot."""
+    from zhisuan.cli._platform import platform
+    from zhisuan.compute.placement import policy_info, policy_names
+    from zhisuan.compute.province import load_province
+    from zhisuan.compute.simulator import TARGETS, check_targets, sweep
+    from zhisuan.compute.traces import load_trace
+
+    names = policy_names() if policy == "all" else [policy]
+    for name in names:
+        policy_info(name)
+    factors = _loads(loads)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise ValidationError(f"the plot is a PNG file, got {plot.name!r}", field="--plot")
+    prov = load_province(province)
+    tr = load_trace(trace, fmt, limit=limit, orgs=prov.org_for)
+    if not tr.jobs:
+        raise ValidationError("the trace holds no jobs", field="--trace")
+    vouchers = voucher_estimate(prov, platform().packs.current(), _as_of(art2_on))
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("sweep", total=len(factors) * len(names))
+
+        def tick(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, description=f"sweep (last: {what})")
+
+        rows = sweep(tr, prov, factors, names, seed=seed, vouchers=vouchers, progress=tick)
+    checks = check_targets(rows) if "zhisuan" in names and len(names) > 1 else []
+    title = f"{trace.name} · {prov.key} · {len(tr.jobs):,} jobs · seed {seed}"
+    _print_sweep(rows, checks, title)
+    if json_out is not None:
+        body = {
+            "trace": str(trace),
+            "format": fmt,
+            "province": prov.key,
+            "jobs": len(tr.jobs),
+            "seed": seed,
+            "loads": [str(x) for x in factors],
+            "policies": names,
+            "runs": rows,
+            "targets": TARGETS,
+            "checks": checks,
+        }
+        json_out.write_text(dumps(body) + "\n", "utf-8")
+        console.print(f"wrote {json_out}")
+    if plot is not None:
+        plot_sweep([(title, rows)], plot)
+        console.print(f"wrote {plot}")
+
+
 @app.command("policies")
 @guarded
 def policies(as_json: bool = typer.Option(False, "--json")) -> None:

@@ -11,8 +11,9 @@ import datetime as dt
 import heapq
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from fractions import Fraction
 from typing import Final
 
@@ -27,7 +28,7 @@ from zhisuan.compute.placement import (
     policy_info,
 )
 from zhisuan.compute.province import Province
-from zhisuan.compute.traces import Trace
+from zhisuan.compute.traces import Trace, compress
 from zhisuan.core.money import Money
 
 _FEN_SECONDS_PER_YUAN: Final = 100 * 3600
@@ -351,6 +352,81 @@ def simulate(
     return SimulationResult(metrics=metrics, jobs=tuple(final))
 
 
+def sweep(
+    trace: Trace,
+    province: Province,
+    loads: Sequence[Decimal | float | str],
+    policies: Sequence[str],
+    *,
+    seed: int = 0,
+    vouchers: VoucherEstimate | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[dict[str, object]]:
+    """Every policy at every load factor (arrivals of ``trace`` compressed by it): one metrics row
+    per (load, policy), in that order, each with its ``load_factor``. ``progress(done, total, what)``
+    is called after each run."""
+    for name in policies:
+        policy_info(name)
+    factors = [Decimal(str(x)) for x in loads]
+    total = len(factors) * len(policies)
+    rows: list[dict[str, object]] = []
+    for lf in factors:
+        compressed = compress(trace, lf)
+        for name in policies:
+            metrics = simulate(compressed, province, name, seed=seed, vouchers=vouchers).metrics
+            rows.append({"load_factor": str(lf), **metrics})
+            if progress is not None:
+                progress(len(rows), total, f"×{lf} {name}")
+    return rows
+
+
+#: issue 14's targets for ``zhisuan`` at every load of a sweep (ratios to the other policies' figures)
+TARGETS: Final = {
+    "jct_mean_vs_best": 1.05,  # mean JCT at most 5% above the best other policy's
+    "jct_median_vs_best": 1.05,  # median JCT likewise
+    "cost_vs_least_loaded": 1.0,  # user cost no higher than least-loaded's
+    "p99_vs_pooled_ideal": 1.25,  # p99 JCT at most 1.25 × pooled-ideal's
+}
+
+
+def check_targets(rows: Sequence[Mapping[str, object]], policy: str = "zhisuan") -> list[dict[str, object]]:
+    """Per load factor of a :func:`sweep`, ``policy``'s ratios against :data:`TARGETS` and what it missed.
+
+    The best other policy is the one with the lowest figure among all the others at that load.
+    """
+    by_load: dict[str, dict[str, Mapping[str, object]]] = {}
+    for r in rows:
+        by_load.setdefault(str(r["load_factor"]), {})[str(r["policy"])] = r
+    out: list[dict[str, object]] = []
+    for load, runs in by_load.items():
+        me = runs.get(policy)
+        others = [r for name, r in runs.items() if name != policy]
+        if me is None or not others:
+            continue
+
+        def num(r: Mapping[str, object], key: str) -> float:
+            return float(str(r[key]))
+
+        def ratio(mine: float, theirs: float) -> float:
+            return round(mine / theirs, 3) if theirs else (1.0 if not mine else float("inf"))
+
+        ratios = {
+            "jct_mean_vs_best": ratio(num(me, "jct_avg_s"), min(num(r, "jct_avg_s") for r in others)),
+            "jct_median_vs_best": ratio(num(me, "jct_p50_s"), min(num(r, "jct_p50_s") for r in others)),
+        }
+        if "least-loaded" in runs:
+            ratios["cost_vs_least_loaded"] = ratio(
+                num(me, "user_cost_yuan"), num(runs["least-loaded"], "user_cost_yuan")
+            )
+        if "pooled-ideal" in runs:
+            ratios["p99_vs_pooled_ideal"] = ratio(
+                num(me, "jct_p99_s"), num(runs["pooled-ideal"], "jct_p99_s")
+            )
+        missed = [f"{k} {v} > {TARGETS[k]}" for k, v in ratios.items() if v > TARGETS[k]]
+        out.append({"load_factor": load, "ratios": ratios, "ok": not missed, "missed": missed})
+    return out
+
+
 def _metrics(
     policy: str,
     results: list[JobResult],
@@ -409,4 +485,13 @@ def _metrics(
     }
 
 
-__all__ = ["METRIC_KEYS", "JobResult", "SimulationResult", "jain", "simulate"]
+__all__ = [
+    "METRIC_KEYS",
+    "TARGETS",
+    "JobResult",
+    "SimulationResult",
+    "check_targets",
+    "jain",
+    "simulate",
+    "sweep",
+]

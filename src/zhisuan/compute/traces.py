@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Final
@@ -127,11 +127,23 @@ def _finish(
     raw.sort(key=lambda j: (j.submit_s, j.id))
     if limit is not None:
         raw = raw[:limit]
-    if lf != 1:
-        from dataclasses import replace
+    return compress(Trace(name=name, jobs=tuple(raw), epoch_s=epoch_s, reference=reference), lf)
 
-        raw = [replace(j, submit_s=int(Decimal(j.submit_s) / lf)) for j in raw]
-    return Trace(name=name, jobs=tuple(raw), epoch_s=epoch_s, reference=reference)
+
+def compress(trace: Trace, load_factor: Decimal | float | str) -> Trace:
+    r"""The same jobs arriving ``load_factor`` times as fast (submit times divided, rounded down).
+
+    >>> t = parse_canonical("job_id,submit_s,duration_s,gpus\na,0,60,1\nb,100,60,1\n")
+    >>> [j.submit_s for j in compress(t, 4).jobs]
+    [0, 25]
+    """
+    lf = Decimal(str(load_factor))
+    if not lf.is_finite() or lf <= 0:
+        raise ValidationError(f"the load factor must be positive, got {load_factor}", field="load_factor")
+    if lf == 1:
+        return trace
+    jobs = tuple(replace(j, submit_s=int(Decimal(j.submit_s) / lf)) for j in trace.jobs)
+    return Trace(name=trace.name, jobs=jobs, epoch_s=trace.epoch_s, reference=trace.reference)
 
 
 def parse_canonical(
@@ -280,6 +292,7 @@ __all__ = [
     "FORMATS",
     "PHILLY_COLUMNS",
     "Trace",
+    "compress",
     "load_trace",
     "parse_canonical",
     "parse_philly",

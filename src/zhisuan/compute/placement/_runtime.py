@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from typing import Final
 
@@ -21,13 +22,16 @@ def signature(spec: JobSpec) -> tuple[object, ...]:
 class Reservation:
     """EASY's promise: ``job`` starts on ``pool`` at ``shadow``; ``extra`` cards are spare then."""
 
-    __slots__ = ("extra", "job", "pool", "shadow")
+    __slots__ = ("extra", "job", "kind", "pool", "shadow")
 
-    def __init__(self, job: Job, pool: PoolRt, shadow: int, extra: int) -> None:
+    def __init__(self, job: Job, pool: PoolRt, shadow: int, extra: int, kind: str = "head") -> None:
         self.job = job
         self.pool = pool
         self.shadow = shadow
         self.extra = extra
+        #: "head" (EASY: the oldest waiting jobs), "lead" (the best-priority blocked job),
+        #: "better" (a job waiting for a pool where it finishes sooner or cheaper than on one free now)
+        self.kind = kind
 
 
 class PoolRt:
@@ -122,23 +126,39 @@ def run_estimate(job: Job, pool: PoolRt) -> int:
     return -(-job.rt * den // num)
 
 
+def aged_log_work(cards: int, rt: int, submit: int, halving_s: int) -> float:
+    """log2 of a job's expected work (cards × run time), plus one per ``halving_s`` before its submission.
+
+    Ordering by it is shortest-expected-work first in which every ``halving_s`` of waiting counts
+    as halving the work; the order of two queued jobs never changes with time (both age alike).
+    """
+    return math.log2(cards * rt) + submit / halving_s
+
+
 class Bucket:
     """Queued jobs of one org, one size, one class: FIFO, plus shortest-first when asked.
 
-    Removal is lazy (a job's ``queued`` flag); ``n`` counts the jobs really queued.
+    Under shortest-first the bucket offers the job with the least aged work (:func:`aged_log_work`)
+    and, to backfill, its shortest job. Removal is lazy (a job's ``queued`` flag); ``n`` counts the
+    jobs really queued.
     """
 
-    __slots__ = ("fifo", "n", "short", "shortest_first")
+    __slots__ = ("fifo", "halving_s", "n", "prio", "short", "shortest_first")
 
-    def __init__(self, shortest_first: bool) -> None:
+    def __init__(self, shortest_first: bool, halving_s: int = 0) -> None:
         self.fifo: deque[Job] = deque()
         self.short: list[tuple[int, int, Job]] = []
+        self.prio: list[tuple[float, int, Job]] = []
         self.shortest_first = shortest_first
+        self.halving_s = halving_s
         self.n = 0
 
     def push(self, job: Job) -> None:
         self.fifo.append(job)
         heapq.heappush(self.short, (job.rt, job.seq, job))
+        if self.shortest_first and self.halving_s > 0:
+            key = aged_log_work(job.cards, job.rt, job.submit, self.halving_s)
+            heapq.heappush(self.prio, (key, job.seq, job))
         self.n += 1
 
     def shortest(self) -> Job:
@@ -148,15 +168,19 @@ class Bucket:
             heapq.heappop(short)
         return short[0][2]
 
-    def head(self, now: int, aging_s: int) -> Job:
-        """The job this bucket offers next: the oldest if it has aged, else the shortest (or oldest)."""
+    def head(self) -> Job:
+        """The job this bucket offers next: the least aged work under shortest-first, else the oldest."""
+        if self.shortest_first:
+            prio = self.prio
+            if not prio:
+                return self.shortest()
+            while not prio[0][2].queued:
+                heapq.heappop(prio)
+            return prio[0][2]
         fifo = self.fifo
         while not fifo[0].queued:
             fifo.popleft()
-        oldest = fifo[0]
-        if not self.shortest_first or now - oldest.submit >= aging_s:
-            return oldest
-        return self.shortest()
+        return fifo[0]
 
     def position(self, job: Job) -> int:
         """How many queued jobs of this bucket were submitted before ``job``."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from typing import Final
 
 from zhisuan.compute.model import SECONDS_PER_DAY, SHANGHAI_OFFSET_S, JobSpec, Refusal
-from zhisuan.compute.placement._runtime import Job, PoolRt, run_estimate
+from zhisuan.compute.placement._runtime import Job, PoolRt, aged_log_work, run_estimate
 from zhisuan.compute.placement.values import (
     CardQuota,
     HoldKind,
@@ -35,6 +36,7 @@ class Commitments:
         fair_share: bool,
         aging_s: int,
         epoch_s: int,
+        halving_s: int = 0,
     ) -> None:
         self.pools = pools
         self.vouchers = vouchers
@@ -42,6 +44,7 @@ class Commitments:
         self.org_weights = dict(org_weights)
         self.fair_share = fair_share
         self.aging_s = aging_s
+        self.halving_s = halving_s
         self.epoch_s = epoch_s
         self.by_model = any(q.max_cards_by_model for q in self.quotas.values())
         self.total_tflops = sum(p.cards * p.tflops for p in pools) or 1.0
@@ -119,15 +122,20 @@ class Commitments:
 
     # ---- fair share ------------------------------------------------------------------------------
     def priority(self, job: Job, now: int) -> tuple[int, float, int, int]:
-        """Priority (smallest first). FIFO queues: submit order. Fair share: jobs past the aging bound
-        first, oldest first; then the smallest expected work (cards × run time), scaled up by how far
-        the org is above its fair share of the province's throughput (1 + in use / share)."""
-        if not self.fair_share or now - job.submit >= self.aging_s:
+        """Priority (smallest first). FIFO queues: submit order. Fair share: the smallest expected work
+        (cards × run time), scaled up by how far the org is above its fair share of the province's
+        throughput (1 + in use / share); with ``halving_s``, every ``halving_s`` a job has waited
+        counts as halving its work (:func:`aged_log_work`). Waiting is bounded by reservations, not
+        by this order (see ``QueueEngine``)."""
+        if not self.fair_share:
             return (0, 0.0, job.submit, job.seq)
         org = job.org
         target = self._fair.get(org) or self._fair_tflops(org)
         factor = 1.0 + self.org_tflops.get(org, 0.0) / target
-        return (1, factor * job.cards * job.rt, job.submit, job.seq)
+        if self.halving_s <= 0:
+            return (1, factor * job.cards * job.rt, job.submit, job.seq)
+        aged = aged_log_work(job.cards, job.rt, job.submit, self.halving_s) + math.log2(factor)
+        return (1, aged, job.submit, job.seq)
 
     def _fair_tflops(self, org: str) -> float:
         found = self._fair.get(org)

@@ -169,8 +169,8 @@ POLICIES: Final[Mapping[str, PolicyInfo]] = {
     "zhisuan": PolicyInfo(
         "zhisuan",
         True,
-        "late binding: expected finish, price after voucher, data locality, "
-        "fair share with aging, EASY backfill",
+        "late binding: smallest expected work first (fair share), expected finish, price after voucher, "
+        "data locality, reservations for old, gang and long jobs, EASY backfill",
     ),
 }
 DEFAULT_POLICY: Final = "zhisuan"

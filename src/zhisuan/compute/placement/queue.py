@@ -92,6 +92,7 @@ class QueueEngine:
         self.pools = [PoolRt(i, p) for i, p in enumerate(pools)]
         self.max_reservations = max_reservations
         self._n_res = 0
+        self._n_lead = 0  # fair share: reservations of the best-priority blocked gang jobs
         self._fifo: deque[Job] = deque()
         # classes whose pools or queue changed since the last pass, with the most free cards on a pool
         # that changed (only jobs that narrow can have become startable); ANY = look at everything
@@ -117,6 +118,7 @@ class QueueEngine:
             fair_share=fair_share,
             aging_s=aging_s,
             epoch_s=epoch_s,
+            halving_s=self.weights.age_halving_s,
         )
         self._key = self.commit.priority
         # None: blocked on capacity (worded only when someone asks); absent: not looked at this pass
@@ -207,7 +209,7 @@ class QueueEngine:
         okey = spec.org if self.fair_share else ""
         bucket = orgs.get(okey)
         if bucket is None:
-            bucket = orgs[okey] = Bucket(self.fair_share)
+            bucket = orgs[okey] = Bucket(self.fair_share, self.weights.age_halving_s)
         bucket.push(job)
         job.bucket = bucket
         self._fifo.append(job)
@@ -306,7 +308,7 @@ class QueueEngine:
         return self.commit.month[2]
 
     # ---- the pass --------------------------------------------------------------------------------
-    def _reserve(self, job: Job, now: int) -> Reservation | None:
+    def _reserve(self, job: Job, now: int, *, kind: str = "head") -> Reservation | None:
         """Promise ``job`` the pool (without a reservation) where it can start, and so finish, first."""
         best: tuple[int, int, int] | None = None
         best_pool: PoolRt | None = None
@@ -321,10 +323,16 @@ class QueueEngine:
                 best, best_pool, extra_at = cand, p, extra
         if best is None or best_pool is None:
             return None
-        res = Reservation(job, best_pool, best[1], extra_at)
-        best_pool.res = res
+        return self._hold(job, best_pool, best[1], extra_at, kind)
+
+    def _hold(self, job: Job, pool: PoolRt, shadow: int, extra: int, kind: str) -> Reservation:
+        res = Reservation(job, pool, shadow, extra, kind)
+        pool.res = res
         job.res = res
-        self._n_res += 1
+        if kind == "lead":
+            self._n_lead += 1
+        elif kind == "head":
+            self._n_res += 1
         return res
 
     def _drop_reservation(self, job: Job) -> None:
@@ -332,7 +340,10 @@ class QueueEngine:
         if res is not None:
             res.pool.res = None
             job.res = None
-            self._n_res -= 1
+            if res.kind == "lead":
+                self._n_lead -= 1
+            elif res.kind == "head":
+                self._n_res -= 1
             self._touch_pool(res.pool)
 
     def schedule(self, now: int) -> list[Start]:
@@ -347,7 +358,6 @@ class QueueEngine:
             return started
         self.roll_month(now)
         self.commit.budget_blocked = False
-        aging = self.aging_s
         heap: list[tuple[tuple[int, float, int, int], int, Job]] = []
         # EASY: the oldest jobs that cannot start are promised a start before anything backfills
         self._assign_reservations(now, set())
@@ -363,7 +373,7 @@ class QueueEngine:
                     if cards > mf:
                         break
                     for bucket in cls.by_size[cards].values():
-                        head = bucket.head(now, aging)
+                        head = bucket.head()
                         heap.append((self._key(head, now), head.seq, head))
         heapq.heapify(heap)
         tried: set[int] = set()  # jobs already found blocked in this pass
@@ -422,6 +432,10 @@ class QueueEngine:
                     chosen = startable[0]
                 else:
                     chosen, why = self._overflow(job, order, now, startable[0])
+            if chosen is not None and self.fair_share and self.weights.better_gain > 0:
+                better = self._better_pool(job, chosen, now)
+                if better is not None:
+                    chosen, why = None, self._blocked_reason(job)
             if chosen is None:
                 if startable:  # it chose to wait for a better pool: not blocked
                     waiting.add(job.seq)
@@ -431,13 +445,18 @@ class QueueEngine:
                 self.reasons[job.spec.id] = why  # None = capacity: worded only when someone asks
                 self._offer_backfill(job, heap, tried, blocked, now, failed_rt)
                 continue
-            freed = job.res.pool if job.res is not None and job.res.pool is not chosen else None
+            held = job.res.pool if job.res is not None else None
             started.append(self._start(job, chosen, now))
-            if freed is not None and freed.free > 0:  # its reservation there is gone: others may use it
-                self._push_heads(heap, freed, now)
+            if held is not None:
+                # its reservation is gone: jobs it held back may start now, on that pool or this one
+                tried.clear()
+                failed_rt.clear()
+                for p in {held, chosen}:
+                    if p.free > 0:
+                        self._push_heads(heap, p, now)
             left = job.bucket
             if left is not None and left.n:
-                nxt = left.head(now, aging)
+                nxt = left.head()
                 heapq.heappush(heap, (self._key(nxt, now), nxt.seq, nxt))
                 if id(left) in blocked:
                     alt = left.shortest()
@@ -456,7 +475,7 @@ class QueueEngine:
                 if cards > p.free:
                     break
                 for bucket in cls.by_size[cards].values():
-                    head = bucket.head(now, self.aging_s)
+                    head = bucket.head()
                     heapq.heappush(heap, (self._key(head, now), head.seq, head))
 
     def _holders(self) -> list[Job]:
@@ -493,7 +512,13 @@ class QueueEngine:
         return out
 
     def _assign_reservations(self, now: int, waiting: set[int]) -> None:
-        """Give the oldest jobs that cannot start a reservation each (EASY's head), up to the limit."""
+        """Give the oldest jobs that cannot start a reservation each (EASY's head), up to the limit.
+
+        Under fair share the oldest are only those past the aging bound, and the best-priority job
+        that cannot start gets one more reservation of its own (so gang jobs are not starved by the
+        small jobs that fill every freed card)."""
+        if self.fair_share and self._n_lead < self.weights.lead_reservations:
+            self._reserve_lead(now, waiting)
         if self._n_res >= self.max_reservations:
             return
         fifo = self._fifo
@@ -517,6 +542,64 @@ class QueueEngine:
                 self.reasons[job.spec.id] = self._blocked_reason(job)
                 if self._n_res >= self.max_reservations:
                     break
+
+    def _better_pool(self, job: Job, chosen: PoolRt, now: int) -> PoolRt | None:
+        """A pool, busy now, where ``job`` would finish clearly sooner or cheaper than on ``chosen``
+        even after waiting for it (its shadow time); ``job`` reserves it (or keeps its reservation
+        there), so no other job can count on the same pool. None: start on ``chosen`` now."""
+        w = self.weights
+        run_c = self.runtime_on(job, chosen)
+        if run_c < w.better_min_run_s:
+            return None
+        keep = self.commit.keeps(job.org, now)[0]
+        wf, wp = w.finish, w.price
+        cost_c = run_c * chosen.price_f * keep[chosen.idx]
+        candidates = (job.res.pool,) if job.res is not None else job.pools
+        best: tuple[float, PoolRt, int, int] | None = None
+        for p in candidates:
+            if p is chosen or (p.res is not None and p.res.job is not job):
+                continue
+            run_p = self.runtime_on(job, p)
+            cost_p = run_p * p.price_f * keep[p.idx]
+            if run_p >= run_c and cost_p >= cost_c:
+                continue
+            nc = p.node_cards(job.cards)
+            if not self.commit.model_ok(job, p, nc):
+                continue
+            shadow, extra = p.shadow(nc, now)
+            fin = shadow - now + run_p
+            score = wf * fin / run_c + wp * cost_p / cost_c if cost_c else wf * fin / run_c
+            if best is None or score < best[0]:
+                best = (score, p, shadow, extra)
+        if best is None or best[0] > (wf + (wp if cost_c else 0.0)) * (1 - w.better_gain):
+            if job.res is not None and job.res.kind == "better":
+                self._drop_reservation(job)
+            return None
+        _score, p, shadow, extra = best
+        if job.res is None:
+            self._hold(job, p, shadow, extra, "better")
+        return p
+
+    def _reserve_lead(self, now: int, waiting: set[int]) -> None:
+        """Reserve for the best-priority gang jobs (more than one card) that cannot start now."""
+        heads: list[tuple[tuple[int, float, int, int], Job]] = []
+        for cls in self._active.values():
+            for cards, orgs in cls.by_size.items():
+                if cards < 2:
+                    continue
+                for bucket in orgs.values():
+                    job = bucket.head()
+                    if job.res is not None or job.seq in waiting:
+                        continue
+                    heads.append((self._key(job, now), job))
+        heads.sort(key=lambda kj: kj[0])
+        for _key, job in heads:
+            if self._n_lead >= self.weights.lead_reservations:
+                return
+            if self.commit.block(job, now) is not None or any(self._fits_plain(job, p) for p in job.pools):
+                continue
+            if self._reserve(job, now, kind="lead") is not None:
+                self.reasons[job.spec.id] = self._blocked_reason(job)
 
     def _fits_plain(self, job: Job, p: PoolRt) -> bool:
         nc = p.node_cards(job.cards)

@@ -18,7 +18,8 @@ from zhisuan.core.money import Money, Rounding
 from zhisuan.core.orgs import OwnershipGraph
 from zhisuan.core.regions import UNKNOWN_CITY
 
-#: A job that has waited this long goes ahead of fair-share order (bounded waiting, no starvation).
+#: How long a job waits before options that would hold it back longer give up (patience for a cheaper
+#: pool, waiting for a faster one): it then takes the best pool free.
 DEFAULT_AGING_S: Final = 6 * 3600
 
 
@@ -415,6 +416,18 @@ class Weights:
     #: (off by default: on Philly at load ×24 it saved under 0.5% of user cost for +40–115% mean JCT)
     patience_ratio: float = 0.5
     patience_s: int = 0
+    #: reservations for the best-priority gang jobs (more than one card) that cannot start: small
+    #: jobs fill every card that frees, so without one a gang job waits until the queue runs dry
+    lead_reservations: int = 1
+    #: a job that could start now but would finish (or pay) clearly better on a busy pool, even after
+    #: waiting for it, reserves that pool and waits: "clearly" is a score at least this share lower ...
+    better_gain: float = 0.5
+    #: ... and only for jobs that would run at least this long where they could start now (the
+    #: pool choice of long jobs decides most of the JCT and cost of a heavy-tailed trace)
+    better_min_run_s: int = 3600
+    #: aging in the queue's order: every this many seconds of waiting count as halving a job's work
+    #: (0 = off: pure smallest-work-first; on the overload sweep aging turned medians FIFO-like)
+    age_halving_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,8 +107,10 @@ def reservations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     seen: dict[str, int] = {}
     original = placement.QueueEngine._reserve
 
-    def spy(self: placement.QueueEngine, job: placement._Job, now: int) -> placement._Reservation | None:
-        res = original(self, job, now)
+    def spy(
+        self: placement.QueueEngine, job: placement._Job, now: int, **kw: str
+    ) -> placement._Reservation | None:
+        res = original(self, job, now, **kw)
         if res is not None:
             seen.setdefault(job.spec.id, res.shadow)
         return res
