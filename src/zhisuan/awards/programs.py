@@ -2,9 +2,10 @@
 
 The form is generated from the article's facts in the pack (type, unit, enum values, labels in Chinese
 and English). Facts the platform already knows are *recorded*: filled from its records when the
-application is submitted, shown on the form, never typed (``city`` from the applicant's record,
-``already_awarded`` from earlier awards on the project (``standard_already_awarded`` for art. 14), ``city_actual_payout`` from the city's recorded
-payouts, ``funded_under_art1`` from 2.0 art. 1 awards, ``claimed_on`` the day of submission).
+application is submitted, shown on the form, never typed — ``city`` from the applicant's record,
+``already_awarded`` from earlier awards on the project (``standard_already_awarded`` for art. 14),
+``city_actual_payout`` from the city's recorded payouts, ``funded_under_art1`` from 2.0 art. 1 awards,
+``claimed_on`` the day of submission.
 """
 
 from __future__ import annotations
