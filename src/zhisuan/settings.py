@@ -24,6 +24,11 @@ class Settings:
     worker_interval_s: float = 2.0
     #: session cookies only over HTTPS (``ZHISUAN_COOKIE_SECURE=1`` behind a TLS proxy)
     cookie_secure: bool = False
+    #: a bearer token a Prometheus scraper sends for ``/metrics`` (``ZHISUAN_METRICS_TOKEN``); staff
+    #: accounts read it without one
+    metrics_token: str | None = None
+    #: the account command-line actions are recorded under (``ZHISUAN_CLI_USER``, or ``--as``)
+    cli_user: str | None = None
     #: where administrators publish policy packs (``*.yaml``); None means ``<data_dir>/packs``
     packs_dir: Path | None = None
     #: local engines the demo adds centers for (``ZHISUAN_DEMO_ENGINES=slurm,ray``); none by default
@@ -79,6 +84,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run_worker=env.get("ZHISUAN_WORKER", "1") != "0",
         worker_interval_s=_positive(env, "ZHISUAN_WORKER_INTERVAL", 2.0),
         cookie_secure=env.get("ZHISUAN_COOKIE_SECURE", "0") == "1",
+        metrics_token=env.get("ZHISUAN_METRICS_TOKEN") or None,
+        cli_user=env.get("ZHISUAN_CLI_USER") or None,
         packs_dir=Path(env["ZHISUAN_PACKS_DIR"]).resolve() if env.get("ZHISUAN_PACKS_DIR") else None,
         demo_engines=tuple(k.strip() for k in env.get("ZHISUAN_DEMO_ENGINES", "").split(",") if k.strip()),
         services_env=Path(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from zhisuan import audit
 from zhisuan.core.access import (
@@ -27,6 +28,7 @@ from zhisuan.core.ids import OrgId, UserId, parse_id
 from zhisuan.core.orgs import OrgKind, Ownership, OwnershipGraph, share_from_percent
 from zhisuan.core.regions import city as lookup_city
 from zhisuan.core.security import hash_password, new_token, token_hash, verify_password
+from zhisuan.core.text import Name, clean_name
 from zhisuan.store.models.core import ApiTokenRow, OrganizationRow, OwnershipRow, UserRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -36,11 +38,11 @@ class OrgInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=2, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
-    credit_code: str
+    name: Name = Field(min_length=2, max_length=200)
+    name_en: Name | None = Field(default=None, max_length=200)
+    credit_code: Name = Field(max_length=18)
     kind: OrgKind
-    city_code: str | None = None
+    city_code: Name | None = Field(default=None, max_length=6)
     in_province: bool = True
 
 
@@ -125,9 +127,16 @@ def _org_row(uow: UnitOfWork, org_id: int) -> OrganizationRow:
     return row
 
 
+def _storable(text: str) -> bool:
+    """Whether ``text`` could be a stored name at all (no NUL, which PostgreSQL refuses; not over-long)."""
+    return "\x00" not in text and len(text) <= 200
+
+
 def find_org(uow: UnitOfWork, ref: str | int) -> OrganizationRow:
     """An organization by id, credit code or exact name."""
     text = str(ref).strip()
+    if not _storable(text):
+        raise NotFoundError(f"no organization {text[:40]!r} (give its id, credit code or name)", field="org")
     conds = [OrganizationRow.credit_code == text.upper(), OrganizationRow.name == text]
     if (row_id := parse_id(text)) is not None:
         conds.append(OrganizationRow.id == row_id)
@@ -267,9 +276,12 @@ def add_user(
     city_code: str | None = None,
 ) -> UserView:
     """Create an account. ``who=None`` only for the first admin at ``zhisuan init``."""
-    name = username.strip()
-    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "._-@" for ch in name):
-        raise ValidationError("a username is 1–64 letters, digits or . _ - @", field="username")
+    name = clean_name(username, "username", max_length=64)
+    # ASCII only after NFKC ('ａｄｍｉｎ' is 'admin'): a Cyrillic 'а' cannot pass for a Latin 'a'
+    if not name or not all((ch.isascii() and ch.isalnum()) or ch in "._-@" for ch in name):
+        raise ValidationError("a username is 1–64 ASCII letters, digits or . _ - @", field="username")
+    if display_name is not None:
+        display_name = clean_name(display_name, "display_name") or None
     org_row = find_org(uow, org) if org is not None else None
     if role in ORG_ROLES and org_row is None:
         raise ValidationError(f"role {role} needs an organization (--org)", field="org")
@@ -287,7 +299,8 @@ def add_user(
         else:
             require_role(who)  # only admins create accounts outside their own organization
     session = uow.session
-    if session.execute(select(UserRow).where(UserRow.username == name)).scalar() is not None:
+    taken = select(UserRow).where(func.lower(UserRow.username) == name.lower())
+    if session.execute(taken).scalar() is not None:
         raise ConflictError(f"username {name!r} is taken", field="username")
     row = UserRow(
         username=name,
@@ -320,7 +333,12 @@ def list_users(uow: UnitOfWork, who: Principal) -> list[UserView]:
 
 
 def find_user(uow: UnitOfWork, username: str) -> UserRow:
-    row = uow.session.execute(select(UserRow).where(UserRow.username == username.strip())).scalar()
+    name = unicodedata.normalize("NFKC", username).strip()
+    row = (
+        uow.session.execute(select(UserRow).where(UserRow.username == name)).scalar()
+        if _storable(name)
+        else None
+    )
     if row is None:
         raise NotFoundError(f"no user {username!r}", field="username")
     return row
@@ -335,7 +353,8 @@ def create_token(uow: UnitOfWork, who: Principal | None, username: str, name: st
             Action.WRITE,
             Resource(Kind.TOKEN, org_id=OrgId(user.org_id) if user.org_id else None, user_id=UserId(user.id)),
         )
-    if not name.strip():
+    name = clean_name(name, "name", max_length=100)
+    if not name:
         raise ValidationError("a token needs a name", field="name")
     token = new_token()
     uow.session.add(

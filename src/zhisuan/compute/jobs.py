@@ -17,7 +17,7 @@ from zhisuan.compute._context import _Context
 from zhisuan.compute._rows import _event, _job_row, _open_run, _transition
 from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import DEFAULT_POLICY, Federation
-from zhisuan.compute.schemas import JobInput, _yuan
+from zhisuan.compute.schemas import MAX_RUNTIME_S, JobInput, _yuan
 from zhisuan.compute.services import find_center
 from zhisuan.compute.views import JobView, _quota_row_view, core_pools
 from zhisuan.core.access import Action, Kind, Principal, Resource, authorize, visible_scope
@@ -50,6 +50,8 @@ def submit_job(
     deadline = ensure_aware(data.deadline, "deadline") if data.deadline is not None else None
     if deadline is not None and deadline <= now:
         raise ValidationError("the deadline has already passed", field="deadline")
+    if deadline is not None and deadline > now + dt.timedelta(seconds=MAX_RUNTIME_S):
+        raise ValidationError("a deadline is at most a year ahead", field="deadline")
     if data.data_city is not None:
         lookup_city(data.data_city, field="data_city")
     data_center = find_center(uow, data.data_center) if data.data_center else None

@@ -87,5 +87,7 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 LoginDep = Annotated[Principal, Depends(require_login)]
+#: The furthest a listing may page (beyond, the database's integers overflow; nobody pages that far).
+MAX_OFFSET = 10_000_000
 #: A row id in a URL path: a 64-bit positive integer (a larger one is a 422, not a database error).
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]

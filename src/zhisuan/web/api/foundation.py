@@ -11,6 +11,7 @@ from zhisuan import accounts
 from zhisuan.core.access import Role
 from zhisuan.core.catalog import capacity_p, catalog
 from zhisuan.core.regions import regions
+from zhisuan.core.text import Name
 from zhisuan.web.deps import LoginDep, PlatformDep, UowDep
 
 router = APIRouter()
@@ -47,19 +48,21 @@ class OrgOut(BaseModel):
 
 class OwnershipIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    owner: str = Field(description="Owner: id, credit code or name")
-    percent: str = Field(description="Shareholding in percent, decimal string", examples=["35"])
+    owner: Name = Field(max_length=200, description="Owner: id, credit code or name")
+    percent: Name = Field(
+        max_length=64, description="Shareholding in percent, decimal string", examples=["35"]
+    )
     controls: bool = False
 
 
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str
-    password: str = Field(min_length=8)
+    username: Name = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=1024)
     role: Role
-    display_name: str | None = None
-    org: str | None = None
-    city_code: str | None = None
+    display_name: Name | None = Field(default=None, max_length=200)
+    org: Name | None = Field(default=None, max_length=200)
+    city_code: Name | None = Field(default=None, max_length=6)
 
 
 class UserOut(BaseModel):
@@ -74,8 +77,10 @@ class UserOut(BaseModel):
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    username: str | None = Field(default=None, description="Whose token (default: the caller)")
+    name: Name = Field(min_length=1, max_length=100)
+    username: Name | None = Field(
+        default=None, max_length=64, description="Whose token (default: the caller)"
+    )
 
 
 class TokenOut(BaseModel):
