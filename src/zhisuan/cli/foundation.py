@@ -6,8 +6,8 @@ import typer
 
 from zhisuan import accounts, audit
 from zhisuan.cli._common import console as out
-from zhisuan.cli._common import fail, guarded, print_json, print_table
-from zhisuan.cli._platform import CLI_ADMIN, platform
+from zhisuan.cli._common import dumps, fail, guarded, print_json, print_table
+from zhisuan.cli._platform import cli_principal, platform
 from zhisuan.core.access import Role
 from zhisuan.core.catalog import catalog
 from zhisuan.core.orgs import OrgKind
@@ -50,7 +50,7 @@ def init(
     p = platform()
     p.migrate()
     with p.uow() as uow:
-        if accounts.list_users(uow, CLI_ADMIN):
+        if accounts.list_users(uow, cli_principal()):
             out.print(f"[green]database ready[/] at {p.settings.database_url} (accounts already exist)")
             return
         secret = password or new_password()
@@ -107,7 +107,7 @@ def user_add(
     with p.uow() as uow:
         view = accounts.add_user(
             uow,
-            CLI_ADMIN,
+            cli_principal(),
             username=username,
             password=secret,
             role=role,
@@ -126,7 +126,7 @@ def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List user accounts."""
     p = platform()
     with p.uow() as uow:
-        users = accounts.list_users(uow, CLI_ADMIN)
+        users = accounts.list_users(uow, cli_principal())
     if as_json:
         print_json([u.as_dict() for u in users])
         return
@@ -143,7 +143,7 @@ def token_create(username: str, name: str = typer.Option("cli", help="A label fo
     """Issue an API token for a user (printed once; only its hash is stored)."""
     p = platform()
     with p.uow() as uow:
-        token = accounts.create_token(uow, CLI_ADMIN, username, name, p.clock.now())
+        token = accounts.create_token(uow, cli_principal(), username, name, p.clock.now())
         uow.commit()
     out.print(f"token for {username}: [bold]{token}[/]  (shown once)")
 
@@ -170,7 +170,7 @@ def org_add(
         in_province=not out_of_province,
     )
     with p.uow() as uow:
-        view = accounts.create_org(uow, CLI_ADMIN, data, p.clock.now())
+        view = accounts.create_org(uow, cli_principal(), data, p.clock.now())
         uow.commit()
     if as_json:
         print_json(view.as_dict())
@@ -184,7 +184,7 @@ def org_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List organizations."""
     p = platform()
     with p.uow() as uow:
-        orgs = accounts.list_orgs(uow, CLI_ADMIN)
+        orgs = accounts.list_orgs(uow, cli_principal())
     if as_json:
         print_json([o.as_dict() for o in orgs])
         return
@@ -201,10 +201,12 @@ def org_show(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one organization (by id, credit code or name) and its related parties."""
     p = platform()
     with p.uow() as uow:
-        view = accounts.get_org(uow, CLI_ADMIN, ref)
+        view = accounts.get_org(uow, cli_principal(), ref)
         graph = accounts.ownership_graph(uow)
         related = [
-            o for o in accounts.list_orgs(uow, CLI_ADMIN) if o.id != view.id and graph.related(view.id, o.id)
+            o
+            for o in accounts.list_orgs(uow, cli_principal())
+            if o.id != view.id and graph.related(view.id, o.id)
         ]
     data = view.as_dict() | {"related_parties": [{"id": o.id, "name": o.name} for o in related]}
     if as_json:
@@ -229,7 +231,7 @@ def org_own(
     """Record that OWNER holds PERCENT of OWNED."""
     p = platform()
     with p.uow() as uow:
-        accounts.add_ownership(uow, CLI_ADMIN, owner, owned, percent, p.clock.now(), controls=controls)
+        accounts.add_ownership(uow, cli_principal(), owner, owned, percent, p.clock.now(), controls=controls)
         uow.commit()
     out.print(f"[green]recorded[/] {owner} holds {percent}% of {owned}")
 
@@ -240,7 +242,7 @@ def org_related(a: str, b: str, as_json: bool = typer.Option(False, "--json")) -
     """Whether two organizations are related parties (same ultimate controller or ≥ 20% either way)."""
     p = platform()
     with p.uow() as uow:
-        x, y = accounts.get_org(uow, CLI_ADMIN, a), accounts.get_org(uow, CLI_ADMIN, b)
+        x, y = accounts.get_org(uow, cli_principal(), a), accounts.get_org(uow, cli_principal(), b)
         related = accounts.ownership_graph(uow).related(x.id, y.id)
     if as_json:
         print_json({"a": x.id, "b": y.id, "related": related})
@@ -308,13 +310,50 @@ def city_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @audit_app.command("verify")
 @guarded
 def audit_verify() -> None:
-    """Recompute the audit chain and report the first broken link, if any."""
+    """Recompute the keyed chain, compare it with its signed head; name the first bad event, if any."""
+    p = platform()
+    with p.uow(read_only=True) as uow:
+        verdict = audit.verify(uow)
+    if not verdict.intact:
+        where = f"at event {verdict.broken_at}: " if verdict.broken_at is not None else ""
+        fail(f"audit chain broken {where}{verdict.problem} (checked {verdict.checked})", code=1)
+    out.print(f"[green]audit chain intact[/]: {verdict.checked} events, signed head matches")
+
+
+@audit_app.command("adopt")
+@guarded
+def audit_adopt() -> None:
+    """Sign a chain written before the audit key existed (once; it must verify with plain SHA-256)."""
     p = platform()
     with p.uow() as uow:
-        count, broken = audit.verify(uow)
-    if broken is not None:
-        fail(f"audit chain broken at event {broken} (checked {count})", code=1)
-    out.print(f"[green]audit chain intact[/]: {count} events")
+        n = audit.adopt(uow)
+        uow.commit()
+    out.print(f"[green]signed[/] {n} events with the audit key")
+
+
+@audit_app.command("list")
+@guarded
+def audit_list(
+    action: str | None = typer.Option(None, help="Only actions starting with this, e.g. bill. or user."),
+    actor: str | None = typer.Option(None, help="Only this actor."),
+    subject: str | None = typer.Option(None, help="Only this subject, e.g. bill:12."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The newest audit events first."""
+    p = platform()
+    with p.uow(read_only=True) as uow:
+        events = audit.list_events(
+            uow, cli_principal(), action=action, actor=actor, subject=subject, limit=limit
+        )
+    if as_json:
+        print_json([e.as_dict() for e in events])
+        return
+    print_table(
+        "audit log",
+        ["id", "at (UTC)", "actor", "action", "subject", "detail"],
+        [(e.id, e.at.isoformat(), e.actor, e.action, e.subject, dumps(e.detail)[:80]) for e in events],
+    )
 
 
 @guarded

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, func, or_, select
 
+from zhisuan import audit
 from zhisuan.accounts.services import find_org
 from zhisuan.compute._context import _Context
 from zhisuan.compute._rows import _event, _job_row, _open_run, _transition
@@ -94,6 +95,19 @@ def submit_job(
     s.flush()
     _event(uow, row, now, None, JobState.QUEUED.value, actor or who.username, "submitted")
     s.flush()
+    audit.record(
+        uow,
+        now,
+        actor or who.username,
+        "job.submit",
+        f"job:{row.id}",
+        {
+            "org": org.id,
+            "cards": row.cards,
+            "runtime_s": row.runtime_s,
+            "price_ceiling_fen": row.price_ceiling_fen,
+        },
+    )
     return ctx.view(row)
 
 
@@ -188,6 +202,7 @@ def cancel_job(uow: UnitOfWork, who: Principal, job_id: int | str, now: dt.datet
         run.ended_at = now if run.started_at is not None else None
         run.outcome = "cancelled"
     uow.session.flush()
+    audit.record(uow, now, who.username, "job.cancel", f"job:{row.id}", {"org": row.org_id, "was": old.value})
     return get_job(uow, who, row.id)
 
 

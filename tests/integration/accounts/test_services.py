@@ -110,5 +110,5 @@ def test_every_change_is_in_an_intact_audit_chain(db: TestDatabase, clock: Manua
         org(uow, "庚公司", "91340100MA2TGXK41", now=clock.now())
         uow.commit()
     with db.uow() as uow:
-        count, broken = audit.verify(uow)
-        assert count == 2 and broken is None
+        verdict = audit.verify(uow)
+        assert verdict.checked == 2 and verdict.intact
