@@ -122,6 +122,33 @@ def db(database_engine: tuple[str, str, Engine]) -> Iterator[TestDatabase]:
         connection.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def committed_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database of its own whose writes are committed (many threads, many transactions)."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'committed.db'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"zhisuan_committed_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        admin.dispose()
+        service_missing("PostgreSQL")
+        return
+    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", pool_size=20, max_overflow=20)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(dt.datetime(2025, 6, 15, 2, 0, tzinfo=UTC))

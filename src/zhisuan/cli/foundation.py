@@ -137,6 +137,62 @@ def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
     )
 
 
+@user_app.command("disable")
+@guarded
+def user_disable(username: str) -> None:
+    """Disable an account: its sessions end and its tokens stop working (audited)."""
+    p = platform()
+    with p.uow() as uow:
+        accounts.set_active(uow, cli_principal(), username, False, p.clock.now())
+        uow.commit()
+    out.print(f"[green]disabled[/] {username}")
+
+
+@user_app.command("enable")
+@guarded
+def user_enable(username: str) -> None:
+    """Enable a disabled account (audited)."""
+    p = platform()
+    with p.uow() as uow:
+        accounts.set_active(uow, cli_principal(), username, True, p.clock.now())
+        uow.commit()
+    out.print(f"[green]enabled[/] {username}")
+
+
+@user_app.command("role")
+@guarded
+def user_role(
+    username: str,
+    role: Role = typer.Option(..., help=ROLES_HELP),
+    org: str | None = typer.Option(None, help="Organization for user/org_admin/operator."),
+    city: str | None = typer.Option(None, help="City code for role city."),
+) -> None:
+    """Give an account another role; its sessions end so the role applies at once (audited)."""
+    p = platform()
+    with p.uow() as uow:
+        view = accounts.change_role(
+            uow, cli_principal(), username, role, p.clock.now(), org=org, city_code=city
+        )
+        uow.commit()
+    out.print(f"[green]{view.username}[/] is now {view.role}")
+
+
+@user_app.command("password")
+@guarded
+def user_password(
+    username: str,
+    password: str | None = typer.Option(
+        None, envvar="ZHISUAN_USER_PASSWORD", help="Default: generated, printed once."
+    ),
+) -> None:
+    """Reset an account's password; its sessions end (audited)."""
+    p = platform()
+    with p.uow() as uow:
+        secret = accounts.reset_password(uow, cli_principal(), username, p.clock.now(), password)
+        uow.commit()
+    out.print(f"[green]password reset[/] for {username}: [bold]{secret}[/]")
+
+
 @token_app.command("create")
 @guarded
 def token_create(username: str, name: str = typer.Option("cli", help="A label for the token.")) -> None:

@@ -11,6 +11,10 @@ from sqlalchemy.engine import make_url
 
 from zhisuan.store.uow import WRITER
 
+#: connections a process keeps, and may open beyond (see zhisuan.web.limits.MAX_IN_FLIGHT)
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (so SAVEPOINTs work).
@@ -50,10 +54,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """A SQLAlchemy engine for ``url`` with zhisuan's connection settings."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        if ":memory:" not in url and url not in {"sqlite://", "sqlite+pysqlite://"}:
+            kwargs.setdefault("pool_size", POOL_SIZE)
+            kwargs.setdefault("max_overflow", POOL_OVERFLOW)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from urllib.parse import unquote_to_bytes
@@ -20,6 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY = 2 * 1024 * 1024
 #: the deepest nesting a JSON body may have
 MAX_JSON_DEPTH = 32
+#: requests handled at once; the rest wait their turn. A request holds a database connection (two when
+#: it records a token's use) from its dependencies to its answer, across hops between worker threads:
+#: with more requests in flight than connections or threads, every thread could wait for a connection
+#: (or SQLite's write lock) that a request waiting for a thread holds. Kept below the engine's pool
+#: (:data:`zhisuan.store.db.POOL_SIZE` + overflow) halved and below anyio's 40 worker threads.
+MAX_IN_FLIGHT = 12
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (
@@ -92,15 +99,19 @@ def check_body(body: bytes, content_type: str) -> tuple[int, bytes] | None:
 class RequestLimits:
     """Pure ASGI middleware: the checks above, then the security headers on every answer."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.app = app
         self.max_body = max_body
+        self.slots = asyncio.Semaphore(max_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        async with self.slots:
+            await self._handle(scope, receive, send)
 
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 have = {k.lower() for k, _ in message.get("headers", [])}

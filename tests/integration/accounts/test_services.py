@@ -95,7 +95,7 @@ def test_tokens_authenticate_and_are_stored_hashed(db: TestDatabase, clock: Manu
         token = accounts.create_token(uow, ADMIN, "eve", "laptop", clock.now())
         uow.commit()
     with db.uow() as uow:
-        assert accounts.authenticate_token(uow, token, clock.now()).username == "eve"
+        assert accounts.authenticate_token(uow, token, clock.now())[0].username == "eve"
         stored = uow.session.execute(select(func.count()).select_from(OrganizationRow)).scalar()
         assert stored == 1
         with pytest.raises(AuthenticationError):
