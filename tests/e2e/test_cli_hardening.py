@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli_foundation import run
+from zhisuan.core.credit_code import make_credit_code
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,24 @@ def test_data_files_are_readable_by_their_owner_only(data_dir: Path) -> None:
 
 def test_actions_name_the_account_the_cli_acts_as(data_dir: Path) -> None:
     assert run(data_dir, "--as", "pia", "user", "list").returncode == 0
-    made = run(data_dir, "--as", "pia", "token", "create", "pia", "--name", "mine")
+    code = make_credit_code("91340100MA2E2E009")
+    made = run(
+        data_dir,
+        "--as",
+        "pia",
+        "org",
+        "add",
+        "--name",
+        "丁公司",
+        "--code",
+        code,
+        "--kind",
+        "enterprise",
+        "--city",
+        "340100",
+    )
     assert made.returncode == 0, made.stderr
-    events = json.loads(run(data_dir, "audit", "list", "--json", "--action", "token.").stdout)
+    events = json.loads(run(data_dir, "audit", "list", "--json", "--action", "org.").stdout)
     assert events[0]["actor"] == "pia"
     default = run(data_dir, "token", "create", "pia", "--name", "theirs")
     assert default.returncode == 0
@@ -66,13 +82,12 @@ def test_audit_verify_names_the_first_tampered_event(tmp_path: Path) -> None:
         )
     assert "intact" in run(tmp_path, "audit", "verify").stdout
     with sqlite3.connect(tmp_path / "zhisuan.db") as conn:
+        (actor,) = conn.execute("SELECT actor FROM audit_events WHERE id = 2").fetchone()
         conn.execute("UPDATE audit_events SET actor = 'someone-else' WHERE id = 2")
     broken = run(tmp_path, "audit", "verify")
     assert broken.returncode == 1 and "at event 2" in broken.stderr
     with sqlite3.connect(tmp_path / "zhisuan.db") as conn:
-        conn.execute(
-            "UPDATE audit_events SET actor = (SELECT actor FROM audit_events WHERE id = 1) WHERE id = 2"
-        )
+        conn.execute("UPDATE audit_events SET actor = ? WHERE id = 2", (actor,))
         conn.execute("DELETE FROM audit_events WHERE id = (SELECT MAX(id) FROM audit_events)")
     trimmed = run(tmp_path, "audit", "verify")
     assert trimmed.returncode == 1 and "signed head" in trimmed.stderr
