@@ -179,8 +179,9 @@ class Verdict:
         return self.problem is None
 
 
-def verify(uow: UnitOfWork) -> Verdict:
-    """Recompute the chain with the key; compare its end with the signed head and the head's copy."""
+def verify(uow: UnitOfWork, *, with_copy: bool = True) -> Verdict:
+    """Recompute the chain with the key; compare its end with the signed head and (``with_copy``,
+    not after a restore from an older backup) the head's copy outside the database."""
     seal = _seal(uow)
     session = uow.session
     head = session.get(AuditHeadRow, HEAD_ID)
@@ -200,7 +201,7 @@ def verify(uow: UnitOfWork) -> Verdict:
         return Verdict(count, None, "the signed head's signature is not the key's (head row edited)")
     elif head.count != count or head.hash != prev:
         return Verdict(count, None, f"the signed head counts {head.count} events, the table holds {count}")
-    copy = _read_copy(seal)
+    copy = _read_copy(seal) if with_copy else None
     if copy is not None:
         c_count, c_hash, c_mac = copy
         if not hmac.compare_digest(c_mac, seal.head_mac(c_count, c_hash)):
@@ -263,6 +264,16 @@ def _resign(session: Session, seal: Seal, head: AuditHeadRow) -> int:
     head.mac = seal.head_mac(count, new_prev)
     session.flush()
     return count
+
+
+def rewrite_head_copy(uow: UnitOfWork) -> None:
+    """After a restore: the copy outside the database follows the restored (and verified) signed head."""
+    seal = _seal(uow)
+    head = uow.session.get(AuditHeadRow, HEAD_ID)
+    if seal.head_file is None or head is None or not head.mac:
+        return
+    seal.head_file.unlink(missing_ok=True)
+    write_head_copy(seal, seal.head_file, head.count, head.hash)
 
 
 def adopt(uow: UnitOfWork) -> int:
@@ -350,6 +361,7 @@ __all__ = [
     "adopt",
     "list_events",
     "record",
+    "rewrite_head_copy",
     "verify",
     "write_head_copy",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from zhisuan import accounts, audit
@@ -30,6 +32,8 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("serve")(serve)
     app.command("demo")(demo)
+    app.command("backup")(backup_cmd)
+    app.command("restore")(restore_cmd)
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
     app.add_typer(token_app, name="token")
@@ -58,6 +62,55 @@ def init(
         uow.commit()
     out.print(f"[green]database ready[/] at {p.settings.database_url}")
     out.print(f"admin login: [bold]{admin}[/] / [bold]{secret}[/]  (shown once; keep it)")
+
+
+@guarded
+def backup_cmd(
+    target: Path = typer.Argument(..., help="The backup file to write (owner-only)."),
+) -> None:
+    """Back the database up while it runs (SQLite's online backup; pg_dump for PostgreSQL)."""
+    from zhisuan.store.backup import backup
+
+    p = platform()
+    with p.uow(read_only=True) as uow:
+        verdict = audit.verify(uow)
+    backup(p.engine, target)
+    note = "intact" if verdict.intact else f"BROKEN ({verdict.problem})"
+    out.print(f"[green]backed up[/] to {target} (audit chain {note}, {verdict.checked} events)")
+
+
+@guarded
+def restore_cmd(
+    source: Path = typer.Argument(..., help="A file written by `zhisuan backup`."),
+    yes: bool = typer.Option(False, "--yes", help="Replace the database without asking."),
+) -> None:
+    """Replace the database with a backup (stop the server first), then verify the ledger and audit chain."""
+    from zhisuan.ledger import services as ledger
+    from zhisuan.store.backup import restore
+
+    if not yes:
+        fail("restoring replaces the whole database; stop the server, then run again with --yes")
+    p = platform()
+    restore(p.engine, source)
+    p.migrate()
+    with p.uow() as uow:
+        verdict = audit.verify(uow, with_copy=False)
+        problems = ledger.verify(uow.session)
+        if verdict.intact:
+            audit.rewrite_head_copy(uow)
+            audit.record(
+                uow, p.clock.now(), cli_principal().username, "db.restore", f"file:{source.name}", {}
+            )
+            uow.commit()
+    if not verdict.intact:
+        fail(
+            f"restored, but the audit chain is broken: {verdict.problem} (event {verdict.broken_at})", code=1
+        )
+    if problems:
+        fail(f"restored, but the ledger has {len(problems)} problem(s): {problems[0].message}", code=1)
+    out.print(
+        f"[green]restored[/] from {source}: ledger balances, audit chain intact ({verdict.checked} events)"
+    )
 
 
 @db_app.command("upgrade")
