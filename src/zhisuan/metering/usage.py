@@ -139,8 +139,12 @@ class _References:
                 s.execute(select(OrganizationRow.id).where(OrganizationRow.id.in_(part))).scalars()
             )
         self.pools = {
-            pid: (cid, acc)
-            for pid, cid, acc in s.execute(select(PoolRow.id, PoolRow.center_id, PoolRow.accelerator))
+            pid: (cid, acc, nodes * per_node)
+            for pid, cid, acc, nodes, per_node in s.execute(
+                select(
+                    PoolRow.id, PoolRow.center_id, PoolRow.accelerator, PoolRow.nodes, PoolRow.cards_per_node
+                )
+            )
         }
 
     def check(self, n: int, raw: RawUsage) -> None:
@@ -157,6 +161,10 @@ class _References:
         if pool[1] != raw.accelerator:
             raise ValidationError(
                 f"pool {raw.pool_id} has {pool[1]}, not {raw.accelerator}", row=n, column="accelerator"
+            )
+        if raw.cards > pool[2]:
+            raise ValidationError(
+                f"pool {raw.pool_id} has {pool[2]} cards, not {raw.cards}", row=n, column="cards"
             )
 
 
