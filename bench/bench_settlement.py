@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from zhisuan import metering
+from zhisuan.audit import Seal
 from zhisuan.core.clock import UTC, ManualClock, Month
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
@@ -163,7 +164,7 @@ def run(backend: str, n: int, orgs: int, keep: bool, reuse: str | None = None) -
             if not reuse:
                 generate(engine, n, orgs)
             gen = time.perf_counter() - t
-            uow = UnitOfWork.for_engine(engine)
+            uow = UnitOfWork.for_engine(engine, seal=Seal.ephemeral())  # a throwaway chain
             with uow.fresh() as u:
                 ledger.post(
                     u.session, [budget_posting("art2", 2025, 10**14, dt.date(2025, 1, 2), "bench")], clock

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhisuan.audit import Seal
 from zhisuan.bootstrap import Platform
 from zhisuan.core.clock import UTC, ManualClock
 from zhisuan.settings import Settings
@@ -25,6 +26,9 @@ from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.uow import UnitOfWork
 
+#: the audit key of every test database (the platform fixture's settings name the same)
+TEST_AUDIT_KEY = "test-audit-key"
+TEST_SEAL = Seal(TEST_AUDIT_KEY.encode())
 REQUIRE_SERVICES = os.environ.get("ZHISUAN_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("ZHISUAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 _skipped: list[str] = []
@@ -61,7 +65,7 @@ class TestDatabase:
     session_factory: sessionmaker[Session]
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, seal=TEST_SEAL)
 
 
 def _pg_engine() -> tuple[Engine, str] | None:
@@ -118,6 +122,33 @@ def db(database_engine: tuple[str, str, Engine]) -> Iterator[TestDatabase]:
         connection.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def committed_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database of its own whose writes are committed (many threads, many transactions)."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'committed.db'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"zhisuan_committed_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        admin.dispose()
+        service_missing("PostgreSQL")
+        return
+    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", pool_size=20, max_overflow=20)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(dt.datetime(2025, 6, 15, 2, 0, tzinfo=UTC))
@@ -126,5 +157,11 @@ def clock() -> ManualClock:
 @pytest.fixture
 def platform(db: TestDatabase, clock: ManualClock, tmp_path: Path) -> Platform:
     """A platform whose every unit of work runs inside the test's rolled-back transaction."""
-    settings = Settings(data_dir=tmp_path, database_url=db.url, secret_key="test-secret", run_worker=False)
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=db.url,
+        secret_key="test-secret",
+        run_worker=False,
+        audit_key=TEST_AUDIT_KEY,
+    )
     return Platform(settings=settings, engine=db.engine, clock=clock, session_factory=db.session_factory)

@@ -4,19 +4,22 @@ the job engines, built once for the web app, the CLI, the worker and the demo.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhisuan.audit import Seal
 from zhisuan.compute.engines import EngineSet
 from zhisuan.compute.placement import VoucherRule
 from zhisuan.core.clock import Clock, SystemClock
 from zhisuan.metering.estimate import pack_voucher_rule
 from zhisuan.policy import PackSource
 from zhisuan.publishing import DatabaseVersions
-from zhisuan.settings import Settings, load_settings
-from zhisuan.store.db import make_engine
+from zhisuan.settings import Settings, load_settings, make_private_dir
+from zhisuan.store.db import make_engine, normalise_url, private_file
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.uow import UnitOfWork
 
@@ -40,17 +43,21 @@ class Platform:
     vouchers: VoucherRule = field(init=False)
     #: the job engines of every pool, each built once for its settings
     engines: EngineSet = field(init=False)
+    #: the audit log's key (outside the database) and where the signed head's copy goes
+    seal: Seal = field(init=False)
 
     def __post_init__(self) -> None:
+        self.seal = Seal.for_data_dir(self.settings.data_dir, self.settings.audit_key)
         if self.session_factory is None:
             self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.packs = PackSource(self.settings.packs_dir, DatabaseVersions(self.uow))
         self.vouchers = pack_voucher_rule(self.packs.current)
         self.engines = EngineSet(self.clock)
 
-    def uow(self) -> UnitOfWork:
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work that signs audit events with the platform's key; ``read_only`` for reads."""
         assert self.session_factory is not None
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, seal=self.seal, read_only=read_only)
 
     def worker(self, *, name: str | None = None, schedule: bool = True) -> Worker:
         """A dispatch worker over this platform's database, engines and art. 2 rule."""
@@ -70,7 +77,8 @@ def bootstrap(
     """Build the platform from settings (read from the environment when not given)."""
     settings = settings or load_settings()
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
+        private_file(Path(make_url(normalise_url(settings.database_url)).database or ""))
     return Platform(
         settings=settings,
         engine=engine or make_engine(settings.database_url),

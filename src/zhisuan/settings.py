@@ -24,6 +24,14 @@ class Settings:
     worker_interval_s: float = 2.0
     #: session cookies only over HTTPS (``ZHISUAN_COOKIE_SECURE=1`` behind a TLS proxy)
     cookie_secure: bool = False
+    #: a bearer token a Prometheus scraper sends for ``/metrics`` (``ZHISUAN_METRICS_TOKEN``); staff
+    #: accounts read it without one
+    metrics_token: str | None = None
+    #: the account command-line actions are recorded under (``ZHISUAN_CLI_USER``, or ``--as``)
+    cli_user: str | None = None
+    #: the audit log's HMAC key (``ZHISUAN_AUDIT_KEY``, the same on every machine of a PostgreSQL
+    #: installation); None means the owner-only file ``<data_dir>/audit_key``, created on first use
+    audit_key: str | None = None
     #: where administrators publish policy packs (``*.yaml``); None means ``<data_dir>/packs``
     packs_dir: Path | None = None
     #: local engines the demo adds centers for (``ZHISUAN_DEMO_ENGINES=slurm,ray``); none by default
@@ -47,11 +55,18 @@ def _secret(data_dir: Path, env: Mapping[str, str]) -> str:
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     key = secrets.token_urlsafe(32)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # owner-only from the first byte
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
     return key
+
+
+def make_private_dir(path: Path) -> None:
+    """Create the data directory readable by its owner only (0700); an existing one keeps its mode."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
@@ -79,6 +94,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         run_worker=env.get("ZHISUAN_WORKER", "1") != "0",
         worker_interval_s=_positive(env, "ZHISUAN_WORKER_INTERVAL", 2.0),
         cookie_secure=env.get("ZHISUAN_COOKIE_SECURE", "0") == "1",
+        metrics_token=env.get("ZHISUAN_METRICS_TOKEN") or None,
+        cli_user=env.get("ZHISUAN_CLI_USER") or None,
+        audit_key=env.get("ZHISUAN_AUDIT_KEY") or None,
         packs_dir=Path(env["ZHISUAN_PACKS_DIR"]).resolve() if env.get("ZHISUAN_PACKS_DIR") else None,
         demo_engines=tuple(k.strip() for k in env.get("ZHISUAN_DEMO_ENGINES", "").split(",") if k.strip()),
         services_env=Path(

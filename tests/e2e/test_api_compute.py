@@ -198,7 +198,7 @@ def test_engine_health_is_shown_to_the_operator_and_staff_not_to_users(world: Wo
 
 
 def test_metrics_are_prometheus_text(world: World) -> None:
-    got = world.client.get("/metrics")
+    got = world.client.get("/metrics", headers=world.auth("root"))
     assert got.status_code == 200
     assert got.headers["content-type"].startswith("text/plain")
     assert "zhisuan_queue_jobs" in got.text and "zhisuan_engine_errors_total" in got.text

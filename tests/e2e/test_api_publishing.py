@@ -77,8 +77,8 @@ def test_publish_approve_serves_the_version_without_a_restart(province: World) -
     assert r.status_code == 200, r.text
     assert _evaluate(w.client, "2025-09-15")["amount"] == "220.00"
     with w.platform.uow() as uow:
-        checked, broken = audit.verify(uow)
-    assert broken is None and checked >= 4
+        verdict = audit.verify(uow)
+    assert verdict.intact and verdict.checked >= 4
 
 
 def test_an_article_effective_in_the_future_is_in_force_once_the_clock_passes(province: World) -> None:
@@ -123,7 +123,7 @@ def test_reject_needs_a_reason_and_is_final(province: World) -> None:
     assert r.status_code == 409
     assert _evaluate(w.client, "2025-09-15")["error"]["field"] == "pack"  # type: ignore[index]
     with w.platform.uow() as uow:
-        assert audit.verify(uow)[1] is None
+        assert audit.verify(uow).intact
 
 
 def test_an_invalid_pack_names_file_line_and_key_and_stores_nothing(province: World) -> None:

@@ -89,7 +89,7 @@ def test_user_and_token_commands(data_dir: Path) -> None:
     token = run(data_dir, "token", "create", "ops", "--name", "ci")
     assert token.returncode == 0 and "zs_" in token.stdout
     missing = run(data_dir, "token", "create", "nobody")
-    assert missing.returncode == 2 and "no user" in missing.stderr
+    assert missing.returncode == 2 and "no such user" in missing.stderr
 
 
 def test_catalog_and_cities(data_dir: Path) -> None:

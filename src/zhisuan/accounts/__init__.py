@@ -8,6 +8,7 @@ from zhisuan.accounts.services import (
     add_user,
     authenticate_password,
     authenticate_token,
+    change_role,
     create_org,
     create_token,
     get_org,
@@ -15,7 +16,10 @@ from zhisuan.accounts.services import (
     list_tokens,
     list_users,
     ownership_graph,
+    reset_password,
     revoke_token,
+    set_active,
+    touch_token,
 )
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "add_user",
     "authenticate_password",
     "authenticate_token",
+    "change_role",
     "create_org",
     "create_token",
     "get_org",
@@ -33,5 +38,8 @@ __all__ = [
     "list_tokens",
     "list_users",
     "ownership_graph",
+    "reset_password",
     "revoke_token",
+    "set_active",
+    "touch_token",
 ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select
+from sqlalchemy import delete, func, or_, select, update
 
 from zhisuan import audit
 from zhisuan.core.access import (
@@ -18,16 +19,23 @@ from zhisuan.core.access import (
     Resource,
     Role,
     authorize,
+    not_found,
     require_role,
     visible_scope,
 )
 from zhisuan.core.credit_code import validate_credit_code
-from zhisuan.core.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from zhisuan.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from zhisuan.core.ids import OrgId, UserId, parse_id
 from zhisuan.core.orgs import OrgKind, Ownership, OwnershipGraph, share_from_percent
 from zhisuan.core.regions import city as lookup_city
-from zhisuan.core.security import hash_password, new_token, token_hash, verify_password
-from zhisuan.store.models.core import ApiTokenRow, OrganizationRow, OwnershipRow, UserRow
+from zhisuan.core.security import hash_password, new_password, new_token, token_hash, verify_password
+from zhisuan.core.text import Name, clean_name
+from zhisuan.store.models.core import ApiTokenRow, OrganizationRow, OwnershipRow, UserRow, WebSessionRow
 from zhisuan.store.uow import UnitOfWork
 
 
@@ -36,11 +44,11 @@ class OrgInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=2, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
-    credit_code: str
+    name: Name = Field(min_length=2, max_length=200)
+    name_en: Name | None = Field(default=None, max_length=200)
+    credit_code: Name = Field(max_length=18)
     kind: OrgKind
-    city_code: str | None = None
+    city_code: Name | None = Field(default=None, max_length=6)
     in_province: bool = True
 
 
@@ -121,19 +129,26 @@ class UserView:
 def _org_row(uow: UnitOfWork, org_id: int) -> OrganizationRow:
     row = uow.session.get(OrganizationRow, org_id)
     if row is None:
-        raise NotFoundError("no such organization", field="org")
+        raise not_found(Kind.ORGANIZATION)
     return row
+
+
+def _storable(text: str) -> bool:
+    """Whether ``text`` could be a stored name at all (no NUL, which PostgreSQL refuses; not over-long)."""
+    return "\x00" not in text and len(text) <= 200
 
 
 def find_org(uow: UnitOfWork, ref: str | int) -> OrganizationRow:
     """An organization by id, credit code or exact name."""
     text = str(ref).strip()
+    if not _storable(text):
+        raise not_found(Kind.ORGANIZATION)
     conds = [OrganizationRow.credit_code == text.upper(), OrganizationRow.name == text]
     if (row_id := parse_id(text)) is not None:
         conds.append(OrganizationRow.id == row_id)
     row = uow.session.execute(select(OrganizationRow).where(or_(*conds))).scalars().first()
     if row is None:
-        raise NotFoundError(f"no organization {text!r} (give its id, credit code or name)", field="org")
+        raise not_found(Kind.ORGANIZATION)
     return row
 
 
@@ -267,9 +282,12 @@ def add_user(
     city_code: str | None = None,
 ) -> UserView:
     """Create an account. ``who=None`` only for the first admin at ``zhisuan init``."""
-    name = username.strip()
-    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "._-@" for ch in name):
-        raise ValidationError("a username is 1–64 letters, digits or . _ - @", field="username")
+    name = clean_name(username, "username", max_length=64)
+    # ASCII only after NFKC ('ａｄｍｉｎ' is 'admin'): a Cyrillic 'а' cannot pass for a Latin 'a'
+    if not name or not all((ch.isascii() and ch.isalnum()) or ch in "._-@" for ch in name):
+        raise ValidationError("a username is 1–64 ASCII letters, digits or . _ - @", field="username")
+    if display_name is not None:
+        display_name = clean_name(display_name, "display_name") or None
     org_row = find_org(uow, org) if org is not None else None
     if role in ORG_ROLES and org_row is None:
         raise ValidationError(f"role {role} needs an organization (--org)", field="org")
@@ -283,11 +301,12 @@ def add_user(
         if org_row is not None and role in ORG_ROLES and who.role is Role.ORG_ADMIN:
             authorize(who, Action.MANAGE, Resource(Kind.USER, org_id=OrgId(org_row.id)))
             if role is Role.OPERATOR and who.org_id != org_row.id:
-                raise NotFoundError("no such organization", field="org")
+                raise not_found(Kind.ORGANIZATION)
         else:
             require_role(who)  # only admins create accounts outside their own organization
     session = uow.session
-    if session.execute(select(UserRow).where(UserRow.username == name)).scalar() is not None:
+    taken = select(UserRow).where(func.lower(UserRow.username) == name.lower())
+    if session.execute(taken).scalar() is not None:
         raise ConflictError(f"username {name!r} is taken", field="username")
     row = UserRow(
         username=name,
@@ -320,9 +339,14 @@ def list_users(uow: UnitOfWork, who: Principal) -> list[UserView]:
 
 
 def find_user(uow: UnitOfWork, username: str) -> UserRow:
-    row = uow.session.execute(select(UserRow).where(UserRow.username == username.strip())).scalar()
+    name = unicodedata.normalize("NFKC", username).strip()
+    row = (
+        uow.session.execute(select(UserRow).where(UserRow.username == name)).scalar()
+        if _storable(name)
+        else None
+    )
     if row is None:
-        raise NotFoundError(f"no user {username!r}", field="username")
+        raise not_found(Kind.USER)
     return row
 
 
@@ -335,7 +359,8 @@ def create_token(uow: UnitOfWork, who: Principal | None, username: str, name: st
             Action.WRITE,
             Resource(Kind.TOKEN, org_id=OrgId(user.org_id) if user.org_id else None, user_id=UserId(user.id)),
         )
-    if not name.strip():
+    name = clean_name(name, "name", max_length=100)
+    if not name:
         raise ValidationError("a token needs a name", field="name")
     token = new_token()
     uow.session.add(
@@ -352,7 +377,13 @@ def create_token(uow: UnitOfWork, who: Principal | None, username: str, name: st
     return token
 
 
-def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> UserView:
+#: how stale a token's ``last_used_at`` may be before a request records it again
+TOKEN_TOUCH = dt.timedelta(minutes=1)
+
+
+def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> tuple[UserView, int | None]:
+    """The token's account, and the token's id when its last use should be recorded (at most once a
+    minute, by :func:`touch_token` in a transaction of its own: reading never writes)."""
     row = uow.session.execute(
         select(ApiTokenRow).where(
             ApiTokenRow.token_hash == token_hash(token.strip()), ApiTokenRow.revoked.is_(False)
@@ -363,15 +394,123 @@ def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> UserVie
     user = uow.session.get(UserRow, row.user_id)
     if user is None or not user.active:
         raise AuthenticationError("the token's account is disabled")
-    row.last_used_at = now
-    return UserView.of(user)
+    stale = row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH
+    return UserView.of(user), row.id if stale else None
+
+
+def touch_token(uow: UnitOfWork, token_id: int, now: dt.datetime) -> None:
+    """Record a token's last use (a short transaction of its own; losing it to a busy database is fine)."""
+    uow.session.execute(
+        update(ApiTokenRow)
+        .where(ApiTokenRow.id == token_id)
+        .where(or_(ApiTokenRow.last_used_at.is_(None), ApiTokenRow.last_used_at < now - TOKEN_TOUCH))
+        .values(last_used_at=now)
+    )
 
 
 def authenticate_password(uow: UnitOfWork, username: str, password: str) -> UserView:
+    """A password check without throttling or a session (the CLI's); pages log in through
+    :func:`zhisuan.accounts.sessions.login`."""
     row = uow.session.execute(select(UserRow).where(UserRow.username == username.strip())).scalar()
     if row is None or not row.active or not verify_password(row.password_hash, password):
         raise AuthenticationError("wrong username or password")
     return UserView.of(row)
+
+
+def end_sessions_of(uow: UnitOfWork, user_id: int) -> int:
+    """End every web session of an account (disabled, new role, new password); how many there were."""
+    result = uow.session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _managed_user(uow: UnitOfWork, who: Principal, username: str) -> UserRow:
+    """An account ``who`` may manage: admins any; an org admin its organization's members (roles stay
+    the admin's); the provincial office reads accounts but may not change them; others: not found."""
+    row = find_user(uow, username)
+    if who.role is Role.ADMIN:
+        return row
+    if (
+        who.role is Role.ORG_ADMIN
+        and who.org_id is not None
+        and row.org_id == who.org_id
+        and Role(row.role) in ORG_ROLES
+    ):
+        return row
+    if who.role is None:
+        raise AuthenticationError("log in or send a bearer token")
+    if who.role is Role.PROVINCE:
+        raise PermissionDeniedError("only an administrator changes accounts")
+    raise not_found(Kind.USER)
+
+
+def set_active(uow: UnitOfWork, who: Principal, username: str, active: bool, now: dt.datetime) -> UserView:
+    """Disable (sessions end, tokens stop working) or enable an account."""
+    row = _managed_user(uow, who, username)
+    if not active and who.user_id is not None and row.id == who.user_id:
+        raise ValidationError("you cannot disable your own account", field="username")
+    changed = row.active != active
+    row.active = active
+    ended = 0 if active else end_sessions_of(uow, row.id)
+    uow.session.flush()
+    if changed:
+        action = "user.enable" if active else "user.disable"
+        detail = {"username": row.username, "ended_sessions": ended}
+        audit.record(uow, now, who.username, action, f"user:{row.id}", detail)
+    return UserView.of(row)
+
+
+def change_role(
+    uow: UnitOfWork,
+    who: Principal,
+    username: str,
+    role: Role,
+    now: dt.datetime,
+    *,
+    org: str | int | None = None,
+    city_code: str | None = None,
+) -> UserView:
+    """Give an account another role (admins only); its sessions end, so the new role applies at once."""
+    require_role(who)
+    row = find_user(uow, username)
+    org_row = find_org(uow, org) if org is not None else (_org_row(uow, row.org_id) if row.org_id else None)
+    if role in ORG_ROLES and org_row is None:
+        raise ValidationError(f"role {role} needs an organization (--org)", field="org")
+    if role is Role.OPERATOR and org_row is not None and org_row.kind != OrgKind.CENTER_OPERATOR:
+        raise ValidationError("role operator needs a center-operator organization", field="org")
+    city = city_code or row.city_code
+    if role is Role.CITY:
+        if city is None:
+            raise ValidationError("role city needs a city (--city, 6-digit code)", field="city")
+        lookup_city(city, field="city")
+    old = row.role
+    row.role = str(role)
+    row.org_id = org_row.id if org_row is not None and role in ORG_ROLES else None
+    row.city_code = city if role is Role.CITY else None
+    ended = end_sessions_of(uow, row.id)
+    uow.session.flush()
+    audit.record(
+        uow,
+        now,
+        who.username,
+        "user.role",
+        f"user:{row.id}",
+        {"username": row.username, "from": old, "to": str(role), "org": row.org_id, "ended_sessions": ended},
+    )
+    return UserView.of(row)
+
+
+def reset_password(
+    uow: UnitOfWork, who: Principal, username: str, now: dt.datetime, password: str | None = None
+) -> str:
+    """Set a new password (given, or generated and returned once); the account's sessions end."""
+    row = _managed_user(uow, who, username)
+    secret = password or new_password()
+    row.password_hash = hash_password(secret)
+    ended = end_sessions_of(uow, row.id)
+    uow.session.flush()
+    detail = {"username": row.username, "ended_sessions": ended}
+    audit.record(uow, now, who.username, "user.password", f"user:{row.id}", detail)
+    return secret
 
 
 def user_principal(uow: UnitOfWork, username: str) -> Principal:
@@ -412,7 +551,7 @@ def revoke_token(uow: UnitOfWork, who: Principal, token_id: int, now: dt.datetim
     """Revoke one of the caller's tokens (admins: anyone's)."""
     row = uow.session.get(ApiTokenRow, token_id)
     if row is None:
-        raise NotFoundError("no such token", field="token")
+        raise not_found(Kind.TOKEN)
     owner = uow.session.get(UserRow, row.user_id)
     authorize(
         who,

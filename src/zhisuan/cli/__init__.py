@@ -46,8 +46,18 @@ def _root(
     version: bool = typer.Option(
         False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
     ),
+    acting_as: str | None = typer.Option(
+        None,
+        "--as",
+        envvar="ZHISUAN_CLI_USER",
+        help="Act as this account (its role and scope; the audit log names it). "
+        "Default: the administrator 'cli:<your login>'.",
+    ),
 ) -> None:
     """zhisuan (智算): provincial AI compute scheduling platform and policy programs."""
+    from zhisuan.cli._platform import act_as
+
+    act_as(acting_as)
 
 
 def main() -> None:

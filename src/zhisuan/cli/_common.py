@@ -39,7 +39,7 @@ def from_pydantic(exc: pydantic.ValidationError) -> ZhisuanError:
 
 
 def guarded(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a ZhisuanError raised by a command into one red line and exit code 2."""
+    """Turn a ZhisuanError (or an unreadable file) raised by a command into one red line and exit 2."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -49,6 +49,14 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             fail(str(exc))
         except pydantic.ValidationError as exc:
             fail(str(from_pydantic(exc)))
+        except UnicodeDecodeError as exc:
+            fail(f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8 and try again")
+        except IsADirectoryError as exc:
+            fail(f"{exc.filename}: is a directory; give a file")
+        except FileNotFoundError as exc:
+            fail(f"{exc.filename}: no such file")
+        except PermissionError as exc:
+            fail(f"{exc.filename}: permission denied")
 
     return wrapper
 

@@ -16,7 +16,7 @@ import typer
 from zhisuan import compute
 from zhisuan.cli._common import console as out
 from zhisuan.cli._common import guarded, print_json, print_table
-from zhisuan.cli._platform import CLI_ADMIN, platform
+from zhisuan.cli._platform import cli_principal, platform
 from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import DEFAULT_POLICY, policy_names
 from zhisuan.compute.schemas import parse_duration
@@ -83,7 +83,7 @@ def center_add(
         engine=_json_option(engine, "engine"),
     )
     with p.uow() as uow:
-        view = compute.create_center(uow, CLI_ADMIN, data, p.clock.now())
+        view = compute.create_center(uow, cli_principal(), data, p.clock.now())
         uow.commit()
     if as_json:
         print_json(view.as_dict())
@@ -230,7 +230,7 @@ def pool_add(
     )
     p = platform()
     with p.uow() as uow:
-        view = compute.add_pool(uow, CLI_ADMIN, center, data, p.clock.now())
+        view = compute.add_pool(uow, cli_principal(), center, data, p.clock.now())
         uow.commit()
     if as_json:
         print_json(view.as_dict())
@@ -260,7 +260,7 @@ def pool_down(pool: str, reason: str = typer.Option(..., help="Why (shown to use
     """Take a pool out of placement (maintenance, engine down)."""
     p = platform()
     with p.uow() as uow:
-        view = compute.set_pool_available(uow, pool, False, reason, p.clock.now(), CLI_ADMIN)
+        view = compute.set_pool_available(uow, pool, False, reason, p.clock.now(), cli_principal())
         uow.commit()
     out.print(f"[yellow]pool {view.key} unavailable[/]: {reason}")
 
@@ -271,7 +271,7 @@ def pool_up(pool: str) -> None:
     """Return a pool to placement."""
     p = platform()
     with p.uow() as uow:
-        view = compute.set_pool_available(uow, pool, True, None, p.clock.now(), CLI_ADMIN)
+        view = compute.set_pool_available(uow, pool, True, None, p.clock.now(), cli_principal())
         uow.commit()
     out.print(f"[green]pool {view.key} available[/]")
 
@@ -325,7 +325,7 @@ def job_submit(
     )
     p = platform()
     with p.uow() as uow:
-        view = compute.submit_job(uow, CLI_ADMIN, data, p.clock.now())
+        view = compute.submit_job(uow, cli_principal(), data, p.clock.now())
         uow.commit()
     if as_json:
         print_json(view.as_dict())
@@ -349,7 +349,7 @@ def job_list(
     p = platform()
     with p.uow() as uow:
         jobs = compute.list_jobs(
-            uow, CLI_ADMIN, states=state, org=org, center=center, held_only=held, limit=limit
+            uow, cli_principal(), states=state, org=org, center=center, held_only=held, limit=limit
         )
     if as_json:
         print_json([j.as_dict() for j in jobs])
@@ -381,7 +381,7 @@ def job_show(job_id: str, as_json: bool = typer.Option(False, "--json")) -> None
     """One job with every event."""
     p = platform()
     with p.uow() as uow:
-        view = compute.get_job(uow, CLI_ADMIN, job_id)
+        view = compute.get_job(uow, cli_principal(), job_id)
     data = view.as_dict()
     if as_json:
         print_json(data)
@@ -412,7 +412,7 @@ def job_cancel(job_id: str) -> None:
     """Cancel a queued, placed or running job."""
     p = platform()
     with p.uow() as uow:
-        view = compute.cancel_job(uow, CLI_ADMIN, job_id, p.clock.now())
+        view = compute.cancel_job(uow, cli_principal(), job_id, p.clock.now())
         uow.commit()
     out.print(f"[yellow]cancelled[/] job {view.id} ({view.name})")
 
@@ -457,7 +457,7 @@ def quota_set(
     )
     p = platform()
     with p.uow() as uow:
-        view = compute.set_quota(uow, CLI_ADMIN, org, data, p.clock.now(), p.vouchers)
+        view = compute.set_quota(uow, cli_principal(), org, data, p.clock.now(), p.vouchers)
         uow.commit()
     if as_json:
         print_json(view.as_dict())
@@ -471,7 +471,7 @@ def quota_show(org: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """An organization's limits and what it uses now and this month."""
     p = platform()
     with p.uow() as uow:
-        view = compute.get_quota(uow, CLI_ADMIN, org, p.clock.now(), p.vouchers)
+        view = compute.get_quota(uow, cli_principal(), org, p.clock.now(), p.vouchers)
     if as_json:
         print_json(view.as_dict())
     else:
@@ -484,7 +484,7 @@ def quota_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every organization with limits."""
     p = platform()
     with p.uow() as uow:
-        views = compute.list_quotas(uow, CLI_ADMIN, p.clock.now(), p.vouchers)
+        views = compute.list_quotas(uow, cli_principal(), p.clock.now(), p.vouchers)
     if as_json:
         print_json([v.as_dict() for v in views])
         return

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from zhisuan import accounts, audit
 from zhisuan.cli._common import console as out
-from zhisuan.cli._common import fail, guarded, print_json, print_table
-from zhisuan.cli._platform import CLI_ADMIN, platform
+from zhisuan.cli._common import dumps, fail, guarded, print_json, print_table
+from zhisuan.cli._platform import cli_principal, platform
 from zhisuan.core.access import Role
 from zhisuan.core.catalog import catalog
 from zhisuan.core.orgs import OrgKind
@@ -30,6 +32,8 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("serve")(serve)
     app.command("demo")(demo)
+    app.command("backup")(backup_cmd)
+    app.command("restore")(restore_cmd)
     app.add_typer(db_app, name="db")
     app.add_typer(user_app, name="user")
     app.add_typer(token_app, name="token")
@@ -50,7 +54,7 @@ def init(
     p = platform()
     p.migrate()
     with p.uow() as uow:
-        if accounts.list_users(uow, CLI_ADMIN):
+        if accounts.list_users(uow, cli_principal()):
             out.print(f"[green]database ready[/] at {p.settings.database_url} (accounts already exist)")
             return
         secret = password or new_password()
@@ -58,6 +62,55 @@ def init(
         uow.commit()
     out.print(f"[green]database ready[/] at {p.settings.database_url}")
     out.print(f"admin login: [bold]{admin}[/] / [bold]{secret}[/]  (shown once; keep it)")
+
+
+@guarded
+def backup_cmd(
+    target: Path = typer.Argument(..., help="The backup file to write (owner-only)."),
+) -> None:
+    """Back the database up while it runs (SQLite's online backup; pg_dump for PostgreSQL)."""
+    from zhisuan.store.backup import backup
+
+    p = platform()
+    with p.uow(read_only=True) as uow:
+        verdict = audit.verify(uow)
+    backup(p.engine, target)
+    note = "intact" if verdict.intact else f"BROKEN ({verdict.problem})"
+    out.print(f"[green]backed up[/] to {target} (audit chain {note}, {verdict.checked} events)")
+
+
+@guarded
+def restore_cmd(
+    source: Path = typer.Argument(..., help="A file written by `zhisuan backup`."),
+    yes: bool = typer.Option(False, "--yes", help="Replace the database without asking."),
+) -> None:
+    """Replace the database with a backup (stop the server first), then verify the ledger and audit chain."""
+    from zhisuan.ledger import services as ledger
+    from zhisuan.store.backup import restore
+
+    if not yes:
+        fail("restoring replaces the whole database; stop the server, then run again with --yes")
+    p = platform()
+    restore(p.engine, source)
+    p.migrate()
+    with p.uow() as uow:
+        verdict = audit.verify(uow, with_copy=False)
+        problems = ledger.verify(uow.session)
+        if verdict.intact:
+            audit.rewrite_head_copy(uow)
+            audit.record(
+                uow, p.clock.now(), cli_principal().username, "db.restore", f"file:{source.name}", {}
+            )
+            uow.commit()
+    if not verdict.intact:
+        fail(
+            f"restored, but the audit chain is broken: {verdict.problem} (event {verdict.broken_at})", code=1
+        )
+    if problems:
+        fail(f"restored, but the ledger has {len(problems)} problem(s): {problems[0].message}", code=1)
+    out.print(
+        f"[green]restored[/] from {source}: ledger balances, audit chain intact ({verdict.checked} events)"
+    )
 
 
 @db_app.command("upgrade")
@@ -107,7 +160,7 @@ def user_add(
     with p.uow() as uow:
         view = accounts.add_user(
             uow,
-            CLI_ADMIN,
+            cli_principal(),
             username=username,
             password=secret,
             role=role,
@@ -126,7 +179,7 @@ def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List user accounts."""
     p = platform()
     with p.uow() as uow:
-        users = accounts.list_users(uow, CLI_ADMIN)
+        users = accounts.list_users(uow, cli_principal())
     if as_json:
         print_json([u.as_dict() for u in users])
         return
@@ -137,13 +190,69 @@ def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
     )
 
 
+@user_app.command("disable")
+@guarded
+def user_disable(username: str) -> None:
+    """Disable an account: its sessions end and its tokens stop working (audited)."""
+    p = platform()
+    with p.uow() as uow:
+        accounts.set_active(uow, cli_principal(), username, False, p.clock.now())
+        uow.commit()
+    out.print(f"[green]disabled[/] {username}")
+
+
+@user_app.command("enable")
+@guarded
+def user_enable(username: str) -> None:
+    """Enable a disabled account (audited)."""
+    p = platform()
+    with p.uow() as uow:
+        accounts.set_active(uow, cli_principal(), username, True, p.clock.now())
+        uow.commit()
+    out.print(f"[green]enabled[/] {username}")
+
+
+@user_app.command("role")
+@guarded
+def user_role(
+    username: str,
+    role: Role = typer.Option(..., help=ROLES_HELP),
+    org: str | None = typer.Option(None, help="Organization for user/org_admin/operator."),
+    city: str | None = typer.Option(None, help="City code for role city."),
+) -> None:
+    """Give an account another role; its sessions end so the role applies at once (audited)."""
+    p = platform()
+    with p.uow() as uow:
+        view = accounts.change_role(
+            uow, cli_principal(), username, role, p.clock.now(), org=org, city_code=city
+        )
+        uow.commit()
+    out.print(f"[green]{view.username}[/] is now {view.role}")
+
+
+@user_app.command("password")
+@guarded
+def user_password(
+    username: str,
+    password: str | None = typer.Option(
+        None, envvar="ZHISUAN_USER_PASSWORD", help="Default: generated, printed once."
+    ),
+) -> None:
+    """Reset an account's password; its sessions end (audited)."""
+    p = platform()
+    with p.uow() as uow:
+        secret = accounts.reset_password(uow, cli_principal(), username, p.clock.now(), password)
+        uow.commit()
+    out.print(f"[green]password reset[/] for {username}: [bold]{secret}[/]")
+
+
 @token_app.command("create")
 @guarded
 def token_create(username: str, name: str = typer.Option("cli", help="A label for the token.")) -> None:
     """Issue an API token for a user (printed once; only its hash is stored)."""
     p = platform()
     with p.uow() as uow:
-        token = accounts.create_token(uow, CLI_ADMIN, username, name, p.clock.now())
+        token = accounts.create_token(uow, cli_principal(), username, name, p.clock.now())
         uow.commit()
     out.print(f"token for {username}: [bold]{token}[/]  (shown once)")
 
@@ -170,7 +279,7 @@ def org_add(
         in_province=not out_of_province,
     )
     with p.uow() as uow:
-        view = accounts.create_org(uow, CLI_ADMIN, data, p.clock.now())
+        view = accounts.create_org(uow, cli_principal(), data, p.clock.now())
         uow.commit()
     if as_json:
         print_json(view.as_dict())
@@ -184,7 +293,7 @@ def org_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List organizations."""
     p = platform()
     with p.uow() as uow:
-        orgs = accounts.list_orgs(uow, CLI_ADMIN)
+        orgs = accounts.list_orgs(uow, cli_principal())
     if as_json:
         print_json([o.as_dict() for o in orgs])
         return
@@ -201,10 +310,12 @@ def org_show(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one organization (by id, credit code or name) and its related parties."""
     p = platform()
     with p.uow() as uow:
-        view = accounts.get_org(uow, CLI_ADMIN, ref)
+        view = accounts.get_org(uow, cli_principal(), ref)
         graph = accounts.ownership_graph(uow)
         related = [
-            o for o in accounts.list_orgs(uow, CLI_ADMIN) if o.id != view.id and graph.related(view.id, o.id)
+            o
+            for o in accounts.list_orgs(uow, cli_principal())
+            if o.id != view.id and graph.related(view.id, o.id)
         ]
     data = view.as_dict() | {"related_parties": [{"id": o.id, "name": o.name} for o in related]}
     if as_json:
@@ -229,7 +340,7 @@ def org_own(
     """Record that OWNER holds PERCENT of OWNED."""
     p = platform()
     with p.uow() as uow:
-        accounts.add_ownership(uow, CLI_ADMIN, owner, owned, percent, p.clock.now(), controls=controls)
+        accounts.add_ownership(uow, cli_principal(), owner, owned, percent, p.clock.now(), controls=controls)
         uow.commit()
     out.print(f"[green]recorded[/] {owner} holds {percent}% of {owned}")
 
@@ -240,7 +351,7 @@ def org_related(a: str, b: str, as_json: bool = typer.Option(False, "--json")) -
     """Whether two organizations are related parties (same ultimate controller or ≥ 20% either way)."""
     p = platform()
     with p.uow() as uow:
-        x, y = accounts.get_org(uow, CLI_ADMIN, a), accounts.get_org(uow, CLI_ADMIN, b)
+        x, y = accounts.get_org(uow, cli_principal(), a), accounts.get_org(uow, cli_principal(), b)
         related = accounts.ownership_graph(uow).related(x.id, y.id)
     if as_json:
         print_json({"a": x.id, "b": y.id, "related": related})
@@ -308,13 +419,50 @@ def city_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @audit_app.command("verify")
 @guarded
 def audit_verify() -> None:
-    """Recompute the audit chain and report the first broken link, if any."""
+    """Recompute the keyed chain, compare it with its signed head; name the first bad event, if any."""
+    p = platform()
+    with p.uow(read_only=True) as uow:
+        verdict = audit.verify(uow)
+    if not verdict.intact:
+        where = f"at event {verdict.broken_at}: " if verdict.broken_at is not None else ""
+        fail(f"audit chain broken {where}{verdict.problem} (checked {verdict.checked})", code=1)
+    out.print(f"[green]audit chain intact[/]: {verdict.checked} events, signed head matches")
+
+
+@audit_app.command("adopt")
+@guarded
+def audit_adopt() -> None:
+    """Sign a chain written before the audit key existed (once; it must verify with plain SHA-256)."""
     p = platform()
     with p.uow() as uow:
-        count, broken = audit.verify(uow)
-    if broken is not None:
-        fail(f"audit chain broken at event {broken} (checked {count})", code=1)
-    out.print(f"[green]audit chain intact[/]: {count} events")
+        n = audit.adopt(uow)
+        uow.commit()
+    out.print(f"[green]signed[/] {n} events with the audit key")
+
+
+@audit_app.command("list")
+@guarded
+def audit_list(
+    action: str | None = typer.Option(None, help="Only actions starting with this, e.g. bill. or user."),
+    actor: str | None = typer.Option(None, help="Only this actor."),
+    subject: str | None = typer.Option(None, help="Only this subject, e.g. bill:12."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The newest audit events first."""
+    p = platform()
+    with p.uow(read_only=True) as uow:
+        events = audit.list_events(
+            uow, cli_principal(), action=action, actor=actor, subject=subject, limit=limit
+        )
+    if as_json:
+        print_json([e.as_dict() for e in events])
+        return
+    print_table(
+        "audit log",
+        ["id", "at (UTC)", "actor", "action", "subject", "detail"],
+        [(e.id, e.at.isoformat(), e.actor, e.action, e.subject, dumps(e.detail)[:80]) for e in events],
+    )
 
 
 @guarded

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from zhisuan import audit
 from zhisuan.cli._common import console, fail, guarded, print_json, print_table
-from zhisuan.cli._platform import platform
+from zhisuan.cli._platform import cli_actor, platform
 from zhisuan.core.clock import parse_date, shanghai_date
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.money import Money
@@ -91,6 +92,9 @@ def fund(
             p.clock,
         )
         left = ledger.balance(uow.session, Account.program_budget(article, year))
+        if n:
+            detail = {"year": year, "amount_fen": money.to_fen(), "reference": reference}
+            audit.record(uow, p.clock.now(), cli_actor(), "ledger.fund", f"program:{article}", detail)
         uow.commit()
     verb = "funded" if n else "already funded under this reference"
     console.print(f"[green]{verb}[/]: {article} {year} budget left {Money.from_fen(left)} yuan")

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
 import typer
 
-from zhisuan import metering
+from zhisuan import audit, metering
 from zhisuan.cli._common import console, guarded, print_json, print_table
-from zhisuan.cli._platform import platform
+from zhisuan.cli._platform import cli_actor, platform
 from zhisuan.core.clock import Month, parse_date, shanghai_date
 from zhisuan.core.errors import ValidationError
-from zhisuan.core.money import Money
+from zhisuan.core.money import Money, bounded_decimal
 from zhisuan.metering.model import Band, Discount, DisputeState, PoolRate, Tolerance
 from zhisuan.policy import PackSet
 
@@ -36,6 +35,11 @@ def _packs() -> PackSet:
 
 def _today() -> dt.date:
     return shanghai_date(platform().clock.now())
+
+
+def _percent(text: str, field: str) -> Fraction:
+    """A percentage option as an exact fraction ('13' → 13/100), bounded before any arithmetic."""
+    return Fraction(bounded_decimal(text, field, limit=100, places=6)) / 100
 
 
 def _fen(text: str, field: str) -> int:
@@ -68,6 +72,8 @@ def usage_import(
             inserted += metering.store_records(uow, records[i : i + batch])
             if not as_json:
                 console.print(f"stored batch {i // batch + 1}: {min(i + batch, len(records))}/{len(records)}")
+        detail = {"rows": n, "records": len(records), "inserted": inserted}
+        audit.record(uow, p.clock.now(), cli_actor(), "usage.import", f"file:{file.name}"[:128], detail)
         uow.commit()
     result = metering.ImportResult(n, len(records), inserted)
     if as_json:
@@ -98,6 +104,9 @@ def usage_collect(
     p = platform()
     with p.uow() as uow:
         r = metering.collect_runs(uow, _packs(), _month(month) if month else None)
+        if r.inserted:
+            detail = {"runs": r.rows, "records": r.records, "inserted": r.inserted}
+            audit.record(uow, p.clock.now(), cli_actor(), "usage.collect", f"month:{month or 'new'}", detail)
         uow.commit()
     if as_json:
         print_json({"runs": r.rows, "records": r.records, "inserted": r.inserted})
@@ -197,8 +206,11 @@ def usage_price(
         rate = PoolRate.flat(pool, day, _fen(price, "price"))
     else:
         raise ValidationError("give --price or --band", field="price")
-    with platform().uow() as uow:
+    p = platform()
+    with p.uow() as uow:
         metering.set_pool_rate(uow, rate)
+        detail = {"from": day.isoformat(), "price": price, "bands": list(band)}
+        audit.record(uow, p.clock.now(), cli_actor(), "pool.price", f"pool:{pool}", detail)
         uow.commit()
     console.print(f"[green]price set[/] for pool {pool} from {day}")
 
@@ -212,11 +224,14 @@ def usage_discount(
     pool: int | None = typer.Option(None, help="Only this pool (default: every pool)."),
 ) -> None:
     """Record a negotiated per-organization discount."""
-    bp = Fraction(Decimal(percent)) * 100
+    bp = _percent(percent, "percent") * 10_000
     if bp.denominator != 1:
         raise ValidationError("a discount is given to 0.01%", field="percent")
-    with platform().uow() as uow:
+    p = platform()
+    with p.uow() as uow:
         metering.set_discount(uow, Discount(org, pool, parse_date(effective_from, "from"), int(bp)))
+        detail = {"percent": percent, "from": effective_from, "pool": pool}
+        audit.record(uow, p.clock.now(), cli_actor(), "org.discount", f"org:{org}", detail)
         uow.commit()
     console.print(f"[green]discount set[/] {percent}% for org {org}")
 
@@ -236,7 +251,7 @@ def usage_reconcile(
 ) -> None:
     """Compare platform-observed runs with engine-reported usage; open disputes (held out of billing)."""
     p = platform()
-    tol = Tolerance(tolerance_seconds, Fraction(Decimal(tolerance_percent)) / 100)
+    tol = Tolerance(tolerance_seconds, _percent(tolerance_percent, "tolerance-percent"))
     with p.uow() as uow:
         runs = (
             metering.read_observed_file(observed) if observed else metering.observed_runs(uow, _month(month))
@@ -319,7 +334,9 @@ def bills_draft(
     """Draft the month's bills from usage not yet billed (late usage → adjustment lines)."""
     p = platform()
     with p.uow() as uow:
-        r = metering.draft_bills(uow, _month(month), p.clock, Fraction(Decimal(vat_percent)) / 100)
+        r = metering.draft_bills(
+            uow, _month(month), p.clock, _percent(vat_percent, "vat-percent"), actor=cli_actor()
+        )
         uow.commit()
     body = {
         "run": r.run_id,
@@ -419,7 +436,9 @@ def bills_issue(
     if not bill and month is None:
         raise ValidationError("give bill ids or --month", field="bill")
     with p.uow() as uow:
-        n = metering.issue_bills(uow, p.clock, bill or (), _month(month) if month else None)
+        n = metering.issue_bills(
+            uow, p.clock, bill or (), _month(month) if month else None, actor=cli_actor()
+        )
         uow.commit()
     console.print(f"[green]issued[/] {n} bills")
 
@@ -435,7 +454,7 @@ def bills_pay(
     p = platform()
     day = parse_date(paid_on, "date") if paid_on else _today()
     with p.uow() as uow:
-        d = metering.pay_bill(uow, bill, reference, day, p.clock)
+        d = metering.pay_bill(uow, bill, reference, day, p.clock, actor=cli_actor())
         uow.commit()
     console.print(f"[green]bill {d['id']} paid[/] {d['total']} on {d['paid_on']} ({d['payment_ref']})")
 
@@ -451,7 +470,7 @@ def bills_pay_all(
     p = platform()
     day = parse_date(paid_on, "date") if paid_on else _today()
     with p.uow() as uow:
-        n = metering.pay_all(uow, _month(month), reference, day, p.clock)
+        n = metering.pay_all(uow, _month(month), reference, day, p.clock, actor=cli_actor())
         uow.commit()
     console.print(f"[green]paid[/] {n} bills")
 
@@ -462,7 +481,7 @@ def bills_void(bill: int, reason: str = typer.Option(..., help="Why the bill is 
     """Void a draft or issued bill (its usage is billed again by the next drafting)."""
     p = platform()
     with p.uow() as uow:
-        metering.void_bill(uow, bill, reason, p.clock)
+        metering.void_bill(uow, bill, reason, p.clock, actor=cli_actor())
         uow.commit()
     console.print(f"[green]bill {bill} voided[/]")
 
@@ -507,7 +526,12 @@ def vouchers_settle(
     p = platform()
     with p.uow() as uow:
         r = metering.settle_vouchers(
-            uow, _month(month), p.clock, _packs(), progress=None if as_json else console.print
+            uow,
+            _month(month),
+            p.clock,
+            _packs(),
+            progress=None if as_json else console.print,
+            actor=cli_actor(),
         )
         if not as_json and r.created:
             console.print(f"settled {r.lines} lines; committing")

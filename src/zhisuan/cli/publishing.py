@@ -1,7 +1,8 @@
 """`zhisuan policy publish | versions | approve | reject`: publishing a pack version from the command line.
 
 Commands act as the user named by ``--as`` (a province user or an administrator); without it, as the
-command line's administrator ``cli``. A second user must approve: the one who submitted may not.
+root option's account or the command line's administrator ``cli:<login>``. A second user must
+approve: the one who submitted may not.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ import typer
 from zhisuan import accounts, publishing
 from zhisuan.accounts.services import find_user
 from zhisuan.cli._common import console, guarded, print_json, print_table
-from zhisuan.cli._platform import CLI_ADMIN, platform
+from zhisuan.cli._platform import cli_principal, platform
 from zhisuan.core.access import Principal
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ValidationError
 
-AS_HELP = "Act as this province user (default: the command line's administrator 'cli')."
+AS_HELP = "Act as this province user (default: the root option --as, else the administrator 'cli:<login>')."
 
 
 def _who(username: str | None) -> Principal:
     if not username:
-        return CLI_ADMIN
+        return cli_principal()
     with platform().uow() as uow:
         return accounts.UserView.of(find_user(uow, username)).principal()
 

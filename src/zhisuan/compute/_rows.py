@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from zhisuan.compute.model import JobState, check_transition
-from zhisuan.core.errors import NotFoundError
+from zhisuan.core.access import Kind, not_found
 from zhisuan.core.ids import parse_id
 from zhisuan.store.models.compute import JobEventRow, JobRow, JobRunRow
 from zhisuan.store.uow import UnitOfWork
@@ -46,7 +46,7 @@ def _job_row(uow: UnitOfWork, job_id: int | str) -> JobRow:
     row_id = parse_id(text)
     row = uow.session.get(JobRow, row_id) if row_id is not None else None
     if row is None:
-        raise NotFoundError(f"no job {text!r}", field="job")
+        raise not_found(Kind.JOB)
     return row
 
 

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, func, or_, select
 
+from zhisuan import audit
 from zhisuan.accounts.services import find_org
 from zhisuan.compute._context import _Context
 from zhisuan.compute._rows import _event, _job_row, _open_run, _transition
 from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import DEFAULT_POLICY, Federation
-from zhisuan.compute.schemas import JobInput, _yuan
+from zhisuan.compute.schemas import MAX_RUNTIME_S, JobInput, _yuan
 from zhisuan.compute.services import find_center
 from zhisuan.compute.views import JobView, _quota_row_view, core_pools
 from zhisuan.core.access import Action, Kind, Principal, Resource, authorize, visible_scope
@@ -50,6 +51,8 @@ def submit_job(
     deadline = ensure_aware(data.deadline, "deadline") if data.deadline is not None else None
     if deadline is not None and deadline <= now:
         raise ValidationError("the deadline has already passed", field="deadline")
+    if deadline is not None and deadline > now + dt.timedelta(seconds=MAX_RUNTIME_S):
+        raise ValidationError("a deadline is at most a year ahead", field="deadline")
     if data.data_city is not None:
         lookup_city(data.data_city, field="data_city")
     data_center = find_center(uow, data.data_center) if data.data_center else None
@@ -92,6 +95,19 @@ def submit_job(
     s.flush()
     _event(uow, row, now, None, JobState.QUEUED.value, actor or who.username, "submitted")
     s.flush()
+    audit.record(
+        uow,
+        now,
+        actor or who.username,
+        "job.submit",
+        f"job:{row.id}",
+        {
+            "org": org.id,
+            "cards": row.cards,
+            "runtime_s": row.runtime_s,
+            "price_ceiling_fen": row.price_ceiling_fen,
+        },
+    )
     return ctx.view(row)
 
 
@@ -186,6 +202,7 @@ def cancel_job(uow: UnitOfWork, who: Principal, job_id: int | str, now: dt.datet
         run.ended_at = now if run.started_at is not None else None
         run.outcome = "cancelled"
     uow.session.flush()
+    audit.record(uow, now, who.username, "job.cancel", f"job:{row.id}", {"org": row.org_id, "was": old.value})
     return get_job(uow, who, row.id)
 
 

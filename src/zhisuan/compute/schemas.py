@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.compute.model import DEFAULT_REFERENCE
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.money import Money
+from zhisuan.core.text import Name, Text
 
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
@@ -30,13 +31,19 @@ def _check_key(key: str, what: str) -> str:
 
 
 def _yuan(text: str | int | Decimal, field: str) -> Money:
-    amount = Money(text if not isinstance(text, Decimal) else str(text), field=field)
+    amount = Money.parse(text if not isinstance(text, Decimal) else str(text), field=field)
     if amount.is_negative():
         raise ValidationError("an amount cannot be negative", field=field)
     if not amount.is_whole_fen():
         raise ValidationError(f"give the amount to the fen (0.01 yuan), got {text}", field=field)
     return amount
 
+
+#: the longest run time a job may state: a year
+MAX_RUNTIME_S = 366 * 86_400
+#: the most cards a quota may name, and card-hours a month (far above any province's capacity)
+MAX_QUOTA_CARDS = 10_000_000
+MAX_CARD_HOURS = 10_000_000_000
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
@@ -50,10 +57,14 @@ def parse_duration(text: str, field: str = "runtime") -> int:
     m = _DURATION.match(text.strip().lower())
     if not text.strip() or m is None or not any(m.groups()):
         raise ValidationError(f"not a duration: {text!r} (e.g. 3600, 90m, 2h, 1h30m)", field=field)
+    if any(g and len(g) > 9 for g in m.groups()):
+        raise ValidationError(f"a duration is at most {MAX_RUNTIME_S} seconds", field=field)
     d, h, mi, s = (int(g) if g else 0 for g in m.groups())
     total = d * 86400 + h * 3600 + mi * 60 + s
     if total < 1:
         raise ValidationError("a duration must be at least one second", field=field)
+    if total > MAX_RUNTIME_S:
+        raise ValidationError(f"a duration is at most {MAX_RUNTIME_S} seconds (a year)", field=field)
     return total
 
 
@@ -63,18 +74,18 @@ class BandInput(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     start: int = Field(alias="from", ge=0, le=24)
     end: int = Field(alias="to", ge=0, le=24)
-    price: str = Field(description="yuan per card-hour, decimal string")
+    price: Name = Field(max_length=64, description="yuan per card-hour, decimal string")
 
 
 class CenterInput(BaseModel):
     """What it takes to register a center."""
 
     model_config = ConfigDict(extra="forbid")
-    key: str = Field(description="short id, e.g. hf-chaohu")
-    name: str = Field(min_length=2, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
-    operator: str = Field(description="operator organization: id, credit code or name")
-    city_code: str = Field(description="6-digit division code")
+    key: Name = Field(max_length=63, description="short id, e.g. hf-chaohu")
+    name: Name = Field(min_length=2, max_length=200)
+    name_en: Name | None = Field(default=None, max_length=200)
+    operator: Name = Field(max_length=200, description="operator organization: id, credit code or name")
+    city_code: Name = Field(max_length=6, description="6-digit division code")
     engine: dict[str, Any] = Field(default_factory=dict, description="engine settings shared by its pools")
 
 
@@ -82,13 +93,13 @@ class PoolInput(BaseModel):
     """A pool of one accelerator model at a center."""
 
     model_config = ConfigDict(extra="forbid")
-    key: str = Field(description="short id, e.g. hf-chaohu-910b3")
-    accelerator: str
+    key: Name = Field(max_length=63, description="short id, e.g. hf-chaohu-910b3")
+    accelerator: Name = Field(max_length=64)
     nodes: int = Field(ge=1, le=100_000)
     cards_per_node: int = Field(ge=1, le=64)
-    price: str = Field(description="list price, yuan per card-hour (decimal string)")
-    bands: list[BandInput] = Field(default_factory=list)
-    engine: str = "simulated"
+    price: Name = Field(max_length=64, description="list price, yuan per card-hour (decimal string)")
+    bands: list[BandInput] = Field(default_factory=list, max_length=24)
+    engine: Name = Field(default="simulated", max_length=32)
     engine_config: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -96,33 +107,52 @@ class QuotaInput(BaseModel):
     """Limits for an organization over all centers together (omit a limit to lift it)."""
 
     model_config = ConfigDict(extra="forbid")
-    max_cards: int | None = Field(default=None, ge=0)
-    max_cards_by_model: dict[str, int] = Field(default_factory=dict)
-    monthly_budget: str | None = Field(default=None, description="yuan per Shanghai calendar month")
-    monthly_card_hours: int | None = Field(default=None, ge=0)
+    max_cards: int | None = Field(default=None, ge=0, le=MAX_QUOTA_CARDS)
+    max_cards_by_model: dict[
+        Annotated[Name, Field(max_length=64)], Annotated[int, Field(le=MAX_QUOTA_CARDS)]
+    ] = Field(default_factory=dict, max_length=200)
+    monthly_budget: Name | None = Field(
+        default=None, max_length=64, description="yuan per Shanghai calendar month"
+    )
+    monthly_card_hours: int | None = Field(default=None, ge=0, le=MAX_CARD_HOURS)
 
 
 class JobInput(BaseModel):
     """A job request."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    command: str = Field(min_length=1, max_length=10_000, description="what the engine runs")
+    name: Name = Field(min_length=1, max_length=200)
+    command: Text = Field(min_length=1, max_length=10_000, description="what the engine runs")
     cards: int = Field(ge=1, le=100_000, description="cards, all started at once")
-    accelerators: list[str] = Field(default_factory=list, description="acceptable models (empty: any)")
-    min_memory_gb: int | None = Field(default=None, ge=1)
+    accelerators: list[Annotated[Name, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=100, description="acceptable models (empty: any)"
+    )
+    min_memory_gb: int | None = Field(default=None, ge=1, le=1_000_000)
     domestic_only: bool = False
-    runtime_s: int = Field(ge=1, description="estimated run time on the reference accelerator, seconds")
-    reference: str = Field(default=DEFAULT_REFERENCE, description="the accelerator the estimate refers to")
-    price_ceiling: str | None = Field(default=None, description="most yuan per card-hour the user will pay")
+    runtime_s: int = Field(
+        ge=1, le=MAX_RUNTIME_S, description="estimated run time on the reference accelerator, seconds"
+    )
+    reference: Name = Field(
+        default=DEFAULT_REFERENCE, max_length=64, description="the accelerator the estimate refers to"
+    )
+    price_ceiling: Name | None = Field(
+        default=None, max_length=64, description="most yuan per card-hour the user will pay"
+    )
     deadline: dt.datetime | None = None
-    data_city: str | None = Field(default=None, description="city holding the data (6-digit code)")
-    data_center: str | None = Field(default=None, description="center holding the data (id or key)")
+    data_city: Name | None = Field(
+        default=None, max_length=6, description="city holding the data (6-digit code)"
+    )
+    data_center: Name | None = Field(
+        default=None, max_length=63, description="center holding the data (id or key)"
+    )
     retries: int = Field(default=0, ge=0, le=10)
-    org: str | None = Field(default=None, description="submitting organization (default: the caller's)")
+    org: Name | None = Field(
+        default=None, max_length=200, description="submitting organization (default: the caller's)"
+    )
 
 
 __all__ = [
+    "MAX_RUNTIME_S",
     "BandInput",
     "CenterInput",
     "JobInput",

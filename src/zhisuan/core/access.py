@@ -132,6 +132,25 @@ def can(who: Principal, action: Action, res: Resource) -> bool:
     return res.kind in {Kind.JOB, Kind.APPLICATION}
 
 
+_NOT_FOUND: dict[Kind, tuple[str, str]] = {
+    Kind.ORGANIZATION: ("no such organization (give its id, credit code or name)", "org"),
+    Kind.JOB: ("no such job", "job"),
+    Kind.USER: ("no such user", "username"),
+    Kind.TOKEN: ("no such token", "token"),
+    Kind.BILL: ("no such bill", "bill"),
+}
+
+
+def not_found(kind: Kind) -> NotFoundError:
+    """The one answer for "missing" and "not yours", so that an answer never tells them apart.
+
+    >>> str(not_found(Kind.JOB))
+    'job: no such job'
+    """
+    message, field = _NOT_FOUND.get(kind, (f"no such {kind}", str(kind)))
+    return NotFoundError(message, field=field)
+
+
 def authorize(who: Principal, action: Action, res: Resource) -> None:
     """Raise unless ``who`` may do ``action`` on ``res``.
 
@@ -144,7 +163,7 @@ def authorize(who: Principal, action: Action, res: Resource) -> None:
         raise AuthenticationError("log in or send a bearer token")
     if action is not Action.READ and can(who, Action.READ, res):
         raise PermissionDeniedError(f"role {who.role} may not {action} this {res.kind}")
-    raise NotFoundError(f"no such {res.kind}")
+    raise not_found(res.kind)
 
 
 def require_role(who: Principal, *roles: Role) -> None:

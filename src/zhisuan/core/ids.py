@@ -23,9 +23,11 @@ def parse_id(text: str) -> int | None:
 
     >>> parse_id("42"), parse_id(" 7 "), parse_id("²"), parse_id("99999999999999999999"), parse_id("hf-1")
     (42, 7, None, None, None)
+    >>> parse_id("9" * 10_000) is None  # refused before int() (which stops at 4300 digits)
+    True
     """
     text = text.strip()
-    if not (text.isascii() and text.isdigit()):
+    if len(text) > len(str(MAX_ID)) or not (text.isascii() and text.isdigit()):
         return None
     value = int(text)
     return value if value <= MAX_ID else None

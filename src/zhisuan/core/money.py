@@ -16,6 +16,12 @@ from typing import Final
 from zhisuan.core.errors import ValidationError
 
 FEN_PER_YUAN: Final = 100
+#: The largest amount accepted from outside (an API body, a file, a pack, an option): 10^15 yuan.
+MAX_YUAN: Final = 10**15
+#: The most decimal places an amount or a number from outside may carry (trailing zeros aside).
+MAX_PLACES: Final = 12
+#: The longest text a number may be written with (digits, sign, point, separators, exponent).
+MAX_NUMBER_TEXT: Final = 64
 
 
 class Rounding(StrEnum):
@@ -54,6 +60,54 @@ def _round_fraction(value: Fraction, mode: Rounding) -> int:
     return floor if floor % 2 == 0 else ceil
 
 
+def bounded_decimal(
+    value: str | Decimal,
+    field: str | None,
+    *,
+    limit: int = MAX_YUAN,
+    places: int = MAX_PLACES,
+    what: str = "a number",
+) -> Decimal:
+    """A finite decimal from outside, refused before any arithmetic if it is too long, too large or too fine.
+
+    The exponent is checked on the parsed digits, so ``1E+999999999`` costs nothing (turning it into a
+    fraction would take minutes).
+
+    >>> bounded_decimal("1,234.50", "price")
+    Decimal('1234.50')
+    >>> bounded_decimal("1E+3000000", "rd_cost")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    zhisuan.core.errors.ValidationError: rd_cost: must be at most 1000000000000000 ...
+    """
+    if isinstance(value, str):
+        text = value.strip().replace(",", "").replace("_", "")
+        if len(text) > MAX_NUMBER_TEXT:
+            raise ValidationError(f"a number has at most {MAX_NUMBER_TEXT} characters", field=field)
+        try:
+            dec = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError(f"not {what}: {value[:MAX_NUMBER_TEXT]!r}", field=field) from None
+    else:
+        dec = value
+    if not dec.is_finite():
+        raise ValidationError(f"must be a finite number, got {value!r}"[:120], field=field)
+    _sign, digits, exponent = dec.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if len(digits) > MAX_NUMBER_TEXT:
+        raise ValidationError(f"a number has at most {MAX_NUMBER_TEXT} digits", field=field)
+    if dec.adjusted() >= len(str(limit)) or abs(dec) > limit:
+        raise ValidationError(f"must be at most {limit} in size, got {str(value)[:40]!r}", field=field)
+    if exponent < -places:
+        # trailing zeros do not count as places ('1.5000')
+        zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+        if exponent + zeros < -places:
+            raise ValidationError(
+                f"give at most {places} decimal places, got {str(value)[:40]!r}", field=field
+            )
+    return dec
+
+
 def _parse(value: object, field: str | None) -> Fraction:
     if isinstance(value, Money):
         return value._value
@@ -63,19 +117,8 @@ def _parse(value: object, field: str | None) -> Fraction:
         return Fraction(value)
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValidationError(f"money must be finite, got {value}", field=field)
-        return Fraction(value)
-    if isinstance(value, str):
-        text = value.strip().replace(",", "").replace("_", "")
-        try:
-            dec = Decimal(text)
-        except InvalidOperation:
-            raise ValidationError(f"not an amount of money: {value!r}", field=field) from None
-        if not dec.is_finite():
-            raise ValidationError(f"money must be finite, got {value!r}", field=field)
-        return Fraction(dec)
+    if isinstance(value, Decimal | str):
+        return Fraction(bounded_decimal(value, field, what="an amount of money"))
     if isinstance(value, float):
         raise ValidationError(
             "money is never built from a float; pass a decimal string such as '12.34'", field=field
@@ -116,6 +159,19 @@ class Money:
         if isinstance(fen, bool) or not isinstance(fen, int):
             raise ValidationError(f"fen must be an integer, got {fen!r}")
         return cls(Fraction(fen, FEN_PER_YUAN))
+
+    @classmethod
+    def parse(cls, value: str | int | Decimal, *, field: str | None = None) -> Money:
+        """An amount from outside (API, file, option): at most :data:`MAX_YUAN` yuan either way.
+
+        >>> Money.parse(10**16, field="budget")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        zhisuan.core.errors.ValidationError: budget: must be at most 1000000000000000 ...
+        """
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_YUAN:
+            raise ValidationError(f"must be at most {MAX_YUAN} in size, got {str(value)[:40]!r}", field=field)
+        return cls(value, field=field)
 
     @classmethod
     def zero(cls) -> Money:
@@ -211,10 +267,8 @@ def _factor(value: int | Decimal | Fraction | str) -> Fraction:
         raise ValidationError("money is never multiplied by a float or a boolean; use Decimal or Fraction")
     if isinstance(value, int | Fraction):
         return Fraction(value)
-    if isinstance(value, Decimal):
-        return Fraction(value)
-    if isinstance(value, str):
-        return Fraction(Decimal(value))
+    if isinstance(value, Decimal | str):
+        return Fraction(bounded_decimal(value, None))
     raise ValidationError(f"not a numeric factor: {value!r}")
 
 

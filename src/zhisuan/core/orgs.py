@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.ids import OrgId
+from zhisuan.core.money import bounded_decimal
 
 RELATED_PARTY_SHARE = Fraction(20, 100)
 CONTROL_SHARE = Fraction(50, 100)
@@ -60,9 +61,9 @@ def share_from_percent(percent: str | int | Decimal, field: str = "percent") -> 
     if isinstance(percent, float):
         raise ValidationError("give the percentage as a decimal string, not a float", field=field)
     try:
-        value = Fraction(Decimal(str(percent)))
-    except Exception:
-        raise ValidationError(f"not a percentage: {percent!r}", field=field) from None
+        value = Fraction(bounded_decimal(str(percent), field, limit=100, places=6))
+    except ValidationError:
+        raise ValidationError(f"not a percentage: {str(percent)[:40]!r}", field=field) from None
     if not 0 < value <= 100:
         raise ValidationError(f"a shareholding is above 0% and at most 100%, got {percent}%", field=field)
     return value / 100

@@ -19,6 +19,7 @@ from fractions import Fraction
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from zhisuan import audit
 from zhisuan.core.clock import Clock, Month, parse_date
 from zhisuan.core.errors import ConflictError, ValidationError
 from zhisuan.metering.model import (
@@ -347,7 +348,12 @@ def _write(
 
 
 def draft_bills(
-    uow: UnitOfWork, month: Month, clock: Clock, vat_rate: Fraction = DEFAULT_VAT_RATE
+    uow: UnitOfWork,
+    month: Month,
+    clock: Clock,
+    vat_rate: Fraction = DEFAULT_VAT_RATE,
+    *,
+    actor: str = "system",
 ) -> DraftResult:
     """Draft the month's bills per org × center from usage not billed yet (aggregated in SQL).
 
@@ -367,6 +373,14 @@ def draft_bills(
     operators = _operators(s, {k[1] for k in chosen.groups})
     bills = price_bills(chosen.groups, month, vat_rate)
     lines, gross = _write(s, run, bills, chosen.sources, operators, vat_rate, clock)
+    audit.record(
+        uow,
+        clock.now(),
+        actor,
+        "bill.draft",
+        f"month:{month}",
+        {"run": run.id, "bills": len(bills), "lines": lines, "gross_fen": gross, "vat_rate": str(vat_rate)},
+    )
     return DraftResult(run.id, len(bills), lines, gross, chosen.held)
 
 

@@ -9,9 +9,10 @@ from fractions import Fraction
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from zhisuan.core.access import Scope
+from zhisuan import audit
+from zhisuan.core.access import Kind, Scope, not_found
 from zhisuan.core.clock import Clock, Month, shanghai_date
-from zhisuan.core.errors import NotFoundError, ValidationError
+from zhisuan.core.errors import ValidationError
 from zhisuan.core.money import Money
 from zhisuan.metering._scope import CHUNK, apply_scope
 from zhisuan.metering.model import BP, BillState, check_transition
@@ -23,12 +24,25 @@ from zhisuan.store.uow import UnitOfWork
 def _bill(s: Session, bill_id: int) -> BillRow:
     row = s.get(BillRow, bill_id)
     if row is None:
-        raise NotFoundError(f"no bill {bill_id}", field="bill")
+        raise not_found(Kind.BILL)
     return row
 
 
+def _ids(bills: Sequence[BillRow]) -> dict[str, object]:
+    """Which bills an audit event covers: every id for a few, the range and count for many."""
+    ids = sorted(b.id for b in bills)
+    if len(ids) <= 100:
+        return {"bills": ids}
+    return {"bills": len(ids), "first": ids[0], "last": ids[-1]}
+
+
 def issue_bills(
-    uow: UnitOfWork, clock: Clock, bill_ids: Sequence[int] = (), month: Month | None = None
+    uow: UnitOfWork,
+    clock: Clock,
+    bill_ids: Sequence[int] = (),
+    month: Month | None = None,
+    *,
+    actor: str = "system",
 ) -> int:
     """Issue draft bills (by id, or every draft of a month) and post their lines to the ledger."""
     s = uow.session
@@ -52,12 +66,21 @@ def issue_bills(
             .execution_options(synchronize_session=False)
         )
     post_bill_lines(s, bills, on, clock)
+    gross = sum(b.gross_fen for b in bills)
+    audit.record(
+        uow,
+        clock.now(),
+        actor,
+        "bill.issue",
+        f"month:{month}" if month else "bills",
+        _ids(bills) | {"gross_fen": gross},
+    )
     s.expire_all()
     return len(bills)
 
 
 def pay_bill(
-    uow: UnitOfWork, bill_id: int, reference: str, paid_on: dt.date, clock: Clock
+    uow: UnitOfWork, bill_id: int, reference: str, paid_on: dt.date, clock: Clock, *, actor: str = "system"
 ) -> dict[str, object]:
     """Mark an issued bill paid (payment reference and date) and post the payment."""
     s = uow.session
@@ -70,10 +93,20 @@ def pay_bill(
     b.state, b.payment_ref, b.paid_on = BillState.PAID.value, reference.strip(), paid_on
     post_payments(s, [b], paid_on, clock)
     s.flush()
+    audit.record(
+        uow,
+        clock.now(),
+        actor,
+        "bill.pay",
+        f"bill:{b.id}",
+        {"reference": b.payment_ref, "paid_on": paid_on.isoformat(), "gross_fen": b.gross_fen},
+    )
     return bill_detail(uow, bill_id)
 
 
-def pay_all(uow: UnitOfWork, month: Month, reference: str, paid_on: dt.date, clock: Clock) -> int:
+def pay_all(
+    uow: UnitOfWork, month: Month, reference: str, paid_on: dt.date, clock: Clock, *, actor: str = "system"
+) -> int:
     """Mark every issued bill of a month paid with one reference (demo payments, bulk bank files)."""
     s = uow.session
     bills = list(
@@ -90,11 +123,26 @@ def pay_all(uow: UnitOfWork, month: Month, reference: str, paid_on: dt.date, clo
             .execution_options(synchronize_session=False)
         )
     post_payments(s, bills, paid_on, clock)
+    audit.record(
+        uow,
+        clock.now(),
+        actor,
+        "bill.pay",
+        f"month:{month}",
+        _ids(bills)
+        | {
+            "reference": reference,
+            "paid_on": paid_on.isoformat(),
+            "gross_fen": sum(b.gross_fen for b in bills),
+        },
+    )
     s.expire_all()
     return len(bills)
 
 
-def void_bill(uow: UnitOfWork, bill_id: int, reason: str, clock: Clock) -> dict[str, object]:
+def void_bill(
+    uow: UnitOfWork, bill_id: int, reason: str, clock: Clock, *, actor: str = "system"
+) -> dict[str, object]:
     """Void a draft or issued bill; an issued one is reversed in the ledger. Its usage is billed again."""
     s = uow.session
     b = _bill(s, bill_id)
@@ -106,6 +154,14 @@ def void_bill(uow: UnitOfWork, bill_id: int, reason: str, clock: Clock) -> dict[
     if was_issued:
         post_bill_lines(s, [b], shanghai_date(clock.now()), clock, void=True)
     s.flush()
+    audit.record(
+        uow,
+        clock.now(),
+        actor,
+        "bill.void",
+        f"bill:{b.id}",
+        {"reason": b.void_reason, "was_issued": was_issued, "gross_fen": b.gross_fen},
+    )
     return bill_detail(uow, bill_id)
 
 

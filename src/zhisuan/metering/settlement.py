@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, select, text
 from sqlalchemy.orm import Session
 
+from zhisuan import audit
 from zhisuan.accounts import ownership_graph
 from zhisuan.core.access import Scope
 from zhisuan.core.clock import Clock, Month, parse_date, shanghai_date
@@ -359,9 +360,33 @@ def settle_vouchers(
     clock: Clock,
     packs: PackSet,
     progress: Callable[[str], None] | None = None,
+    *,
+    actor: str = "system",
 ) -> SettlementResult:
     """Settle art. 2 vouchers for a month once; settling it again re-judges only its ``provisional``
-    lines under the packs in force (see :func:`_rejudge`) and otherwise changes nothing."""
+    lines under the packs in force (see :func:`_rejudge`) and otherwise changes nothing. Audited as
+    ``voucher.settle`` (or ``voucher.rejudge``) when anything was written."""
+    result = _settle(uow, month, clock, packs, progress)
+    if result.created or result.rejudged_granted_fen or result.rejudged != result.still_provisional:
+        audit.record(
+            uow,
+            clock.now(),
+            actor,
+            "voucher.settle" if result.created else "voucher.rejudge",
+            f"month:{month}",
+            {
+                "lines": result.lines,
+                "granted_fen": result.granted_fen if result.created else result.rejudged_granted_fen,
+                "queued_fen": result.queued_fen,
+                "by_status": result.by_status,
+            },
+        )
+    return result
+
+
+def _settle(
+    uow: UnitOfWork, month: Month, clock: Clock, packs: PackSet, progress: Callable[[str], None] | None
+) -> SettlementResult:
     s = uow.session
     done = s.execute(select(VoucherSettlementRow).where(VoucherSettlementRow.month == str(month))).scalar()
     if done is not None:

@@ -7,6 +7,7 @@ so an import is all-or-nothing: a crash leaves the database as before.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from zhisuan import audit
 from zhisuan.core.access import Scope
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
@@ -137,8 +139,12 @@ class _References:
                 s.execute(select(OrganizationRow.id).where(OrganizationRow.id.in_(part))).scalars()
             )
         self.pools = {
-            pid: (cid, acc)
-            for pid, cid, acc in s.execute(select(PoolRow.id, PoolRow.center_id, PoolRow.accelerator))
+            pid: (cid, acc, nodes * per_node)
+            for pid, cid, acc, nodes, per_node in s.execute(
+                select(
+                    PoolRow.id, PoolRow.center_id, PoolRow.accelerator, PoolRow.nodes, PoolRow.cards_per_node
+                )
+            )
         }
 
     def check(self, n: int, raw: RawUsage) -> None:
@@ -155,6 +161,10 @@ class _References:
         if pool[1] != raw.accelerator:
             raise ValidationError(
                 f"pool {raw.pool_id} has {pool[1]}, not {raw.accelerator}", row=n, column="accelerator"
+            )
+        if raw.cards > pool[2]:
+            raise ValidationError(
+                f"pool {raw.pool_id} has {pool[2]} cards, not {raw.cards}", row=n, column="cards"
             )
 
 
@@ -295,10 +305,15 @@ def store_records(uow: UnitOfWork, records: Sequence[UsageRecord]) -> int:
     return insert_staged(s, table, tmp, RECORD_COLUMNS, ("key",))  # type: ignore[arg-type]
 
 
-def import_usage(uow: UnitOfWork, path: Path, packs: PackSet) -> ImportResult:
-    """Import a usage file: all rows or none; importing it again changes nothing."""
+def import_usage(
+    uow: UnitOfWork, path: Path, packs: PackSet, *, actor: str = "system", at: dt.datetime | None = None
+) -> ImportResult:
+    """Import a usage file: all rows or none; importing it again changes nothing. Audited when ``at``."""
     n, records = prepare_records(uow, read_usage_file(path), packs)
     inserted = store_records(uow, records)
+    if at is not None:
+        detail = {"rows": n, "records": len(records), "inserted": inserted}
+        audit.record(uow, at, actor, "usage.import", f"file:{path.name}"[:128], detail)
     return ImportResult(n, len(records), inserted)
 
 

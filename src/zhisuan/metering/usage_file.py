@@ -34,7 +34,7 @@ def read_usage_file(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     if not path.exists():
         raise NotFoundError(f"no such file: {path}", field="file")
     suffix = path.suffix.lower()
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # a BOM (Excel's UTF-8 CSV) is skipped
         if suffix in {".jsonl", ".ndjson", ".json"}:
             for n, line in enumerate(fh, start=1):
                 if not line.strip():
@@ -126,7 +126,7 @@ def read_observed_file(path: Path) -> list[ObservedRun]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # a BOM (Excel's UTF-8 CSV) is skipped
         reader = csv.DictReader(fh)
         for row in reader:
             yield reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}

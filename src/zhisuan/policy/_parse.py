@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 
-from zhisuan.core.money import Rounding
+from zhisuan.core.errors import ValidationError
+from zhisuan.core.money import Rounding, bounded_decimal
 from zhisuan.core.regions import is_city
 from zhisuan.policy._yaml import MarkedDict, MarkedList
 from zhisuan.policy.errors import PackError
@@ -126,22 +127,23 @@ def parse_fraction(value: object, *, percent: bool = True) -> Fraction | None:
     if isinstance(value, int | Fraction):
         return Fraction(value)
     if isinstance(value, Decimal):
-        return Fraction(value) if value.is_finite() else None
+        try:
+            return Fraction(bounded_decimal(value, None))
+        except ValidationError:
+            return None
     if isinstance(value, str):
         text = value.strip().replace(",", "").replace("_", "")
         scale = Fraction(1)
         if percent and text.endswith("%"):
             text, scale = text[:-1].strip(), Fraction(1, 100)
         try:
+            # bounded before any arithmetic: '1E+999999999' is refused, not expanded
             if "/" in text:
                 num, _, den = text.partition("/")
-                frac = Fraction(Decimal(num.strip())) / Fraction(Decimal(den.strip()))
+                frac = Fraction(bounded_decimal(num, None)) / Fraction(bounded_decimal(den, None))
             else:
-                dec = Decimal(text)
-                if not dec.is_finite():
-                    return None
-                frac = Fraction(dec)
-        except (ArithmeticError, ValueError):
+                frac = Fraction(bounded_decimal(text, None))
+        except (ArithmeticError, ValueError, ValidationError):
             return None
         return frac * scale
     return None

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 
-from zhisuan.core.errors import PolicyError
-from zhisuan.core.money import Money
+from zhisuan.core.errors import PolicyError, ValidationError
+from zhisuan.core.money import MAX_PLACES, MAX_YUAN, Money, bounded_decimal
 from zhisuan.core.regions import all_cities
 from zhisuan.policy.decision import Pair
 from zhisuan.policy.errors import FactError
@@ -33,25 +33,36 @@ def as_day(on: dt.date | str, field: str = "on") -> dt.date:
     raise PolicyError(f"an ISO date YYYY-MM-DD expected, got {on!r}", field=field)
 
 
+#: digits before the point that the fast paths take unchecked (below 10^15)
+_MAX_WHOLE = 15
+
+
 def _decimal_pair(text: str, name: str, scale: int) -> Pair:
     """'1234.567' → (1234567 × scale, 1000), exact; comma and underscore separators allowed."""
     s = text.strip()
     if "," in s or "_" in s:
         s = s.replace(",", "").replace("_", "")
     whole, dot, frac = s.partition(".")
-    if whole.isdecimal() and (frac.isdecimal() or (not frac and not dot) or (dot and not frac and whole)):
+    short = len(whole) <= _MAX_WHOLE and len(frac) <= MAX_PLACES  # else bounded below, before arithmetic
+    if (
+        short
+        and whole.isdecimal()
+        and (frac.isdecimal() or (not frac and not dot) or (dot and not frac and whole))
+    ):
         if not frac:
             return int(whole) * scale, 1
         k = len(frac)
         return int(whole + frac) * scale, 10**k
-    if dot and not whole and frac.isdecimal():
+    if short and dot and not whole and frac.isdecimal():
         return int(frac) * scale, 10 ** len(frac)
     try:
-        dec = Decimal(s)
-    except ArithmeticError:
+        dec = bounded_decimal(s, name)
+    except ValidationError as exc:
+        if not exc.message.startswith("not a number"):
+            raise FactError(exc.message, field=name) from None
         dec = None
-    if dec is None or not dec.is_finite():
-        raise FactError(f"not a number: {text!r} (give a decimal string such as '1234.56')", field=name)
+    if dec is None:
+        raise FactError(f"not a number: {text[:40]!r} (give a decimal string such as '1234.56')", field=name)
     if dec < 0:
         raise FactError(f"must not be negative, got {text!r}", field=name)
     n, d = dec.as_integer_ratio()
@@ -69,13 +80,18 @@ def _numeric(raw: object, name: str, scale: int, what: str) -> Pair:
         assert isinstance(raw, int)
         if raw < 0:
             raise FactError(f"{what} must not be negative, got {raw}", field=name)
+        if raw > MAX_YUAN:
+            raise FactError(f"{what} must be at most {MAX_YUAN}", field=name)
         return raw * scale, 1
     if isinstance(raw, bool):
         raise FactError(f"{what} expected, got a boolean", field=name)
     if isinstance(raw, Decimal):
         if not raw.is_finite() or raw < 0:
             raise FactError(f"{what} must be a finite number ≥ 0, got {raw}", field=name)
-        n, d = raw.as_integer_ratio()
+        try:
+            n, d = bounded_decimal(raw, name).as_integer_ratio()
+        except ValidationError as exc:
+            raise FactError(exc.message, field=name) from None
         return n * scale, d
     if isinstance(raw, Fraction):
         if raw < 0:
@@ -97,7 +113,7 @@ def _parse_money(raw: object, name: str) -> Pair:
     if type(raw) is str:
         # fast path: plain "1234" or "1234.5" / "1234.56" (whole fen, denominator 1)
         whole, dot, frac = raw.partition(".")
-        if whole.isascii() and whole.isdigit():
+        if len(whole) <= _MAX_WHOLE and whole.isascii() and whole.isdigit():
             if not dot:
                 return int(whole) * 100, 1
             if frac.isascii() and frac.isdigit():
@@ -105,7 +121,7 @@ def _parse_money(raw: object, name: str) -> Pair:
                     return int(whole) * 100 + int(frac), 1
                 if len(frac) == 1:
                     return int(whole) * 100 + int(frac) * 10, 1
-    elif type(raw) is int and raw >= 0:
+    elif type(raw) is int and 0 <= raw <= MAX_YUAN:
         return raw * 100, 1
     return _numeric(raw, name, 100, "an amount of money")
 
@@ -140,12 +156,12 @@ def _parse_rate(raw: object, name: str) -> Pair:
 def _parse_count(raw: object, name: str) -> Pair:
     if type(raw) is int:
         assert isinstance(raw, int)
-        if raw < 0:
-            raise FactError(f"a count must not be negative, got {raw}", field=name)
+        if not 0 <= raw <= MAX_YUAN:
+            raise FactError(f"a count is between 0 and {MAX_YUAN}, got {raw}", field=name)
         return raw, 1
-    if isinstance(raw, str) and raw.strip().isdecimal():
+    if isinstance(raw, str) and raw.strip().isdecimal() and len(raw.strip()) <= _MAX_WHOLE:
         return int(raw.strip()), 1
-    raise FactError(f"a whole number ≥ 0 expected, got {raw!r}", field=name)
+    raise FactError(f"a whole number between 0 and {MAX_YUAN} expected, got {str(raw)[:40]!r}", field=name)
 
 
 def _parse_bool(raw: object, name: str) -> bool:

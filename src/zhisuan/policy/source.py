@@ -105,8 +105,8 @@ class PackSource:
     def current(self) -> PackSet:
         """The pack set in force, reloaded first when the folder has changed since it was loaded.
 
-        Raises :class:`PackError` only when no set could ever be loaded; after that, a bad file keeps
-        the previous set in force (see ``error``).
+        Never raises for a bad file: it keeps the previous set in force, or the shipped packs when
+        none was ever loaded; the problem stays in ``error`` for the pages and ``zhisuan policy check``.
         """
         signature = self._signature_now()
         packs = self._packs
@@ -115,16 +115,18 @@ class PackSource:
         with self._lock:
             if self._packs is not None and signature == self._signature:
                 return self._packs
-            if signature == self._failed and self.error is not None:
-                if self._packs is None:
-                    raise self.error
+            if signature == self._failed and self._packs is not None:
                 return self._packs  # the bad file is still there: not parsed again
             try:
                 return self._load(signature, reparse=False)
             except PackError as exc:
                 if self._packs is None:
-                    raise
-                log.warning("policy pack not loaded, the previous packs stay in force: %s", exc)
+                    # never loaded (a bad file from the start): serve the shipped packs and report it,
+                    # rather than take every page that reads a pack down
+                    log.error("policy pack skipped, the shipped packs are in force: %s", exc)
+                    self._packs = PackSet(shipped_packs())
+                else:
+                    log.warning("policy pack not loaded, the previous packs stay in force: %s", exc)
                 return self._packs
 
     def reload(self) -> PackSet:

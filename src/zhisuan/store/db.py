@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+from zhisuan.store.uow import WRITER
+
+#: connections a process keeps, and may open beyond (see zhisuan.web.limits.MAX_IN_FLIGHT)
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -20,7 +28,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # a writer takes the write lock at once, so it waits on busy_timeout rather than failing with
+    # "database is locked" when a read transaction would later have to upgrade (see UnitOfWork)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITER) else "BEGIN")
+
+
+def private_file(path: Path) -> None:
+    """Create a database file readable by its owner only (0600) before SQLite opens it; SQLite gives
+    its -wal and -shm files the same mode. ``:memory:`` and existing files are left alone."""
+    if not path.name or path.name == ":memory:" or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def normalise_url(url: str) -> str:
@@ -35,10 +54,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """A SQLAlchemy engine for ``url`` with zhisuan's connection settings."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        if ":memory:" not in url and url not in {"sqlite://", "sqlite+pysqlite://"}:
+            kwargs.setdefault("pool_size", POOL_SIZE)
+            kwargs.setdefault("max_overflow", POOL_OVERFLOW)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -7,17 +7,30 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+#: the execution option that makes a SQLite transaction begin ``IMMEDIATE`` (see :mod:`zhisuan.store.db`)
+WRITER = "zhisuan_writer"
+
 
 class UnitOfWork:
-    """``with uow: ...; uow.commit()`` — anything not committed is rolled back on exit."""
+    """``with uow: ...; uow.commit()`` — anything not committed is rolled back on exit.
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    A writer (the default) takes SQLite's write lock when it begins (``BEGIN IMMEDIATE``), so two
+    writers queue on the busy timeout instead of one failing with "database is locked" when it first
+    writes; ``read_only=True`` begins a plain (deferred) transaction that never blocks a writer.
+    ``seal`` is the audit log's key (:class:`zhisuan.audit.Seal`), given by the composition root.
+    """
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], *, seal: object | None = None, read_only: bool = False
+    ) -> None:
         self._factory = session_factory
         self._session: Session | None = None
+        self.seal = seal
+        self.read_only = read_only
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> UnitOfWork:
-        return cls(sessionmaker(bind=engine, expire_on_commit=False))
+    def for_engine(cls, engine: Engine, *, seal: object | None = None) -> UnitOfWork:
+        return cls(sessionmaker(bind=engine, expire_on_commit=False), seal=seal)
 
     @property
     def session(self) -> Session:
@@ -29,6 +42,9 @@ class UnitOfWork:
         if self._session is not None:
             raise RuntimeError("UnitOfWork is not re-entrant; make a new one")
         self._session = self._factory()
+        if not self.read_only and self._session.get_bind().dialect.name == "sqlite":
+            # begin now, IMMEDIATE (store.db's begin hook reads this option)
+            self._session.connection(execution_options={WRITER: True})
         return self
 
     def __exit__(
@@ -52,4 +68,4 @@ class UnitOfWork:
 
     def fresh(self) -> UnitOfWork:
         """A new unit of work on the same database (for a new transaction)."""
-        return UnitOfWork(self._factory)
+        return UnitOfWork(self._factory, seal=self.seal, read_only=self.read_only)

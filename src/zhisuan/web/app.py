@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from importlib import resources
 from typing import Any
@@ -18,9 +19,13 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from zhisuan import __version__
 from zhisuan.bootstrap import Platform
+from zhisuan.core.access import Role, require_role
+from zhisuan.core.errors import AuthenticationError
 from zhisuan.store.db import ping
 from zhisuan.web import errors
+from zhisuan.web.deps import UowDep, get_principal
 from zhisuan.web.i18n import pick_language
+from zhisuan.web.limits import RequestLimits
 
 API_PREFIX = "/api/v1"
 
@@ -131,9 +136,26 @@ def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
         )
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    def metrics() -> Response:
-        """Prometheus: queue length, dispatch latency, engine errors and health by center."""
+    def metrics(request: Request, uow: UowDep) -> Response:
+        """Prometheus: queue length, dispatch latency, engine errors and health by center.
+
+        Staff (admin, province, data bureau) read it logged in or with their API token; a scraper
+        sends ``Authorization: Bearer <ZHISUAN_METRICS_TOKEN>``.
+        """
+        scraper = platform.settings.metrics_token
+        sent = request.headers.get("authorization", "").encode()
+        if not (scraper and secrets.compare_digest(sent, f"Bearer {scraper}".encode())):
+            who = get_principal(request, uow, platform)
+            if not who.authenticated:  # a scraper gets a 401, not the login page
+                return JSONResponse(
+                    {"error": AuthenticationError("send a bearer token (ZHISUAN_METRICS_TOKEN)").to_dict()},
+                    status_code=401,
+                )
+            require_role(who, Role.PROVINCE, Role.DATA_BUREAU)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    # outermost: size, depth and NUL checks before anything else runs; security headers on every answer
+    app.add_middleware(RequestLimits)
 
     for prefix, router in _routers():
         app.include_router(router, prefix=prefix)  # type: ignore[arg-type]

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from sqlalchemy.exc import OperationalError
 
 from zhisuan import accounts
+from zhisuan.accounts import sessions
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import ANONYMOUS, Principal
 from zhisuan.core.errors import AuthenticationError, PermissionDeniedError
 from zhisuan.core.ids import MAX_ID
-from zhisuan.store.models.core import UserRow
 from zhisuan.store.uow import UnitOfWork
 
+log = logging.getLogger("zhisuan.web")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -24,9 +28,13 @@ def get_platform(request: Request) -> Platform:
     return platform
 
 
-def get_uow(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[UnitOfWork]:
-    """A unit of work for this request; what the handler does not commit is rolled back."""
-    with platform.uow() as uow:
+def get_uow(request: Request, platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[UnitOfWork]:
+    """A unit of work for this request; what the handler does not commit is rolled back.
+
+    GET and HEAD read (a plain transaction that never holds SQLite's write lock); other methods write
+    (``BEGIN IMMEDIATE`` on SQLite, so concurrent writers queue rather than fail).
+    """
+    with platform.uow(read_only=request.method in SAFE_METHODS) as uow:
         yield uow
 
 
@@ -64,17 +72,33 @@ def _identify(request: Request, uow: UnitOfWork, platform: Platform) -> Principa
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("send the token as 'Authorization: Bearer <token>'")
-        user = accounts.authenticate_token(uow, token, platform.clock.now())
-        uow.commit()
+        now = platform.clock.now()
+        user, touch = accounts.authenticate_token(uow, token, now)
+        if touch is not None and uow.read_only:
+            _touch_token(platform, touch, now)
+        elif touch is not None:  # a writing request: recorded with (and only if) its own changes
+            accounts.touch_token(uow, touch, now)
         return user.principal()
-    user_id = request.session.get("user_id")
-    if isinstance(user_id, int):
-        row = uow.session.get(UserRow, user_id)
-        if row is not None and row.active:
-            if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
-                check_csrf(request, request.headers.get("x-csrf-token"))
-            return accounts.UserView.of(row).principal()
+    key = request.session.get("sid")
+    if isinstance(key, str):
+        member = sessions.session_user(uow, key, platform.clock.now())
+        if member is None:  # logged out, expired, disabled or given a new role: the session is over
+            request.session.pop("sid", None)
+            return ANONYMOUS
+        if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
+            check_csrf(request, request.headers.get("x-csrf-token"))
+        return member.principal()
     return ANONYMOUS
+
+
+def _touch_token(platform: Platform, token_id: int, now: dt.datetime) -> None:
+    """Record the token's use in a short transaction of its own; a busy database only skips it."""
+    try:
+        with platform.uow() as uow:
+            accounts.touch_token(uow, token_id, now)
+            uow.commit()
+    except OperationalError:  # SQLite busy past its timeout: the next request records it
+        log.warning("token %s: last use not recorded (database busy)", token_id)
 
 
 def require_login(who: Annotated[Principal, Depends(get_principal)]) -> Principal:
@@ -87,5 +111,7 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 LoginDep = Annotated[Principal, Depends(require_login)]
+#: The furthest a listing may page (beyond, the database's integers overflow; nobody pages that far).
+MAX_OFFSET = 10_000_000
 #: A row id in a URL path: a 64-bit positive integer (a larger one is a 422, not a database error).
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -95,7 +95,7 @@ def test_tokens_authenticate_and_are_stored_hashed(db: TestDatabase, clock: Manu
         token = accounts.create_token(uow, ADMIN, "eve", "laptop", clock.now())
         uow.commit()
     with db.uow() as uow:
-        assert accounts.authenticate_token(uow, token, clock.now()).username == "eve"
+        assert accounts.authenticate_token(uow, token, clock.now())[0].username == "eve"
         stored = uow.session.execute(select(func.count()).select_from(OrganizationRow)).scalar()
         assert stored == 1
         with pytest.raises(AuthenticationError):
@@ -110,5 +110,5 @@ def test_every_change_is_in_an_intact_audit_chain(db: TestDatabase, clock: Manua
         org(uow, "庚公司", "91340100MA2TGXK41", now=clock.now())
         uow.commit()
     with db.uow() as uow:
-        count, broken = audit.verify(uow)
-        assert count == 2 and broken is None
+        verdict = audit.verify(uow)
+        assert verdict.checked == 2 and verdict.intact

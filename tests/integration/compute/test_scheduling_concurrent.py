@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import PG_ADMIN_URL, _pg_engine, service_missing
+from tests.conftest import PG_ADMIN_URL, TEST_SEAL, _pg_engine, service_missing
 from tests.factories.compute import VOUCHERS
 from zhisuan import accounts, compute
 from zhisuan.core.access import Principal, Role
@@ -42,7 +42,7 @@ def pg() -> Iterator[Engine]:
 
 
 def test_two_concurrent_scheduling_steps_never_overfill_a_pool(pg: Engine) -> None:
-    uow = UnitOfWork.for_engine(pg)
+    uow = UnitOfWork.for_engine(pg, seal=TEST_SEAL)
     with uow:
         for name, body, kind in (
             ("并发运营", "91340100MA2CU0001", OrgKind.CENTER_OPERATOR),

@@ -373,3 +373,20 @@ def test_the_hand_over_month_splits_on_2025_08_11_and_no_money_rests_on_provisio
     ]
     assert any("no money until confirmed" in r and "rate" in r for r in reasons)
     assert vouchers_by_org(db) == {world["A"]: 6_400}
+
+
+def test_impossible_usage_is_refused(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: 100,000 cards on a pool of 80 are refused (row named); a full pool is fine."""
+    with db.uow() as uow:
+        user, operator = org(uow, "U"), org(uow, "Op")
+        center(uow, 1, operator, 10, 1000)  # 10 nodes × 8 cards
+        uow.commit()
+    too_many = [row("big", user, "2025-06-02T01:00:00+08:00", "2025-06-02T02:00:00+08:00", cards=100_000)]
+    with pytest.raises(ValidationError) as err:
+        import_rows(db, tmp_path, too_many)
+    assert (err.value.row, err.value.column) == (1, "cards")
+    one_after_another = [
+        row("a", user, "2025-06-02T01:00:00+08:00", "2025-06-02T02:00:00+08:00", cards=80),
+        row("b", user, "2025-06-02T02:00:00+08:00", "2025-06-02T03:00:00+08:00", cards=80),
+    ]
+    assert import_rows(db, tmp_path, one_after_another, name="ok.jsonl").inserted == 2

@@ -95,7 +95,7 @@ def test_submit_approve_on_both_databases_and_the_source_reloads(platform: Platf
     assert packs.resolve("art2", dt.date(2025, 9, 15), "test-publish-art2") is not None
     assert platform.packs.current() is packs  # unchanged: not parsed again
     with platform.uow() as uow:
-        assert audit.verify(uow)[1] is None
+        assert audit.verify(uow).intact
 
 
 def test_an_invalid_upload_raises_a_pack_error_and_stores_nothing(platform: Platform) -> None:

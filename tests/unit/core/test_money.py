@@ -61,3 +61,24 @@ def test_rounding_down_never_exceeds_the_exact_amount(value: Fraction) -> None:
     rounded = money.round(Rounding.DOWN)
     assert rounded <= money
     assert money - rounded < Money("0.01")
+
+
+def test_huge_exponents_are_refused_before_any_arithmetic() -> None:
+    import time
+
+    started = time.monotonic()
+    for text in ("1E+999999999", "1E+3000000", "1E-999999999", "9" * 10_000):
+        with pytest.raises(ValidationError):
+            Money(text, field="price")
+    assert time.monotonic() - started < 0.5
+
+
+def test_money_from_outside_is_at_most_ten_to_the_fifteen_yuan() -> None:
+    assert Money("1000000000000000").to_fen() == 10**17
+    with pytest.raises(ValidationError, match="at most"):
+        Money("1000000000000000.01")
+    with pytest.raises(ValidationError, match="at most"):
+        Money.parse(10**15 + 1, field="budget")
+    with pytest.raises(ValidationError, match="decimal places"):
+        Money("0.0000000000001")
+    assert Money("1.500000000000000") == Money("1.5")  # trailing zeros are not places

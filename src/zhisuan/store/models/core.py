@@ -92,3 +92,44 @@ class AuditEventRow(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHeadRow(Base):
+    """The signed head of the audit chain: how many events and the last hash, with an HMAC over both.
+
+    One row (id 1), locked by every writer (``SELECT … FOR UPDATE``) so the chain never forks; kept
+    apart from the events so deleting the last ones, emptying the table or re-chaining is caught.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class WebSessionRow(Base):
+    """A logged-in browser: the cookie holds only the random id, whose SHA-256 is kept here.
+
+    Logging out, disabling the account or changing its role deletes the row, which ends the session.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class LoginThrottleRow(Base):
+    """Failed logins per key (``user:<name>`` or ``addr:<ip>``) in the current window."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

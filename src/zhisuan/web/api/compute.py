@@ -12,7 +12,7 @@ from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import DEFAULT_POLICY
 from zhisuan.compute.worker import current_worker, engine_status
 from zhisuan.core.access import Role, require_role
-from zhisuan.web.deps import LoginDep, PlatformDep, UowDep
+from zhisuan.web.deps import MAX_OFFSET, LoginDep, PlatformDep, UowDep
 
 router = APIRouter()
 
@@ -104,7 +104,7 @@ def list_jobs(
     org: str | None = None,
     center: str | None = None,
     limit: int = Query(default=200, ge=1, le=5000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[dict[str, object]]:
     """Jobs the caller may see, newest first."""
     jobs = compute.list_jobs(uow, who, states=state, org=org, center=center, limit=limit, offset=offset)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhisuan import accounts
-from zhisuan.core.access import Role
+from zhisuan import accounts, audit
+from zhisuan.core.access import Role, require_role
 from zhisuan.core.catalog import capacity_p, catalog
+from zhisuan.core.ids import MAX_ID
 from zhisuan.core.regions import regions
+from zhisuan.core.text import Name
 from zhisuan.web.deps import LoginDep, PlatformDep, UowDep
 
 router = APIRouter()
@@ -47,19 +50,21 @@ class OrgOut(BaseModel):
 
 class OwnershipIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    owner: str = Field(description="Owner: id, credit code or name")
-    percent: str = Field(description="Shareholding in percent, decimal string", examples=["35"])
+    owner: Name = Field(max_length=200, description="Owner: id, credit code or name")
+    percent: Name = Field(
+        max_length=64, description="Shareholding in percent, decimal string", examples=["35"]
+    )
     controls: bool = False
 
 
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str
-    password: str = Field(min_length=8)
+    username: Name = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=1024)
     role: Role
-    display_name: str | None = None
-    org: str | None = None
-    city_code: str | None = None
+    display_name: Name | None = Field(default=None, max_length=200)
+    org: Name | None = Field(default=None, max_length=200)
+    city_code: Name | None = Field(default=None, max_length=6)
 
 
 class UserOut(BaseModel):
@@ -74,8 +79,10 @@ class UserOut(BaseModel):
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    username: str | None = Field(default=None, description="Whose token (default: the caller)")
+    name: Name = Field(min_length=1, max_length=100)
+    username: Name | None = Field(
+        default=None, max_length=64, description="Whose token (default: the caller)"
+    )
 
 
 class TokenOut(BaseModel):
@@ -186,3 +193,103 @@ def create_token(body: TokenIn, uow: UowDep, who: LoginDep, platform: PlatformDe
     token = accounts.create_token(uow, who, body.username or who.username, body.name, platform.clock.now())
     uow.commit()
     return TokenOut(token=token)
+
+
+class RoleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    org: Name | None = Field(default=None, max_length=200, description="Organization for org roles")
+    city_code: Name | None = Field(default=None, max_length=6, description="City for role city")
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str | None = Field(
+        default=None, min_length=8, max_length=1024, description="The new password (default: generated)"
+    )
+
+
+class PasswordOut(BaseModel):
+    password: str = Field(description="The new password, shown once")
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: str
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+    hash: str
+
+
+class AuditVerdictOut(BaseModel):
+    intact: bool
+    checked: int
+    broken_at: int | None
+    problem: str | None
+
+
+UsernamePath = Annotated[str, PathParam(min_length=1, max_length=64)]
+
+
+@router.post("/users/{username}/disable", tags=["accounts"])
+def disable_user(username: UsernamePath, uow: UowDep, who: LoginDep, platform: PlatformDep) -> UserOut:
+    """Disable an account: its sessions end and its tokens stop working (admins; org admins: members)."""
+    view = accounts.set_active(uow, who, username, False, platform.clock.now())
+    uow.commit()
+    return UserOut.model_validate(view.as_dict())
+
+
+@router.post("/users/{username}/enable", tags=["accounts"])
+def enable_user(username: UsernamePath, uow: UowDep, who: LoginDep, platform: PlatformDep) -> UserOut:
+    view = accounts.set_active(uow, who, username, True, platform.clock.now())
+    uow.commit()
+    return UserOut.model_validate(view.as_dict())
+
+
+@router.put("/users/{username}/role", tags=["accounts"])
+def change_role(
+    username: UsernamePath, body: RoleIn, uow: UowDep, who: LoginDep, platform: PlatformDep
+) -> UserOut:
+    """Give an account another role (admins); its sessions end so the new role applies at once."""
+    view = accounts.change_role(
+        uow, who, username, body.role, platform.clock.now(), org=body.org, city_code=body.city_code
+    )
+    uow.commit()
+    return UserOut.model_validate(view.as_dict())
+
+
+@router.post("/users/{username}/password", tags=["accounts"])
+def reset_password(
+    username: UsernamePath, body: PasswordIn, uow: UowDep, who: LoginDep, platform: PlatformDep
+) -> PasswordOut:
+    """Set a new password (given or generated, shown once); the account's sessions end."""
+    secret = accounts.reset_password(uow, who, username, platform.clock.now(), body.password)
+    uow.commit()
+    return PasswordOut(password=secret)
+
+
+@router.get("/audit", tags=["audit"])
+def audit_log(
+    uow: UowDep,
+    who: LoginDep,
+    action: Annotated[str | None, Query(max_length=64, description="action prefix, e.g. bill.")] = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Annotated[str | None, Query(max_length=128, description="e.g. bill:12")] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="events before this id")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditEventOut]:
+    """The audit log, newest first (administrators and the provincial office)."""
+    events = audit.list_events(
+        uow, who, action=action, actor=actor, subject=subject, before_id=before, limit=limit
+    )
+    return [AuditEventOut.model_validate(e.as_dict()) for e in events]
+
+
+@router.get("/audit/verify", tags=["audit"])
+def audit_verify(uow: UowDep, who: LoginDep) -> AuditVerdictOut:
+    """Recompute the keyed chain and compare it with its signed head."""
+    require_role(who, *audit.READERS)
+    v = audit.verify(uow)
+    return AuditVerdictOut(intact=v.intact, checked=v.checked, broken_at=v.broken_at, problem=v.problem)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from zhisuan import accounts
+from zhisuan import accounts, audit
+from zhisuan.accounts import sessions
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import capacity_p, catalog
 from zhisuan.core.errors import AuthenticationError
+from zhisuan.core.ids import MAX_ID
 from zhisuan.core.regions import regions
 from zhisuan.reports.dashboard import dashboard
 from zhisuan.web.deps import LoginDep, PlatformDep, PrincipalDep, RowId, UowDep, check_csrf
@@ -51,27 +53,36 @@ def login_form(request: Request, who: PrincipalDep, next: str | None = None) -> 
 def login(
     request: Request,
     uow: UowDep,
+    platform: PlatformDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     csrf_token: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     check_csrf(request, csrf_token)
+    now = platform.clock.now()
+    address = request.client.host if request.client is not None else None
     try:
-        user = accounts.authenticate_password(uow, username, password)
-    except AuthenticationError as exc:
+        user = sessions.login(uow, username, password, address, now)
+    except (AuthenticationError, sessions.ThrottledError) as exc:
+        uow.commit()  # the failure counts (and is audited) even though the login is refused
         request.state.principal = None
-        return render(
-            request, "login.html", {"next": _safe_next(next), "error": exc.message, "username": username}, 401
-        )
+        context = {"next": _safe_next(next), "error": exc.message, "username": username[:64]}
+        return render(request, "login.html", context, exc.http_status)
+    key = sessions.start_session(uow, int(user.id), now)
+    uow.commit()
     request.session.clear()
-    request.session["user_id"] = int(user.id)
+    request.session["sid"] = key
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: Annotated[str, Form()]) -> RedirectResponse:
+def logout(request: Request, uow: UowDep, csrf_token: Annotated[str, Form()]) -> RedirectResponse:
     check_csrf(request, csrf_token)
+    key = request.session.get("sid")
+    if isinstance(key, str):
+        sessions.end_session(uow, key)  # the cookie alone no longer logs anyone in
+        uow.commit()
     request.session.clear()
     return RedirectResponse("/", status_code=303)
 
@@ -120,3 +131,29 @@ def account_revoke_token(
     accounts.revoke_token(uow, who, token_id, platform.clock.now())
     uow.commit()
     return RedirectResponse("/account", status_code=303)
+
+
+add_nav(NavItem("/audit", "Audit log", roles=tuple(r.value for r in audit.READERS), order=85))
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    uow: UowDep,
+    who: LoginDep,
+    action: str | None = None,
+    actor: str | None = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> HTMLResponse:
+    """The audit log, newest first, with whether the chain verifies (administrators, province)."""
+    events = audit.list_events(
+        uow, who, action=(action or "")[:64] or None, actor=(actor or "")[:64] or None, before_id=before
+    )
+    context: dict[str, object] = {
+        "events": events,
+        "verdict": audit.verify(uow),
+        "action": action or "",
+        "actor": actor or "",
+        "older": events[-1].id if len(events) >= 100 else None,
+    }
+    return render(request, "audit.html", context)

@@ -1,0 +1,167 @@
+"""The audit chain (issue 16): keyed, serialised, its head signed and copied outside the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, delete, select, update
+
+from tests.conftest import TEST_SEAL, TestDatabase
+from zhisuan import audit
+from zhisuan.audit import GENESIS, Seal
+from zhisuan.core.access import Principal, Role
+from zhisuan.core.clock import UTC
+from zhisuan.core.errors import PermissionDeniedError
+from zhisuan.store.models.core import AuditEventRow, AuditHeadRow
+from zhisuan.store.uow import UnitOfWork
+
+NOW = dt.datetime(2025, 6, 15, 2, 0, tzinfo=UTC)
+
+
+def _events(uow: UnitOfWork, n: int, action: str = "bill.pay") -> None:
+    for i in range(n):
+        audit.record(uow, NOW, "finance", action, f"bill:{i}", {"amount_fen": 100 * i})
+
+
+@pytest.fixture
+def chain(db: TestDatabase) -> TestDatabase:
+    with db.uow() as uow:
+        _events(uow, 5)
+        uow.commit()
+    return db
+
+
+def test_an_untouched_chain_verifies(chain: TestDatabase) -> None:
+    with chain.uow() as uow:
+        verdict = audit.verify(uow)
+    assert verdict.intact and verdict.checked == 5
+
+
+def test_an_edited_event_is_named(chain: TestDatabase) -> None:
+    with chain.uow() as uow:
+        third = uow.session.execute(
+            select(AuditEventRow).order_by(AuditEventRow.id).offset(2).limit(1)
+        ).scalar_one()
+        third.detail = json.dumps({"amount_fen": 1})
+        uow.session.flush()
+        verdict = audit.verify(uow)
+        assert verdict.broken_at == third.id and not verdict.intact
+
+
+def test_deleting_the_last_events_is_caught(chain: TestDatabase) -> None:
+    with chain.uow() as uow:
+        last = uow.session.execute(select(func_max())).scalar_one()
+        uow.session.execute(delete(AuditEventRow).where(AuditEventRow.id >= last - 1))
+        verdict = audit.verify(uow)
+    assert not verdict.intact and "counts 5" in (verdict.problem or "")
+
+
+def func_max():  # type: ignore[no-untyped-def]
+    from sqlalchemy import func
+
+    return func.max(AuditEventRow.id)
+
+
+def test_emptying_the_table_is_caught(chain: TestDatabase) -> None:
+    with chain.uow() as uow:
+        uow.session.execute(delete(AuditEventRow))
+        verdict = audit.verify(uow)
+    assert not verdict.intact
+
+
+def test_rechaining_with_plain_sha256_is_caught(chain: TestDatabase) -> None:
+    """An attacker without the key edits an event and recomputes every hash (and the head) with SHA-256."""
+    with chain.uow() as uow:
+        s = uow.session
+        prev = GENESIS
+        rows = s.execute(select(AuditEventRow).order_by(AuditEventRow.id)).scalars().all()
+        rows[1].detail = json.dumps({"amount_fen": 999999})
+        for row in rows:
+            payload = "\x1f".join([prev, row.at.isoformat(), row.actor, row.action, row.subject, row.detail])
+            row.prev_hash, row.hash = prev, hashlib.sha256(payload.encode()).hexdigest()
+            prev = row.hash
+        s.execute(update(AuditHeadRow).values(hash=prev, mac=hashlib.sha256(prev.encode()).hexdigest()))
+        s.flush()
+        verdict = audit.verify(uow)
+        assert not verdict.intact and verdict.broken_at == rows[0].id
+
+
+def test_an_appended_forged_event_is_caught(chain: TestDatabase) -> None:
+    with chain.uow() as uow:
+        s = uow.session
+        last = s.execute(select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(1)).scalar_one()
+        forged = Seal(b"not the key")
+        digest = forged.event_hash(last.hash, NOW, "x", "bill.pay", "bill:9", "{}")
+        s.add(
+            AuditEventRow(
+                at=NOW,
+                actor="x",
+                action="bill.pay",
+                subject="bill:9",
+                detail="{}",
+                prev_hash=last.hash,
+                hash=digest,
+            )
+        )
+        s.flush()
+        verdict = audit.verify(uow)
+        forged_id = s.execute(select(func_max())).scalar_one()
+    assert verdict.broken_at == forged_id
+
+
+def test_a_reset_head_and_an_emptied_table_are_caught_by_the_copy_outside(
+    db: TestDatabase, tmp_path: Path
+) -> None:
+    seal = Seal(TEST_SEAL.key, tmp_path / "audit_head.json")
+    uow = UnitOfWork(db.session_factory, seal=seal)
+    with uow:
+        _events(uow, 3)
+        uow.commit()
+    assert json.loads((tmp_path / "audit_head.json").read_text())["count"] == 3
+    with uow.fresh() as u:
+        assert audit.verify(u).intact
+        u.session.execute(delete(AuditEventRow))
+        u.session.execute(update(AuditHeadRow).values(count=0, hash=GENESIS, mac=""))
+        verdict = audit.verify(u)
+    assert not verdict.intact and "outside the database counts 3" in (verdict.problem or "")
+
+
+def test_the_log_is_read_by_admins_and_the_province_only(chain: TestDatabase) -> None:
+    with chain.uow() as uow:
+        events = audit.list_events(uow, Principal(None, "p", Role.PROVINCE), action="bill.")
+        assert [e.subject for e in events][:2] == ["bill:4", "bill:3"]
+        with pytest.raises(PermissionDeniedError):
+            audit.list_events(uow, Principal(None, "f", Role.FINANCE))
+
+
+# concurrent writers ---------------------------------------------------------------------------------
+
+
+def test_eighty_concurrent_writers_never_fork_the_chain(committed_engine: Engine) -> None:
+    uow = UnitOfWork.for_engine(committed_engine, seal=TEST_SEAL)
+    errors: list[BaseException] = []
+    start = threading.Barrier(80)
+
+    def write(i: int) -> None:
+        try:
+            start.wait()
+            with uow.fresh() as mine:
+                audit.record(mine, NOW, f"user{i}", "token.create", f"user:{i}", {"i": i})
+                mine.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(80)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with uow.fresh() as check:
+        verdict = audit.verify(check)
+    assert verdict.intact and verdict.checked == 80
