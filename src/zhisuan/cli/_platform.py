@@ -58,6 +58,13 @@ def cli_principal() -> Principal:
         return UserView.of(row).principal()
 
 
+def acting(username: str | None) -> Principal:
+    """Who a command acts as: its own ``--as USER`` when given, else the root option's account."""
+    if username:
+        act_as(username)
+    return cli_principal()
+
+
 def cli_actor() -> str:
     """The name the audit log records for this command's actions."""
     return cli_principal().username

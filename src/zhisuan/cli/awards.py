@@ -1,8 +1,9 @@
 """`zhisuan awards …`: calls, applications, review, notice, budgets, payment batches and city payouts.
 
-Every command acts as the user named by ``--as`` (its role and scope decide what it may do; approvals,
-payments and city payouts are made by named people). Without ``--as`` read-only commands act as the
-command line's administrator ``cli``. ``--json`` prints what the API would answer.
+Every command acts as the user named by its ``--as`` (or the root option ``zhisuan --as USER``): its
+role and scope decide what it may do, and approvals, payments and city payouts are made by named
+people. Without either, commands act as the administrator ``cli:<login>``. ``--json`` prints what the
+API would answer.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from typing import Any
 
 import typer
 
-from zhisuan import accounts
-from zhisuan.accounts.services import find_user
 from zhisuan.awards import payments, payouts, reports, services
 from zhisuan.cli._common import console, guarded, print_json, print_table
-from zhisuan.cli._platform import CLI_ADMIN, platform
+from zhisuan.cli._platform import acting, platform
 from zhisuan.core.access import Principal
 from zhisuan.core.errors import ValidationError
 
@@ -30,10 +29,7 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def _who(username: str | None) -> Principal:
-    if not username:
-        return CLI_ADMIN
-    with platform().uow() as uow:
-        return accounts.UserView.of(find_user(uow, username)).principal()
+    return acting(username)
 
 
 def _json_file(path: Path | None, what: str) -> Any:

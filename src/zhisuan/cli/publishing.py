@@ -12,10 +12,9 @@ from typing import Any, cast
 
 import typer
 
-from zhisuan import accounts, publishing
-from zhisuan.accounts.services import find_user
+from zhisuan import publishing
 from zhisuan.cli._common import console, guarded, print_json, print_table
-from zhisuan.cli._platform import cli_principal, platform
+from zhisuan.cli._platform import acting, platform
 from zhisuan.core.access import Principal
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ValidationError
@@ -24,10 +23,7 @@ AS_HELP = "Act as this province user (default: the root option --as, else the ad
 
 
 def _who(username: str | None) -> Principal:
-    if not username:
-        return cli_principal()
-    with platform().uow() as uow:
-        return accounts.UserView.of(find_user(uow, username)).principal()
+    return acting(username)
 
 
 def _print_review(review: dict[str, Any]) -> None:
