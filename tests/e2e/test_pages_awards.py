@@ -126,6 +126,7 @@ def _apply(office: Office, token: str, rd_cost: str, action: str = "submit", ref
             "event_on": "2025-06-10",
             "fact_rd_cost": rd_cost,
             "fact_selection_mode": "open_challenge",
+            "fact_topic": "general_llm",
             "fact_in_provincial_plan": "true",
             "funding_source_0": "",
             "funding_amount_0": "",
@@ -243,6 +244,7 @@ def test_a_returned_application_is_corrected_and_resubmitted_on_its_page(office:
         "event_on": "2025-06-10",
         "fact_rd_cost": "9000000",
         "fact_selection_mode": "open_challenge",
+        "fact_topic": "general_llm",
         "fact_in_provincial_plan": "true",
         "funding_source_0": "",
         "action": "submit",
@@ -270,7 +272,12 @@ def test_a_draft_shows_what_is_missing_and_only_its_applicant_may_edit_it(office
     )
     url = r.headers["location"]
     page = client.get(url).text
-    assert 'id="missing"' in page and "立项方式" in page and "是否列入省科技计划" in page
+    assert (
+        'id="missing"' in page
+        and "立项方式" in page
+        and "研究方向" in page
+        and "是否列入省级科技攻关计划" in page
+    )
     not_yet = client.post(
         url,
         data={
@@ -301,7 +308,12 @@ def test_a_draft_shows_what_is_missing_and_only_its_applicant_may_edit_it(office
         "project_name": "草稿项目",
         "event_on": "2025-06-10",
     }
-    facts = {"fact_rd_cost": "5000000", "fact_selection_mode": "directed", "fact_in_provincial_plan": "true"}
+    facts = {
+        "fact_rd_cost": "5000000",
+        "fact_selection_mode": "directed",
+        "fact_topic": "industry_llm",
+        "fact_in_provincial_plan": "true",
+    }
     assert client.post(url, data=_submit | facts | {"action": "submit"}).status_code == 200
     token = office.login("pia")  # submitted: the province reads it, but does not edit it
     page = client.get(url).text

@@ -210,7 +210,7 @@ def _scenarios(d: Demo, calls: Mapping[str, int], events: Mapping[str, dt.date])
                 (EVIDENCE, f"{ref}-{kind}-拨付凭证.pdf"),
             )
         uow.commit()
-    art5 = {"selection_mode": "open_challenge", "in_provincial_plan": True}
+    art5 = {"selection_mode": "open_challenge", "topic": "general_llm", "in_provincial_plan": True}
     # paid: the matches, a case-by-case grant with two approvers, a standard with a dismissed objection
     hefei_match = d.apply(
         d.ago(40),
@@ -247,7 +247,7 @@ def _scenarios(d: Demo, calls: Mapping[str, int], events: Mapping[str, dt.date])
         "GB-AGRI-AI-01",
         "农业大模型应用技术要求（国家标准）",
         ev23,
-        {"standard_level": "national", "leading_drafter": True},
+        {"standard_level": "national", "leading_drafter": True, "general_ai_enterprise": True},
     )
     d.review(d.ago(38), "hefei", case, action="approve", reason="列入省科技计划，建议支持")
     d.review(d.ago(38), "fuyang", standard, action="approve")
@@ -326,7 +326,7 @@ def _scenarios(d: Demo, calls: Mapping[str, int], events: Mapping[str, dt.date])
         "IEC-AUTO-VIS-07",
         "车载视觉大模型评测方法（国际标准）",
         ev23,
-        {"standard_level": "international", "leading_drafter": True},
+        {"standard_level": "international", "leading_drafter": True, "general_ai_enterprise": True},
     )
     d.review(d.ago(10), "wuhu", held, action="approve")
     d.review(d.ago(1), "province", held, action="approve")
@@ -336,8 +336,9 @@ def _scenarios(d: Demo, calls: Mapping[str, int], events: Mapping[str, dt.date])
         )
         uow.commit()
     # still in review, returned, rejected, a draft; a case-by-case amount awaiting its second approver
+    standard14 = {"leading_drafter": True, "general_ai_enterprise": True}
     d.apply(d.ago(3), "ustc", calls["art14"], "GB-EDU-AI-03", "教育大模型评测规范（行业标准）", ev23,
-            {"standard_level": "industry", "leading_drafter": True})  # fmt: skip
+            {"standard_level": "industry", **standard14})  # fmt: skip
     in_province = d.apply(
         d.ago(5),
         "xinghe",
@@ -360,7 +361,7 @@ def _scenarios(d: Demo, calls: Mapping[str, int], events: Mapping[str, dt.date])
     d.review(d.ago(6), "wuhu", returned, action="return", reason="请提供省科技计划立项文件")
     rejected = d.apply(
         d.ago(7), "xinghe", calls["art14"], "T-XH-2025-01", "政务大模型应用指南（团体标准）", ev23,
-        {"standard_level": "group", "leading_drafter": True},
+        {"standard_level": "group", "leading_drafter": True, "general_ai_enterprise": True},
     )  # fmt: skip
     d.review(d.ago(6), "hefei", rejected, action="approve")
     d.review(d.ago(3), "province", rejected, action="reject", reason="团体标准不属于第十四条支持范围")
