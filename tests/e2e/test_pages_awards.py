@@ -221,6 +221,7 @@ def test_an_application_goes_from_the_form_through_review_to_the_public_notice(o
     )
     assert _state(office, url) == "notice"
     office.clock.set(dt.datetime(2025, 6, 21, 2, tzinfo=UTC))
+    office.login("pia")  # a session lasts 12 hours: days later one logs in again
     assert _state(office, url) == "final"
     final = client.get("/awards/final?program=art5&year=2025")
     assert "通用大模型研发" in final.text

@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: the largest request body (a policy pack is tens of kilobytes; JSON requests a few)
 MAX_BODY = 2 * 1024 * 1024
+#: a multipart upload (an evidence file: at most 10 MiB, see zhisuan.awards.evidence) and its form fields
+MAX_UPLOAD = 11 * 1024 * 1024
 #: the deepest nesting a JSON body may have
 MAX_JSON_DEPTH = 32
 #: requests handled at once; the rest wait their turn. A request holds a database connection (two when
@@ -83,7 +85,9 @@ def check_url(scope: Scope) -> tuple[int, bytes] | None:
 
 
 def check_body(body: bytes, content_type: str) -> tuple[int, bytes] | None:
-    """A NUL in a body, or JSON nested too deep, is refused."""
+    """A NUL in a text body, or JSON nested too deep, is refused; files (multipart, binary) may hold NULs."""
+    if "multipart/form-data" in content_type or "octet-stream" in content_type:
+        return None  # binary by nature (evidence: PDF, images, Excel); each text field is checked where read
     if b"\x00" in body:
         return _problem(422, "invalid", "a NUL character is not allowed", "body")
     if "json" in content_type:
@@ -121,12 +125,12 @@ class RequestLimits:
 
         problem = check_url(scope)
         headers = dict(scope.get("headers", []))
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = max(self.max_body, MAX_UPLOAD) if multipart else self.max_body
         length = headers.get(b"content-length")
-        too_long = length is not None and (
-            not length.isdigit() or len(length) > 12 or int(length) > self.max_body
-        )
+        too_long = length is not None and (not length.isdigit() or len(length) > 12 or int(length) > limit)
         if problem is None and too_long:
-            problem = _problem(413, "too_large", f"a request body is at most {self.max_body} bytes")
+            problem = _problem(413, "too_large", f"a request body is at most {limit} bytes")
         if problem is None and scope.get("method") in {"POST", "PUT", "PATCH", "DELETE"}:
             chunks: list[bytes] = []
             size = 0
@@ -137,8 +141,8 @@ class RequestLimits:
                     return
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > self.max_body:
-                    problem = _problem(413, "too_large", f"a request body is at most {self.max_body} bytes")
+                if size > limit:
+                    problem = _problem(413, "too_large", f"a request body is at most {limit} bytes")
                     break
                 chunks.append(chunk)
                 more = message.get("more_body", False)
