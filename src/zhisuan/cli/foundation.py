@@ -26,19 +26,6 @@ ROLES_HELP = "One of: " + ", ".join(r.value for r in Role)
 KINDS_HELP = "One of: " + ", ".join(k.value for k in OrgKind)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.command("serve")(serve)
-    app.command("demo")(demo)
-    app.add_typer(db_app, name="db")
-    app.add_typer(user_app, name="user")
-    app.add_typer(token_app, name="token")
-    app.add_typer(org_app, name="org")
-    app.add_typer(catalog_app, name="catalog")
-    app.add_typer(city_app, name="city")
-    app.add_typer(audit_app, name="audit")
-
-
 @guarded
 def init(
     admin: str = typer.Option("admin", help="Username of the first administrator."),
