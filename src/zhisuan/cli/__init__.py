@@ -28,7 +28,9 @@ class Entry(NamedTuple):
 #: Every top-level command and group, in the order ``zhisuan --help`` lists them; one line each.
 COMMANDS: dict[str, Entry] = {
     "init": Entry(
-        "zhisuan.cli.foundation", "init", "Create the data directory and database and the first admin account."
+        "zhisuan.cli.foundation",
+        "init",
+        "Create the data directory and database and the first admin account.",
     ),
     "serve": Entry(
         "zhisuan.cli.foundation", "serve", "Migrate the database and serve the web pages and the API."

@@ -3,13 +3,22 @@
 
 Every function takes a :class:`UnitOfWork` already entered; none commits. The caller commits once,
 so an import is all-or-nothing: a crash leaves the database as before.
+
+An import reads the file as plain tuples of text and prices a row straight into the tuple it is stored
+as (:class:`_Pricer`) when nothing splits it and every check passes; any other row (one that crosses
+a month, policy, price or band edge, a correction, or a bad row, whose error names its line and
+column) goes through the model (:func:`~zhisuan.metering.model.split_usage`), which gives the same
+records. Rows are stored in batches (:func:`store_rows`), checked set-wise against what is stored.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import time
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +27,26 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from zhisuan.core.access import Scope
-from zhisuan.core.clock import Month
+from zhisuan.core.clock import Month, day_start
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
+from zhisuan.core.ids import MAX_ID
 from zhisuan.core.money import Money
 from zhisuan.metering._scope import CHUNK, apply_scope
-from zhisuan.metering.model import RawUsage, UsageKind, UsageRecord, split_usage
+from zhisuan.metering.model import (
+    BP,
+    SECONDS_PER_HOUR,
+    RateCard,
+    RawUsage,
+    UsageKind,
+    UsageRecord,
+    check_identity,
+    half_up,
+    split_usage,
+)
 from zhisuan.metering.rates import policy_edges, rate_card
-from zhisuan.metering.usage_file import parse_usage_row, read_usage_file
+from zhisuan.metering.usage_file import ROW_COLUMNS, Values, parse_usage_row, read_usage_values
 from zhisuan.policy import PackSet
-from zhisuan.store.bulk import insert_staged, stage
+from zhisuan.store.bulk import insert_rows, insert_staged, stage
 from zhisuan.store.models.compute import PoolRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import UsageRecordRow
@@ -115,31 +135,18 @@ def record_from_row(row: Any) -> UsageRecord:
     )
 
 
-def _same_figures(a: UsageRecord, b: UsageRecord) -> bool:
-    return (a.org_id, a.center_id, a.cards, a.price_fen_per_card_hour, a.discount_bp) == (
-        b.org_id,
-        b.center_id,
-        b.cards,
-        b.price_fen_per_card_hour,
-        b.discount_bp,
-    )
-
-
 class _References:
-    """The organizations and pools a batch of rows names, loaded once for the whole batch."""
+    """The organizations and pools (id → center, accelerator) rows may name."""
 
-    def __init__(self, s: Session, org_ids: Iterable[int]) -> None:
-        ids = sorted(set(org_ids))
-        self.orgs: set[int] = set()
-        for i in range(0, len(ids), CHUNK):
-            part = ids[i : i + CHUNK]
-            self.orgs.update(
-                s.execute(select(OrganizationRow.id).where(OrganizationRow.id.in_(part))).scalars()
-            )
-        self.pools = {
-            pid: (cid, acc)
-            for pid, cid, acc in s.execute(select(PoolRow.id, PoolRow.center_id, PoolRow.accelerator))
-        }
+    def __init__(self, orgs: set[int], pools: Mapping[int, tuple[int, str]]) -> None:
+        self.orgs = orgs
+        self.pools = pools
+
+    @classmethod
+    def load(cls, s: Session) -> _References:
+        """Every organization and pool, loaded once for a whole import."""
+        pools = s.execute(select(PoolRow.id, PoolRow.center_id, PoolRow.accelerator))
+        return cls(set(s.execute(select(OrganizationRow.id)).scalars()), {p: (c, a) for p, c, a in pools})
 
     def check(self, n: int, raw: RawUsage) -> None:
         """The row's organization exists; its pool belongs to its center and has its accelerator."""
@@ -156,6 +163,121 @@ class _References:
             raise ValidationError(
                 f"pool {raw.pool_id} has {pool[1]}, not {raw.accelerator}", row=n, column="accelerator"
             )
+
+
+_FIRST_PERIOD = Month(1970, 1)
+_LAST_PERIOD = Month(2100, 12)
+
+
+def _stamp(seconds: int) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
+
+
+class _Pricer:
+    """Prices a file row straight into its stored tuple, when nothing splits it and every check passes.
+
+    Month starts and policy-validity edges are one sorted list of Unix seconds (the start of each
+    period, with its ``policy_on`` day and usage month); price versions and discounts are steps per
+    (organization, pool). A row whose interval contains any of these edges, on a banded pool, a
+    correction or a row that fails a check answers ``None``: the model splits, prices or refuses it.
+    """
+
+    def __init__(self, card: RateCard, edges: Sequence[dt.date], refs: _References) -> None:
+        self.card = card
+        self.refs = refs
+        days = set(edges)
+        month = _FIRST_PERIOD
+        while month <= _LAST_PERIOD:
+            days.add(month.first_day)
+            month = month.next()
+        ordered = sorted(days)
+        self.period_s = [int(day_start(d).timestamp()) for d in ordered]
+        self.period = [(d, str(Month.of_date(d))) for d in ordered]
+        self.engines: set[str] = set()
+        self.steps: dict[tuple[int, int], tuple[list[int], list[tuple[int, int]]] | None] = {}
+
+    def _steps(self, org: int, pool: int) -> tuple[list[int], list[tuple[int, int]]] | None:
+        """Days on which the pool's price or the org's discount changes, with (price, discount) from
+        each; None for a banded pool (its pieces split at band edges)."""
+        if self.card.banded(pool):
+            return None
+        cuts: list[int] = []
+        terms: list[tuple[int, int]] = []
+        for day in self.card.version_days(pool, org):
+            try:
+                price = self.card.rate_on(pool, day).bands[0].price_fen_per_card_hour
+            except NotFoundError:
+                continue  # a discount before the pool's first price: no price yet
+            cuts.append(int(day_start(day).timestamp()))
+            terms.append((price, self.card.discount_on(org, pool, day)))
+        return cuts, terms
+
+    def row(self, v: Values) -> list[tuple[object, ...]] | None:
+        """The stored row of a simple file row, or None (the model handles it)."""
+        engine, job, org_t, center_t, pool_t, acc, cards_t, start_t, end_t, corrects = v
+        if corrects:
+            return None
+        try:
+            org, center, pool, cards = int(org_t), int(center_t), int(pool_t), int(cards_t)
+            start, end = dt.datetime.fromisoformat(start_t), dt.datetime.fromisoformat(end_t)
+        except ValueError:
+            return None
+        if start.tzinfo is None or end.tzinfo is None or start.microsecond or end.microsecond:
+            return None
+        if not 0 < cards <= MAX_ID:
+            return None
+        engine, job, acc = engine.strip(), job.strip(), acc.strip()
+        if engine not in self.engines:
+            try:
+                check_identity(engine, "job")
+            except ValidationError:
+                return None
+            self.engines.add(engine)
+        if len(job.split()) != 1:  # empty, or a space inside
+            return None
+        if org not in self.refs.orgs or self.refs.pools.get(pool) != (center, acc):
+            return None
+        s, e = int(start.timestamp()), int(end.timestamp())
+        if e <= s:
+            return None
+        key = (org, pool)
+        steps = self.steps[key] if key in self.steps else self.steps.setdefault(key, self._steps(org, pool))
+        if steps is None:
+            return None
+        period = self.period_s
+        i = bisect_right(period, s)
+        if i == 0 or i == len(period) or period[i] < e:
+            return None  # a month or policy edge inside: split
+        cuts, terms = steps
+        j = bisect_right(cuts, s)
+        if j == 0 or (j < len(cuts) and cuts[j] < e):
+            return None  # no price yet, or the price or discount changes inside: split
+        price, discount = terms[j - 1]
+        policy_on, month = self.period[i - 1]
+        card_seconds = cards * (e - s)
+        return [
+            (
+                f"{engine}/{job}/{pool}/{_stamp(s)}-{_stamp(e)}",
+                engine,
+                job,
+                org,
+                center,
+                pool,
+                acc,
+                cards,
+                start,
+                end,
+                card_seconds,
+                price,
+                discount,
+                half_up(card_seconds * price * (BP - discount), SECONDS_PER_HOUR * BP),
+                UsageKind.USAGE.value,
+                0,
+                None,
+                month,
+                policy_on,
+            )
+        ]
 
 
 def _corrections(s: Session, corrections: Mapping[str, Sequence[UsageRecord]]) -> list[UsageRecord]:
@@ -191,49 +313,96 @@ def _corrections(s: Session, corrections: Mapping[str, Sequence[UsageRecord]]) -
     return out
 
 
-def prepare_records(
-    uow: UnitOfWork, rows: Iterable[tuple[int, Mapping[str, str]]], packs: PackSet
-) -> tuple[int, list[UsageRecord]]:
-    """Parse, validate, split and price file rows into usage records (nothing written)."""
+def _model_rows(
+    n: int, v: Values, refs: _References, card: RateCard, edges: Sequence[dt.date]
+) -> tuple[list[UsageRecord], str | None]:
+    """A file row through the model: parsed, checked, split and priced (errors name line and column)."""
+    raw, corrects = parse_usage_row(n, dict(zip(ROW_COLUMNS, v, strict=True)))
+    refs.check(n, raw)
+    try:
+        return split_usage(raw, card, edges), corrects
+    except ZhisuanError as exc:
+        raise ValidationError(exc.message, row=n, column=exc.column or exc.field or "pool_id") from None
+
+
+def import_usage(
+    uow: UnitOfWork,
+    path: Path,
+    packs: PackSet,
+    *,
+    batch: int = 50_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Import a usage file: all rows or none; importing it again changes nothing.
+
+    Rows are read, priced and stored ``batch`` records at a time in the caller's transaction;
+    ``progress(batch number, records so far)`` follows each stored batch. Corrections are applied
+    after every other row (each reverses a stored record).
+    """
     s = uow.session
     card = rate_card(uow)
     edges = policy_edges(packs)
-    parsed = [(n, *parse_usage_row(n, row)) for n, row in rows]
-    refs = _References(s, (raw.org_id for _, raw, _ in parsed))
-    records: list[UsageRecord] = []
+    refs = _References.load(s)
+    pricer = _Pricer(card, edges, refs)
+    rows = made = inserted = batches = 0
+    pending: list[tuple[object, ...]] = []
     corrections: dict[str, list[UsageRecord]] = defaultdict(list)
-    for n, raw, corrects in parsed:
-        refs.check(n, raw)
-        try:
-            pieces = split_usage(raw, card, edges)
-        except ZhisuanError as exc:
-            raise ValidationError(exc.message, row=n, column=exc.column or exc.field or "pool_id") from None
-        if corrects is None:
-            records.extend(pieces)
-        else:
-            corrections[corrects].extend(pieces)
+
+    def flush() -> None:
+        nonlocal made, inserted, batches
+        if not pending:
+            return
+        inserted += store_rows(uow, pending)
+        made += len(pending)
+        batches += 1
+        pending.clear()
+        if progress is not None:
+            progress(batches, made)
+
+    for n, v in read_usage_values(path):
+        rows += 1
+        priced = pricer.row(v)
+        if priced is None:
+            pieces, corrects = _model_rows(n, v, refs, card, edges)
+            if corrects is not None:
+                corrections[corrects].extend(pieces)
+                continue
+            priced = [record_row(p) for p in pieces]
+        pending.extend(priced)
+        if len(pending) >= batch:
+            flush()
     if corrections:
-        records.extend(_corrections(s, corrections))
-    return len(parsed), records
+        pending.extend(record_row(r) for r in _corrections(s, corrections))
+    flush()
+    return ImportResult(rows, made, inserted)
 
 
-def _check_batch(records: Sequence[UsageRecord]) -> None:
+# positions in a stored row (RECORD_COLUMNS)
+_KEY, _ENGINE, _JOB, _POOL, _START, _END, _KIND, _REVERSES = 0, 1, 2, 5, 8, 9, 14, 16
+_FIGURE_AT = (3, 4, 7, 11, 12)  # org, center, cards, price, discount
+
+
+def _check_batch(rows: Sequence[Sequence[object]]) -> None:
     """Within one batch: no second of a job on a pool twice among records not reversed in it."""
-    reversed_keys = {r.reverses for r in records if r.reverses}
-    spans: dict[tuple[str, str, int], list[UsageRecord]] = defaultdict(list)
-    for r in records:
-        if r.kind is UsageKind.USAGE and r.key not in reversed_keys:
-            spans[(r.engine, r.engine_job_id, r.pool_id)].append(r)
-    for group in spans.values():
-        if len(group) > 1:
-            group.sort(key=lambda r: r.start)
-            for a, b in itertools.pairwise(group):
-                if b.start < a.end:
-                    raise ConflictError(
-                        f"usage {b.key} overlaps {a.key}: a second is metered once; "
-                        "send a correction (column corrects) instead",
-                        field="start",
-                    )
+    reversed_keys = {r[_REVERSES] for r in rows if r[_REVERSES]}
+    first: dict[tuple[object, object, object], Sequence[object]] = {}
+    again: dict[tuple[object, object, object], list[Sequence[object]]] = {}
+    for r in rows:
+        if r[_KIND] == UsageKind.USAGE.value and r[_KEY] not in reversed_keys:
+            job = (r[_ENGINE], r[_JOB], r[_POOL])
+            if job in first:
+                again.setdefault(job, [first[job]]).append(r)
+            else:
+                first[job] = r
+    for group in again.values():
+        group.sort(key=lambda r: r[_START])  # type: ignore[arg-type,return-value]
+        for a, b in itertools.pairwise(group):
+            if b[_START] < a[_END]:  # type: ignore[operator]
+                raise ConflictError(
+                    f"usage {b[_KEY]} overlaps {a[_KEY]}: a second is metered once; "
+                    "send a correction (column corrects) instead",
+                    field="start",
+                )
 
 
 _FIGURES = ("org_id", "center_id", "cards", "price_fen_per_card_hour", "discount_bp")
@@ -263,6 +432,10 @@ def _check_against_stored(s: Session, tmp: str) -> None:
         s.execute(select(UsageRecordRow.reverses).where(UsageRecordRow.reverses.in_(keys))).scalars()
     )
     reversed_keys |= set(s.execute(text(f"SELECT reverses FROM {tmp} WHERE reverses IS NOT NULL")).scalars())
+    _overlap_error(pairs, reversed_keys)  # type: ignore[arg-type]
+
+
+def _overlap_error(pairs: Sequence[Sequence[str]], reversed_keys: set[str]) -> None:
     for new_key, old_key in pairs:
         if new_key not in reversed_keys and old_key not in reversed_keys:
             raise ConflictError(
@@ -272,34 +445,65 @@ def _check_against_stored(s: Session, tmp: str) -> None:
             )
 
 
-def store_records(uow: UnitOfWork, records: Sequence[UsageRecord]) -> int:
-    """Write usage records once each (known keys skipped); refuse double-metered seconds.
+def _check_inserted(s: Session, rows: Sequence[Sequence[object]], inserted: int, before: int) -> None:
+    """SQLite, after the insert: a known key carries the same figures; the new rows (ids above
+    ``before``) overlap nothing in force. Raising aborts the unit of work, so nothing stays written."""
+    t = UsageRecordRow
+    if inserted < len(rows):  # some keys were known: their figures must agree
+        mine = {r[_KEY]: tuple(r[i] for i in _FIGURE_AT) for r in rows}
+        keys = list(mine)
+        cols = (t.key, t.org_id, t.center_id, t.cards, t.price_fen_per_card_hour, t.discount_bp)
+        for i in range(0, len(keys), CHUNK):
+            for key, *figures in s.execute(select(*cols).where(t.key.in_(keys[i : i + CHUNK]))):
+                if tuple(figures) != mine[key]:
+                    raise ConflictError(f"usage {key} was already reported with different figures")
+    pairs = s.execute(
+        text(
+            "SELECT t.key, u.key FROM usage_records t JOIN usage_records u "
+            "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
+            "AND u.id <> t.id AND u.start_at < t.end_at AND t.start_at < u.end_at "
+            "WHERE t.id > :before AND t.kind = 'usage' AND u.kind = 'usage'"
+        ),
+        {"before": before},
+    ).all()
+    if pairs:
+        keys = sorted({k for pair in pairs for k in pair})
+        reversed_keys = set(s.execute(select(t.reverses).where(t.reverses.in_(keys))).scalars())
+        _overlap_error(pairs, reversed_keys)  # type: ignore[arg-type]
 
-    Records are staged in a temporary table (COPY on PostgreSQL), checked against what is stored with
-    two set-based queries, then moved with ``INSERT … ON CONFLICT DO NOTHING``.
+
+def store_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
+    """Write usage record rows (``RECORD_COLUMNS`` order) once each, known keys skipped; refuse
+    double-metered seconds and a known key with other figures. Returns how many were new.
+
+    PostgreSQL: binary COPY into a temporary table, two set-based checks against what is stored,
+    then ``INSERT … SELECT … ON CONFLICT DO NOTHING``. SQLite (one writer at a time): the rows go
+    straight in with ``INSERT … ON CONFLICT DO NOTHING`` and the same checks run on what was written.
     """
     s = uow.session
-    unique: dict[str, UsageRecord] = {}
-    for r in records:
-        prev = unique.get(r.key)
-        if prev is not None and not _same_figures(prev, r):
-            raise ConflictError(f"usage {r.key} appears twice with different figures")
-        unique[r.key] = r
+    unique: dict[object, Sequence[object]] = {}
+    for r in rows:
+        prev = unique.setdefault(r[_KEY], r)
+        if prev is not r and any(prev[i] != r[i] for i in _FIGURE_AT):
+            raise ConflictError(f"usage {r[_KEY]} appears twice with different figures")
     if not unique:
         return 0
-    batch = list(unique.values())
+    batch = rows if len(unique) == len(rows) else list(unique.values())
     _check_batch(batch)
     table = UsageRecordRow.__table__
-    tmp = stage(s, table, RECORD_COLUMNS, [record_row(r) for r in batch])  # type: ignore[arg-type]
-    _check_against_stored(s, tmp)
-    return insert_staged(s, table, tmp, RECORD_COLUMNS, ("key",))  # type: ignore[arg-type]
+    if s.get_bind().dialect.name == "postgresql":
+        tmp = stage(s, table, RECORD_COLUMNS, batch)  # type: ignore[arg-type]
+        _check_against_stored(s, tmp)
+        return insert_staged(s, table, tmp, RECORD_COLUMNS, ("key",))  # type: ignore[arg-type]
+    before = int(s.execute(select(func.coalesce(func.max(UsageRecordRow.id), 0))).scalar_one())
+    inserted = insert_rows(s, table, RECORD_COLUMNS, batch, conflict=("key",))  # type: ignore[arg-type]
+    _check_inserted(s, batch, inserted, before)
+    return inserted
 
 
-def import_usage(uow: UnitOfWork, path: Path, packs: PackSet) -> ImportResult:
-    """Import a usage file: all rows or none; importing it again changes nothing."""
-    n, records = prepare_records(uow, read_usage_file(path), packs)
-    inserted = store_records(uow, records)
-    return ImportResult(n, len(records), inserted)
+def store_records(uow: UnitOfWork, records: Sequence[UsageRecord]) -> int:
+    """Write usage records once each (known keys skipped); refuse double-metered seconds."""
+    return store_rows(uow, [record_row(r) for r in records])
 
 
 def list_usage(
@@ -371,9 +575,9 @@ __all__ = [
     "ImportResult",
     "import_usage",
     "list_usage",
-    "prepare_records",
     "record_from_row",
     "record_row",
     "store_records",
+    "store_rows",
     "usage_summary",
 ]

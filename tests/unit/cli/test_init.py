@@ -24,7 +24,9 @@ def test_help_lists_every_command_without_importing_any_of_them() -> None:
         "    pass\n"
         f"print('LOADED', sorted(m for m in sys.modules if m.startswith({HEAVY!r})))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert "LOADED []" in done.stdout
     for name in COMMANDS:
         assert f"  {name} " in done.stdout
