@@ -13,8 +13,10 @@ records. Rows are stored in batches (:func:`store_rows`), checked set-wise again
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import itertools
+import queue
+import threading
 import time
 from bisect import bisect_right
 from collections import defaultdict
@@ -46,7 +48,7 @@ from zhisuan.metering.model import (
 from zhisuan.metering.rates import policy_edges, rate_card
 from zhisuan.metering.usage_file import ROW_COLUMNS, Values, parse_usage_row, read_usage_values
 from zhisuan.policy import PackSet
-from zhisuan.store.bulk import insert_rows, insert_staged, stage
+from zhisuan.store.bulk import insert_rows, stage
 from zhisuan.store.models.compute import PoolRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import UsageRecordRow
@@ -169,8 +171,18 @@ _FIRST_PERIOD = Month(1970, 1)
 _LAST_PERIOD = Month(2100, 12)
 
 
+_DAY_STAMP: dict[int, str] = {}
+_CLOCK_STAMP = [f"T{h:02d}{m:02d}{sec:02d}Z" for h in range(24) for m in range(60) for sec in range(60)]
+_USAGE = UsageKind.USAGE.value
+
+
 def _stamp(seconds: int) -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
+    """``YYYYMMDDTHHMMSSZ`` of a Unix second (the key's form, as the model's ``_stamp``)."""
+    day = seconds // 86400
+    text_ = _DAY_STAMP.get(day)
+    if text_ is None:
+        text_ = _DAY_STAMP[day] = time.strftime("%Y%m%d", time.gmtime(day * 86400))
+    return text_ + _CLOCK_STAMP[seconds % 86400]
 
 
 class _Pricer:
@@ -271,7 +283,7 @@ class _Pricer:
                 price,
                 discount,
                 half_up(card_seconds * price * (BP - discount), SECONDS_PER_HOUR * BP),
-                UsageKind.USAGE.value,
+                _USAGE,
                 0,
                 None,
                 month,
@@ -337,148 +349,104 @@ def import_usage(
 
     Rows are read, priced and stored ``batch`` records at a time in the caller's transaction;
     ``progress(batch number, records so far)`` follows each stored batch. Corrections are applied
-    after every other row (each reverses a stored record).
+    after every other row (each reverses a stored record). One set-based query at the end checks
+    that no second is metered twice.
     """
     s = uow.session
     card = rate_card(uow)
     edges = policy_edges(packs)
     refs = _References.load(s)
-    pricer = _Pricer(card, edges, refs)
-    rows = made = inserted = batches = 0
-    pending: list[tuple[object, ...]] = []
     corrections: dict[str, list[UsageRecord]] = defaultdict(list)
+    read = [0]
+    # Pricing (Python) and storing (the database) overlap: a thread prices the next batch while
+    # this one waits for the database to take the last (the driver releases the GIL meanwhile).
+    batches: queue.Queue[list[tuple[object, ...]] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
 
-    def flush() -> None:
-        nonlocal made, inserted, batches
-        if not pending:
-            return
-        inserted += store_rows(uow, pending)
-        made += len(pending)
-        batches += 1
-        pending.clear()
-        if progress is not None:
-            progress(batches, made)
+    def price_file() -> None:
+        try:
+            pricer = _Pricer(card, edges, refs)
+            pending: list[tuple[object, ...]] = []
+            for n, v in read_usage_values(path):
+                if stop.is_set():
+                    return
+                read[0] += 1
+                priced = pricer.row(v)
+                if priced is None:
+                    pieces, corrects = _model_rows(n, v, refs, card, edges)
+                    if corrects is not None:
+                        corrections[corrects].extend(pieces)
+                        continue
+                    priced = [record_row(p) for p in pieces]
+                pending.extend(priced)
+                if len(pending) >= batch:
+                    batches.put(pending)
+                    pending = []
+            batches.put(pending)
+            batches.put(None)
+        except BaseException as exc:  # handed to the storing thread, raised there
+            batches.put(exc)
 
-    for n, v in read_usage_values(path):
-        rows += 1
-        priced = pricer.row(v)
-        if priced is None:
-            pieces, corrects = _model_rows(n, v, refs, card, edges)
-            if corrects is not None:
-                corrections[corrects].extend(pieces)
+    pricing = threading.Thread(target=price_file, name="usage-import-pricing", daemon=True)
+    pricing.start()
+    made = inserted = stored = 0
+    before = _last_id(s)
+    try:
+        while (got := batches.get()) is not None:
+            if isinstance(got, BaseException):
+                raise got
+            if not got:  # the last batch may be empty
                 continue
-            priced = [record_row(p) for p in pieces]
-        pending.extend(priced)
-        if len(pending) >= batch:
-            flush()
+            inserted += _write_rows(uow, got)
+            made += len(got)
+            stored += 1
+            if progress is not None:
+                progress(stored, made)
+    finally:
+        stop.set()
+        while pricing.is_alive():  # let a pricer blocked on a full queue finish
+            with contextlib.suppress(queue.Empty):
+                batches.get(timeout=0.05)
     if corrections:
-        pending.extend(record_row(r) for r in _corrections(s, corrections))
-    flush()
+        fixed = [record_row(r) for r in _corrections(s, corrections)]
+        inserted += _write_rows(uow, fixed)
+        made += len(fixed)
+        if progress is not None:
+            progress(stored + 1, made)
+    if inserted:
+        _check_new_usage(s, before)
+    rows = read[0]
     return ImportResult(rows, made, inserted)
 
 
 # positions in a stored row (RECORD_COLUMNS)
-_KEY, _ENGINE, _JOB, _POOL, _START, _END, _KIND, _REVERSES = 0, 1, 2, 5, 8, 9, 14, 16
+_KEY = 0
 _FIGURE_AT = (3, 4, 7, 11, 12)  # org, center, cards, price, discount
-
-
-def _check_batch(rows: Sequence[Sequence[object]]) -> None:
-    """Within one batch: no second of a job on a pool twice among records not reversed in it."""
-    reversed_keys = {r[_REVERSES] for r in rows if r[_REVERSES]}
-    first: dict[tuple[object, object, object], Sequence[object]] = {}
-    again: dict[tuple[object, object, object], list[Sequence[object]]] = {}
-    for r in rows:
-        if r[_KIND] == UsageKind.USAGE.value and r[_KEY] not in reversed_keys:
-            job = (r[_ENGINE], r[_JOB], r[_POOL])
-            if job in first:
-                again.setdefault(job, [first[job]]).append(r)
-            else:
-                first[job] = r
-    for group in again.values():
-        group.sort(key=lambda r: r[_START])  # type: ignore[arg-type,return-value]
-        for a, b in itertools.pairwise(group):
-            if b[_START] < a[_END]:  # type: ignore[operator]
-                raise ConflictError(
-                    f"usage {b[_KEY]} overlaps {a[_KEY]}: a second is metered once; "
-                    "send a correction (column corrects) instead",
-                    field="start",
-                )
-
-
 _FIGURES = ("org_id", "center_id", "cards", "price_fen_per_card_hour", "discount_bp")
 
 
-def _check_against_stored(s: Session, tmp: str) -> None:
-    """Set-based: a known key must carry the same figures; new usage must not overlap usage in force."""
-    differs = " OR ".join(f"u.{c} <> t.{c}" for c in _FIGURES)
-    clash = s.execute(
-        text(f"SELECT t.key FROM {tmp} t JOIN usage_records u ON u.key = t.key WHERE {differs} LIMIT 1")
-    ).first()
-    if clash is not None:
-        raise ConflictError(f"usage {clash[0]} was already reported with different figures")
-    pairs = s.execute(
-        text(
-            f"SELECT t.key, u.key FROM {tmp} t JOIN usage_records u "
-            "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
-            "AND u.key <> t.key AND u.start_at < t.end_at AND t.start_at < u.end_at "
-            "WHERE t.kind = 'usage' AND u.kind = 'usage'"
-        )
-    ).all()
-    if not pairs:
-        return
-    # overlaps are rare: a pair is fine only if one side is reversed (stored or in this batch)
-    keys = sorted({k for pair in pairs for k in pair})
-    reversed_keys = set(
-        s.execute(select(UsageRecordRow.reverses).where(UsageRecordRow.reverses.in_(keys))).scalars()
-    )
-    reversed_keys |= set(s.execute(text(f"SELECT reverses FROM {tmp} WHERE reverses IS NOT NULL")).scalars())
-    _overlap_error(pairs, reversed_keys)  # type: ignore[arg-type]
+def _last_id(s: Session) -> int:
+    return int(s.execute(select(func.coalesce(func.max(UsageRecordRow.id), 0))).scalar_one())
 
 
-def _overlap_error(pairs: Sequence[Sequence[str]], reversed_keys: set[str]) -> None:
-    for new_key, old_key in pairs:
-        if new_key not in reversed_keys and old_key not in reversed_keys:
-            raise ConflictError(
-                f"usage {new_key} overlaps {old_key}: a second is metered once; "
-                "send a correction (column corrects) instead",
-                field="start",
-            )
-
-
-def _check_inserted(s: Session, rows: Sequence[Sequence[object]], inserted: int, before: int) -> None:
-    """SQLite, after the insert: a known key carries the same figures; the new rows (ids above
-    ``before``) overlap nothing in force. Raising aborts the unit of work, so nothing stays written."""
+def _known_figures_agree(s: Session, rows: Sequence[Sequence[object]]) -> None:
+    """Rows whose key was already stored carry its figures (SQLite: looked up by key)."""
     t = UsageRecordRow
-    if inserted < len(rows):  # some keys were known: their figures must agree
-        mine = {r[_KEY]: tuple(r[i] for i in _FIGURE_AT) for r in rows}
-        keys = list(mine)
-        cols = (t.key, t.org_id, t.center_id, t.cards, t.price_fen_per_card_hour, t.discount_bp)
-        for i in range(0, len(keys), CHUNK):
-            for key, *figures in s.execute(select(*cols).where(t.key.in_(keys[i : i + CHUNK]))):
-                if tuple(figures) != mine[key]:
-                    raise ConflictError(f"usage {key} was already reported with different figures")
-    pairs = s.execute(
-        text(
-            "SELECT t.key, u.key FROM usage_records t JOIN usage_records u "
-            "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
-            "AND u.id <> t.id AND u.start_at < t.end_at AND t.start_at < u.end_at "
-            "WHERE t.id > :before AND t.kind = 'usage' AND u.kind = 'usage'"
-        ),
-        {"before": before},
-    ).all()
-    if pairs:
-        keys = sorted({k for pair in pairs for k in pair})
-        reversed_keys = set(s.execute(select(t.reverses).where(t.reverses.in_(keys))).scalars())
-        _overlap_error(pairs, reversed_keys)  # type: ignore[arg-type]
+    mine = {r[_KEY]: tuple(r[i] for i in _FIGURE_AT) for r in rows}
+    keys = list(mine)
+    cols = (t.key, t.org_id, t.center_id, t.cards, t.price_fen_per_card_hour, t.discount_bp)
+    for i in range(0, len(keys), CHUNK):
+        for key, *figures in s.execute(select(*cols).where(t.key.in_(keys[i : i + CHUNK]))):
+            if tuple(figures) != mine[key]:
+                raise ConflictError(f"usage {key} was already reported with different figures")
 
 
-def store_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
-    """Write usage record rows (``RECORD_COLUMNS`` order) once each, known keys skipped; refuse
-    double-metered seconds and a known key with other figures. Returns how many were new.
+def _write_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
+    """Insert rows once each (a known key is skipped, and must carry the same figures); how many new.
 
-    PostgreSQL: binary COPY into a temporary table, two set-based checks against what is stored,
-    then ``INSERT … SELECT … ON CONFLICT DO NOTHING``. SQLite (one writer at a time): the rows go
-    straight in with ``INSERT … ON CONFLICT DO NOTHING`` and the same checks run on what was written.
+    PostgreSQL: binary COPY into a temporary table, then ``INSERT … SELECT … ON CONFLICT (key) DO
+    NOTHING``; SQLite: ``INSERT … ON CONFLICT (key) DO NOTHING`` with ``executemany``. Only when some
+    keys were known are their figures compared with what is stored.
     """
     s = uow.session
     unique: dict[object, Sequence[object]] = {}
@@ -489,15 +457,68 @@ def store_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
     if not unique:
         return 0
     batch = rows if len(unique) == len(rows) else list(unique.values())
-    _check_batch(batch)
     table = UsageRecordRow.__table__
-    if s.get_bind().dialect.name == "postgresql":
-        tmp = stage(s, table, RECORD_COLUMNS, batch)  # type: ignore[arg-type]
-        _check_against_stored(s, tmp)
-        return insert_staged(s, table, tmp, RECORD_COLUMNS, ("key",))  # type: ignore[arg-type]
-    before = int(s.execute(select(func.coalesce(func.max(UsageRecordRow.id), 0))).scalar_one())
-    inserted = insert_rows(s, table, RECORD_COLUMNS, batch, conflict=("key",))  # type: ignore[arg-type]
-    _check_inserted(s, batch, inserted, before)
+    if s.get_bind().dialect.name != "postgresql":
+        inserted = insert_rows(s, table, RECORD_COLUMNS, batch, conflict=("key",))  # type: ignore[arg-type]
+        if inserted < len(batch):
+            _known_figures_agree(s, batch)
+        return inserted
+    tmp = stage(s, table, RECORD_COLUMNS, batch)  # type: ignore[arg-type]
+    cols = ", ".join(RECORD_COLUMNS)
+    inserted = int(
+        s.execute(  # type: ignore[attr-defined]
+            text(f"INSERT INTO usage_records ({cols}) SELECT {cols} FROM {tmp} ON CONFLICT (key) DO NOTHING")
+        ).rowcount
+    )
+    if inserted < len(batch):
+        differs = " OR ".join(f"u.{c} <> t.{c}" for c in _FIGURES)
+        clash = s.execute(
+            text(f"SELECT t.key FROM {tmp} t JOIN usage_records u ON u.key = t.key WHERE {differs} LIMIT 1")
+        ).first()
+        if clash is not None:
+            raise ConflictError(f"usage {clash[0]} was already reported with different figures")
+    s.execute(text(f"DROP TABLE {tmp}"))
+    return inserted
+
+
+def _check_new_usage(s: Session, before: int) -> None:
+    """The usage written after id ``before`` overlaps no other usage of its job on its pool, unless one
+    of the two is reversed: a second is metered once. One set-based query for a whole import (its own
+    rows included); raising aborts the unit of work, so nothing of the import stays written."""
+    t = UsageRecordRow
+    pairs = s.execute(
+        text(
+            "SELECT t.key, u.key FROM usage_records t JOIN usage_records u "
+            "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
+            "AND u.id <> t.id AND u.start_at < t.end_at AND t.start_at < u.end_at "
+            "WHERE t.id > :before AND t.kind = 'usage' AND u.kind = 'usage' ORDER BY t.id, u.id"
+        ),
+        {"before": before},
+    ).all()
+    if not pairs:
+        return
+    keys = sorted({k for pair in pairs for k in pair})
+    reversed_keys: set[str] = set()
+    for i in range(0, len(keys), CHUNK):
+        reversed_keys.update(
+            s.execute(select(t.reverses).where(t.reverses.in_(keys[i : i + CHUNK]))).scalars()  # type: ignore[arg-type]
+        )
+    for new_key, other_key in pairs:
+        if new_key not in reversed_keys and other_key not in reversed_keys:
+            raise ConflictError(
+                f"usage {new_key} overlaps {other_key}: a second is metered once; "
+                "send a correction (column corrects) instead",
+                field="start",
+            )
+
+
+def store_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
+    """Write usage record rows (``RECORD_COLUMNS`` order) once each, known keys skipped; refuse
+    double-metered seconds and a known key with other figures. Returns how many were new."""
+    before = _last_id(uow.session)
+    inserted = _write_rows(uow, rows)
+    if inserted:
+        _check_new_usage(uow.session, before)
     return inserted
 
 
