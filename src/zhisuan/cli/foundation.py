@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from zhisuan import accounts, audit
@@ -60,18 +62,34 @@ def db_upgrade() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
-    worker: bool = typer.Option(True, help="Run the background worker inside the server."),
+    worker: bool = typer.Option(
+        True, help="Run the dispatch worker inside the server (in one of its processes)."
+    ),
+    workers: int = typer.Option(
+        os.cpu_count() or 1, "--workers", min=1, help="Server processes (default: the number of cores)."
+    ),
 ) -> None:
     """Migrate the database and serve the web pages and the API."""
     import uvicorn
 
-    from zhisuan.web.app import create_app
-
     p = platform()
     p.migrate()
-    app = create_app(p, run_worker=worker and p.settings.run_worker)
-    out.print(f"serving on [bold]http://{host}:{port}/[/]  (API: /api/v1, docs: /api/v1/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    out.print(
+        f"serving on [bold]http://{host}:{port}/[/]  (API: /api/v1, docs: /api/v1/docs; {workers} processes)"
+    )
+    if workers == 1:
+        from zhisuan.web.app import create_app
+
+        app = create_app(p, run_worker=worker and p.settings.run_worker)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    # each process builds its own platform from the environment; one of them holds the dispatch lease
+    if not worker:
+        os.environ["ZHISUAN_WORKER"] = "0"
+    p.engine.dispose()
+    uvicorn.run(
+        "zhisuan.web.app:serve_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )
 
 
 @user_app.command("add")
@@ -340,4 +358,4 @@ def demo(
     )
     out.print(f"admin login: [bold]admin[/] / [bold]{secret}[/]")
     if serve_after:
-        serve(host=host, port=port, worker=True)
+        serve(host=host, port=port, worker=True, workers=os.cpu_count() or 1)

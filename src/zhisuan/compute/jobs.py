@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, func, or_, select
 
 from zhisuan.accounts.services import find_org
-from zhisuan.compute._context import _Context
+from zhisuan.compute._context import _Context, province
 from zhisuan.compute._rows import _event, _job_row, _open_run, _transition
 from zhisuan.compute.model import JobState
-from zhisuan.compute.placement import DEFAULT_POLICY, Federation
 from zhisuan.compute.schemas import JobInput, _yuan
 from zhisuan.compute.services import find_center
-from zhisuan.compute.views import JobView, _quota_row_view, core_pools
+from zhisuan.compute.views import JobView, _quota_row_view
 from zhisuan.core.access import Action, Kind, Principal, Resource, authorize, visible_scope
 from zhisuan.core.catalog import accelerator
 from zhisuan.core.clock import ensure_aware
@@ -77,7 +76,8 @@ def submit_job(
         updated_at=now,
         engine_cancel_pending=False,
     )
-    ctx = _Context.load(uow)
+    model = province(uow)
+    ctx = model.context({org.id: (org.name, org.city_code)})
     try:
         spec = ctx.spec(row)
     except ZhisuanError as exc:
@@ -85,7 +85,7 @@ def submit_job(
     # the compute core decides feasibility: every pool (an unavailable one comes back), and the quota
     quota_row = s.get(QuotaRow, org.id)
     quotas = {org.name: _quota_row_view(quota_row, org).quota()} if quota_row is not None else {}
-    refusal = Federation(DEFAULT_POLICY, core_pools(ctx.centers), quotas=quotas).submit(spec)
+    refusal = model.refusal(spec, quotas)
     if refusal is not None:
         raise ValidationError(f"no pool can ever run this job: {refusal.text()}", field=refusal.field)
     s.add(row)

@@ -55,13 +55,13 @@ def read_usage_values(path: Path) -> Iterator[tuple[int, Values]]:
         width = len(header)
         # an absent optional column reads from one empty cell appended to every row
         pick = itemgetter(*(header.index(c) if c in header else width for c in ROW_COLUMNS))
-        for row in reader:
-            if not row:
+        for cells in reader:
+            if not cells:
                 continue  # a blank line, skipped as DictReader does
-            if len(row) < width:  # missing cells are empty, as DictReader reads them
-                row += [""] * (width - len(row))
-            row.append("")
-            yield reader.line_num, pick(row)
+            if len(cells) < width:  # missing cells are empty, as DictReader reads them
+                cells += [""] * (width - len(cells))
+            cells.append("")
+            yield reader.line_num, pick(cells)
 
 
 def read_usage_file(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
