@@ -1,4 +1,4 @@
-# ruff: noqa: S603, S608  -- the benchmark runs our own command and psql; SQL text from constants
+# ruff: noqa: S608  -- the benchmark runs our own command and psql; SQL text from constants
 """Usage ingest, each path against the smallest thing that does the same work, in the same run.
 
 * **PostgreSQL, end to end**: ``zhisuan usage import FILE.csv`` (a real process: read, validate,
@@ -173,7 +173,11 @@ def zhisuan_import(url: str, tmp: Path, file: Path) -> tuple[float, dict[str, in
     env = os.environ | {"ZHISUAN_DATABASE_URL": url, "ZHISUAN_DATA_DIR": str(tmp)}
     t = time.perf_counter()
     done = subprocess.run(
-        [*ZHISUAN, "usage", "import", str(file), "--json"], env=env, capture_output=True, text=True, check=True
+        [*ZHISUAN, "usage", "import", str(file), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return time.perf_counter() - t, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -246,7 +250,7 @@ def postgresql_end_to_end(rows: int, tmp: Path) -> dict[str, object]:
 
 def sqlite_store(n: int, tmp: Path, batch: int) -> dict[str, object]:
     rows = record_rows(n)
-    engine, url = fresh("sqlite", tmp)
+    engine, _url = fresh("sqlite", tmp)
     t = time.perf_counter()
     with UnitOfWork.for_engine(engine) as uow:
         inserted = sum(store_rows(uow, rows[i : i + batch]) for i in range(0, n, batch))
@@ -260,7 +264,7 @@ def sqlite_store(n: int, tmp: Path, batch: int) -> dict[str, object]:
     again_s = time.perf_counter() - t
     assert again == 0
     engine.dispose()
-    engine, url = fresh("sqlite", tmp)
+    engine, _url = fresh("sqlite", tmp)
     cols = ", ".join(RECORD_COLUMNS)
     marks = ", ".join("?" for _ in RECORD_COLUMNS)
     t = time.perf_counter()
@@ -270,7 +274,8 @@ def sqlite_store(n: int, tmp: Path, batch: int) -> dict[str, object]:
         cur = raw.cursor()
         for i in range(0, n, batch):
             cur.executemany(
-                f"INSERT OR IGNORE INTO usage_records ({cols}) VALUES ({marks})", _sqlite_rows(rows[i : i + batch])
+                f"INSERT OR IGNORE INTO usage_records ({cols}) VALUES ({marks})",
+                _sqlite_rows(rows[i : i + batch]),
             )
         cur.close()
     reference = time.perf_counter() - t

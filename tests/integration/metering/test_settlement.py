@@ -174,13 +174,11 @@ def test_overlaps_inside_one_file_are_refused_across_batches_and_nothing_is_writ
         assert metering.import_usage(uow, file, PACKS, batch=50).inserted == 0
         uow.rollback()
     late = row("j3", world["A"], "2025-06-04T08:30:00+08:00", "2025-06-04T09:30:00+08:00")  # j3 again, later
-    with pytest.raises(ConflictError, match="overlaps"):
-        with db.uow() as uow:
-            metering.import_usage(uow, usage_file(tmp_path / "u.jsonl", [*rows, late]), PACKS, batch=50)
+    with pytest.raises(ConflictError, match="overlaps"), db.uow() as uow:
+        metering.import_usage(uow, usage_file(tmp_path / "u.jsonl", [*rows, late]), PACKS, batch=50)
     twice = row("j1", world["A"], "2025-06-02T08:00:00+08:00", "2025-06-02T09:00:00+08:00", cards=4)
-    with pytest.raises(ConflictError, match="different figures"):
-        with db.uow() as uow:
-            metering.import_usage(uow, usage_file(tmp_path / "v.jsonl", [*rows, twice]), PACKS, batch=50)
+    with pytest.raises(ConflictError, match="different figures"), db.uow() as uow:
+        metering.import_usage(uow, usage_file(tmp_path / "v.jsonl", [*rows, twice]), PACKS, batch=50)
     with db.uow() as uow:
         assert uow.session.execute(select(func.count()).select_from(UsageRecordRow)).scalar_one() == 0
 
