@@ -22,7 +22,7 @@ from zhisuan.compute.views import JobView, _quota_row_view
 from zhisuan.core.access import Action, Kind, Principal, Resource, authorize, visible_scope
 from zhisuan.core.catalog import accelerator
 from zhisuan.core.clock import ensure_aware
-from zhisuan.core.errors import ValidationError, ZhisuanError
+from zhisuan.core.errors import NotFoundError, ValidationError, ZhisuanError
 from zhisuan.core.ids import OrgId
 from zhisuan.core.regions import city as lookup_city
 from zhisuan.store.models.compute import CenterRow, JobEventRow, JobRow, PoolRow, QuotaRow
@@ -38,7 +38,10 @@ def submit_job(
     if data.org is not None:
         org = find_org(uow, data.org)
     elif who.org_id is not None:
-        org = find_org(uow, who.org_id)
+        found = s.get(OrganizationRow, who.org_id)
+        if found is None:
+            raise NotFoundError(f"no organization {who.org_id}", field="org")
+        org = found
     else:
         raise ValidationError("say which organization submits the job", field="org")
     authorize(who, Action.WRITE, Resource(Kind.JOB, org_id=OrgId(org.id), city_code=org.city_code))
@@ -91,7 +94,6 @@ def submit_job(
     s.add(row)
     s.flush()
     _event(uow, row, now, None, JobState.QUEUED.value, actor or who.username, "submitted")
-    s.flush()
     return ctx.view(row)
 
 

@@ -15,7 +15,7 @@ from zhisuan.core.errors import NotFoundError, ValidationError
 from zhisuan.core.money import Money
 from zhisuan.metering._scope import CHUNK, apply_scope
 from zhisuan.metering.model import BP, BillState, check_transition
-from zhisuan.metering.postings import post_bill_lines, post_payments
+from zhisuan.metering.postings import post_bill_lines, post_issued, post_paid, post_payments
 from zhisuan.store.models.metering import BillLineRow, BillRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -30,30 +30,37 @@ def _bill(s: Session, bill_id: int) -> BillRow:
 def issue_bills(
     uow: UnitOfWork, clock: Clock, bill_ids: Sequence[int] = (), month: Month | None = None
 ) -> int:
-    """Issue draft bills (by id, or every draft of a month) and post their lines to the ledger."""
+    """Issue draft bills (by id, or every draft of a month) and post their lines to the ledger
+    (set-wise: one ``UPDATE … RETURNING`` and ``INSERT … SELECT`` per ledger table)."""
     s = uow.session
+    on = shanghai_date(clock.now())
     if month is not None:
-        bills = list(
-            s.execute(select(BillRow).where(BillRow.month == str(month), BillRow.state == "draft")).scalars()
+        ids = list(
+            s.execute(
+                update(BillRow)
+                .where(BillRow.month == str(month), BillRow.state == BillState.DRAFT.value)
+                .values(state=BillState.ISSUED.value, issued_on=on)
+                .returning(BillRow.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
         )
     else:
         bills = [_bill(s, b) for b in bill_ids]
-    on = shanghai_date(clock.now())
-    for b in bills:
-        check_transition(BillState(b.state), BillState.ISSUED)
-    if not bills:
+        for b in bills:
+            check_transition(BillState(b.state), BillState.ISSUED)
+        ids = [b.id for b in bills]
+        for i in range(0, len(ids), CHUNK):
+            s.execute(
+                update(BillRow)
+                .where(BillRow.id.in_(ids[i : i + CHUNK]))
+                .values(state=BillState.ISSUED.value, issued_on=on)
+                .execution_options(synchronize_session=False)
+            )
+    if not ids:
         return 0
-    ids = [b.id for b in bills]
-    for i in range(0, len(ids), CHUNK):
-        s.execute(
-            update(BillRow)
-            .where(BillRow.id.in_(ids[i : i + CHUNK]))
-            .values(state="issued", issued_on=on)
-            .execution_options(synchronize_session=False)
-        )
-    post_bill_lines(s, bills, on, clock)
+    post_issued(s, ids, on, clock)
     s.expire_all()
-    return len(bills)
+    return len(ids)
 
 
 def pay_bill(
@@ -76,22 +83,20 @@ def pay_bill(
 def pay_all(uow: UnitOfWork, month: Month, reference: str, paid_on: dt.date, clock: Clock) -> int:
     """Mark every issued bill of a month paid with one reference (demo payments, bulk bank files)."""
     s = uow.session
-    bills = list(
-        s.execute(select(BillRow).where(BillRow.month == str(month), BillRow.state == "issued")).scalars()
-    )
-    if not bills:
-        return 0
-    ids = [b.id for b in bills]
-    for i in range(0, len(ids), CHUNK):
+    ids = list(
         s.execute(
             update(BillRow)
-            .where(BillRow.id.in_(ids[i : i + CHUNK]))
-            .values(state="paid", payment_ref=reference, paid_on=paid_on)
+            .where(BillRow.month == str(month), BillRow.state == BillState.ISSUED.value)
+            .values(state=BillState.PAID.value, payment_ref=reference, paid_on=paid_on)
+            .returning(BillRow.id)
             .execution_options(synchronize_session=False)
-        )
-    post_payments(s, bills, paid_on, clock)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    post_paid(s, ids, paid_on, clock)
     s.expire_all()
-    return len(bills)
+    return len(ids)
 
 
 def void_bill(uow: UnitOfWork, bill_id: int, reason: str, clock: Clock) -> dict[str, object]:

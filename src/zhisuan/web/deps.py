@@ -65,7 +65,8 @@ def _identify(request: Request, uow: UnitOfWork, platform: Platform) -> Principa
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("send the token as 'Authorization: Bearer <token>'")
         user = accounts.authenticate_token(uow, token, platform.clock.now())
-        uow.commit()
+        if uow.session.dirty:  # the token's last use moved (at most once a minute)
+            uow.commit()
         return user.principal()
     user_id = request.session.get("user_id")
     if isinstance(user_id, int):
