@@ -36,14 +36,20 @@ def submit_job(
     """Queue a job, or refuse it with the reason if no pool can ever satisfy it (nothing is written)."""
     s = uow.session
     if data.org is not None:
-        org = find_org(uow, data.org)
+        org_id = find_org(uow, data.org).id
     elif who.org_id is not None:
-        found = s.get(OrganizationRow, who.org_id)
-        if found is None:
-            raise NotFoundError(f"no organization {who.org_id}", field="org")
-        org = found
+        org_id = who.org_id
     else:
         raise ValidationError("say which organization submits the job", field="org")
+    # the organization with its quota, in one query
+    found = s.execute(
+        select(OrganizationRow, QuotaRow)
+        .outerjoin(QuotaRow, QuotaRow.org_id == OrganizationRow.id)
+        .where(OrganizationRow.id == org_id)
+    ).first()
+    if found is None:
+        raise NotFoundError(f"no organization {org_id}", field="org")
+    org, quota_row = found
     authorize(who, Action.WRITE, Resource(Kind.JOB, org_id=OrgId(org.id), city_code=org.city_code))
     for key in data.accelerators:
         accelerator(key, field="accelerators")
@@ -86,7 +92,6 @@ def submit_job(
     except ZhisuanError as exc:
         raise ValidationError(exc.message, field=exc.field) from None
     # the compute core decides feasibility: every pool (an unavailable one comes back), and the quota
-    quota_row = s.get(QuotaRow, org.id)
     quotas = {org.name: _quota_row_view(quota_row, org).quota()} if quota_row is not None else {}
     refusal = model.refusal(spec, quotas)
     if refusal is not None:
