@@ -125,7 +125,7 @@ def free_port() -> int:
 
 def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a loaded machine takes a while to import three processes
     while True:
         try:
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
