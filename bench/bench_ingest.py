@@ -1,18 +1,21 @@
-"""Usage ingest: records per second into SQLite and PostgreSQL, batched vs plain ORM row by row.
+# ruff: noqa: S608  -- the benchmark runs our own command and psql; SQL text from constants
+"""Usage ingest, each path against the smallest thing that does the same work, in the same run.
 
-Each database gets a fresh schema. The same priced usage records are written three ways in one run:
-
-* ``batched``: :func:`zhisuan.metering.usage.store_records` — the import's path: overlap and
-  same-key checks, then COPY into a temporary table + ``INSERT … ON CONFLICT DO NOTHING`` on
-  PostgreSQL, one multi-row ``INSERT … ON CONFLICT DO NOTHING`` (executemany) on SQLite;
-* ``batched again``: the same records once more (idempotent: nothing inserted);
-* ``orm row-by-row``: the plain ORM baseline — per record, look the key up, ``session.add`` and flush.
+* **PostgreSQL, end to end**: ``zhisuan usage import FILE.csv`` (a real process: read, validate,
+  split at month edges, price, stage, check, insert) against psql's ``\\copy`` of the same file into
+  a staging table + one ``INSERT … SELECT … ON CONFLICT (key) DO NOTHING`` that builds the key, the
+  card-seconds, the list price and the month in SQL (no checks, no splitting). Each on a fresh
+  database; then the same file again through ``zhisuan usage import`` (adds nothing).
+* **SQLite, the store** (``store_rows``, the import's writer, given priced rows) against one
+  ``executemany`` of ``INSERT OR IGNORE`` of the same rows (the date columns converted the same way),
+  each on a fresh database; and the SQLite import end to end for information.
 
 Usage::
 
-    .venv/bin/python bench/bench_ingest.py [--records 200000] [--baseline 5000] [--only sqlite|postgresql]
+    .venv/bin/python bench/bench_ingest.py [--rows 1000000] [--store-rows 200000] [--only sqlite|postgresql]
 
-Prints a table and writes ``bench/results/bench_ingest.json``.
+Prints ratios first (zhisuan ÷ reference, rows per second), then absolute figures; writes
+``bench/results/bench_ingest.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import datetime as dt
 import json
 import os
 import platform as pyplatform
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -31,7 +36,8 @@ from sqlalchemy import Engine, func, select, text
 
 from zhisuan.core.clock import UTC
 from zhisuan.metering.model import UsageRecord
-from zhisuan.metering.usage import RECORD_COLUMNS, record_row, store_records
+from zhisuan.metering.usage import RECORD_COLUMNS, record_row, store_rows
+from zhisuan.store.bulk import _sqlite_rows
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.models.compute import CenterRow, PoolRow
@@ -43,7 +49,8 @@ PG_ADMIN = os.environ.get("ZHISUAN_TEST_PG", "postgresql://postgres@127.0.0.1:54
 ORGS = 200
 NOW = dt.datetime(2025, 7, 1, tzinfo=UTC)
 RESULTS = Path(__file__).parent / "results"
-LAST_CPU = 0.0  # client (this process) CPU seconds of the last batched run
+ZHISUAN = [sys.executable, "-m", "zhisuan"]
+CST = dt.timezone(dt.timedelta(hours=8))
 
 
 def seed(engine: Engine) -> None:
@@ -94,141 +101,249 @@ def seed(engine: Engine) -> None:
         uow.commit()
 
 
-def records(n: int, offset: int = 0) -> list[UsageRecord]:
+def write_file(path: Path, n: int) -> None:
+    """n usage rows of June 2025 as an engine sends them (Shanghai offsets); a few cross into July."""
+    base = int(dt.datetime(2025, 6, 1, tzinfo=CST).timestamp())
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("engine,engine_job_id,org_id,center_id,pool_id,accelerator,cards,start,end\n")
+        for i in range(n):
+            start = base + (i * 37) % (30 * 86400)
+            end = start + 600 + i % 3000
+            a = dt.datetime.fromtimestamp(start, CST).isoformat()
+            b = dt.datetime.fromtimestamp(end, CST).isoformat()
+            fh.write(f"slurm,j{i},{1 + i % ORGS},1,{1 + i % 4},a100-sxm4-80gb,{1 + i % 8},{a},{b}\n")
+
+
+def record_rows(n: int) -> list[tuple[object, ...]]:
     base = dt.datetime(2025, 6, 1, tzinfo=UTC)
     out = []
-    for i in range(offset, offset + n):
+    for i in range(n):
         start = base + dt.timedelta(seconds=(i * 37) % (28 * 86400))
         out.append(
-            UsageRecord(
-                "bench",
-                f"j{i}",
-                1 + i % ORGS,
-                1,
-                1 + i % 4,
-                "a100-sxm4-80gb",
-                1 + i % 8,
-                start,
-                start + dt.timedelta(seconds=600 + i % 3000),
-                1200 + 1 + i % 4,
+            record_row(
+                UsageRecord(
+                    "bench",
+                    f"j{i}",
+                    1 + i % ORGS,
+                    1,
+                    1 + i % 4,
+                    "a100-sxm4-80gb",
+                    1 + i % 8,
+                    start,
+                    start + dt.timedelta(seconds=600 + i % 3000),
+                    1200 + 1 + i % 4,
+                )
             )
         )
     return out
 
 
-def batched(engine: Engine, recs: list[UsageRecord], batch: int) -> tuple[float, int]:
-    global LAST_CPU
-    c = time.process_time()
-    t = time.perf_counter()
-    inserted = 0
-    with UnitOfWork.for_engine(engine) as uow:
-        for i in range(0, len(recs), batch):
-            inserted += store_records(uow, recs[i : i + batch])
-        uow.commit()
-    LAST_CPU = time.process_time() - c
-    return time.perf_counter() - t, inserted
-
-
-def orm_row_by_row(engine: Engine, recs: list[UsageRecord]) -> tuple[float, int]:
-    cols = [c.name for c in UsageRecordRow.__table__.columns if c.name != "id"]
-    names = RECORD_COLUMNS
-    assert set(names) == set(cols)
-    t = time.perf_counter()
-    inserted = 0
-    with UnitOfWork.for_engine(engine) as uow:
-        s = uow.session
-        for r in recs:
-            if s.execute(select(UsageRecordRow.id).where(UsageRecordRow.key == r.key)).first() is not None:
-                continue
-            s.add(UsageRecordRow(**dict(zip(names, record_row(r), strict=True))))
-            s.flush()
-            inserted += 1
-        uow.commit()
-    return time.perf_counter() - t, inserted
-
-
-def fresh(backend: str, tmp: Path) -> tuple[Engine, str | None]:
+def fresh(backend: str, tmp: Path) -> tuple[Engine, str]:
+    """A migrated, seeded database: (engine, its URL)."""
     if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp / 'ingest.db'}")
-        upgrade(engine)
-        return engine, None
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"zhisuan_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    engine = make_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
+        url = f"sqlite:///{tmp / f'ingest-{uuid.uuid4().hex[:6]}.db'}"
+    else:
+        admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        name = f"zhisuan_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
     upgrade(engine)
-    return engine, name
+    seed(engine)
+    return engine, url
 
 
-def drop(name: str | None) -> None:
-    if name is None:
+def drop(url: str) -> None:
+    if not url.startswith("postgresql"):
         return
     admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
     admin.dispose()
 
 
+def count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(UsageRecordRow.__table__)).scalar_one())
+
+
+def zhisuan_import(url: str, tmp: Path, file: Path) -> tuple[float, dict[str, int]]:
+    env = os.environ | {"ZHISUAN_DATABASE_URL": url, "ZHISUAN_DATA_DIR": str(tmp)}
+    t = time.perf_counter()
+    done = subprocess.run(
+        [*ZHISUAN, "usage", "import", str(file), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return time.perf_counter() - t, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# The reference: the rows as they are in the file, keyed and priced in SQL, no checks, no splitting.
+REFERENCE_SQL = """
+BEGIN;
+CREATE TEMP TABLE stage (engine text, engine_job_id text, org_id int, center_id int, pool_id int,
+  accelerator text, cards int, start_at timestamptz, end_at timestamptz);
+\\copy stage FROM '{file}' WITH (FORMAT csv, HEADER true)
+INSERT INTO usage_records (key, engine, engine_job_id, org_id, center_id, pool_id, accelerator, cards,
+  start_at, end_at, card_seconds, price_fen_per_card_hour, discount_bp, amount_fen, kind, revision,
+  reverses, usage_month, policy_on)
+SELECT s.engine || '/' || s.engine_job_id || '/' || s.pool_id || '/'
+    || to_char(s.start_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS"Z"') || '-'
+    || to_char(s.end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS"Z"'),
+  s.engine, s.engine_job_id, s.org_id, s.center_id, s.pool_id, s.accelerator, s.cards, s.start_at, s.end_at,
+  s.cards * EXTRACT(EPOCH FROM s.end_at - s.start_at)::bigint, p.price_fen, 0,
+  (s.cards * EXTRACT(EPOCH FROM s.end_at - s.start_at)::bigint * p.price_fen * 2 + 3600) / 7200,
+  'usage', 0, NULL, to_char(s.start_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),
+  date_trunc('month', s.start_at AT TIME ZONE 'Asia/Shanghai')::date
+FROM stage s JOIN compute_pools p ON p.id = s.pool_id
+ON CONFLICT (key) DO NOTHING;
+COMMIT;
+"""
+
+
+def psql_reference(url: str, tmp: Path, file: Path) -> float:
+    script = tmp / "reference.sql"
+    script.write_text(REFERENCE_SQL.format(file=file))
+    t = time.perf_counter()
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-f", str(script)], check=True)
+    return time.perf_counter() - t
+
+
+def postgresql_end_to_end(rows: int, tmp: Path) -> dict[str, object]:
+    file = tmp / "usage.csv"
+    write_file(file, rows)
+    engine, url = fresh("postgresql", tmp)
+    try:
+        ours, got = zhisuan_import(url, tmp, file)
+        again, got2 = zhisuan_import(url, tmp, file)
+        assert got2["inserted"] == 0, got2
+        stored = count(engine)
+        assert stored == got["records"], (stored, got)
+    finally:
+        engine.dispose()
+        drop(url)
+    engine, url = fresh("postgresql", tmp)
+    try:
+        reference = psql_reference(url, tmp, file)
+        assert count(engine) == rows
+    finally:
+        engine.dispose()
+        drop(url)
+    return {
+        "path": "zhisuan usage import (PostgreSQL, end to end)",
+        "rows": rows,
+        "records": got["records"],
+        "zhisuan_s": round(ours, 2),
+        "zhisuan_rows_per_s": round(rows / ours),
+        "reference": "psql \\copy into a staging table + INSERT … ON CONFLICT DO NOTHING",
+        "reference_s": round(reference, 2),
+        "reference_rows_per_s": round(rows / reference),
+        "ratio": round(reference / ours, 2),
+        "again_s": round(again, 2),
+        "again_rows_per_s": round(rows / again),
+    }
+
+
+def sqlite_store(n: int, tmp: Path, batch: int) -> dict[str, object]:
+    rows = record_rows(n)
+    engine, _url = fresh("sqlite", tmp)
+    t = time.perf_counter()
+    with UnitOfWork.for_engine(engine) as uow:
+        inserted = sum(store_rows(uow, rows[i : i + batch]) for i in range(0, n, batch))
+        uow.commit()
+    ours = time.perf_counter() - t
+    assert inserted == n == count(engine)
+    t = time.perf_counter()
+    with UnitOfWork.for_engine(engine) as uow:
+        again = sum(store_rows(uow, rows[i : i + batch]) for i in range(0, n, batch))
+        uow.commit()
+    again_s = time.perf_counter() - t
+    assert again == 0
+    engine.dispose()
+    engine, _url = fresh("sqlite", tmp)
+    cols = ", ".join(RECORD_COLUMNS)
+    marks = ", ".join("?" for _ in RECORD_COLUMNS)
+    t = time.perf_counter()
+    with engine.begin() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cur = raw.cursor()
+        for i in range(0, n, batch):
+            cur.executemany(
+                f"INSERT OR IGNORE INTO usage_records ({cols}) VALUES ({marks})",
+                _sqlite_rows(rows[i : i + batch]),
+            )
+        cur.close()
+    reference = time.perf_counter() - t
+    assert count(engine) == n
+    engine.dispose()
+    return {
+        "path": "store_rows (SQLite)",
+        "rows": n,
+        "zhisuan_s": round(ours, 2),
+        "zhisuan_rows_per_s": round(n / ours),
+        "reference": "executemany INSERT OR IGNORE",
+        "reference_s": round(reference, 2),
+        "reference_rows_per_s": round(n / reference),
+        "ratio": round(reference / ours, 2),
+        "again_s": round(again_s, 2),
+        "again_rows_per_s": round(n / again_s),
+    }
+
+
+def sqlite_end_to_end(rows: int, tmp: Path) -> dict[str, object]:
+    file = tmp / "usage-sqlite.csv"
+    write_file(file, rows)
+    engine, url = fresh("sqlite", tmp)
+    try:
+        ours, got = zhisuan_import(url, tmp, file)
+        assert count(engine) == got["records"]
+    finally:
+        engine.dispose()
+    return {
+        "path": "zhisuan usage import (SQLite, end to end, for information)",
+        "rows": rows,
+        "records": got["records"],
+        "zhisuan_s": round(ours, 2),
+        "zhisuan_rows_per_s": round(rows / ours),
+    }
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--baseline", type=int, default=5_000, help="records for the ORM row-by-row baseline")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the file imported end to end")
+    ap.add_argument("--store-rows", type=int, default=200_000, help="rows given to the SQLite store")
     ap.add_argument("--batch", type=int, default=50_000)
     ap.add_argument("--only", choices=["sqlite", "postgresql"])
     args = ap.parse_args()
-    recs = records(args.records)
-    base = records(args.baseline, offset=args.records)
     results = []
-    for backend in ("sqlite", "postgresql"):
-        if args.only and backend != args.only:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            engine, name = fresh(backend, Path(tmp))
-            try:
-                seed(engine)
-                secs, ins = batched(engine, recs, args.batch)
-                cpu = LAST_CPU
-                assert ins == len(recs), (ins, len(recs))
-                again, ins2 = batched(engine, recs, args.batch)
-                assert ins2 == 0
-                orm_secs, orm_ins = orm_row_by_row(engine, base)
-                assert orm_ins == len(base)
-                with engine.connect() as conn:
-                    total = conn.execute(
-                        select(func.count()).select_from(UsageRecordRow.__table__)
-                    ).scalar_one()
-                assert total == len(recs) + len(base)
-            finally:
-                engine.dispose()
-                drop(name)
-        row = {
-            "backend": backend,
-            "records": len(recs),
-            "batched_s": round(secs, 3),
-            "batched_per_s": round(len(recs) / secs),
-            "batched_client_cpu_s": round(cpu, 3),
-            "batched_per_client_cpu_s": round(len(recs) / cpu),
-            "again_s": round(again, 3),
-            "again_per_s": round(len(recs) / again),
-            "orm_records": len(base),
-            "orm_s": round(orm_secs, 3),
-            "orm_per_s": round(len(base) / orm_secs),
-            "speedup": round((len(recs) / secs) / (len(base) / orm_secs), 1),
-        }
-        results.append(row)
-    print(
-        f"{'backend':<11}{'records':>9}{'batched/s':>11}{'/client-CPU-s':>14}{'again/s':>10}{'orm/s':>8}{'ratio':>7}"
-    )
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        if args.only != "sqlite":
+            results.append(postgresql_end_to_end(args.rows, tmp))
+        if args.only != "postgresql":
+            results.append(sqlite_store(args.store_rows, tmp, args.batch))
+            results.append(sqlite_end_to_end(min(args.rows, args.store_rows), tmp))
+    print("ratio = zhisuan rows/s ÷ reference rows/s (same run)")
     for r in results:
-        print(
-            f"{r['backend']:<11}{r['records']:>9}{r['batched_per_s']:>11}{r['batched_per_client_cpu_s']:>14}"
-            f"{r['again_per_s']:>10}"
-            f"{r['orm_per_s']:>8}{r['speedup']:>6}×"
-        )
+        if "ratio" in r:
+            print(
+                f"{r['path']:<48} ratio {r['ratio']:>5}   zhisuan {r['zhisuan_rows_per_s']:>8}/s"
+                f"   reference {r['reference_rows_per_s']:>8}/s   again {r['again_rows_per_s']:>8}/s"
+            )
+        else:
+            print(f"{r['path']:<48} zhisuan {r['zhisuan_rows_per_s']:>8}/s")
     RESULTS.mkdir(exist_ok=True)
-    machine = {"cpus": os.cpu_count(), "python": pyplatform.python_version(), "load": os.getloadavg()}
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": pyplatform.python_version(),
+        "load_after": os.getloadavg(),
+        "at": dt.datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     (RESULTS / "bench_ingest.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2))
 
 

@@ -12,7 +12,11 @@ Usage::
 
     .venv/bin/python bench/bench_settlement.py [--records 10000000] [--orgs 10000] [--backend postgresql]
 
-Prints a table and writes ``bench/results/bench_settlement.json``.
+The reference, measured in the same run on the same database (before and after the month-end; the
+faster counts): one ``GROUP BY`` of every usage record into bill lines (``CREATE TABLE … AS SELECT``
+org, center, pool, price, discount, policy day, ``SUM(card_seconds)``), the least work any month-end
+must do. Prints the ratio first (month-end ÷ reference), then the figures, and appends to
+``bench/results/bench_settlement.json``.
 """
 
 from __future__ import annotations
@@ -147,6 +151,25 @@ OUTPUTS = (
 )
 
 
+REFERENCE = (
+    "CREATE TABLE bench_reference_lines AS SELECT org_id, center_id, pool_id, price_fen_per_card_hour, "
+    "discount_bp, policy_on, SUM(card_seconds) AS card_seconds FROM usage_records "
+    "GROUP BY org_id, center_id, pool_id, price_fen_per_card_hour, discount_bp, policy_on"
+)
+
+
+def reference(engine: Engine) -> float:
+    """Seconds for one GROUP BY of every usage record into bill lines (the table is dropped again)."""
+    with engine.begin() as c:
+        if engine.dialect.name == "postgresql":
+            c.execute(text("SET LOCAL jit = off"))  # as drafting does
+        t = time.perf_counter()
+        c.execute(text(REFERENCE))
+        took = time.perf_counter() - t
+        c.execute(text("DROP TABLE bench_reference_lines"))
+    return took
+
+
 def run(backend: str, n: int, orgs: int, keep: bool, reuse: str | None = None) -> dict[str, object]:
     clock = ManualClock(dt.datetime(2025, 7, 3, 2, tzinfo=UTC))
     with tempfile.TemporaryDirectory() as tmp:
@@ -172,6 +195,7 @@ def run(backend: str, n: int, orgs: int, keep: bool, reuse: str | None = None) -
                 u.commit()
             packs = load_pack_set()
             times: dict[str, float] = {}
+            before = reference(engine)
             t0 = time.perf_counter()
             with uow.fresh() as u:
                 d = metering.draft_bills(u, MONTH, clock)
@@ -198,6 +222,7 @@ def run(backend: str, n: int, orgs: int, keep: bool, reuse: str | None = None) -
                 problems = ledger.verify(u.session)
             times["verify"] = time.perf_counter() - t4
             assert not problems, problems
+            times["reference"] = min(before, reference(engine))
             assert issued == paid == d.bills
         finally:
             engine.dispose()
@@ -216,6 +241,7 @@ def run(backend: str, n: int, orgs: int, keep: bool, reuse: str | None = None) -
         "generate_s": round(gen, 1),
         **{f"{k}_s": round(v, 2) for k, v in times.items()},
         "total_s": round(total, 2),
+        "ratio": round(total / times["reference"], 2),
         "peak_rss_mib": round(peak_rss_mib(), 1),
     }
 
@@ -229,6 +255,10 @@ def main() -> None:
     ap.add_argument("--reuse", help="time again on a database kept with --keep (PostgreSQL)")
     args = ap.parse_args()
     r = run(args.backend, args.records, args.orgs, args.keep, args.reuse)
+    print(
+        f"month-end ÷ one GROUP BY into bill lines (same run): {r['ratio']}  "
+        f"({r['total_s']} s ÷ {r['reference_s']} s)"
+    )
     print(
         f"{'backend':<11}{'records':>10}{'orgs':>7}{'lines':>7}{'draft':>7}{'issue':>7}{'pay':>6}"
         f"{'settle':>8}{'total':>8}{'RSS MiB':>9}"

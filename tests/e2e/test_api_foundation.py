@@ -10,7 +10,7 @@ from tests.e2e.conftest import World
 def test_healthz_reports_the_database(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": True}
+    assert response.json() == {"status": "ok", "database": True, "dispatcher": False}
 
 
 def test_openapi_lists_the_foundation_endpoints(client: TestClient) -> None:

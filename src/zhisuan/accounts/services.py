@@ -384,15 +384,15 @@ TOKEN_TOUCH = dt.timedelta(minutes=1)
 def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> tuple[UserView, int | None]:
     """The token's account, and the token's id when its last use should be recorded (at most once a
     minute, by :func:`touch_token` in a transaction of its own: reading never writes)."""
-    row = uow.session.execute(
-        select(ApiTokenRow).where(
-            ApiTokenRow.token_hash == token_hash(token.strip()), ApiTokenRow.revoked.is_(False)
-        )
-    ).scalar()
-    if row is None:
+    found = uow.session.execute(
+        select(ApiTokenRow, UserRow)
+        .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+        .where(ApiTokenRow.token_hash == token_hash(token.strip()), ApiTokenRow.revoked.is_(False))
+    ).first()
+    if found is None:
         raise AuthenticationError("unknown or revoked token")
-    user = uow.session.get(UserRow, row.user_id)
-    if user is None or not user.active:
+    row, user = found
+    if not user.active:
         raise AuthenticationError("the token's account is disabled")
     stale = row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH
     return UserView.of(user), row.id if stale else None

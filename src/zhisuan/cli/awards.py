@@ -450,7 +450,3 @@ def export_cmd(
         data = reports.round_workbook(uow, who, call_id, p.clock.now())
     out.write_bytes(data)
     console.print(f"wrote {out}", highlight=False)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="awards")

@@ -30,14 +30,6 @@ job_app = typer.Typer(help="Jobs in the platform queue.", no_args_is_help=True)
 quota_app = typer.Typer(help="Organizations' limits over all centers.", no_args_is_help=True)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(center_app, name="center")
-    app.add_typer(pool_app, name="pool")
-    app.add_typer(job_app, name="job")
-    app.add_typer(quota_app, name="quota")
-    app.command("schedule")(schedule)
-
-
 def _json_option(text: str | None, field: str) -> dict[str, Any]:
     if not text:
         return {}

@@ -11,14 +11,7 @@ import typer
 
 from zhisuan.cli._common import console, guarded, print_json, print_table
 from zhisuan.cli._platform import platform
-
-
-def register(app: typer.Typer) -> None:
-    """Add `zhisuan worker`, and `check` to the compute context's `zhisuan center` group."""
-    from zhisuan.cli.compute import center_app
-
-    center_app.command("check")(center_check)
-    app.command("worker")(worker)
+from zhisuan.cli.compute import center_app
 
 
 @guarded
@@ -126,4 +119,7 @@ def worker(
     w.run(every, stop=stop, on_step=show)
 
 
-__all__ = ["center_check", "register", "worker"]
+# `check` joins the compute context's `zhisuan center` group (the command line's table loads it from here)
+center_app.command("check")(center_check)
+
+__all__ = ["center_app", "center_check", "worker"]

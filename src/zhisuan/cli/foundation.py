@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -26,21 +27,6 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 
 ROLES_HELP = "One of: " + ", ".join(r.value for r in Role)
 KINDS_HELP = "One of: " + ", ".join(k.value for k in OrgKind)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.command("serve")(serve)
-    app.command("demo")(demo)
-    app.command("backup")(backup_cmd)
-    app.command("restore")(restore_cmd)
-    app.add_typer(db_app, name="db")
-    app.add_typer(user_app, name="user")
-    app.add_typer(token_app, name="token")
-    app.add_typer(org_app, name="org")
-    app.add_typer(catalog_app, name="catalog")
-    app.add_typer(city_app, name="city")
-    app.add_typer(audit_app, name="audit")
 
 
 @guarded
@@ -126,18 +112,34 @@ def db_upgrade() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
-    worker: bool = typer.Option(True, help="Run the background worker inside the server."),
+    worker: bool = typer.Option(
+        True, help="Run the dispatch worker inside the server (in one of its processes)."
+    ),
+    workers: int = typer.Option(
+        os.cpu_count() or 1, "--workers", min=1, help="Server processes (default: the number of cores)."
+    ),
 ) -> None:
     """Migrate the database and serve the web pages and the API."""
     import uvicorn
 
-    from zhisuan.web.app import create_app
-
     p = platform()
     p.migrate()
-    app = create_app(p, run_worker=worker and p.settings.run_worker)
-    out.print(f"serving on [bold]http://{host}:{port}/[/]  (API: /api/v1, docs: /api/v1/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    out.print(
+        f"serving on [bold]http://{host}:{port}/[/]  (API: /api/v1, docs: /api/v1/docs; {workers} processes)"
+    )
+    if workers == 1:
+        from zhisuan.web.app import create_app
+
+        app = create_app(p, run_worker=worker and p.settings.run_worker)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    # each process builds its own platform from the environment; one of them holds the dispatch lease
+    if not worker:
+        os.environ["ZHISUAN_WORKER"] = "0"
+    p.engine.dispose()
+    uvicorn.run(
+        "zhisuan.web.app:serve_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )
 
 
 @user_app.command("add")
@@ -501,4 +503,4 @@ def demo(
     )
     out.print(f"admin login: [bold]admin[/] / [bold]{secret}[/]")
     if serve_after:
-        serve(host=host, port=port, worker=True)
+        serve(host=host, port=port, worker=True, workers=os.cpu_count() or 1)

@@ -56,7 +56,7 @@ def _fen(text: str, field: str) -> int:
 @guarded
 def usage_import(
     file: Path = typer.Argument(..., help="A .csv (with header) or .jsonl file of usage."),
-    batch: int = typer.Option(20_000, help="Records written per batch (all in one transaction)."),
+    batch: int = typer.Option(50_000, help="Records written per batch (all in one transaction)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Import usage: idempotent (same rows again change nothing), all rows or none.
@@ -65,17 +65,16 @@ def usage_import(
     (ISO timestamps with offset), optional corrects (key of a record this row replaces).
     """
     p = platform()
+
+    def stored(number: int, records: int) -> None:
+        if not as_json:
+            console.print(f"stored batch {number}: {records} records so far")
+
     with p.uow() as uow:
-        n, records = metering.prepare_records(uow, metering.read_usage_file(file), _packs())
-        inserted = 0
-        for i in range(0, len(records), batch):
-            inserted += metering.store_records(uow, records[i : i + batch])
-            if not as_json:
-                console.print(f"stored batch {i // batch + 1}: {min(i + batch, len(records))}/{len(records)}")
-        detail = {"rows": n, "records": len(records), "inserted": inserted}
-        audit.record(uow, p.clock.now(), cli_actor(), "usage.import", f"file:{file.name}"[:128], detail)
+        result = metering.import_usage(
+            uow, file, _packs(), batch=batch, progress=stored, actor=cli_actor(), at=p.clock.now()
+        )
         uow.commit()
-    result = metering.ImportResult(n, len(records), inserted)
     if as_json:
         print_json(
             {

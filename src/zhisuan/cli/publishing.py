@@ -15,6 +15,7 @@ import typer
 from zhisuan import publishing
 from zhisuan.cli._common import console, guarded, print_json, print_table
 from zhisuan.cli._platform import acting, platform
+from zhisuan.cli.policy import app as policy_app
 from zhisuan.core.access import Principal
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ValidationError
@@ -157,9 +158,8 @@ def reject_cmd(
     console.print(f"rejected version {out['version']} of {out['pack']} (#{out['id']})", highlight=False)
 
 
-def register(policy_app: typer.Typer) -> None:
-    """Add the publishing commands to the `zhisuan policy` group."""
-    policy_app.command("publish")(publish_cmd)
-    policy_app.command("versions")(versions_cmd)
-    policy_app.command("approve")(approve_cmd)
-    policy_app.command("reject")(reject_cmd)
+# the publishing commands join the `zhisuan policy` group (the command line's table loads it from here)
+policy_app.command("publish")(publish_cmd)
+policy_app.command("versions")(versions_cmd)
+policy_app.command("approve")(approve_cmd)
+policy_app.command("reject")(reject_cmd)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from zhisuan.accounts.services import ownership_graph
 from zhisuan.compute.model import AcceleratorConstraint, JobSpec, JobState, Pool
-from zhisuan.compute.placement import OrgDirectory
+from zhisuan.compute.placement import DEFAULT_POLICY, Federation, OrgDirectory, Quota, Refusal
 from zhisuan.compute.views import (
     CenterView,
     JobEventView,
@@ -26,6 +27,7 @@ from zhisuan.compute.views import (
     _center_views,
     _core_pool,
     _json,
+    core_pools,
 )
 from zhisuan.core.clock import UTC, ensure_aware
 from zhisuan.core.ids import CenterId, JobId, OrgId, PoolId, UserId
@@ -177,6 +179,62 @@ class _Context:
             command=row.command,
             retries=row.retries,
         )
+
+
+# Everything the province model is built from, in one small query: when the answer is the same as
+# when the cached model was built, the model is still right (centers and pools are only added, and
+# their availability changes; a rolled-back test database can reuse ids, hence every column).
+_PROVINCE_ROWS = text(
+    "SELECT c.id, c.key, c.city_code, c.operator_org_id, o.name, c.engine_config, p.id, p.key, "
+    "p.accelerator, p.nodes, p.cards_per_node, p.price_fen, p.bands, p.engine_kind, p.engine_config, "
+    "p.available, p.unavailable_reason FROM compute_centers c "
+    "LEFT JOIN organizations o ON o.id = c.operator_org_id "
+    "LEFT JOIN compute_pools p ON p.center_id = c.id ORDER BY c.id, p.id"
+)
+
+
+@dataclass
+class _Province:
+    """The centers and pools of one database as submission sees them, and a federation over them
+    that judges whether any pool can ever run a job (built once, reused while nothing changed)."""
+
+    rows: tuple[tuple[object, ...], ...]
+    centers: list[CenterView]
+    federation: Federation
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def context(self, orgs: Mapping[int, tuple[str, str | None]]) -> _Context:
+        """A service context over these centers and the given organizations."""
+        return _Context(self.centers, orgs)
+
+    def refusal(self, spec: JobSpec, quotas: Mapping[str, Quota]) -> Refusal | None:
+        """Why no pool can ever run ``spec`` (the compute core decides), or None. An organization with
+        a quota is judged by a federation that carries it; the others by the cached one."""
+        if quotas:
+            return Federation(DEFAULT_POLICY, self.federation.pools, quotas=quotas).submit(spec)
+        with self.lock:  # request threads share it: queue the job to judge it, then take it out
+            refused = self.federation.submit(spec)
+            if refused is None:
+                self.federation.cancel(spec.id)
+            return refused
+
+
+_PROVINCES: dict[str, _Province] = {}
+
+
+def province(uow: UnitOfWork) -> _Province:
+    """The province model of this unit of work's database: cached per process, rebuilt when a center
+    or pool was added or changed (one small query tells)."""
+    s = uow.session
+    rows = tuple(tuple(r) for r in s.execute(_PROVINCE_ROWS).all())
+    where = str(s.get_bind().engine.url)
+    cached = _PROVINCES.get(where)
+    if cached is not None and cached.rows == rows:
+        return cached
+    centers = _center_views(uow)
+    built = _Province(rows, centers, Federation(DEFAULT_POLICY, core_pools(centers)))
+    _PROVINCES[where] = built
+    return built
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,17 +14,16 @@ from sqlalchemy import ColumnElement, func, or_, select
 
 from zhisuan import audit
 from zhisuan.accounts.services import find_org
-from zhisuan.compute._context import _Context
+from zhisuan.compute._context import _Context, province
 from zhisuan.compute._rows import _event, _job_row, _open_run, _transition
 from zhisuan.compute.model import JobState
-from zhisuan.compute.placement import DEFAULT_POLICY, Federation
 from zhisuan.compute.schemas import MAX_RUNTIME_S, JobInput, _yuan
 from zhisuan.compute.services import find_center
-from zhisuan.compute.views import JobView, _quota_row_view, core_pools
+from zhisuan.compute.views import JobView, _quota_row_view
 from zhisuan.core.access import Action, Kind, Principal, Resource, authorize, visible_scope
 from zhisuan.core.catalog import accelerator
 from zhisuan.core.clock import ensure_aware
-from zhisuan.core.errors import ValidationError, ZhisuanError
+from zhisuan.core.errors import NotFoundError, ValidationError, ZhisuanError
 from zhisuan.core.ids import OrgId
 from zhisuan.core.regions import city as lookup_city
 from zhisuan.store.models.compute import CenterRow, JobEventRow, JobRow, PoolRow, QuotaRow
@@ -38,11 +37,20 @@ def submit_job(
     """Queue a job, or refuse it with the reason if no pool can ever satisfy it (nothing is written)."""
     s = uow.session
     if data.org is not None:
-        org = find_org(uow, data.org)
+        org_id = find_org(uow, data.org).id
     elif who.org_id is not None:
-        org = find_org(uow, who.org_id)
+        org_id = who.org_id
     else:
         raise ValidationError("say which organization submits the job", field="org")
+    # the organization with its quota, in one query
+    found = s.execute(
+        select(OrganizationRow, QuotaRow)
+        .outerjoin(QuotaRow, QuotaRow.org_id == OrganizationRow.id)
+        .where(OrganizationRow.id == org_id)
+    ).first()
+    if found is None:
+        raise NotFoundError(f"no organization {org_id}", field="org")
+    org, quota_row = found
     authorize(who, Action.WRITE, Resource(Kind.JOB, org_id=OrgId(org.id), city_code=org.city_code))
     for key in data.accelerators:
         accelerator(key, field="accelerators")
@@ -80,15 +88,15 @@ def submit_job(
         updated_at=now,
         engine_cancel_pending=False,
     )
-    ctx = _Context.load(uow)
+    model = province(uow)
+    ctx = model.context({org.id: (org.name, org.city_code)})
     try:
         spec = ctx.spec(row)
     except ZhisuanError as exc:
         raise ValidationError(exc.message, field=exc.field) from None
     # the compute core decides feasibility: every pool (an unavailable one comes back), and the quota
-    quota_row = s.get(QuotaRow, org.id)
     quotas = {org.name: _quota_row_view(quota_row, org).quota()} if quota_row is not None else {}
-    refusal = Federation(DEFAULT_POLICY, core_pools(ctx.centers), quotas=quotas).submit(spec)
+    refusal = model.refusal(spec, quotas)
     if refusal is not None:
         raise ValidationError(f"no pool can ever run this job: {refusal.text()}", field=refusal.field)
     s.add(row)

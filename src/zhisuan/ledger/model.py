@@ -405,6 +405,39 @@ def payment_posting(bill_id: int, org: int, center: int, fen: int, on: dt.date) 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PostingShape:
+    """The posting of one source row, for posting many rows set-wise in SQL
+    (:func:`zhisuan.ledger.services.post_rows`): key ``<prefix>:<id>`` (cause the same), a memo, and
+    lines as (account kind, the column holding the account key, debit-positive fen as an arithmetic
+    expression over the row's columns). Each shape mirrors a posting function above."""
+
+    prefix: str
+    memo: str
+    lines: tuple[tuple[AccountKind, str, str], ...]
+
+
+#: :func:`bill_line_posting` per bill line row (id, org_id, center_id, gross_fen, vat_fen)
+BILL_LINE_SHAPE = PostingShape(
+    "bill_line",
+    "bill line issued",
+    (
+        (AccountKind.ORG_RECEIVABLE, "org_id", "gross_fen"),
+        (AccountKind.CENTER_REVENUE, "center_id", "vat_fen - gross_fen"),
+        (AccountKind.VAT_PAYABLE, "center_id", "0 - vat_fen"),
+    ),
+)
+#: :func:`payment_posting` per bill row (id, org_id, center_id, gross_fen)
+PAYMENT_SHAPE = PostingShape(
+    "bill_payment",
+    "bill paid",
+    (
+        (AccountKind.CENTER_CASH, "center_id", "gross_fen"),
+        (AccountKind.ORG_RECEIVABLE, "org_id", "0 - gross_fen"),
+    ),
+)
+
+
 def budget_posting(article: str, year: int, fen: int, on: dt.date, ref: str) -> Posting:
     """Fund (or, negative, withdraw) a provincial program budget from its appropriation."""
     return Posting(
@@ -496,13 +529,16 @@ def award_payment_posting(award_id: int, payee: str, fen: int, on: dt.date) -> P
 
 
 __all__ = [
+    "BILL_LINE_SHAPE",
     "KIND_RULES",
+    "PAYMENT_SHAPE",
     "Account",
     "AccountKind",
     "KindRule",
     "Ledger",
     "Line",
     "Posting",
+    "PostingShape",
     "Problem",
     "Side",
     "award_commit_posting",

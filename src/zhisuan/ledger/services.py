@@ -8,6 +8,7 @@ hundreds of thousands of lines in one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -16,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from zhisuan.core.clock import Clock
 from zhisuan.core.errors import ConflictError
-from zhisuan.ledger.model import Account, AccountKind, Posting, Problem, floor_breaches
+from zhisuan.ledger.model import (
+    KIND_RULES,
+    Account,
+    AccountKind,
+    Posting,
+    PostingShape,
+    Problem,
+    floor_breaches,
+)
 from zhisuan.store.bulk import insert_rows
 from zhisuan.store.models.ledger import LedgerAccountRow, LedgerLineRow, LedgerPostingRow
 
@@ -114,6 +123,72 @@ def post(session: Session, postings: Sequence[Posting], clock: Clock) -> int:
     return len(new)
 
 
+def post_rows(session: Session, shape: PostingShape, source: str, on: dt.date, clock: Clock) -> int:
+    """Post ``shape`` once per row of ``source`` (SQL: a subquery with ``id`` and the shape's columns)
+    with ``INSERT … SELECT``: no Python object per posting. Rows whose posting exists are skipped; a
+    posting that would not balance, or that would take an account below its floor, refuses the lot.
+
+    Returns how many postings were new. ``source`` is our own SQL text; values are bound parameters.
+    """
+    tmp = f"tmp_post_{uuid.uuid4().hex[:8]}"
+    accounts = ", ".join(f"CAST(src.{col} AS TEXT) AS a{i}" for i, (_, col, _) in enumerate(shape.lines))
+    amounts = ", ".join(f"({fen}) AS f{i}" for i, (_, _, fen) in enumerate(shape.lines))
+    key = f"'{shape.prefix}:' || CAST(src.id AS TEXT)"
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE {tmp} AS SELECT {key} AS pkey, {accounts}, {amounts} FROM {source} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM ledger_postings p WHERE p.key = {key})"
+        )
+    )
+    try:
+        n = int(session.execute(text(f"SELECT COUNT(*) FROM {tmp}")).scalar_one())
+        if not n:
+            return 0
+        total = " + ".join(f"f{i}" for i in range(len(shape.lines)))
+        unbalanced = session.execute(text(f"SELECT pkey FROM {tmp} WHERE {total} <> 0 LIMIT 1")).first()
+        if unbalanced is not None:
+            raise ConflictError(f"refused, nothing posted: posting {unbalanced[0]} does not balance")
+        for i, (kind, _, _) in enumerate(shape.lines):
+            session.execute(
+                text(
+                    f"INSERT INTO ledger_accounts (kind, key) SELECT DISTINCT :kind, a{i} FROM {tmp} "
+                    "WHERE true ON CONFLICT (kind, key) DO NOTHING"
+                ),
+                {"kind": kind.value},
+            )
+        for i, (kind, _, _) in enumerate(shape.lines):
+            if KIND_RULES[kind].floor is None:
+                continue
+            moved = {
+                Account(kind, k): int(v)
+                for k, v in session.execute(text(f"SELECT a{i}, SUM(f{i}) FROM {tmp} GROUP BY a{i}"))
+            }
+            ids = account_ids(session, set(moved))
+            current = _balances_of(session, list(ids.values()))
+            breaches = floor_breaches({a: a.normal(current.get(ids[a], 0) + fen) for a, fen in moved.items()})
+            if breaches:
+                raise ConflictError(f"refused, nothing posted: {breaches[0].message}")
+        session.execute(
+            text(
+                'INSERT INTO ledger_postings (key, cause, "on", memo, created_at) '
+                f"SELECT pkey, pkey, :on, :memo, :now FROM {tmp}"
+            ),
+            {"on": on, "memo": shape.memo, "now": clock.now()},
+        )
+        for i, (kind, _, _) in enumerate(shape.lines):
+            session.execute(
+                text(
+                    'INSERT INTO ledger_lines (posting_key, account_id, "on", fen) '
+                    f"SELECT t.pkey, a.id, :on, t.f{i} FROM {tmp} t "
+                    f"JOIN ledger_accounts a ON a.kind = :kind AND a.key = t.a{i} WHERE t.f{i} <> 0"
+                ),
+                {"on": on, "kind": kind.value},
+            )
+        return n
+    finally:
+        session.execute(text(f"DROP TABLE {tmp}"))
+
+
 def balances(session: Session, on: dt.date | None = None) -> dict[Account, int]:
     """Normal-side balance of every account, from postings dated on or before ``on``."""
     q = (
@@ -207,4 +282,4 @@ def verify(session: Session) -> list[Problem]:
     return problems
 
 
-__all__ = ["account_ids", "balance", "balances", "post", "verify"]
+__all__ = ["account_ids", "balance", "balances", "post", "post_rows", "verify"]

@@ -30,8 +30,8 @@ from zhisuan.metering.usage import (
     ImportResult,
     import_usage,
     list_usage,
-    prepare_records,
     store_records,
+    store_rows,
     usage_summary,
 )
 from zhisuan.metering.usage_file import USAGE_COLUMNS, read_observed_file, read_usage_file
@@ -58,7 +58,6 @@ __all__ = [
     "pay_bill",
     "policy_edges",
     "policy_evaluator",
-    "prepare_records",
     "rate_card",
     "read_observed_file",
     "read_usage_file",
@@ -69,6 +68,7 @@ __all__ = [
     "set_pool_rate",
     "settle_vouchers",
     "store_records",
+    "store_rows",
     "usage_summary",
     "void_bill",
 ]

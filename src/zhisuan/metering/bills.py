@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from fractions import Fraction
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhisuan import audit
@@ -16,7 +16,7 @@ from zhisuan.core.errors import ValidationError
 from zhisuan.core.money import Money
 from zhisuan.metering._scope import CHUNK, apply_scope
 from zhisuan.metering.model import BP, BillState, check_transition
-from zhisuan.metering.postings import post_bill_lines, post_payments
+from zhisuan.metering.postings import post_bill_lines, post_issued, post_paid, post_payments
 from zhisuan.store.models.metering import BillLineRow, BillRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -28,12 +28,25 @@ def _bill(s: Session, bill_id: int) -> BillRow:
     return row
 
 
-def _ids(bills: Sequence[BillRow]) -> dict[str, object]:
+def _ids(bills: Sequence[BillRow] | Sequence[int]) -> dict[str, object]:
     """Which bills an audit event covers: every id for a few, the range and count for many."""
-    ids = sorted(b.id for b in bills)
+    ids = sorted(b if isinstance(b, int) else b.id for b in bills)
     if len(ids) <= 100:
         return {"bills": ids}
     return {"bills": len(ids), "first": ids[0], "last": ids[-1]}
+
+
+def _gross(s: Session, ids: Sequence[int]) -> int:
+    """The bills' total, tax included, in fen (for the audit event)."""
+    total = 0
+    for i in range(0, len(ids), CHUNK):
+        part = ids[i : i + CHUNK]
+        total += int(
+            s.execute(
+                select(func.coalesce(func.sum(BillRow.gross_fen), 0)).where(BillRow.id.in_(part))
+            ).scalar_one()
+        )
+    return total
 
 
 def issue_bills(
@@ -44,39 +57,45 @@ def issue_bills(
     *,
     actor: str = "system",
 ) -> int:
-    """Issue draft bills (by id, or every draft of a month) and post their lines to the ledger."""
+    """Issue draft bills (by id, or every draft of a month) and post their lines to the ledger
+    (set-wise: one ``UPDATE … RETURNING`` and ``INSERT … SELECT`` per ledger table)."""
     s = uow.session
+    on = shanghai_date(clock.now())
     if month is not None:
-        bills = list(
-            s.execute(select(BillRow).where(BillRow.month == str(month), BillRow.state == "draft")).scalars()
+        ids = list(
+            s.execute(
+                update(BillRow)
+                .where(BillRow.month == str(month), BillRow.state == BillState.DRAFT.value)
+                .values(state=BillState.ISSUED.value, issued_on=on)
+                .returning(BillRow.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
         )
     else:
         bills = [_bill(s, b) for b in bill_ids]
-    on = shanghai_date(clock.now())
-    for b in bills:
-        check_transition(BillState(b.state), BillState.ISSUED)
-    if not bills:
+        for b in bills:
+            check_transition(BillState(b.state), BillState.ISSUED)
+        ids = [b.id for b in bills]
+        for i in range(0, len(ids), CHUNK):
+            s.execute(
+                update(BillRow)
+                .where(BillRow.id.in_(ids[i : i + CHUNK]))
+                .values(state=BillState.ISSUED.value, issued_on=on)
+                .execution_options(synchronize_session=False)
+            )
+    if not ids:
         return 0
-    ids = [b.id for b in bills]
-    for i in range(0, len(ids), CHUNK):
-        s.execute(
-            update(BillRow)
-            .where(BillRow.id.in_(ids[i : i + CHUNK]))
-            .values(state="issued", issued_on=on)
-            .execution_options(synchronize_session=False)
-        )
-    post_bill_lines(s, bills, on, clock)
-    gross = sum(b.gross_fen for b in bills)
+    post_issued(s, ids, on, clock)
     audit.record(
         uow,
         clock.now(),
         actor,
         "bill.issue",
         f"month:{month}" if month else "bills",
-        _ids(bills) | {"gross_fen": gross},
+        _ids(ids) | {"gross_fen": _gross(s, ids)},
     )
     s.expire_all()
-    return len(bills)
+    return len(ids)
 
 
 def pay_bill(
@@ -109,35 +128,28 @@ def pay_all(
 ) -> int:
     """Mark every issued bill of a month paid with one reference (demo payments, bulk bank files)."""
     s = uow.session
-    bills = list(
-        s.execute(select(BillRow).where(BillRow.month == str(month), BillRow.state == "issued")).scalars()
-    )
-    if not bills:
-        return 0
-    ids = [b.id for b in bills]
-    for i in range(0, len(ids), CHUNK):
+    ids = list(
         s.execute(
             update(BillRow)
-            .where(BillRow.id.in_(ids[i : i + CHUNK]))
-            .values(state="paid", payment_ref=reference, paid_on=paid_on)
+            .where(BillRow.month == str(month), BillRow.state == BillState.ISSUED.value)
+            .values(state=BillState.PAID.value, payment_ref=reference, paid_on=paid_on)
+            .returning(BillRow.id)
             .execution_options(synchronize_session=False)
-        )
-    post_payments(s, bills, paid_on, clock)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    post_paid(s, ids, paid_on, clock)
     audit.record(
         uow,
         clock.now(),
         actor,
         "bill.pay",
         f"month:{month}",
-        _ids(bills)
-        | {
-            "reference": reference,
-            "paid_on": paid_on.isoformat(),
-            "gross_fen": sum(b.gross_fen for b in bills),
-        },
+        _ids(ids) | {"reference": reference, "paid_on": paid_on.isoformat(), "gross_fen": _gross(s, ids)},
     )
     s.expire_all()
-    return len(bills)
+    return len(ids)
 
 
 def void_bill(

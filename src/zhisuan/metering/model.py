@@ -34,7 +34,7 @@ def _round_fen(exact_fen: Fraction, mode: Rounding = Rounding.HALF_UP) -> int:
     return Money(exact_fen / 100).to_fen(mode)
 
 
-def _half_up(num: int, den: int) -> int:
+def half_up(num: int, den: int) -> int:
     """num / den rounded half away from zero, in integers (den > 0)."""
     if num >= 0:
         return (2 * num + den) // (2 * den)
@@ -66,7 +66,7 @@ class RawUsage:
     end: dt.datetime
 
     def __post_init__(self) -> None:
-        _check_identity(self.engine, self.engine_job_id)
+        check_identity(self.engine, self.engine_job_id)
         _check_interval(self.cards, self.start, self.end)
 
 
@@ -74,7 +74,8 @@ _SPACE = re.compile(r"\s")
 _day_start = functools.lru_cache(maxsize=4096)(day_start)  # the same few edge days, again and again
 
 
-def _check_identity(engine: str, job: str) -> None:
+def check_identity(engine: str, job: str) -> None:
+    """An engine name has no spaces or '/'; a job id is not empty and has no spaces."""
     if not engine or "/" in engine or _SPACE.search(engine):
         raise ValidationError(f"engine must be a name without spaces or '/', got {engine!r}", field="engine")
     if not job or _SPACE.search(job):
@@ -123,7 +124,7 @@ class UsageRecord:
     _key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_identity(self.engine, self.engine_job_id)
+        check_identity(self.engine, self.engine_job_id)
         _check_interval(self.cards, self.start, self.end)
         if isinstance(self.price_fen_per_card_hour, bool) or self.price_fen_per_card_hour < 0:
             raise ValidationError("price must be a non-negative number of fen", field="price")
@@ -186,7 +187,7 @@ class UsageRecord:
     @property
     def amount_fen(self) -> int:
         """The record's amount rounded half-up (informative; bills round once per line)."""
-        return _half_up(
+        return half_up(
             self.card_seconds * self.price_fen_per_card_hour * (BP - self.discount_bp), SECONDS_PER_HOUR * BP
         )
 
@@ -652,7 +653,9 @@ __all__ = [
     "UsageKind",
     "UsageRecord",
     "bill_lines",
+    "check_identity",
     "check_transition",
+    "half_up",
     "line_amount_fen",
     "price_lines",
     "reconcile",

@@ -1,3 +1,4 @@
+# ruff: noqa: S608  -- SQL text is built only from our own table names; every value is a bound parameter
 """The ledger postings metering makes: bill lines issued or voided, payments, vouchers, program budget.
 
 Each posting has a key derived from what it posts (a bill line, a bill, a voucher line, a year), so
@@ -9,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from zhisuan.core.clock import Clock
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import (
+    BILL_LINE_SHAPE,
+    PAYMENT_SHAPE,
     Account,
     Posting,
     bill_line_posting,
@@ -25,7 +28,37 @@ from zhisuan.ledger.model import (
 )
 from zhisuan.metering._scope import CHUNK
 from zhisuan.metering.vouchers import BUDGET_PROGRAM
+from zhisuan.store.bulk import stage
 from zhisuan.store.models.metering import BillLineRow, BillRow
+
+
+def post_issued(s: Session, bill_ids: Sequence[int], on: dt.date, clock: Clock) -> int:
+    """Post every non-zero line of the bills just issued (receivable, revenue, VAT) set-wise: one
+    ``INSERT … SELECT`` per table, no Python object per line. Returns the postings made."""
+    if not bill_ids:
+        return 0
+    tmp = stage(s, BillRow.__table__, ("id",), [(i,) for i in bill_ids])  # type: ignore[arg-type]
+    source = (
+        "(SELECT l.id, b.org_id, b.center_id, l.gross_fen, l.vat_fen FROM bill_lines l "
+        f"JOIN bills b ON b.id = l.bill_id JOIN {tmp} t ON t.id = b.id WHERE l.gross_fen <> 0) src"
+    )
+    made = ledger.post_rows(s, BILL_LINE_SHAPE, source, on, clock)
+    s.execute(text(f"DROP TABLE {tmp}"))
+    return made
+
+
+def post_paid(s: Session, bill_ids: Sequence[int], paid_on: dt.date, clock: Clock) -> int:
+    """Post the payment of every bill just paid with a non-zero total, set-wise."""
+    if not bill_ids:
+        return 0
+    tmp = stage(s, BillRow.__table__, ("id",), [(i,) for i in bill_ids])  # type: ignore[arg-type]
+    source = (
+        f"(SELECT b.id, b.org_id, b.center_id, b.gross_fen FROM bills b JOIN {tmp} t ON t.id = b.id "
+        "WHERE b.gross_fen <> 0) src"
+    )
+    made = ledger.post_rows(s, PAYMENT_SHAPE, source, paid_on, clock)
+    s.execute(text(f"DROP TABLE {tmp}"))
+    return made
 
 
 def post_bill_lines(
@@ -81,4 +114,12 @@ def program_budget_left(s: Session, year: int, program: str = BUDGET_PROGRAM) ->
     return ledger.balance(s, Account.program_budget(program, year))
 
 
-__all__ = ["fund_program", "post_bill_lines", "post_payments", "post_vouchers", "program_budget_left"]
+__all__ = [
+    "fund_program",
+    "post_bill_lines",
+    "post_issued",
+    "post_paid",
+    "post_payments",
+    "post_vouchers",
+    "program_budget_left",
+]

@@ -3,14 +3,24 @@
 
 Every function takes a :class:`UnitOfWork` already entered; none commits. The caller commits once,
 so an import is all-or-nothing: a crash leaves the database as before.
+
+An import reads the file as plain tuples of text and prices a row straight into the tuple it is stored
+as (:class:`_Pricer`) when nothing splits it and every check passes; any other row (one that crosses
+a month, policy, price or band edge, a correction, or a bad row, whose error names its line and
+column) goes through the model (:func:`~zhisuan.metering.model.split_usage`), which gives the same
+records. Rows are stored in batches (:func:`store_rows`), checked set-wise against what is stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import itertools
+import queue
+import threading
+import time
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,15 +30,26 @@ from sqlalchemy.orm import Session
 
 from zhisuan import audit
 from zhisuan.core.access import Scope
-from zhisuan.core.clock import Month
+from zhisuan.core.clock import Month, day_start
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
+from zhisuan.core.ids import MAX_ID
 from zhisuan.core.money import Money
 from zhisuan.metering._scope import CHUNK, apply_scope
-from zhisuan.metering.model import RawUsage, UsageKind, UsageRecord, split_usage
+from zhisuan.metering.model import (
+    BP,
+    SECONDS_PER_HOUR,
+    RateCard,
+    RawUsage,
+    UsageKind,
+    UsageRecord,
+    check_identity,
+    half_up,
+    split_usage,
+)
 from zhisuan.metering.rates import policy_edges, rate_card
-from zhisuan.metering.usage_file import parse_usage_row, read_usage_file
+from zhisuan.metering.usage_file import ROW_COLUMNS, Values, parse_usage_row, read_usage_values
 from zhisuan.policy import PackSet
-from zhisuan.store.bulk import insert_staged, stage
+from zhisuan.store.bulk import insert_rows, stage
 from zhisuan.store.models.compute import PoolRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import UsageRecordRow
@@ -117,35 +138,23 @@ def record_from_row(row: Any) -> UsageRecord:
     )
 
 
-def _same_figures(a: UsageRecord, b: UsageRecord) -> bool:
-    return (a.org_id, a.center_id, a.cards, a.price_fen_per_card_hour, a.discount_bp) == (
-        b.org_id,
-        b.center_id,
-        b.cards,
-        b.price_fen_per_card_hour,
-        b.discount_bp,
-    )
-
-
 class _References:
-    """The organizations and pools a batch of rows names, loaded once for the whole batch."""
+    """The organizations and pools (id → center, accelerator) rows may name."""
 
-    def __init__(self, s: Session, org_ids: Iterable[int]) -> None:
-        ids = sorted(set(org_ids))
-        self.orgs: set[int] = set()
-        for i in range(0, len(ids), CHUNK):
-            part = ids[i : i + CHUNK]
-            self.orgs.update(
-                s.execute(select(OrganizationRow.id).where(OrganizationRow.id.in_(part))).scalars()
-            )
-        self.pools = {
-            pid: (cid, acc, nodes * per_node)
-            for pid, cid, acc, nodes, per_node in s.execute(
-                select(
-                    PoolRow.id, PoolRow.center_id, PoolRow.accelerator, PoolRow.nodes, PoolRow.cards_per_node
-                )
-            )
-        }
+    def __init__(self, orgs: set[int], pools: Mapping[int, tuple[int, str, int]]) -> None:
+        self.orgs = orgs
+        self.pools = pools
+
+    @classmethod
+    def load(cls, s: Session) -> _References:
+        """Every organization and pool, loaded once for a whole import."""
+        pools = s.execute(
+            select(PoolRow.id, PoolRow.center_id, PoolRow.accelerator, PoolRow.nodes, PoolRow.cards_per_node)
+        )
+        return cls(
+            set(s.execute(select(OrganizationRow.id)).scalars()),
+            {p: (c, a, nodes * per_node) for p, c, a, nodes, per_node in pools},
+        )
 
     def check(self, n: int, raw: RawUsage) -> None:
         """The row's organization exists; its pool belongs to its center and has its accelerator."""
@@ -166,6 +175,132 @@ class _References:
             raise ValidationError(
                 f"pool {raw.pool_id} has {pool[2]} cards, not {raw.cards}", row=n, column="cards"
             )
+
+
+_FIRST_PERIOD = Month(1970, 1)
+_LAST_PERIOD = Month(2100, 12)
+
+
+_DAY_STAMP: dict[int, str] = {}
+_CLOCK_STAMP = [f"T{h:02d}{m:02d}{sec:02d}Z" for h in range(24) for m in range(60) for sec in range(60)]
+_USAGE = UsageKind.USAGE.value
+
+
+def _stamp(seconds: int) -> str:
+    """``YYYYMMDDTHHMMSSZ`` of a Unix second (the key's form, as the model's ``_stamp``)."""
+    day = seconds // 86400
+    text_ = _DAY_STAMP.get(day)
+    if text_ is None:
+        text_ = _DAY_STAMP[day] = time.strftime("%Y%m%d", time.gmtime(day * 86400))
+    return text_ + _CLOCK_STAMP[seconds % 86400]
+
+
+class _Pricer:
+    """Prices a file row straight into its stored tuple, when nothing splits it and every check passes.
+
+    Month starts and policy-validity edges are one sorted list of Unix seconds (the start of each
+    period, with its ``policy_on`` day and usage month); price versions and discounts are steps per
+    (organization, pool). A row whose interval contains any of these edges, on a banded pool, a
+    correction or a row that fails a check answers ``None``: the model splits, prices or refuses it.
+    """
+
+    def __init__(self, card: RateCard, edges: Sequence[dt.date], refs: _References) -> None:
+        self.card = card
+        self.refs = refs
+        days = set(edges)
+        month = _FIRST_PERIOD
+        while month <= _LAST_PERIOD:
+            days.add(month.first_day)
+            month = month.next()
+        ordered = sorted(days)
+        self.period_s = [int(day_start(d).timestamp()) for d in ordered]
+        self.period = [(d, str(Month.of_date(d))) for d in ordered]
+        self.engines: set[str] = set()
+        self.steps: dict[tuple[int, int], tuple[list[int], list[tuple[int, int]]] | None] = {}
+
+    def _steps(self, org: int, pool: int) -> tuple[list[int], list[tuple[int, int]]] | None:
+        """Days on which the pool's price or the org's discount changes, with (price, discount) from
+        each; None for a banded pool (its pieces split at band edges)."""
+        if self.card.banded(pool):
+            return None
+        cuts: list[int] = []
+        terms: list[tuple[int, int]] = []
+        for day in self.card.version_days(pool, org):
+            try:
+                price = self.card.rate_on(pool, day).bands[0].price_fen_per_card_hour
+            except NotFoundError:
+                continue  # a discount before the pool's first price: no price yet
+            cuts.append(int(day_start(day).timestamp()))
+            terms.append((price, self.card.discount_on(org, pool, day)))
+        return cuts, terms
+
+    def row(self, v: Values) -> list[tuple[object, ...]] | None:
+        """The stored row of a simple file row, or None (the model handles it)."""
+        engine, job, org_t, center_t, pool_t, acc, cards_t, start_t, end_t, corrects = v
+        if corrects:
+            return None
+        try:
+            org, center, pool, cards = int(org_t), int(center_t), int(pool_t), int(cards_t)
+            start, end = dt.datetime.fromisoformat(start_t), dt.datetime.fromisoformat(end_t)
+        except ValueError:
+            return None
+        if start.tzinfo is None or end.tzinfo is None or start.microsecond or end.microsecond:
+            return None
+        if not 0 < cards <= MAX_ID:
+            return None
+        engine, job, acc = engine.strip(), job.strip(), acc.strip()
+        if engine not in self.engines:
+            try:
+                check_identity(engine, "job")
+            except ValidationError:
+                return None
+            self.engines.add(engine)
+        if len(job.split()) != 1 or not (job.isascii() and job.isprintable()):  # the model says why
+            return None
+        known = self.refs.pools.get(pool)
+        if org not in self.refs.orgs or known is None or known[:2] != (center, acc) or cards > known[2]:
+            return None
+        s, e = int(start.timestamp()), int(end.timestamp())
+        if e <= s:
+            return None
+        key = (org, pool)
+        steps = self.steps[key] if key in self.steps else self.steps.setdefault(key, self._steps(org, pool))
+        if steps is None:
+            return None
+        period = self.period_s
+        i = bisect_right(period, s)
+        if i == 0 or i == len(period) or period[i] < e:
+            return None  # a month or policy edge inside: split
+        cuts, terms = steps
+        j = bisect_right(cuts, s)
+        if j == 0 or (j < len(cuts) and cuts[j] < e):
+            return None  # no price yet, or the price or discount changes inside: split
+        price, discount = terms[j - 1]
+        policy_on, month = self.period[i - 1]
+        card_seconds = cards * (e - s)
+        return [
+            (
+                f"{engine}/{job}/{pool}/{_stamp(s)}-{_stamp(e)}",
+                engine,
+                job,
+                org,
+                center,
+                pool,
+                acc,
+                cards,
+                start,
+                end,
+                card_seconds,
+                price,
+                discount,
+                half_up(card_seconds * price * (BP - discount), SECONDS_PER_HOUR * BP),
+                _USAGE,
+                0,
+                None,
+                month,
+                policy_on,
+            )
+        ]
 
 
 def _corrections(s: Session, corrections: Mapping[str, Sequence[UsageRecord]]) -> list[UsageRecord]:
@@ -201,120 +336,211 @@ def _corrections(s: Session, corrections: Mapping[str, Sequence[UsageRecord]]) -
     return out
 
 
-def prepare_records(
-    uow: UnitOfWork, rows: Iterable[tuple[int, Mapping[str, str]]], packs: PackSet
-) -> tuple[int, list[UsageRecord]]:
-    """Parse, validate, split and price file rows into usage records (nothing written)."""
+def _model_rows(
+    n: int, v: Values, refs: _References, card: RateCard, edges: Sequence[dt.date]
+) -> tuple[list[UsageRecord], str | None]:
+    """A file row through the model: parsed, checked, split and priced (errors name line and column)."""
+    raw, corrects = parse_usage_row(n, dict(zip(ROW_COLUMNS, v, strict=True)))
+    refs.check(n, raw)
+    try:
+        return split_usage(raw, card, edges), corrects
+    except ZhisuanError as exc:
+        raise ValidationError(exc.message, row=n, column=exc.column or exc.field or "pool_id") from None
+
+
+def import_usage(
+    uow: UnitOfWork,
+    path: Path,
+    packs: PackSet,
+    *,
+    batch: int = 50_000,
+    progress: Callable[[int, int], None] | None = None,
+    actor: str = "system",
+    at: dt.datetime | None = None,
+) -> ImportResult:
+    """Import a usage file: all rows or none; importing it again changes nothing. Audited when ``at``.
+
+    Rows are read, priced and stored ``batch`` records at a time in the caller's transaction;
+    ``progress(batch number, records so far)`` follows each stored batch. Corrections are applied
+    after every other row (each reverses a stored record). One set-based query at the end checks
+    that no second is metered twice.
+    """
     s = uow.session
     card = rate_card(uow)
     edges = policy_edges(packs)
-    parsed = [(n, *parse_usage_row(n, row)) for n, row in rows]
-    refs = _References(s, (raw.org_id for _, raw, _ in parsed))
-    records: list[UsageRecord] = []
+    refs = _References.load(s)
     corrections: dict[str, list[UsageRecord]] = defaultdict(list)
-    for n, raw, corrects in parsed:
-        refs.check(n, raw)
+    read = [0]
+    # Pricing (Python) and storing (the database) overlap: a thread prices the next batch while
+    # this one waits for the database to take the last (the driver releases the GIL meanwhile).
+    batches: queue.Queue[list[tuple[object, ...]] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def price_file() -> None:
         try:
-            pieces = split_usage(raw, card, edges)
-        except ZhisuanError as exc:
-            raise ValidationError(exc.message, row=n, column=exc.column or exc.field or "pool_id") from None
-        if corrects is None:
-            records.extend(pieces)
-        else:
-            corrections[corrects].extend(pieces)
+            pricer = _Pricer(card, edges, refs)
+            pending: list[tuple[object, ...]] = []
+            for n, v in read_usage_values(path):
+                if stop.is_set():
+                    return
+                read[0] += 1
+                priced = pricer.row(v)
+                if priced is None:
+                    pieces, corrects = _model_rows(n, v, refs, card, edges)
+                    if corrects is not None:
+                        corrections[corrects].extend(pieces)
+                        continue
+                    priced = [record_row(p) for p in pieces]
+                pending.extend(priced)
+                if len(pending) >= batch:
+                    batches.put(pending)
+                    pending = []
+            batches.put(pending)
+            batches.put(None)
+        except BaseException as exc:  # handed to the storing thread, raised there
+            batches.put(exc)
+
+    pricing = threading.Thread(target=price_file, name="usage-import-pricing", daemon=True)
+    pricing.start()
+    made = inserted = stored = 0
+    before = _last_id(s)
+    try:
+        while (got := batches.get()) is not None:
+            if isinstance(got, BaseException):
+                raise got
+            if not got:  # the last batch may be empty
+                continue
+            inserted += _write_rows(uow, got)
+            made += len(got)
+            stored += 1
+            if progress is not None:
+                progress(stored, made)
+    finally:
+        stop.set()
+        while pricing.is_alive():  # let a pricer blocked on a full queue finish
+            with contextlib.suppress(queue.Empty):
+                batches.get(timeout=0.05)
     if corrections:
-        records.extend(_corrections(s, corrections))
-    return len(parsed), records
+        fixed = [record_row(r) for r in _corrections(s, corrections)]
+        inserted += _write_rows(uow, fixed)
+        made += len(fixed)
+        if progress is not None:
+            progress(stored + 1, made)
+    if inserted:
+        _check_new_usage(s, before)
+    rows = read[0]
+    if at is not None:
+        detail = {"rows": rows, "records": made, "inserted": inserted}
+        audit.record(uow, at, actor, "usage.import", f"file:{path.name}"[:128], detail)
+    return ImportResult(rows, made, inserted)
 
 
-def _check_batch(records: Sequence[UsageRecord]) -> None:
-    """Within one batch: no second of a job on a pool twice among records not reversed in it."""
-    reversed_keys = {r.reverses for r in records if r.reverses}
-    spans: dict[tuple[str, str, int], list[UsageRecord]] = defaultdict(list)
-    for r in records:
-        if r.kind is UsageKind.USAGE and r.key not in reversed_keys:
-            spans[(r.engine, r.engine_job_id, r.pool_id)].append(r)
-    for group in spans.values():
-        if len(group) > 1:
-            group.sort(key=lambda r: r.start)
-            for a, b in itertools.pairwise(group):
-                if b.start < a.end:
-                    raise ConflictError(
-                        f"usage {b.key} overlaps {a.key}: a second is metered once; "
-                        "send a correction (column corrects) instead",
-                        field="start",
-                    )
-
-
+# positions in a stored row (RECORD_COLUMNS)
+_KEY = 0
+_FIGURE_AT = (3, 4, 7, 11, 12)  # org, center, cards, price, discount
 _FIGURES = ("org_id", "center_id", "cards", "price_fen_per_card_hour", "discount_bp")
 
 
-def _check_against_stored(s: Session, tmp: str) -> None:
-    """Set-based: a known key must carry the same figures; new usage must not overlap usage in force."""
-    differs = " OR ".join(f"u.{c} <> t.{c}" for c in _FIGURES)
-    clash = s.execute(
-        text(f"SELECT t.key FROM {tmp} t JOIN usage_records u ON u.key = t.key WHERE {differs} LIMIT 1")
-    ).first()
-    if clash is not None:
-        raise ConflictError(f"usage {clash[0]} was already reported with different figures")
+def _last_id(s: Session) -> int:
+    return int(s.execute(select(func.coalesce(func.max(UsageRecordRow.id), 0))).scalar_one())
+
+
+def _known_figures_agree(s: Session, rows: Sequence[Sequence[object]]) -> None:
+    """Rows whose key was already stored carry its figures (SQLite: looked up by key)."""
+    t = UsageRecordRow
+    mine = {r[_KEY]: tuple(r[i] for i in _FIGURE_AT) for r in rows}
+    keys = list(mine)
+    cols = (t.key, t.org_id, t.center_id, t.cards, t.price_fen_per_card_hour, t.discount_bp)
+    for i in range(0, len(keys), CHUNK):
+        for key, *figures in s.execute(select(*cols).where(t.key.in_(keys[i : i + CHUNK]))):
+            if tuple(figures) != mine[key]:
+                raise ConflictError(f"usage {key} was already reported with different figures")
+
+
+def _write_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
+    """Insert rows once each (a known key is skipped, and must carry the same figures); how many new.
+
+    PostgreSQL: binary COPY into a temporary table, then ``INSERT … SELECT … ON CONFLICT (key) DO
+    NOTHING``; SQLite: ``INSERT … ON CONFLICT (key) DO NOTHING`` with ``executemany``. Only when some
+    keys were known are their figures compared with what is stored.
+    """
+    s = uow.session
+    unique: dict[object, Sequence[object]] = {}
+    for r in rows:
+        prev = unique.setdefault(r[_KEY], r)
+        if prev is not r and any(prev[i] != r[i] for i in _FIGURE_AT):
+            raise ConflictError(f"usage {r[_KEY]} appears twice with different figures")
+    if not unique:
+        return 0
+    batch = rows if len(unique) == len(rows) else list(unique.values())
+    table = UsageRecordRow.__table__
+    if s.get_bind().dialect.name != "postgresql":
+        inserted = insert_rows(s, table, RECORD_COLUMNS, batch, conflict=("key",))  # type: ignore[arg-type]
+        if inserted < len(batch):
+            _known_figures_agree(s, batch)
+        return inserted
+    tmp = stage(s, table, RECORD_COLUMNS, batch)  # type: ignore[arg-type]
+    cols = ", ".join(RECORD_COLUMNS)
+    inserted = int(
+        s.execute(  # type: ignore[attr-defined]
+            text(f"INSERT INTO usage_records ({cols}) SELECT {cols} FROM {tmp} ON CONFLICT (key) DO NOTHING")
+        ).rowcount
+    )
+    if inserted < len(batch):
+        differs = " OR ".join(f"u.{c} <> t.{c}" for c in _FIGURES)
+        clash = s.execute(
+            text(f"SELECT t.key FROM {tmp} t JOIN usage_records u ON u.key = t.key WHERE {differs} LIMIT 1")
+        ).first()
+        if clash is not None:
+            raise ConflictError(f"usage {clash[0]} was already reported with different figures")
+    s.execute(text(f"DROP TABLE {tmp}"))
+    return inserted
+
+
+def _check_new_usage(s: Session, before: int) -> None:
+    """The usage written after id ``before`` overlaps no other usage of its job on its pool, unless one
+    of the two is reversed: a second is metered once. One set-based query for a whole import (its own
+    rows included); raising aborts the unit of work, so nothing of the import stays written."""
+    t = UsageRecordRow
     pairs = s.execute(
         text(
-            f"SELECT t.key, u.key FROM {tmp} t JOIN usage_records u "
+            "SELECT t.key, u.key FROM usage_records t JOIN usage_records u "
             "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
-            "AND u.key <> t.key AND u.start_at < t.end_at AND t.start_at < u.end_at "
-            "WHERE t.kind = 'usage' AND u.kind = 'usage'"
-        )
+            "AND u.id <> t.id AND u.start_at < t.end_at AND t.start_at < u.end_at "
+            "WHERE t.id > :before AND t.kind = 'usage' AND u.kind = 'usage' ORDER BY t.id, u.id"
+        ),
+        {"before": before},
     ).all()
     if not pairs:
         return
-    # overlaps are rare: a pair is fine only if one side is reversed (stored or in this batch)
     keys = sorted({k for pair in pairs for k in pair})
-    reversed_keys = set(
-        s.execute(select(UsageRecordRow.reverses).where(UsageRecordRow.reverses.in_(keys))).scalars()
-    )
-    reversed_keys |= set(s.execute(text(f"SELECT reverses FROM {tmp} WHERE reverses IS NOT NULL")).scalars())
-    for new_key, old_key in pairs:
-        if new_key not in reversed_keys and old_key not in reversed_keys:
+    reversed_keys: set[str] = set()
+    for i in range(0, len(keys), CHUNK):
+        reversed_keys.update(
+            s.execute(select(t.reverses).where(t.reverses.in_(keys[i : i + CHUNK]))).scalars()  # type: ignore[arg-type]
+        )
+    for new_key, other_key in pairs:
+        if new_key not in reversed_keys and other_key not in reversed_keys:
             raise ConflictError(
-                f"usage {new_key} overlaps {old_key}: a second is metered once; "
+                f"usage {new_key} overlaps {other_key}: a second is metered once; "
                 "send a correction (column corrects) instead",
                 field="start",
             )
 
 
+def store_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
+    """Write usage record rows (``RECORD_COLUMNS`` order) once each, known keys skipped; refuse
+    double-metered seconds and a known key with other figures. Returns how many were new."""
+    before = _last_id(uow.session)
+    inserted = _write_rows(uow, rows)
+    if inserted:
+        _check_new_usage(uow.session, before)
+    return inserted
+
+
 def store_records(uow: UnitOfWork, records: Sequence[UsageRecord]) -> int:
-    """Write usage records once each (known keys skipped); refuse double-metered seconds.
-
-    Records are staged in a temporary table (COPY on PostgreSQL), checked against what is stored with
-    two set-based queries, then moved with ``INSERT … ON CONFLICT DO NOTHING``.
-    """
-    s = uow.session
-    unique: dict[str, UsageRecord] = {}
-    for r in records:
-        prev = unique.get(r.key)
-        if prev is not None and not _same_figures(prev, r):
-            raise ConflictError(f"usage {r.key} appears twice with different figures")
-        unique[r.key] = r
-    if not unique:
-        return 0
-    batch = list(unique.values())
-    _check_batch(batch)
-    table = UsageRecordRow.__table__
-    tmp = stage(s, table, RECORD_COLUMNS, [record_row(r) for r in batch])  # type: ignore[arg-type]
-    _check_against_stored(s, tmp)
-    return insert_staged(s, table, tmp, RECORD_COLUMNS, ("key",))  # type: ignore[arg-type]
-
-
-def import_usage(
-    uow: UnitOfWork, path: Path, packs: PackSet, *, actor: str = "system", at: dt.datetime | None = None
-) -> ImportResult:
-    """Import a usage file: all rows or none; importing it again changes nothing. Audited when ``at``."""
-    n, records = prepare_records(uow, read_usage_file(path), packs)
-    inserted = store_records(uow, records)
-    if at is not None:
-        detail = {"rows": n, "records": len(records), "inserted": inserted}
-        audit.record(uow, at, actor, "usage.import", f"file:{path.name}"[:128], detail)
-    return ImportResult(n, len(records), inserted)
+    """Write usage records once each (known keys skipped); refuse double-metered seconds."""
+    return store_rows(uow, [record_row(r) for r in records])
 
 
 def list_usage(
@@ -386,9 +612,9 @@ __all__ = [
     "ImportResult",
     "import_usage",
     "list_usage",
-    "prepare_records",
     "record_from_row",
     "record_row",
     "store_records",
+    "store_rows",
     "usage_summary",
 ]

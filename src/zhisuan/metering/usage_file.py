@@ -1,7 +1,9 @@
-"""Usage files as engines and centers send them: CSV with a header or JSON lines, row by row.
+"""Usage files as engines and centers send them: CSV with a header or JSON lines.
 
 Every error names the file's line and column. Parsing stops at raw usage (and observed runs for
-reconciliation); pricing and storing are :mod:`zhisuan.metering.usage`'s.
+reconciliation); pricing and storing are :mod:`zhisuan.metering.usage`'s. :func:`read_usage_values`
+reads a file as plain tuples of text in :data:`ROW_COLUMNS` order (no object per row), which is how
+the import reads it; :func:`read_usage_file` gives each row as a mapping.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator, Mapping
+from operator import itemgetter
 from pathlib import Path
 
 from zhisuan.core.clock import parse_timestamp
@@ -27,6 +30,38 @@ USAGE_COLUMNS = (
     "start",
     "end",
 )
+
+#: the columns of a row as :func:`read_usage_values` gives it: the usage columns, then ``corrects``
+ROW_COLUMNS = (*USAGE_COLUMNS, "corrects")
+
+Values = tuple[str, ...]
+
+
+def read_usage_values(path: Path) -> Iterator[tuple[int, Values]]:
+    """(line number, the row's text in :data:`ROW_COLUMNS` order; "" where absent) of a usage file."""
+    if not path.exists():
+        raise NotFoundError(f"no such file: {path}", field="file")
+    suffix = path.suffix.lower()
+    if suffix != ".csv":
+        for n, row in read_usage_file(path):
+            yield n, tuple(row.get(c, "") for c in ROW_COLUMNS)
+        return
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        missing = [c for c in USAGE_COLUMNS if c not in header]
+        if missing:
+            raise ValidationError(f"the CSV header lacks {', '.join(missing)}", row=1, column=missing[0])
+        width = len(header)
+        # an absent optional column reads from one empty cell appended to every row
+        pick = itemgetter(*(header.index(c) if c in header else width for c in ROW_COLUMNS))
+        for cells in reader:
+            if not cells:
+                continue  # a blank line, skipped as DictReader does
+            if len(cells) < width:  # missing cells are empty, as DictReader reads them
+                cells += [""] * (width - len(cells))
+            cells.append("")
+            yield reader.line_num, pick(cells)
 
 
 def read_usage_file(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -132,4 +167,13 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             yield reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}
 
 
-__all__ = ["USAGE_COLUMNS", "int_col", "parse_usage_row", "read_observed_file", "read_usage_file"]
+__all__ = [
+    "ROW_COLUMNS",
+    "USAGE_COLUMNS",
+    "Values",
+    "int_col",
+    "parse_usage_row",
+    "read_observed_file",
+    "read_usage_file",
+    "read_usage_values",
+]

@@ -402,6 +402,7 @@ def settle(
         )
         claims[(w.year, w.program)].append(vl)
     related: dict[tuple[int, int], bool] = {}
+    programs = {p for (_, _, p) in awarded}
     # claw-backs first, so the budget they return is there for this month's grants
     ordered = sorted(lines, key=lambda x: (x.gross_fen >= 0, x.usage_month, x.paid_on, x.bill_line_id))
     for line in ordered:
@@ -413,7 +414,10 @@ def settle(
         if self_use is None:
             self_use = related[pair] = graph.related(OrgId(line.org_id), OrgId(line.operator_org_id))
         year = line.usage_month.year
-        mine = {p: max(v, 0) for (o, y, p), v in awarded.items() if o == line.org_id and y == year}
+        # by program (a handful), not a scan of every org's awards: that made settlement quadratic
+        mine = {
+            p: max(awarded[(line.org_id, year, p)], 0) for p in programs if (line.org_id, year, p) in awarded
+        }
         case = Art2Case(
             city=org.city,
             in_province=org.in_province,
@@ -440,6 +444,7 @@ def settle(
             earlier.append(answer)
             room -= abs(vl.entitled_fen)
             out.append(vl)
+            programs.add(vl.program)
             if claims_budget:
                 modes.setdefault((year, vl.program), answer.budget_mode)
                 claims[(year, vl.program)].append(vl)

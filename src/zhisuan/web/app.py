@@ -22,6 +22,7 @@ from zhisuan.bootstrap import Platform
 from zhisuan.core.access import Role, require_role
 from zhisuan.core.errors import AuthenticationError
 from zhisuan.store.db import ping
+from zhisuan.store.lease import Lease
 from zhisuan.web import errors
 from zhisuan.web.deps import UowDep, get_principal
 from zhisuan.web.i18n import pick_language
@@ -71,14 +72,40 @@ def _pages() -> list[object]:
     ]
 
 
-def _background() -> list[BackgroundTask]:
-    """Loops that `zhisuan serve` runs beside the web app (dispatch, metering), one line each."""
+#: whether this process is the one dispatcher among the `zhisuan serve` processes (``/healthz`` says)
+_dispatching = {"now": False}
+
+
+async def _sole_dispatcher(platform: Platform) -> None:
+    """The dispatch worker, in exactly one process of all that serve this database: each process tries
+    to take the ``dispatch`` lease; the one that holds it dispatches, the others try again every
+    interval (and take over when that process ends)."""
     from zhisuan.compute.worker import dispatch_loop
 
-    def dispatch(platform: Platform) -> Coroutine[Any, Any, None]:
-        return dispatch_loop(platform.worker(), platform.settings.worker_interval_s)
+    interval = platform.settings.worker_interval_s
+    lease = Lease(platform.engine, "dispatch", platform.settings.data_dir)
+    try:
+        while not await asyncio.to_thread(lease.try_acquire):
+            await asyncio.sleep(interval)
+        _dispatching["now"] = True
+        await dispatch_loop(platform.worker(), interval)
+    finally:
+        _dispatching["now"] = False
+        lease.release()
 
-    return [dispatch]
+
+def _background() -> list[BackgroundTask]:
+    """Loops that `zhisuan serve` runs beside the web app (dispatch, metering), one line each."""
+    return [_sole_dispatcher]
+
+
+def serve_app() -> FastAPI:
+    """The app of one `zhisuan serve --workers N` process: the platform built from the environment
+    (``ZHISUAN_WORKER=0``: no dispatcher in any process)."""
+    from zhisuan.bootstrap import bootstrap
+
+    platform = bootstrap()
+    return create_app(platform, run_worker=platform.settings.run_worker)
 
 
 def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
@@ -132,7 +159,12 @@ def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
     def healthz() -> JSONResponse:
         ok = ping(platform.engine)
         return JSONResponse(
-            {"status": "ok" if ok else "database unreachable", "database": ok}, status_code=200 if ok else 503
+            {
+                "status": "ok" if ok else "database unreachable",
+                "database": ok,
+                "dispatcher": _dispatching["now"],
+            },
+            status_code=200 if ok else 503,
         )
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from zhisuan import accounts, compute
 from zhisuan.bootstrap import Platform
-from zhisuan.cli import _platform, _register, app
+from zhisuan.cli import _platform, app
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.orgs import OrgKind
@@ -28,8 +28,6 @@ def cli_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pl
     monkeypatch.setenv("ZHISUAN_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("ZHISUAN_DATABASE_URL", raising=False)
     _platform.platform.cache_clear()
-    if not app.registered_groups:
-        _register()
     p = _platform.platform()
     p.migrate()
     yield p

@@ -153,6 +153,36 @@ def test_overlapping_report_of_the_same_job_is_refused(db, world, tmp_path):
         )
 
 
+def test_overlaps_inside_one_file_are_refused_across_batches_and_nothing_is_written(db, world, tmp_path):
+    rows = [
+        row(
+            f"j{i}",
+            world["A"],
+            f"2025-06-{1 + i % 28:02d}T08:00:00+08:00",
+            f"2025-06-{1 + i % 28:02d}T09:00:00+08:00",
+        )
+        for i in range(120)
+    ]
+    file = tmp_path / "usage.csv"
+    file.write_text(
+        "engine,engine_job_id,org_id,center_id,pool_id,accelerator,cards,start,end\n"
+        + "".join(",".join(str(r[c]) for c in metering.USAGE_COLUMNS) + "\n" for r in rows),
+        encoding="utf-8",
+    )
+    with db.uow() as uow:  # three batches, and the same file again adds nothing
+        assert metering.import_usage(uow, file, PACKS, batch=50).inserted == 120
+        assert metering.import_usage(uow, file, PACKS, batch=50).inserted == 0
+        uow.rollback()
+    late = row("j3", world["A"], "2025-06-04T08:30:00+08:00", "2025-06-04T09:30:00+08:00")  # j3 again, later
+    with pytest.raises(ConflictError, match="overlaps"), db.uow() as uow:
+        metering.import_usage(uow, usage_file(tmp_path / "u.jsonl", [*rows, late]), PACKS, batch=50)
+    twice = row("j1", world["A"], "2025-06-02T08:00:00+08:00", "2025-06-02T09:00:00+08:00", cards=4)
+    with pytest.raises(ConflictError, match="different figures"), db.uow() as uow:
+        metering.import_usage(uow, usage_file(tmp_path / "v.jsonl", [*rows, twice]), PACKS, batch=50)
+    with db.uow() as uow:
+        assert uow.session.execute(select(func.count()).select_from(UsageRecordRow)).scalar_one() == 0
+
+
 def test_usage_across_shanghai_midnight_at_month_end_is_split_there(db, world, clock, tmp_path):
     r = import_rows(
         db, tmp_path, [row("a1", world["A"], "2025-06-30T23:00:00+08:00", "2025-07-01T01:00:00+08:00")]

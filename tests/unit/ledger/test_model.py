@@ -4,6 +4,8 @@ import pytest
 
 from zhisuan.core.errors import ConflictError, ValidationError
 from zhisuan.ledger.model import (
+    BILL_LINE_SHAPE,
+    PAYMENT_SHAPE,
     Account,
     AccountKind,
     Ledger,
@@ -84,3 +86,20 @@ def test_large_amounts_stay_exact():
     book.post(bill_line_posting(1, 7, 3, fen, 283_018_867, DAY))
     assert book.balance(Account.org_receivable(7)) == fen
     assert book.trial_balance() == 0
+
+
+@pytest.mark.parametrize(("gross", "vat"), [(10_600, 600), (-5_300, -300), (999, 0)])
+def test_set_wise_shapes_post_what_the_posting_functions_post(gross: int, vat: int) -> None:
+    row = {"id": 17, "org_id": 4, "center_id": 9, "gross_fen": gross, "vat_fen": vat}
+    on = dt.date(2025, 7, 1)
+    for shape, posting in (
+        (BILL_LINE_SHAPE, bill_line_posting(17, 4, 9, gross, vat, on)),
+        (PAYMENT_SHAPE, payment_posting(17, 4, 9, gross, on)),
+    ):
+        # each line's amount is an arithmetic expression over the row's columns (SQL and Python alike)
+        shaped = {
+            (Account(kind, str(row[col])), eval(fen, {}, dict(row)))  # noqa: S307 -- our own constant expressions
+            for kind, col, fen in shape.lines
+        }
+        assert {(a, f) for a, f in shaped if f} == {(ln.account, ln.fen) for ln in posting.lines if ln.fen}
+        assert f"{shape.prefix}:17" == posting.key == posting.cause and shape.memo == posting.memo
