@@ -30,6 +30,10 @@ UNBOUNDED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("get", f"/api/v1/jobs/{LONG_ID}", None),
     ("get", f"/api/v1/orgs/{LONG_ID}", None),
     ("get", "/api/v1/orgs/a%00b", None),
+    ("get", f"/api/v1/orgs/{2**31}", None),  # 32-bit INTEGER keys on PostgreSQL (found by schemathesis)
+    ("get", f"/api/v1/centers/{2**31}", None),
+    ("get", f"/api/v1/policy/versions/{2**31}", None),
+    ("post", f"/api/v1/policy/versions/{2**31}/approve", None),
     ("get", "/api/v1/centers/a%00b", None),
     ("get", "/api/v1/quotas/a%00b", None),
     ("put", "/api/v1/quotas/1", {"monthly_budget": "1E+999999999"}),

@@ -30,7 +30,7 @@ from zhisuan.core.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from zhisuan.core.ids import OrgId, UserId, parse_id
+from zhisuan.core.ids import MAX_INT_ID, OrgId, UserId, parse_id
 from zhisuan.core.orgs import OrgKind, Ownership, OwnershipGraph, share_from_percent
 from zhisuan.core.regions import city as lookup_city
 from zhisuan.core.security import hash_password, new_password, new_token, token_hash, verify_password
@@ -144,7 +144,7 @@ def find_org(uow: UnitOfWork, ref: str | int) -> OrganizationRow:
     if not _storable(text):
         raise not_found(Kind.ORGANIZATION)
     conds = [OrganizationRow.credit_code == text.upper(), OrganizationRow.name == text]
-    if (row_id := parse_id(text)) is not None:
+    if (row_id := parse_id(text, MAX_INT_ID)) is not None:
         conds.append(OrganizationRow.id == row_id)
     row = uow.session.execute(select(OrganizationRow).where(or_(*conds))).scalars().first()
     if row is None:

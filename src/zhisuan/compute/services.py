@@ -46,7 +46,7 @@ from zhisuan.core.access import (
 from zhisuan.core.catalog import accelerator, capacity_p
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError
-from zhisuan.core.ids import OrgId, PoolId, parse_id
+from zhisuan.core.ids import MAX_INT_ID, OrgId, PoolId, parse_id
 from zhisuan.core.orgs import OrgKind
 from zhisuan.core.regions import city as lookup_city
 from zhisuan.store.models.compute import CenterRow, JobRow, JobRunRow, PoolRow, QuotaRow
@@ -58,7 +58,7 @@ def find_center(uow: UnitOfWork, ref: str | int) -> CenterRow:
     """A center by id or key."""
     text = str(ref).strip()
     conds = [CenterRow.key == text.lower()]
-    if (row_id := parse_id(text)) is not None:
+    if (row_id := parse_id(text, MAX_INT_ID)) is not None:
         conds.append(CenterRow.id == row_id)
     row = uow.session.execute(select(CenterRow).where(or_(*conds))).scalars().first()
     if row is None:
@@ -70,7 +70,7 @@ def find_pool(uow: UnitOfWork, ref: str | int) -> PoolRow:
     """A pool by id or key."""
     text = str(ref).strip()
     conds = [PoolRow.key == text.lower()]
-    if (row_id := parse_id(text)) is not None:
+    if (row_id := parse_id(text, MAX_INT_ID)) is not None:
         conds.append(PoolRow.id == row_id)
     row = uow.session.execute(select(PoolRow).where(or_(*conds))).scalars().first()
     if row is None:

@@ -16,9 +16,12 @@ AcceleratorModel = NewType("AcceleratorModel", str)
 
 #: The largest id a database row can have (64-bit signed, as in PostgreSQL's BIGINT and SQLite).
 MAX_ID = 2**63 - 1
+#: The largest id of a table keyed by a 32-bit INTEGER on PostgreSQL (organizations, centers, pools,
+#: tokens, pack versions): a larger one would be a database error, so it is simply not found.
+MAX_INT_ID = 2**31 - 1
 
 
-def parse_id(text: str) -> int | None:
+def parse_id(text: str, limit: int = MAX_ID) -> int | None:
     """``text`` as a row id if it is one (ASCII digits, at most :data:`MAX_ID`), else None.
 
     >>> parse_id("42"), parse_id(" 7 "), parse_id("²"), parse_id("99999999999999999999"), parse_id("hf-1")
@@ -30,11 +33,12 @@ def parse_id(text: str) -> int | None:
     if len(text) > len(str(MAX_ID)) or not (text.isascii() and text.isdigit()):
         return None
     value = int(text)
-    return value if value <= MAX_ID else None
+    return value if value <= limit else None
 
 
 __all__ = [
     "MAX_ID",
+    "MAX_INT_ID",
     "AcceleratorModel",
     "AccountId",
     "BillId",

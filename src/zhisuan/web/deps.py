@@ -16,7 +16,7 @@ from zhisuan.accounts import sessions
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import ANONYMOUS, Principal
 from zhisuan.core.errors import AuthenticationError, PermissionDeniedError
-from zhisuan.core.ids import MAX_ID
+from zhisuan.core.ids import MAX_ID, MAX_INT_ID
 from zhisuan.store.uow import UnitOfWork
 
 log = logging.getLogger("zhisuan.web")
@@ -115,3 +115,5 @@ LoginDep = Annotated[Principal, Depends(require_login)]
 MAX_OFFSET = 10_000_000
 #: A row id in a URL path: a 64-bit positive integer (a larger one is a 422, not a database error).
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+#: The id of a row of a table keyed by a 32-bit INTEGER (tokens, pack versions): at most 2^31 - 1.
+IntRowId = Annotated[int, Path(ge=1, le=MAX_INT_ID)]

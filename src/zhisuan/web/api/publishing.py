@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from zhisuan import publishing
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ValidationError
-from zhisuan.web.deps import PlatformDep, PrincipalDep, RowId, UowDep
+from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["policy publishing"])
 
@@ -89,7 +89,7 @@ def list_versions(
 
 @router.get("/policy/versions/{version_id}")
 def show_version(
-    version_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    version_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """One version with its YAML and, per article, whether it judges events today."""
     return publishing.get_version(uow, who, version_id, platform.packs, platform.clock)
@@ -97,7 +97,7 @@ def show_version(
 
 @router.post("/policy/versions/{version_id}/approve")
 def approve_version(
-    version_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    version_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Approve a submitted version (not one's own): it is served from the next call, on its own dates."""
     out = publishing.approve(uow, who, platform.packs, version_id, platform.clock)
@@ -107,7 +107,7 @@ def approve_version(
 
 @router.post("/policy/versions/{version_id}/reject")
 async def reject_version(
-    request: Request, version_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, version_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Reject a submitted version (not one's own) with ``{"reason": "…"}``."""
     try:

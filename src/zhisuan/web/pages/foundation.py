@@ -16,7 +16,7 @@ from zhisuan.core.errors import AuthenticationError
 from zhisuan.core.ids import MAX_ID
 from zhisuan.core.regions import regions
 from zhisuan.reports.dashboard import dashboard
-from zhisuan.web.deps import LoginDep, PlatformDep, PrincipalDep, RowId, UowDep, check_csrf
+from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep, check_csrf
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -121,7 +121,7 @@ def account_new_token(
 @router.post("/account/tokens/{token_id}/revoke", response_model=None)
 def account_revoke_token(
     request: Request,
-    token_id: RowId,
+    token_id: IntRowId,
     uow: UowDep,
     who: LoginDep,
     platform: PlatformDep,

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from zhisuan import publishing
 from zhisuan.core.errors import ZhisuanError
 from zhisuan.policy import PackError
-from zhisuan.web.deps import PlatformDep, PrincipalDep, RowId, UowDep, check_csrf
+from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -113,7 +113,7 @@ async def publish_form(
 
 @router.get("/publish/{version_id}", response_class=HTMLResponse)
 def version_page(
-    request: Request, version_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, version_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse:
     """One version: its YAML, its state, and the approve / reject forms for a second user."""
     version = publishing.get_version(uow, who, version_id, platform.packs, platform.clock)
@@ -124,7 +124,7 @@ def version_page(
 @router.post("/publish/{version_id}/approve")
 def approve_form(
     request: Request,
-    version_id: RowId,
+    version_id: IntRowId,
     who: PrincipalDep,
     uow: UowDep,
     platform: PlatformDep,
@@ -140,7 +140,7 @@ def approve_form(
 @router.post("/publish/{version_id}/reject")
 def reject_form(
     request: Request,
-    version_id: RowId,
+    version_id: IntRowId,
     who: PrincipalDep,
     uow: UowDep,
     platform: PlatformDep,
