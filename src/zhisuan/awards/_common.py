@@ -15,6 +15,7 @@ from zhisuan.awards.programs import split
 from zhisuan.core.access import Kind, Principal, Resource
 from zhisuan.core.clock import parse_date
 from zhisuan.core.errors import ValidationError
+from zhisuan.core.ids import MAX_INT_ID
 from zhisuan.core.money import Money
 from zhisuan.core.regions import city as city_of
 from zhisuan.policy import ArticleVersion, PackSet, fen_text
@@ -25,6 +26,11 @@ from zhisuan.store.uow import UnitOfWork
 MAX_TITLE = 200
 
 # helpers --------------------------------------------------------------------------------------
+
+
+def fits(row_id: object) -> bool:
+    """Whether an id can name a row of the awards tables (32-bit ids): a larger one names nothing."""
+    return isinstance(row_id, int) and not isinstance(row_id, bool) and 1 <= row_id <= MAX_INT_ID
 
 
 def yuan(fen: int | None) -> str | None:

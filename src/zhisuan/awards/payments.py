@@ -263,7 +263,7 @@ def create_batch(
 
 
 def _batch(s: Session, batch_id: int) -> PaymentBatchRow:
-    row = s.get(PaymentBatchRow, batch_id)
+    row = s.get(PaymentBatchRow, batch_id) if c.fits(batch_id) else None
     if row is None:
         raise NotFoundError(f"no payment batch {batch_id}", field="batch_id")
     return row

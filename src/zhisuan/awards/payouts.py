@@ -126,7 +126,7 @@ def report_match_use(
 ) -> dict[str, object]:
     """The city reports how it used a paid art. 8 match; the uses never exceed the match."""
     now = clock.now()
-    row = uow.session.get(ApplicationRow, app_id)
+    row = uow.session.get(ApplicationRow, app_id) if c.fits(app_id) else None
     if row is None or who.role is not Role.CITY or row.city_code != who.city_code:
         raise NotFoundError("no such application", field="application_id")
     if row.program != "art8" or row.state != m.State.PAID.value:

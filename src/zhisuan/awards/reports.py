@@ -132,7 +132,7 @@ def round_workbook(uow: UnitOfWork, who: Principal, call_id: int, now: dt.dateti
     """A call's decisions as .xlsx with Chinese headers (province, finance); case-by-case rows marked."""
     require_role(who, Role.PROVINCE, Role.FINANCE)
     s = uow.session
-    call = s.get(AwardCallRow, call_id)
+    call = s.get(AwardCallRow, call_id) if c.fits(call_id) else None
     if call is None:
         raise NotFoundError(f"no call {call_id}", field="call_id")
     rows = list(

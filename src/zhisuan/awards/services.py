@@ -58,14 +58,14 @@ REVIEWERS = frozenset({Role.CITY, Role.PROVINCE, Role.FINANCE, Role.DATA_BUREAU}
 
 
 def _call(s: Session, call_id: int) -> AwardCallRow:
-    row = s.get(AwardCallRow, call_id)
+    row = s.get(AwardCallRow, call_id) if c.fits(call_id) else None
     if row is None:
         raise NotFoundError(f"no call {call_id}", field="call_id")
     return row
 
 
 def _get(uow: UnitOfWork, who: Principal, app_id: int, action: Action = Action.READ) -> ApplicationRow:
-    row = uow.session.get(ApplicationRow, app_id)
+    row = uow.session.get(ApplicationRow, app_id) if c.fits(app_id) else None
     if row is None:
         raise NotFoundError("no such application", field="application_id")
     authorize(who, action, c.resource(row))
@@ -353,7 +353,7 @@ def add_evidence(
 
 def evidence_file(uow: UnitOfWork, who: Principal, root: Path, evidence_id: int) -> tuple[str, str, bytes]:
     """(name, content type, bytes) of an evidence file the caller may read."""
-    ev = uow.session.get(EvidenceRow, evidence_id)
+    ev = uow.session.get(EvidenceRow, evidence_id) if c.fits(evidence_id) else None
     if ev is None:
         raise NotFoundError("no such evidence file", field="evidence_id")
     _get(uow, who, ev.application_id)
@@ -697,7 +697,7 @@ def lodge_objection(
     now = clock.now()
     if not who.authenticated or who.user_id is None:
         raise PermissionDeniedError("log in to lodge an objection")
-    row = uow.session.get(ApplicationRow, app_id)
+    row = uow.session.get(ApplicationRow, app_id) if c.fits(app_id) else None
     if row is None:
         raise NotFoundError("no such application", field="application_id")
     held = bool(c.open_objections(uow.session, [row.id]))
@@ -737,7 +737,7 @@ def resolve_objection(
     its budget released)."""
     require_role(who, Role.PROVINCE)
     now = clock.now()
-    obj = uow.session.get(ObjectionRow, objection_id)
+    obj = uow.session.get(ObjectionRow, objection_id) if c.fits(objection_id) else None
     if obj is None:
         raise NotFoundError("no such objection", field="objection_id")
     if obj.state != "open":
@@ -977,7 +977,7 @@ def list_applications(
     if program:
         q = q.where(ApplicationRow.program == program)
     if call_id is not None:
-        q = q.where(ApplicationRow.call_id == call_id)
+        q = q.where(ApplicationRow.call_id == call_id if c.fits(call_id) else ApplicationRow.id < 0)
     if city:
         q = q.where(ApplicationRow.city_code == city)
     if lead_unit:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.awards import evidence, payments, payouts, reports, services
 from zhisuan.awards.programs import PROGRAMS
-from zhisuan.web.deps import LoginDep, PlatformDep, PrincipalDep, RowId, UowDep
+from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["awards"])
 
@@ -153,13 +153,13 @@ def create_call(body: CallIn, who: PrincipalDep, uow: UowDep, platform: Platform
 
 
 @router.get("/awards/calls/{call_id}")
-def get_call(call_id: RowId, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
+def get_call(call_id: IntRowId, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """A call with its application form (fields, labels, which are filled from records)."""
     return services.get_call(uow, platform.packs.current(), call_id, platform.clock.now())
 
 
 @router.get("/awards/calls/{call_id}/decisions.xlsx", response_class=Response)
-def export_call(call_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+def export_call(call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """A round's decisions as Excel with Chinese headers (province, finance)."""
     data = reports.round_workbook(uow, who, call_id, platform.clock.now())
     return Response(
@@ -179,7 +179,7 @@ def list_applications(
     platform: PlatformDep,
     program: str | None = None,
     state: str | None = None,
-    call_id: int | None = Query(default=None, ge=1, le=2**31),
+    call_id: int | None = Query(default=None, ge=1, le=2**31 - 1),
     city: str | None = None,
     lead_unit: str | None = Query(default=None, description="the lead unit the pack names (e.g. 省科技厅)"),
     queue: bool = Query(default=False, description="only those awaiting the caller's review"),
@@ -204,7 +204,7 @@ def list_applications(
 
 @router.post("/awards/calls/{call_id}/applications", status_code=201)
 def create_application(
-    call_id: RowId, body: ApplicationIn, who: LoginDep, uow: UowDep, platform: PlatformDep
+    call_id: IntRowId, body: ApplicationIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Start a draft in an open call (the applicant organization's members, or a city's users)."""
     out = services.create_application(
@@ -215,14 +215,14 @@ def create_application(
 
 
 @router.get("/applications/{app_id}")
-def get_application(app_id: RowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
+def get_application(app_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """One application: facts, frozen decision, history, evidence, approvals, objections, flags."""
     return services.get_application(uow, who, platform.packs.current(), app_id, platform.clock.now())
 
 
 @router.patch("/applications/{app_id}")
 def update_application(
-    app_id: RowId, body: ApplicationPatch, who: LoginDep, uow: UowDep, platform: PlatformDep
+    app_id: IntRowId, body: ApplicationPatch, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Edit a draft or a returned application."""
     out = services.update_application(
@@ -233,7 +233,9 @@ def update_application(
 
 
 @router.post("/applications/{app_id}/submit")
-def submit_application(app_id: RowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
+def submit_application(
+    app_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep
+) -> dict[str, object]:
     """Submit or resubmit: the facts are frozen with the engine's decision; review begins."""
     out = services.submit(uow, who, platform.packs.current(), platform.clock, app_id)
     uow.commit()
@@ -242,7 +244,7 @@ def submit_application(app_id: RowId, who: LoginDep, uow: UowDep, platform: Plat
 
 @router.post("/applications/{app_id}/evidence", status_code=201)
 async def upload_evidence(
-    app_id: RowId, file: UploadFile, who: LoginDep, uow: UowDep, platform: PlatformDep
+    app_id: IntRowId, file: UploadFile, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Attach an evidence file (PDF, PNG, JPEG, GIF, Excel; at most 10 MiB)."""
     data = await file.read(evidence.MAX_BYTES + 1)
@@ -254,7 +256,7 @@ async def upload_evidence(
 
 
 @router.get("/evidence/{evidence_id}", response_class=Response)
-def download_evidence(evidence_id: RowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> Response:
+def download_evidence(evidence_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> Response:
     """An evidence file, to those who may read its application."""
     name, ctype, data = services.evidence_file(uow, who, platform.settings.data_dir, evidence_id)
     safe = name.encode("ascii", "replace").decode().replace('"', "_")
@@ -263,7 +265,7 @@ def download_evidence(evidence_id: RowId, who: LoginDep, uow: UowDep, platform: 
 
 @router.post("/applications/{app_id}/review")
 def review_application(
-    app_id: RowId, body: ReviewIn, who: LoginDep, uow: UowDep, platform: PlatformDep
+    app_id: IntRowId, body: ReviewIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """A reviewer's step: approve (the city recommends, the province decides), reject or return."""
     out = services.review(uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump())
@@ -293,7 +295,7 @@ def list_final(
 
 @router.post("/applications/{app_id}/objections", status_code=201)
 def lodge_objection(
-    app_id: RowId, body: ObjectionIn, who: LoginDep, uow: UowDep, platform: PlatformDep
+    app_id: IntRowId, body: ObjectionIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Object to a proposed award in notice, with a reason: the award is held until resolved."""
     out = services.lodge_objection(uow, who, platform.clock, app_id, body.reason)
@@ -309,7 +311,7 @@ def list_objections(who: LoginDep, uow: UowDep, state: str | None = None) -> dic
 
 @router.post("/objections/{objection_id}/resolve")
 def resolve_objection(
-    objection_id: RowId, body: ResolveIn, who: LoginDep, uow: UowDep, platform: PlatformDep
+    objection_id: IntRowId, body: ResolveIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Resolve an objection (province): dismissed (the award goes on) or upheld (withdrawn)."""
     out = services.resolve_objection(uow, who, platform.clock, objection_id, body.outcome, body.note)
@@ -357,14 +359,14 @@ def create_batch(body: BatchIn, who: LoginDep, uow: UowDep, platform: PlatformDe
 
 
 @router.get("/payment-batches/{batch_id}")
-def get_batch(batch_id: RowId, who: LoginDep, uow: UowDep) -> dict[str, object]:
+def get_batch(batch_id: IntRowId, who: LoginDep, uow: UowDep) -> dict[str, object]:
     """A batch with its lines."""
     return payments.get_batch(uow, who, batch_id)
 
 
 @router.post("/payment-batches/{batch_id}/pay")
 def pay_batch(
-    batch_id: RowId, body: PayIn, who: LoginDep, uow: UowDep, platform: PlatformDep
+    batch_id: IntRowId, body: PayIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Record a draft batch as paid, with its reference and date; the ledger posts payable → paid."""
     out = payments.pay_batch(
@@ -376,7 +378,7 @@ def pay_batch(
 
 @router.post("/payment-batches/{batch_id}/cancel")
 def cancel_batch(
-    batch_id: RowId, body: CancelIn, who: LoginDep, uow: UowDep, platform: PlatformDep
+    batch_id: IntRowId, body: CancelIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Cancel a draft batch with a reason; its items are free for the next one."""
     out = payments.cancel_batch(uow, who, platform.clock, batch_id, body.reason)
@@ -416,7 +418,7 @@ def record_payout(body: PayoutIn, who: LoginDep, uow: UowDep, platform: Platform
 
 
 @router.get("/applications/{app_id}/match-uses")
-def list_match_uses(app_id: RowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
+def list_match_uses(app_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """How the city used an art. 8 match."""
     services.get_application(uow, who, platform.packs.current(), app_id, platform.clock.now())
     return payouts.match_uses(uow, app_id)
@@ -424,7 +426,7 @@ def list_match_uses(app_id: RowId, who: LoginDep, uow: UowDep, platform: Platfor
 
 @router.post("/applications/{app_id}/match-uses", status_code=201)
 def report_match_use(
-    app_id: RowId, body: MatchUseIn, who: LoginDep, uow: UowDep, platform: PlatformDep
+    app_id: IntRowId, body: MatchUseIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """The city reports a use of a paid art. 8 match (compute build-out, attracting key firms)."""
     out = payouts.report_match_use(uow, who, platform.clock, app_id, body.model_dump())

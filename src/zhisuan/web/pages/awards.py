@@ -27,7 +27,7 @@ from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationEr
 from zhisuan.core.regions import all_cities
 from zhisuan.core.regions import city as city_of
 from zhisuan.policy import PackSet
-from zhisuan.web.deps import PlatformDep, PrincipalDep, RowId, UowDep, check_csrf
+from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -249,7 +249,7 @@ def _may_apply(who: Principal, call: Mapping[str, object]) -> bool:
 
 @router.get("/awards/calls/{call_id}", response_class=HTMLResponse)
 def call_page(
-    request: Request, call_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse:
     """A call: its measure, dates and evidence list, and the application form made from its facts."""
     return _call(request, call_id, who, uow, platform)
@@ -364,7 +364,7 @@ def _application_data(
 
 @router.post("/awards/calls/{call_id}/apply", response_model=None)
 async def apply_form(
-    request: Request, call_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Start a draft in a call, and submit it at once when asked to."""
     form = await _form(request)
@@ -386,7 +386,7 @@ async def apply_form(
 
 
 @router.get("/awards/calls/{call_id}/decisions.xlsx")
-def round_export(call_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+def round_export(call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """A round's decisions as Excel with Chinese headers (province, finance)."""
     _login(who, "log in to export a round")
     body = reports.round_workbook(uow, who, call_id, platform.clock.now())
@@ -479,7 +479,7 @@ def _lead_units(packs: PackSet) -> list[str]:
 
 @router.get("/awards/applications/{app_id}", response_class=HTMLResponse)
 def application_page(
-    request: Request, app_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse:
     """One application: facts, what is missing, the frozen decision and its steps, evidence, duplicate
     funding, history, payment — and the form the caller may use on it (edit, review, report a use)."""
@@ -582,7 +582,7 @@ def _review_stage(
 
 @router.post("/awards/applications/{app_id}", response_model=None)
 async def edit_form(
-    request: Request, app_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Save a draft or returned application, and submit (or resubmit) it when asked to."""
     form = await _form(request)
@@ -605,7 +605,7 @@ async def edit_form(
 
 @router.post("/awards/applications/{app_id}/evidence", response_model=None)
 async def evidence_form(
-    request: Request, app_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Attach an evidence file (multipart): PDF, images or Excel, size-limited; a clear message otherwise."""
     form = await _form(request)
@@ -626,7 +626,9 @@ async def evidence_form(
 
 
 @router.get("/awards/evidence/{evidence_id}")
-def evidence_download(evidence_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+def evidence_download(
+    evidence_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> Response:
     """An evidence file, for those who may read its application."""
     _login(who)
     name, content_type, body = services.evidence_file(uow, who, platform.settings.data_dir, evidence_id)
@@ -642,7 +644,7 @@ def evidence_download(evidence_id: RowId, who: PrincipalDep, uow: UowDep, platfo
 
 @router.post("/awards/applications/{app_id}/review", response_model=None)
 async def review_form(
-    request: Request, app_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """A reviewer's step: recommend or approve (amount, uplift, case by case), reject or return (reason)."""
     form = await _form(request)
@@ -670,7 +672,7 @@ async def review_form(
 
 @router.post("/awards/applications/{app_id}/match-use", response_model=None)
 async def match_use_form(
-    request: Request, app_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """The city reports how it used a paid art. 8 match."""
     form = await _form(request)
@@ -710,7 +712,7 @@ def _notice(
 
 @router.post("/awards/notice/{app_id}/objection", response_model=None)
 async def objection_form(
-    request: Request, app_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Lodge an objection with a reason (logged-in users); it holds the award until the province decides."""
     form = await _form(request)
@@ -784,7 +786,7 @@ def _objections(
 
 @router.post("/awards/objections/{objection_id}", response_model=None)
 async def resolve_form(
-    request: Request, objection_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, objection_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Resolve an objection (province): dismissed, or upheld (the award is withdrawn), with a note."""
     form = await _form(request)
@@ -917,7 +919,7 @@ async def batch_form(
 
 @router.get("/awards/batches/{batch_id}", response_class=HTMLResponse)
 def batch_page(
-    request: Request, batch_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, batch_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse:
     """A batch with its lines; a draft is paid (reference and date) or cancelled (reason) here."""
     _login(who)
@@ -944,7 +946,7 @@ def _batch(
 
 @router.post("/awards/batches/{batch_id}/pay", response_model=None)
 async def pay_form(
-    request: Request, batch_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, batch_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Record that a draft batch was paid: the payment reference and date."""
     form = await _form(request)
@@ -963,7 +965,7 @@ async def pay_form(
 
 @router.post("/awards/batches/{batch_id}/cancel", response_model=None)
 async def cancel_form(
-    request: Request, batch_id: RowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+    request: Request, batch_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Cancel a draft batch with a reason; what it held is free for the next batch."""
     form = await _form(request)
