@@ -46,7 +46,7 @@ def read_usage_values(path: Path) -> Iterator[tuple[int, Values]]:
         for n, row in read_usage_file(path):
             yield n, tuple(row.get(c, "") for c in ROW_COLUMNS)
         return
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, [])
         missing = [c for c in USAGE_COLUMNS if c not in header]
