@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from tests.conftest import PG_ADMIN_URL, _pg_engine, service_missing
 from zhisuan import accounts, compute
 from zhisuan.accounts.services import user_principal
+from zhisuan.audit import Seal
 from zhisuan.compute.schemas import CenterInput, PoolInput
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.credit_code import make_credit_code
@@ -55,10 +56,10 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
     admin.dispose()
 
 
-def _seed(engine: Engine) -> str:
+def _seed(engine: Engine, data_dir: Path) -> str:
     """An operator with a center of 64 simulated cards, a user organization and its member's token."""
     now = dt.datetime.now(dt.UTC)
-    with UnitOfWork.for_engine(engine) as uow:
+    with UnitOfWork.for_engine(engine, seal=Seal.for_data_dir(data_dir)) as uow:  # the servers' audit key
         op, user = (
             accounts.create_org(
                 uow,
@@ -153,12 +154,12 @@ def _dispatched(engine: Engine, ids: list[int]) -> int:
 JOB = {"name": "train", "command": "python train.py", "cards": 1, "runtime_s": 36_000}
 
 
-def _submit(base: str, token: str, n: int, engine: Engine) -> list[int]:
+def _submit(base: str, token: str, n: int, engine: Engine, data_dir: Path) -> list[int]:
     """Through the API on PostgreSQL. On SQLite through the service in this process, retried while the
     dispatcher writes: a deferred SQLite transaction that read before another process wrote cannot
     write (issue 16 moves SQLite to BEGIN IMMEDIATE), which is not what this test is about."""
     if engine.dialect.name == "sqlite":
-        return [_submit_here(engine) for _ in range(n)]
+        return [_submit_here(engine, data_dir) for _ in range(n)]
     job = JOB
     out = []
     for _ in range(n):
@@ -170,10 +171,10 @@ def _submit(base: str, token: str, n: int, engine: Engine) -> list[int]:
     return out
 
 
-def _submit_here(engine: Engine) -> int:
+def _submit_here(engine: Engine, data_dir: Path) -> int:
     for _ in range(100):
         try:
-            with UnitOfWork.for_engine(engine) as uow:
+            with UnitOfWork.for_engine(engine, seal=Seal.for_data_dir(data_dir)) as uow:
                 alice = user_principal(uow, "alice")
                 view = compute.submit_job(uow, alice, compute.JobInput(**JOB), dt.datetime.now(dt.UTC))
                 uow.commit()
@@ -187,7 +188,7 @@ def test_two_serve_processes_dispatch_each_job_once_and_one_takes_over(
     database: tuple[str, Engine], tmp_path: Path
 ) -> None:
     url, engine = database
-    token = _seed(engine)
+    token = _seed(engine, tmp_path)
     procs = [_serve(url, tmp_path), _serve(url, tmp_path)]
     try:
         for _, base in procs:
@@ -195,7 +196,7 @@ def test_two_serve_processes_dispatch_each_job_once_and_one_takes_over(
         ids = []
         for _ in range(5):  # both take submissions, interleaved
             for _, base in procs:
-                ids += _submit(base, token, 3, engine)
+                ids += _submit(base, token, 3, engine, tmp_path)
         _wait(lambda: _dispatched(engine, ids) == len(ids))
         assert _runs_per_job(engine, ids) == dict.fromkeys(ids, 1)
         _wait(lambda: sum(bool(_health(base)["dispatcher"]) for _, base in procs) == 1)
@@ -204,7 +205,7 @@ def test_two_serve_processes_dispatch_each_job_once_and_one_takes_over(
         leader.terminate()
         leader.wait(timeout=30)
         _wait(lambda: bool(_health(other_base)["dispatcher"]))
-        more = _submit(other_base, token, 5, engine)
+        more = _submit(other_base, token, 5, engine, tmp_path)
         _wait(lambda: _dispatched(engine, more) == len(more))
         assert _runs_per_job(engine, more) == dict.fromkeys(more, 1)
     finally:
