@@ -26,7 +26,7 @@ CARD = RateCard(
     [Discount(7, None, dt.date(2025, 6, 20), 1500), Discount(7, 2, dt.date(2025, 8, 1), 250)],
 )
 EDGES = [dt.date(2023, 11, 8), dt.date(2025, 8, 11), dt.date(2026, 1, 1)]
-REFS = _References({7, 8}, {1: (10, "a100"), 2: (10, "a100"), 3: (11, "h100")})
+REFS = _References({7, 8}, {1: (10, "a100", 64), 2: (10, "a100", 64), 3: (11, "h100", 64)})
 POOL_OF = {1: (10, "a100"), 2: (10, "a100"), 3: (11, "h100")}
 PRICER = _Pricer(CARD, EDGES, REFS)
 
