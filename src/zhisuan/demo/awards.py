@@ -64,7 +64,7 @@ class Demo:
 
     def who(self, username: str) -> Principal:
         if username not in self._who:
-            with self.platform.uow() as uow:
+            with self.platform.uow(read_only=True) as uow:  # read inside the steps' writers
                 self._who[username] = user_principal(uow, username)
         return self._who[username]
 
