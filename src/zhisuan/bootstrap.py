@@ -50,7 +50,9 @@ class Platform:
         self.seal = Seal.for_data_dir(self.settings.data_dir, self.settings.audit_key)
         if self.session_factory is None:
             self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self.packs = PackSource(self.settings.packs_dir, DatabaseVersions(self.uow))
+        # read-only: the packs are read inside writers too (approving a version), and a second SQLite
+        # writer in the same thread would wait for the first one's lock
+        self.packs = PackSource(self.settings.packs_dir, DatabaseVersions(lambda: self.uow(read_only=True)))
         self.vouchers = pack_voucher_rule(self.packs.current)
         self.engines = EngineSet(self.clock)
 

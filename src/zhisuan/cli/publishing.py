@@ -26,7 +26,7 @@ AS_HELP = "Act as this province user (default: the root option --as, else the ad
 def _who(username: str | None) -> Principal:
     if not username:
         return cli_principal()
-    with platform().uow() as uow:
+    with platform().uow(read_only=True) as uow:
         return accounts.UserView.of(find_user(uow, username)).principal()
 
 
@@ -102,7 +102,7 @@ def versions_cmd(
     """Pack versions, newest first."""
     if state is not None and state not in {s.value for s in publishing.State}:
         raise ValidationError("state is submitted, approved or rejected", field="state")
-    with platform().uow() as uow:
+    with platform().uow(read_only=True) as uow:
         rows = publishing.list_versions(uow, _who(username), pack, state)
     if as_json:
         print_json({"versions": rows})
