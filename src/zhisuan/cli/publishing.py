@@ -99,7 +99,7 @@ def versions_cmd(
     """Pack versions, newest first."""
     if state is not None and state not in {s.value for s in publishing.State}:
         raise ValidationError("state is submitted, approved or rejected", field="state")
-    with platform().uow() as uow:
+    with platform().uow(read_only=True) as uow:
         rows = publishing.list_versions(uow, _who(username), pack, state)
     if as_json:
         print_json({"versions": rows})
