@@ -4,8 +4,8 @@
   two distinct approvers for a case-by-case amount, the top-ten limit, duplicate funding.
 * :mod:`.programs` — which measures take applications, who applies and pays, the form from the facts.
 * :mod:`.evidence` — evidence files: type by content, size limit, stored by SHA-256.
-* :mod:`.services` — calls, applications (draft → submit with the engine's decision frozen), review,
-  public notice and objections.
+* :mod:`.services` — calls, applications (draft → submit with the engine's decision frozen), review.
+* :mod:`.notice` — the public notice's objections: lodged, dismissed or upheld.
 * :mod:`.payments` — budgets, payment batches of final awards and of granted compute vouchers.
 * :mod:`.payouts` — the city's recorded payouts (the base of the matches) and its report on their use.
 * :mod:`.reports` — the public notice, final awards, the case-by-case register, a round as Excel.

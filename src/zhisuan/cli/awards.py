@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from zhisuan.awards import payments, payouts, reports, services
+from zhisuan.awards import notice, payments, payouts, reports, services
 from zhisuan.cli._common import console, guarded, print_json, print_table
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.access import Principal
@@ -244,7 +244,7 @@ def object_cmd(
     """Object to an award in public notice: it is held until a province user resolves the objection."""
     p, who = platform(), _who(username)
     with p.uow() as uow:
-        out = services.lodge_objection(uow, who, p.clock, app_id, reason)
+        out = notice.lodge_objection(uow, who, p.clock, app_id, reason)
         uow.commit()
     console.print(f"objection {out['id']} lodged; the award is held", highlight=False)
 
@@ -260,7 +260,7 @@ def resolve_cmd(
     """Resolve an objection (province users)."""
     p, who = platform(), _who(username)
     with p.uow() as uow:
-        out = services.resolve_objection(uow, who, p.clock, objection_id, outcome, note)
+        out = notice.resolve_objection(uow, who, p.clock, objection_id, outcome, note)
         uow.commit()
     console.print(f"objection {out['id']} {out['state']}", highlight=False)
 

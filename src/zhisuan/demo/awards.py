@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from zhisuan.accounts.services import user_principal
-from zhisuan.awards import payments, payouts, reports, services
+from zhisuan.awards import notice, payments, payouts, reports, services
 from zhisuan.awards.programs import spec, split
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import Principal
@@ -262,10 +262,10 @@ def _scenarios(d: Demo, calls: Mapping[str, int], events: Mapping[str, dt.date])
     )
     d.review(d.ago(30), "province", standard, action="approve", uplift_confirmed=True)
     with d.platform.uow() as uow:
-        obj = services.lodge_objection(
+        obj = notice.lodge_objection(
             uow, d.who("xinghe"), d.ago(28), standard, "该标准是否为本单位牵头起草存疑"
         )
-        services.resolve_objection(
+        notice.resolve_objection(
             uow,
             d.who("province"),
             d.ago(27),
@@ -331,7 +331,7 @@ def _scenarios(d: Demo, calls: Mapping[str, int], events: Mapping[str, dt.date])
     d.review(d.ago(10), "wuhu", held, action="approve")
     d.review(d.ago(1), "province", held, action="approve")
     with d.platform.uow() as uow:
-        services.lodge_objection(
+        notice.lodge_objection(
             uow, d.who("ustc"), d.ago(0), held, "该国际标准尚未正式发布，申报材料与公告不符"
         )
         uow.commit()
@@ -511,15 +511,15 @@ def _figures(d: Demo) -> list[str]:
         assert isinstance(apps, list)
         states = Counter(str(a["state"]) for a in apps)
         drafts = services.list_applications(uow, d.who("nongzhi"), d.now, state="draft")["total"]
-        notice = reports.notices(uow, d.now)
+        noticed = reports.notices(uow, d.now)
         final = reports.final_awards(uow, d.now)
         problems = ledger.verify(uow.session)
     shown = ", ".join(f"{s} {n}" for s, n in sorted(states.items()))
     final_fen = sum(Money(str(a["amount"])).to_fen() for a in final)
     return [
         f"applications: {shown}, draft {drafts} → /awards/applications (login province / {DEMO_PASSWORD})",
-        f"public notice: {sum(1 for a in notice if a['state'] == 'notice')} in notice, "
-        f"{sum(1 for a in notice if a['state'] == 'held')} held by an objection → /awards/notice; "
+        f"public notice: {sum(1 for a in noticed if a['state'] == 'notice')} in notice, "
+        f"{sum(1 for a in noticed if a['state'] == 'held')} held by an objection → /awards/notice; "
         f"{len(final)} final awards, {_yuan(Money.from_fen(final_fen))} yuan → /awards/final",
         f"ledger verified: {'ok' if not problems else problems[0].message}",
     ]

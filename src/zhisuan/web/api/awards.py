@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhisuan.awards import evidence, payments, payouts, reports, services
+from zhisuan.awards import evidence, notice, payments, payouts, reports, services
 from zhisuan.awards.programs import PROGRAMS
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
@@ -298,7 +298,7 @@ def lodge_objection(
     app_id: IntRowId, body: ObjectionIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Object to a proposed award in notice, with a reason: the award is held until resolved."""
-    out = services.lodge_objection(uow, who, platform.clock, app_id, body.reason)
+    out = notice.lodge_objection(uow, who, platform.clock, app_id, body.reason)
     uow.commit()
     return out
 
@@ -306,7 +306,7 @@ def lodge_objection(
 @router.get("/objections")
 def list_objections(who: LoginDep, uow: UowDep, state: str | None = None) -> dict[str, object]:
     """Objections: all (province users), or the caller's own."""
-    return {"objections": services.list_objections(uow, who, state)}
+    return {"objections": notice.list_objections(uow, who, state)}
 
 
 @router.post("/objections/{objection_id}/resolve")
@@ -314,7 +314,7 @@ def resolve_objection(
     objection_id: IntRowId, body: ResolveIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Resolve an objection (province): dismissed (the award goes on) or upheld (withdrawn)."""
-    out = services.resolve_objection(uow, who, platform.clock, objection_id, body.outcome, body.note)
+    out = notice.resolve_objection(uow, who, platform.clock, objection_id, body.outcome, body.note)
     uow.commit()
     return out
 

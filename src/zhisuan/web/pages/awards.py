@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from zhisuan.awards import model as awards_model
-from zhisuan.awards import payments, payouts, reports, services
+from zhisuan.awards import notice, payments, payouts, reports, services
 from zhisuan.awards.evidence import ALLOWED, MAX_BYTES
 from zhisuan.awards.programs import PROGRAMS, split
 from zhisuan.core.access import Principal, Role
@@ -719,7 +719,7 @@ async def objection_form(
     _login(who, "log in to lodge an objection")
     reason = _text(form, "reason")
     try:
-        services.lodge_objection(uow, who, platform.clock, app_id, reason)
+        notice.lodge_objection(uow, who, platform.clock, app_id, reason)
         uow.commit()
     except FORM_ERRORS as exc:
         uow.rollback()
@@ -774,7 +774,7 @@ def _objections(
     extra: dict[str, object] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    items = services.list_objections(uow, who, state if state in {"open", "dismissed", "upheld"} else None)
+    items = notice.list_objections(uow, who, state if state in {"open", "dismissed", "upheld"} else None)
     ctx = {
         "items": items,
         "state": state,
@@ -793,7 +793,7 @@ async def resolve_form(
     _login(who)
     outcome, note = _text(form, "outcome"), _text(form, "note")
     try:
-        services.resolve_objection(uow, who, platform.clock, objection_id, outcome, note)
+        notice.resolve_objection(uow, who, platform.clock, objection_id, outcome, note)
         uow.commit()
     except FORM_ERRORS as exc:
         uow.rollback()
