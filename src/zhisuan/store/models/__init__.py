@@ -5,6 +5,7 @@ from zhisuan.store.models import compute as compute
 from zhisuan.store.models import core as core
 from zhisuan.store.models import ledger as ledger
 from zhisuan.store.models import metering as metering
+from zhisuan.store.models import opendata as opendata
 from zhisuan.store.models import publishing as publishing
 
 __all__ = ["core"]
