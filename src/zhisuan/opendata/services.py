@@ -315,6 +315,22 @@ def _publisher_names(s: Session, counts: Mapping[str, int]) -> dict[str, str]:
     return {str(k): str(n) for k, n in rows}
 
 
+def published_catalog(uow: UnitOfWork) -> list[dict[str, object]]:
+    """Every published entry with its distributions (the exports and the DCAT-AP catalog)."""
+    s = uow.session
+    rows = list(
+        s.execute(
+            select(DatasetRow)
+            .where(DatasetRow.state == m.DatasetState.PUBLISHED.value)
+            .order_by(DatasetRow.publisher_key, DatasetRow.id)
+        ).scalars()
+    )
+    dists: dict[int, list[dict[str, object]]] = {}
+    for d in s.execute(select(DistributionRow).order_by(DistributionRow.id)).scalars():
+        dists.setdefault(d.dataset_id, []).append(distribution_dict(d))
+    return [{**dataset_dict(r), "distributions": dists.get(r.id, [])} for r in rows]
+
+
 def managed_datasets(uow: UnitOfWork, who: Principal, state: str | None = None) -> list[dict[str, object]]:
     """The entries the caller manages, drafts included (a publisher's own; the data bureau's all)."""
     q = select(DatasetRow).order_by(DatasetRow.modified_at.desc(), DatasetRow.id.desc()).limit(1000)
@@ -657,6 +673,7 @@ __all__ = [
     "list_requests",
     "managed_datasets",
     "new_dataset_row",
+    "published_catalog",
     "publisher_by_key",
     "publisher_for",
     "request_access",

@@ -46,7 +46,7 @@ def test_conditional_data_needs_a_grant_in_force(db: TestDatabase, clock: Manual
         uow.commit()
     assert granted["state"] == "granted" and granted["hours_to_answer"] == 30.0
     with db.uow() as uow:
-        got, content = services.download(uow, firm, clock, tmp_path, dist_id)
+        _dist, content = services.download(uow, firm, clock, tmp_path, dist_id)
         uow.commit()
     assert content == b"line,stop\n1,A\n"
     with db.uow() as uow, pytest.raises(PermissionDeniedError):  # the grant is the firm's, not other's
