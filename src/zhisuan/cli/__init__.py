@@ -87,6 +87,11 @@ COMMANDS: dict[str, Entry] = {
         "app",
         "Applications, review, public notice, budgets and payment of the policy's money.",
     ),
+    "opendata": Entry(
+        "zhisuan.cli.opendata",
+        "app",
+        "Open public data (art. 3) and data suppliers (art. 4): catalog, search, requests, bulletins.",
+    ),
     "simulate": Entry(
         "zhisuan.cli.simulate",
         "app",

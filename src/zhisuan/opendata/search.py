@@ -19,14 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from sqlalchemy import Row, bindparam, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from zhisuan.core.errors import ValidationError
 from zhisuan.opendata.model import FORMATS, THEMES, DatasetState, Openness
 
 MAX_QUERY = 100
-MAX_WORDS = 12
+MAX_WORDS = 20
 #: on PostgreSQL a query matching more than this many datasets is ranked among this many candidates
 #: (the exact title match is always included): ranking every row of a one-word query over a whole
 #: catalog costs more than a person waits, and the first pages of so broad a query are alike anyway
@@ -49,14 +49,18 @@ def _segmenter() -> ModuleType:
     return _jieba
 
 
-def words(value: str) -> list[str]:
-    """The words of ``value`` in search mode, lower-cased, without punctuation, each once.
+def words(value: str, *, search_mode: bool = True) -> list[str]:
+    """The words of ``value`` (search mode: every dictionary word inside a longer one too), lower-cased,
+    without punctuation, each once.
 
     >>> words("合肥市公共交通线路")
     ['合肥', '合肥市', '公共', '交通', '公共交通', '线路']
+    >>> words("合肥市公共交通线路", search_mode=False)
+    ['合肥市', '公共交通', '线路']
     """
+    jieba = _segmenter()
     out: list[str] = []
-    for token in _segmenter().cut_for_search(value):
+    for token in jieba.cut_for_search(value) if search_mode else jieba.cut(value):
         token = token.strip().lower()
         if token and _WORD.search(token) and token not in out:
             out.append(token)
@@ -69,11 +73,15 @@ def segmented(value: str) -> str:
 
 
 def query_words(q: str) -> list[str]:
-    """A person's query as the words every match must hold (too long a query is refused)."""
+    """A person's query as the words every match must hold (too long a query is refused).
+
+    The query is cut in precise mode: its words are among the index's search-mode words, and fewer
+    words to match make a faster query (``公共交通`` is one word, found as such in the index).
+    """
     q = q.strip()
     if len(q) > MAX_QUERY:
         raise ValidationError(f"at most {MAX_QUERY} characters", field="q")
-    found = words(q)
+    found = words(q, search_mode=False)
     if len(found) > MAX_WORDS:
         raise ValidationError(f"at most {MAX_WORDS} words", field="q")
     return found
@@ -171,12 +179,7 @@ def search(
                 params,
             )
         ]
-        total = int(
-            session.execute(
-                text(f"SELECT count(*) FROM opendata_datasets d WHERE {where}"), params
-            ).scalar_one()
-        )
-        return Hits(ids, total, _facets(session, "opendata_datasets d", where, params) if facets else {})
+        return _counted(session, ids, "opendata_datasets d", where, params, facets=facets)
     source, match, rank = _match(dialect, terms, params)
     params["exact"] = (q or "").strip()
     cond = f"{match} AND {where}"
@@ -196,8 +199,18 @@ def search(
             f"ORDER BY (d.title = :exact) DESC, {rank}, d.id LIMIT :limit OFFSET :offset"
         )
     ids = [int(r[0]) for r in session.execute(text(sql), params)]
-    total = int(session.execute(text(f"SELECT count(*) FROM {source} WHERE {cond}"), params).scalar_one())
-    return Hits(ids, total, _facets(session, source, cond, params) if facets else {})
+    return _counted(session, ids, source, cond, params, facets=facets)
+
+
+def _counted(
+    session: Session, ids: list[int], source: str, cond: str, params: dict[str, object], *, facets: bool
+) -> Hits:
+    """The page with its total: from the facets' pass when they are wanted, else a count of its own."""
+    if facets:
+        counts = _facets(session, source, cond, params)
+        return Hits(ids, sum(counts["publisher"].values()), counts)
+    total = session.execute(text(f"SELECT count(*) FROM {source} WHERE {cond}"), params).scalar_one()
+    return Hits(ids, int(total))
 
 
 def _empty_facets() -> dict[str, dict[str, int]]:
@@ -205,14 +218,8 @@ def _empty_facets() -> dict[str, dict[str, int]]:
 
 
 def _facets(session: Session, source: str, cond: str, params: dict[str, object]) -> dict[str, dict[str, int]]:
-    """Counts per publisher, theme, openness and format over every match (two passes)."""
-    publishers = {
-        str(r[0]): int(r[1])
-        for r in session.execute(
-            text(f"SELECT d.publisher_key, count(*) FROM {source} WHERE {cond} GROUP BY d.publisher_key"),
-            params,
-        )
-    }
+    """Counts per publisher, theme, openness and format over every match, in one pass: one row per
+    publisher with its count and its sums per value, added up here."""
     sums: list[str] = []
     keys: list[tuple[str, str]] = []
     for code in THEMES:
@@ -224,14 +231,20 @@ def _facets(session: Session, source: str, cond: str, params: dict[str, object])
     for f in FORMATS:
         sums.append(f"sum(CASE WHEN d.formats LIKE '%\"{f}\"%' THEN 1 ELSE 0 END)")
         keys.append(("format", f))
-    row: Row[tuple[object, ...]] | None = session.execute(
-        text(f"SELECT {', '.join(sums)} FROM {source} WHERE {cond}"), params
-    ).first()
     out = _empty_facets()
-    out["publisher"] = dict(sorted(publishers.items(), key=lambda kv: (-kv[1], kv[0])))
-    for (facet, value), count in zip(keys, row or (), strict=False):
-        if count:
-            out[facet][value] = int(str(count))
+    rows = session.execute(
+        text(
+            f"SELECT d.publisher_key, count(*), {', '.join(sums)} "
+            f"FROM {source} WHERE {cond} GROUP BY d.publisher_key"
+        ),
+        params,
+    )
+    for row in rows:
+        out["publisher"][str(row[0])] = int(row[1])
+        for (facet, value), count in zip(keys, row[2:], strict=True):
+            if count:
+                out[facet][value] = out[facet].get(value, 0) + int(count)
+    out["publisher"] = dict(sorted(out["publisher"].items(), key=lambda kv: (-kv[1], kv[0])))
     return out
 
 
