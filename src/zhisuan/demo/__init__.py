@@ -10,6 +10,7 @@ settings say which real engines to add) and returns lines worth printing (logins
 * :mod:`.metering` — usage billed, paid and settled with compute vouchers (art. 2);
 * :mod:`.publishing` — the province confirms 2.0 art. 3 (two users) and the provisional months pay;
 * :mod:`.awards` — calls, applications in every state, the public notice, budgets, paid batches;
+* :mod:`.opendata` — the open-data catalog, sharing requests, a published bulletin, suppliers (art. 3, 4);
 * :mod:`.policy` — the packs in force and a few "what would I get?" answers.
 """
 
@@ -22,6 +23,7 @@ from zhisuan.demo.awards import administer_awards
 from zhisuan.demo.compute import load_compute
 from zhisuan.demo.engines import attach_local_engines
 from zhisuan.demo.metering import bill_and_settle
+from zhisuan.demo.opendata import publish_catalog
 from zhisuan.demo.organizations import DEMO_ADMIN, DEMO_PASSWORD, load_organizations
 from zhisuan.demo.policy import show_policies
 from zhisuan.demo.publishing import confirm_and_resettle
@@ -38,6 +40,7 @@ def steps() -> list[tuple[str, Step]]:
         ("usage billed, paid and settled (compute vouchers, art. 2)", bill_and_settle),
         ("2.0 art. 3 confirmed (publish, approve) and its months settled again", confirm_and_resettle),
         ("awards: calls, applications, review, public notice, budgets and payment", administer_awards),
+        ("open data: catalog, requests, the quarter's bulletin, data suppliers (art. 3, 4)", publish_catalog),
         ('policy packs and "what would I get?" examples', show_policies),
     ]
 
