@@ -61,6 +61,7 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import awards as awards_pages
     from zhisuan.web.pages import compute, foundation
     from zhisuan.web.pages import metering as metering_pages
+    from zhisuan.web.pages import opendata as opendata_pages
     from zhisuan.web.pages import policy as policy_pages
     from zhisuan.web.pages import publishing as publishing_pages
 
@@ -71,6 +72,7 @@ def _pages() -> list[object]:
         publishing_pages.router,
         metering_pages.router,
         awards_pages.router,
+        opendata_pages.router,
     ]
 
 
