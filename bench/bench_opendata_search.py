@@ -251,21 +251,33 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_opendata_search.json")
+    ap.add_argument("--keep", action="store_true", help="Keep the database afterwards (its name is printed).")
+    ap.add_argument("--database", help="Reuse a database a --keep run left (same --datasets and --seed).")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     now = dt.datetime.now(dt.UTC)
-    engine, name = fresh_database()
+    if args.database:
+        name = args.database
+        engine = make_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
+    else:
+        engine, name = fresh_database()
     try:
         t0 = time.perf_counter()
-        rows = make_rows(args.datasets, rng, now)
-        segment_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with engine.begin() as conn:
-            for i in range(0, len(rows), 5000):
-                conn.execute(insert(DatasetRow), rows[i : i + 5000])
-            conn.execute(text("ANALYZE opendata_datasets"))
-        load_s = time.perf_counter() - t0
-        queries = make_queries(args.queries, rng, [str(r["title"]) for r in rows])
+        if args.database:  # reused: its titles give the exact-title queries
+            with engine.connect() as conn:
+                titles = [str(t) for (t,) in conn.execute(text("SELECT title FROM opendata_datasets"))]
+            segment_s = load_s = 0.0
+        else:
+            rows = make_rows(args.datasets, rng, now)
+            titles = [str(r["title"]) for r in rows]
+            segment_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with engine.begin() as conn:
+                for i in range(0, len(rows), 5000):
+                    conn.execute(insert(DatasetRow), rows[i : i + 5000])
+                conn.execute(text("ANALYZE opendata_datasets"))
+            load_s = time.perf_counter() - t0
+        queries = make_queries(args.queries, rng, titles)
         factory = UnitOfWork.for_engine(engine)
         methods: dict[str, Callable[[UnitOfWork, str], object]] = {
             "search": lambda uow, q: services.find_datasets(uow, q),
@@ -284,7 +296,10 @@ def main() -> None:
                 uow.rollback()
     finally:
         engine.dispose()
-        drop(name)
+        if args.keep:
+            print(f"kept database {name}")
+        else:
+            drop(name)
     result: dict[str, object] = {
         "benchmark": "bench_opendata_search",
         "at": now.isoformat(timespec="seconds"),

@@ -6,7 +6,9 @@ indexes the segmented columns: an FTS5 table on SQLite (ranked by ``bm25``), a w
 with a GIN index on PostgreSQL (ranked by ``ts_rank``; title words weigh more than the description's).
 A query is segmented the same way and every word must match. An exact title match always comes first.
 
-Facets (publisher, theme, openness, format) are counted over every match, not only the page shown.
+Facets (publisher, theme, openness, format) are counted over the matches, not only the page shown:
+exactly up to :data:`COUNT_LIMIT` matches; a broader query says "more than" that, and its facets count
+its first matches.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from zhisuan.core.errors import ValidationError
+from zhisuan.core.text import clean_name
 from zhisuan.opendata.model import FORMATS, THEMES, DatasetState, Openness
 
 MAX_QUERY = 100
@@ -30,8 +33,11 @@ MAX_WORDS = 20
 #: on PostgreSQL a query matching more than this many datasets is ranked among this many candidates
 #: (the exact title match is always included): ranking every row of a one-word query over a whole
 #: catalog costs more than a person waits, and the first pages of so broad a query are alike anyway
-RANK_CANDIDATES = 5000
+RANK_CANDIDATES = 2000
+#: totals and facets are exact up to this many matches; a broader query reports "more than" it
+COUNT_LIMIT = 10_000
 _WORD = re.compile(r"\w", re.UNICODE)
+PUBLISHER = re.compile(r"city:[0-9]{6}|org:[0-9]{1,10}")
 _lock = threading.Lock()
 _jieba: ModuleType | None = None
 
@@ -78,9 +84,7 @@ def query_words(q: str) -> list[str]:
     The query is cut in precise mode: its words are among the index's search-mode words, and fewer
     words to match make a faster query (``公共交通`` is one word, found as such in the index).
     """
-    q = q.strip()
-    if len(q) > MAX_QUERY:
-        raise ValidationError(f"at most {MAX_QUERY} characters", field="q")
+    q = clean_name(q, "q", max_length=MAX_QUERY)
     found = words(q, search_mode=False)
     if len(found) > MAX_WORDS:
         raise ValidationError(f"at most {MAX_WORDS} words", field="q")
@@ -97,6 +101,8 @@ class Filters:
     format: str | None = None
 
     def check(self) -> Filters:
+        if self.publisher is not None and not PUBLISHER.fullmatch(self.publisher):
+            raise ValidationError("a publisher is city:CODE or org:ID", field="publisher")
         if self.theme is not None and self.theme not in THEMES:
             raise ValidationError(f"one of {', '.join(THEMES)}", field="theme")
         if self.openness is not None and self.openness not in {o.value for o in Openness}:
@@ -113,6 +119,11 @@ class Hits:
     ids: list[int]
     total: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: False when more than :data:`COUNT_LIMIT` match: ``total`` is then that limit, and the facets
+    #: count the first matches only
+    exact: bool = True
+    #: publisher key → name, for the publishers among the counted matches
+    names: dict[str, str] = field(default_factory=dict)
 
 
 def _where(filters: Filters, params: dict[str, object], alias: str = "d") -> str:
@@ -181,7 +192,7 @@ def search(
         ]
         return _counted(session, ids, "opendata_datasets d", where, params, facets=facets)
     source, match, rank = _match(dialect, terms, params)
-    params["exact"] = (q or "").strip()
+    params["exact"] = clean_name(q or "", "q", max_length=MAX_QUERY)
     cond = f"{match} AND {where}"
     if dialect == "postgresql":
         # rank among a bounded set of candidates, the exact title matches always among them
@@ -205,47 +216,45 @@ def search(
 def _counted(
     session: Session, ids: list[int], source: str, cond: str, params: dict[str, object], *, facets: bool
 ) -> Hits:
-    """The page with its total: from the facets' pass when they are wanted, else a count of its own."""
+    """The page with its total and facets, counted over the first :data:`COUNT_LIMIT` + 1 matches in one
+    pass (one row per publisher, with its name, its count and its sums per facet value)."""
+    sums: list[str] = []
+    keys: list[tuple[str, str]] = []
     if facets:
-        counts = _facets(session, source, cond, params)
-        return Hits(ids, sum(counts["publisher"].values()), counts)
-    total = session.execute(text(f"SELECT count(*) FROM {source} WHERE {cond}"), params).scalar_one()
-    return Hits(ids, int(total))
+        for code in THEMES:
+            sums.append(f"sum(CASE WHEN d.themes LIKE '%\"{code}\"%' THEN 1 ELSE 0 END)")
+            keys.append(("theme", code))
+        for o in Openness:
+            sums.append(f"sum(CASE WHEN d.openness = '{o.value}' THEN 1 ELSE 0 END)")
+            keys.append(("openness", o.value))
+        for f in FORMATS:
+            sums.append(f"sum(CASE WHEN d.formats LIKE '%\"{f}\"%' THEN 1 ELSE 0 END)")
+            keys.append(("format", f))
+    columns = "".join(f", {x}" for x in sums)
+    rows = session.execute(
+        text(
+            f"SELECT d.publisher_key, min(d.publisher_name), count(*){columns} FROM ("
+            f"SELECT d.publisher_key, d.publisher_name, d.themes, d.openness, d.formats "
+            f"FROM {source} WHERE {cond} LIMIT {COUNT_LIMIT + 1}) d GROUP BY d.publisher_key"
+        ),
+        params,
+    ).all()
+    out = _empty_facets()
+    names: dict[str, str] = {}
+    for row in rows:
+        out["publisher"][str(row[0])] = int(row[2])
+        names[str(row[0])] = str(row[1])
+        for (facet, value), count in zip(keys, row[3:], strict=True):
+            if count:
+                out[facet][value] = out[facet].get(value, 0) + int(count)
+    out["publisher"] = dict(sorted(out["publisher"].items(), key=lambda kv: (-kv[1], kv[0])))
+    total = sum(out["publisher"].values())
+    exact = total <= COUNT_LIMIT
+    return Hits(ids, min(total, COUNT_LIMIT), out if facets else {}, exact=exact, names=names)
 
 
 def _empty_facets() -> dict[str, dict[str, int]]:
     return {"publisher": {}, "theme": {}, "openness": {}, "format": {}}
-
-
-def _facets(session: Session, source: str, cond: str, params: dict[str, object]) -> dict[str, dict[str, int]]:
-    """Counts per publisher, theme, openness and format over every match, in one pass: one row per
-    publisher with its count and its sums per value, added up here."""
-    sums: list[str] = []
-    keys: list[tuple[str, str]] = []
-    for code in THEMES:
-        sums.append(f"sum(CASE WHEN d.themes LIKE '%\"{code}\"%' THEN 1 ELSE 0 END)")
-        keys.append(("theme", code))
-    for o in Openness:
-        sums.append(f"sum(CASE WHEN d.openness = '{o.value}' THEN 1 ELSE 0 END)")
-        keys.append(("openness", o.value))
-    for f in FORMATS:
-        sums.append(f"sum(CASE WHEN d.formats LIKE '%\"{f}\"%' THEN 1 ELSE 0 END)")
-        keys.append(("format", f))
-    out = _empty_facets()
-    rows = session.execute(
-        text(
-            f"SELECT d.publisher_key, count(*), {', '.join(sums)} "
-            f"FROM {source} WHERE {cond} GROUP BY d.publisher_key"
-        ),
-        params,
-    )
-    for row in rows:
-        out["publisher"][str(row[0])] = int(row[1])
-        for (facet, value), count in zip(keys, row[2:], strict=True):
-            if count:
-                out[facet][value] = out[facet].get(value, 0) + int(count)
-    out["publisher"] = dict(sorted(out["publisher"].items(), key=lambda kv: (-kv[1], kv[0])))
-    return out
 
 
 def ilike_scan(session: Session, q: str, limit: int = 20) -> list[int]:
@@ -268,6 +277,7 @@ def dump_list(values: Iterable[str]) -> str:
 
 
 __all__ = [
+    "COUNT_LIMIT",
     "MAX_QUERY",
     "RANK_CANDIDATES",
     "Filters",

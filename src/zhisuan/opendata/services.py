@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,6 +43,8 @@ from zhisuan.store.uow import UnitOfWork
 #: organizations whose members publish as a department
 PUBLISHING_KINDS = frozenset({OrgKind.GOVERNMENT.value, OrgKind.PUBLIC_INSTITUTION.value})
 MAX_FILE = 50 * 1024 * 1024
+#: a dataset's identifier: its publisher's division code and ten hex digits
+IDENTIFIER = re.compile(r"[0-9]{6}-[0-9a-f]{10}")
 MEDIA_TYPES = {
     "CSV": "text/csv",
     "XLSX": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -95,6 +98,8 @@ def publisher_by_key(s: Session, key: str) -> m.Publisher:
 
 
 def _row(s: Session, identifier: str) -> DatasetRow | None:
+    if not IDENTIFIER.fullmatch(str(identifier)):
+        return None  # not an identifier this catalog gives: nothing to look up
     return s.execute(select(DatasetRow).where(DatasetRow.identifier == identifier)).scalar_one_or_none()
 
 
@@ -283,10 +288,11 @@ def find_datasets(
     s = uow.session
     hits = search(s, q, filters, limit=limit, offset=offset)
     rows = {r.id: r for r in s.execute(select(DatasetRow).where(DatasetRow.id.in_(hits.ids))).scalars()}
-    names = _publisher_names(s, hits.facets.get("publisher", {}))
+    names = hits.names
     return {
         "q": q or "",
         "total": hits.total,
+        "total_exact": hits.exact,
         "datasets": [dataset_dict(rows[i]) for i in hits.ids if i in rows],
         "facets": {
             "publisher": [
@@ -302,17 +308,6 @@ def find_datasets(
             "format": [{"value": k, "name": k, "count": v} for k, v in hits.facets["format"].items()],
         },
     }
-
-
-def _publisher_names(s: Session, counts: Mapping[str, int]) -> dict[str, str]:
-    if not counts:
-        return {}
-    rows = s.execute(
-        select(DatasetRow.publisher_key, DatasetRow.publisher_name)
-        .where(DatasetRow.publisher_key.in_(list(counts)))
-        .distinct()
-    )
-    return {str(k): str(n) for k, n in rows}
 
 
 def published_catalog(uow: UnitOfWork) -> list[dict[str, object]]:
@@ -340,6 +335,8 @@ def managed_datasets(uow: UnitOfWork, who: Principal, state: str | None = None) 
             return []
         q = q.where(DatasetRow.publisher_key == key)
     if state:
+        if state not in {x.value for x in m.DatasetState}:
+            raise ValidationError(f"one of {', '.join(x.value for x in m.DatasetState)}", field="state")
         q = q.where(DatasetRow.state == state)
     return [dataset_dict(r) for r in uow.session.execute(q).scalars()]
 

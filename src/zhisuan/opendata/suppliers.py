@@ -36,6 +36,7 @@ from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.opendata import CityRatioRow, RewardTierRow, SupplierRow, SupplierTransactionRow
 from zhisuan.store.uow import UnitOfWork
 
+MAX_FEN = 10**17  # 10^15 yuan: the largest amount a person may type (as awards)
 SERVICES = {"collection": "数据采集", "cleaning": "数据清洗", "labelling": "数据标注"}
 PROGRAM = "art4"
 
@@ -162,6 +163,8 @@ def list_suppliers(uow: UnitOfWork, who: Principal, city: str | None = None) -> 
     """The registry: a city's own for its users, everything for the data bureau, province and finance;
     a supplier's own members see their entry."""
     q = select(SupplierRow).order_by(SupplierRow.city_code, SupplierRow.name)
+    if city:
+        city = check_city(city)
     if who.role is Role.CITY:
         city = who.city_code
     elif who.role in {Role.USER, Role.ORG_ADMIN}:
@@ -194,8 +197,8 @@ def record_transactions(
     if y > shanghai_date(now).year:
         raise ValidationError("a year's amount is recorded once the year has begun", field="year")
     money = Money(str(amount), field="amount")
-    if not money.is_whole_fen() or money.to_fen() <= 0:
-        raise ValidationError("a positive amount with at most two decimals", field="amount")
+    if not money.is_whole_fen() or not 0 < money.to_fen() <= MAX_FEN:
+        raise ValidationError("a positive amount of at most 10^15 yuan, two decimals at most", field="amount")
     tx = uow.session.execute(
         select(SupplierTransactionRow).where(
             SupplierTransactionRow.supplier_id == row.id, SupplierTransactionRow.year == y
@@ -239,6 +242,8 @@ def set_city_ratio(
         raise PermissionDeniedError("a city's ratio is set by that city's users")
     y = _year(year)
     text = str(ratio or "").strip()
+    if len(text) > 32:
+        raise ValidationError("a ratio such as 5%, 0.05 or 1/20", field="ratio")
     _check_ratio(packs, y, text)
     row = uow.session.execute(
         select(CityRatioRow).where(CityRatioRow.city_code == code, CityRatioRow.year == y)
@@ -290,7 +295,7 @@ def city_ratio(uow: UnitOfWork, city: str, year: int) -> str | None:
 def list_ratios(uow: UnitOfWork, year: int | None = None) -> list[dict[str, object]]:
     q = select(CityRatioRow).order_by(CityRatioRow.year.desc(), CityRatioRow.city_code)
     if year:
-        q = q.where(CityRatioRow.year == year)
+        q = q.where(CityRatioRow.year == _year(year))
     return [
         {
             "city": r.city_code,
@@ -400,8 +405,10 @@ def set_reward_tiers(
             )
         except ValidationError as e:
             raise ValidationError(e.message, field=e.field, row=i) from None
-        if threshold.to_fen() < 0 or reward.to_fen() <= 0:
-            raise ValidationError("a threshold ≥ 0 and a positive reward", field="reward", row=i)
+        if not 0 <= threshold.to_fen() <= MAX_FEN or not 0 < reward.to_fen() <= MAX_FEN:
+            raise ValidationError(
+                "a threshold ≥ 0 and a positive reward, at most 10^15 yuan", field="reward", row=i
+            )
         parsed.append((threshold.to_fen(), reward.to_fen()))
     if len({p[0] for p in parsed}) != len(parsed):
         raise ValidationError("each threshold once", field="threshold")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import TestDatabase
 from tests.factories.opendata import BUREAU, HEFEI, WUHU, fields
 from zhisuan.core.clock import ManualClock
+from zhisuan.opendata import search as search_module
 from zhisuan.opendata import services
 from zhisuan.opendata.search import Filters
 
@@ -95,3 +98,15 @@ def test_an_edit_is_searchable_at_once_and_the_old_words_are_gone(
         history = services.dataset_history(uow, WUHU, str(ident))
     assert [h["version"] for h in history] == [2, 1]
     assert history[1]["dataset"]["title"] == "芜湖市医疗机构名录"
+
+
+def test_a_query_broader_than_the_count_limit_says_so(
+    db: TestDatabase, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _catalog(db, clock)
+    monkeypatch.setattr(search_module, "COUNT_LIMIT", 1)
+    with db.uow() as uow:
+        broad = services.find_datasets(uow, "交通")
+        narrow = services.find_datasets(uow, "医疗")
+    assert (broad["total"], broad["total_exact"], len(broad["datasets"])) == (1, False, 2)
+    assert (narrow["total"], narrow["total_exact"]) == (1, True)
