@@ -195,14 +195,15 @@ def search(
     params["exact"] = clean_name(q or "", "q", max_length=MAX_QUERY)
     cond = f"{match} AND {where}"
     if dialect == "postgresql":
-        # rank among a bounded set of candidates, the exact title matches always among them
+        # the exact title matches (a b-tree lookup), then the rest ranked among a bounded set of
+        # candidates; UNION ALL: nothing to compare, nothing hashed
         sql = (
-            f"WITH cand AS ("
-            f"  (SELECT d.id, d.title, d.search_vector FROM {source} WHERE {cond} LIMIT {RANK_CANDIDATES})"
-            f"  UNION SELECT d.id, d.title, d.search_vector FROM opendata_datasets d "
-            f"  WHERE d.title = :exact AND {where}"
-            f") SELECT d.id FROM cand d "
-            f"ORDER BY (d.title = :exact) DESC, {rank}, d.id LIMIT :limit OFFSET :offset"
+            f"SELECT x.id FROM ("
+            f"  SELECT d.id, 0 AS grp, 0.0 AS r FROM opendata_datasets d WHERE d.title = :exact AND {where}"
+            f"  UNION ALL SELECT c.id, 1, c.r FROM ("
+            f"    SELECT d.id, {rank} AS r FROM {source} WHERE {cond} AND d.title <> :exact"
+            f"    LIMIT {RANK_CANDIDATES}) c"
+            f") x ORDER BY x.grp, x.r, x.id LIMIT :limit OFFSET :offset"
         )
     else:
         sql = (
