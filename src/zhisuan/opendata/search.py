@@ -33,9 +33,9 @@ MAX_WORDS = 20
 #: on PostgreSQL a query matching more than this many datasets is ranked among this many candidates
 #: (the exact title match is always included): ranking every row of a one-word query over a whole
 #: catalog costs more than a person waits, and the first pages of so broad a query are alike anyway
-RANK_CANDIDATES = 2000
+RANK_CANDIDATES = 1000
 #: totals and facets are exact up to this many matches; a broader query reports "more than" it
-COUNT_LIMIT = 10_000
+COUNT_LIMIT = 1000
 _WORD = re.compile(r"\w", re.UNICODE)
 PUBLISHER = re.compile(r"city:[0-9]{6}|org:[0-9]{1,10}")
 _lock = threading.Lock()
