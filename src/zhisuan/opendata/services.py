@@ -186,11 +186,21 @@ def update_dataset(
     now = clock.now()
     row = _managed(uow.session, who, identifier)
     merged = {**dataset_dict(row), **{k: v for k, v in data.items() if v is not None}}
+    before = (row.openness, row.conditions)
     _apply(row, m.DatasetFields.check(merged))
     row.version += 1
     row.modified_at = now
     uow.session.flush()
     snapshot(uow, row, who, now, "update")
+    if (row.openness, row.conditions) != before:  # who may have the data changed: an access change
+        audit.record(
+            uow,
+            now,
+            who.username,
+            "dataset.openness",
+            f"dataset:{row.identifier}",
+            {"before": list(before), "after": [row.openness, row.conditions]},
+        )
     return dataset_dict(row)
 
 

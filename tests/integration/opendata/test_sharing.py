@@ -99,3 +99,26 @@ def test_a_refusal_names_its_reason_and_not_open_data_is_never_shared(
     assert out["state"] == "refused" and out["refusal_reason"] == "涉及个人信息"
     with db.uow() as uow, pytest.raises(PermissionDeniedError):
         services.download(uow, firm, clock, tmp_path, int(str(dist["id"])))
+
+
+def test_a_change_of_openness_is_audited_and_takes_effect_at_once(
+    db: TestDatabase,
+    clock: ManualClock,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    from sqlalchemy import select
+
+    from zhisuan.store.models.core import AuditEventRow
+
+    with db.uow() as uow:
+        firm = org_member(uow, clock.now(), "91340100MA8Q0RD05")
+        d = services.create_dataset(uow, HEFEI, clock, fields(), publish=True)
+        dist = services.add_distribution(
+            uow, HEFEI, clock, tmp_path, str(d["identifier"]), {"format": "CSV"}, b"x\n"
+        )
+        services.download(uow, firm, clock, tmp_path, int(str(dist["id"])))  # unconditional: anyone
+        services.update_dataset(uow, HEFEI, clock, str(d["identifier"]), {"openness": "not_open"})
+        actions = list(uow.session.execute(select(AuditEventRow.action, AuditEventRow.subject)).all())
+        assert ("dataset.openness", f"dataset:{d['identifier']}") in actions
+        with pytest.raises(PermissionDeniedError):
+            services.download(uow, firm, clock, tmp_path, int(str(dist["id"])))
