@@ -82,6 +82,17 @@ def publisher_for(s: Session, who: Principal, chosen: object = None) -> m.Publis
     return publisher
 
 
+def may_publish(s: Session, who: Principal) -> bool:
+    """Whether the caller may register entries (the data bureau, a city's users, a department's members)."""
+    if m.is_steward(who):
+        return True
+    try:
+        publisher_for(s, who)
+    except PermissionDeniedError:
+        return False
+    return True
+
+
 def publisher_by_key(s: Session, key: str) -> m.Publisher:
     kind, _, ref = key.partition(":")
     if kind == "city":
@@ -679,6 +690,7 @@ __all__ = [
     "get_request",
     "list_requests",
     "managed_datasets",
+    "may_publish",
     "new_dataset_row",
     "published_catalog",
     "publisher_by_key",

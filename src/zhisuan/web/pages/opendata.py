@@ -221,6 +221,7 @@ def _manage(
         "bulletins": bulletins.list_bulletins(uow, who) if model.is_steward(who) else [],
         "steward": model.is_steward(who),
         "publisher": model.own_publisher_key(who),
+        "may_publish": services.may_publish(uow.session, who),
         "values": {},
     }
     return _page(request, "opendata/manage.html", ctx | dict(extra or {}), status)
