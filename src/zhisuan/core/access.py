@@ -141,6 +141,7 @@ _NOT_FOUND: dict[Kind, tuple[str, str]] = {
     Kind.USER: ("no such user", "username"),
     Kind.TOKEN: ("no such token", "token"),
     Kind.BILL: ("no such bill", "bill"),
+    Kind.REGISTRY: ("no such entry", "entry_id"),
 }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from zhisuan import audit
 from zhisuan.core.access import Action, Kind, Principal, Resource, Role, authorize, can, visible_scope
 from zhisuan.core.clock import Clock, shanghai_date
-from zhisuan.core.errors import NotFoundError, ValidationError, ZhisuanError
+from zhisuan.core.errors import NotFoundError, PermissionDeniedError, ValidationError, ZhisuanError
 from zhisuan.core.ids import MAX_INT_ID
 from zhisuan.policy import PackSet, evaluate, fen_text, parameters
 from zhisuan.registries import rules, tabular
@@ -289,9 +289,19 @@ def _checker(
         org = values.get("org_id")
         if org is not None and uow.session.get(OrganizationRow, org) is None:
             raise ValidationError(f"no organization {org}", field="org_id")
-        authorize(who, Action.WRITE, Resource(Kind.REGISTRY, org_id=org, city_code=values.get("city")))  # type: ignore[arg-type]
+        _authorize_write(who, spec, Resource(Kind.REGISTRY, org_id=org, city_code=values.get("city")))  # type: ignore[arg-type]
 
     return check
+
+
+def _authorize_write(who: Principal, spec: RegistrySpec, res: Resource) -> None:
+    """Raise unless ``who`` may write ``res``: a public registry's entry is readable, so refusing it is a
+    403; a private one outside the caller's scope is not found."""
+    if spec.public and who.authenticated and not can(who, Action.WRITE, res):
+        raise PermissionDeniedError(
+            f"role {who.role} may not write this {spec.name} entry (a city official writes its own city's)"
+        )
+    authorize(who, Action.WRITE, res)
 
 
 def _with_city(who: Principal, raw: Mapping[str, object]) -> dict[str, object]:
@@ -370,7 +380,7 @@ def update_entry(
     """Change some fields of an entry the caller may write (and may write after the change); audited."""
     spec = spec_of(name)
     row = _get(uow, who, spec, entry_id)
-    authorize(who, Action.WRITE, _resource(row))
+    _authorize_write(who, spec, _resource(row))
     if version is not None and version != row.version:
         raise ValidationError(
             f"the entry changed meanwhile (version {row.version}); reload it", field="version"
@@ -394,7 +404,7 @@ def import_file(
         if row.entry_id is not None:
             try:
                 found = _get(uow, who, spec, row.entry_id)
-                authorize(who, Action.WRITE, _resource(found))
+                _authorize_write(who, spec, _resource(found))
             except ZhisuanError as exc:
                 raise ValidationError(exc.message, row=row.line, column="id") from None
             targets[row.line] = found
