@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from zhisuan.core.clock import parse_date
-from zhisuan.core.errors import NotFoundError, ValidationError
+from zhisuan.core.errors import ValidationError
 from zhisuan.core.money import Money
 from zhisuan.core.regions import all_cities, is_city
 from zhisuan.core.text import clean_name, clean_text
@@ -102,7 +102,7 @@ class RegistrySpec:
         for f in self.fields:
             if f.name == name:
                 return f
-        raise NotFoundError(
+        raise ValidationError(
             f"registry {self.name} has no field {name!r} (it has: {', '.join(self.names())})", field=name
         )
 

@@ -41,6 +41,7 @@ def _routers() -> list[tuple[str, object]]:
     from zhisuan.web.api import metering as metering_api
     from zhisuan.web.api import policy as policy_api
     from zhisuan.web.api import publishing as publishing_api
+    from zhisuan.web.api import registries as registries_api
     from zhisuan.web.api import reports as reports_api
 
     return [
@@ -51,6 +52,7 @@ def _routers() -> list[tuple[str, object]]:
         (API_PREFIX, metering_api.router),
         (API_PREFIX, reports_api.router),
         (API_PREFIX, awards_api.router),
+        (API_PREFIX, registries_api.router),
     ]
 
 

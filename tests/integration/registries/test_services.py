@@ -422,7 +422,7 @@ def test_listing_filters_sorts_and_pages(db: TestDatabase, packs: PackSet, clock
             sort="-total_enterprises",
             limit=1,
         )
-        with pytest.raises(NotFoundError):
+        with pytest.raises(ValidationError):
             services.list_entries(uow, ANONYMOUS, packs, clock.now(), "parks", sort="nope")
     assert page["total"] == 2
     assert [e["title"] for e in page["entries"]] == ["园区3"]
