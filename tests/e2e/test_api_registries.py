@@ -77,7 +77,11 @@ def test_a_city_user_edits_only_its_own_citys_entries(officials: World) -> None:
 
 def test_an_import_with_a_bad_row_names_it_and_writes_nothing(officials: World) -> None:
     c = officials.client
-    csv = "场景名称,牵头部门,类型,状态,开放日期\n甲,市经信局,场景开放,已开放,2025-05-01\n乙,市经信局,开放,已开放,2025-05-01\n"
+    csv = (
+        "场景名称,牵头部门,类型,状态,开放日期\n"
+        "甲,市经信局,场景开放,已开放,2025-05-01\n"
+        "乙,市经信局,开放,已开放,2025-05-01\n"
+    )
     bad = c.post(
         "/api/v1/registries/scenarios/import",
         files={"file": ("s.csv", csv.encode(), "text/csv")},

@@ -9,7 +9,7 @@ the province, administrators and a city official in its own city. Amounts are de
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -50,7 +50,7 @@ def _filters(request: Request) -> dict[str, str]:
 
 @router.get("/registries")
 def list_registries() -> dict[str, object]:
-    """The ten registries: their fields (labels in Chinese and English, types, choices), scope and public flag."""
+    """The ten registries: their fields (labels in both languages, types, choices), scope and public flag."""
     return {"registries": services.registries()}
 
 
@@ -87,7 +87,7 @@ def create_entry(
     who: LoginDep,
     uow: UowDep,
     platform: PlatformDep,
-    body: dict[str, Any] = Body(description="field name → value (see GET /registries)"),
+    body: Annotated[dict[str, Any], Body(description="field name → value (see GET /registries)")],
 ) -> dict[str, object]:
     """Add an entry (province, administrators, or a city official in its own city)."""
     out = services.create_entry(uow, who, platform.packs.current(), platform.clock, name, body)
@@ -102,7 +102,7 @@ def export_entries(
     who: PrincipalDep,
     uow: UowDep,
     platform: PlatformDep,
-    format: Literal["csv", "xlsx"] = "xlsx",  # noqa: A002  (the query parameter's name)
+    format: Literal["csv", "xlsx"] = "xlsx",
 ) -> Response:
     """The entries the caller may see as CSV or Excel, with Chinese headers (filters as for the listing)."""
     filename, ctype, data = services.export(
@@ -140,7 +140,7 @@ def update_entry(
     who: LoginDep,
     uow: UowDep,
     platform: PlatformDep,
-    body: dict[str, Any] = Body(description="the fields to change; 'version' guards against a lost update"),
+    body: Annotated[dict[str, Any], Body(description="the fields to change; 'version' guards lost updates")],
 ) -> dict[str, object]:
     """Change fields of an entry the caller may write."""
     fields = dict(body)
