@@ -345,14 +345,16 @@ def _change(
     row: RegistryEntryRow,
     values: Mapping[str, object],
     now: dt.datetime,
-) -> None:
+) -> bool:
+    """Write the values that differ (audited, version counted up); False when nothing did."""
     before = stored(row)
     changed = {k: {"from": before.get(k), "to": v} for k, v in values.items() if before.get(k) != v}
     if not changed:
-        return
+        return False
     _write(row, values, who, now)
     row.version += 1
     audit.record(uow, now, who.username, "registry.update", f"{spec.name}:{row.id}", {"changed": changed})
+    return True
 
 
 def create_entry(
@@ -395,7 +397,8 @@ def import_file(
     uow: UnitOfWork, who: Principal, packs: PackSet, clock: Clock, name: str, data: bytes
 ) -> dict[str, object]:
     """Add (or, with an ``id`` column, change) entries from a CSV or Excel file: every row is checked
-    first and a bad one names its line and column; then all are written, or none."""
+    first and a bad one names its line and column; then all are written, or none. ``updated`` counts
+    the entries that really changed."""
     spec = spec_of(name)
     rows = tabular.read_rows(spec, data)
     check = _checker(uow, who, packs, spec)
@@ -413,8 +416,7 @@ def import_file(
     created = updated = 0
     for row, values in checked:
         if row.line in targets:
-            _change(uow, who, spec, targets[row.line], values, now)
-            updated += 1
+            updated += _change(uow, who, spec, targets[row.line], values, now)
         else:
             _add(uow, who, spec, values, now)
             created += 1

@@ -250,11 +250,27 @@ def test_an_export_reads_back_as_an_import_that_changes_nothing(
     with db.uow() as uow:
         out = services.import_file(uow, PROVINCE, packs, clock, "parks", data)
         uow.commit()
-    assert (out["created"], out["updated"], _count(db, "parks")) == (0, 1, 1)
+    assert (out["created"], out["updated"], _count(db, "parks")) == (0, 0, 1)
     with db.uow() as uow:
         _n, _c, xlsx = services.export(uow, PROVINCE, packs, clock.now(), "parks", "xlsx")
-        again = services.import_file(uow, PROVINCE, packs, clock, "parks", xlsx)
-    assert again["updated"] == 1
+    edited = _edit_xlsx(xlsx, "F2", 120)  # 入园企业总数 of the first entry
+    with db.uow() as uow:
+        again = services.import_file(uow, PROVINCE, packs, clock, "parks", edited)
+        shown = services.list_entries(uow, PROVINCE, packs, clock.now(), "parks")["entries"]
+    assert (again["created"], again["updated"]) == (0, 1)
+    assert [(e["total_enterprises"], e["version"]) for e in shown] == [(120, 2)]
+
+
+def _edit_xlsx(data: bytes, cell: str, value: object) -> bytes:
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data))
+    book.worksheets[0][cell] = value
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def test_a_city_user_edits_only_its_own_citys_entries(
