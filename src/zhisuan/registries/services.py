@@ -400,7 +400,7 @@ def import_file(
     first and a bad one names its line and column; then all are written, or none. ``updated`` counts
     the entries that really changed."""
     spec = spec_of(name)
-    rows = tabular.read_rows(spec, data)
+    rows = tabular.read_rows(spec, data, frozenset({"city"}) if who.role is Role.CITY else frozenset())
     check = _checker(uow, who, packs, spec)
     targets: dict[int, RegistryEntryRow] = {}
     for row in rows:

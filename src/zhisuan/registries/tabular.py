@@ -56,8 +56,11 @@ def _cells_xlsx(data: bytes) -> Iterator[tuple[int, list[object]]]:
     book.close()
 
 
-def read_rows(spec: RegistrySpec, data: bytes) -> list[FileRow]:
-    """The rows of a CSV or Excel file (told apart by content), each row's cells keyed by field name."""
+def read_rows(spec: RegistrySpec, data: bytes, filled: frozenset[str] = frozenset()) -> list[FileRow]:
+    """The rows of a CSV or Excel file (told apart by content), each row's cells keyed by field name.
+
+    ``filled`` names required fields the caller fills in when the file has no column for them (a city
+    official's own city)."""
     if len(data) > MAX_BYTES:
         raise ValidationError("an import file is at most 5 MiB", field="file")
     cells = _cells_xlsx(data) if data.startswith(XLSX_MAGIC) else _cells_csv(data)
@@ -85,7 +88,7 @@ def read_rows(spec: RegistrySpec, data: bytes) -> list[FileRow]:
                         column=name,
                     )
                 header.append(found.name)
-            missing = [f for f in spec.fields if f.required and f.name not in header]
+            missing = [f for f in spec.fields if f.required and f.name not in header and f.name not in filled]
             if missing:
                 raise ValidationError(
                     f"the header lacks the required column {missing[0].name} ({missing[0].zh})",

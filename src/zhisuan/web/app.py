@@ -63,6 +63,7 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import metering as metering_pages
     from zhisuan.web.pages import policy as policy_pages
     from zhisuan.web.pages import publishing as publishing_pages
+    from zhisuan.web.pages import registries as registries_pages
 
     return [
         foundation.router,
@@ -71,6 +72,7 @@ def _pages() -> list[object]:
         publishing_pages.router,
         metering_pages.router,
         awards_pages.router,
+        registries_pages.router,
     ]
 
 
