@@ -27,7 +27,7 @@ from zhisuan.policy import PackSet, evaluate, fen_text, parameters
 from zhisuan.registries import rules, tabular
 from zhisuan.registries.spec import COLUMNS, RegistrySpec, parse_entry, parse_value, show_value
 from zhisuan.registries.specs import SPECS
-from zhisuan.store.models.awards import ApplicationRow
+from zhisuan.store.models.awards import ApplicationRow, CityPayoutRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.registries import RegistryEntryRow
 from zhisuan.store.uow import UnitOfWork
@@ -109,6 +109,19 @@ def standard_awarded(s: Session, standard_no: object) -> int:
     return int(s.execute(q).scalar_one() or 0)
 
 
+def city_payouts(s: Session, city: object, project_ref: object) -> int:
+    """What the introducing city recorded as paid to the firm's key-technology project under art. 8 (the
+    base of the province's match in the awards workflow), fen."""
+    if not project_ref:
+        return 0
+    q = select(func.coalesce(func.sum(CityPayoutRow.amount_fen), 0)).where(
+        CityPayoutRow.program.like("%art8"),
+        CityPayoutRow.city_code == str(city),
+        CityPayoutRow.project_ref == str(project_ref),
+    )
+    return int(s.execute(q).scalar_one() or 0)
+
+
 def _sub_funds(s: Session, fund_id: int) -> list[RegistryEntryRow]:
     q = select(RegistryEntryRow).where(
         RegistryEntryRow.registry_name == "funds", RegistryEntryRow.parent_id == fund_id
@@ -167,6 +180,8 @@ def derived(
         return _fund_figures(s, packs, row, values)
     if spec.name == "competitions":
         return {"support_total": fen_text(rules.competition_support(values))}
+    if spec.name == "enterprises":
+        return {"city_payouts": fen_text(city_payouts(s, values.get("city"), values.get("project_ref")))}
     if spec.name == "standards":
         granted = standard_awarded(s, values.get("standard_no"))
         return {"awarded": bool(granted), "awarded_amount": fen_text(granted) if granted else None}

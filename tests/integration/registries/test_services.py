@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import TestDatabase
 from tests.factories.registries import HEFEI, PROVINCE, WUHU, park, scenario, standard
+from zhisuan.awards import payouts
 from zhisuan.core.access import ANONYMOUS, Principal, Role
 from zhisuan.core.clock import ManualClock
 from zhisuan.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
@@ -442,3 +444,36 @@ def test_listing_filters_sorts_and_pages(db: TestDatabase, packs: PackSet, clock
             services.list_entries(uow, ANONYMOUS, packs, clock.now(), "parks", sort="nope")
     assert page["total"] == 2
     assert [e["title"] for e in page["entries"]] == ["园区3"]
+
+
+def test_a_key_enterprise_shows_the_citys_recorded_payouts_to_its_project(
+    db: TestDatabase, packs: PackSet, clock: ManualClock, tmp_path: Path
+) -> None:
+    firm = {
+        "title": "芜湖某大模型有限公司",
+        "category": "industry_llm",
+        "introduced_on": "2025-02-01",
+        "project_ref": "WH-KT-01",
+    }
+    with db.uow() as uow:
+        entry = services.create_entry(uow, WUHU, packs, clock, "enterprises", firm)
+        for amount in ("1000000", "250000.50"):
+            payouts.record_payout(
+                uow,
+                WUHU,
+                clock,
+                tmp_path,
+                {
+                    "program": "art8",
+                    "kind": "project",
+                    "project_ref": "WH-KT-01",
+                    "project_name": "行业大模型",
+                    "recipient": "芜湖某大模型有限公司",
+                    "amount": amount,
+                    "paid_on": "2025-05-01",
+                },
+            )
+        uow.commit()
+    with db.uow() as uow:
+        shown = services.get_entry(uow, WUHU, packs, clock.now(), "enterprises", int(entry["id"]))
+    assert (entry["city_payouts"], shown["city_payouts"]) == ("0.00", "1250000.50")

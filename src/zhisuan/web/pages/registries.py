@@ -51,6 +51,7 @@ EXTRA = {
     "support_total": "Support in total",
     "awarded": "Awarded",
     "awarded_amount": "Amount awarded",
+    "city_payouts": "The city's recorded payouts (art. 8)",
 }
 
 
