@@ -195,9 +195,7 @@ def export_cmd(
     who, p = acting(username), platform()
     fmt = "csv" if file.suffix.lower() == ".csv" else "xlsx"
     with p.uow(read_only=True) as uow:
-        _name, _ctype, data = services.export(
-            uow, who, p.packs.current(), p.clock.now(), name, fmt, _pairs(where, "where")
-        )
+        _name, _ctype, data = services.export(uow, who, p.clock.now(), name, fmt, _pairs(where, "where"))
     file.write_bytes(data)
     console.print(f"wrote {file} ({len(data)} bytes)", highlight=False)
 

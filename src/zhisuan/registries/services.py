@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -223,12 +223,33 @@ def _scoped(spec: RegistrySpec, who: Principal) -> Any:
     return q.where(RegistryEntryRow.org_id.in_(scope.org_ids))
 
 
-def _sort_key(name: str) -> Callable[[tuple[RegistryEntryRow, dict[str, object]]], tuple[bool, Any]]:
-    def key(item: tuple[RegistryEntryRow, dict[str, object]]) -> tuple[bool, Any]:
-        value = item[0].id if name == "id" else item[1].get(name)
-        return (value is None, value if value is not None else 0)
+def _chosen(
+    uow: UnitOfWork, spec: RegistrySpec, who: Principal, filters: Mapping[str, str] | None, q: str | None
+) -> list[tuple[RegistryEntryRow, dict[str, Any]]]:
+    """The entries the caller may see whose fields equal ``filters`` and whose title contains ``q``."""
+    wanted = {k: parse_value(spec.field(k), v) for k, v in (filters or {}).items() if v not in ("", None)}
+    query = _scoped(spec, who)
+    rows: Iterable[RegistryEntryRow] = (
+        () if query is None else uow.session.execute(query.order_by(RegistryEntryRow.id)).scalars()
+    )
+    needle = (q or "").strip().lower()
+    return [
+        (r, v)
+        for r, v in ((r, stored(r)) for r in rows)
+        if all(v.get(k) == want for k, want in wanted.items()) and needle in r.title.lower()
+    ]
 
-    return key
+
+def _ordered(
+    items: list[tuple[RegistryEntryRow, dict[str, Any]]], field: str, descending: bool
+) -> list[tuple[RegistryEntryRow, dict[str, Any]]]:
+    """Sorted by ``field`` (entries without a value last, whichever the direction; ties by id)."""
+
+    def value(item: tuple[RegistryEntryRow, dict[str, Any]]) -> Any:
+        return item[0].id if field == "id" else item[1].get(field)
+
+    present = sorted((i for i in items if value(i) is not None), key=value, reverse=descending)
+    return present + [i for i in items if value(i) is None]
 
 
 def list_entries(
@@ -248,24 +269,11 @@ def list_entries(
     spec = spec_of(name)
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise ValidationError(f"limit is 1 to {MAX_LIMIT}, offset at least 0", field="limit")
-    wanted = {k: parse_value(spec.field(k), v) for k, v in (filters or {}).items() if v not in ("", None)}
     order = sort or spec.order
     field = order.removeprefix("-")
     if field != "id":
         spec.field(field)
-    query = _scoped(spec, who)
-    rows = [] if query is None else list(uow.session.execute(query).scalars())
-    items = [(r, stored(r)) for r in rows]
-    items = [
-        (r, v)
-        for r, v in items
-        if all(v.get(k) == want for k, want in wanted.items())
-        and (not q or q.strip().lower() in r.title.lower())
-    ]
-    present = [i for i in items if (i[0].id if field == "id" else i[1].get(field)) is not None]
-    absent = [i for i in items if i not in present]
-    present.sort(key=_sort_key(field), reverse=order.startswith("-"))
-    ordered = present + absent
+    ordered = _ordered(_chosen(uow, spec, who, filters, q), field, order.startswith("-"))
     today = shanghai_date(now)
     page = ordered[offset : offset + limit]
     return {
@@ -444,7 +452,6 @@ def import_file(
 def export(
     uow: UnitOfWork,
     who: Principal,
-    packs: PackSet,
     now: dt.datetime,
     name: str,
     fmt: str = "xlsx",
@@ -454,13 +461,8 @@ def export(
     spec = spec_of(name)
     if fmt not in {"csv", "xlsx"}:
         raise ValidationError("export as csv or xlsx", field="format")
-    query = _scoped(spec, who)
-    rows = [] if query is None else list(uow.session.execute(query.order_by(RegistryEntryRow.id)).scalars())
-    wanted = {k: parse_value(spec.field(k), v) for k, v in (filters or {}).items() if v not in ("", None)}
     chosen = [
-        {"id": r.id, "stored": _visible(spec, who, r)}
-        for r in rows
-        if all(stored(r).get(k) == want for k, want in wanted.items())
+        {"id": r.id, "stored": _visible(spec, who, r)} for r, _ in _chosen(uow, spec, who, filters, None)
     ]
     day = shanghai_date(now).isoformat()
     if fmt == "csv":

@@ -246,7 +246,7 @@ def test_an_export_reads_back_as_an_import_that_changes_nothing(
 ) -> None:
     _add(db, packs, clock, "parks", park())
     with db.uow() as uow:
-        name, _ctype, data = services.export(uow, PROVINCE, packs, clock.now(), "parks", "csv")
+        name, _ctype, data = services.export(uow, PROVINCE, clock.now(), "parks", "csv")
     text = data.decode("utf-8-sig")
     assert name.endswith(".csv") and text.startswith("编号,园区名称,所在市")
     with db.uow() as uow:
@@ -254,7 +254,7 @@ def test_an_export_reads_back_as_an_import_that_changes_nothing(
         uow.commit()
     assert (out["created"], out["updated"], _count(db, "parks")) == (0, 0, 1)
     with db.uow() as uow:
-        _n, _c, xlsx = services.export(uow, PROVINCE, packs, clock.now(), "parks", "xlsx")
+        _n, _c, xlsx = services.export(uow, PROVINCE, clock.now(), "parks", "xlsx")
     edited = _edit_xlsx(xlsx, "F2", 120)  # 入园企业总数 of the first entry
     with db.uow() as uow:
         again = services.import_file(uow, PROVINCE, packs, clock, "parks", edited)

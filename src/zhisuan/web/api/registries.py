@@ -105,9 +105,7 @@ def export_entries(
     format: Literal["csv", "xlsx"] = "xlsx",
 ) -> Response:
     """The entries the caller may see as CSV or Excel, with Chinese headers (filters as for the listing)."""
-    filename, ctype, data = services.export(
-        uow, who, platform.packs.current(), platform.clock.now(), name, format, _filters(request)
-    )
+    filename, ctype, data = services.export(uow, who, platform.clock.now(), name, format, _filters(request))
     return Response(
         data, media_type=ctype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
