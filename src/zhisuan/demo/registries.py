@@ -154,6 +154,7 @@ def _scenarios(period_start: dt.date, year: int) -> list[tuple[str, dict[str, An
             "province",
             {
                 "title": "全省教育大模型应用示范",
+                "project_ref": "BM-EDU-2025",
                 "department": "省教育厅",
                 "kind": "benchmark",
                 "sector": "education",

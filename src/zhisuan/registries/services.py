@@ -99,11 +99,21 @@ def stored_entry(uow: UnitOfWork, name: str, entry_id: int) -> dict[str, Any]:
 # derived figures ----------------------------------------------------------------------------------
 
 
-def standard_awarded(s: Session, standard_no: object) -> int:
-    """What the awards workflow granted for a standard (its number is the application's project ref), fen."""
+#: the awards programs each registry's entries may be granted under (their project ref names the entry)
+AWARDED_UNDER = {
+    "standards": ("art14",),
+    "scenarios": ("art6", "anhui-2025/art2"),  # benchmark cases: the rounds of ten at most
+}
+
+
+def awarded(s: Session, registry: str, project_ref: object) -> int:
+    """What the awards workflow granted (approved or paid) for an entry whose number is the application's
+    project ref, under the programs of its registry, fen."""
+    if not project_ref:
+        return 0
     q = select(func.coalesce(func.sum(ApplicationRow.approved_fen), 0)).where(
-        ApplicationRow.program.like("%art14"),
-        ApplicationRow.project_ref == str(standard_no),
+        ApplicationRow.program.in_(AWARDED_UNDER[registry]),
+        ApplicationRow.project_ref == str(project_ref),
         ApplicationRow.state.in_(GRANTED),
     )
     return int(s.execute(q).scalar_one() or 0)
@@ -183,7 +193,10 @@ def derived(
     if spec.name == "enterprises":
         return {"city_payouts": fen_text(city_payouts(s, values.get("city"), values.get("project_ref")))}
     if spec.name == "standards":
-        granted = standard_awarded(s, values.get("standard_no"))
+        granted = awarded(s, "standards", values.get("standard_no"))
+        return {"awarded": bool(granted), "awarded_amount": fen_text(granted) if granted else None}
+    if spec.name == "scenarios" and values.get("kind") == "benchmark":
+        granted = awarded(s, "scenarios", values.get("project_ref"))
         return {"awarded": bool(granted), "awarded_amount": fen_text(granted) if granted else None}
     return {}
 
@@ -488,7 +501,7 @@ def standard_award_check(
     spec = spec_of("standards")
     row = _get(uow, who, spec, entry_id)
     values = stored(row)
-    granted = standard_awarded(uow.session, values.get("standard_no"))
+    granted = awarded(uow.session, "standards", values.get("standard_no"))
     today = shanghai_date(now)
     published = dt.date.fromisoformat(str(values["published_on"]))
     decision = evaluate("art14", rules.standard_facts(values, bool(granted), today), published, packs)
@@ -504,6 +517,7 @@ def standard_award_check(
 
 
 __all__ = [
+    "awarded",
     "create_entry",
     "entries",
     "entry_dict",
@@ -514,7 +528,6 @@ __all__ = [
     "registries",
     "spec_of",
     "standard_award_check",
-    "standard_awarded",
     "stored",
     "stored_entry",
     "update_entry",

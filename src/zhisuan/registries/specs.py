@@ -88,6 +88,9 @@ SCENARIOS = RegistrySpec(
         FieldSpec("completed_on", "落地日期", "completed on", D),
         FieldSpec("winner", "揭榜/承接单位", "winner", T),
         FieldSpec("investment", "总投入（元）", "total investment (yuan)", Y),
+        FieldSpec(
+            "project_ref", "标杆案例申报编号", "benchmark application ref (awards)", T
+        ),  # the project ref of its art. 6 / 2.0 art. 2 application
         FieldSpec("description", "场景说明", "description", LT),
     ),
     order="-opened_on",

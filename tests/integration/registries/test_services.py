@@ -157,13 +157,13 @@ def test_a_draft_is_not_public_and_a_period_publishes_once_it_has_ended(
             bulletins.draft_bulletin(uow, HEFEI, clock, "annual", "2024")
 
 
-def _grant(db: TestDatabase, clock: ManualClock, standard_no: str) -> None:
-    """An art. 14 award the awards workflow approved for the standard (its number is the project ref)."""
+def _grant(db: TestDatabase, clock: ManualClock, ref: str, program: str = "art14") -> None:
+    """An award the awards workflow approved for an entry (its number is the application's project ref)."""
     now = clock.now()
     with db.uow() as uow:
         call = AwardCallRow(
-            program="art14",
-            title="标准奖补",
+            program=program,
+            title="奖补",
             opens_on=dt.date(2025, 1, 1),
             closes_on=dt.date(2025, 12, 31),
             budget_year=2025,
@@ -177,11 +177,11 @@ def _grant(db: TestDatabase, clock: ManualClock, standard_no: str) -> None:
         uow.session.add(
             ApplicationRow(
                 call_id=call.id,
-                program="art14",
+                program=program,
                 applicant_kind="org",
                 city_code="340100",
-                project_ref=standard_no,
-                project_name="大模型服务能力评估规范",
+                project_ref=ref,
+                project_name="奖补项目",
                 event_on=dt.date(2025, 3, 1),
                 facts="{}",
                 other_funding="[]",
@@ -477,3 +477,21 @@ def test_a_key_enterprise_shows_the_citys_recorded_payouts_to_its_project(
     with db.uow() as uow:
         shown = services.get_entry(uow, WUHU, packs, clock.now(), "enterprises", int(entry["id"]))
     assert (entry["city_payouts"], shown["city_payouts"]) == ("0.00", "1250000.50")
+
+
+def test_a_benchmark_scenario_shows_its_award_from_the_benchmark_round(
+    db: TestDatabase, packs: PackSet, clock: ManualClock
+) -> None:
+    case = _add(
+        db,
+        packs,
+        clock,
+        "scenarios",
+        scenario(kind="benchmark", project_ref="BM-2025-01", investment="4000000"),
+    )
+    assert case["awarded"] is False
+    _grant(db, clock, "BM-2025-01", "art6")
+    _grant(db, clock, "GB/T 1-2025")  # another program's award on another ref: not counted
+    with db.uow() as uow:
+        shown = services.get_entry(uow, ANONYMOUS, packs, clock.now(), "scenarios", int(case["id"]))
+    assert (shown["awarded"], shown["awarded_amount"]) == (True, "500000.00")
