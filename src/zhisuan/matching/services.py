@@ -35,9 +35,11 @@ from zhisuan.store.uow import UnitOfWork
 TOP = 10
 
 
-def _label(name: str, field: str, value: object) -> str:
+def _label(name: str, field: str, value: object, lang: str = "zh") -> str:
     found = SPECS[name].field(field).choice(str(value))
-    return found.zh if found else str(value)
+    if found is None:
+        return str(value)
+    return found.zh if lang == "zh" else found.en
 
 
 def _directory(uow: UnitOfWork, name: str, city: str | None) -> OrgDirectory:
@@ -94,14 +96,14 @@ def _scenarios(uow: UnitOfWork, sector: object) -> list[dict[str, object]]:
         if v.get("status") != "opened" or not _fits_sector(v, sector):
             continue
         where = city_of(str(v["city"])).name_zh if v.get("city") else "省级"
-        kind = _label("scenarios", "kind", v.get("kind"))
+        kind, kind_en = (_label("scenarios", "kind", v.get("kind"), lang) for lang in ("zh", "en"))
         out.append(
             {
                 "id": entry_id,
                 "title": v["title"],
                 "reason_zh": f"{where}{v.get('department')}{kind}场景，{v.get('opened_on')}开放，"
                 f"领域：{_label('scenarios', 'sector', v.get('sector')) if v.get('sector') else '不限'}",
-                "reason": f"{kind} scenario opened on {v.get('opened_on')} by {v.get('department')}",
+                "reason": f"{kind_en} scenario opened on {v.get('opened_on')} by {v.get('department')}",
             }
         )
     return out[:TOP]
@@ -120,7 +122,8 @@ def _funds(uow: UnitOfWork, sector: object) -> list[dict[str, object]]:
                 "title": v["title"],
                 "level": v.get("level"),
                 "reason_zh": f"{level}，管理机构{v.get('manager')}，认缴{committed}元",
-                "reason": f"{v.get('level')} fund managed by {v.get('manager')}: {committed} yuan committed",
+                "reason": f"{_label('funds', 'level', v.get('level'), 'en')} managed by {v.get('manager')}: "
+                f"{committed} yuan committed",
             }
         )
     out.sort(key=lambda f: f["level"] != "sub")  # sub-funds invest directly: first

@@ -110,6 +110,7 @@ class ParkShare:
     in_force: bool
     above: bool
     reason: str
+    reason_zh: str = ""
 
     @property
     def share(self) -> Fraction:
@@ -129,9 +130,12 @@ def park_share(packs: PackSet, values: Values) -> ParkShare:
     assert on is not None  # a required field
     decision = evaluate("art9", {"ai_enterprises": ai, "total_enterprises": total}, on, packs)
     if not decision.in_force:
-        return ParkShare(ai, total, False, False, f"no art. 9 in force on {on.isoformat()}")
-    reason = "share above the art. 9 threshold" if decision.eligible else _reasons(decision)
-    return ParkShare(ai, total, True, decision.eligible, reason)
+        day = on.isoformat()
+        return ParkShare(ai, total, False, False, f"no art. 9 in force on {day}", f"{day}无有效的第9条")
+    if decision.eligible:
+        return ParkShare(ai, total, True, True, "share above the art. 9 threshold", "占比高于第9条要求")
+    zh = "；".join(r.zh for r in decision.reasons) or "不符合条件"
+    return ParkShare(ai, total, True, False, _reasons(decision), zh)
 
 
 def competition_support(values: Values) -> int:

@@ -185,6 +185,7 @@ def derived(
             "above_threshold": share.above,
             "in_force": share.in_force,
             "share_reason": share.reason,
+            "share_reason_zh": share.reason_zh,
         }
     if spec.name == "funds":
         return _fund_figures(s, packs, row, values)

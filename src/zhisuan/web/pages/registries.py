@@ -210,6 +210,8 @@ def _entry_page(
         for f in spec.fields
         if f.name in out
     ]
+    if lang == "zh" and "share_reason_zh" in out:
+        out = {**out, "share_reason": out["share_reason_zh"]}
     extra = [(EXTRA[k], v) for k, v in out.items() if k in EXTRA]
     return render(
         request,
