@@ -41,6 +41,7 @@ def _routers() -> list[tuple[str, object]]:
     from zhisuan.web.api import metering as metering_api
     from zhisuan.web.api import policy as policy_api
     from zhisuan.web.api import publishing as publishing_api
+    from zhisuan.web.api import registries as registries_api
     from zhisuan.web.api import reports as reports_api
 
     return [
@@ -51,6 +52,7 @@ def _routers() -> list[tuple[str, object]]:
         (API_PREFIX, metering_api.router),
         (API_PREFIX, reports_api.router),
         (API_PREFIX, awards_api.router),
+        (API_PREFIX, registries_api.router),
     ]
 
 
@@ -61,6 +63,7 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import metering as metering_pages
     from zhisuan.web.pages import policy as policy_pages
     from zhisuan.web.pages import publishing as publishing_pages
+    from zhisuan.web.pages import registries as registries_pages
 
     return [
         foundation.router,
@@ -69,6 +72,7 @@ def _pages() -> list[object]:
         publishing_pages.router,
         metering_pages.router,
         awards_pages.router,
+        registries_pages.router,
     ]
 
 
