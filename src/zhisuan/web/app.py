@@ -42,6 +42,7 @@ def _routers() -> list[tuple[str, object]]:
     from zhisuan.web.api import opendata as opendata_api
     from zhisuan.web.api import policy as policy_api
     from zhisuan.web.api import publishing as publishing_api
+    from zhisuan.web.api import registries as registries_api
     from zhisuan.web.api import reports as reports_api
 
     return [
@@ -53,6 +54,7 @@ def _routers() -> list[tuple[str, object]]:
         (API_PREFIX, reports_api.router),
         (API_PREFIX, awards_api.router),
         (API_PREFIX, opendata_api.router),
+        (API_PREFIX, registries_api.router),
     ]
 
 
@@ -64,6 +66,7 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import opendata as opendata_pages
     from zhisuan.web.pages import policy as policy_pages
     from zhisuan.web.pages import publishing as publishing_pages
+    from zhisuan.web.pages import registries as registries_pages
 
     return [
         foundation.router,
@@ -73,6 +76,7 @@ def _pages() -> list[object]:
         metering_pages.router,
         awards_pages.router,
         opendata_pages.router,
+        registries_pages.router,
     ]
 
 
