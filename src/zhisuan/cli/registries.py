@@ -15,6 +15,7 @@ from zhisuan.cli._common import console, guarded, print_json, print_table
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.errors import ValidationError
 from zhisuan.matching import services as matching
+from zhisuan.opendata.fit import OpenCatalog
 from zhisuan.registries import bulletins, services
 from zhisuan.registries.specs import SPECS
 
@@ -286,7 +287,9 @@ def match_cmd(
     """Ranked compute, datasets, scenarios, funds and park sites for a key enterprise (art. 8)."""
     who, p = acting(username), platform()
     with p.uow(read_only=True) as uow:
-        out = matching.suggest(uow, who, p.packs.current(), p.vouchers, p.clock.now(), enterprise_id)
+        out = matching.suggest(
+            uow, who, p.packs.current(), p.vouchers, p.clock.now(), enterprise_id, datasets=OpenCatalog(uow)
+        )
     if as_json:
         print_json(out)
         return

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.core.errors import ValidationError
 from zhisuan.matching import services as matching
+from zhisuan.opendata.fit import OpenCatalog
 from zhisuan.registries import bulletins, services, tabular
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
@@ -201,5 +202,11 @@ def match(enterprise_id: IntRowId, who: LoginDep, uow: UowDep, platform: Platfor
     """Ranked suggestions for a key enterprise: compute pools with free cards and their price after
     vouchers today, open datasets, open scenarios, funds and park sites, each with its reason."""
     return matching.suggest(
-        uow, who, platform.packs.current(), platform.vouchers, platform.clock.now(), enterprise_id
+        uow,
+        who,
+        platform.packs.current(),
+        platform.vouchers,
+        platform.clock.now(),
+        enterprise_id,
+        datasets=OpenCatalog(uow),
     )

@@ -17,6 +17,7 @@ from zhisuan.core.access import Role
 from zhisuan.core.errors import ZhisuanError
 from zhisuan.core.regions import all_cities
 from zhisuan.matching import services as matching
+from zhisuan.opendata.fit import OpenCatalog
 from zhisuan.registries import bulletins, services, tabular
 from zhisuan.registries.spec import FieldType, RegistrySpec
 from zhisuan.registries.specs import SPECS
@@ -317,6 +318,12 @@ def matching_page(
 ) -> HTMLResponse:
     """Ranked suggestions for a key enterprise, each with its reason."""
     out = matching.suggest(
-        uow, who, platform.packs.current(), platform.vouchers, platform.clock.now(), enterprise_id
+        uow,
+        who,
+        platform.packs.current(),
+        platform.vouchers,
+        platform.clock.now(),
+        enterprise_id,
+        datasets=OpenCatalog(uow),
     )
     return render(request, "registries/matching.html", {"m": out})
