@@ -15,10 +15,13 @@ from fastapi import APIRouter, Body, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhisuan.bootstrap import Platform
+from zhisuan.core.access import Principal
 from zhisuan.core.errors import ValidationError
 from zhisuan.matching import services as matching
 from zhisuan.opendata.fit import OpenCatalog
 from zhisuan.registries import bulletins, services, tabular
+from zhisuan.store.uow import UnitOfWork
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["registries"])
@@ -201,12 +204,10 @@ def publish_bulletin(
 def match(enterprise_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """Ranked suggestions for a key enterprise: compute pools with free cards and their price after
     vouchers today, open datasets, open scenarios, funds and park sites, each with its reason."""
-    return matching.suggest(
-        uow,
-        who,
-        platform.packs.current(),
-        platform.vouchers,
-        platform.clock.now(),
-        enterprise_id,
-        datasets=OpenCatalog(uow),
-    )
+    return suggestions(uow, who, platform, enterprise_id)
+
+
+def suggestions(uow: UnitOfWork, who: Principal, platform: Platform, enterprise_id: int) -> dict[str, object]:
+    """Matching's suggestions with the open-data catalog plugged in (the API and the page alike)."""
+    packs, now = platform.packs.current(), platform.clock.now()
+    return matching.suggest(uow, who, packs, platform.vouchers, now, enterprise_id, datasets=OpenCatalog(uow))

@@ -16,11 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from zhisuan.core.access import Role
 from zhisuan.core.errors import ZhisuanError
 from zhisuan.core.regions import all_cities
-from zhisuan.matching import services as matching
-from zhisuan.opendata.fit import OpenCatalog
 from zhisuan.registries import bulletins, services, tabular
 from zhisuan.registries.spec import FieldType, RegistrySpec
 from zhisuan.registries.specs import SPECS
+from zhisuan.web.api.registries import suggestions
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -317,13 +316,5 @@ def matching_page(
     request: Request, enterprise_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse:
     """Ranked suggestions for a key enterprise, each with its reason."""
-    out = matching.suggest(
-        uow,
-        who,
-        platform.packs.current(),
-        platform.vouchers,
-        platform.clock.now(),
-        enterprise_id,
-        datasets=OpenCatalog(uow),
-    )
+    out = suggestions(uow, who, platform, enterprise_id)
     return render(request, "registries/matching.html", {"m": out})
