@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 
 import pytest
 from sqlalchemy import func, select
@@ -65,6 +66,29 @@ def test_the_catalog_is_dcat_ap_json_ld_with_the_mandatory_properties(
     assert dist["dcat:accessURL"]["@id"].startswith(BASE + "/api/v1/opendata/distributions/")
     single = dcat.dataset_document(full[0], BASE)
     assert single["@id"] == ds["@id"] and single["@context"] == ctx
+    _assert_parses_as_rdf_with_dcat_ap_mandatory_properties(doc, str(ds["@id"]))
+
+
+def _assert_parses_as_rdf_with_dcat_ap_mandatory_properties(doc: object, dataset_iri: str) -> None:
+    """A real JSON-LD processor (rdflib) reads the document into triples with DCAT-AP's musts."""
+    rdflib = pytest.importorskip("rdflib")
+    dcat_ns = rdflib.Namespace("http://www.w3.org/ns/dcat#")
+    dct = rdflib.Namespace("http://purl.org/dc/terms/")
+    with warnings.catch_warnings():  # rdflib's own parser warns about its internal ConjunctiveGraph
+        warnings.simplefilter("ignore", DeprecationWarning)
+        graph = rdflib.Graph().parse(data=json.dumps(doc, ensure_ascii=False), format="json-ld")
+    (catalog,) = graph.subjects(rdflib.RDF.type, dcat_ns.Catalog)
+    for prop in (dct.title, dct.description, dct.publisher, dcat_ns.dataset):
+        assert graph.value(catalog, prop) is not None, prop
+    dataset = rdflib.URIRef(dataset_iri)
+    assert (catalog, dcat_ns.dataset, dataset) in graph
+    assert (dataset, rdflib.RDF.type, dcat_ns.Dataset) in graph
+    titles = {str(t) for t in graph.objects(dataset, dct.title)}
+    assert "合肥市公共交通线路数据" in titles
+    assert graph.value(dataset, dct.description) is not None
+    (distribution,) = graph.objects(dataset, dcat_ns.distribution)
+    assert (distribution, rdflib.RDF.type, dcat_ns.Distribution) in graph
+    assert graph.value(distribution, dcat_ns.accessURL) is not None
 
 
 def test_a_bad_row_is_named_by_line_and_column_and_nothing_is_written(
