@@ -7,6 +7,7 @@ import json
 import warnings
 
 import pytest
+import rdflib
 from sqlalchemy import func, select
 
 from tests.conftest import TestDatabase
@@ -71,7 +72,6 @@ def test_the_catalog_is_dcat_ap_json_ld_with_the_mandatory_properties(
 
 def _assert_parses_as_rdf_with_dcat_ap_mandatory_properties(doc: object, dataset_iri: str) -> None:
     """A real JSON-LD processor (rdflib) reads the document into triples with DCAT-AP's musts."""
-    rdflib = pytest.importorskip("rdflib")
     dcat_ns = rdflib.Namespace("http://www.w3.org/ns/dcat#")
     dct = rdflib.Namespace("http://purl.org/dc/terms/")
     with warnings.catch_warnings():  # rdflib's own parser warns about its internal ConjunctiveGraph
