@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Integer, func, select, text
 from sqlalchemy.orm import Session
 
 from zhisuan import audit
@@ -53,6 +53,7 @@ from zhisuan.store.bulk import insert_rows, stage
 from zhisuan.store.models.compute import PoolRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import UsageRecordRow
+from zhisuan.store.types import UTCDateTime
 from zhisuan.store.uow import UnitOfWork
 
 #: the columns of a usage record row, in the order :func:`record_row` gives its values
@@ -428,6 +429,9 @@ def import_usage(
             progress(stored + 1, made)
     if inserted:
         _check_new_usage(s, before)
+        over = over_committed(s, before)
+        if over is not None:
+            raise over.error(_line_of(path, over))
     rows = read[0]
     if at is not None:
         detail = {"rows": rows, "records": made, "inserted": inserted}
@@ -528,13 +532,95 @@ def _check_new_usage(s: Session, before: int) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class OverCommit:
+    """A moment at which a pool's usage takes more cards than it has, and a new record running then."""
+
+    pool_id: int
+    cards: int
+    busy: int
+    at: dt.datetime
+    key: str
+    engine: str
+    engine_job_id: str
+
+    def error(self, row: int | None = None) -> ValidationError:
+        """The refusal, naming the line (or record) and its cards."""
+        where = "" if row is not None else f"usage {self.key}: "
+        return ValidationError(
+            f"{where}pool {self.pool_id} has {self.cards} cards, but at {self.at.isoformat()} its usage "
+            f"would take {self.busy} (job {self.engine}/{self.engine_job_id} among it): "
+            "a pool cannot run more cards than it has",
+            row=row,
+            column="cards",
+            field=None if row is not None else "cards",
+        )
+
+
+# A sweep over start (+cards) and end (-cards) events of the usage on each pool a write touched,
+# over the span its new usage covers: the running sum is the cards busy from that instant. At equal
+# instants ends come first (intervals are half-open); a reversal cancels its record (-cards from its
+# start, +cards at its end), so reversed usage takes no cards. One query; no row leaves the database
+# unless a pool is over-committed.
+_SWEEP = """
+WITH span AS (
+    SELECT pool_id, MIN(start_at) AS lo, MAX(end_at) AS hi FROM usage_records
+    WHERE id > :before AND kind = 'usage' GROUP BY pool_id
+), live AS (
+    SELECT u.pool_id, u.start_at, u.end_at, CASE WHEN u.kind = 'usage' THEN u.cards ELSE -u.cards END AS d
+    FROM usage_records u JOIN span ON u.pool_id = span.pool_id AND u.start_at < span.hi AND u.end_at > span.lo
+), events AS (
+    SELECT pool_id, start_at AS at, d FROM live UNION ALL SELECT pool_id, end_at AS at, -d FROM live
+), busy AS (
+    SELECT pool_id, at, SUM(d) OVER (PARTITION BY pool_id ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS busy
+    FROM events
+)
+SELECT b.pool_id, b.at, b.busy, p.nodes * p.cards_per_node AS cards
+FROM busy b JOIN compute_pools p ON p.id = b.pool_id
+WHERE b.busy > p.nodes * p.cards_per_node ORDER BY b.at, b.pool_id LIMIT 1
+"""
+
+
+def over_committed(s: Session, before: int) -> OverCommit | None:
+    """The first moment at which usage written after id ``before`` makes its pool run more cards than
+    it has (stored usage overlapping it included), or None. Set-based: one sweep in the database."""
+    found = s.execute(
+        text(_SWEEP).columns(pool_id=Integer(), at=UTCDateTime(), busy=Integer(), cards=Integer()),
+        {"before": before},
+    ).first()
+    if found is None:
+        return None
+    pool_id, at, busy, cards = found
+    t = UsageRecordRow
+    running = s.execute(
+        select(t.key, t.engine, t.engine_job_id)
+        .where(t.id > before, t.kind == _USAGE, t.pool_id == pool_id, t.start_at <= at, t.end_at > at)
+        .order_by(t.id.desc())
+        .limit(1)
+    ).first()
+    key, engine, job = running if running is not None else ("?", "?", "?")
+    return OverCommit(int(pool_id), int(cards), int(busy), at, key, engine, job)
+
+
+def _line_of(path: Path, over: OverCommit) -> int | None:
+    """The file line of the over-committing record's job (read again, only when refusing)."""
+    for n, v in read_usage_values(path):
+        if v[0].strip() == over.engine and v[1].strip() == over.engine_job_id:
+            return n
+    return None
+
+
 def store_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
     """Write usage record rows (``RECORD_COLUMNS`` order) once each, known keys skipped; refuse
-    double-metered seconds and a known key with other figures. Returns how many were new."""
+    double-metered seconds, a pool running more cards than it has and a known key with other figures.
+    Returns how many were new."""
     before = _last_id(uow.session)
     inserted = _write_rows(uow, rows)
     if inserted:
         _check_new_usage(uow.session, before)
+        over = over_committed(uow.session, before)
+        if over is not None:
+            raise over.error()
     return inserted
 
 
@@ -610,8 +696,10 @@ def usage_summary(
 __all__ = [
     "RECORD_COLUMNS",
     "ImportResult",
+    "OverCommit",
     "import_usage",
     "list_usage",
+    "over_committed",
     "record_from_row",
     "record_row",
     "store_records",
