@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories.metering import center, org, own, row, usage_file
-from zhisuan import metering
+from zhisuan import audit, metering
+from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC, ManualClock, Month
 from zhisuan.core.errors import ConflictError, ValidationError
 from zhisuan.ledger import services as ledger
@@ -15,7 +16,7 @@ from zhisuan.metering.model import RawUsage, split_usage
 from zhisuan.metering.usage import record_row, store_rows
 from zhisuan.policy import load_pack_set
 from zhisuan.store.models.ledger import LedgerPostingRow
-from zhisuan.store.models.metering import UsageRecordRow, VoucherLineRow
+from zhisuan.store.models.metering import BillRow, UsageRecordRow, VoucherLineRow
 
 PACKS = load_pack_set()  # the shipped packs
 
@@ -495,3 +496,35 @@ def test_a_corrected_record_frees_its_cards(db, tmp_path: Path) -> None:  # type
         row("b", user, "2025-06-02T02:00:00+08:00", "2025-06-02T03:00:00+08:00", cards=80),
     ]
     assert import_rows(db, tmp_path, fixed, name="fixed.jsonl").inserted == 3  # reversal, a again, b
+
+
+def test_every_money_moving_step_is_audited_in_its_transaction(db, world, clock, tmp_path):  # type: ignore[no-untyped-def]
+    """Issue 16: usage import, bills drafted, issued, paid and voided and voucher settlement each leave
+    an event naming who did it (none did before), and the chain stays intact."""
+    fund(db, clock, 1_000_000)
+    rows = [
+        row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00"),
+        row("c1", world["C"], "2025-06-10T08:00:00+08:00", "2025-06-10T09:00:00+08:00"),
+    ]
+    with db.uow() as uow:
+        metering.import_usage(uow, usage_file(tmp_path / "u.jsonl", rows), PACKS, actor="ops", at=clock.now())
+        metering.draft_bills(uow, JUNE, clock, actor="fin")
+        metering.issue_bills(uow, clock, month=JUNE, actor="fin")
+        bills = dict(uow.session.execute(select(BillRow.org_id, BillRow.id)).all())
+        metering.pay_bill(uow, bills[world["A"]], "BANK-1", dt.date(2025, 7, 1), clock, actor="fin")
+        metering.void_bill(uow, bills[world["C"]], "wrong price", clock, actor="fin")
+        uow.commit()
+    with db.uow() as uow:
+        metering.settle_vouchers(uow, JUNE, clock, PACKS, actor="fin")
+        uow.commit()
+    with db.uow() as uow:
+        events = audit.list_events(uow, Principal(None, "p", Role.PROVINCE), limit=100)
+        assert {(e.action, e.actor) for e in events} >= {
+            ("usage.import", "ops"),
+            ("bill.draft", "fin"),
+            ("bill.issue", "fin"),
+            ("bill.pay", "fin"),
+            ("bill.void", "fin"),
+            ("voucher.settle", "fin"),
+        }
+        assert audit.verify(uow).intact
