@@ -229,10 +229,12 @@ def test_payment_batches_killed_at_random_moments_pay_everything_exactly_once(
     awards, lines = _world(engine, data)
     assert lines > 0
     rng = random.Random(16)
-    codes = []
-    for attempt in range(8):  # killed somewhere in its first steps, then started again
-        codes.append(_kill_at_random(url, data, attempt, rng.uniform(0.0, 0.4)))
+    codes: list[int | None] = []
+    while len(codes) < 12 and 0 not in codes:
+        # killed within its first step or the next (each step prints its line, then writes): a run
+        # moves the work on by a step or two, so several runs die in the middle of a transaction
+        codes.append(_kill_at_random(url, data, len(codes), rng.uniform(0.0, 0.12)))
         _check(engine, awards, lines, data, finished=False)
-    assert codes.count(-signal.SIGKILL) >= 4, codes  # most runs were killed in the middle of their work
+    assert codes.count(-signal.SIGKILL) >= 2, codes
     assert _kill_at_random(url, data, 99, -1) == 0  # the last run pays what is left and finds nothing more
     _check(engine, awards, lines, data, finished=True)
