@@ -716,17 +716,34 @@ def _line_of(path: Path, over: OverCommit) -> int | None:
     return None
 
 
+#: ``Session.info`` key of what this transaction's ``store_rows`` calls wrote, for the next call's sweep
+_WRITTEN = "zhisuan.metering.usage_written"
+
+
 def store_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
     """Write usage record rows (``RECORD_COLUMNS`` order) once each, known keys skipped; refuse
     double-metered seconds, a pool running more cards than it has and a known key with other figures.
-    Returns how many were new."""
-    before = _last_id(uow.session)
+    Returns how many were new.
+
+    Calls in one transaction (a writer storing batch after batch) remember what they wrote, while
+    nothing else writes usage in between, so each sweep reads back only the usage from before them.
+    """
+    s = uow.session
+    before = _last_id(s)
     inserted = _write_rows(uow, rows)
-    if inserted:
-        _check_new_usage(uow.session, before)
-        over = over_committed(uow.session, before)
-        if over is not None:
-            raise over.error()
+    if not inserted:
+        return 0
+    _check_new_usage(s, before)
+    tx = s.get_transaction()
+    kept = s.info.pop(_WRITTEN, None)
+    since, new = before, row_events(rows) if inserted == len(rows) else None
+    if new is not None and kept is not None and kept[0] is tx and kept[2] == before:
+        since, new = kept[1], np.concatenate([kept[3], new])
+    over = over_committed(s, since, new)
+    if over is not None:
+        raise over.error()
+    if new is not None:
+        s.info[_WRITTEN] = (tx, since, _last_id(s), new)
     return inserted
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from tests.integration.metering.test_crash import _seed, fresh
 from zhisuan.core.clock import UTC
+from zhisuan.core.errors import ValidationError
 from zhisuan.metering.model import UsageRecord
-from zhisuan.metering.usage import _write_rows, over_committed, record_row, row_events
+from zhisuan.metering.usage import _write_rows, over_committed, record_row, row_events, store_rows
 from zhisuan.store.models.metering import UsageRecordRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -76,3 +78,19 @@ def test_the_sweep_refuses_exactly_the_over_committed_pools(fresh: tuple[str, En
             assert found.busy > CARDS == found.cards and found.busy <= _peak(live)
 
     check()
+
+
+def test_batches_stored_one_after_another_are_swept_together(fresh: tuple[str, Engine]) -> None:
+    """``store_rows`` remembers what earlier calls of its transaction wrote: a second batch that fills
+    the pool together with the first is refused; one that fits is stored."""
+    _url, engine = fresh
+    _seed(engine)
+    first = [record_row(_record(i, 0, 4, 100)) for i in range(6)]  # 600 of 800 cards, hours 0-4
+    fits = [record_row(_record(10, 4, 2, 800))]  # the pool is free again from hour 4
+    over = [record_row(_record(20 + i, 2, 1, 100)) for i in range(3)]  # 600 + 300 at hour 2
+    with UnitOfWork.for_engine(engine) as uow:
+        assert store_rows(uow, first) == 6
+        assert store_rows(uow, fits) == 1
+        with pytest.raises(ValidationError, match="would take 900"):
+            store_rows(uow, over)
+        uow.rollback()
