@@ -88,7 +88,7 @@ def seed(engine: Engine) -> None:
                     key=f"p{p}",
                     center_id=1,
                     accelerator="a100-sxm4-80gb",
-                    nodes=100,
+                    nodes=1000,  # 8000 cards: a million rows of a month never over-commit a pool
                     cards_per_node=8,
                     price_fen=1200 + p,
                     bands="[]",

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import World
+from tests.e2e.conftest import ROOT, World
+from zhisuan import compute
 from zhisuan.web.limits import MAX_BODY
 
 LONG_ID = "9" * 10_000
@@ -138,3 +139,50 @@ def test_metrics_need_a_staff_account_or_the_scraper_token(world: World) -> None
     assert c.get("/metrics").status_code == 401
     assert c.get("/metrics", headers=world.auth("bob")).status_code == 403
     assert c.get("/metrics", headers=world.auth("root")).status_code == 200
+
+
+def test_not_yours_and_missing_get_the_same_404(world: World) -> None:
+    """Issue 16: a job, organization, quota, account or token of another organization answers exactly
+    as one that does not exist (the bodies differed), so ids cannot be probed."""
+    c, now = world.client, world.platform.clock.now()
+    with world.platform.uow() as uow:
+        compute.create_center(
+            uow,
+            ROOT,
+            compute.CenterInput(
+                key="hf-x", name="合肥X", operator=str(world.operator_org), city_code="340100"
+            ),
+            now,
+        )
+        compute.add_pool(
+            uow,
+            ROOT,
+            "hf-x",
+            compute.PoolInput(
+                key="hf-x-a100", accelerator="a100-sxm4-80gb", nodes=1, cards_per_node=8, price="9"
+            ),
+            now,
+        )
+        uow.commit()
+    job = c.post("/api/v1/jobs", json=JOB, headers=world.auth("bob"))
+    assert job.status_code == 201, job.text
+    theirs, missing = job.json()["id"], 9_999_999
+    pairs = [
+        ("get", f"/api/v1/jobs/{theirs}", f"/api/v1/jobs/{missing}", None),
+        ("post", f"/api/v1/jobs/{theirs}/cancel", f"/api/v1/jobs/{missing}/cancel", None),
+        ("get", f"/api/v1/orgs/{world.org_b}", f"/api/v1/orgs/{missing}", None),
+        ("get", f"/api/v1/quotas/{world.org_b}", f"/api/v1/quotas/{missing}", None),
+        (
+            "post",
+            "/api/v1/tokens",
+            "/api/v1/tokens",
+            ({"name": "t", "username": "bob"}, {"name": "t", "username": "nobody"}),
+        ),
+        ("post", "/api/v1/users/bob/disable", "/api/v1/users/nobody/disable", None),
+    ]
+    for method, yours_not, absent, bodies in pairs:
+        first, second = bodies or (None, None)
+        a = getattr(c, method)(yours_not, headers=world.auth("alice"), **({"json": first} if first else {}))
+        b = getattr(c, method)(absent, headers=world.auth("alice"), **({"json": second} if second else {}))
+        assert (a.status_code, a.json()) == (404, b.json()), (yours_not, a.text, b.text)
+        assert b.status_code == 404

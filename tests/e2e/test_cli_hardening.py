@@ -111,3 +111,18 @@ def test_a_usage_csv_with_a_byte_order_mark_is_read(data_dir: Path, tmp_path: Pa
     bom.write_bytes(b"\xef\xbb\xbf" + header.encode())
     got = run(data_dir, "usage", "import", str(bom))
     assert "engine" not in got.stderr  # the first column is found (it was '\ufeffengine' before)
+
+
+def test_an_impossible_date_in_a_pack_is_one_line_and_exit_2(data_dir: Path, tmp_path: Path) -> None:
+    """Issue 16: ``2024-02-30`` in a pack printed a traceback (exit 1); now the file, line and date."""
+    shipped = Path(__file__).parents[1] / "factories" / "packs" / "wuhu-compute-test.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        shipped.read_text(encoding="utf-8").replace(
+            "effective: {from: 2025-09-01}", "effective: {from: 2024-02-30}"
+        ),
+        encoding="utf-8",
+    )
+    got = run(data_dir, "policy", "validate", str(bad))
+    assert got.returncode == 2 and "Traceback" not in got.stderr
+    assert "bad.yaml:" in got.stderr and "not a date: '2024-02-30'" in got.stderr

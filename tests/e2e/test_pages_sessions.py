@@ -3,6 +3,7 @@ account and per address; the same answer time for a missing account; account man
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from fastapi.testclient import TestClient
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from tests.e2e.conftest import World
 from zhisuan import audit
 from zhisuan.accounts.sessions import MAX_PER_ACCOUNT
+from zhisuan.bootstrap import Platform
 from zhisuan.web.app import create_app
 
 
@@ -130,3 +132,26 @@ def test_logins_and_account_changes_are_audited(world: World) -> None:
     assert page.status_code == 200 and "user.disable" in page.text
     with world.platform.uow() as uow:
         assert audit.verify(uow).intact
+
+
+def test_session_cookies_are_secure_when_the_setting_says_so(world: World) -> None:
+    """Issue 16: ``ZHISUAN_COOKIE_SECURE=1`` (behind a TLS proxy) marks the session cookie Secure."""
+    p = world.platform
+    for secure in (False, True):
+        behind_tls = Platform(
+            settings=dataclasses.replace(p.settings, cookie_secure=secure),
+            engine=p.engine,
+            clock=p.clock,
+            session_factory=p.session_factory,
+        )
+        client = TestClient(create_app(behind_tls), base_url="https://testserver")
+        token = _csrf(client.get("/login").text)
+        got = client.post(
+            "/login",
+            data={"username": "alice", "password": "password-1", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert got.status_code == 303
+        cookie = next(c for c in got.headers.get_list("set-cookie") if c.startswith("zhisuan_session="))
+        assert ("secure" in cookie.lower()) is secure
+        assert "httponly" in cookie.lower()

@@ -27,6 +27,7 @@ from zhisuan.core.credit_code import validate_credit_code
 from zhisuan.core.errors import (
     AuthenticationError,
     ConflictError,
+    NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
@@ -354,11 +355,16 @@ def create_token(uow: UnitOfWork, who: Principal | None, username: str, name: st
     """Issue an API token for ``username``; the plain token is returned once and never stored."""
     user = find_user(uow, username)
     if who is not None:
-        authorize(
-            who,
-            Action.WRITE,
-            Resource(Kind.TOKEN, org_id=OrgId(user.org_id) if user.org_id else None, user_id=UserId(user.id)),
-        )
+        try:
+            authorize(
+                who,
+                Action.WRITE,
+                Resource(
+                    Kind.TOKEN, org_id=OrgId(user.org_id) if user.org_id else None, user_id=UserId(user.id)
+                ),
+            )
+        except NotFoundError:  # another organization's account answers as a missing one
+            raise not_found(Kind.USER) from None
     name = clean_name(name, "name", max_length=100)
     if not name:
         raise ValidationError("a token needs a name", field="name")

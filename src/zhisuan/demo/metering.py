@@ -46,8 +46,24 @@ def history_year(packs: PackSet, today: dt.date) -> int:
     return year
 
 
+def _busy(jobs: list[tuple[dt.datetime, dt.datetime, int]], start: dt.datetime, end: dt.datetime) -> int:
+    """The most cards ``jobs`` take at once during ``[start, end)`` (a sweep over their edges)."""
+    edges = sorted(
+        (t, d)
+        for s, e, cards in jobs
+        if s < end and e > start
+        for t, d in ((max(s, start), cards), (e, -cards))
+    )
+    most = now = 0
+    for _, d in edges:  # at equal instants ends (negative) come first: intervals are half-open
+        now += d
+        most = max(most, now)
+    return most
+
+
 def write_history(platform: Platform, path: Path, year: int) -> int:
-    """A seeded usage file for one calendar year: each compute user's jobs on a few pools per month."""
+    """A seeded usage file for one calendar year: each compute user's jobs on a few pools per month,
+    never more cards at once than a pool has (a job finding its pool full is left out)."""
     rng = random.Random(HISTORY_SEED)  # noqa: S311 — seeded demo data, not secrets
     with platform.uow() as uow:
         s = uow.session
@@ -72,6 +88,7 @@ def write_history(platform: Platform, path: Path, year: int) -> int:
         return 0
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
+    placed: dict[int, list[tuple[dt.datetime, dt.datetime, int]]] = {}  # pool → its jobs so far
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(metering.USAGE_COLUMNS)
@@ -89,6 +106,11 @@ def write_history(platform: Platform, path: Path, year: int) -> int:
                     end = start + dt.timedelta(hours=hours, minutes=rng.randint(0, 59))
                     if end.year > year:  # the file covers one year
                         end = dt.datetime(year, 12, 31, 23, 59, tzinfo=SHANGHAI)
+                    jobs = placed.setdefault(pool_id, [])
+                    cards = min(cards, nodes * per_node - _busy(jobs, start, end))
+                    if cards <= 0:  # the pool is full then: the job ran elsewhere
+                        continue
+                    jobs.append((start, end, cards))
                     out.writerow(
                         [
                             HISTORY_ENGINE,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import TestDatabase
 from tests.factories.compute import VOUCHERS
-from zhisuan import accounts, compute
+from zhisuan import accounts, audit, compute
 from zhisuan.compute import dispatch
 from zhisuan.compute.engines.port import INSTALLATION_RE
 from zhisuan.core.access import Principal, Role
@@ -145,6 +145,24 @@ def test_submit_queues_the_job_with_a_submitted_event(
     assert shown.state == "queued"
     assert shown.org_id == world.org_a
     assert [(e.from_state, e.to_state) for e in shown.events] == [(None, "queued")]
+
+
+def test_submitting_and_cancelling_a_job_are_audited(
+    db: TestDatabase, world: Setup, clock: ManualClock
+) -> None:
+    """Issue 16: a job's submission and cancellation commit money; each is an event naming the user."""
+    with db.uow() as uow:
+        view = compute.submit_job(uow, world.alice, job(price_ceiling="30.00"), clock.now())
+        compute.cancel_job(uow, world.alice, view.id, clock.now())
+        uow.commit()
+    with db.uow() as uow:
+        events = audit.list_events(uow, ADMIN, action="job.")
+        assert [(e.action, e.actor, e.subject) for e in events] == [
+            ("job.cancel", "alice", f"job:{view.id}"),
+            ("job.submit", "alice", f"job:{view.id}"),
+        ]
+        assert events[1].detail["price_ceiling_fen"] == 3000
+        assert audit.verify(uow).intact
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories.metering import center, org, own, row, usage_file
-from zhisuan import metering
+from zhisuan import audit, metering
+from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC, ManualClock, Month
 from zhisuan.core.errors import ConflictError, ValidationError
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import Account, budget_posting
+from zhisuan.metering.model import RawUsage, split_usage
+from zhisuan.metering.usage import record_row, store_rows
 from zhisuan.policy import load_pack_set
 from zhisuan.store.models.ledger import LedgerPostingRow
-from zhisuan.store.models.metering import UsageRecordRow, VoucherLineRow
+from zhisuan.store.models.metering import BillRow, UsageRecordRow, VoucherLineRow
 
 PACKS = load_pack_set()  # the shipped packs
 
@@ -420,3 +423,108 @@ def test_impossible_usage_is_refused(db, tmp_path: Path) -> None:  # type: ignor
         row("b", user, "2025-06-02T02:00:00+08:00", "2025-06-02T03:00:00+08:00", cards=80),
     ]
     assert import_rows(db, tmp_path, one_after_another, name="ok.jsonl").inserted == 2
+
+
+def _usage_count(db) -> int:  # type: ignore[no-untyped-def]
+    with db.uow() as uow:
+        return int(uow.session.execute(select(func.count()).select_from(UsageRecordRow)).scalar_one())
+
+
+def test_concurrent_usage_beyond_the_pool_is_refused_naming_the_line(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: two 48-card jobs at once on an 80-card pool are refused (the line and its cards named,
+    nothing written) — in one file, and against usage already stored; back to back they fit."""
+    with db.uow() as uow:
+        user, operator = org(uow, "U"), org(uow, "Op")
+        center(uow, 1, operator, 10, 1000)  # 10 nodes × 8 cards
+        uow.commit()
+    fits = [
+        row("a", user, "2025-06-02T01:00:00+08:00", "2025-06-02T03:00:00+08:00", cards=48),
+        row("b", user, "2025-06-02T03:00:00+08:00", "2025-06-02T04:00:00+08:00", cards=48),
+        row("c", user, "2025-06-02T02:00:00+08:00", "2025-06-02T05:00:00+08:00", cards=32),
+    ]
+    over = row("d", user, "2025-06-02T02:30:00+08:00", "2025-06-02T02:40:00+08:00", cards=1)
+    with pytest.raises(ValidationError, match=r"pool 10 has 80 cards.*would take 81") as err:
+        import_rows(db, tmp_path, [*fits, over])
+    assert (err.value.row, err.value.column) == (4, "cards")
+    assert _usage_count(db) == 0
+    assert import_rows(db, tmp_path, fits, name="fits.jsonl").inserted == 3
+    late = [
+        row("e", user, "2025-06-01T00:00:00+08:00", "2025-06-01T01:00:00+08:00", cards=80),
+        row("f", user, "2025-06-02T03:59:00+08:00", "2025-06-02T06:00:00+08:00", cards=8),
+    ]
+    with pytest.raises(ValidationError, match="would take 88") as err:  # 48 + 32 stored, 8 new
+        import_rows(db, tmp_path, late, name="late.jsonl")
+    assert (err.value.row, err.value.column) == (2, "cards")
+    assert _usage_count(db) == 3
+    with db.uow() as uow:  # the shared writer (collection's) refuses it too, naming the record
+        rows = [
+            record_row(r)
+            for r in split_usage(
+                RawUsage(
+                    "sim",
+                    "g",
+                    user,
+                    1,
+                    10,
+                    "a100-sxm4-80gb",
+                    1,
+                    dt.datetime(2025, 6, 1, 18, tzinfo=UTC),  # 02:00-03:00 Shanghai: a and c run
+                    dt.datetime(2025, 6, 1, 19, tzinfo=UTC),
+                ),
+                metering.rate_card(uow),
+                [],
+            )
+        ]
+        with pytest.raises(ValidationError, match=r"usage sim/g/10/.* would take 81") as err:
+            store_rows(uow, rows)
+        assert err.value.field == "cards"
+
+
+def test_a_corrected_record_frees_its_cards(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A correction reverses its record: the replacement and another job fit where the original was."""
+    with db.uow() as uow:
+        user, operator = org(uow, "U"), org(uow, "Op")
+        center(uow, 1, operator, 10, 1000)
+        uow.commit()
+    import_rows(
+        db, tmp_path, [row("a", user, "2025-06-02T01:00:00+08:00", "2025-06-02T03:00:00+08:00", cards=80)]
+    )
+    with db.uow() as uow:
+        key = uow.session.execute(select(UsageRecordRow.key)).scalar_one()
+    fixed = [
+        row("a", user, "2025-06-02T01:00:00+08:00", "2025-06-02T02:00:00+08:00", cards=80, corrects=key),
+        row("b", user, "2025-06-02T02:00:00+08:00", "2025-06-02T03:00:00+08:00", cards=80),
+    ]
+    assert import_rows(db, tmp_path, fixed, name="fixed.jsonl").inserted == 3  # reversal, a again, b
+
+
+def test_every_money_moving_step_is_audited_in_its_transaction(db, world, clock, tmp_path):  # type: ignore[no-untyped-def]
+    """Issue 16: usage import, bills drafted, issued, paid and voided and voucher settlement each leave
+    an event naming who did it (none did before), and the chain stays intact."""
+    fund(db, clock, 1_000_000)
+    rows = [
+        row("a1", world["A"], "2025-06-10T08:00:00+08:00", "2025-06-10T18:00:00+08:00"),
+        row("c1", world["C"], "2025-06-10T08:00:00+08:00", "2025-06-10T09:00:00+08:00"),
+    ]
+    with db.uow() as uow:
+        metering.import_usage(uow, usage_file(tmp_path / "u.jsonl", rows), PACKS, actor="ops", at=clock.now())
+        metering.draft_bills(uow, JUNE, clock, actor="fin")
+        metering.issue_bills(uow, clock, month=JUNE, actor="fin")
+        bills = dict(uow.session.execute(select(BillRow.org_id, BillRow.id)).all())
+        metering.pay_bill(uow, bills[world["A"]], "BANK-1", dt.date(2025, 7, 1), clock, actor="fin")
+        metering.void_bill(uow, bills[world["C"]], "wrong price", clock, actor="fin")
+        uow.commit()
+    with db.uow() as uow:
+        metering.settle_vouchers(uow, JUNE, clock, PACKS, actor="fin")
+        uow.commit()
+    with db.uow() as uow:
+        events = audit.list_events(uow, Principal(None, "p", Role.PROVINCE), limit=100)
+        assert {(e.action, e.actor) for e in events} >= {
+            ("usage.import", "ops"),
+            ("bill.draft", "fin"),
+            ("bill.issue", "fin"),
+            ("bill.pay", "fin"),
+            ("bill.void", "fin"),
+            ("voucher.settle", "fin"),
+        }
+        assert audit.verify(uow).intact
