@@ -27,6 +27,7 @@ from zhisuan.compute.placement._runtime import (
     signature,
 )
 from zhisuan.compute.placement.commitments import Commitments
+from zhisuan.compute.placement.estimates import RunTimeHistory
 from zhisuan.compute.placement.values import (
     DEFAULT_AGING_S,
     NOT_QUEUED,
@@ -88,8 +89,11 @@ class QueueEngine:
         epoch_s: int = 0,
         weights: Weights | None = None,
         max_reservations: int = 1,
+        history: RunTimeHistory | None = None,
     ) -> None:
         self.pools = [PoolRt(i, p) for i, p in enumerate(pools)]
+        #: run-time estimates from each organization's history (fair share, i.e. ``zhisuan``, only)
+        self.history = history if fair_share else None
         self.max_reservations = max_reservations
         self._n_res = 0
         self._n_lead = 0  # fair share: reservations of the best-priority blocked gang jobs
@@ -187,6 +191,8 @@ class QueueEngine:
         if refused is not None:
             return refused
         job = Job(spec, self._seq, self._factors(spec.reference))
+        if self.history is not None:
+            job.rt = self.history.estimate(spec.org, spec.runtime_s)
         refused = self.commit.over_budget_alone(job, pools)
         if refused is not None:
             return refused

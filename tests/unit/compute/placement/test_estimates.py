@@ -1,0 +1,138 @@
+"""Run-time estimates from each organization's history, and how ``zhisuan`` orders by them."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.factories.compute import job, pool, province, trace
+from zhisuan.compute.placement import RunTimeHistory
+from zhisuan.compute.simulator import simulate
+from zhisuan.core.errors import ValidationError
+
+
+def test_requests_stand_until_an_organization_has_enough_finished_jobs() -> None:
+    h = RunTimeHistory(min_jobs=3)
+    h.observe("lab", 1000, 100)
+    h.observe("lab", 1000, 100)
+    assert h.jobs("lab") == 2
+    assert h.estimate("lab", 1000) == 1000
+    h.observe("lab", 1000, 100)
+    assert h.ratio("lab") == pytest.approx(0.1)
+    assert h.estimate("lab", 1000) == 100
+    assert h.estimate("someone-else", 1000) == 1000  # one organization's history is its own
+
+
+def test_the_estimate_is_the_median_over_the_last_window_of_jobs() -> None:
+    h = RunTimeHistory(window=3, min_jobs=1)
+    for actual in (100, 200, 10_000):  # one job that ran long does not move the median far
+        h.observe("lab", 1000, actual)
+    assert h.ratio("lab") == pytest.approx(0.2)
+    for actual in (500, 500, 500):  # the window forgets the old jobs
+        h.observe("lab", 1000, actual)
+    assert h.jobs("lab") == 3
+    assert h.ratio("lab") == pytest.approx(0.5)
+
+
+def test_the_ratio_is_clamped() -> None:
+    h = RunTimeHistory(min_jobs=1, low=0.25, high=2.0)
+    h.observe("tiny", 100_000, 1)
+    h.observe("long", 10, 1000)
+    assert h.estimate("tiny", 1000) == 250
+    assert h.estimate("long", 1000) == 2000
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [({"window": 0}, "window"), ({"window": 4, "min_jobs": 5}, "min_jobs"), ({"low": 2.0}, "low")],
+)
+def test_bad_settings_are_refused_naming_the_field(kw: dict[str, float], field: str) -> None:
+    with pytest.raises(ValidationError) as e:
+        RunTimeHistory(**kw)  # type: ignore[arg-type]
+    assert e.value.field == field
+
+
+def test_a_run_time_below_one_second_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        RunTimeHistory().observe("lab", 0, 10)
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 10**7), st.integers(1, 10**7)), min_size=1, max_size=40),
+    st.integers(1, 10**7),
+    st.integers(1, 10**7),
+)
+def test_estimates_stay_within_the_bounds_and_keep_the_order_of_requests(
+    seen: list[tuple[int, int]], a: int, b: int
+) -> None:
+    h = RunTimeHistory(window=16, min_jobs=1)
+    for asked, ran in seen:
+        h.observe("lab", asked, ran)
+    assert h.low <= h.ratio("lab") <= h.high
+    for req in (a, b):
+        assert max(1, h.low * req - 1) <= h.estimate("lab", req) <= h.high * req + 1
+    if a <= b:
+        assert h.estimate("lab", a) <= h.estimate("lab", b)
+
+
+def padded_queue():  # type: ignore[no-untyped-def]
+    # one 2-card pool busy until t=1000; the oldest job holds the reservation, then one card is left
+    # for "pad" (asks 1000 s, its organization's jobs run a tenth of what they ask) or "honest" (500 s)
+    prov = province(pool("p", cpn=2))
+    jobs = trace(
+        job("run0", cards=1, runtime=1000, submit=0),
+        job("run1", cards=1, runtime=1000, submit=0),
+        job("oldest", cards=1, runtime=5000, submit=1),
+        job("pad", org="pad", cards=1, runtime=1000, submit=2, actual_runtime_s=100),
+        job("honest", org="honest", cards=1, runtime=500, submit=3),
+    )
+    return prov, jobs
+
+
+def padded_history() -> RunTimeHistory:
+    h = RunTimeHistory(min_jobs=2)
+    for _ in range(2):
+        h.observe("pad", 1000, 100)
+        h.observe("honest", 500, 500)
+    return h
+
+
+def test_zhisuan_orders_by_the_estimate_from_history_not_the_request() -> None:
+    prov, jobs = padded_queue()
+    learned = {r.job_id: r.start_s for r in simulate(jobs, prov, "zhisuan", history=padded_history()).jobs}
+    fresh = {r.job_id: r.start_s for r in simulate(jobs, prov, "zhisuan").jobs}
+    assert learned["oldest"] == fresh["oldest"] == 1000
+    # by history the padded request is 100 s of work against 500: it goes first ...
+    assert learned["pad"] == 1000
+    assert (learned["honest"] or 0) > 1000
+    # ... by the requests alone the honest job is the smaller one
+    assert fresh["honest"] == 1000
+    assert (fresh["pad"] or 0) > 1000
+
+
+def test_pooled_ideal_ignores_the_history() -> None:
+    prov, jobs = padded_queue()
+    with_h = {
+        r.job_id: r.start_s for r in simulate(jobs, prov, "pooled-ideal", history=padded_history()).jobs
+    }
+    without = {r.job_id: r.start_s for r in simulate(jobs, prov, "pooled-ideal").jobs}
+    assert with_h == without
+
+
+def test_the_simulator_learns_from_the_jobs_that_complete() -> None:
+    prov = province(pool("p", cpn=8))
+    jobs = trace(
+        *(job(f"p{i}", org="pad", runtime=4000, submit=i * 10, actual_runtime_s=400) for i in range(10)),
+        *(job(f"h{i}", org="honest", runtime=300, submit=i * 10) for i in range(10)),
+    )
+    h = RunTimeHistory(min_jobs=5)
+    result = simulate(jobs, prov, "zhisuan", history=h)
+    assert all(r.end_s is not None and r.start_s is not None for r in result.jobs)
+    # a job still runs for its true time, whatever was asked
+    pad = next(r for r in result.jobs if r.job_id == "p0")
+    assert pad.end_s is not None and pad.start_s is not None
+    assert pad.end_s - pad.start_s == 400
+    assert h.jobs("pad") == h.jobs("honest") == 10
+    assert h.ratio("pad") == pytest.approx(0.1)
+    assert h.ratio("honest") == 1.0
