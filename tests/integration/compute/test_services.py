@@ -330,9 +330,12 @@ def test_worker_lifecycle_dispatch_run_finish_and_usage_record(
 def test_the_scheduler_learns_each_organizations_run_times_from_completed_jobs(
     db: TestDatabase, world: Setup, clock: ManualClock
 ) -> None:
-    # alice's organization asks for 4 h and its jobs end after 1 h on the A100 pool; bob's job fails
+    # alice's organization asks for four times what its jobs take: they end after 1 h on the A100
+    # pool, which is `ran` seconds of the reference accelerator; bob's job fails
+    ran = 3600 * float(Scaling().speedup(DEFAULT_REFERENCE, A100))
+    asked = round(4 * ran)
     with db.uow() as uow:
-        ids = submit_many(uow, world.alice, 8, clock.now(), cards=1, runtime_s=4 * 3600, accelerators=[A100])
+        ids = submit_many(uow, world.alice, 8, clock.now(), cards=1, runtime_s=asked, accelerators=[A100])
         failed = compute.submit_job(uow, world.bob, job(cards=1, runtime_s=3600), clock.now()).id
         compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         tickets = {t.job_id: t for t in dispatch.claim_placed(uow, "w1", clock.now())}
@@ -348,12 +351,11 @@ def test_the_scheduler_learns_each_organizations_run_times_from_completed_jobs(
         ctx = _Context.load(uow)
         history = runtime_history(uow, ctx)
     assert {ctx.pool_by_id[tickets[i].pool_id].accelerator for i in ids} == {A100}
-    ran = 3600 * float(Scaling().speedup(DEFAULT_REFERENCE, A100))  # reference seconds of an A100 hour
     a, b = ctx.orgs[world.org_a][0], ctx.orgs[world.org_b][0]
     assert history.jobs(a) == 8
     assert history.jobs(b) == 0  # a failed job says nothing about how long the work takes
-    assert history.ratio(a) == pytest.approx(ran / (4 * 3600), rel=1e-3)
-    assert history.estimate(a, 4 * 3600) == pytest.approx(ran, abs=1)
+    assert history.ratio(a) == 0.25
+    assert history.estimate(a, asked) == pytest.approx(ran, abs=1)
 
 
 def test_failed_job_with_retries_goes_back_to_the_queue_and_lost_placed_job_too(

@@ -3,9 +3,11 @@
 A job's owner states a run time on the reference accelerator; how good that figure is depends on
 who states it. :class:`RunTimeHistory` keeps, per organization, how the actual run times of its last
 finished jobs compared with what was asked (the ratio actual ÷ requested) and estimates a new job's
-run time as its request times the median of those ratios. Until an organization has ``min_jobs``
-finished jobs its requests are taken as they are; the ratio is clamped to ``[low, high]`` so that
-one organization's odd history cannot turn a request into nothing or into months.
+run time as its request times the median of those ratios, in steps of a quarter doubling (so that
+a queue re-estimates an organization's waiting jobs only when its factor really changes). Until an
+organization has ``min_jobs`` finished jobs its requests are taken as they are; the ratio is
+clamped to ``[low, high]`` so that one organization's odd history cannot turn a request into
+nothing or into months.
 
 The simulator feeds it with every job that completes; the live scheduler with the jobs the store
 holds as completed (see :func:`zhisuan.compute.scheduling.runtime_history`). The ``zhisuan`` policy
@@ -18,10 +20,13 @@ orders and reserves by the estimate; a job still runs for its true time.
 ...     h.observe("lab", asked, ran)
 >>> h.ratio("lab"), h.estimate("lab", 3600), h.estimate("other", 3600)
 (0.25, 900, 3600)
+>>> h.observe("lab", 1000, 300); round(h.ratio("lab"), 3)  # median 0.275: the nearest step is 2 ** -1.75
+0.297
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, insort
 from collections import deque
 from typing import Final
@@ -95,7 +100,9 @@ class RunTimeHistory:
         else:
             mid = n // 2
             med = ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-            found = min(self.high, max(self.low, med))
+            # in steps of a quarter doubling: queued estimates change only when the factor really does
+            step = 2 ** (round(4 * math.log2(med)) / 4)
+            found = min(self.high, max(self.low, step))
         self._cache[org] = found
         return found
 

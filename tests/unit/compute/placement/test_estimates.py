@@ -7,32 +7,40 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.factories.compute import job, pool, province, trace
-from zhisuan.compute.placement import RunTimeHistory
+from zhisuan.compute.placement import Federation, RunTimeHistory
 from zhisuan.compute.simulator import simulate
 from zhisuan.core.errors import ValidationError
 
 
 def test_requests_stand_until_an_organization_has_enough_finished_jobs() -> None:
     h = RunTimeHistory(min_jobs=3)
-    h.observe("lab", 1000, 100)
-    h.observe("lab", 1000, 100)
+    h.observe("lab", 1000, 125)
+    h.observe("lab", 1000, 125)
     assert h.jobs("lab") == 2
     assert h.estimate("lab", 1000) == 1000
-    h.observe("lab", 1000, 100)
-    assert h.ratio("lab") == pytest.approx(0.1)
-    assert h.estimate("lab", 1000) == 100
+    h.observe("lab", 1000, 125)
+    assert h.ratio("lab") == 0.125
+    assert h.estimate("lab", 1000) == 125
     assert h.estimate("someone-else", 1000) == 1000  # one organization's history is its own
 
 
 def test_the_estimate_is_the_median_over_the_last_window_of_jobs() -> None:
     h = RunTimeHistory(window=3, min_jobs=1)
-    for actual in (100, 200, 10_000):  # one job that ran long does not move the median far
+    for actual in (125, 250, 10_000):  # one job that ran long does not move the median far
         h.observe("lab", 1000, actual)
-    assert h.ratio("lab") == pytest.approx(0.2)
+    assert h.ratio("lab") == 0.25
     for actual in (500, 500, 500):  # the window forgets the old jobs
         h.observe("lab", 1000, actual)
     assert h.jobs("lab") == 3
-    assert h.ratio("lab") == pytest.approx(0.5)
+    assert h.ratio("lab") == 0.5
+
+
+def test_the_factor_moves_in_steps_of_a_quarter_doubling() -> None:
+    h = RunTimeHistory(min_jobs=1)
+    h.observe("lab", 1000, 100)  # 0.1: between 2 ** -3.5 and 2 ** -3.25, nearer the second
+    assert h.ratio("lab") == 2**-3.25
+    h.observe("lab", 1000, 110)  # the median 0.105 rounds to the same step: nothing to re-estimate
+    assert h.ratio("lab") == 2**-3.25
 
 
 def test_the_ratio_is_clamped() -> None:
@@ -93,7 +101,7 @@ def padded_queue():  # type: ignore[no-untyped-def]
 def padded_history() -> RunTimeHistory:
     h = RunTimeHistory(min_jobs=2)
     for _ in range(2):
-        h.observe("pad", 1000, 100)
+        h.observe("pad", 1000, 125)
         h.observe("honest", 500, 500)
     return h
 
@@ -103,7 +111,7 @@ def test_zhisuan_orders_by_the_estimate_from_history_not_the_request() -> None:
     learned = {r.job_id: r.start_s for r in simulate(jobs, prov, "zhisuan", history=padded_history()).jobs}
     fresh = {r.job_id: r.start_s for r in simulate(jobs, prov, "zhisuan").jobs}
     assert learned["oldest"] == fresh["oldest"] == 1000
-    # by history the padded request is 100 s of work against 500: it goes first ...
+    # by history the padded request is 125 s of work against 500: it goes first ...
     assert learned["pad"] == 1000
     assert (learned["honest"] or 0) > 1000
     # ... by the requests alone the honest job is the smaller one
@@ -123,7 +131,7 @@ def test_pooled_ideal_ignores_the_history() -> None:
 def test_the_simulator_learns_from_the_jobs_that_complete() -> None:
     prov = province(pool("p", cpn=8))
     jobs = trace(
-        *(job(f"p{i}", org="pad", runtime=4000, submit=i * 10, actual_runtime_s=400) for i in range(10)),
+        *(job(f"p{i}", org="pad", runtime=4000, submit=i * 10, actual_runtime_s=500) for i in range(10)),
         *(job(f"h{i}", org="honest", runtime=300, submit=i * 10) for i in range(10)),
     )
     h = RunTimeHistory(min_jobs=5)
@@ -132,7 +140,22 @@ def test_the_simulator_learns_from_the_jobs_that_complete() -> None:
     # a job still runs for its true time, whatever was asked
     pad = next(r for r in result.jobs if r.job_id == "p0")
     assert pad.end_s is not None and pad.start_s is not None
-    assert pad.end_s - pad.start_s == 400
+    assert pad.end_s - pad.start_s == 500
     assert h.jobs("pad") == h.jobs("honest") == 10
-    assert h.ratio("pad") == pytest.approx(0.1)
+    assert h.ratio("pad") == 0.125
     assert h.ratio("honest") == 1.0
+
+
+def test_jobs_queued_before_the_history_changed_are_re_estimated_with_it() -> None:
+    # one card; "pad" queued its job while its history was still empty (estimate = its 1000 s ask),
+    # then its finished jobs showed it asks eight times too much: at the next pass its queued job is
+    # 125 s of work, less than the honest 500 s job queued after the change
+    h = RunTimeHistory(min_jobs=2)
+    fed = Federation("zhisuan", [pool("p", cpn=1)], history=h)
+    assert fed.submit(job("pad", org="pad", runtime=1000, actual_runtime_s=125)) is None
+    h.observe("pad", 1000, 125)
+    h.observe("pad", 1000, 125)
+    assert fed.submit(job("honest", org="honest", runtime=500)) is None
+    (started,) = fed.schedule(0)
+    assert started.job.id == "pad"
+    assert started.end_s == 125  # it runs its true time
