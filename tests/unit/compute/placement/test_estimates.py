@@ -24,15 +24,19 @@ def test_requests_stand_until_an_organization_has_enough_finished_jobs() -> None
     assert h.estimate("someone-else", 1000) == 1000  # one organization's history is its own
 
 
-def test_the_estimate_is_the_median_over_the_last_window_of_jobs() -> None:
-    h = RunTimeHistory(window=3, min_jobs=1)
-    for actual in (125, 250, 10_000):  # one job that ran long does not move the median far
+def test_the_estimate_is_a_high_quantile_over_the_last_window_of_jobs() -> None:
+    h = RunTimeHistory(window=10, min_jobs=1)
+    for actual in (125,) * 8 + (250, 250):  # the 90th percentile of ten ratios: the one at index 9
         h.observe("lab", 1000, actual)
     assert h.ratio("lab") == 0.25
-    for actual in (500, 500, 500):  # the window forgets the old jobs
+    for actual in (500,) * 10:  # the window forgets the old jobs
         h.observe("lab", 1000, actual)
-    assert h.jobs("lab") == 3
+    assert h.jobs("lab") == 10
     assert h.ratio("lab") == 0.5
+    median = RunTimeHistory(window=3, min_jobs=1, quantile=0.5)
+    for actual in (125, 250, 10_000):
+        median.observe("lab", 1000, actual)
+    assert median.ratio("lab") == 0.25
 
 
 def test_the_factor_moves_in_steps_of_a_quarter_doubling() -> None:
@@ -53,7 +57,12 @@ def test_the_ratio_is_clamped() -> None:
 
 @pytest.mark.parametrize(
     ("kw", "field"),
-    [({"window": 0}, "window"), ({"window": 4, "min_jobs": 5}, "min_jobs"), ({"low": 2.0}, "low")],
+    [
+        ({"window": 0}, "window"),
+        ({"window": 4, "min_jobs": 5}, "min_jobs"),
+        ({"low": 2.0}, "low"),
+        ({"quantile": 1.5}, "quantile"),
+    ],
 )
 def test_bad_settings_are_refused_naming_the_field(kw: dict[str, float], field: str) -> None:
     with pytest.raises(ValidationError) as e:
