@@ -1,7 +1,7 @@
 """Overload sweep: every placement policy at loads ×1 … ×32 on small, contended provinces.
 
     nice -n 10 .venv/bin/python bench/bench_overload.py [--loads 1,2,4,8,16,32] [--fresh]
-        [--only NAME] [--check-seeds 3] [--plot docs/overload-sweep.png]
+        [--only NAME] [--check-seeds 3] [--padded] [--plot docs/overload-sweep.png]
 
 Scenarios (each a province of 8-card pools and a trace; see ``SCENARIOS``):
 
@@ -17,7 +17,9 @@ policy's, user cost ≤ least-loaded's, p99 ≤ 1.25 × pooled-ideal's), writes
 ``bench/results/bench_overload.json`` and draws JCT-against-load curves. Runs are cached in
 ``bench/results/overload-cache/`` by trace, province, load, policy, seed and the source of the
 placement code; ``--fresh`` ignores the cache. ``--check-seeds N`` also runs N more trace seeds per
-synthetic scenario and random provinces (the same targets, a summary only).
+synthetic scenario and random provinces (the same targets, a summary only). ``--padded`` runs the
+synthetic scenarios again with each organization over-asking its run times by its own factor
+(``PAD``), ``zhisuan`` with and without its run-time history (``placement.estimates``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ import yaml
 
 from zhisuan.cli.simulate import plot_sweep, voucher_estimate
 from zhisuan.compute.model import DEFAULT_REFERENCE, JobSpec, Scaling
-from zhisuan.compute.placement import policy_names
+from zhisuan.compute.placement import RunTimeHistory, policy_names
 from zhisuan.compute.province import Province, load_province
 from zhisuan.compute.simulator import TARGETS, check_targets, simulate
 from zhisuan.compute.traces import Trace, compress, load_trace, to_canonical
@@ -215,9 +218,38 @@ def code_hash() -> str:
     return h.hexdigest()[:12]
 
 
+#: how much each organization of a synthetic trace over-asks (``--padded``): requested = actual × this
+PAD = {f"org-{k + 1}": f for k, f in enumerate((1.0, 2.0, 6.0, 1.5, 10.0, 3.0, 1.2, 4.0))}
+
+
+def padded(trace: Trace) -> Trace:
+    """The same jobs, each asking its organization's padding × a lognormal spread (σ 0.5) of its run
+    time: the scheduler sees the request, the job runs its true time (``actual_runtime_s``)."""
+    rng = random.Random(f"pad:{trace.name}")
+    jobs = tuple(
+        replace(
+            j,
+            runtime_s=max(1, round(j.runtime_s * PAD.get(j.org, 1.0) * math.exp(rng.gauss(0.0, 0.5)))),
+            actual_runtime_s=j.runtime_s,
+        )
+        for j in trace.jobs
+    )
+    return replace(trace, jobs=jobs)
+
+
 def run(
-    trace_path: Path, province_path: Path, load: str, policy: str, seed: int, fresh: bool
+    trace_path: Path,
+    province_path: Path,
+    load: str,
+    policy: str,
+    seed: int,
+    fresh: bool,
+    *,
+    pad: bool = False,
+    learn: bool = True,
 ) -> dict[str, Any]:
+    """One simulation (cached). ``pad``: requests padded per organization (:func:`padded`);
+    ``learn=False``: ``zhisuan`` takes requests as they are (no run-time history)."""
     key = hashlib.sha256(
         b"|".join(
             [
@@ -227,6 +259,7 @@ def run(
                 policy.encode(),
                 str(seed).encode(),
                 code_hash().encode(),
+                f"pad={pad},learn={learn}".encode(),
             ]
         )
     ).hexdigest()[:20]
@@ -235,8 +268,11 @@ def run(
         return json.loads(cached.read_text("utf-8"))  # type: ignore[no-any-return]
     province = load_province(province_path)
     trace = compress(load_trace(trace_path, "canonical", orgs=province.org_for), load)
+    if pad:
+        trace = padded(trace)
     vouchers = voucher_estimate(province, PACKS, ART2_ON)
-    m = dict(simulate(trace, province, policy, seed=seed, vouchers=vouchers).metrics)
+    history = RunTimeHistory() if learn else RunTimeHistory(low=1.0, high=1.0)
+    m = dict(simulate(trace, province, policy, seed=seed, vouchers=vouchers, history=history).metrics)
     m.pop("unrunnable_jobs", None)
     m["load_factor"] = load
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -279,6 +315,33 @@ def fmt_table(name: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def padded_checks(loads: list[str], fresh: bool) -> list[dict[str, Any]]:
+    """The synthetic scenarios with padded requests: every policy on the requests, and ``zhisuan``
+    also without its run-time history (the targets are checked for ``zhisuan`` with it)."""
+    out = []
+    for name, tpath, ppath in scenarios():
+        if "Philly" in name:
+            continue  # Philly's requests are not known: nothing to pad
+        rows, plain = [], []
+        for load in loads:
+            for policy in policy_names():
+                rows.append(run(tpath, ppath, load, policy, 0, fresh, pad=True))
+            plain.append(run(tpath, ppath, load, "zhisuan", 0, fresh, pad=True, learn=False))
+        checks = check_targets(rows)
+        print(f"\npadded requests, {name}:")
+        for c, p in zip(checks, plain, strict=True):
+            me = next(r for r in rows if r["policy"] == "zhisuan" and r["load_factor"] == c["load_factor"])
+            print(
+                f"  ×{c['load_factor']}: zhisuan mean {me['jct_avg_s']:,.0f} median {me['jct_p50_s']:,.0f} "
+                f"(requests only: {p['jct_avg_s']:,.0f}, {p['jct_p50_s']:,.0f}); "
+                + ", ".join(f"{k} {v}" for k, v in c["ratios"].items())
+                + ("" if c["ok"] else "  MISSED: " + "; ".join(c["missed"])),
+                flush=True,
+            )
+        out.append({"name": name, "rows": rows, "requests_only": plain, "checks": checks})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--loads", default=",".join(LOADS))
@@ -286,6 +349,11 @@ def main() -> None:
     ap.add_argument("--only", default=None, help="only scenarios whose name contains this")
     ap.add_argument("--check-seeds", type=int, default=0, help="also check N more seeds and random provinces")
     ap.add_argument("--plot", type=Path, default=PLOT)
+    ap.add_argument(
+        "--padded",
+        action="store_true",
+        help="also run the synthetic scenarios with padded requests, zhisuan with and without history",
+    )
     args = ap.parse_args()
     loads = [x.strip() for x in args.loads.split(",") if x.strip()]
     result: dict[str, Any] = {"machine": machine(), "targets": TARGETS, "loads": loads, "scenarios": []}
@@ -338,6 +406,8 @@ def main() -> None:
                 )
                 extra.append({"trace": trace.name, "province": ppath.stem, "checks": checks})
         result["checks"] = extra
+    if args.padded:
+        result["padded"] = padded_checks(loads, args.fresh)
     if curves:
         plot_sweep(curves, args.plot)
         print(f"\nplot: {args.plot}")

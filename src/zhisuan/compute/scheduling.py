@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from zhisuan.compute._context import _Context, _from_unix, _PoolFacts, _unix
 from zhisuan.compute._rows import _transition
-from zhisuan.compute.model import JobState, pool_refusal
+from zhisuan.compute.model import JobState, Scaling, pool_refusal
 from zhisuan.compute.placement import (
     DEFAULT_POLICY,
     Federation,
@@ -33,6 +33,7 @@ from zhisuan.compute.placement import (
     PoolState,
     Quota,
     RunningJob,
+    RunTimeHistory,
     Scheduler,
     Unavailable,
     VoucherEstimate,
@@ -143,6 +144,44 @@ def _model_quota_reason(
     return HoldReason(HoldKind.QUOTA, ModelQuota(org, tuple(blocked), row.cards))
 
 
+#: how many of the most recently ended jobs the live scheduler learns run times from
+HISTORY_JOBS: Final = 2000
+
+
+def runtime_history(uow: UnitOfWork, ctx: _Context, limit: int = HISTORY_JOBS) -> RunTimeHistory:
+    """Each organization's run-time history from the store: its last completed jobs (at most
+    ``limit`` over all), each as requested run time against the time it ran on its pool converted
+    to the reference accelerator (so a job that ran on a faster pool counts its reference time)."""
+    history = RunTimeHistory()
+    scaling = Scaling()
+    rows = uow.session.execute(
+        select(
+            JobRow.org_id,
+            JobRow.runtime_s,
+            JobRow.reference,
+            JobRow.pool_id,
+            JobRow.started_at,
+            JobRow.ended_at,
+        )
+        .where(
+            JobRow.state == JobState.COMPLETED.value,
+            JobRow.started_at.is_not(None),
+            JobRow.ended_at.is_not(None),
+            JobRow.pool_id.is_not(None),
+        )
+        .order_by(JobRow.ended_at.desc(), JobRow.id.desc())
+        .limit(limit)
+    ).all()
+    for org_id, requested, reference, pool_id, started, ended in reversed(rows):
+        org = ctx.orgs.get(org_id)
+        pool = ctx.pool_by_id.get(PoolId(pool_id)) if pool_id is not None else None
+        if org is None or pool is None or started is None or ended is None or ended <= started:
+            continue
+        ran = (ended - started).total_seconds() * float(scaling.speedup(reference, pool.accelerator))
+        history.observe(org[0], requested, max(1, round(ran)))
+    return history
+
+
 def schedule_once(
     uow: UnitOfWork,
     now: dt.datetime,
@@ -203,9 +242,9 @@ def schedule_once(
     specs = [ctx.spec(r) for r in queue_rows]
     by_id = {str(r.id): r for r in queue_rows}
     decisions = (
-        Scheduler(policy, seed=seed, quotas=quotas, vouchers=estimate).decide(
-            specs, states, now_s, _month_usage(uow, ctx, now, estimate)
-        )
+        Scheduler(
+            policy, seed=seed, quotas=quotas, vouchers=estimate, history=runtime_history(uow, ctx)
+        ).decide(specs, states, now_s, _month_usage(uow, ctx, now, estimate))
         if specs
         else []
     )

@@ -22,6 +22,7 @@ from zhisuan.compute.placement import (
     DEFAULT_AGING_S,
     Federation,
     NoVoucher,
+    RunTimeHistory,
     Start,
     VoucherEstimate,
     Weights,
@@ -156,10 +157,13 @@ def simulate(
     failure_rate: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
     on_start: Callable[[Start], None] | None = None,
+    history: RunTimeHistory | None = None,
 ) -> SimulationResult:
     """Replay ``trace`` on ``province`` under ``policy``; deterministic for a given ``seed``.
 
     ``vouchers`` estimates art. 2 for ranking, budgets and the reported voucher (default: none).
+    ``history`` learns each organization's run times from the jobs that complete (default: a fresh
+    :class:`RunTimeHistory`; ``zhisuan`` orders new jobs by its estimates, see ``placement.estimates``).
     """
     policy_info(policy)
     wall0 = time.perf_counter()
@@ -167,6 +171,7 @@ def simulate(
     rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not cryptography
     pools = province.pools
     estimate: VoucherEstimate = vouchers or NoVoucher()
+    learned = history if history is not None else RunTimeHistory()
     fed = Federation(
         policy,
         pools,
@@ -178,6 +183,7 @@ def simulate(
         aging_s=aging_s,
         epoch_s=trace.epoch_s,
         weights=weights,
+        history=learned,
     )
     jobs = [
         j if province.org_for(j.org) == j.org else replace(j, org=province.org_for(j.org)) for j in trace.jobs
@@ -267,6 +273,8 @@ def simulate(
                 seq += 1
                 continue
             state = JobState.FAILED if run.fails else JobState.COMPLETED
+            if not run.fails:
+                learned.observe(spec.org, spec.runtime_s, spec.true_runtime_s)
             results[index[spec.id]] = JobResult(
                 spec.id,
                 spec.org,

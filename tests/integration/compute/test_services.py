@@ -12,7 +12,10 @@ from tests.conftest import TestDatabase
 from tests.factories.compute import VOUCHERS
 from zhisuan import accounts, audit, compute
 from zhisuan.compute import dispatch
+from zhisuan.compute._context import _Context
 from zhisuan.compute.engines.port import INSTALLATION_RE
+from zhisuan.compute.model import DEFAULT_REFERENCE, Scaling
+from zhisuan.compute.scheduling import runtime_history
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import capacity_p
 from zhisuan.core.clock import ManualClock
@@ -44,6 +47,9 @@ def _org(uow, name: str, body: str, kind: OrgKind, now: dt.datetime) -> int:  # 
     ).id
 
 
+A100 = "a100-sxm4-80gb"
+
+
 def job(cards: int = 8, runtime_s: int = 3600, **kw: object) -> compute.JobInput:
     return compute.JobInput.model_validate(
         {
@@ -54,6 +60,11 @@ def job(cards: int = 8, runtime_s: int = 3600, **kw: object) -> compute.JobInput
         }
         | kw
     )
+
+
+def submit_many(uow, who: Principal, n: int, now: dt.datetime, **kw: object) -> list[int]:  # type: ignore[no-untyped-def]
+    """``n`` equal jobs of ``who``'s organization, submitted at ``now``: their ids."""
+    return [compute.submit_job(uow, who, job(**kw), now).id for _ in range(n)]  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -214,12 +225,7 @@ def test_scheduling_never_exceeds_pool_capacity_and_records_why_others_wait(
     db: TestDatabase, world: Setup, clock: ManualClock
 ) -> None:
     with db.uow() as uow:
-        ids = [
-            compute.submit_job(
-                uow, world.alice, job(cards=8, accelerators=["a100-sxm4-80gb"]), clock.now()
-            ).id
-            for _ in range(3)
-        ]
+        ids = submit_many(uow, world.alice, 3, clock.now(), cards=8, accelerators=[A100])
         report = compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
         uow.commit()
     assert len(report.placed) == 2  # 16 A100 cards: two 8-card jobs, the third waits
@@ -337,6 +343,37 @@ def test_worker_lifecycle_dispatch_run_finish_and_usage_record(
     ]
     assert runs[0].operator_org_id == world.operator
     assert [e.to_state for e in shown.events] == ["queued", "placed", "placed", "running", "completed"]
+
+
+def test_the_scheduler_learns_each_organizations_run_times_from_completed_jobs(
+    db: TestDatabase, world: Setup, clock: ManualClock
+) -> None:
+    # alice's organization asks for four times what its jobs take: they end after 1 h on the A100
+    # pool, which is `ran` seconds of the reference accelerator; bob's job fails
+    ran = 3600 * float(Scaling().speedup(DEFAULT_REFERENCE, A100))
+    asked = round(4 * ran)
+    with db.uow() as uow:
+        ids = submit_many(uow, world.alice, 8, clock.now(), cards=1, runtime_s=asked, accelerators=[A100])
+        failed = compute.submit_job(uow, world.bob, job(cards=1, runtime_s=3600), clock.now()).id
+        compute.schedule_once(uow, clock.now(), vouchers=VOUCHERS)
+        tickets = {t.job_id: t for t in dispatch.claim_placed(uow, "w1", clock.now())}
+        assert set(tickets) == {*ids, failed}
+        start = clock.now() + dt.timedelta(seconds=5)
+        for jid, t in tickets.items():
+            dispatch.record_dispatch(uow, jid, t.attempt, f"sim-{jid}", clock.now())
+            dispatch.record_running(uow, jid, start, clock.now())
+            end = start + dt.timedelta(hours=1)
+            dispatch.record_finished(
+                uow, jid, succeeded=jid != failed, exit_code=0, started_at=start, ended_at=end, now=end
+            )
+        ctx = _Context.load(uow)
+        history = runtime_history(uow, ctx)
+    assert {ctx.pool_by_id[tickets[i].pool_id].accelerator for i in ids} == {A100}
+    a, b = ctx.orgs[world.org_a][0], ctx.orgs[world.org_b][0]
+    assert history.jobs(a) == 8
+    assert history.jobs(b) == 0  # a failed job says nothing about how long the work takes
+    assert history.ratio(a) == 0.25
+    assert history.estimate(a, asked) == pytest.approx(ran, abs=1)
 
 
 def test_failed_job_with_retries_goes_back_to_the_queue_and_lost_placed_job_too(

@@ -8,12 +8,14 @@ Hold reasons are typed (:class:`HoldReason`); :meth:`HoldReason.text` words them
 after the art. 2 voucher comes through the :class:`VoucherEstimate` port.
 
 Modules: ``values`` (plain values in and out), ``queue`` (the engine), ``commitments`` (quotas,
-budgets, fair share), ``policies`` (rankings, choosers, the registry), ``federation``.
+budgets, fair share), ``policies`` (rankings, choosers, the registry), ``estimates`` (run-time
+estimates from each organization's history), ``federation``.
 """
 
 from __future__ import annotations
 
 from zhisuan.compute.model import Refusal
+from zhisuan.compute.placement.estimates import RunTimeHistory
 from zhisuan.compute.placement.federation import Federation, Scheduler
 from zhisuan.compute.placement.policies import (
     DEFAULT_POLICY,
@@ -84,6 +86,7 @@ __all__ = [
     "Quota",
     "Refusal",
     "Reserved",
+    "RunTimeHistory",
     "RunningJob",
     "Scheduler",
     "Start",

@@ -139,8 +139,8 @@ class Bucket:
     """Queued jobs of one org, one size, one class: FIFO, plus shortest-first when asked.
 
     Under shortest-first the bucket offers the job with the least aged work (:func:`aged_log_work`)
-    and, to backfill, its shortest job. Removal is lazy (a job's ``queued`` flag); ``n`` counts the
-    jobs really queued.
+    and, to backfill, its shortest job (by request: see :meth:`push`). Removal is lazy (a job's
+    ``queued`` flag); ``n`` counts the jobs really queued.
     """
 
     __slots__ = ("fifo", "halving_s", "n", "prio", "short", "shortest_first")
@@ -155,9 +155,13 @@ class Bucket:
 
     def push(self, job: Job) -> None:
         self.fifo.append(job)
-        heapq.heappush(self.short, (job.rt, job.seq, job))
+        # keyed by the request: one bucket holds one organization's jobs, whose estimates are its
+        # requests times one factor (``RunTimeHistory``), so the order is the same and stays valid
+        # when that factor changes
+        rt = job.spec.runtime_s
+        heapq.heappush(self.short, (rt, job.seq, job))
         if self.shortest_first and self.halving_s > 0:
-            key = aged_log_work(job.cards, job.rt, job.submit, self.halving_s)
+            key = aged_log_work(job.cards, rt, job.submit, self.halving_s)
             heapq.heappush(self.prio, (key, job.seq, job))
         self.n += 1
 

@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from zhisuan.compute.model import JobSpec, Pool, Refusal, Scaling, pool_refusal, refusal_reason
 from zhisuan.compute.placement._runtime import signature
+from zhisuan.compute.placement.estimates import RunTimeHistory
 from zhisuan.compute.placement.policies import (
     DEFAULT_POLICY,
     choose_fastest,
@@ -64,6 +65,7 @@ class Federation:
         epoch_s: int = 0,
         weights: Weights | None = None,
         max_reservations: int = 1,
+        history: RunTimeHistory | None = None,
     ) -> None:
         self.info = policy_info(policy)
         self.pools = list(pools)
@@ -80,6 +82,7 @@ class Federation:
             "epoch_s": epoch_s,
             "weights": weights,
             "max_reservations": max_reservations,
+            "history": history,
         }
         self.engines: list[QueueEngine]
         if self.info.late_binding:
@@ -234,7 +237,8 @@ class Scheduler:
 
     ``decide(queue, pool_states, now)`` rebuilds the queues, runs one pass and answers one decision
     per queued job: a :class:`Placement` to carry out, or a :class:`Hold` with the reason (times in
-    reasons as aware instants: the axis is Unix seconds from ``epoch_s``).
+    reasons as aware instants: the axis is Unix seconds from ``epoch_s``). ``history`` corrects
+    requested run times by each organization's finished jobs (``zhisuan`` only).
     """
 
     def __init__(
@@ -250,6 +254,7 @@ class Scheduler:
         epoch_s: int = 0,
         weights: Weights | None = None,
         max_reservations: int = 1,
+        history: RunTimeHistory | None = None,
     ) -> None:
         policy_info(policy)
         self.policy = policy
@@ -264,6 +269,7 @@ class Scheduler:
             "epoch_s": epoch_s,
             "weights": weights,
             "max_reservations": max_reservations,
+            "history": history,
         }
 
     def decide(

@@ -27,6 +27,7 @@ from zhisuan.compute.placement._runtime import (
     signature,
 )
 from zhisuan.compute.placement.commitments import Commitments
+from zhisuan.compute.placement.estimates import RunTimeHistory
 from zhisuan.compute.placement.values import (
     DEFAULT_AGING_S,
     NOT_QUEUED,
@@ -88,8 +89,12 @@ class QueueEngine:
         epoch_s: int = 0,
         weights: Weights | None = None,
         max_reservations: int = 1,
+        history: RunTimeHistory | None = None,
     ) -> None:
         self.pools = [PoolRt(i, p) for i, p in enumerate(pools)]
+        #: run-time estimates from each organization's history (fair share, i.e. ``zhisuan``, only)
+        self.history = history if fair_share else None
+        self._applied: dict[str, float] = {}  # per org, the history's factor its queued jobs carry
         self.max_reservations = max_reservations
         self._n_res = 0
         self._n_lead = 0  # fair share: reservations of the best-priority blocked gang jobs
@@ -187,6 +192,9 @@ class QueueEngine:
         if refused is not None:
             return refused
         job = Job(spec, self._seq, self._factors(spec.reference))
+        if self.history is not None:
+            job.rt = self.history.estimate(spec.org, spec.runtime_s)
+            self._applied.setdefault(spec.org, self.history.ratio(spec.org))
         refused = self.commit.over_budget_alone(job, pools)
         if refused is not None:
             return refused
@@ -325,6 +333,21 @@ class QueueEngine:
             return None
         return self._hold(job, best_pool, best[1], extra_at, kind)
 
+    def _reestimate(self) -> None:
+        """Queued jobs of an organization whose history's factor changed take the new estimate (all
+        of them at once, so that its jobs queued before and after the change compare alike)."""
+        history = self.history
+        assert history is not None
+        changed = {org for org, r in self._applied.items() if history.ratio(org) != r}
+        if not changed:
+            return
+        for org in changed:
+            self._applied[org] = history.ratio(org)
+        for job in self._jobs.values():
+            if job.org in changed:
+                job.rt = history.estimate(job.org, job.spec.runtime_s)
+        self.touch_all()
+
     def _hold(self, job: Job, pool: PoolRt, shadow: int, extra: int, kind: str) -> Reservation:
         res = Reservation(job, pool, shadow, extra, kind)
         pool.res = res
@@ -357,6 +380,8 @@ class QueueEngine:
         if not self._active:
             return started
         self.roll_month(now)
+        if self.history is not None:
+            self._reestimate()
         self.commit.budget_blocked = False
         heap: list[tuple[tuple[int, float, int, int], int, Job]] = []
         # EASY: the oldest jobs that cannot start are promised a start before anything backfills
