@@ -115,6 +115,7 @@ def submit_job(
             "runtime_s": row.runtime_s,
             "price_ceiling_fen": row.price_ceiling_fen,
         },
+        deferred=True,  # the hot path: one INSERT here, chained right after the commit
     )
     return ctx.view(row)
 
