@@ -165,7 +165,7 @@ def _background() -> list[BackgroundTask]:
 
 
 #: how long the sealer lets deferred events gather after being woken (one seal chains them all)
-COALESCE_S = 0.05
+COALESCE_S = 0.2
 
 
 class _Sealer:
