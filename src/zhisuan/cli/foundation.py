@@ -140,9 +140,10 @@ def serve(
     if worker and p.settings.run_worker:
         import multiprocessing
 
-        from zhisuan.web.app import STATE_ENV, dispatcher_process
+        from zhisuan.web.app import SEAL_ELSEWHERE_ENV, STATE_ENV, dispatcher_process
 
         os.environ[STATE_ENV] = str(state)
+        os.environ[SEAL_ELSEWHERE_ENV] = "1"  # the dispatcher process chains the deferred audit events
         dispatcher = multiprocessing.get_context("spawn").Process(
             target=dispatcher_process, args=(str(state), os.getpid()), name="zhisuan-dispatcher", daemon=True
         )

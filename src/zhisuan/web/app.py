@@ -147,6 +147,8 @@ def dispatcher_process(state: str | None, parent: int) -> None:
     platform = bootstrap()
     interval = platform.settings.worker_interval_s
     lease = Lease(platform.engine, "dispatch", platform.settings.data_dir)
+    sealer = _Sealer(platform, sweep_s=COALESCE_S, woken=False)  # the web processes' deferred events
+    sealer.start()
     try:
         while not lease.try_acquire():
             if stop.wait(interval):
@@ -156,6 +158,7 @@ def dispatcher_process(state: str | None, parent: int) -> None:
     finally:
         _say_dispatching(state, False)
         lease.release()
+        sealer.close()
         platform.engine.dispose()
 
 
@@ -168,19 +171,32 @@ def _background() -> list[BackgroundTask]:
 COALESCE_S = 0.2
 
 
+def _leave_for_sweep() -> None:
+    """A deferred event of a web process whose `serve` seals in its dispatcher process: nothing to do."""
+
+
+#: with a dispatcher process, the web processes sweep for deferred events only this seldom (in case
+#: that process is gone); the dispatcher process sweeps every COALESCE_S
+SEAL_ELSEWHERE_ENV = "ZHISUAN_SEAL_ELSEWHERE"
+WEB_SWEEP_S = 5.0
+
+
 class _Sealer:
     """Chains this process's deferred audit events (``audit.record(..., deferred=True)``) in a thread:
     woken after each such commit, many events per lock of the head; every second it also sweeps up
     what another process left pending."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, *, sweep_s: float = 1.0, woken: bool = True) -> None:
         self.platform = platform
+        self.sweep_s = sweep_s
+        self.woken = woken
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
 
     def start(self) -> None:
-        audit.seal_in_background(self.platform.seal, self.wake.set)
+        # not woken: this process's deferred events wait for the sealer of the dispatcher process
+        audit.seal_in_background(self.platform.seal, self.wake.set if self.woken else _leave_for_sweep)
         self.thread.start()
 
     def close(self) -> None:
@@ -203,7 +219,7 @@ class _Sealer:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            if self.wake.wait(timeout=1.0):
+            if self.wake.wait(timeout=self.sweep_s):
                 self.stop.wait(COALESCE_S)  # let the requests of the next moments join this seal
             self.wake.clear()
             try:
@@ -219,19 +235,33 @@ def serve_app() -> FastAPI:
     from zhisuan.bootstrap import bootstrap
 
     platform = bootstrap()
-    return create_app(platform, run_worker=platform.settings.run_worker, background_sealing=True)
+    elsewhere = os.environ.get(SEAL_ELSEWHERE_ENV) == "1"
+    return create_app(
+        platform, run_worker=platform.settings.run_worker, background_sealing=True, seal_elsewhere=elsewhere
+    )
 
 
-def create_app(platform: Platform, *, run_worker: bool = False, background_sealing: bool = False) -> FastAPI:
+def create_app(
+    platform: Platform,
+    *,
+    run_worker: bool = False,
+    background_sealing: bool = False,
+    seal_elsewhere: bool = False,
+) -> FastAPI:
     """Build the app around an already-built platform (the composition root made it).
 
     ``background_sealing`` (`zhisuan serve`): deferred audit events are chained by a thread of this
-    process rather than in a transaction of their own after each request's commit.
+    process rather than in a transaction of their own after each request's commit; ``seal_elsewhere``
+    (`serve --workers N`): by the dispatcher process, this one only sweeps every few seconds.
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sealer = _Sealer(platform) if background_sealing else None
+        sealer = (
+            (_Sealer(platform, sweep_s=WEB_SWEEP_S, woken=False) if seal_elsewhere else _Sealer(platform))
+            if background_sealing
+            else None
+        )
         if sealer is not None:
             sealer.start()
         tasks: list[asyncio.Task[None]] = (
