@@ -35,6 +35,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from zhisuan import accounts, compute
+from zhisuan.audit import Seal
 from zhisuan.compute.schemas import CenterInput, PoolInput
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.credit_code import make_credit_code
@@ -68,10 +69,11 @@ def drop(url: str) -> None:
     admin.dispose()
 
 
-def seed(engine: Engine) -> str:
-    """Eight centers of two simulated pools each, a compute user's organization and its token."""
+def seed(engine: Engine, data_dir: Path) -> str:
+    """Eight centers of two simulated pools each, a compute user's organization and its token (audited
+    with the key of the servers' data directory)."""
     now = dt.datetime.now(dt.UTC)
-    with UnitOfWork.for_engine(engine) as uow:
+    with UnitOfWork.for_engine(engine, seal=Seal.for_data_dir(data_dir)) as uow:
         user_org = accounts.create_org(
             uow,
             ROOT,
@@ -189,15 +191,15 @@ def main() -> None:
     args = ap.parse_args()
     engine, url = fresh_database()
     try:
-        token = seed(engine)
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "CREATE TABLE bench_jobs (id BIGSERIAL PRIMARY KEY, name TEXT, command TEXT, cards INT, "
-                    "runtime_s INT, submitted_at TIMESTAMPTZ)"
-                )
-            )
         with tempfile.TemporaryDirectory() as tmp:
+            token = seed(engine, Path(tmp))
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "CREATE TABLE bench_jobs (id BIGSERIAL PRIMARY KEY, name TEXT, command TEXT, "
+                        "cards INT, runtime_s INT, submitted_at TIMESTAMPTZ)"
+                    )
+                )
             env = os.environ | {"ZHISUAN_DATABASE_URL": url, "ZHISUAN_DATA_DIR": tmp}
             port = free_port()
             serve = ["serve", "--port", str(port), "--workers", str(args.workers)]

@@ -1,3 +1,4 @@
+# ruff: noqa: S608  -- SQL text is built only from constant fragments; every value is a bound parameter
 """The append-only, hash-chained audit log (DESIGN.md, Audit).
 
 Every event's hash is an HMAC-SHA-256, keyed with a secret kept outside the database (the file
@@ -19,17 +20,19 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import event, func, select
+from sqlalchemy import bindparam, delete, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.errors import PermissionDeniedError, ValidationError
-from zhisuan.store.models.core import AuditEventRow, AuditHeadRow
-from zhisuan.store.uow import UnitOfWork
+from zhisuan.store.bulk import allocate_ids
+from zhisuan.store.models.core import AuditEventRow, AuditHeadRow, AuditPendingRow
+from zhisuan.store.types import UTCDateTime
+from zhisuan.store.uow import AFTER_COMMIT, UnitOfWork
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -82,17 +85,105 @@ def _seal(uow: UnitOfWork) -> Seal:
 
 
 def _lock_head(session: Session) -> AuditHeadRow:
-    """The head row, locked for this transaction (the one place the chain is serialised)."""
-    if session.get_bind().dialect.name == "postgresql":
+    """The head row, locked for this transaction (the one place the chain is serialised).
+
+    The row lock comes first; only a database without the head row (migrated before it existed) takes
+    a PostgreSQL advisory lock to create it, so no two writers ever wait for each other's lock in turn.
+    """
+    query = select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()
+    head = session.execute(query).scalar_one_or_none()
+    if head is None and session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(_PG_LOCK)))
-    head = session.execute(
-        select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()
-    ).scalar_one_or_none()
+        head = session.execute(query).scalar_one_or_none()
     if head is None:  # a database migrated before the head row existed
         head = AuditHeadRow(id=HEAD_ID, count=0, hash=GENESIS, mac="")
         session.add(head)
         session.flush()
     return head
+
+
+_READ_HEAD = "SELECT count, hash, mac FROM audit_head WHERE id = :id"
+#: per dialect: SQLite's writer holds the whole database already (``BEGIN IMMEDIATE``)
+_LOCK_HEAD = {"postgresql": text(_READ_HEAD + " FOR UPDATE"), "sqlite": text(_READ_HEAD)}
+_EVENT_COLUMNS = "at, actor, action, subject, detail, prev_hash, hash"
+_EVENT_VALUES = ":at, :actor, :action, :subject, :detail, :prev_hash, :hash"
+_SET_HEAD = "UPDATE audit_head SET count = :count, hash = :hash, mac = :mac WHERE id = :id"
+# PostgreSQL: the event and the new head in one statement (one round trip while the head is locked)
+_AT = bindparam("at", type_=UTCDateTime())
+_APPEND_PG = text(
+    f"WITH e AS (INSERT INTO audit_events ({_EVENT_COLUMNS}) VALUES ({_EVENT_VALUES})) " + _SET_HEAD
+).bindparams(_AT)
+_APPEND_EVENT = text(f"INSERT INTO audit_events ({_EVENT_COLUMNS}) VALUES ({_EVENT_VALUES})").bindparams(_AT)
+
+
+#: the sealers of processes that chain deferred events in the background (the web app's), by seal
+_SEALERS: dict[int, Callable[[], None]] = {}
+#: the most pending events one seal moves into the chain
+SEAL_BATCH = 2000
+
+
+def seal_in_background(seal: Seal, notify: Callable[[], None] | None) -> None:
+    """Deferred events written with ``seal`` are chained by whoever ``notify`` wakes (None: at once,
+    after each commit, in a transaction of their own)."""
+    if notify is None:
+        _SEALERS.pop(id(seal), None)
+    else:
+        _SEALERS[id(seal)] = notify
+
+
+def _after_deferred(uow: UnitOfWork) -> None:
+    notify = _SEALERS.get(id(uow.seal))
+    if notify is not None:
+        notify()
+        return
+    with uow.fresh() as sealing:
+        if seal_pending(sealing):
+            sealing.commit()
+
+
+def seal_pending(uow: UnitOfWork) -> int:
+    """Move deferred events into the chain, oldest first (up to :data:`SEAL_BATCH`), under the head's
+    lock; how many. The caller commits. Events written by transactions still open wait for the next."""
+    seal = _seal(uow)
+    session = uow.session
+    if not session.execute(select(AuditPendingRow.id).limit(1)).first():
+        return 0
+    head = _lock_head(session)
+    if not head.mac:
+        _take_over(session, seal, head)
+    pending = (
+        session.execute(select(AuditPendingRow).order_by(AuditPendingRow.id).limit(SEAL_BATCH))
+        .scalars()
+        .all()
+    )
+    if not pending:
+        return 0
+    ids = sorted(allocate_ids(session, AuditEventRow.__table__, len(pending)))  # type: ignore[arg-type]
+    prev, rows = head.hash, []
+    for event_id, p in zip(ids, pending, strict=True):
+        digest = seal.event_hash(prev, p.at, p.actor, p.action, p.subject, p.detail)
+        rows.append(
+            {
+                "id": event_id,
+                "at": p.at,
+                "actor": p.actor,
+                "action": p.action,
+                "subject": p.subject,
+                "detail": p.detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    session.execute(insert(AuditEventRow), rows)
+    session.execute(delete(AuditPendingRow).where(AuditPendingRow.id.in_([p.id for p in pending])))
+    head.count += len(rows)
+    head.hash = prev
+    head.mac = seal.head_mac(head.count, prev)
+    session.flush()
+    if seal.head_file is not None:
+        _copy_head_after_commit(session, seal, head.count, prev)
+    return len(rows)
 
 
 def record(
@@ -102,23 +193,79 @@ def record(
     action: str,
     subject: str,
     detail: Mapping[str, object],
+    *,
+    deferred: bool = False,
 ) -> None:
-    """Append one event to the chain (inside the caller's unit of work, committed with it)."""
+    """Append one event to the chain (inside the caller's unit of work, committed with it).
+
+    ``deferred`` (a hot path): one ``INSERT`` of the event now, into ``audit_pending`` with the
+    caller's changes; right after the commit the event is chained (:func:`seal_pending`), by this
+    process's background sealer when it has one, else at once in a transaction of its own. Many
+    deferred events are chained under one lock of the head, so writers do not queue on it.
+
+    A signed head is locked, read and moved on in two statements (PostgreSQL: one ``SELECT … FOR
+    UPDATE``, then the event and the head in one ``WITH … INSERT … UPDATE``), so that the head is held
+    as briefly as possible; an unsigned or missing head goes the long way (:func:`_record_taking_over`).
+    """
     seal = _seal(uow)
     session = uow.session
+    body = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+    at = at.replace(microsecond=0)
+    actor, subject = actor[:64], subject[:128]
+    if deferred:
+        session.execute(
+            insert(AuditPendingRow).values(at=at, actor=actor, action=action, subject=subject, detail=body)
+        )
+        if _after_deferred not in session.info.get(AFTER_COMMIT, ()):
+            uow.after_commit(_after_deferred)
+        return
+    pg = session.get_bind().dialect.name == "postgresql"
+    found = session.execute(_LOCK_HEAD["postgresql" if pg else "sqlite"], {"id": HEAD_ID}).first()
+    if found is None or not found[2]:
+        _record_taking_over(session, seal, at, actor, action, subject, body)
+        return
+    prev = str(found[1])
+    count = int(found[0]) + 1
+    digest = seal.event_hash(prev, at, actor, action, subject, body)
+    values = {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "detail": body,
+        "prev_hash": prev,
+        "hash": digest,
+        "count": count,
+        "mac": seal.head_mac(count, digest),
+        "id": HEAD_ID,
+    }
+    if pg:
+        session.execute(_APPEND_PG, values)
+    else:
+        session.execute(_APPEND_EVENT, values)
+        session.execute(text(_SET_HEAD), values)
+    loaded = session.identity_map.get(session.identity_key(AuditHeadRow, HEAD_ID))
+    if loaded is not None:  # an ORM copy of the head read earlier in this transaction is now stale
+        session.expire(loaded)
+    if seal.head_file is not None:
+        _copy_head_after_commit(session, seal, count, digest)
+
+
+def _record_taking_over(
+    session: Session, seal: Seal, at: dt.datetime, actor: str, action: str, subject: str, body: str
+) -> None:
+    """Append one event where the head is missing or unsigned (a chain written before the key)."""
     head = _lock_head(session)
     if not head.mac:
         _take_over(session, seal, head)
     prev = head.hash
-    body = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
-    at = at.replace(microsecond=0)
-    digest = seal.event_hash(prev, at, actor[:64], action, subject[:128], body)
+    digest = seal.event_hash(prev, at, actor, action, subject, body)
     session.add(
         AuditEventRow(
             at=at,
-            actor=actor[:64],
+            actor=actor,
             action=action,
-            subject=subject[:128],
+            subject=subject,
             detail=body,
             prev_hash=prev,
             hash=digest,
@@ -362,6 +509,8 @@ __all__ = [
     "list_events",
     "record",
     "rewrite_head_copy",
+    "seal_in_background",
+    "seal_pending",
     "verify",
     "write_head_copy",
 ]

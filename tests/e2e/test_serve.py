@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from tests.conftest import PG_ADMIN_URL, _pg_engine, service_missing
-from zhisuan import accounts, compute
+from zhisuan import accounts, audit, compute
 from zhisuan.accounts.services import user_principal
 from zhisuan.audit import Seal
 from zhisuan.compute.schemas import CenterInput, PoolInput
@@ -28,6 +28,7 @@ from zhisuan.core.orgs import OrgKind
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
 from zhisuan.store.models.compute import JobRow, JobRunRow
+from zhisuan.store.models.core import AuditPendingRow
 from zhisuan.store.uow import UnitOfWork
 
 ROOT = Principal(None, "fixture", Role.ADMIN)
@@ -98,7 +99,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(url: str, data_dir: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = os.environ | {
         "ZHISUAN_DATABASE_URL": url,
@@ -106,7 +107,7 @@ def _serve(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
         "ZHISUAN_WORKER_INTERVAL": "0.2",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zhisuan", "serve", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "zhisuan", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -213,3 +214,37 @@ def test_two_serve_processes_dispatch_each_job_once_and_one_takes_over(
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=30)
+
+
+def test_serve_with_two_web_processes_dispatches_from_a_process_of_its_own(
+    database: tuple[str, Engine], tmp_path: Path
+) -> None:
+    """`serve --workers 2`: two web processes and one dispatcher process; every job dispatched once,
+    and every submission's deferred audit event chained (none left pending, the chain intact)."""
+    url, engine = database
+    if engine.dialect.name == "sqlite":
+        pytest.skip("submissions over HTTP on SQLite race the dispatcher (see _submit)")
+    token = _seed(engine, tmp_path)
+    proc, base = _serve(url, tmp_path, workers=2)
+    try:
+        _health(base)
+        ids = _submit(base, token, 12, engine, tmp_path)
+        _wait(lambda: _dispatched(engine, ids) == len(ids))
+        assert _runs_per_job(engine, ids) == dict.fromkeys(ids, 1)
+        _wait(lambda: bool(_health(base)["dispatcher"]))
+        children = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) >= 3  # two web processes and the dispatcher (and multiprocessing's helper)
+        _wait(lambda: _pending(engine) == 0)
+        with UnitOfWork.for_engine(engine, seal=Seal.for_data_dir(tmp_path)) as uow:
+            verdict = audit.verify(uow, with_copy=False)
+        assert verdict.intact
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _pending(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(AuditPendingRow)).scalar_one())

@@ -405,13 +405,18 @@ def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> tuple[U
 
 
 def touch_token(uow: UnitOfWork, token_id: int, now: dt.datetime) -> None:
-    """Record a token's last use (a short transaction of its own; losing it to a busy database is fine)."""
-    uow.session.execute(
-        update(ApiTokenRow)
+    """Record a token's last use (a short transaction of its own; losing it to a busy database is fine).
+
+    A token another transaction is recording right now is skipped, not waited for (PostgreSQL: its
+    row is taken ``FOR UPDATE SKIP LOCKED``): many requests with one token never queue behind it.
+    """
+    stale = (
+        select(ApiTokenRow.id)
         .where(ApiTokenRow.id == token_id)
         .where(or_(ApiTokenRow.last_used_at.is_(None), ApiTokenRow.last_used_at < now - TOKEN_TOUCH))
-        .values(last_used_at=now)
+        .with_for_update(skip_locked=True)
     )
+    uow.session.execute(update(ApiTokenRow).where(ApiTokenRow.id.in_(stale)).values(last_used_at=now))
 
 
 def authenticate_password(uow: UnitOfWork, username: str, password: str) -> UserView:

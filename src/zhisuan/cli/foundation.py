@@ -113,7 +113,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     worker: bool = typer.Option(
-        True, help="Run the dispatch worker inside the server (in one of its processes)."
+        True, help="Run the dispatch worker with the server (with several processes: in one of its own)."
     ),
     workers: int = typer.Option(
         os.cpu_count() or 1, "--workers", min=1, help="Server processes (default: the number of cores)."
@@ -130,16 +130,41 @@ def serve(
     if workers == 1:
         from zhisuan.web.app import create_app
 
-        app = create_app(p, run_worker=worker and p.settings.run_worker)
+        app = create_app(p, run_worker=worker and p.settings.run_worker, background_sealing=True)
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
-    # each process builds its own platform from the environment; one of them holds the dispatch lease
-    if not worker:
-        os.environ["ZHISUAN_WORKER"] = "0"
+    # each web process builds its own platform from the environment and serves requests only; the
+    # dispatch worker runs in a process of its own (which takes the dispatch lease)
+    dispatcher = None
+    state = p.settings.data_dir / f"dispatch.{os.getpid()}.state"
+    if worker and p.settings.run_worker:
+        import multiprocessing
+
+        from zhisuan.web.app import SEAL_ELSEWHERE_ENV, STATE_ENV, dispatcher_process
+
+        os.environ[STATE_ENV] = str(state)
+        os.environ[SEAL_ELSEWHERE_ENV] = "1"  # the dispatcher process chains the deferred audit events
+        dispatcher = multiprocessing.get_context("spawn").Process(
+            target=dispatcher_process, args=(str(state), os.getpid()), name="zhisuan-dispatcher", daemon=True
+        )
+    os.environ["ZHISUAN_WORKER"] = "0"
     p.engine.dispose()
-    uvicorn.run(
-        "zhisuan.web.app:serve_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
-    )
+    if dispatcher is not None:
+        dispatcher.start()
+    try:
+        uvicorn.run(
+            "zhisuan.web.app:serve_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        if dispatcher is not None:
+            dispatcher.terminate()
+            dispatcher.join(timeout=30)
+        state.unlink(missing_ok=True)
 
 
 @user_app.command("add")

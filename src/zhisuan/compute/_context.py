@@ -184,12 +184,23 @@ class _Context:
 # Everything the province model is built from, in one small query: when the answer is the same as
 # when the cached model was built, the model is still right (centers and pools are only added, and
 # their availability changes; a rolled-back test database can reuse ids, hence every column).
-_PROVINCE_ROWS = text(
-    "SELECT c.id, c.key, c.city_code, c.operator_org_id, o.name, c.engine_config, p.id, p.key, "
+_PROVINCE_FROM = (
+    "FROM compute_centers c LEFT JOIN organizations o ON o.id = c.operator_org_id "
+    "LEFT JOIN compute_pools p ON p.center_id = c.id"
+)
+_PROVINCE_COLUMNS = (
+    "c.id, c.key, c.city_code, c.operator_org_id, o.name, c.engine_config, p.id, p.key, "
     "p.accelerator, p.nodes, p.cards_per_node, p.price_fen, p.bands, p.engine_kind, p.engine_config, "
-    "p.available, p.unavailable_reason FROM compute_centers c "
-    "LEFT JOIN organizations o ON o.id = c.operator_org_id "
-    "LEFT JOIN compute_pools p ON p.center_id = c.id ORDER BY c.id, p.id"
+    "p.available, p.unavailable_reason"
+)
+#: PostgreSQL: the same rows as one digest (each row's text form keeps NULL and '' apart), small
+#: enough to ask for beside the submitting organization, so that the check costs no round trip
+PROVINCE_DIGEST_PG = (
+    f"(SELECT md5(string_agg(ROW({_PROVINCE_COLUMNS})::text, ';' ORDER BY c.id, p.id)) {_PROVINCE_FROM})"
+)
+_PROVINCE_ROWS = text(f"SELECT {_PROVINCE_COLUMNS} {_PROVINCE_FROM} ORDER BY c.id, p.id")
+_PROVINCE_ROWS_PG = text(
+    f"SELECT {_PROVINCE_COLUMNS}, {PROVINCE_DIGEST_PG} {_PROVINCE_FROM} ORDER BY c.id, p.id"
 )
 
 
@@ -201,6 +212,7 @@ class _Province:
     rows: tuple[tuple[object, ...], ...]
     centers: list[CenterView]
     federation: Federation
+    digest: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def context(self, orgs: Mapping[int, tuple[str, str | None]]) -> _Context:
@@ -222,17 +234,24 @@ class _Province:
 _PROVINCES: dict[str, _Province] = {}
 
 
-def province(uow: UnitOfWork) -> _Province:
+def province(uow: UnitOfWork, digest: str | None = None) -> _Province:
     """The province model of this unit of work's database: cached per process, rebuilt when a center
-    or pool was added or changed (one small query tells)."""
+    or pool was added or changed. ``digest`` (PostgreSQL: :data:`PROVINCE_DIGEST_PG`, read by the
+    caller in a query it makes anyway) tells without a query; otherwise one small query tells."""
     s = uow.session
-    rows = tuple(tuple(r) for r in s.execute(_PROVINCE_ROWS).all())
     where = str(s.get_bind().engine.url)
     cached = _PROVINCES.get(where)
+    if digest is not None and cached is not None and cached.digest == digest:
+        return cached
+    pg = s.get_bind().dialect.name == "postgresql"
+    got = s.execute(_PROVINCE_ROWS_PG if pg else _PROVINCE_ROWS).all()
+    now_digest = str(got[0][-1]) if pg and got else None
+    rows = tuple(tuple(r)[: len(r) - 1] if pg else tuple(r) for r in got)
     if cached is not None and cached.rows == rows:
+        cached.digest = now_digest
         return cached
     centers = _center_views(uow)
-    built = _Province(rows, centers, Federation(DEFAULT_POLICY, core_pools(centers)))
+    built = _Province(rows, centers, Federation(DEFAULT_POLICY, core_pools(centers)), now_digest)
     _PROVINCES[where] = built
     return built
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from zhisuan import audit
 from zhisuan.core.clock import Clock, Month, parse_date
 from zhisuan.core.errors import ConflictError, ValidationError
+from zhisuan.metering import rollups
 from zhisuan.metering.model import (
     DEFAULT_VAT_RATE,
     BillLine,
@@ -45,12 +46,16 @@ from zhisuan.store.models.metering import (
 from zhisuan.store.uow import UnitOfWork
 
 # Integer keys hash fastest (text aggregates cost more than the scan): the usage month follows from
-# policy_on (a day inside that month), the accelerator from the pool, and the kind is split by two
-# filtered sums instead of being a key.
+# policy_on (a day inside that month), the accelerator from the pool, and the kind is split by
+# filtered sums instead of being a key. Records count one each; a roll-up counts its records.
 _GROUP = "u.org_id, u.center_id, u.pool_id, u.price_fen_per_card_hour, u.discount_bp, u.policy_on"
-_SUMS = (
-    "SUM(u.card_seconds) FILTER (WHERE u.kind = 'usage'), "
-    "SUM(u.card_seconds) FILTER (WHERE u.kind <> 'usage')"
+_RECORD_SUMS = (
+    "COUNT(*) FILTER (WHERE u.kind = 'usage'), SUM(u.card_seconds) FILTER (WHERE u.kind = 'usage'), "
+    "COUNT(*) FILTER (WHERE u.kind <> 'usage'), SUM(u.card_seconds) FILTER (WHERE u.kind <> 'usage')"
+)
+_ROLLUP_SUMS = (
+    "SUM(u.records) FILTER (WHERE u.kind = 'usage'), SUM(u.card_seconds) FILTER (WHERE u.kind = 'usage'), "
+    "SUM(u.records) FILTER (WHERE u.kind <> 'usage'), SUM(u.card_seconds) FILTER (WHERE u.kind <> 'usage')"
 )
 _OPEN_DISPUTE = (
     "EXISTS (SELECT 1 FROM usage_disputes d WHERE d.state = 'open' AND d.engine = u.engine "
@@ -90,37 +95,67 @@ class _Selection:
 # select ------------------------------------------------------------------------------------------
 
 
-def _region(run: BillingRunRow, alias: str = "u") -> tuple[str, dict[str, object]]:
-    """SQL condition for the usage a run covers (before holds) and its parameters."""
+def _region(run: BillingRunRow, alias: str = "u", id_column: str = "id") -> tuple[str, dict[str, object]]:
+    """SQL condition for the usage a run covers (before holds) and its parameters (``id_column``:
+    ``last_id`` for roll-ups, which a run covers whole or not at all)."""
     p = f"r{run.id}_"
-    cond = f"({alias}.id <= :{p}w AND {alias}.usage_month <= :{p}m"
+    ident = f"{alias}.{id_column}"
+    cond = f"({ident} <= :{p}w AND {alias}.usage_month <= :{p}m"
     params: dict[str, object] = {f"{p}w": run.watermark, f"{p}m": run.month}
     if run.prev_month is not None:
-        cond += f" AND NOT ({alias}.usage_month <= :{p}pm AND {alias}.id <= :{p}pw)"
+        cond += f" AND NOT ({alias}.usage_month <= :{p}pm AND {ident} <= :{p}pw)"
         params[f"{p}pm"] = run.prev_month
         params[f"{p}pw"] = run.prev_watermark
     return cond + ")", params
 
 
-def _aggregate(s: Session, where: str, params: dict[str, object]) -> dict[GroupKey, int]:
-    """Card-seconds per bill-line key of the usage matching ``where`` (one pass, in SQL)."""
+#: (records, card-seconds) per bill-line key
+Counted = dict[GroupKey, tuple[int, int]]
+
+
+def _counted(s: Session, where: str, params: dict[str, object], *, rollups: bool = False) -> Counted:
+    """Records and card-seconds per bill-line key of the usage records (or roll-ups) matching ``where``
+    (one pass, in SQL)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(text("SET LOCAL jit = off"))  # JIT compilation costs more than it saves here
     accelerators: dict[int, str] = dict(s.execute(select(PoolRow.id, PoolRow.accelerator)).all())
-    sql = f"SELECT {_GROUP}, {_SUMS} FROM usage_records u WHERE {where} GROUP BY {_GROUP}"
-    out: dict[GroupKey, int] = {}
-    for org, center, pool, price, disc, on, used, reversed_ in s.execute(text(sql), params):
+    table, sums = ("usage_rollups", _ROLLUP_SUMS) if rollups else ("usage_records", _RECORD_SUMS)
+    sql = f"SELECT {_GROUP}, {sums} FROM {table} u WHERE {where} GROUP BY {_GROUP}"
+    out: Counted = {}
+    for org, center, pool, price, disc, on, n_used, used, n_reversed, reversed_ in s.execute(
+        text(sql), params
+    ):
         policy_on = on if isinstance(on, dt.date) else parse_date(str(on))
         month = str(Month.of_date(policy_on))
-        for kind, cs in ((UsageKind.USAGE.value, used), (UsageKind.REVERSAL.value, reversed_)):
-            if cs is not None:
+        for kind, n, cs in (
+            (UsageKind.USAGE.value, n_used, used),
+            (UsageKind.REVERSAL.value, n_reversed, reversed_),
+        ):
+            if n:
                 key: GroupKey = (org, center, month, policy_on, pool, accelerators[pool], price, disc, kind)
-                out[key] = out.get(key, 0) + int(cs)
+                had = out.get(key, (0, 0))
+                out[key] = (had[0] + int(n), had[1] + int(cs))
+    return out
+
+
+def _aggregate(s: Session, where: str, params: dict[str, object]) -> dict[GroupKey, int]:
+    """Card-seconds per bill-line key of the usage records matching ``where`` (one pass, in SQL)."""
+    return {k: cs for k, (_n, cs) in _counted(s, where, params).items()}
+
+
+def _less(whole: Counted, part: Counted) -> dict[GroupKey, int]:
+    """Card-seconds per key of ``whole`` without ``part`` (a key left with no record is gone)."""
+    out: dict[GroupKey, int] = {}
+    for k, (n, cs) in whole.items():
+        pn, pcs = part.get(k, (0, 0))
+        if n - pn:
+            out[k] = cs - pcs
     return out
 
 
 def _open_run(s: Session, month: Month, clock: Clock) -> BillingRunRow:
     """A new billing run for ``month``: months are drafted in order; it covers usage up to now."""
+    rollups.opening_run(s)
     prev = s.execute(select(BillingRunRow).order_by(BillingRunRow.id.desc()).limit(1)).scalar()
     if prev is not None and Month.parse(prev.month) > month:
         raise ConflictError(
@@ -141,8 +176,9 @@ def _open_run(s: Session, month: Month, clock: Clock) -> BillingRunRow:
     return run
 
 
-def _select_new(s: Session, run: BillingRunRow, chosen: _Selection) -> None:
-    """The run's own usage; that of jobs in open dispute is held (no second scan when there is none)."""
+def _select_new(s: Session, run: BillingRunRow, chosen: _Selection, *, from_records: bool) -> None:
+    """The run's own usage, from the roll-ups (or, ``from_records``, the records themselves); that of
+    jobs in open dispute is held: written to ``usage_holds`` and taken out of the sums."""
     region, params = _region(run)
     disputes_open = s.execute(
         select(func.count())
@@ -160,9 +196,15 @@ def _select_new(s: Session, run: BillingRunRow, chosen: _Selection) -> None:
             ).rowcount  # type: ignore[attr-defined]
             or 0
         )
-    chosen.add(
-        _aggregate(s, f"{region} AND NOT {_OPEN_DISPUTE}" if disputes_open else region, params), run.id
-    )
+    if from_records:
+        whole = _counted(s, region, params)
+    else:
+        whole = _counted(s, *_region(run, id_column="last_id"), rollups=True)
+    held: Counted = {}
+    if chosen.held:
+        held_where = f"u.id IN (SELECT h.usage_id FROM usage_holds h WHERE h.held_in_run = {int(run.id)})"
+        held = _counted(s, held_where, {})
+    chosen.add(_less(whole, held), run.id)
 
 
 def _select_released(s: Session, run: BillingRunRow, month: Month, chosen: _Selection) -> None:
@@ -354,17 +396,20 @@ def draft_bills(
     vat_rate: Fraction = DEFAULT_VAT_RATE,
     *,
     actor: str = "system",
+    from_records: bool = False,
 ) -> DraftResult:
     """Draft the month's bills per org × center from usage not billed yet (aggregated in SQL).
 
     Usage of jobs in open dispute is held out; held usage that was released, and the usage of voided
     bills, is billed now. Months are drafted in order; late usage of an earlier month becomes
-    adjustment lines on this month's bill.
+    adjustment lines on this month's bill. The run's new usage is read from the per-day roll-ups
+    (:mod:`zhisuan.metering.rollups`); ``from_records`` sums the records instead (the same bills: a
+    check, and what the tests compare).
     """
     s = uow.session
     run = _open_run(s, month, clock)
     chosen = _Selection()
-    _select_new(s, run, chosen)
+    _select_new(s, run, chosen, from_records=from_records)
     _select_released(s, run, month, chosen)
     _select_voided(s, run, chosen)
     if not chosen.groups:

@@ -36,6 +36,7 @@ from zhisuan.core.clock import Month, day_start
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError, ZhisuanError
 from zhisuan.core.ids import MAX_ID
 from zhisuan.core.money import Money
+from zhisuan.metering import rollups
 from zhisuan.metering._scope import CHUNK, apply_scope
 from zhisuan.metering.model import (
     BP,
@@ -484,17 +485,28 @@ def _write_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
         return 0
     batch = rows if len(unique) == len(rows) else list(unique.values())
     table = UsageRecordRow.__table__
+    rollups.writing_usage(s)
     if s.get_bind().dialect.name != "postgresql":
+        last = _last_id(s)
         inserted = insert_rows(s, table, RECORD_COLUMNS, batch, conflict=("key",))  # type: ignore[arg-type]
+        if inserted:
+            rollups.roll_up_after(s, last)
         if inserted < len(batch):
             _known_figures_agree(s, batch)
         return inserted
     tmp = stage(s, table, RECORD_COLUMNS, batch)  # type: ignore[arg-type]
     cols = ", ".join(RECORD_COLUMNS)
+    returned = ", ".join(("id", "start_at", "card_seconds", *rollups.KEY))
+    # the records this statement wrote (a known key writes nothing), rolled up in the same statement
     inserted = int(
-        s.execute(  # type: ignore[attr-defined]
-            text(f"INSERT INTO usage_records ({cols}) SELECT {cols} FROM {tmp} ON CONFLICT (key) DO NOTHING")
-        ).rowcount
+        s.execute(
+            text(
+                f"WITH new AS (INSERT INTO usage_records ({cols}) SELECT {cols} FROM {tmp} "
+                f"ON CONFLICT (key) DO NOTHING RETURNING {returned}), "
+                f"summed AS ({rollups.insert_sql('postgresql', 'new')} RETURNING records) "
+                "SELECT COALESCE(SUM(records), 0) FROM summed"
+            )
+        ).scalar_one()
     )
     if inserted < len(batch):
         differs = " OR ".join(f"u.{c} <> t.{c}" for c in _FIGURES)

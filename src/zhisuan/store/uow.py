@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+#: where a session keeps what runs after its commit (see :meth:`UnitOfWork.after_commit`)
+AFTER_COMMIT = "zhisuan_after_commit"
 #: the execution option that makes a SQLite transaction begin ``IMMEDIATE`` (see :mod:`zhisuan.store.db`)
 WRITER = "zhisuan_writer"
 
@@ -54,6 +57,7 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         assert self._session is not None
+        self._session.info.pop(AFTER_COMMIT, None)
         try:
             self._session.rollback()
         finally:
@@ -61,7 +65,14 @@ class UnitOfWork:
             self._session = None
 
     def commit(self) -> None:
+        """Commit; then run what asked to follow this commit (``after_commit``), in order."""
         self.session.commit()
+        for then in self.session.info.pop(AFTER_COMMIT, []):
+            then(self)
+
+    def after_commit(self, then: Callable[[UnitOfWork], None]) -> None:
+        """Run ``then(self)`` once, right after this transaction commits (never if it does not)."""
+        self.session.info.setdefault(AFTER_COMMIT, []).append(then)
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import secrets
+import signal
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from importlib import resources
 from typing import Any
@@ -17,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.sessions import SessionMiddleware
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
-from zhisuan import __version__
+from zhisuan import __version__, audit
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import Role, require_role
 from zhisuan.core.errors import AuthenticationError
@@ -29,6 +33,7 @@ from zhisuan.web.i18n import pick_language
 from zhisuan.web.limits import RequestLimits
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger("zhisuan.web")
 
 # Background loops run inside `zhisuan serve` (each context adds its own; see web/background.py).
 BackgroundTask = Callable[[Platform], Coroutine[Any, Any, None]]
@@ -102,9 +107,134 @@ async def _sole_dispatcher(platform: Platform) -> None:
         lease.release()
 
 
+#: where `zhisuan serve --workers N` tells its web processes whether its dispatcher holds the lease
+STATE_ENV = "ZHISUAN_DISPATCH_STATE"
+
+
+def _say_dispatching(path: str | None, now: bool) -> None:
+    if path:
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("1\n" if now else "0\n")
+        os.replace(tmp, path)
+
+
+def _dispatching_elsewhere() -> bool:
+    """Whether the dispatcher process of this `zhisuan serve` holds the lease (``/healthz`` says)."""
+    path = os.environ.get(STATE_ENV)
+    if not path:
+        return False
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip() == "1"
+    except OSError:
+        return False
+
+
+#: how much lower than the web processes the dispatcher process runs (``nice``)
+DISPATCHER_NICENESS = 5
+
+
+def dispatcher_process(state: str | None, parent: int) -> None:
+    """The dispatch worker of `zhisuan serve --workers N`, in a process of its own beside the web
+    processes (they only serve requests): it takes the ``dispatch`` lease (or waits for it, as with
+    several `serve`s on one database there is still one dispatcher) and steps until its `serve` ends."""
+    from zhisuan.bootstrap import bootstrap
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_args: stop.set())
+
+    def watch_parent() -> None:  # the serve process gone (even killed): end too, the lease with it
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=watch_parent, name="serve-watch", daemon=True).start()
+    os.nice(DISPATCHER_NICENESS)  # requests first: on a busy machine dispatching waits a little
+    platform = bootstrap()
+    interval = platform.settings.worker_interval_s
+    lease = Lease(platform.engine, "dispatch", platform.settings.data_dir)
+    sealer = _Sealer(platform, sweep_s=COALESCE_S, woken=False)  # the web processes' deferred events
+    sealer.start()
+    try:
+        while not lease.try_acquire():
+            if stop.wait(interval):
+                return
+        _say_dispatching(state, True)
+        platform.worker().run(interval, stop=stop)
+    finally:
+        _say_dispatching(state, False)
+        lease.release()
+        sealer.close()
+        platform.engine.dispose()
+
+
 def _background() -> list[BackgroundTask]:
     """Loops that `zhisuan serve` runs beside the web app (dispatch, metering), one line each."""
     return [_sole_dispatcher]
+
+
+#: how long the sealer lets deferred events gather after being woken (one seal chains them all)
+COALESCE_S = 0.2
+
+
+def _leave_for_sweep() -> None:
+    """A deferred event of a web process whose `serve` seals in its dispatcher process: nothing to do."""
+
+
+#: with a dispatcher process, the web processes sweep for deferred events only this seldom (in case
+#: that process is gone); the dispatcher process sweeps every COALESCE_S
+SEAL_ELSEWHERE_ENV = "ZHISUAN_SEAL_ELSEWHERE"
+WEB_SWEEP_S = 5.0
+
+
+class _Sealer:
+    """Chains this process's deferred audit events (``audit.record(..., deferred=True)``) in a thread:
+    woken after each such commit, many events per lock of the head; every second it also sweeps up
+    what another process left pending."""
+
+    def __init__(self, platform: Platform, *, sweep_s: float = 1.0, woken: bool = True) -> None:
+        self.platform = platform
+        self.sweep_s = sweep_s
+        self.woken = woken
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
+
+    def start(self) -> None:
+        # not woken: this process's deferred events wait for the sealer of the dispatcher process
+        audit.seal_in_background(self.platform.seal, self.wake.set if self.woken else _leave_for_sweep)
+        self.thread.start()
+
+    def close(self) -> None:
+        audit.seal_in_background(self.platform.seal, None)
+        self.stop.set()
+        self.wake.set()
+        self.thread.join(timeout=30)
+        try:
+            self._seal_all()  # what came in while stopping (else the next process's sweep chains it)
+        except Exception:
+            log.exception("audit: deferred events left for the next sealer")
+
+    def _seal_all(self) -> None:
+        while True:
+            with self.platform.uow() as uow:
+                sealed = audit.seal_pending(uow)
+                uow.commit()
+            if sealed < audit.SEAL_BATCH:
+                return
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            if self.wake.wait(timeout=self.sweep_s):
+                self.stop.wait(COALESCE_S)  # let the requests of the next moments join this seal
+            self.wake.clear()
+            try:
+                self._seal_all()
+            except Exception:  # the database gone for a moment: the next wake or sweep tries again
+                log.exception("audit: sealing deferred events failed; trying again")
+                self.stop.wait(1.0)
 
 
 def serve_app() -> FastAPI:
@@ -113,20 +243,43 @@ def serve_app() -> FastAPI:
     from zhisuan.bootstrap import bootstrap
 
     platform = bootstrap()
-    return create_app(platform, run_worker=platform.settings.run_worker)
+    elsewhere = os.environ.get(SEAL_ELSEWHERE_ENV) == "1"
+    return create_app(
+        platform, run_worker=platform.settings.run_worker, background_sealing=True, seal_elsewhere=elsewhere
+    )
 
 
-def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
-    """Build the app around an already-built platform (the composition root made it)."""
+def create_app(
+    platform: Platform,
+    *,
+    run_worker: bool = False,
+    background_sealing: bool = False,
+    seal_elsewhere: bool = False,
+) -> FastAPI:
+    """Build the app around an already-built platform (the composition root made it).
+
+    ``background_sealing`` (`zhisuan serve`): deferred audit events are chained by a thread of this
+    process rather than in a transaction of their own after each request's commit; ``seal_elsewhere``
+    (`serve --workers N`): by the dispatcher process, this one only sweeps every few seconds.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sealer = (
+            (_Sealer(platform, sweep_s=WEB_SWEEP_S, woken=False) if seal_elsewhere else _Sealer(platform))
+            if background_sealing
+            else None
+        )
+        if sealer is not None:
+            sealer.start()
         tasks: list[asyncio.Task[None]] = (
             [asyncio.create_task(loop(platform)) for loop in _background()] if run_worker else []
         )
         try:
             yield
         finally:
+            if sealer is not None:
+                await asyncio.to_thread(sealer.close)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -170,7 +323,7 @@ def create_app(platform: Platform, *, run_worker: bool = False) -> FastAPI:
             {
                 "status": "ok" if ok else "database unreachable",
                 "database": ok,
-                "dispatcher": _dispatching["now"],
+                "dispatcher": _dispatching["now"] or _dispatching_elsewhere(),
             },
             status_code=200 if ok else 503,
         )

@@ -142,8 +142,9 @@ def test_the_log_is_read_by_admins_and_the_province_only(chain: TestDatabase) ->
 # concurrent writers ---------------------------------------------------------------------------------
 
 
-def test_eighty_concurrent_writers_never_fork_the_chain(committed_engine: Engine) -> None:
-    uow = UnitOfWork.for_engine(committed_engine, seal=TEST_SEAL)
+def _eighty_writers(engine: Engine, deferred: bool) -> UnitOfWork:
+    """Eighty threads each commit one event at once (every second one deferred when ``deferred``)."""
+    uow = UnitOfWork.for_engine(engine, seal=TEST_SEAL)
     errors: list[BaseException] = []
     start = threading.Barrier(80)
 
@@ -151,7 +152,15 @@ def test_eighty_concurrent_writers_never_fork_the_chain(committed_engine: Engine
         try:
             start.wait()
             with uow.fresh() as mine:
-                audit.record(mine, NOW, f"user{i}", "token.create", f"user:{i}", {"i": i})
+                audit.record(
+                    mine,
+                    NOW,
+                    f"user{i}",
+                    "token.create",
+                    f"user:{i}",
+                    {"i": i},
+                    deferred=deferred and i % 2 == 0,
+                )
                 mine.commit()
         except BaseException as exc:
             errors.append(exc)
@@ -162,6 +171,56 @@ def test_eighty_concurrent_writers_never_fork_the_chain(committed_engine: Engine
     for t in threads:
         t.join()
     assert errors == []
+    return uow
+
+
+def test_eighty_concurrent_writers_never_fork_the_chain(committed_engine: Engine) -> None:
+    uow = _eighty_writers(committed_engine, deferred=False)
     with uow.fresh() as check:
         verdict = audit.verify(check)
     assert verdict.intact and verdict.checked == 80
+
+
+# deferred events (the job-submission hot path) ------------------------------------------------------
+
+
+def test_a_deferred_event_is_one_insert_and_is_chained_right_after_the_commit(db: TestDatabase) -> None:
+    with db.uow() as uow:
+        _events(uow, 2)
+        audit.record(uow, NOW, "alice", "job.submit", "job:1", {"cards": 8}, deferred=True)
+        assert _pending(uow) == 1  # written with the change, not chained yet
+        uow.commit()
+    with db.uow() as uow:
+        assert _pending(uow) == 0
+        verdict = audit.verify(uow)
+        last = uow.session.execute(
+            select(AuditEventRow.action, AuditEventRow.subject).order_by(AuditEventRow.id.desc()).limit(1)
+        ).one()
+    assert verdict.intact and verdict.checked == 3 and tuple(last) == ("job.submit", "job:1")
+
+
+def test_a_rolled_back_deferred_event_leaves_nothing(db: TestDatabase) -> None:
+    with db.uow() as uow:
+        audit.record(uow, NOW, "alice", "job.submit", "job:1", {}, deferred=True)
+    with db.uow() as uow:
+        assert _pending(uow) == 0 and audit.verify(uow).checked == 0
+
+
+def _pending(uow: UnitOfWork) -> int:
+    from sqlalchemy import func
+
+    from zhisuan.store.models.core import AuditPendingRow
+
+    return int(uow.session.execute(select(func.count()).select_from(AuditPendingRow)).scalar_one())
+
+
+def test_concurrent_deferred_and_chained_writers_never_fork_the_chain(committed_engine: Engine) -> None:
+    """Forty writers defer their events (sealed after each commit, in batches), forty chain theirs
+    directly: every event ends up in one intact chain, none twice, none pending."""
+    uow = _eighty_writers(committed_engine, deferred=True)
+    with uow.fresh() as check:
+        verdict = audit.verify(check)
+        subjects = check.session.execute(select(AuditEventRow.subject)).scalars().all()
+        assert _pending(check) == 0
+    assert verdict.intact and verdict.checked == 80
+    assert sorted(subjects) == sorted(f"user:{i}" for i in range(80))

@@ -94,6 +94,20 @@ class AuditEventRow(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditPendingRow(Base):
+    """An audit event written with its change (one ``INSERT`` in the same transaction) and not chained
+    yet: a sealer moves it into ``audit_events`` right after that transaction commits."""
+
+    __tablename__ = "audit_pending"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[str] = mapped_column(Text)
+
+
 class AuditHeadRow(Base):
     """The signed head of the audit chain: how many events and the last hash, with an HMAC over both.
 

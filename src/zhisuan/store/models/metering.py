@@ -63,6 +63,34 @@ class UsageRecordRow(Base):
     policy_on: Mapped[dt.date] = mapped_column(Date)
 
 
+class UsageRollupRow(Base):
+    """The usage records one transaction wrote, summed per bill-line key and Asia/Shanghai day of their
+    start (written with them, in the same transaction): month-end drafting reads these, not the records.
+
+    ``first_id``…``last_id`` are the ids of the records it sums; a billing run's watermark never falls
+    inside them (writers of usage and the opening of a run exclude each other), so a run covers a roll-up
+    whole or not at all.
+    """
+
+    __tablename__ = "usage_rollups"
+    __table_args__ = (Index("ix_usage_rollups_last_id", "last_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(Integer)
+    center_id: Mapped[int] = mapped_column(Integer)
+    pool_id: Mapped[int] = mapped_column(Integer)
+    price_fen_per_card_hour: Mapped[int] = mapped_column(BigInteger)
+    discount_bp: Mapped[int] = mapped_column(Integer)
+    policy_on: Mapped[dt.date] = mapped_column(Date)
+    usage_month: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(16))
+    day: Mapped[dt.date] = mapped_column(Date)
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    records: Mapped[int] = mapped_column(Integer)
+    card_seconds: Mapped[int] = mapped_column(BigInteger)
+
+
 class PoolRateRow(Base):
     """A dated change of a pool's list prices (time bands as JSON); before the first one, the pool's
     own price in ``compute_pools`` applies."""
