@@ -73,6 +73,10 @@ class Seal:
         payload = "\x1f".join([prev, at.isoformat(), actor, action, subject, detail])
         return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
 
+    def pending_mac(self, at: dt.datetime, actor: str, action: str, subject: str, detail: str) -> str:
+        """The MAC of a deferred event, checked before the sealer chains it."""
+        return self.event_hash("pending", at, actor, action, subject, detail)
+
     def head_mac(self, count: int, last: str) -> str:
         return hmac.new(self.key, f"head\x1f{count}\x1f{last}".encode(), hashlib.sha256).hexdigest()
 
@@ -151,11 +155,14 @@ def seal_pending(uow: UnitOfWork) -> int:
     head = _lock_head(session)
     if not head.mac:
         _take_over(session, seal, head)
-    pending = (
-        session.execute(select(AuditPendingRow).order_by(AuditPendingRow.id).limit(SEAL_BATCH))
-        .scalars()
-        .all()
-    )
+    pending: list[AuditPendingRow] = []
+    for p in (
+        session.execute(select(AuditPendingRow).order_by(AuditPendingRow.id)).yield_per(SEAL_BATCH).scalars()
+    ):
+        if _genuine(seal, p):  # a forged row stays behind, where verify names it
+            pending.append(p)
+            if len(pending) == SEAL_BATCH:
+                break
     if not pending:
         return 0
     ids = sorted(allocate_ids(session, AuditEventRow.__table__, len(pending)))  # type: ignore[arg-type]
@@ -186,6 +193,11 @@ def seal_pending(uow: UnitOfWork) -> int:
     return len(rows)
 
 
+def _genuine(seal: Seal, p: AuditPendingRow) -> bool:
+    """Whether a deferred event carries the key's MAC (a forged one is left where verify names it)."""
+    return hmac.compare_digest(p.mac, seal.pending_mac(p.at, p.actor, p.action, p.subject, p.detail))
+
+
 def record(
     uow: UnitOfWork,
     at: dt.datetime,
@@ -213,8 +225,11 @@ def record(
     at = at.replace(microsecond=0)
     actor, subject = actor[:64], subject[:128]
     if deferred:
+        mac = seal.pending_mac(at, actor, action, subject, body)
         session.execute(
-            insert(AuditPendingRow).values(at=at, actor=actor, action=action, subject=subject, detail=body)
+            insert(AuditPendingRow).values(
+                at=at, actor=actor, action=action, subject=subject, detail=body, mac=mac
+            )
         )
         if _after_deferred not in session.info.get(AFTER_COMMIT, ()):
             uow.after_commit(_after_deferred)
@@ -348,6 +363,9 @@ def verify(uow: UnitOfWork, *, with_copy: bool = True) -> Verdict:
         return Verdict(count, None, "the signed head's signature is not the key's (head row edited)")
     elif head.count != count or head.hash != prev:
         return Verdict(count, None, f"the signed head counts {head.count} events, the table holds {count}")
+    for p in session.execute(select(AuditPendingRow).order_by(AuditPendingRow.id)).yield_per(2000).scalars():
+        if not _genuine(seal, p):
+            return Verdict(count, None, f"deferred event {p.id} is not the key's (forged; never chained)")
     copy = _read_copy(seal) if with_copy else None
     if copy is not None:
         c_count, c_hash, c_mac = copy

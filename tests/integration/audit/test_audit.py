@@ -206,6 +206,32 @@ def test_a_rolled_back_deferred_event_leaves_nothing(db: TestDatabase) -> None:
         assert _pending(uow) == 0 and audit.verify(uow).checked == 0
 
 
+def test_a_deferred_event_forged_without_the_key_is_never_chained_and_verify_names_it(
+    db: TestDatabase,
+) -> None:
+    """Someone with write access to the database but not the key adds a pending event: the sealer
+    leaves it out of the chain (genuine events after it are still sealed) and verify names it."""
+    from sqlalchemy import insert
+
+    from zhisuan.store.models.core import AuditPendingRow
+
+    with db.uow() as uow:
+        _events(uow, 1)
+        uow.session.execute(
+            insert(AuditPendingRow).values(
+                at=NOW, actor="mallory", action="bill.pay", subject="bill:9", detail="{}", mac="0" * 64
+            )
+        )
+        audit.record(uow, NOW, "alice", "job.submit", "job:1", {}, deferred=True)
+        uow.commit()
+    with db.uow() as uow:
+        verdict = audit.verify(uow)
+        chained = uow.session.execute(select(AuditEventRow.actor).order_by(AuditEventRow.id)).scalars().all()
+        assert _pending(uow) == 1  # the forged row, left where it was
+    assert "mallory" not in chained and chained[-1] == "alice"
+    assert not verdict.intact and "forged" in (verdict.problem or "")
+
+
 def _pending(uow: UnitOfWork) -> int:
     from sqlalchemy import func
 

@@ -106,6 +106,9 @@ class AuditPendingRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(128))
     detail: Mapped[str] = mapped_column(Text)
+    #: the key's MAC of the event as written, so that a row put here by anyone without the key is
+    #: never chained (the sealer leaves it and ``audit verify`` names it)
+    mac: Mapped[str] = mapped_column(String(64))
 
 
 class AuditHeadRow(Base):
