@@ -61,6 +61,7 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import metering as metering_pages
     from zhisuan.web.pages import policy as policy_pages
     from zhisuan.web.pages import publishing as publishing_pages
+    from zhisuan.web.pages import reports as reports_pages
 
     return [
         foundation.router,
@@ -69,6 +70,7 @@ def _pages() -> list[object]:
         publishing_pages.router,
         metering_pages.router,
         awards_pages.router,
+        reports_pages.router,
     ]
 
 

@@ -18,6 +18,7 @@ from zhisuan.core.regions import regions
 from zhisuan.reports.dashboard import dashboard
 from zhisuan.web import listing
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.homes import home_tiles
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -38,11 +39,18 @@ def _safe_next(target: str | None) -> str:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
     accelerators = [{"a": a, "p": capacity_p([(a.key, 1)]) if a.rated else None} for a in catalog()]
-    board = dashboard(uow, who, platform.clock.now())
+    now = platform.clock.now()
+    board = dashboard(uow, who, now)
     return render(
         request,
         "home.html",
-        {"regions": regions(), "accelerators": accelerators, "board": board, "board_json": board.as_dict()},
+        {
+            "regions": regions(),
+            "accelerators": accelerators,
+            "board": board,
+            "board_json": board.as_dict(),
+            "tiles": home_tiles(uow, who, now),
+        },
     )
 
 
