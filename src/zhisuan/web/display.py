@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.regions import all_cities
+from zhisuan.policy.decision import Step
 from zhisuan.web.i18n import gettext
 
 _CODE = re.compile(r"\b(3[0-9]{5})\b")
@@ -71,9 +72,12 @@ def shanghai(when: object, seconds: bool = False) -> str:
     return str(when)
 
 
-def step_text(step: Mapping[str, object], lang: str = "zh") -> dict[str, str]:
+def step_text(step: Mapping[str, object] | Step, lang: str = "zh") -> dict[str, str]:
     """An explanation step for a page in ``lang``: its Chinese result when it has one, words for its rule
-    and parameter from the catalogs, and city names for division codes."""
+    and parameter from the catalogs, and city names for division codes. ``step`` is the policy engine's
+    :class:`Step` or a stored step (settlement keeps them as dicts)."""
+    if isinstance(step, Step):
+        step = step._asdict()
     result = (
         str(step.get("result_zh") or step.get("result") or "")
         if lang == "zh"
@@ -83,7 +87,7 @@ def step_text(step: Mapping[str, object], lang: str = "zh") -> dict[str, str]:
         "article": str(step.get("article", "")),
         "rule": gettext(lang, str(step.get("rule", ""))),
         "parameter": gettext(lang, str(step.get("parameter", ""))),
-        "value": with_city_names(str(step.get("value", "")), lang),
+        "value": with_city_names(gettext(lang, str(step.get("value", ""))), lang),
         "result": with_city_names(gettext(lang, result), lang),
     }
 
