@@ -118,22 +118,28 @@ def _day_edges(now: dt.datetime, days: int) -> list[dt.datetime]:
 
 
 def busy_card_seconds(uow: UnitOfWork, edges: list[dt.datetime]) -> dict[tuple[str, str], int]:
-    """Card-seconds of metered usage per (city, Shanghai day), each record cut at the day edges."""
+    """Card-seconds of metered usage per (city, Shanghai day), each record cut at the day edges; a
+    reversal (a corrected record, negative card-seconds) takes its share back."""
     start, end = edges[0], edges[-1]
     q = (
-        select(CenterRow.city_code, UsageRecordRow.start_at, UsageRecordRow.end_at, UsageRecordRow.cards)
-        .join(CenterRow, CenterRow.id == UsageRecordRow.center_id)
-        .where(
-            UsageRecordRow.end_at > start, UsageRecordRow.start_at < end, UsageRecordRow.reverses.is_(None)
+        select(
+            CenterRow.city_code,
+            UsageRecordRow.start_at,
+            UsageRecordRow.end_at,
+            UsageRecordRow.cards,
+            UsageRecordRow.card_seconds,
         )
+        .join(CenterRow, CenterRow.id == UsageRecordRow.center_id)
+        .where(UsageRecordRow.end_at > start, UsageRecordRow.start_at < end)
     )
     out: dict[tuple[str, str], int] = defaultdict(int)
-    for city, a, b, cards in uow.session.execute(q):
+    for city, a, b, cards, card_seconds in uow.session.execute(q):
         a, b = _aware(a), _aware(b)
+        sign = -1 if card_seconds < 0 else 1
         for lo, hi in pairwise(edges):
             overlap = (min(b, hi) - max(a, lo)).total_seconds()
             if overlap > 0:
-                out[(str(city), lo.date().isoformat())] += int(overlap) * int(cards)
+                out[(str(city), lo.date().isoformat())] += sign * int(overlap) * int(cards)
     return out
 
 
