@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from zhisuan import compute, metering
 from zhisuan.accounts.services import org_names
 from zhisuan.core.access import Action, Kind, Principal, Role, authorize, require_role, visible_scope
-from zhisuan.core.errors import AuthenticationError, PermissionDeniedError
+from zhisuan.core.clock import Month
+from zhisuan.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web import listing
 from zhisuan.web.api.metering import _bill_resource
-from zhisuan.web.deps import PrincipalDep, RowId, UowDep
+from zhisuan.web.deps import PlatformDep, PrincipalDep, RowId, UowDep, check_csrf
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -127,11 +131,19 @@ def _subnav(who: Principal) -> list[tuple[str, str]]:
     return links
 
 
-def _page(request: Request, who: Principal, spec: ListSpec, rows: list[dict[str, object]]) -> Response:
+def _page(
+    request: Request,
+    who: Principal,
+    spec: ListSpec,
+    rows: list[dict[str, object]],
+    extra: dict[str, object] | None = None,
+    status_code: int = 200,
+) -> Response:
     lv = listing.view(request, spec, rows)
     if isinstance(lv, Response):
         return lv
-    return render(request, "list_page.html", {"lv": lv, "subnav": _subnav(who), "intro": INTRO})
+    context = {"lv": lv, "subnav": _subnav(who), "intro": INTRO} | (extra or {})
+    return render(request, "list_page.html", context, status_code)
 
 
 def _login(who: Principal) -> None:
@@ -161,16 +173,60 @@ def billing_page(request: Request, uow: UowDep, who: PrincipalDep) -> Response:
     return _page(request, who, BILLS, _named(uow, bills, request.state.lang))
 
 
+#: who settles compute vouchers for a month (finance; administrators pass every role check)
+SETTLERS = (Role.FINANCE,)
+
+
 @router.get("/billing/vouchers", response_model=None)
-def vouchers_page(request: Request, uow: UowDep, who: PrincipalDep) -> Response:
+def vouchers_page(
+    request: Request, uow: UowDep, who: PrincipalDep, settled: int | None = None, settled_month: str = ""
+) -> Response:
     _login(who)
+    return _vouchers(request, uow, who, {"settled": settled, "settled_month": settled_month[:7]})
+
+
+def _vouchers(
+    request: Request, uow: UnitOfWork, who: Principal, form: dict[str, object], status_code: int = 200
+) -> Response:
     vouchers = metering.list_vouchers(uow, limit=LISTED, scope=visible_scope(who, Kind.VOUCHER))
     lang = request.state.lang
     rows = [
         r | {"why": "; ".join(_reason(str(x), lang) for x in _texts(r.get("reasons")))}
         for r in _named(uow, vouchers, lang)
     ]
-    return _page(request, who, VOUCHERS, rows)
+    can_settle = who.role is Role.ADMIN or who.role in SETTLERS
+    extra = {"actions": "metering/_settle.html" if can_settle else None} | form
+    return _page(request, who, VOUCHERS, rows, extra, status_code)
+
+
+@router.post("/billing/vouchers/settle", response_model=None)
+def settle_form(
+    request: Request,
+    uow: UowDep,
+    who: PrincipalDep,
+    platform: PlatformDep,
+    csrf_token: Annotated[str, Form()],
+    month: Annotated[str, Form()],
+) -> Response:
+    """Settle compute vouchers for the paid bill lines up to a month (finance); twice changes nothing."""
+    check_csrf(request, csrf_token)
+    require_role(who, *SETTLERS)
+    try:
+        result = metering.settle_vouchers(
+            uow, Month.parse(month[:16]), platform.clock, platform.packs.current(), actor=who.username
+        )
+        uow.commit()
+    except ValidationError as exc:
+        form: dict[str, object] = {
+            "error": exc.message,
+            "error_field": exc.field or "month",
+            "month": month[:16],
+        }
+        return _vouchers(request, uow, who, form, 422)
+    query = urlencode(
+        {"f_settlement_month": result.month, "settled": result.lines, "settled_month": result.month}
+    )
+    return RedirectResponse(f"/billing/vouchers?{query}", status_code=303)
 
 
 @router.get("/billing/usage", response_model=None)
