@@ -195,7 +195,7 @@ def _step(
 
 
 #: a program budget's modes in Chinese, for the budget step
-_MODE_ZH = {"queued": "排队待资金", "pro_rated": "按比例", "granted": "足额"}
+_MODE_ZH = {"queued": "预算用尽时排队", "pro_rated": "预算用尽时按比例"}
 
 BudgetFn = Callable[[Sequence[int], int, str], tuple[Sequence[int], Sequence[int]]]
 
@@ -355,7 +355,7 @@ def _split(
                 param,
                 yuan(budget),
                 f"{mode}: granted {yuan(got)}",
-                zh=f"{_MODE_ZH.get(mode, mode)}：给予 {yuan(got)}",
+                zh=f"{_MODE_ZH.get(mode, mode)}；给予 {yuan(got)}",
             )
         )
         if rest == 0:

@@ -17,6 +17,9 @@ from zhisuan.policy.decision import Step
 from zhisuan.web.i18n import gettext
 
 _CODE = re.compile(r"\b(3[0-9]{5})\b")
+#: fact and parameter names inside a step's result ('spend 960.00 × 20%', 'in_province = 是'): snake_case
+#: words, and a few plain ones formulas use; each is replaced when the catalog has it
+_NAME = re.compile(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+|spend|down|up|none|true|false)\b")
 
 
 def city_name(code: object, lang: str = "zh") -> str:
@@ -33,6 +36,13 @@ def with_city_names(text: str, lang: str = "zh") -> str:
     """Division codes in a sentence as city names: 'city 341300 属皖北' → 'city 宿州市 属皖北'."""
     names: dict[str, str] = {str(c.code): c.name(lang) for c in all_cities()}
     return _CODE.sub(lambda m: names.get(m.group(1), m.group(1)), text)
+
+
+def _names_in(text: str, lang: str) -> str:
+    """Fact and parameter names inside a sentence in ``lang``'s words (those the catalogs know)."""
+    if lang == "en":
+        return text
+    return _NAME.sub(lambda m: gettext(lang, m.group(1)), text)
 
 
 def yuan(amount: object, sign: bool = True) -> str:
@@ -88,7 +98,7 @@ def step_text(step: Mapping[str, object] | Step, lang: str = "zh") -> dict[str, 
         "rule": gettext(lang, str(step.get("rule", ""))),
         "parameter": gettext(lang, str(step.get("parameter", ""))),
         "value": with_city_names(gettext(lang, str(step.get("value", ""))), lang),
-        "result": with_city_names(gettext(lang, result), lang),
+        "result": with_city_names(_names_in(gettext(lang, result), lang), lang),
     }
 
 
