@@ -62,7 +62,7 @@ def home_tiles(uow: UnitOfWork, who: Principal, now: dt.datetime) -> list[Shown]
             continue
         value = tile.figure(uow, who, now) if tile.figure is not None else None
         out.append(Shown(tile, value))
-    return out
+    return sorted(out, key=lambda s: s.value is None)  # figures first, plain links after
 
 
 def _fen(fen: int) -> str:
