@@ -87,6 +87,21 @@ COMMANDS: dict[str, Entry] = {
         "app",
         "Applications, review, public notice, budgets and payment of the policy's money.",
     ),
+    "opendata": Entry(
+        "zhisuan.cli.opendata",
+        "app",
+        "Open public data (art. 3) and data suppliers (art. 4): catalog, search, requests, bulletins.",
+    ),
+    "registries": Entry(
+        "zhisuan.cli.registries",
+        "app",
+        "Registries of art. 6–15: list, add, change, import, export; scenario bulletins.",
+    ),
+    "matching": Entry(
+        "zhisuan.cli.registries",
+        "match_cmd",
+        "Ranked compute, datasets, scenarios, funds and park sites for a key enterprise (art. 8).",
+    ),
     "simulate": Entry(
         "zhisuan.cli.simulate",
         "app",

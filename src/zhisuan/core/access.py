@@ -52,6 +52,7 @@ class Kind(StrEnum):
     BUDGET = "budget"
     APPLICATION = "application"
     AUDIT = "audit"
+    REGISTRY = "registry"  # an entry of the art. 6–15 registries: a city writes its own city's
 
 
 PUBLIC_READ = frozenset({Kind.REFERENCE, Kind.POLICY, Kind.CENTER})
@@ -97,14 +98,14 @@ def can(who: Principal, action: Action, res: Resource) -> bool:
     if role is Role.ADMIN:
         return True
     if role is Role.PROVINCE:
-        return action is Action.READ or res.kind in {Kind.POLICY, Kind.APPLICATION}
+        return action is Action.READ or res.kind in {Kind.POLICY, Kind.APPLICATION, Kind.REGISTRY}
     if role is Role.FINANCE:
         return action is Action.READ or res.kind in {Kind.LEDGER, Kind.BUDGET, Kind.VOUCHER, Kind.BILL}
     if role is Role.DATA_BUREAU:
         return action is Action.READ or res.kind in {Kind.CENTER, Kind.ORGANIZATION}
     if role is Role.CITY:
         in_city = who.city_code is not None and res.city_code == who.city_code
-        return in_city and (action is Action.READ or res.kind is Kind.APPLICATION)
+        return in_city and (action is Action.READ or res.kind in {Kind.APPLICATION, Kind.REGISTRY})
     # organization-scoped roles
     if res.kind in {Kind.USER, Kind.TOKEN}:
         if res.user_id is not None and res.user_id == who.user_id:
@@ -129,6 +130,8 @@ def can(who: Principal, action: Action, res: Resource) -> bool:
         return action is Action.READ
     if res.kind is Kind.BILL:
         return action is Action.READ or (action is Action.WRITE and role is Role.ORG_ADMIN)
+    if res.kind is Kind.REGISTRY:  # an organization reads the entries that name it; officials write them
+        return action is Action.READ
     return res.kind in {Kind.JOB, Kind.APPLICATION}
 
 
@@ -138,6 +141,7 @@ _NOT_FOUND: dict[Kind, tuple[str, str]] = {
     Kind.USER: ("no such user", "username"),
     Kind.TOKEN: ("no such token", "token"),
     Kind.BILL: ("no such bill", "bill"),
+    Kind.REGISTRY: ("no such entry", "entry_id"),
 }
 
 

@@ -39,8 +39,10 @@ def _routers() -> list[tuple[str, object]]:
     from zhisuan.web.api import awards as awards_api
     from zhisuan.web.api import compute, foundation
     from zhisuan.web.api import metering as metering_api
+    from zhisuan.web.api import opendata as opendata_api
     from zhisuan.web.api import policy as policy_api
     from zhisuan.web.api import publishing as publishing_api
+    from zhisuan.web.api import registries as registries_api
     from zhisuan.web.api import reports as reports_api
 
     return [
@@ -51,6 +53,8 @@ def _routers() -> list[tuple[str, object]]:
         (API_PREFIX, metering_api.router),
         (API_PREFIX, reports_api.router),
         (API_PREFIX, awards_api.router),
+        (API_PREFIX, opendata_api.router),
+        (API_PREFIX, registries_api.router),
     ]
 
 
@@ -59,8 +63,10 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import awards as awards_pages
     from zhisuan.web.pages import compute, foundation
     from zhisuan.web.pages import metering as metering_pages
+    from zhisuan.web.pages import opendata as opendata_pages
     from zhisuan.web.pages import policy as policy_pages
     from zhisuan.web.pages import publishing as publishing_pages
+    from zhisuan.web.pages import registries as registries_pages
     from zhisuan.web.pages import reports as reports_pages
 
     return [
@@ -70,6 +76,8 @@ def _pages() -> list[object]:
         publishing_pages.router,
         metering_pages.router,
         awards_pages.router,
+        opendata_pages.router,
+        registries_pages.router,
         reports_pages.router,
     ]
 

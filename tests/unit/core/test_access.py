@@ -96,3 +96,16 @@ def test_engine_health_is_for_staff_the_city_and_the_centers_operator() -> None:
     assert can(hefei, Action.READ, ours) and not can(hefei, Action.READ, theirs)
     assert visible_scope(operator, Kind.ENGINE).operator_org_ids == frozenset({OPERATOR})
     assert visible_scope(alice_admin, Kind.ENGINE).nothing
+
+
+def test_a_registry_entry_is_written_by_the_province_and_its_own_city_and_read_by_its_organization() -> None:
+    ours = Resource(Kind.REGISTRY, org_id=ORG_A, city_code="340100")
+    theirs = Resource(Kind.REGISTRY, city_code="340200")
+    province = Principal(UserId(20), "pia", Role.PROVINCE)
+    assert can(province, Action.WRITE, ours) and can(province, Action.WRITE, theirs)
+    assert can(hefei, Action.WRITE, ours) and not can(hefei, Action.READ, theirs)
+    assert can(alice, Action.READ, ours) and not can(alice, Action.WRITE, ours)
+    assert not can(finance, Action.WRITE, ours) and can(finance, Action.READ, theirs)
+    with pytest.raises(NotFoundError, match="no such entry"):
+        authorize(hefei, Action.WRITE, theirs)
+    assert visible_scope(hefei, Kind.REGISTRY).city_code == "340100"

@@ -5,6 +5,8 @@ from zhisuan.store.models import compute as compute
 from zhisuan.store.models import core as core
 from zhisuan.store.models import ledger as ledger
 from zhisuan.store.models import metering as metering
+from zhisuan.store.models import opendata as opendata
 from zhisuan.store.models import publishing as publishing
+from zhisuan.store.models import registries as registries
 
 __all__ = ["core"]

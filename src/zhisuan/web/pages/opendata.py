@@ -1,0 +1,368 @@
+"""Pages: the public open-data catalog and its datasets, published bulletins with charts, and the
+management pages of publishers and the data bureau (entries, requests, imports, bulletins, suppliers).
+
+Every page asks the opendata services, which check role and scope: a draft or a request that is not
+the caller's is the error page's 404. Forms carry the session's CSRF token; a form that fails
+validation is shown again with the message next to the field the error names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from zhisuan.core.access import Principal, Role
+from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationError, ZhisuanError
+from zhisuan.opendata import bulletins, dcat, imports, model, services, suppliers
+from zhisuan.opendata.search import Filters
+from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.templating import NavItem, add_nav, render
+
+router = APIRouter(include_in_schema=False)
+add_nav(
+    NavItem("/opendata", "Open data", order=60),
+    NavItem("/opendata/bulletins", "Opening bulletins", order=61),
+    NavItem(
+        "/opendata/manage", "Data management", roles=("data_bureau", "city", "user", "org_admin"), order=62
+    ),
+)
+FORM_ERRORS = (ValidationError, ConflictError)
+PAGE = 20
+
+
+def _labels(lang: str) -> dict[str, Any]:
+    def theme(code: object) -> str:
+        zh, en = model.THEMES.get(str(code), (str(code), str(code)))
+        return zh if lang == "zh" else en
+
+    def openness(value: object) -> str:
+        try:
+            o = model.Openness(str(value))
+        except ValueError:
+            return str(value)
+        return model.OPENNESS_ZH[o] if lang == "zh" else o.value.replace("_", " ")
+
+    def frequency(value: object) -> str:
+        zh = model.FREQUENCIES.get(str(value), (str(value), ""))[0]
+        return zh if lang == "zh" else str(value)
+
+    def request_state(value: object) -> str:
+        try:
+            st = model.RequestState(str(value))
+        except ValueError:
+            return str(value)
+        return model.REQUEST_ZH[st] if lang == "zh" else st.value
+
+    return {"theme": theme, "openness": openness, "frequency": frequency, "request_state": request_state}
+
+
+def _page(request: Request, template: str, ctx: Mapping[str, Any], status_code: int = 200) -> HTMLResponse:
+    lang: str = getattr(request.state, "lang", "zh")
+    base = {"THEMES": model.THEMES, "FORMATS": model.FORMATS, "FREQUENCIES": model.FREQUENCIES, "Role": Role}
+    return render(request, template, base | _labels(lang) | dict(ctx), status_code)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+async def _form(request: Request) -> FormData:
+    form = await request.form()
+    sent = form.get("csrf_token")
+    try:
+        check_csrf(request, sent if isinstance(sent, str) else None)
+    except ZhisuanError:
+        await form.close()
+        raise
+    return form
+
+
+def _login(who: Principal) -> None:
+    if not who.authenticated:
+        raise AuthenticationError("log in to manage data")
+
+
+# the public catalog -------------------------------------------------------------------------------
+
+
+@router.get("/opendata", response_class=HTMLResponse)
+def catalog_page(
+    request: Request,
+    uow: UowDep,
+    q: str = "",
+    publisher: str = "",
+    theme: str = "",
+    openness: str = "",
+    format: str = "",
+    page: int = 1,
+) -> HTMLResponse:
+    """The catalog: search (Chinese words), facets, results, exports (public)."""
+    page = max(1, min(page, 5000))
+    filters = {"q": q, "publisher": publisher, "theme": theme, "openness": openness, "format": format}
+    error = None
+    try:
+        found = services.find_datasets(
+            uow,
+            q or None,
+            Filters(publisher or None, theme or None, openness or None, format or None),
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
+    except ValidationError as exc:
+        error = exc.message
+        found = {
+            "total": 0,
+            "datasets": [],
+            "facets": {"publisher": [], "theme": [], "openness": [], "format": []},
+        }
+
+    def link(**over: object) -> str:
+        merged = {**filters, "page": "", **{k: str(v) for k, v in over.items()}}
+        return "/opendata?" + urlencode({k: v for k, v in merged.items() if v})
+
+    total = int(str(found["total"]))
+    ctx = {
+        "found": found,
+        "filters": filters,
+        "link": link,
+        "page": page,
+        "pages": max(1, -(-total // PAGE)),
+        "error": error,
+    }
+    return _page(request, "opendata/catalog.html", ctx)
+
+
+@router.get("/opendata/datasets/{identifier}", response_model=None)
+def dataset_page(
+    request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse | JSONResponse:
+    """A dataset; its DCAT-AP JSON-LD at the same address for ``Accept: application/ld+json``."""
+    d = services.get_dataset(uow, who, identifier[:64])
+    if "application/ld+json" in request.headers.get("accept", ""):
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(dcat.dataset_document(d, base), media_type="application/ld+json")
+    mine = (
+        [r for r in services.list_requests(uow, who, platform.clock) if r["dataset"] == d["identifier"]]
+        if who.authenticated
+        else []
+    )
+    history = services.dataset_history(uow, who, identifier[:64]) if d["manageable"] else []
+    ctx = {
+        "d": d,
+        "requests": mine,
+        "history": history,
+        "may_request": who.role in {Role.USER, Role.ORG_ADMIN} and d["openness"] == "conditional",
+    }
+    return _page(request, "opendata/dataset.html", ctx)
+
+
+@router.post("/opendata/datasets/{identifier}/request", response_model=None)
+async def request_form(
+    request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse | RedirectResponse:
+    """Ask for a conditional dataset, stating the purpose."""
+    form = await _form(request)
+    _login(who)
+    try:
+        services.request_access(uow, who, platform.clock, identifier[:64], _text(form, "purpose"))
+        uow.commit()
+    except FORM_ERRORS as exc:
+        uow.rollback()
+        d = services.get_dataset(uow, who, identifier[:64])
+        ctx = {
+            "d": d,
+            "requests": [],
+            "history": [],
+            "may_request": True,
+            "error": exc.message,
+            "purpose": _text(form, "purpose"),
+        }
+        return _page(request, "opendata/dataset.html", ctx, exc.http_status)
+    return RedirectResponse(f"/opendata/datasets/{identifier[:64]}", status_code=303)
+
+
+# bulletins ----------------------------------------------------------------------------------------
+
+
+@router.get("/opendata/bulletins", response_class=HTMLResponse)
+def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
+    """Published opening bulletins (drafts too, for the data bureau)."""
+    return _page(request, "opendata/bulletins.html", {"items": bulletins.list_bulletins(uow, who)})
+
+
+@router.get("/opendata/bulletins/{period}", response_class=HTMLResponse)
+def bulletin_page(request: Request, period: str, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
+    """A bulletin: ranking table, charts, CSV and Excel."""
+    b = bulletins.get(uow, who, period[:8])
+    return _page(request, "opendata/bulletin.html", {"b": b})
+
+
+# management ---------------------------------------------------------------------------------------
+
+
+def _manage(
+    request: Request,
+    who: Principal,
+    uow: UowDep,
+    platform: PlatformDep,
+    extra: Mapping[str, Any] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    _login(who)
+    ctx: dict[str, Any] = {
+        "datasets": services.managed_datasets(uow, who),
+        "requests": services.list_requests(uow, who, platform.clock),
+        "bulletins": bulletins.list_bulletins(uow, who) if model.is_steward(who) else [],
+        "steward": model.is_steward(who),
+        "publisher": model.own_publisher_key(who),
+        "may_publish": services.may_publish(uow.session, who),
+        "values": {},
+    }
+    return _page(request, "opendata/manage.html", ctx | dict(extra or {}), status)
+
+
+@router.get("/opendata/manage", response_class=HTMLResponse)
+def manage_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
+    """A publisher's entries and requests to answer; the data bureau's all, with bulletins and imports."""
+    return _manage(request, who, uow, platform)
+
+
+@router.post("/opendata/manage/datasets", response_model=None)
+async def new_dataset_form(
+    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse | RedirectResponse:
+    """Register a dataset (published at once when asked)."""
+    form = await _form(request)
+    _login(who)
+    keys = (
+        "title",
+        "description",
+        "openness",
+        "conditions",
+        "update_frequency",
+        "contact_name",
+        "contact_email",
+        "records",
+        "keywords",
+    )
+    values: dict[str, Any] = {k: _text(form, k) for k in keys}
+    values["themes"] = [str(v) for v in form.getlist("themes")]
+    values["formats"] = [str(v) for v in form.getlist("formats")]
+    try:
+        out = services.create_dataset(uow, who, platform.clock, values, publish=_text(form, "publish") == "1")
+        uow.commit()
+    except FORM_ERRORS as exc:
+        uow.rollback()
+        return _manage(
+            request,
+            who,
+            uow,
+            platform,
+            {"values": values, "error": exc.message, "error_field": exc.field or ""},
+            exc.http_status,
+        )
+    return RedirectResponse(f"/opendata/datasets/{out['identifier']}", status_code=303)
+
+
+@router.post("/opendata/manage/datasets/{identifier}/state", response_model=None)
+async def state_form(
+    request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> RedirectResponse:
+    """Publish or withdraw an entry."""
+    form = await _form(request)
+    _login(who)
+    services.set_state(uow, who, platform.clock, identifier[:64], _text(form, "state"))
+    uow.commit()
+    return RedirectResponse(f"/opendata/datasets/{identifier[:64]}", status_code=303)
+
+
+@router.post("/opendata/manage/requests/{request_id}", response_model=None)
+async def answer_form(
+    request: Request, request_id: int, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse | RedirectResponse:
+    """Grant or refuse a request."""
+    form = await _form(request)
+    _login(who)
+    body = {k: _text(form, k) or None for k in ("action", "conditions", "expires_on", "reason")}
+    try:
+        services.answer_request(uow, who, platform.clock, min(request_id, 2**31 - 1), body)
+        uow.commit()
+    except FORM_ERRORS as exc:
+        uow.rollback()
+        return _manage(
+            request, who, uow, platform, {"error": f"#{request_id}: {exc.message}"}, exc.http_status
+        )
+    return RedirectResponse("/opendata/manage#requests", status_code=303)
+
+
+@router.post("/opendata/manage/import", response_model=None)
+async def import_form(
+    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse | RedirectResponse:
+    """Register datasets or suppliers from a CSV or Excel file: all rows or none."""
+    form = await _form(request)
+    _login(who)
+    upload = form.get("file")
+    kind = _text(form, "kind")
+    try:
+        if not isinstance(upload, UploadFile):
+            raise ValidationError("choose a file", field="file")
+        content = await upload.read(imports.MAX_BYTES + 1)
+        run = imports.import_suppliers if kind == "suppliers" else imports.import_datasets
+        out = run(uow, who, platform.clock, content, upload.filename)
+        uow.commit()
+    except FORM_ERRORS as exc:
+        uow.rollback()
+        return _manage(request, who, uow, platform, {"import_error": exc.message}, exc.http_status)
+    finally:
+        await form.close()
+    return _manage(request, who, uow, platform, {"imported": out["imported"]})
+
+
+@router.post("/opendata/manage/bulletins", response_model=None)
+async def bulletin_form(
+    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse | RedirectResponse:
+    """Generate or publish a quarter's bulletin (the data bureau)."""
+    form = await _form(request)
+    _login(who)
+    period = _text(form, "period")
+    try:
+        if _text(form, "action") == "publish":
+            bulletins.publish(uow, who, platform.clock, period)
+        else:
+            bulletins.generate(uow, who, platform.clock, period)
+        uow.commit()
+    except FORM_ERRORS as exc:
+        uow.rollback()
+        return _manage(request, who, uow, platform, {"bulletin_error": exc.message}, exc.http_status)
+    return RedirectResponse(f"/opendata/bulletins/{model.Quarter.parse(period)}", status_code=303)
+
+
+@router.get("/opendata/suppliers", response_class=HTMLResponse)
+def suppliers_page(request: Request, who: PrincipalDep, uow: UowDep, year: int = 2025) -> HTMLResponse:
+    """Data suppliers (art. 4), the cities' ratios and the province's performance rewards."""
+    _login(who)
+    year = max(2000, min(year, 2100))
+    ctx = {
+        "items": suppliers.list_suppliers(uow, who),
+        "ratios": suppliers.list_ratios(uow, year),
+        "rewards": suppliers.performance_rewards(uow, who, year)
+        if who.role is not None
+        and who.role in {Role.PROVINCE, Role.FINANCE, Role.DATA_BUREAU, Role.CITY, Role.ADMIN}
+        else None,
+        "year": year,
+    }
+    return _page(request, "opendata/suppliers.html", ctx)
+
+
+@router.get("/opendata/catalog.jsonld", response_class=Response, include_in_schema=False)
+def catalog_alias() -> RedirectResponse:
+    """The catalog's DCAT-AP document lives under the API."""
+    return RedirectResponse("/api/v1/opendata/catalog.jsonld", status_code=308)

@@ -1,0 +1,320 @@
+"""Pages: the ten registries (list, filter, page, add, change, import, export), scenario bulletins, matching.
+
+A public registry is shown to everybody; a scoped one to staff, the entry's city and its organization.
+The add, change and import forms show to those who may write (the province, administrators, a city
+official for its own city's entries) and carry the session's CSRF token; the services decide again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from zhisuan.core.access import Role
+from zhisuan.core.errors import ZhisuanError
+from zhisuan.core.regions import all_cities
+from zhisuan.registries import bulletins, services, tabular
+from zhisuan.registries.spec import FieldType, RegistrySpec
+from zhisuan.registries.specs import SPECS
+from zhisuan.web.api.registries import suggestions
+from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.templating import NavItem, add_nav, render
+
+router = APIRouter(include_in_schema=False)
+add_nav(NavItem("/registries", "Registries", order=55))
+
+PAGE = 50
+WRITERS = (Role.ADMIN, Role.PROVINCE, Role.CITY)
+#: what a registry computes, shown as extra columns of its list (English msgids)
+DERIVED = {
+    "parks": (("share", "General-AI share"), ("above_threshold", "Above the art. 9 threshold")),
+    "funds": (("tracked_scale", "Tracked scale"),),
+    "competitions": (("support_total", "Support in total"),),
+    "standards": (("awarded", "Awarded"),),
+}
+
+
+#: English msgids of the figures a registry computes for one entry
+EXTRA = {
+    "share": "General-AI share",
+    "above_threshold": "Above the art. 9 threshold",
+    "in_force": "Art. 9 in force on the roster's day",
+    "share_reason": "Why",
+    "sub_funds": "Sub-funds",
+    "tracked_scale": "Tracked scale",
+    "minimum_scale": "Minimum scale in the pack",
+    "scale_reached": "Scale reached",
+    "parent": "Parent fund",
+    "support_total": "Support in total",
+    "awarded": "Awarded",
+    "awarded_amount": "Amount awarded",
+    "city_payouts": "The city's recorded payouts (art. 8)",
+}
+
+
+def _spec(name: str) -> RegistrySpec:
+    return services.spec_of(name)
+
+
+def _label(spec: RegistrySpec, field: str, value: object, lang: str) -> object:
+    f = spec.field(field)
+    if value is None:
+        return ""
+    if f.type is FieldType.CHOICE:
+        found = f.choice(str(value))
+        return (found.zh if lang == "zh" else found.en) if found else value
+    if f.type is FieldType.CITY:
+        return next((c.name(lang) for c in all_cities() if c.code == value), value)
+    if f.type is FieldType.BOOL:
+        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+    return value
+
+
+def _may_write(who: Any) -> bool:
+    return who.role in WRITERS
+
+
+def _filters(request: Request, spec: RegistrySpec) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if spec.has(k) and v}
+
+
+@router.get("/registries", response_class=HTMLResponse)
+def index(request: Request, who: PrincipalDep) -> HTMLResponse:
+    """The registries, each with its article and whether it is public."""
+    return render(
+        request, "registries/index.html", {"specs": list(SPECS.values()), "may_write": _may_write(who)}
+    )
+
+
+def _list_page(
+    request: Request,
+    who: PrincipalDep,
+    uow: UowDep,
+    platform: PlatformDep,
+    name: str,
+    error: ZhisuanError | None = None,
+    form: dict[str, str] | None = None,
+) -> HTMLResponse:
+    spec = _spec(name)
+    lang = getattr(request.state, "lang", "zh")
+    params = request.query_params
+    page = max(int(params.get("page", "1")) if params.get("page", "1").isdigit() else 1, 1)
+    filters = _filters(request, spec)
+    out = services.list_entries(
+        uow,
+        who,
+        platform.packs.current(),
+        platform.clock.now(),
+        name,
+        filters=filters,
+        q=params.get("q") or None,
+        sort=params.get("sort") or None,
+        limit=PAGE,
+        offset=(page - 1) * PAGE,
+    )
+    columns = [f for f in spec.fields if f.required or f.type is FieldType.MONEY][:8]
+    rows = [
+        {
+            "id": e["id"],
+            "cells": [_label(spec, f.name, e.get(f.name), lang) for f in columns],
+            "derived": [e.get(k) for k, _ in DERIVED.get(name, ())],
+        }
+        for e in out["entries"]  # type: ignore[attr-defined]
+    ]
+    total = int(out["total"])  # type: ignore[call-overload]
+    query = {k: v for k, v in params.items() if k != "page"}
+    return render(
+        request,
+        "registries/list.html",
+        {
+            "spec": spec,
+            "columns": columns,
+            "derived": DERIVED.get(name, ()),
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": max((total + PAGE - 1) // PAGE, 1),
+            "query": urlencode(query),
+            "q": params.get("q", ""),
+            "filters": filters,
+            "choice_fields": [f for f in spec.fields if f.type is FieldType.CHOICE],
+            "cities": all_cities(),
+            "may_write": _may_write(who),
+            "error": error,
+            "form": form or {},
+        },
+        status_code=error.http_status if error else 200,
+    )
+
+
+@router.get("/registries/{name}", response_class=HTMLResponse)
+def list_page(
+    request: Request, name: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse:
+    """A registry's entries the caller may see: search, filters by choice and city, pages of fifty."""
+    return _list_page(request, who, uow, platform, name)
+
+
+@router.post("/registries/{name}", response_model=None)
+async def add_form(
+    request: Request, name: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> Response:
+    """Add an entry from the form, or import a file; errors show on the list with the line and column."""
+    async with request.form() as form:
+        check_csrf(request, str(form.get("csrf_token") or ""))
+        spec = _spec(name)
+        values = {
+            f.name: str(form.get(f.name) or "") for f in spec.fields if form.get(f.name) not in (None, "")
+        }
+        upload = form.get("upload")
+        data = (
+            await upload.read(tabular.MAX_BYTES + 1)
+            if upload is not None and not isinstance(upload, str) and upload.filename
+            else None
+        )
+    try:
+        if data is not None:
+            services.import_file(uow, who, platform.packs.current(), platform.clock, name, data)
+            uow.commit()
+            return RedirectResponse(f"/registries/{name}", status_code=303)
+        out = services.create_entry(uow, who, platform.packs.current(), platform.clock, name, values)
+        uow.commit()
+    except ZhisuanError as exc:
+        uow.rollback()
+        return _list_page(request, who, uow, platform, name, error=exc, form=values)
+    return RedirectResponse(f"/registries/{name}/{out['id']}", status_code=303)
+
+
+def _entry_page(
+    request: Request,
+    who: PrincipalDep,
+    uow: UowDep,
+    platform: PlatformDep,
+    name: str,
+    entry_id: int,
+    error: ZhisuanError | None = None,
+) -> HTMLResponse:
+    spec = _spec(name)
+    lang = getattr(request.state, "lang", "zh")
+    out = services.get_entry(uow, who, platform.packs.current(), platform.clock.now(), name, entry_id)
+    award = (
+        services.standard_award_check(uow, who, platform.packs.current(), platform.clock.now(), entry_id)
+        if name == "standards"
+        else None
+    )
+    shown = [
+        (f, _label(spec, f.name, out.get(f.name), lang), out.get(f.name))
+        for f in spec.fields
+        if f.name in out
+    ]
+    if lang == "zh" and "share_reason_zh" in out:
+        out = {**out, "share_reason": out["share_reason_zh"]}
+    extra = [(EXTRA[k], v) for k, v in out.items() if k in EXTRA]
+    return render(
+        request,
+        "registries/entry.html",
+        {
+            "spec": spec,
+            "entry": out,
+            "shown": shown,
+            "extra": extra,
+            "award": award,
+            "may_write": _may_write(who),
+            "error": error,
+        },
+        status_code=error.http_status if error else 200,
+    )
+
+
+@router.get("/registries/{name}/{entry_id}", response_class=HTMLResponse)
+def entry_page(
+    request: Request, name: str, entry_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse:
+    """One entry with what its registry computes, and the change form for those who may write it."""
+    return _entry_page(request, who, uow, platform, name, entry_id)
+
+
+@router.post("/registries/{name}/{entry_id}", response_model=None)
+async def change_form(
+    request: Request, name: str, entry_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> Response:
+    """Change an entry from the form (blank fields are cleared)."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    spec = _spec(name)
+    values = {f.name: str(form.get(f.name) or "") for f in spec.fields if f.name in form}
+    version = str(form.get("version") or "")
+    try:
+        services.update_entry(
+            uow,
+            who,
+            platform.packs.current(),
+            platform.clock,
+            name,
+            entry_id,
+            values,
+            version=int(version) if version.isdigit() else None,
+        )
+        uow.commit()
+    except ZhisuanError as exc:
+        uow.rollback()
+        return _entry_page(request, who, uow, platform, name, entry_id, error=exc)
+    return RedirectResponse(f"/registries/{name}/{entry_id}", status_code=303)
+
+
+# bulletins and matching ----------------------------------------------------------------------------
+
+
+@router.get("/bulletins", response_class=HTMLResponse)
+def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
+    """Scenario bulletins and rankings: published ones for all, drafts for officials."""
+    return render(
+        request,
+        "registries/bulletins.html",
+        {
+            "bulletins": bulletins.list_bulletins(uow, who),
+            "may_draft": who.role in {Role.PROVINCE, Role.ADMIN},
+        },
+    )
+
+
+@router.post("/bulletins", response_model=None)
+async def bulletin_form(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+    """Draft a bulletin, or publish one (province users)."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    publish = str(form.get("publish") or "")
+    if publish.isdigit():
+        bulletins.publish_bulletin(uow, who, platform.clock, int(publish))
+        uow.commit()
+        return RedirectResponse(f"/bulletins/{publish}", status_code=303)
+    out = bulletins.draft_bulletin(
+        uow, who, platform.clock, str(form.get("kind") or ""), str(form.get("period") or "")
+    )
+    uow.commit()
+    return RedirectResponse(f"/bulletins/{out['id']}", status_code=303)
+
+
+@router.get("/bulletins/{bulletin_id}", response_class=HTMLResponse)
+def bulletin_page(request: Request, bulletin_id: IntRowId, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
+    """A bulletin's ranking of cities and departments."""
+    return render(
+        request,
+        "registries/bulletin.html",
+        {
+            "b": bulletins.get_bulletin(uow, who, bulletin_id),
+            "may_draft": who.role in {Role.PROVINCE, Role.ADMIN},
+        },
+    )
+
+
+@router.get("/matching/{enterprise_id}", response_class=HTMLResponse)
+def matching_page(
+    request: Request, enterprise_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse:
+    """Ranked suggestions for a key enterprise, each with its reason."""
+    out = suggestions(uow, who, platform, enterprise_id)
+    return render(request, "registries/matching.html", {"m": out})

@@ -1,0 +1,93 @@
+"""The registries' pages: public lists in Chinese (English on request), a city official's forms for its
+own city only, an import refused with its line, bulletins and matching."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.conftest import World
+from tests.e2e.test_api_registries import officials  # noqa: F401  (the fixture)
+from tests.factories.registries import park
+
+
+def _token(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def _login(client: TestClient, username: str) -> str:
+    token = _token(client.get("/login").text)
+    r = client.post("/login", data={"username": username, "password": "password-1", "csrf_token": token})
+    assert r.status_code in (200, 303)
+    return _token(client.get("/registries/parks").text)
+
+
+def test_public_lists_show_to_everybody_and_scoped_ones_do_not(officials: World) -> None:  # noqa: F811
+    c = officials.client
+    c.post("/api/v1/registries/parks", json=park(), headers=officials.auth("office"))
+    firm = {"title": "保密企业", "city": "340100", "category": "secure_ai", "introduced_on": "2025-01-02"}
+    c.post("/api/v1/registries/enterprises", json=firm, headers=officials.auth("office"))
+    index = c.get("/registries")
+    assert index.status_code == 200 and "示范园区" in index.text and "名录" in index.text
+    assert "demonstration parks" in c.get("/registries?lang=en").text
+    parks = c.get("/registries/parks?lang=zh")
+    assert "合肥高新区人工智能产业园" in parks.text and "61.00%" in parks.text and "合肥市" in parks.text
+    assert "保密企业" not in c.get("/registries/enterprises").text
+    assert 'id="add-form"' not in parks.text
+
+
+def test_a_city_official_adds_and_changes_only_its_own_citys_entries(officials: World) -> None:  # noqa: F811
+    c = officials.client
+    other = c.post(
+        "/api/v1/registries/parks", json=park(city="340200"), headers=officials.auth("wuhu")
+    ).json()
+    token = _login(c, "hefei")
+    added = c.post(
+        "/registries/parks",
+        data={"csrf_token": token, **{k: str(v) for k, v in park(city="").items()}},
+        follow_redirects=False,
+    )
+    assert added.status_code == 303
+    page = c.get(added.headers["location"])
+    assert 'id="change-form"' in page.text and "合肥市" in page.text
+    changed = c.post(
+        added.headers["location"],
+        data={"csrf_token": token, "sites_m2": "8000", "version": "1"},
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303 and "8000" in c.get(added.headers["location"]).text
+    refused = c.post(f"/registries/parks/{other['id']}", data={"csrf_token": token, "sites_m2": "1"})
+    assert refused.status_code == 403
+    bad = c.post(
+        "/registries/parks",
+        data={"csrf_token": token},
+        files={
+            "upload": (
+                "p.csv",
+                "园区名称,入园企业总数,通用人工智能企业数,名录日期\n甲,10,3,2025-06-31\n".encode(),
+            )
+        },
+    )
+    assert bad.status_code == 422 and 'id="registry-error"' in bad.text and "roster_on" in bad.text
+    assert "2" in bad.text.split('id="registry-error"')[1][:200]
+
+
+def test_bulletins_and_matching_pages(officials: World) -> None:  # noqa: F811
+    c = officials.client
+    firm = {
+        "title": "某大模型企业",
+        "city": "340100",
+        "category": "general_llm",
+        "introduced_on": "2025-01-02",
+    }
+    made = c.post("/api/v1/registries/enterprises", json=firm, headers=officials.auth("office")).json()
+    token = _login(c, "office")
+    drafted = c.post(
+        "/bulletins", data={"csrf_token": token, "kind": "annual", "period": "2024"}, follow_redirects=False
+    )
+    assert drafted.status_code == 303
+    published = c.post(
+        "/bulletins", data={"csrf_token": token, "publish": drafted.headers["location"].split("/")[-1]}
+    )
+    assert published.status_code == 200 and "年度排名" in published.text and "发布人" in published.text
+    page = c.get(f"/matching/{made['id']}")
+    assert page.status_code == 200 and "优先要素对接" in page.text and "暂无" in page.text
