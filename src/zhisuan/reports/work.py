@@ -16,6 +16,7 @@ from zhisuan.store.models.awards import ApplicationRow, CityPayoutRow, PaymentBa
 from zhisuan.store.models.compute import CenterRow, JobRow, PoolRow
 from zhisuan.store.models.core import AuditEventRow, UserRow
 from zhisuan.store.models.metering import BillRow, UsageRecordRow, VoucherLineRow
+from zhisuan.store.models.opendata import DatasetRow, SharingRequestRow
 from zhisuan.store.models.publishing import PolicyVersionRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -148,15 +149,29 @@ def audit_events_today(uow: UnitOfWork, now: dt.datetime) -> int:
     return int(uow.session.execute(q).scalar() or 0)
 
 
+def datasets_published(uow: UnitOfWork) -> int:
+    """Datasets published in the open-data catalog."""
+    q = select(func.count()).where(DatasetRow.state == "published")
+    return int(uow.session.execute(q).scalar() or 0)
+
+
+def sharing_requests_pending(uow: UnitOfWork) -> int:
+    """Sharing requests for conditionally open data still waiting for an answer."""
+    q = select(func.count()).where(SharingRequestRow.state == "pending")
+    return int(uow.session.execute(q).scalar() or 0)
+
+
 __all__ = [
     "applications_by_state",
     "audit_events_today",
     "bills_by_state",
+    "datasets_published",
     "jobs_by_state",
     "month_revenue",
     "operator_capacity",
     "payment_batches_by_state",
     "payouts_recorded",
+    "sharing_requests_pending",
     "users_by_role",
     "versions_waiting",
     "vouchers_granted",

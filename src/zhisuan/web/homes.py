@@ -174,6 +174,14 @@ def _audit_today(uow: UnitOfWork, who: Principal, now: dt.datetime) -> int:
     return work.audit_events_today(uow, now)
 
 
+def _datasets(uow: UnitOfWork, who: Principal, now: dt.datetime) -> int:
+    return work.datasets_published(uow)
+
+
+def _requests(uow: UnitOfWork, who: Principal, now: dt.datetime) -> int:
+    return work.sharing_requests_pending(uow)
+
+
 STAFF = (Role.PROVINCE, Role.DATA_BUREAU, Role.ADMIN)
 add_tiles(
     # compute users: jobs, usage, bills, vouchers, applications
@@ -213,6 +221,12 @@ add_tiles(
     Tile("vouchers-queued", "Vouchers waiting for budget", "/billing/vouchers?f_status=queued",
          (Role.FINANCE, Role.PROVINCE), _queued_vouchers, 52, "lines · amount"),
     Tile("reconciliation", "Budget burn", "/billing/burn", (Role.FINANCE,), None, 53),
+    # the data bureau: the catalog, sharing requests, opening bulletins (the opendata context's pages)
+    Tile("catalog", "Datasets published", "/opendata", (Role.DATA_BUREAU,), _datasets, 55),
+    Tile("requests", "Sharing requests waiting", "/opendata/manage#requests", (Role.DATA_BUREAU,),
+         _requests, 56),
+    Tile("bulletins", "Opening bulletins", "/opendata/bulletins", (Role.DATA_BUREAU, Role.PROVINCE),
+         None, 57),
     # the data bureau and staff: the platform
     Tile("platform-jobs", "Platform queue", "/jobs/held", STAFF, _province_jobs, 60, "queued · running"),
     # administrators: users, roles, audit
