@@ -523,8 +523,9 @@ def demo(
             out.print(f"    {line}")
     out.print(f"demo loaded in {time.monotonic() - started:.1f} s")
     out.print(
-        "pages: / (dashboard) · /centers · /jobs · /jobs/held · /operations (engines) · /billing · /policy"
-        " · /metrics — log in as province, finance, xinghe, op-hf-chaohu … to see each role's view"
+        "pages: / (each role's home after login) · /dashboard (the province map) · /centers · /jobs"
+        " · /jobs/held · /operations (engines) · /billing (bills, vouchers, usage; finance settles a month)"
+        " · /policy · /metrics — log in as province, finance, hefei, xinghe, op-hf-chaohu … for each role"
     )
     out.print(f"admin login: [bold]admin[/] / [bold]{secret}[/]")
     if serve_after:

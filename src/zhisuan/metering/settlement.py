@@ -79,7 +79,7 @@ def policy_evaluator(packs: PackSet) -> Art2Evaluator:
             eligible=d.eligible,
             amount_fen=d.amount_fen,
             pack=d.pack or "",
-            steps=tuple(s.to_dict() for s in d.steps),
+            steps=tuple(s.to_dict() | {"result_zh": s.text("zh")} for s in d.steps),
             reasons=tuple(r.text("both") for r in d.reasons),
             budget_mode=mode,
             article=d.program,
@@ -467,6 +467,7 @@ def _rejudge(
             "parameter": f"provisional voucher line {was.id}",
             "value": today.isoformat(),
             "result": "re-judged under the packs in force",
+            "result_zh": "按现行政策包重新核算",
         }
         vl.steps.insert(0, step)
         lines.append(vl)
@@ -480,6 +481,7 @@ def _rejudge(
             "parameter": "packs in force",
             "value": today.isoformat(),
             "result": f"confirmed: part {new.part} is {new.status.value}",
+            "result_zh": f"已确认：第 {new.part} 部分为 {new.status.value}",
         }
         was.steps = json.dumps([*json.loads(was.steps), step], ensure_ascii=False)
     written = _write(s, month, lines, clock, settlement=done) if lines else None

@@ -180,16 +180,22 @@ class VoucherLine:
 
 
 def _step(
-    rule: str, parameter: str, value: object, result: object, article: str = BUDGET_PROGRAM
+    rule: str, parameter: str, value: object, result: object, article: str = BUDGET_PROGRAM, *, zh: str = ""
 ) -> dict[str, str]:
+    """A settlement step; ``zh`` is its result in Chinese for the pages (the policy engine's steps carry
+    theirs as ``result_zh`` too)."""
     return {
         "article": article,
         "rule": rule,
         "parameter": parameter,
         "value": str(value),
         "result": str(result),
+        "result_zh": zh or str(result),
     }
 
+
+#: a program budget's modes in Chinese, for the budget step
+_MODE_ZH = {"queued": "预算用尽时排队", "pro_rated": "预算用尽时按比例"}
 
 BudgetFn = Callable[[Sequence[int], int, str], tuple[Sequence[int], Sequence[int]]]
 
@@ -256,7 +262,14 @@ def _judge(
     amount = answer.amount_fen if answer.eligible else 0
     if excluded_by is not None and amount > 0:
         vl.steps.append(
-            _step("not_with", excluded_by.qualified, "does not stack", "granted 0", answer.article)
+            _step(
+                "not_with",
+                excluded_by.qualified,
+                "does not stack",
+                "granted 0",
+                answer.article,
+                zh="不叠加：给予 0",
+            )
         )
         vl.reasons.append(
             f"不与 {excluded_by.qualified} 叠加 / does not stack with {excluded_by.qualified}, which applies"
@@ -264,7 +277,14 @@ def _judge(
         return vl, False
     if amount > room:
         vl.steps.append(
-            _step("stacking", "spend left by earlier programs", yuan(room), yuan(room), answer.article)
+            _step(
+                "stacking",
+                "spend left by earlier programs",
+                yuan(room),
+                yuan(room),
+                answer.article,
+                zh=f"按前序政策剩余费用计：{yuan(room)}",
+            )
         )
         amount = room
     if answer.provisional_parameters:
@@ -273,7 +293,14 @@ def _judge(
         vl.status = VoucherStatus.PROVISIONAL
         vl.entitled_fen = amount if line.gross_fen > 0 else 0
         vl.steps.append(
-            _step("provisional", names, yuan(vl.entitled_fen), "no money until confirmed", answer.article)
+            _step(
+                "provisional",
+                names,
+                yuan(vl.entitled_fen),
+                "no money until confirmed",
+                answer.article,
+                zh="参数确认前不发放",
+            )
         )
         vl.reasons.append(
             f"暂定参数（{names}）：估算 {yuan(vl.entitled_fen)} 元，确认前不发放 / rests on provisional "
@@ -290,7 +317,16 @@ def _judge(
         vl.status = VoucherStatus.CLAWBACK
         awarded[(line.org_id, year, program)] -= back
         left[(year, program)] += back
-        vl.steps.append(_step("clawback", "granted this year", yuan(already), yuan(-back), answer.article))
+        vl.steps.append(
+            _step(
+                "clawback",
+                "granted this year",
+                yuan(already),
+                yuan(-back),
+                answer.article,
+                zh=f"追回：{yuan(-back)}",
+            )
+        )
         return vl, False
     vl.entitled_fen = amount
     awarded[(line.org_id, year, program)] += amount
@@ -313,7 +349,15 @@ def _split(
     param = f"program_budget:{program}:{year}"
     for vl, got, rest in zip(group, paid, deferred, strict=True):
         got, rest = int(got), int(rest)
-        vl.steps.append(_step("budget", param, yuan(budget), f"{mode}: granted {yuan(got)}"))
+        vl.steps.append(
+            _step(
+                "budget",
+                param,
+                yuan(budget),
+                f"{mode}: granted {yuan(got)}",
+                zh=f"{_MODE_ZH.get(mode, mode)}；给予 {yuan(got)}",
+            )
+        )
         if rest == 0:
             vl.amount_fen, vl.status = got, VoucherStatus.GRANTED
         elif mode == "pro_rated":
@@ -342,7 +386,7 @@ def _split(
                     status=VoucherStatus.QUEUED,
                     pack=vl.pack,
                     adjustment=True,
-                    steps=[_step("budget", param, yuan(0), "queued until funded")],
+                    steps=[_step("budget", param, yuan(0), "queued until funded", zh="排队，待资金到位")],
                     reasons=[f"program budget {year} exhausted: queued until it is funded"],
                     program=program,
                 )
@@ -433,6 +477,7 @@ def settle(
                 "operator related to user (art. 2: self-use includes related parties)",
                 f"user {line.org_id}, operator {line.operator_org_id}",
                 self_use,
+                zh="是" if self_use else "否",
             )
         ]
         room = abs(line.gross_fen)

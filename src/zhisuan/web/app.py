@@ -72,6 +72,7 @@ def _pages() -> list[object]:
     from zhisuan.web.pages import policy as policy_pages
     from zhisuan.web.pages import publishing as publishing_pages
     from zhisuan.web.pages import registries as registries_pages
+    from zhisuan.web.pages import reports as reports_pages
 
     return [
         foundation.router,
@@ -82,6 +83,7 @@ def _pages() -> list[object]:
         awards_pages.router,
         opendata_pages.router,
         registries_pages.router,
+        reports_pages.router,
     ]
 
 

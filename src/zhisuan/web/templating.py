@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from zhisuan.core.access import Principal
+from zhisuan.web import display
 from zhisuan.web.deps import csrf_token
 from zhisuan.web.i18n import gettext
 
@@ -62,6 +63,11 @@ def render(
         "_": _,
         "gettext": _,
         "path": request.url.path,
+        # how values read (web/display.py): city names, ¥ amounts, Shanghai times, steps in the language
+        "city_name": lambda code: display.city_name(code, lang),
+        "yuan": display.yuan,
+        "sh": display.shanghai,
+        "step_text": lambda step: display.step_text(step, lang),
     }
     ctx.update(context or {})
     html = env.get_template(template).render(ctx)

@@ -15,6 +15,7 @@ from zhisuan.ledger.model import Account, budget_posting
 from zhisuan.metering.model import RawUsage, split_usage
 from zhisuan.metering.usage import record_row, store_rows
 from zhisuan.policy import load_pack_set
+from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.ledger import LedgerPostingRow
 from zhisuan.store.models.metering import BillRow, UsageRecordRow, VoucherLineRow
 
@@ -333,9 +334,15 @@ def test_bill_exports_as_excel_and_csv(db, world, clock, tmp_path):
         metering.export_bill(uow, int(b["id"]), tmp_path / "b.xlsx")
         metering.export_bill(uow, int(b["id"]), tmp_path / "b.csv")
     ws = load_workbook(tmp_path / "b.xlsx").active
-    assert (ws.cell(7, 1).value, ws.cell(7, 2).value) == ("total (tax incl.)", 160)
+    assert (ws.cell(7, 1).value, ws.cell(7, 2).value) == ("合计（含税，元）", 160)
+    assert ws.cell(11, 1).value == "行号" and ws.cell(11, 10).value == "金额（含税，元）"
     assert ws.cell(12, 10).value == 160 and ws.cell(12, 11).value == pytest.approx(9.06)
-    assert "total (tax incl.),160.00" in (tmp_path / "b.csv").read_text()
+    # names, not ids: the payer and the center by name, the pool by its key
+    with db.uow() as uow:
+        org = uow.session.get(OrganizationRow, world["A"])
+        assert org is not None and ws.cell(2, 2).value == org.name
+    assert not str(ws.cell(12, 3).value).isdigit()
+    assert "合计（含税，元）,160.00" in (tmp_path / "b.csv").read_text()
 
 
 def test_ledger_verify_finds_a_missing_or_unbalanced_posting(db, world, clock, tmp_path):

@@ -18,7 +18,9 @@ from zhisuan.core.errors import AuthenticationError, PermissionDeniedError, Zhis
 from zhisuan.core.ids import parse_id
 from zhisuan.core.regions import all_cities
 from zhisuan.store.uow import UnitOfWork
+from zhisuan.web import listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -85,7 +87,54 @@ def center_page(
     return render(request, "compute/center.html", {"c": load, "jobs": jobs, "sh": _sh})
 
 
-@router.get("/jobs", response_class=HTMLResponse)
+JOBS = ListSpec(
+    "jobs",
+    "Jobs",
+    (
+        Column("id", "#", "num", link=lambda r: f"/jobs/{r['id']}"),
+        Column("org", "Organization", filter=True),
+        Column("name", "Name"),
+        Column("cards", "Cards", "num"),
+        Column("accelerator", "Accelerator"),
+        Column("state", "State", "word", filter=True),
+        Column("pool", "Pool", filter=True),
+        Column("submitted", "Submitted", "date"),
+        Column("started", "Started", "date"),
+        Column("ended", "Ended", "date"),
+        Column("why", "Why waiting"),
+    ),
+    sort="id",
+    desc=True,
+)
+
+#: how many of the caller's newest jobs the list pages through
+JOBS_LISTED = 5000
+
+
+def job_rows(jobs: list[compute.JobView]) -> list[dict[str, object]]:
+    return [
+        {
+            "id": int(j.id),
+            "org": j.org_name,
+            "name": j.name,
+            "cards": j.cards,
+            "accelerator": j.constraint.describe(),
+            "state": j.state.value,
+            "pool": j.pool_key or "",
+            "submitted": j.submitted_at,
+            "started": j.started_at,
+            "ended": j.ended_at,
+            "why": j.hold_reason or "",
+        }
+        for j in jobs
+    ]
+
+
+def _jobs_list(request: Request, uow: UnitOfWork, who: Principal) -> listing.ListView | Response:
+    return listing.view(request, JOBS, job_rows(compute.list_jobs(uow, who, limit=JOBS_LISTED)))
+
+
+@router.get("/jobs", response_model=None)
 def jobs_page(
     request: Request,
     uow: UowDep,
@@ -93,10 +142,13 @@ def jobs_page(
     platform: PlatformDep,
     state: str | None = None,
     submitted: int | None = None,
-) -> HTMLResponse:
+) -> Response:
     _login(who)
-    states = [JobState(state)] if state in {s.value for s in JobState} else []
-    jobs = compute.list_jobs(uow, who, states=states, limit=300)
+    if state in {s.value for s in JobState}:  # the old ?state= links: the list's state filter
+        return RedirectResponse(f"/jobs?f_state={state}", status_code=303)
+    jobs = _jobs_list(request, uow, who)
+    if isinstance(jobs, Response):
+        return jobs
     ctx = {
         "jobs": jobs,
         "counts": compute.count_jobs(uow, who),
@@ -165,8 +217,9 @@ def submit_form(
     except ZhisuanError as exc:
         if isinstance(exc, AuthenticationError | PermissionDeniedError):
             raise
+        listed = _jobs_list(request, uow, who)
         ctx = {
-            "jobs": compute.list_jobs(uow, who, limit=300),
+            "jobs": listed,
             "counts": compute.count_jobs(uow, who),
             "state": None,
             "submitted": None,

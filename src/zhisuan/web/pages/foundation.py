@@ -16,7 +16,10 @@ from zhisuan.core.errors import AuthenticationError
 from zhisuan.core.ids import MAX_ID
 from zhisuan.core.regions import regions
 from zhisuan.reports.dashboard import dashboard
+from zhisuan.web import listing
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.homes import home_tiles
+from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -36,11 +39,18 @@ def _safe_next(target: str | None) -> str:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
     accelerators = [{"a": a, "p": capacity_p([(a.key, 1)]) if a.rated else None} for a in catalog()]
-    board = dashboard(uow, who, platform.clock.now())
+    now = platform.clock.now()
+    board = dashboard(uow, who, now)
     return render(
         request,
         "home.html",
-        {"regions": regions(), "accelerators": accelerators, "board": board, "board_json": board.as_dict()},
+        {
+            "regions": regions(),
+            "accelerators": accelerators,
+            "board": board,
+            "board_json": board.as_dict(),
+            "tiles": home_tiles(uow, who, now),
+        },
     )
 
 
@@ -136,7 +146,23 @@ def account_revoke_token(
 add_nav(NavItem("/audit", "Audit log", roles=tuple(r.value for r in audit.READERS), order=85))
 
 
-@router.get("/audit", response_class=HTMLResponse)
+AUDIT = ListSpec(
+    "audit-events",
+    "Audit log",
+    (
+        Column("id", "#", "num"),
+        Column("at", "When", "date"),
+        Column("actor", "Actor", filter=True),
+        Column("action", "Action", filter=True),
+        Column("subject", "Subject"),
+        Column("detail", "Detail"),
+    ),
+    sort="id",
+    desc=True,
+)
+
+
+@router.get("/audit", response_model=None)
 def audit_page(
     request: Request,
     uow: UowDep,
@@ -144,16 +170,38 @@ def audit_page(
     action: str | None = None,
     actor: str | None = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-) -> HTMLResponse:
-    """The audit log, newest first, with whether the chain verifies (administrators, province)."""
+) -> Response:
+    """The audit log, newest first, with whether the chain verifies (administrators, province).
+
+    ``action`` (a prefix) and ``actor`` narrow in the database; the newest 1000 that match are listed,
+    sorted, searched and exported like every list; ``before`` reaches further back."""
     events = audit.list_events(
-        uow, who, action=(action or "")[:64] or None, actor=(actor or "")[:64] or None, before_id=before
+        uow,
+        who,
+        action=(action or "")[:64] or None,
+        actor=(actor or "")[:64] or None,
+        before_id=before,
+        limit=1000,
     )
+    rows = [
+        {
+            "id": e.id,
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "subject": e.subject,
+            "detail": ", ".join(f"{k}={v}" for k, v in e.detail.items()),
+        }
+        for e in events
+    ]
+    lv = listing.view(request, AUDIT, rows)
+    if isinstance(lv, Response):
+        return lv
     context: dict[str, object] = {
-        "events": events,
+        "lv": lv,
         "verdict": audit.verify(uow),
         "action": action or "",
         "actor": actor or "",
-        "older": events[-1].id if len(events) >= 100 else None,
+        "older": events[-1].id if len(events) >= 1000 else None,
     }
     return render(request, "audit.html", context)
