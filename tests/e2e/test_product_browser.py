@@ -4,7 +4,8 @@ settles a month and sees the voucher; lists sort and filter without a reload and
 language switches. Every page fails the test on a console error, a failed request or any request to
 another host (the product works offline).
 
-(The open-data catalog's search walk is added with the opendata context, issue 12.)
+The data bureau searches the open-data catalog (a two-character word inside titles, the exact title
+first) and exports it to Excel; the public sees the same catalog without logging in.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from zhisuan.core.clock import Month, shanghai_date
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
+from zhisuan.opendata import services as opendata
 from zhisuan.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -52,6 +54,14 @@ LOGINS = {
     Role.DATA_BUREAU: "dab",
     Role.ADMIN: "adm",
 }
+
+
+#: the open-data catalog the search walk finds its way through (all published by 合肥)
+CATALOG = (
+    ("合肥市公交客流统计", "各线路每日客流，按月汇总。"),
+    ("合肥市公交", "全市公交线路与站点。"),
+    ("合肥市地铁运营数据", "轨道交通各站进出站人次。"),
+)
 
 
 def _cli(data_dir: Path, *args: str) -> None:
@@ -107,6 +117,12 @@ def _prepare(data_dir: Path) -> None:
                 "kind": "scenario_challenge", "scenario_dev_input": "20000000", "challenge_completed": True}},
         )  # fmt: skip
         awards.submit(uow, applicant, platform.packs.current(), clock, int(str(app["id"])))
+        hefei = user_principal(uow, "hefei-rev")
+        for title, description in CATALOG:
+            opendata.create_dataset(uow, hefei, clock, {
+                "title": title, "description": description, "themes": ["transport"],
+                "openness": "unconditional", "formats": ["CSV"], "update_frequency": "monthly",
+                "contact_name": "王工", "contact_email": "data@hefei.gov.cn"}, publish=True)  # fmt: skip
         uow.commit()
     usage = data_dir / "june.jsonl"
     usage.write_text(
@@ -374,3 +390,36 @@ def test_public_pages_show_centers_prices_and_policies_in_force(open_as: Any, se
     assert "《" in page.locator(".pack-title").first.inner_text()  # the official title, not a file name
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"  # keyboard users skip the header
+
+
+def test_the_data_bureau_searches_the_catalog_and_exports_it(open_as: Any, server: str) -> None:
+    from openpyxl import load_workbook
+
+    page = open_as(Role.DATA_BUREAU)
+    page.click("#tile-catalog")
+    page.wait_for_url(server + "/opendata")
+    page.fill("input[name=q]", "公交")  # a two-character word inside two titles
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**q=**")
+    titles = page.locator("#datasets tbody td a").all_inner_texts()
+    assert sorted(titles) == sorted(["合肥市公交客流统计", "合肥市公交"])
+    page.fill("input[name=q]", "合肥市公交")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("#datasets tbody td a").first.inner_text() == "合肥市公交"  # exact title first
+    page.locator("#datasets tbody td a").first.click()
+    page.wait_for_url("**/opendata/datasets/**")
+    assert page.locator("h1").first.inner_text().startswith("合肥市公交")
+    page.goto(server + "/opendata")
+    with page.expect_download() as info:
+        page.click("a[href='/api/v1/opendata/catalog.xlsx']")
+    sheet = load_workbook(io.BytesIO(Path(info.value.path()).read_bytes())).active
+    cells = {str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None}
+    assert {"合肥市公交客流统计", "合肥市公交", "合肥市地铁运营数据"} <= cells
+    assert [c.value for c in sheet[1]][:2] == ["标识符", "数据集名称"]  # Chinese headers
+
+
+def test_the_public_finds_a_dataset_without_logging_in(open_as: Any, server: str) -> None:
+    page = open_as(None)
+    page.goto(server + "/opendata?q=" + "地铁")
+    assert page.locator("#datasets tbody td a").all_inner_texts() == ["合肥市地铁运营数据"]
