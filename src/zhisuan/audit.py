@@ -122,6 +122,8 @@ _APPEND_EVENT = text(f"INSERT INTO audit_events ({_EVENT_COLUMNS}) VALUES ({_EVE
 
 #: the sealers of processes that chain deferred events in the background (the web app's), by seal
 _SEALERS: dict[int, Callable[[], None]] = {}
+#: a session's info key: this transaction deferred an event that is not chained yet
+_DEFERRED_HERE = "audit_deferred_here"
 #: the most pending events one seal moves into the chain
 SEAL_BATCH = 2000
 
@@ -231,9 +233,12 @@ def record(
                 at=at, actor=actor, action=action, subject=subject, detail=body, mac=mac
             )
         )
+        session.info[_DEFERRED_HERE] = True
         if _after_deferred not in session.info.get(AFTER_COMMIT, ()):
             uow.after_commit(_after_deferred)
         return
+    if session.info.pop(_DEFERRED_HERE, False):
+        seal_pending(uow)  # this transaction's deferred events come before this one in the chain
     pg = session.get_bind().dialect.name == "postgresql"
     found = session.execute(_LOCK_HEAD["postgresql" if pg else "sqlite"], {"id": HEAD_ID}).first()
     if found is None or not found[2]:

@@ -161,7 +161,8 @@ def test_submit_queues_the_job_with_a_submitted_event(
 def test_submitting_and_cancelling_a_job_are_audited(
     db: TestDatabase, world: Setup, clock: ManualClock
 ) -> None:
-    """Issue 16: a job's submission and cancellation commit money; each is an event naming the user."""
+    """Issue 16: a job's submission and cancellation commit money; each is an event naming the user, in
+    the order they happened (the submission's event is deferred, the cancellation's chained at once)."""
     with db.uow() as uow:
         view = compute.submit_job(uow, world.alice, job(price_ceiling="30.00"), clock.now())
         compute.cancel_job(uow, world.alice, view.id, clock.now())
