@@ -1,5 +1,5 @@
-"""The one composition root: settings, database, unit of work, clock, policy packs, the art. 2 rule and
-the job engines, built once for the web app, the CLI, the worker and the demo."""
+"""The one composition root: settings, database, unit of work, clock, policy packs, the art. 2 rule, the
+art. 8 priority and the job engines, built once for the web app, the CLI, the worker and the demo."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhisuan.audit import Seal
 from zhisuan.compute.engines import EngineSet
 from zhisuan.compute.placement import VoucherRule
+from zhisuan.compute.scheduling import PriorityRule
 from zhisuan.core.clock import Clock, SystemClock
+from zhisuan.matching.priority import key_enterprise_priority
 from zhisuan.metering.estimate import pack_voucher_rule
 from zhisuan.policy import PackSource
 from zhisuan.publishing import DatabaseVersions
@@ -41,6 +43,9 @@ class Platform:
     #: art. 2 as placement estimates it (rate, province, related parties), from the same packs that
     #: settlement applies: dispatch, budgets, quota views and settlement agree
     vouchers: VoucherRule = field(init=False)
+    #: art. 8 as placement applies it: the key enterprises' priority weight (the packs' parameter,
+    #: 1 = off) for the organizations of the enterprises registry
+    priority: PriorityRule = field(init=False)
     #: the job engines of every pool, each built once for its settings
     engines: EngineSet = field(init=False)
     #: the audit log's key (outside the database) and where the signed head's copy goes
@@ -53,6 +58,7 @@ class Platform:
         # read-only: the packs are read from inside writers' transactions (a SQLite writer holds the lock)
         self.packs = PackSource(self.settings.packs_dir, DatabaseVersions(lambda: self.uow(read_only=True)))
         self.vouchers = pack_voucher_rule(self.packs.current)
+        self.priority = key_enterprise_priority(self.packs.current)
         self.engines = EngineSet(self.clock)
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
@@ -65,7 +71,13 @@ class Platform:
         from zhisuan.compute.worker import Worker  # the worker's metrics and engines load only when used
 
         return Worker(
-            self.uow, self.clock, vouchers=self.vouchers, engines=self.engines, name=name, schedule=schedule
+            self.uow,
+            self.clock,
+            vouchers=self.vouchers,
+            priority=self.priority,
+            engines=self.engines,
+            name=name,
+            schedule=schedule,
         )
 
     def migrate(self) -> None:

@@ -509,7 +509,9 @@ def schedule(
     reports = []
     for _ in range(steps):
         with p.uow() as uow:
-            report = compute.schedule_once(uow, p.clock.now(), policy, vouchers=p.vouchers)
+            report = compute.schedule_once(
+                uow, p.clock.now(), policy, vouchers=p.vouchers, priority=p.priority
+            )
             uow.commit()
         reports.append(report)
         if not report.placed:

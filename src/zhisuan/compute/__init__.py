@@ -49,7 +49,7 @@ from zhisuan.compute.placement import (
     policy_names,
 )
 from zhisuan.compute.province import OrgSpec, Province, load_province, parse_province
-from zhisuan.compute.scheduling import ScheduleReport, schedule_once
+from zhisuan.compute.scheduling import PriorityRule, ScheduleReport, schedule_once
 from zhisuan.compute.schemas import BandInput, CenterInput, JobInput, PoolInput, QuotaInput, parse_duration
 from zhisuan.compute.services import (
     add_pool,
@@ -116,6 +116,7 @@ __all__ = [
     "PoolState",
     "PoolView",
     "PriceBand",
+    "PriorityRule",
     "Province",
     "Quota",
     "QuotaInput",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -47,6 +47,11 @@ from zhisuan.core.money import Money
 from zhisuan.store.models.compute import JobRow, QuotaRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.uow import UnitOfWork
+
+#: Art. 8's priority for key enterprises as one scheduling step needs it: each organization's priority
+#: weight by organization id on a Shanghai day (absent = 1: none). The composition root builds it from
+#: the policy packs and the key-enterprise registry (compute imports neither).
+PriorityRule = Callable[[UnitOfWork, dt.date], Mapping[int, float]]
 
 #: PostgreSQL advisory-lock key of the scheduling step ("zhisuan" in ASCII, as an integer)
 SCHEDULER_LOCK: Final = int.from_bytes(b"zhisuan", "big")
@@ -190,6 +195,7 @@ def schedule_once(
     seed: int = 0,
     actor: str = "scheduler",
     vouchers: VoucherRule,
+    priority: PriorityRule | None = None,
 ) -> ScheduleReport:
     """One late-binding step: bind the queued jobs that can start now to pools, record why others wait.
 
@@ -201,7 +207,8 @@ def schedule_once(
     hand out the same free cards) and the queued rows are locked SKIP LOCKED against a concurrent
     cancel. On SQLite the database's single writer does the same within one machine. ``vouchers``
     estimates art. 2 for prices and budgets from the packs in force (the platform's rule), so that
-    placement, budgets and settlement apply one rule.
+    placement, budgets and settlement apply one rule. ``priority`` gives key enterprises their art. 8
+    weight in the queue's order (the platform's rule; None: no one has priority).
     """
     policy_info(policy)
     s = uow.session
@@ -239,11 +246,18 @@ def schedule_once(
             org_row = s.get(OrganizationRow, qrow.org_id)
             assert org_row is not None
             quotas[name] = _quota_row_view(qrow, org_row).quota()
+    weights = priority(uow, shanghai_date(now)) if priority is not None else {}
+    priority_weights = {ctx.orgs[i][0]: w for i, w in weights.items() if i in ctx.orgs}
     specs = [ctx.spec(r) for r in queue_rows]
     by_id = {str(r.id): r for r in queue_rows}
     decisions = (
         Scheduler(
-            policy, seed=seed, quotas=quotas, vouchers=estimate, history=runtime_history(uow, ctx)
+            policy,
+            seed=seed,
+            quotas=quotas,
+            vouchers=estimate,
+            history=runtime_history(uow, ctx),
+            priority_weights=priority_weights,
         ).decide(specs, states, now_s, _month_usage(uow, ctx, now, estimate))
         if specs
         else []
@@ -304,6 +318,7 @@ def schedule_once(
 
 
 __all__ = [
+    "PriorityRule",
     "ScheduleReport",
     "schedule_once",
 ]

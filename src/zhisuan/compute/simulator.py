@@ -158,12 +158,15 @@ def simulate(
     progress: Callable[[int, int], None] | None = None,
     on_start: Callable[[Start], None] | None = None,
     history: RunTimeHistory | None = None,
+    priority_weights: Mapping[str, float] | None = None,
 ) -> SimulationResult:
     """Replay ``trace`` on ``province`` under ``policy``; deterministic for a given ``seed``.
 
     ``vouchers`` estimates art. 2 for ranking, budgets and the reported voucher (default: none).
     ``history`` learns each organization's run times from the jobs that complete (default: a fresh
     :class:`RunTimeHistory`; ``zhisuan`` orders new jobs by its estimates, see ``placement.estimates``).
+    ``priority_weights`` (organization → weight, art. 8 key enterprises) divide expected work in
+    ``zhisuan``'s order.
     """
     policy_info(policy)
     wall0 = time.perf_counter()
@@ -184,6 +187,7 @@ def simulate(
         epoch_s=trace.epoch_s,
         weights=weights,
         history=learned,
+        priority_weights=priority_weights,
     )
     jobs = [
         j if province.org_for(j.org) == j.org else replace(j, org=province.org_for(j.org)) for j in trace.jobs

@@ -43,7 +43,7 @@ from zhisuan.compute.engines import (
 )
 from zhisuan.compute.model import JobState
 from zhisuan.compute.placement import VoucherRule
-from zhisuan.compute.scheduling import schedule_once
+from zhisuan.compute.scheduling import PriorityRule, schedule_once
 from zhisuan.compute.services import list_centers
 from zhisuan.core.access import Action, Kind, Principal, Resource, can
 from zhisuan.core.clock import Clock
@@ -130,6 +130,7 @@ class Worker:
         clock: Clock,
         *,
         vouchers: VoucherRule,
+        priority: PriorityRule | None = None,
         name: str | None = None,
         engines: EngineSet | None = None,
         schedule: bool = True,
@@ -144,6 +145,8 @@ class Worker:
         self.schedule = schedule
         #: art. 2 as placement estimates it (the platform's rule, from the packs in force)
         self.vouchers = vouchers
+        #: art. 8's priority weights of key enterprises (the platform's rule; None: nobody has priority)
+        self.priority = priority
         self.lease_s = lease_s
         self.health_every_s = health_every_s
         #: fault injection for tests: called right after an engine accepted a job, before the DB write
@@ -423,7 +426,13 @@ class Worker:
         if self.schedule:
             with self._uow() as uow:
                 report.placed = len(
-                    schedule_once(uow, self._clock.now(), actor="worker", vouchers=self.vouchers).placed
+                    schedule_once(
+                        uow,
+                        self._clock.now(),
+                        actor="worker",
+                        vouchers=self.vouchers,
+                        priority=self.priority,
+                    ).placed
                 )
                 uow.commit()
         pools = self._pools()

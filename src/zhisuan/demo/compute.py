@@ -101,7 +101,9 @@ def load_compute(platform: Platform) -> list[str]:
         uow.commit()
     with platform.uow() as uow:
         stats = _replay(uow, now)
-        report = compute.schedule_once(uow, now, actor="demo", vouchers=platform.vouchers)
+        report = compute.schedule_once(
+            uow, now, actor="demo", vouchers=platform.vouchers, priority=platform.priority
+        )
         uow.commit()
     cards = sum(c.cards for c in province.centers)
     held = ", ".join(f"{k} {n}" for k, n in sorted(report.held.items())) or "none"

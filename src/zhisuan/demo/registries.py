@@ -396,7 +396,9 @@ def _fill(uow: UnitOfWork, platform: Platform, free: int) -> bool:
         ),
         now,
     )
-    report = compute.schedule_once(uow, now, actor="demo", vouchers=platform.vouchers)
+    report = compute.schedule_once(
+        uow, now, actor="demo", vouchers=platform.vouchers, priority=platform.priority
+    )
     return any(j == job.id and pool == WANTED_POOL for j, pool in report.placed)
 
 

@@ -239,6 +239,7 @@ def parse_parameter(
             "choices",
             "provisional",
             "note",
+            "min",
         },
         path,
     )
@@ -250,6 +251,24 @@ def parse_parameter(
     choices = ctx.texts(node, "choices", f"{path}.choices")
     if ptype == "choice" and not choices:
         raise ctx.fail(node, "type", f"{path}.choices", "a choice parameter lists its 'choices'")
+    minimum: Fraction | None = None
+    if "min" in node:
+        if ptype in {"money", "number", "count", "rate"}:
+            minimum = parse_fraction(node["min"], percent=ptype == "rate")
+        if minimum is None:
+            raise ctx.fail(
+                node,
+                "min",
+                f"{path}.min",
+                "a lower bound is a number, for a money, number, count or rate parameter",
+            )
+
+    def value(holder: MarkedDict, vpath: str) -> object:
+        found = _param_value(ctx, ptype, holder["value"], holder, "value", vpath, choices)
+        if minimum is not None and found is not None and found < minimum:  # type: ignore[operator]
+            raise ctx.fail(holder, "value", vpath, f"must be at least {node['min']}, got {holder['value']}")
+        return found
+
     has_value, has_history = "value" in node, "history" in node
     if has_value == has_history:
         raise ctx.fail(node, None, path, "give exactly one of 'value' or 'history'")
@@ -260,7 +279,7 @@ def parse_parameter(
         versions.append(
             ParamVersion(
                 default_start,
-                _param_value(ctx, ptype, node["value"], node, "value", f"{path}.value", choices),
+                value(node, f"{path}.value"),
                 all_provisional,
                 all_note,
             )
@@ -284,7 +303,7 @@ def parse_parameter(
             versions.append(
                 ParamVersion(
                     start,
-                    _param_value(ctx, ptype, item["value"], item, "value", f"{ipath}.value", choices),
+                    value(item, f"{ipath}.value"),
                     provisional or all_provisional,
                     note or all_note,
                 )

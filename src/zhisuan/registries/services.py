@@ -88,6 +88,21 @@ def entries(uow: UnitOfWork, name: str) -> list[tuple[int, dict[str, Any]]]:
     return [(r.id, stored(r)) for r in rows]
 
 
+def key_enterprise_orgs(uow: UnitOfWork, on: dt.date) -> frozenset[int]:
+    """The platform organizations of the key enterprises introduced by ``on`` (art. 8's registry)."""
+    rows = uow.session.execute(
+        select(RegistryEntryRow.org_id, RegistryEntryRow.data).where(
+            RegistryEntryRow.registry_name == "enterprises", RegistryEntryRow.org_id.is_not(None)
+        )
+    ).all()
+    out = set()
+    for org_id, data in rows:
+        introduced = json.loads(data).get("introduced_on")
+        if org_id is not None and isinstance(introduced, str) and dt.date.fromisoformat(introduced) <= on:
+            out.add(org_id)
+    return frozenset(out)
+
+
 def stored_entry(uow: UnitOfWork, name: str, entry_id: int) -> dict[str, Any]:
     """One entry's stored values, unscoped: for callers that have authorized the read (get_entry)."""
     row = uow.session.get(RegistryEntryRow, entry_id) if _fits(entry_id) else None

@@ -147,6 +147,18 @@ def test_history_out_of_order_is_refused() -> None:
     assert "increasing date order" in err.message
 
 
+def test_a_parameters_lower_bound_holds_for_every_dated_value() -> None:
+    bounded = MINIMAL.replace(
+        "        type: rate\n        history:", '        type: rate\n        min: "21%"\n        history:'
+    )
+    err = _error(bounded)
+    assert err.field == "articles.art5.parameters.rate.history[0].value"
+    assert err.message == "must be at least 21%, got 20%"
+    assert parse_pack(bounded.replace('value: "20%"', 'value: "21%"'), "ok.yaml").id == "mini"
+    err = _error(MINIMAL.replace("    award:", "      name: {type: text, value: x, min: 1}\n    award:"))
+    assert err.field == "articles.art5.parameters.name.min"
+
+
 def test_yaml_syntax_errors_name_the_line() -> None:
     with pytest.raises(Exception, match="YAML syntax error") as err:
         parse_pack(MINIMAL.replace("payee: applicant", "payee: [applicant"), "broken.yaml")

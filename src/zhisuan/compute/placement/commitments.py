@@ -19,6 +19,7 @@ from zhisuan.compute.placement.values import (
     VoucherEstimate,
     YuanBudget,
 )
+from zhisuan.core.errors import ValidationError
 
 _EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
 
@@ -37,11 +38,18 @@ class Commitments:
         aging_s: int,
         epoch_s: int,
         halving_s: int = 0,
+        priority_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.pools = pools
         self.vouchers = vouchers
         self.quotas = dict(quotas)
         self.org_weights = dict(org_weights)
+        for org, w in (priority_weights or {}).items():
+            if not w > 0:
+                raise ValidationError(f"{org}'s priority weight must be positive, got {w}", field="priority")
+        #: art. 8: an organization's priority weight divides its jobs' expected work in the order
+        #: (absent = 1); only the order: reservations still bound every job's wait
+        self.priority_weights = {o: w for o, w in (priority_weights or {}).items() if w != 1.0}
         self.fair_share = fair_share
         self.aging_s = aging_s
         self.halving_s = halving_s
@@ -124,14 +132,17 @@ class Commitments:
     def priority(self, job: Job, now: int) -> tuple[int, float, int, int]:
         """Priority (smallest first). FIFO queues: submit order. Fair share: the smallest expected work
         (cards × run time), scaled up by how far the org is above its fair share of the province's
-        throughput (1 + in use / share); with ``halving_s``, every ``halving_s`` a job has waited
-        counts as halving its work (:func:`aged_log_work`). Waiting is bounded by reservations, not
-        by this order (see ``QueueEngine``)."""
+        throughput (1 + in use / share) and divided by its priority weight (art. 8 key enterprises);
+        with ``halving_s``, every ``halving_s`` a job has waited counts as halving its work
+        (:func:`aged_log_work`). Waiting is bounded by reservations, not by this order (see
+        ``QueueEngine``)."""
         if not self.fair_share:
             return (0, 0.0, job.submit, job.seq)
         org = job.org
         target = self._fair.get(org) or self._fair_tflops(org)
         factor = 1.0 + self.org_tflops.get(org, 0.0) / target
+        if self.priority_weights:
+            factor /= self.priority_weights.get(org, 1.0)
         if self.halving_s <= 0:
             return (1, factor * job.cards * job.rt, job.submit, job.seq)
         aged = aged_log_work(job.cards, job.rt, job.submit, self.halving_s) + math.log2(factor)

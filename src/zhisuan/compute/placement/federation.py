@@ -66,6 +66,7 @@ class Federation:
         weights: Weights | None = None,
         max_reservations: int = 1,
         history: RunTimeHistory | None = None,
+        priority_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.info = policy_info(policy)
         self.pools = list(pools)
@@ -83,6 +84,7 @@ class Federation:
             "weights": weights,
             "max_reservations": max_reservations,
             "history": history,
+            "priority_weights": priority_weights,
         }
         self.engines: list[QueueEngine]
         if self.info.late_binding:
@@ -238,7 +240,9 @@ class Scheduler:
     ``decide(queue, pool_states, now)`` rebuilds the queues, runs one pass and answers one decision
     per queued job: a :class:`Placement` to carry out, or a :class:`Hold` with the reason (times in
     reasons as aware instants: the axis is Unix seconds from ``epoch_s``). ``history`` corrects
-    requested run times by each organization's finished jobs (``zhisuan`` only).
+    requested run times by each organization's finished jobs; ``priority_weights`` (organization →
+    weight, art. 8 key enterprises) divide an organization's expected work in the queue's order
+    (``zhisuan`` only, both).
     """
 
     def __init__(
@@ -255,6 +259,7 @@ class Scheduler:
         weights: Weights | None = None,
         max_reservations: int = 1,
         history: RunTimeHistory | None = None,
+        priority_weights: Mapping[str, float] | None = None,
     ) -> None:
         policy_info(policy)
         self.policy = policy
@@ -270,6 +275,7 @@ class Scheduler:
             "weights": weights,
             "max_reservations": max_reservations,
             "history": history,
+            "priority_weights": priority_weights,
         }
 
     def decide(

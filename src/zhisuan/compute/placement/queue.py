@@ -90,6 +90,7 @@ class QueueEngine:
         weights: Weights | None = None,
         max_reservations: int = 1,
         history: RunTimeHistory | None = None,
+        priority_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.pools = [PoolRt(i, p) for i, p in enumerate(pools)]
         #: run-time estimates from each organization's history (fair share, i.e. ``zhisuan``, only)
@@ -124,6 +125,7 @@ class QueueEngine:
             aging_s=aging_s,
             epoch_s=epoch_s,
             halving_s=self.weights.age_halving_s,
+            priority_weights=priority_weights,
         )
         self._key = self.commit.priority
         # None: blocked on capacity (worded only when someone asks); absent: not looked at this pass

@@ -164,7 +164,12 @@ def schedule(body: ScheduleIn, uow: UowDep, who: LoginDep, platform: PlatformDep
     """Run one scheduling step now (platform staff)."""
     require_role(who, Role.DATA_BUREAU)
     report = compute.schedule_once(
-        uow, platform.clock.now(), body.policy, actor=who.username, vouchers=platform.vouchers
+        uow,
+        platform.clock.now(),
+        body.policy,
+        actor=who.username,
+        vouchers=platform.vouchers,
+        priority=platform.priority,
     )
     uow.commit()
     return report.as_dict()

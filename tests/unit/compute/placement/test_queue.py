@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.factories.compute import job, pool, province, trace
-from zhisuan.compute.placement import Weights
+from zhisuan.compute.model import JobSpec, Pool
+from zhisuan.compute.placement import Placement, PoolState, RunningJob, Scheduler, Weights
 from zhisuan.compute.placement._runtime import aged_log_work
 from zhisuan.compute.simulator import simulate
+from zhisuan.core.errors import ValidationError
 
 
 def _starts(policy: str, jobs, prov, **kw):  # type: ignore[no-untyped-def]
@@ -111,3 +115,47 @@ def test_a_long_job_waits_for_a_much_faster_pool_about_to_free_up() -> None:
     assert result["quick"].pool_id == "slow"  # the short job does not wait: it takes the free card
     off = {r.job_id: r for r in simulate(jobs, prov, "zhisuan", weights=Weights(better_gain=0)).jobs}
     assert off["long"].pool_id == "slow"
+
+
+def key_enterprise_queue() -> tuple[Pool, list[JobSpec], RunningJob]:
+    # one free card; an ordinary firm's job and a key enterprise's job of equal work want it
+    p = pool("p", cpn=8)
+    busy = RunningJob("r", "x", 7, end_s=5000)
+    return p, [job("plain", org="b", submit=0), job("key", org="k", submit=1)], busy
+
+
+def _placed(weights: dict[str, float] | None) -> set[str]:
+    p, queue, busy = key_enterprise_queue()
+    decisions = Scheduler("zhisuan", priority_weights=weights).decide(queue, [PoolState(p, (busy,))], now=10)
+    return {d.job_id for d in decisions if isinstance(d, Placement)}
+
+
+def test_a_key_enterprise_weight_places_its_job_before_an_equal_ordinary_one() -> None:
+    assert _placed(None) == {"plain"}  # equal work: the earlier job
+    assert _placed({"k": 1.0}) == {"plain"}  # weight 1 is the pack's default: no priority
+    assert _placed({"k": 2.0}) == {"key"}  # art. 8 on: the key enterprise's work counts half
+
+
+def test_a_priority_weight_must_be_positive() -> None:
+    p, queue, busy = key_enterprise_queue()
+    with pytest.raises(ValidationError, match="priority weight"):
+        Scheduler("zhisuan", priority_weights={"k": 0.0}).decide(queue, [PoolState(p, (busy,))], now=10)
+
+
+def test_key_enterprise_priority_never_bypasses_the_oldest_jobs_reservation() -> None:
+    # a sustained stream of key enterprises' jobs with a hundredfold weight: an ordinary firm's job
+    # that would always come last in the order still starts once it is the oldest job waiting (its
+    # head reservation), within one run time of the key jobs submitted before it
+    prov, jobs = sustained_overload(10**9)  # the gang job never comes
+    plain = job("plain", org="b", cards=1, runtime=800, submit=3000)
+    keys = {f"o{i}": 100.0 for i in range(3)}
+    result = {
+        r.job_id: r for r in simulate(trace(*jobs.jobs, plain), prov, "zhisuan", priority_weights=keys).jobs
+    }
+    start = result["plain"].start_s
+    assert start is not None
+    before = max(r.start_s or 0 for r in result.values() if r.job_id != "plain" and r.submit_s < 3000)
+    assert start <= before + 400
+    assert start < 20_000, "it did not wait for the stream (30,000 s) to end"
+    queued_then = sum(1 for r in result.values() if r.submit_s <= 3000 and (r.start_s or 0) > 3000)
+    assert queued_then > 20, "the province really was overloaded when the job came"
