@@ -296,7 +296,8 @@ class Scheduler:
             for org, usage in (month_usage or {}).items():
                 engine.set_month_usage(org, usage)
         refused: dict[str, Refusal] = {}
-        for job in sorted(queue, key=lambda j: (j.submit_s, j.id)):
+        # by submission, then in the caller's order (ids are text: "100" sorts before "99")
+        for job in sorted(queue, key=lambda j: j.submit_s):
             refusal = fed.submit(job)
             if refusal is not None:
                 refused[job.id] = refusal

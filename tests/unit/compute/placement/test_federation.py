@@ -296,6 +296,19 @@ def test_budget_in_yuan_is_checked_at_dispatch() -> None:
     assert "budget" in out[0].reason.text()
 
 
+@pytest.mark.parametrize("policy", ALL)
+def test_jobs_submitted_in_the_same_second_keep_the_callers_order_past_a_digit_boundary(
+    policy: str,
+) -> None:
+    """The live scheduler hands jobs over by (submitted, database id); ids are text, and "100" must
+    not overtake "99" when only one of them fits."""
+    p = pool("p", nodes=1)
+    queue = [job("99", cards=8, submit=5), job("100", cards=8, submit=5)]
+    out = Scheduler(policy).decide(queue, [PoolState(p)], now=5)
+    placed = [d.job_id for d in out if isinstance(d, Placement)]
+    assert placed == ["99"]
+
+
 small_jobs = st.lists(
     st.tuples(
         st.integers(0, 2000),  # submit
