@@ -101,3 +101,24 @@ def test_the_extractor_finds_msgids_and_would_catch_a_missing_one() -> None:
 
 def test_english_is_the_msgid_itself() -> None:
     assert catalog("en") == {}
+
+
+def test_no_msgid_has_two_different_chinese_translations_across_catalogs() -> None:
+    """The catalogs are merged into one: a msgid two contexts translate differently would show one of
+    them on the other's pages (matching's "none" once read 无 instead of 暂无)."""
+    from babel.messages.pofile import read_po
+
+    root = resources.files("zhisuan.web").joinpath("locale", "zh")
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for item in sorted(root.iterdir(), key=lambda i: i.name):
+        if not item.name.endswith(".po"):
+            continue
+        with item.open("rb") as fh:
+            for message in read_po(fh):
+                if not message.id or not isinstance(message.id, str):
+                    continue
+                first = seen.setdefault(message.id, (item.name, str(message.string)))
+                if first[1] != message.string:
+                    clashes.append((message.id, first, (item.name, message.string)))
+    assert clashes == []
