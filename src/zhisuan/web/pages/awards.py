@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -791,7 +792,7 @@ def final_page(
     ctx = {
         "items": items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
         "count": len(items),
-        "sum": f"{total // 100:,}.{total % 100:02d}",
+        "sum": Decimal(total) / 100,
         "page": page,
         "pages": max(1, -(-len(items) // PAGE_SIZE)),
         "link": link,
