@@ -451,6 +451,12 @@ def submit(uow: UnitOfWork, who: Principal, packs: PackSet, clock: Clock, app_id
         "amount_without_uplift": plain.amount_text,
         "source": f"{version.source_file}:{version.line}" if version.source_file else version.pack_id,
     }
+    # each step keeps its Chinese beside its English, as settlement's do, so the pages read in either
+    shown: list[dict[str, object]] = frozen["steps"]  # type: ignore[assignment]
+    frozen["steps"] = [
+        {**s, "result_zh": step.result_zh or step.result}
+        for s, step in zip(shown, decision.steps, strict=True)
+    ]
     row.decision = json.dumps(frozen, ensure_ascii=False, default=str)
     row.max_fen = decision.amount_fen
     row.max_plain_fen = plain.amount_fen

@@ -28,7 +28,7 @@ from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationEr
 from zhisuan.core.regions import all_cities
 from zhisuan.core.regions import city as city_of
 from zhisuan.policy import PackSet
-from zhisuan.web import listing
+from zhisuan.web import display, listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
@@ -557,6 +557,15 @@ def _application(
     ]
     first_case = next((a for a in approvals if a["case_by_case"]), None)
     decision = _dict(app.get("decision"))
+    version = (
+        platform.packs.current().resolve(
+            str(decision["program"]),
+            dt.date.fromisoformat(str(decision["on"])),
+            _opt_str(decision.get("pack")),
+        )
+        if decision.get("program") and decision.get("on")
+        else None
+    )
     uses = (
         payouts.match_uses(uow, app_id)
         if app["program"] == "art8" and state is awards_model.State.PAID
@@ -567,6 +576,7 @@ def _application(
     ctx: dict[str, object] = {
         "app": app,
         "decision": decision,
+        "words": display.pack_words(version, request.state.lang) | labels,
         "editable": editable,
         "stage": stage.value if stage else None,
         "fields": fields,
@@ -593,6 +603,10 @@ def _application(
         "form_fields": _form_fields(fields, len(declared) + SPARE_FUNDING_LINES),
     }
     return _page(request, "awards/application.html", ctx | (extra or {}), status_code)
+
+
+def _opt_str(value: object) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _opt_int(value: object) -> int | None:
