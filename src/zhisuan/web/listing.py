@@ -73,6 +73,15 @@ class ListSpec:
     sort: str
     desc: bool = False
     attrs: Callable[[Row], Mapping[str, object]] | None = None  # data-* attributes of a row's <tr>
+    #: nested rows: the key of a row's list of sub-rows (a center's pools), drawn and exported beneath it
+    #: with the same columns; sorting and paging move a row with its sub-rows, search looks in both
+    children: str | None = None
+    row_class: str = ""
+    child_class: str = ""
+
+    def kids(self, row: Row) -> list[Row]:
+        got = row.get(self.children) if self.children else None
+        return list(got) if isinstance(got, (list, tuple)) else []
 
     def column(self, key: str) -> Column | None:
         return next((c for c in self.columns if c.key == key), None)
@@ -236,7 +245,11 @@ def narrow(
     kept = [r for r in rows if all(str(r.get(k)) == v for k, v in filters.items())]
     if q:
         needle = q.casefold()
-        kept = [r for r in kept if any(needle in c.text(r, lang).casefold() for c in spec.columns)]
+        kept = [
+            r
+            for r in kept
+            if any(needle in c.text(x, lang).casefold() for x in (r, *spec.kids(r)) for c in spec.columns)
+        ]
     column = spec.column(sort)
     kept.sort(key=lambda r: _sort_key(column, r), reverse=desc)
     if desc:  # empty cells last either way
@@ -273,7 +286,8 @@ def workbook(spec: ListSpec, rows: Sequence[Row], lang: str = "zh") -> bytes:
     ws.append([gettext(lang, c.label) for c in spec.columns])
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    for r in rows:
+    every = [x for r in rows for x in (r, *spec.kids(r))]
+    for r in every:
         cells: list[object] = []
         for c in spec.columns:
             value = r.get(c.key)
@@ -289,7 +303,9 @@ def workbook(spec: ListSpec, rows: Sequence[Row], lang: str = "zh") -> bytes:
             if c.kind == "money":
                 cell.number_format = "#,##0.00"
     for i, c in enumerate(spec.columns):
-        width = max([len(gettext(lang, c.label)) * 2, *(len(c.text(r, lang)) for r in rows[:200])], default=8)
+        width = max(
+            [len(gettext(lang, c.label)) * 2, *(len(c.text(r, lang)) for r in every[:200])], default=8
+        )
         ws.column_dimensions[ws.cell(1, i + 1).column_letter].width = min(max(width + 2, 8), 60)
     buf = io.BytesIO()
     wb.save(buf)

@@ -1089,13 +1089,65 @@ async def cancel_form(
     return RedirectResponse(f"/awards/batches/{batch_id}", status_code=303)
 
 
-@router.get("/awards/payments", response_class=HTMLResponse)
-def payments_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
-    """Compute vouchers granted and paid, and awards with their payment: one's own, or all for the office."""
+def _app_link(app_id: object) -> str:
+    return f"/awards/applications/{app_id}"
+
+
+VOUCHER_PAYMENTS = ListSpec(
+    "voucher-payments",
+    "Compute vouchers granted and paid",
+    (
+        Column("organization", "Organization"),
+        Column("granted", "Granted (yuan)", "money"),
+        Column("paid", "Paid (yuan)", "money"),
+        Column("owed", "Still owed (yuan)", "money"),
+    ),
+    sort="organization",
+    attrs=lambda r: {"org": r["org_id"]},
+)
+AWARD_PAYMENTS = ListSpec(
+    "award-payments",
+    "Awards and their payment",
+    (
+        Column(
+            "application_id",
+            "Application",
+            "num",
+            link=lambda r: f"/awards/applications/{r['application_id']}",
+        ),
+        Column("program", "Measure", filter=True),
+        Column("payee", "Payee", filter=True),
+        Column("approved", "Approved", "money"),
+        Column("state", "State", filter=True),
+        Column("paid_on", "Paid on"),
+    ),
+    sort="application_id",
+    desc=True,
+)
+
+
+@router.get("/awards/payments", response_model=None)
+def payments_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+    """Compute vouchers granted and paid, and awards with their payment: one's own, or all for the office;
+    two lists on one page (``?export=xlsx&list=`` names the one to export)."""
     _login(who, "log in to see payments")
-    vouchers = payments.voucher_payments(uow, who) if who.role is not Role.CITY else []
-    awards = payments.award_payments(uow, who, platform.clock.now())
-    return _page(request, "awards/payments.html", {"vouchers": vouchers, "awards": awards})
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    lists: list[listing.ListView] = []
+    if who.role is not Role.CITY:
+        vouchers = listing.view(request, VOUCHER_PAYMENTS, payments.voucher_payments(uow, who))
+        if isinstance(vouchers, Response):
+            return vouchers
+        lists.append(vouchers)
+    rows = [
+        dict(a) | {"program": labels["measure"](a["program"]), "state": labels["state_label"](a["state"])}
+        for a in payments.award_payments(uow, who, platform.clock.now())
+    ]
+    awards = listing.view(request, AWARD_PAYMENTS, rows)
+    if isinstance(awards, Response):
+        return awards
+    lists.append(awards)
+    ctx = {"lists": lists, "heading": "Payments", "links": [], "sum": None}
+    return _page(request, "awards/list.html", ctx)
 
 
 # the city's side ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from zhisuan.core.regions import all_cities
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web import listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -48,10 +49,97 @@ def _sh(value: object) -> str:
     return f"{value.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"  # type: ignore[attr-defined]
 
 
-@router.get("/centers", response_class=HTMLResponse)
-def centers_page(request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep) -> HTMLResponse:
+CENTERS = ListSpec(
+    "centers",
+    "Centers and pools",
+    (
+        Column("name", "Center", link=lambda r: f"/centers/{r['center']}" if not r.get("pool") else ""),
+        Column("city", "City", "city", filter=True),
+        Column("operator", "Operator", filter=True),
+        Column("accelerator", "Accelerator"),
+        Column("cards", "Cards", "num"),
+        Column("p", "Capacity (P)", "num"),
+        Column("price", "Yuan per card-hour"),
+        Column("queued", "Queued jobs it could run", "num"),
+        Column("running", "Running", "num"),
+        Column("placed", "Waiting at the center", "num"),
+        Column("busy", "Busy cards", "num"),
+        Column("now", "Utilization now"),
+        Column("window", "Last 24 h"),
+    ),
+    sort="name",
+    attrs=lambda r: {"pool": r["pool"]} if r.get("pool") else {"center": r["center"]},
+    children="pools",
+    row_class="center-row",
+    child_class="pool-row",
+)
+
+
+def _unavailable(pool: compute.PoolView, lang: str) -> str:
+    return "" if pool.available else f" ({gettext(lang, 'unavailable')}: {pool.unavailable_reason})"
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.0f}%"
+
+
+def _center_rows(ov: compute.Overview, lang: str) -> list[dict[str, object]]:
+    """A row per center with its pools beneath (names, a city code the list names, prices with bands)."""
+    rows: list[dict[str, object]] = []
+    for c in ov.centers:
+        pools = [
+            {
+                "center": c.center.key,
+                "pool": p.pool.key,
+                "name": f"↳ {p.pool.key}" + _unavailable(p.pool, lang),
+                "operator": "",
+                "accelerator": f"{p.pool.accelerator} · {p.pool.engine}"
+                + (f" · {gettext(lang, 'domestic')}" if p.pool.domestic else ""),
+                "cards": f"{p.pool.nodes}×{p.pool.cards_per_node}",
+                "p": p.pool.capacity_p,
+                "price": "; ".join(
+                    [str(p.pool.price.to_decimal())]
+                    + [f"{a}–{b} h: {pr.to_decimal()}" for a, b, pr in p.pool.bands]
+                ),
+                "queued": p.eligible_queued,
+                "running": p.running,
+                "placed": p.placed,
+                "busy": p.busy_cards,
+                "now": _pct(p.utilization_now),
+                "window": _pct(p.utilization_window),
+            }
+            for p in c.pools
+        ]
+        rows.append(
+            {
+                "center": c.center.key,
+                "name": c.center.display_name(lang),
+                "city": c.center.city_code,
+                "operator": c.center.operator_name,
+                "accelerator": f"{len(c.pools)} {gettext(lang, 'pools')}",
+                "cards": c.center.cards,
+                "p": c.center.capacity_p,
+                "price": "",
+                "queued": c.eligible_queued,
+                "running": c.running,
+                "placed": c.placed,
+                "busy": c.busy_cards,
+                "now": _pct(c.utilization_now),
+                "window": _pct(c.utilization_window),
+                "pools": pools,
+            }
+        )
+    return rows
+
+
+@router.get("/centers", response_model=None)
+def centers_page(request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep) -> Response:
+    """The province's figures, then every center with its pools on the shared list (public)."""
     ov = compute.overview(uow, platform.clock.now())
-    return render(request, "compute/centers.html", {"ov": ov, "sh": _sh})
+    lv = listing.view(request, CENTERS, _center_rows(ov, request.state.lang))
+    if isinstance(lv, Response):
+        return lv
+    return render(request, "compute/centers.html", {"ov": ov, "lv": lv, "sh": _sh})
 
 
 ENGINES = ListSpec(
