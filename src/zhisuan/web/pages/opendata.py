@@ -193,6 +193,14 @@ EDITABLE = (
 )
 
 
+def _dataset_fields(form: FormData) -> dict[str, Any]:
+    """A dataset form's fields (registering or editing): text as typed, themes and formats as lists."""
+    values: dict[str, Any] = {k: _text(form, k) for k in EDITABLE if k not in {"themes", "formats"}}
+    values["themes"] = [str(v) for v in form.getlist("themes")]
+    values["formats"] = [str(v) for v in form.getlist("formats")]
+    return values
+
+
 def _strs(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else []
 
@@ -206,9 +214,7 @@ async def edit_form(
     form = await _form(request)
     _login(who)
     ident = identifier[:64]
-    values: dict[str, Any] = {k: _text(form, k) for k in EDITABLE if k not in {"themes", "formats"}}
-    values["themes"] = [str(v) for v in form.getlist("themes")]
-    values["formats"] = [str(v) for v in form.getlist("formats")]
+    values = _dataset_fields(form)
     values["records"] = values["records"] or None
     try:
         services.update_dataset(uow, who, platform.clock, ident, values)
@@ -301,20 +307,7 @@ async def new_dataset_form(
     """Register a dataset (published at once when asked)."""
     form = await _form(request)
     _login(who)
-    keys = (
-        "title",
-        "description",
-        "openness",
-        "conditions",
-        "update_frequency",
-        "contact_name",
-        "contact_email",
-        "records",
-        "keywords",
-    )
-    values: dict[str, Any] = {k: _text(form, k) for k in keys}
-    values["themes"] = [str(v) for v in form.getlist("themes")]
-    values["formats"] = [str(v) for v in form.getlist("formats")]
+    values = _dataset_fields(form)
     try:
         out = services.create_dataset(uow, who, platform.clock, values, publish=_text(form, "publish") == "1")
         uow.commit()
