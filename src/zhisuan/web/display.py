@@ -50,7 +50,7 @@ _PATTERNS = (
 
 
 def _word(name: str, lang: str, words: Mapping[str, str]) -> str:
-    """A name in ``lang``: the pack's word, the catalogs', a known pattern's, or a list of them
+    """A name in ``lang``: the catalogs' word, the pack's, a known pattern's, or a list of them
     ('a, b' and 'a | b' word by word)."""
     for sep, joined in ((" | ", " | "), (", ", "、" if lang == "zh" else ", ")):
         if sep in name:
@@ -59,11 +59,12 @@ def _word(name: str, lang: str, words: Mapping[str, str]) -> str:
         m = pattern.fullmatch(name)
         if m:
             return gettext(lang, msgid).format(*(article_name(g, lang) for g in m.groups()))
-    return words.get(name) or gettext(lang, name)
+    said = gettext(lang, name)  # the catalogs' short words first; the pack's descriptions fill the gaps
+    return said if said != name else words.get(name, name)
 
 
 def _names_in(text: str, lang: str, words: Mapping[str, str]) -> str:
-    """Fact and parameter names inside a sentence in ``lang``'s words (the pack's, or the catalogs')."""
+    """Fact and parameter names inside a sentence in ``lang``'s words (the catalogs', or the pack's)."""
     if lang == "en":
         return text
     return _WORD.sub(lambda m: _word(m.group(1), lang, words), text)
