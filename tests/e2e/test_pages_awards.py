@@ -173,7 +173,7 @@ def test_an_application_goes_from_the_form_through_review_to_the_public_notice(o
     url = _apply(office, token, "10000000")
     assert _state(office, url) == "city_review"
     page = client.get(url).text
-    assert 'id="decision"' in page and "2000000.00" in page and 'id="review-form"' not in page
+    assert 'id="decision"' in page and "¥2,000,000.00" in page and 'id="review-form"' not in page
     # another city's reviewer cannot even see it; its own city's reviewer finds it in the queue
     office.login("wuhu")
     assert client.get(url).status_code == 404
@@ -200,7 +200,7 @@ def test_an_application_goes_from_the_form_through_review_to_the_public_notice(o
     # the public notice shows it to anyone, with the day the notice ends; the application itself is not public
     office.logout()
     notice = client.get("/awards/notice")
-    assert notice.status_code == 200 and "通用大模型研发" in notice.text and "1800000.00" in notice.text
+    assert notice.status_code == 200 and "通用大模型研发" in notice.text and "¥1,800,000.00" in notice.text
     assert "2025-06-20" in notice.text  # five days after the decision (Shanghai time)
     assert "登录后提出异议" in notice.text
     assert client.get(url, follow_redirects=False).status_code == 303
@@ -253,7 +253,7 @@ def test_a_returned_application_is_corrected_and_resubmitted_on_its_page(office:
     assert client.post(url, data=data, follow_redirects=False).status_code == 303
     assert _state(office, url) == "city_review"
     history = client.get(url).text
-    assert "重新提交" in history and "1800000.00" in history
+    assert "重新提交" in history and "¥1,800,000.00" in history
 
 
 def test_a_draft_shows_what_is_missing_and_only_its_applicant_may_edit_it(office: Office) -> None:
@@ -359,14 +359,14 @@ def test_the_province_confirms_the_northern_anhui_uplift_before_approving_it(
     client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
     token = office.login("pia")
     page = client.get(url).text
-    assert 'id="uplift"' in page and "2400000.00" in page and "2000000.00" in page  # with and without
+    assert 'id="uplift"' in page and "¥2,400,000.00" in page and "¥2,000,000.00" in page  # with and without
     unconfirmed = client.post(
         f"{url}/review", data={"csrf_token": token, "action": "approve", "amount": "2400000"}
     )
     assert unconfirmed.status_code == 422 and "uplift is not confirmed" in unconfirmed.text
     confirmed = {"csrf_token": token, "action": "approve", "amount": "2400000", "uplift_confirmed": "true"}
     client.post(f"{url}/review", data=confirmed)
-    assert _state(office, url) == "notice" and 'id="approved">2400000.00<' in client.get(url).text
+    assert _state(office, url) == "notice" and 'id="approved">¥2,400,000.00<' in client.get(url).text
 
 
 def test_evidence_of_the_wrong_type_or_too_large_is_refused_with_a_clear_message(office: Office) -> None:
@@ -416,7 +416,7 @@ def test_a_case_by_case_amount_waits_for_a_second_distinct_approver(office: Offi
     client.post(f"{url}/review", data=case | {"csrf_token": token})
     assert _state(office, url) == "notice"
     register = client.get("/awards/case-by-case").text
-    assert "80000000.00" in register and "pia, pete" in register
+    assert "¥80,000,000.00" in register and "pia, pete" in register
 
 
 def test_finance_funds_a_budget_pays_a_batch_and_the_province_exports_the_round(office: Office) -> None:
@@ -430,7 +430,7 @@ def test_finance_funds_a_budget_pays_a_batch_and_the_province_exports_the_round(
     office.clock.set(dt.datetime(2025, 6, 22, 2, tzinfo=UTC))
     token = office.login("fay")
     budgets = client.get("/awards/budgets").text
-    assert "100000000.00" in budgets and "2000000.00" in budgets  # funded, committed
+    assert "¥100,000,000.00" in budgets and "¥2,000,000.00" in budgets  # funded, committed
     dup = client.post(
         "/awards/budgets",
         data={
@@ -465,7 +465,7 @@ def test_finance_funds_a_budget_pays_a_batch_and_the_province_exports_the_round(
     assert client.get(f"/awards/calls/{office.call}/decisions.xlsx").status_code == 403
     assert client.get("/awards/budgets").status_code == 403
     mine = client.get("/awards/payments").text
-    assert "2000000.00" in mine and "2025-06-22" in mine
+    assert "¥2,000,000.00" in mine and "2025-06-22" in mine
 
 
 def test_a_city_records_its_payouts_with_evidence(office: Office) -> None:

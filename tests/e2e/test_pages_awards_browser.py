@@ -125,7 +125,7 @@ def test_apply_recommend_approve_and_the_public_notice(server: str, browser: Any
     page.wait_for_url(f"{server}/awards/applications/*")
     url = page.url
     assert page.locator("#app-state").inner_text() == "市级审核"
-    assert page.locator("#maximum").inner_text() == "4000000.00"
+    assert page.locator("#maximum").inner_text() == "¥4,000,000.00"
     page.context.close()
     # the city's reviewer finds it in the queue and recommends it
     page = _page(browser, server, "sz-city")
@@ -152,7 +152,7 @@ def test_apply_recommend_approve_and_the_public_notice(server: str, browser: Any
     row = page.locator("#notice tr[data-state=notice]")
     assert row.count() == 1
     text = row.inner_text()
-    assert "宿州政务大模型场景揭榜" in text and "3500000.00" in text
+    assert "宿州政务大模型场景揭榜" in text and "¥3,500,000.00" in text
     assert row.locator(".notice-ends").inner_text().strip() not in {"", "—"}
     assert page.locator("#notice a:has-text('登录后提出异议')").count() == 1
     page.context.close()

@@ -3,12 +3,14 @@ management by a city and the data bureau (a draft is not found by others), Chine
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from tests.factories.opendata import fields
-from zhisuan import accounts
+from zhisuan import accounts, audit
 from zhisuan.bootstrap import Platform
 from zhisuan.core import security
 from zhisuan.core.access import Principal, Role
@@ -105,3 +107,59 @@ def test_public_catalog_dataset_and_bulletin_pages(
     token = _login(client, "bureau")
     manage = client.get("/opendata/manage").text
     assert "生成" in manage and "登记数据集" in manage  # the bureau registers for any publisher
+
+
+def _edit_data(page: str, **over: object) -> dict[str, object]:
+    """The edit form as the page fills it (its current values), with some fields changed."""
+    form = page.split('id="edit-form"')[1].split("</form>")[0]
+    data: dict[str, object] = dict(re.findall(r'<input id="edit-\w+" name="(\w+)" value="([^"]*)"', form))
+    data["description"] = form.split('name="description"')[1].split(">", 1)[1].split("</textarea>")[0]
+    for name in ("openness", "update_frequency"):
+        select = form.split(f'name="{name}"')[1].split("</select>")[0]
+        data[name] = re.search(r'<option value="(\w+)" selected', select).group(1)  # type: ignore[union-attr]
+    for name in ("themes", "formats"):
+        data[name] = re.findall(rf'name="{name}" value="([^"]+)" checked', form)
+    return data | {"csrf_token": _token(page)} | over
+
+
+def test_the_publisher_edits_an_entry_on_its_page_with_inline_messages_and_an_audit(
+    platform: Platform, client: TestClient, clock: ManualClock, people: None
+) -> None:
+    hf = Principal(None, "hf", Role.CITY, city_code="340100")
+    with platform.uow() as uow:
+        d = services.create_dataset(uow, hf, clock, fields(), publish=True)
+        uow.commit()
+    url = f"/opendata/datasets/{d['identifier']}"
+    assert 'id="edit-form"' not in client.get(url).text  # the public reads, does not edit
+    _login(client, "wh")  # another city: neither the form nor the change
+    assert 'id="edit-form"' not in client.get(url).text
+    refused = client.post(
+        f"{url}/edit", data={"title": "别人改的", "csrf_token": _token(client.get(url).text)}
+    )
+    assert refused.status_code in (403, 404)
+    _login(client, "hf")
+    page = client.get(url).text
+    assert 'id="edit-form"' in page and 'value="合肥市公共交通线路数据"' in page
+    # a refused field: marked where it stands, nothing saved
+    bad = client.post(f"{url}/edit", data=_edit_data(page, contact_email="不是邮箱"))
+    assert bad.status_code == 422
+    assert 'aria-invalid="true" aria-describedby="err-contact_email"' in bad.text
+    assert 'id="err-contact_email" role="alert"' in bad.text and 'value="不是邮箱"' in bad.text
+    # conditional now: saved as a new version, the change of access audited as the API's PATCH is
+    ok = client.post(
+        f"{url}/edit",
+        data=_edit_data(page, title="合肥市公交线路与站点", openness="conditional", conditions="仅限科研"),
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and ok.headers["location"].endswith("?saved=1")
+    shown = client.get(ok.headers["location"]).text
+    assert 'id="saved"' in shown and "合肥市公交线路与站点" in shown and "仅限科研" in shown
+    with platform.uow(read_only=True) as uow:
+        now = services.get_dataset(uow, hf, d["identifier"])
+        assert now["version"] == 2 and now["keywords"] == ["公交", "线路"] and now["records"] == 12000
+        assert [h["version"] for h in services.dataset_history(uow, hf, d["identifier"])][:2] == [2, 1]
+        events = audit.list_events(uow, ROOT, action="dataset.openness")
+    assert [(e.actor, e.subject) for e in events] == [("hf", f"dataset:{d['identifier']}")]
+    # the data bureau may manage any entry
+    _login(client, "bureau")
+    assert 'id="edit-form"' in client.get(url).text

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from zhisuan import audit
 from zhisuan.awards import _common as c
@@ -451,6 +451,12 @@ def submit(uow: UnitOfWork, who: Principal, packs: PackSet, clock: Clock, app_id
         "amount_without_uplift": plain.amount_text,
         "source": f"{version.source_file}:{version.line}" if version.source_file else version.pack_id,
     }
+    # each step keeps its Chinese beside its English, as settlement's do, so the pages read in either
+    shown: list[dict[str, object]] = frozen["steps"]  # type: ignore[assignment]
+    frozen["steps"] = [
+        {**s, "result_zh": step.result_zh or step.result}
+        for s, step in zip(shown, decision.steps, strict=True)
+    ]
     row.decision = json.dumps(frozen, ensure_ascii=False, default=str)
     row.max_fen = decision.amount_fen
     row.max_plain_fen = plain.amount_fen
@@ -811,6 +817,21 @@ def get_application(
     return application_dict(uow, who, packs, _get(uow, who, app_id), now)
 
 
+#: the orders a list of applications may take (the database sorts, then pages)
+SORTS: dict[str, InstrumentedAttribute[Any]] = {
+    "id": ApplicationRow.id,
+    "program": ApplicationRow.program,
+    "city": ApplicationRow.city_code,
+    "project_name": ApplicationRow.project_name,
+    "project_ref": ApplicationRow.project_ref,
+    "state": ApplicationRow.state,
+    "maximum": ApplicationRow.max_fen,
+    "approved": ApplicationRow.approved_fen,
+    "submitted_at": ApplicationRow.submitted_at,
+    "notice_ends": ApplicationRow.notice_ends,
+}
+
+
 def list_applications(
     uow: UnitOfWork,
     who: Principal,
@@ -824,8 +845,12 @@ def list_applications(
     queue: bool = False,
     limit: int = 100,
     offset: int = 0,
+    search: str = "",
+    sort: str = "id",
+    desc: bool = True,
 ) -> dict[str, object]:
-    """The applications the caller may see, newest first; ``queue``: those awaiting the caller's review."""
+    """The applications the caller may see, newest first (or by ``sort``: one of :data:`SORTS`);
+    ``queue``: those awaiting the caller's review; ``search``: a word in the project's name or reference."""
     scope = visible_scope(who, Kind.APPLICATION)
     if scope.nothing:
         if not who.authenticated:
@@ -861,6 +886,12 @@ def list_applications(
         q = q.where(ApplicationRow.city_code == city)
     if lead_unit:
         q = q.where(ApplicationRow.lead_unit == lead_unit)
+    if search:
+        like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(
+            ApplicationRow.project_name.like(like, escape="\\")
+            | ApplicationRow.project_ref.like(like, escape="\\")
+        )
     stored_state = None
     if state:
         wanted = m.parse_state(state)
@@ -875,7 +906,11 @@ def list_applications(
         )
     if not 1 <= limit <= 1000 or not 0 <= offset <= 10**9:
         raise ValidationError("limit is 1 to 1000, offset 0 or more", field="limit")
-    rows = list(uow.session.execute(q.order_by(ApplicationRow.id.desc())).scalars())
+    if sort not in SORTS:
+        raise ValidationError(f"sort is one of {', '.join(SORTS)}", field="sort")
+    key = SORTS[sort]
+    order = [key.desc().nulls_last() if desc else key.asc().nulls_last(), ApplicationRow.id.desc()]
+    rows = list(uow.session.execute(q.order_by(*order)).scalars())
     held = c.open_objections(uow.session, [r.id for r in rows if r.state == m.State.APPROVED.value])
     items = [(r, c.state_of(r, r.id in held, now)) for r in rows]
     if stored_state is not None:
@@ -886,6 +921,7 @@ def list_applications(
 
 
 __all__ = [
+    "SORTS",
     "add_evidence",
     "application_dict",
     "budget_account",

@@ -41,6 +41,7 @@ class Column:
     kind: str = "text"
     filter: bool = False
     link: Callable[[Row], str] | None = None  # where the cell links to on the page
+    sortable: bool = True  # False where the database cannot order by it (a list the database pages)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -71,6 +72,16 @@ class ListSpec:
     columns: tuple[Column, ...]
     sort: str
     desc: bool = False
+    attrs: Callable[[Row], Mapping[str, object]] | None = None  # data-* attributes of a row's <tr>
+    #: nested rows: the key of a row's list of sub-rows (a center's pools), drawn and exported beneath it
+    #: with the same columns; sorting and paging move a row with its sub-rows, search looks in both
+    children: str | None = None
+    row_class: str = ""
+    child_class: str = ""
+
+    def kids(self, row: Row) -> list[Row]:
+        got = row.get(self.children) if self.children else None
+        return list(got) if isinstance(got, (list, tuple)) else []
 
     def column(self, key: str) -> Column | None:
         return next((c for c in self.columns if c.key == key), None)
@@ -92,10 +103,13 @@ class ListView:
     filters: dict[str, str]
     options: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     base: str = ""
+    keep: dict[str, str] = field(default_factory=dict)  # parameters every link and the form carry
+    search: bool = True  # whether the ``q`` box is offered
 
     def url(self, **change: object) -> str:
         """This list's URL with some parameters changed (sort, page …); empty values are dropped."""
         params: dict[str, object] = {
+            **self.keep,
             "sort": self.sort,
             "desc": "1" if self.desc else "",
             "q": self.q,
@@ -116,7 +130,75 @@ class ListView:
         return "descending" if self.desc else "ascending"
 
     def export_url(self) -> str:
-        return self.url(export="xlsx", page=1)
+        return self.url(export="xlsx", list=self.spec.name, page=1)
+
+    def row_attrs(self, row: Row) -> dict[str, str]:
+        return {k: str(v) for k, v in self.spec.attrs(row).items()} if self.spec.attrs else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What a list's URL asks for: order, search, exact filters and page (for lists the database pages)."""
+
+    sort: str
+    desc: bool
+    q: str
+    filters: dict[str, str]
+    page: int
+    per_page: int
+
+
+def query(spec: ListSpec, params: Mapping[str, str], aliases: Mapping[str, str] | None = None) -> Query:
+    """The list's parameters, checked: an unknown column sorts by the default; ``aliases`` read older
+    parameter names as filters (``program`` for ``f_program``)."""
+    sort = params.get("sort") or spec.sort
+    if spec.column(sort) is None:
+        sort = spec.sort
+    desc = params.get("desc") == "1" if "sort" in params else spec.desc
+    filters = {
+        c.key: str(params[f"f_{c.key}"])[:100] for c in spec.columns if c.filter and params.get(f"f_{c.key}")
+    }
+    for old, key in (aliases or {}).items():
+        if params.get(old) and key not in filters:
+            filters[key] = str(params[old])[:100]
+    return Query(
+        sort=sort,
+        desc=desc,
+        q=(params.get("q") or "").strip()[:100],
+        filters=filters,
+        page=_int(params.get("page"), 1, 1, 10**6),
+        per_page=_int(params.get("per_page"), PER_PAGE, 1, MAX_PER_PAGE),
+    )
+
+
+def paged(
+    request: Request,
+    spec: ListSpec,
+    asked: Query,
+    rows: Sequence[Row],
+    total: int,
+    options: Mapping[str, list[tuple[str, str]]],
+    keep: Mapping[str, str] | None = None,
+    search: bool = True,
+) -> ListView:
+    """One page the database already filtered, ordered and cut (``rows``, of ``total``), for _list.html."""
+    pages = max(1, -(-total // asked.per_page))
+    return ListView(
+        spec=spec,
+        rows=list(rows),
+        total=total,
+        page=min(asked.page, pages),
+        pages=pages,
+        per_page=asked.per_page,
+        sort=asked.sort,
+        desc=asked.desc,
+        q=asked.q,
+        filters=dict(asked.filters),
+        options=dict(options),
+        base=request.url.path,
+        keep={k: v for k, v in (keep or {}).items() if v},
+        search=search,
+    )
 
 
 def _sort_key(column: Column | None, row: Row) -> tuple[int, Any]:
@@ -163,7 +245,11 @@ def narrow(
     kept = [r for r in rows if all(str(r.get(k)) == v for k, v in filters.items())]
     if q:
         needle = q.casefold()
-        kept = [r for r in kept if any(needle in c.text(r, lang).casefold() for c in spec.columns)]
+        kept = [
+            r
+            for r in kept
+            if any(needle in c.text(x, lang).casefold() for x in (r, *spec.kids(r)) for c in spec.columns)
+        ]
     column = spec.column(sort)
     kept.sort(key=lambda r: _sort_key(column, r), reverse=desc)
     if desc:  # empty cells last either way
@@ -200,7 +286,8 @@ def workbook(spec: ListSpec, rows: Sequence[Row], lang: str = "zh") -> bytes:
     ws.append([gettext(lang, c.label) for c in spec.columns])
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    for r in rows:
+    every = [x for r in rows for x in (r, *spec.kids(r))]
+    for r in every:
         cells: list[object] = []
         for c in spec.columns:
             value = r.get(c.key)
@@ -216,7 +303,9 @@ def workbook(spec: ListSpec, rows: Sequence[Row], lang: str = "zh") -> bytes:
             if c.kind == "money":
                 cell.number_format = "#,##0.00"
     for i, c in enumerate(spec.columns):
-        width = max([len(gettext(lang, c.label)) * 2, *(len(c.text(r, lang)) for r in rows[:200])], default=8)
+        width = max(
+            [len(gettext(lang, c.label)) * 2, *(len(c.text(r, lang)) for r in every[:200])], default=8
+        )
         ws.column_dimensions[ws.cell(1, i + 1).column_letter].width = min(max(width + 2, 8), 60)
     buf = io.BytesIO()
     wb.save(buf)
@@ -238,9 +327,20 @@ def view(request: Request, spec: ListSpec, rows: Sequence[Row]) -> ListView | Re
     params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
     lv = narrow(spec, rows, params, lang)
     lv.base = request.url.path
-    if params.get("export") == "xlsx":
+    if params.get("export") == "xlsx" and params.get("list", spec.name) == spec.name:
         return export_response(spec, narrow(spec, rows, params, lang, every=True).rows, lang)
     return lv
 
 
-__all__ = ["Column", "ListSpec", "ListView", "export_response", "narrow", "view", "workbook"]
+__all__ = [
+    "Column",
+    "ListSpec",
+    "ListView",
+    "Query",
+    "export_response",
+    "narrow",
+    "paged",
+    "query",
+    "view",
+    "workbook",
+]

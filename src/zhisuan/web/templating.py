@@ -67,7 +67,7 @@ def render(
         "city_name": lambda code: display.city_name(code, lang),
         "yuan": display.yuan,
         "sh": display.shanghai,
-        "step_text": lambda step: display.step_text(step, lang),
+        "step_text": lambda step, orgs=None, words=None: display.step_text(step, lang, orgs, words),
     }
     ctx.update(context or {})
     html = env.get_template(template).render(ctx)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,8 +28,9 @@ from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationEr
 from zhisuan.core.regions import all_cities
 from zhisuan.core.regions import city as city_of
 from zhisuan.policy import PackSet
-from zhisuan.web import listing
+from zhisuan.web import display, listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -409,36 +411,69 @@ def round_export(call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: Pl
 
 #: the most applications one Excel export holds
 EXPORT_ROWS = 10_000
+EXPORT_CHUNK = 1000
+
+
+def _app_attrs(r: Mapping[str, Any]) -> dict[str, object]:
+    return {"app": r["id"], "state": r["state_value"], "program": r["program_value"]}
+
 
 APPLICATIONS = ListSpec(
     "applications",
     "Applications",
     (
-        Column("id", "#", "num"),
-        Column("measure", "Measure"),
-        Column("applicant", "Applicant"),
-        Column("city", "City", "city"),
-        Column("project_name", "Project"),
+        Column("id", "#", "num", link=lambda r: f"/awards/applications/{r['id']}"),
+        Column("program", "Measure", filter=True),
+        Column("applicant", "Applicant", sortable=False),
+        Column("city", "City", "city", filter=True),
+        Column("project_name", "Project", link=lambda r: f"/awards/applications/{r['id']}"),
         Column("project_ref", "Project reference"),
-        Column("state", "State"),
+        Column("state", "State", filter=True),
+        Column("lead_unit", "Lead unit", filter=True, sortable=False),
         Column("maximum", "Maximum", "money"),
         Column("approved", "Approved", "money"),
         Column("submitted_at", "Submitted", "date"),
         Column("notice_ends", "Notice ends", "date"),
-        Column("paid_on", "Paid on"),
+        Column("paid_on", "Paid on", sortable=False),
     ),
     sort="id",
+    desc=True,
+    attrs=_app_attrs,
+)
+FINAL = ListSpec(
+    "final",
+    "Final awards",
+    (
+        Column("id", "#", "num"),
+        Column("program", "Measure", filter=True),
+        Column("applicant", "Applicant"),
+        Column("city", "City", "city", filter=True),
+        Column("project_name", "Project"),
+        Column("amount", "Amount (yuan)", "money"),
+        Column("case", "Case by case"),
+        Column("decided_on", "Decided on"),
+        Column("year", "Year of decision", filter=True),
+        Column("state", "State", filter=True),
+    ),
+    sort="id",
+    attrs=lambda r: {"app": r["id"], "state": r["state_value"]},
 )
 
 
-def _applications_workbook(request: Request, apps: object) -> Response:
-    lang: str = getattr(request.state, "lang", "zh")
+def _app_rows(apps: object, lang: str) -> list[dict[str, object]]:
+    """Applications as the list reads them: measure and state in words, raw values kept for data-*."""
     labels = _labels(lang)
-    rows = [
-        dict(a) | {"measure": labels["measure"](a["program"]), "state": labels["state_label"](a["state"])}
+    return [
+        dict(a)
+        | {
+            "program": labels["measure"](a["program"]),
+            "state": labels["state_label"](a["state"])
+            + (f" · {gettext(lang, 'case by case')}" if a.get("case_by_case") else ""),
+            "program_value": a["program"],
+            "state_value": a["state"],
+        }
         for a in (apps if isinstance(apps, list) else [])
     ]
-    return listing.export_response(APPLICATIONS, rows, lang)
 
 
 @router.get("/awards/applications", response_model=None)
@@ -447,64 +482,79 @@ def applications_page(
     who: PrincipalDep,
     uow: UowDep,
     platform: PlatformDep,
-    program: str = "",
-    state: str = "",
-    city: str = "",
     call_id: str = "",
-    lead_unit: str = "",
     queue: str = "",
-    page: int = 1,
 ) -> Response:
-    """The applications the caller may see (an applicant's own, a city's, all for the province), filtered
-    and paged; ``queue=1`` keeps those awaiting the caller's review."""
+    """The applications the caller may see (an applicant's own, a city's, all for the province), filtered,
+    ordered and paged by the database; ``queue=1`` keeps those awaiting the caller's review. Older links'
+    ``program``, ``state``, ``city`` and ``lead_unit`` read as the list's filters."""
     _login(who)
-    page = max(1, min(page, 10**6))
+    lang: str = getattr(request.state, "lang", "zh")
+    params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    asked = listing.query(APPLICATIONS, params, {k: k for k in ("program", "state", "city", "lead_unit")})
     want_queue = queue == "1" and who.role in REVIEWERS
-    export = request.query_params.get("export") == "xlsx"
-    found = services.list_applications(
-        uow,
-        who,
-        platform.clock.now(),
-        program=program or None,
-        state=state or None,
-        city=city or None,
-        call_id=_int(call_id, "call_id"),
-        lead_unit=lead_unit or None,
-        queue=want_queue,
-        limit=EXPORT_ROWS if export else PAGE_SIZE,
-        offset=0 if export else (page - 1) * PAGE_SIZE,
-    )
-    if export:  # the whole filtered list as Excel, headers in the page's language, names not codes
-        return _applications_workbook(request, found["applications"])
-    total = int(str(found["total"]))
-    filters = {
-        "program": program,
-        "state": state,
-        "city": city,
-        "call_id": call_id,
-        "lead_unit": lead_unit,
-        "queue": "1" if want_queue else "",
-    }
+    export = params.get("export") == "xlsx"
+    f = asked.filters
 
-    def link(p: int) -> str:
-        return "/awards/applications?" + urlencode(
-            {k: v for k, v in {**filters, "page": str(p)}.items() if v}
+    def fetch(limit: int, offset: int) -> dict[str, object]:
+        return services.list_applications(
+            uow,
+            who,
+            platform.clock.now(),
+            program=f.get("program"),
+            state=f.get("state"),
+            city=f.get("city"),
+            call_id=_int(call_id, "call_id"),
+            lead_unit=f.get("lead_unit"),
+            queue=want_queue,
+            limit=limit,
+            offset=offset,
+            search=asked.q,
+            sort=asked.sort if asked.sort in services.SORTS else "id",
+            desc=asked.desc,
         )
 
-    ctx = {
-        "apps": found["applications"],
-        "export_url": "/awards/applications?"
-        + urlencode({k: v for k, v in {**filters, "export": "xlsx"}.items() if v}),
-        "total": total,
-        "page": page,
-        "pages": max(1, -(-total // PAGE_SIZE)),
-        "link": link,
-        "filters": filters,
-        "states": [s.value for s in awards_model.State],
-        "is_reviewer": who.role in REVIEWERS,
-        "lead_units": _lead_units(platform.packs.current()),
+    found = fetch(EXPORT_CHUNK, 0) if export else fetch(asked.per_page, (asked.page - 1) * asked.per_page)
+    if export:  # the whole filtered list, a thousand at a time (the service's most per call)
+        got = list(_list(found["applications"]))
+        while len(got) < min(int(str(found["total"])), EXPORT_ROWS):
+            got += _list(fetch(EXPORT_CHUNK, len(got))["applications"])
+        found = {"applications": got[:EXPORT_ROWS], "total": len(got)}
+    rows = _app_rows(found["applications"], lang)
+    if export:  # the whole filtered list as Excel, headers in the page's language, names not codes
+        return listing.export_response(APPLICATIONS, rows, lang)
+    labels = _labels(lang)
+    options = {
+        "program": [(p, labels["measure"](p)) for p in PROGRAMS],
+        "state": [(s.value, labels["state_label"](s.value)) for s in awards_model.State],
+        "lead_unit": [(u, u) for u in _lead_units(platform.packs.current())],
     }
-    return _page(request, "awards/applications.html", ctx)
+    if who.role in {Role.PROVINCE, Role.FINANCE, Role.ADMIN}:
+        options["city"] = [(c.code, c.name(lang)) for c in all_cities()]
+    lv = listing.paged(
+        request,
+        APPLICATIONS,
+        asked,
+        rows,
+        int(str(found["total"])),
+        options,
+        keep={"queue": "1" if want_queue else "", "call_id": call_id},
+    )
+    heading = (
+        "Review queue"
+        if want_queue
+        else "My applications"
+        if who.role in {Role.USER, Role.ORG_ADMIN, Role.OPERATOR}
+        else "Applications"
+    )
+    links = (
+        [("/awards/applications?queue=1", "Awaiting my review"), ("/awards/applications", "all I may see")]
+        if who.role in REVIEWERS
+        else []
+    )
+    return _page(
+        request, "awards/list.html", {"lists": [lv], "heading": heading, "links": links, "sum": None}
+    )
 
 
 def _lead_units(packs: PackSet) -> list[str]:
@@ -556,6 +606,15 @@ def _application(
     ]
     first_case = next((a for a in approvals if a["case_by_case"]), None)
     decision = _dict(app.get("decision"))
+    version = (
+        platform.packs.current().resolve(
+            str(decision["program"]),
+            dt.date.fromisoformat(str(decision["on"])),
+            _opt_str(decision.get("pack")),
+        )
+        if decision.get("program") and decision.get("on")
+        else None
+    )
     uses = (
         payouts.match_uses(uow, app_id)
         if app["program"] == "art8" and state is awards_model.State.PAID
@@ -566,6 +625,7 @@ def _application(
     ctx: dict[str, object] = {
         "app": app,
         "decision": decision,
+        "words": display.pack_words(version, request.state.lang) | labels,
         "editable": editable,
         "stage": stage.value if stage else None,
         "fields": fields,
@@ -592,6 +652,10 @@ def _application(
         "form_fields": _form_fields(fields, len(declared) + SPARE_FUNDING_LINES),
     }
     return _page(request, "awards/application.html", ctx | (extra or {}), status_code)
+
+
+def _opt_str(value: object) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _opt_int(value: object) -> int | None:
@@ -769,35 +833,38 @@ async def objection_form(
     return RedirectResponse(f"/awards/notice?objected={app_id}#notice-{app_id}", status_code=303)
 
 
-@router.get("/awards/final", response_class=HTMLResponse)
+@router.get("/awards/final", response_model=None)
 def final_page(
     request: Request,
-    who: PrincipalDep,
     uow: UowDep,
     platform: PlatformDep,
     program: str = "",
     year: str = "",
-    page: int = 1,
-) -> HTMLResponse:
-    """Final and paid awards by measure and year of decision (public), paged."""
+) -> Response:
+    """Final and paid awards by measure and year of decision (public) on the shared list; older links'
+    ``program`` and ``year`` narrow it first."""
+    lang: str = getattr(request.state, "lang", "zh")
     items = reports.final_awards(uow, platform.clock.now(), program or None, _int(year, "year"))
-    page = max(1, min(page, 10**6))
-    filters = {"program": program, "year": year}
-
-    def link(p: int) -> str:
-        return "/awards/final?" + urlencode({k: v for k, v in {**filters, "page": str(p)}.items() if v})
-
-    total = sum(int(str(a["amount"]).replace(".", "")) for a in items)
-    ctx = {
-        "items": items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-        "count": len(items),
-        "sum": f"{total // 100:,}.{total % 100:02d}",
-        "page": page,
-        "pages": max(1, -(-len(items) // PAGE_SIZE)),
-        "link": link,
-        "filters": filters,
-    }
-    return _page(request, "awards/final.html", ctx)
+    labels = _labels(lang)
+    rows = [
+        dict(a)
+        | {
+            "program": labels["measure"](a["program"]),
+            "state": labels["state_label"](a["state"]),
+            "state_value": a["state"],
+            "case": gettext(lang, "case by case") if a.get("case_by_case") else "",
+            "year": str(a.get("decided_on") or "")[:4],
+        }
+        for a in items
+    ]
+    lv = listing.view(request, FINAL, rows)
+    if isinstance(lv, Response):
+        return lv
+    lv.keep = {k: v for k, v in {"program": program, "year": year}.items() if v}
+    total = sum((Decimal(str(a["amount"])) for a in items), Decimal(0))
+    return _page(
+        request, "awards/list.html", {"lists": [lv], "heading": "Final awards", "links": [], "sum": total}
+    )
 
 
 @router.get("/awards/objections", response_class=HTMLResponse)
@@ -1022,13 +1089,65 @@ async def cancel_form(
     return RedirectResponse(f"/awards/batches/{batch_id}", status_code=303)
 
 
-@router.get("/awards/payments", response_class=HTMLResponse)
-def payments_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
-    """Compute vouchers granted and paid, and awards with their payment: one's own, or all for the office."""
+def _app_link(app_id: object) -> str:
+    return f"/awards/applications/{app_id}"
+
+
+VOUCHER_PAYMENTS = ListSpec(
+    "voucher-payments",
+    "Compute vouchers granted and paid",
+    (
+        Column("organization", "Organization"),
+        Column("granted", "Granted (yuan)", "money"),
+        Column("paid", "Paid (yuan)", "money"),
+        Column("owed", "Still owed (yuan)", "money"),
+    ),
+    sort="organization",
+    attrs=lambda r: {"org": r["org_id"]},
+)
+AWARD_PAYMENTS = ListSpec(
+    "award-payments",
+    "Awards and their payment",
+    (
+        Column(
+            "application_id",
+            "Application",
+            "num",
+            link=lambda r: f"/awards/applications/{r['application_id']}",
+        ),
+        Column("program", "Measure", filter=True),
+        Column("payee", "Payee", filter=True),
+        Column("approved", "Approved", "money"),
+        Column("state", "State", filter=True),
+        Column("paid_on", "Paid on"),
+    ),
+    sort="application_id",
+    desc=True,
+)
+
+
+@router.get("/awards/payments", response_model=None)
+def payments_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+    """Compute vouchers granted and paid, and awards with their payment: one's own, or all for the office;
+    two lists on one page (``?export=xlsx&list=`` names the one to export)."""
     _login(who, "log in to see payments")
-    vouchers = payments.voucher_payments(uow, who) if who.role is not Role.CITY else []
-    awards = payments.award_payments(uow, who, platform.clock.now())
-    return _page(request, "awards/payments.html", {"vouchers": vouchers, "awards": awards})
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    lists: list[listing.ListView] = []
+    if who.role is not Role.CITY:
+        vouchers = listing.view(request, VOUCHER_PAYMENTS, payments.voucher_payments(uow, who))
+        if isinstance(vouchers, Response):
+            return vouchers
+        lists.append(vouchers)
+    rows = [
+        dict(a) | {"program": labels["measure"](a["program"]), "state": labels["state_label"](a["state"])}
+        for a in payments.award_payments(uow, who, platform.clock.now())
+    ]
+    awards = listing.view(request, AWARD_PAYMENTS, rows)
+    if isinstance(awards, Response):
+        return awards
+    lists.append(awards)
+    ctx = {"lists": lists, "heading": "Payments", "links": [], "sum": None}
+    return _page(request, "awards/list.html", ctx)
 
 
 # the city's side ---------------------------------------------------------------------------------

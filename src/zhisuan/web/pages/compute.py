@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,6 +20,7 @@ from zhisuan.core.regions import all_cities
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web import listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -48,18 +49,148 @@ def _sh(value: object) -> str:
     return f"{value.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"  # type: ignore[attr-defined]
 
 
-@router.get("/centers", response_class=HTMLResponse)
-def centers_page(request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep) -> HTMLResponse:
+CENTERS = ListSpec(
+    "centers",
+    "Centers and pools",
+    (
+        Column("name", "Center", link=lambda r: f"/centers/{r['center']}" if not r.get("pool") else ""),
+        Column("city", "City", "city", filter=True),
+        Column("operator", "Operator", filter=True),
+        Column("accelerator", "Accelerator"),
+        Column("cards", "Cards", "num"),
+        Column("p", "Capacity (P)", "num"),
+        Column("price", "Yuan per card-hour"),
+        Column("queued", "Queued jobs it could run", "num"),
+        Column("running", "Running", "num"),
+        Column("placed", "Waiting at the center", "num"),
+        Column("busy", "Busy cards", "num"),
+        Column("now", "Utilization now"),
+        Column("window", "Last 24 h"),
+    ),
+    sort="name",
+    attrs=lambda r: {"pool": r["pool"]} if r.get("pool") else {"center": r["center"]},
+    children="pools",
+    row_class="center-row",
+    child_class="pool-row",
+)
+
+
+def _unavailable(pool: compute.PoolView, lang: str) -> str:
+    return "" if pool.available else f" ({gettext(lang, 'unavailable')}: {pool.unavailable_reason})"
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.0f}%"
+
+
+def _center_rows(ov: compute.Overview, lang: str) -> list[dict[str, object]]:
+    """A row per center with its pools beneath (names, a city code the list names, prices with bands)."""
+    rows: list[dict[str, object]] = []
+    for c in ov.centers:
+        pools = [
+            {
+                "center": c.center.key,
+                "pool": p.pool.key,
+                "name": f"↳ {p.pool.key}" + _unavailable(p.pool, lang),
+                "operator": "",
+                "accelerator": f"{p.pool.accelerator} · {p.pool.engine}"
+                + (f" · {gettext(lang, 'domestic')}" if p.pool.domestic else ""),
+                "cards": f"{p.pool.nodes}×{p.pool.cards_per_node}",
+                "p": p.pool.capacity_p,
+                "price": "; ".join(
+                    [str(p.pool.price.to_decimal())]
+                    + [f"{a}–{b} h: {pr.to_decimal()}" for a, b, pr in p.pool.bands]
+                ),
+                "queued": p.eligible_queued,
+                "running": p.running,
+                "placed": p.placed,
+                "busy": p.busy_cards,
+                "now": _pct(p.utilization_now),
+                "window": _pct(p.utilization_window),
+            }
+            for p in c.pools
+        ]
+        rows.append(
+            {
+                "center": c.center.key,
+                "name": c.center.display_name(lang),
+                "city": c.center.city_code,
+                "operator": c.center.operator_name,
+                "accelerator": f"{len(c.pools)} {gettext(lang, 'pools')}",
+                "cards": c.center.cards,
+                "p": c.center.capacity_p,
+                "price": "",
+                "queued": c.eligible_queued,
+                "running": c.running,
+                "placed": c.placed,
+                "busy": c.busy_cards,
+                "now": _pct(c.utilization_now),
+                "window": _pct(c.utilization_window),
+                "pools": pools,
+            }
+        )
+    return rows
+
+
+@router.get("/centers", response_model=None)
+def centers_page(request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep) -> Response:
+    """The province's figures, then every center with its pools on the shared list (public)."""
     ov = compute.overview(uow, platform.clock.now())
-    return render(request, "compute/centers.html", {"ov": ov, "sh": _sh})
+    lv = listing.view(request, CENTERS, _center_rows(ov, request.state.lang))
+    if isinstance(lv, Response):
+        return lv
+    return render(request, "compute/centers.html", {"ov": ov, "lv": lv, "sh": _sh})
 
 
-@router.get("/operations", response_class=HTMLResponse)
-def operations_page(request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
+ENGINES = ListSpec(
+    "engines",
+    "Engine health by center",
+    (
+        Column("center_name", "Center", link=lambda r: f"/centers/{r['center']}"),
+        Column("operator", "Operator", filter=True),
+        Column("engines", "Engine", filter=True),
+        Column("pools", "Pools", "num"),
+        Column("reachable", "Reachable", "word", filter=True),
+        Column("checked", "Last check", "date"),
+        Column("capacity", "Free / total cards"),
+        Column("out", "Out of service"),
+    ),
+    sort="center_name",
+)
+
+
+def _engine_rows(rows: list[dict[str, Any]], lang: str) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for r in rows:
+        live = r.get("live")
+        out.append(
+            {
+                "center": r["center"],
+                "center_name": r["name_en"] if lang == "en" and r.get("name_en") else r["name"],
+                "operator": r["operator"],
+                "engines": ", ".join(r["engines"]),
+                "pools": r["pools"],
+                "reachable": ("yes" if live["reachable"] else "no") if live else "not checked",
+                "checked": live["checked_at"] if live else None,
+                "capacity": "; ".join(f"{m} {c['free']} / {c['total']}" for m, c in live["capacity"].items())
+                if live
+                else "",
+                "out": "; ".join(f"{u['pool']} {u['reason']}" for u in r["unavailable"]) or "—",
+                "message": live["message"] if live and not live["reachable"] else "",
+            }
+        )
+    return out
+
+
+@router.get("/operations", response_model=None)
+def operations_page(request: Request, uow: UowDep, who: PrincipalDep) -> Response:
     """Engine health per center the caller may watch (operators: their own centers)."""
     worker = current_worker()
-    rows = engine_status(uow, who, worker)
-    return render(request, "compute/operations.html", {"rows": rows, "worker": worker})
+    rows = _engine_rows(engine_status(uow, who, worker), request.state.lang)
+    lv = listing.view(request, ENGINES, rows)
+    if isinstance(lv, Response):
+        return lv
+    return render(request, "compute/operations.html", {"lv": lv, "worker": worker})
 
 
 def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
@@ -232,16 +363,48 @@ def submit_form(
     return RedirectResponse(f"/jobs/{view.id}?submitted=1", status_code=303)
 
 
-@router.get("/jobs/held", response_class=HTMLResponse)
-def held_page(request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
+HELD = ListSpec(
+    "held",
+    "Held jobs and why",
+    (
+        Column("id", "#", "num", link=lambda r: f"/jobs/{r['id']}"),
+        Column("kind", "Held for", "word", filter=True),
+        Column("org", "Organization", filter=True),
+        Column("name", "Name"),
+        Column("cards", "Cards", "num"),
+        Column("submitted", "Submitted", "date"),
+        Column("held_since", "Held since", "date"),
+        Column("reason", "Reason"),
+    ),
+    sort="held_since",
+)
+#: why jobs wait, in the order the page counts them
+HOLD_KINDS = ("quota", "budget", "unavailable", "unrunnable", "engine", "reserved", "capacity")
+
+
+@router.get("/jobs/held", response_model=None)
+def held_page(request: Request, uow: UowDep, who: PrincipalDep) -> Response:
+    """Queued jobs the scheduler could not start, by reason: counts per reason, then the list."""
     _login(who)
     jobs = compute.list_jobs(uow, who, held_only=True, limit=2000)
-    kinds: dict[str, list[compute.JobView]] = {}
-    for j in jobs:
-        kinds.setdefault(j.hold_kind or "capacity", []).append(j)
-    order = ["quota", "budget", "unavailable", "unrunnable", "engine", "reserved", "capacity"]
-    grouped = [(k, kinds[k]) for k in order if k in kinds]
-    return render(request, "compute/held.html", {"grouped": grouped, "total": len(jobs), "sh": _sh})
+    rows = [
+        {
+            "id": int(j.id),
+            "kind": j.hold_kind or "capacity",
+            "org": j.org_name,
+            "name": j.name,
+            "cards": j.cards,
+            "submitted": j.submitted_at,
+            "held_since": j.held_since,
+            "reason": j.hold_reason or "",
+        }
+        for j in jobs
+    ]
+    lv = listing.view(request, HELD, rows)
+    if isinstance(lv, Response):
+        return lv
+    counts = [(k, n) for k in HOLD_KINDS if (n := sum(r["kind"] == k for r in rows))]
+    return render(request, "compute/held.html", {"lv": lv, "counts": counts, "total": len(rows)})
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)

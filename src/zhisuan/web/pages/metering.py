@@ -12,9 +12,9 @@ from zhisuan import compute, metering
 from zhisuan.accounts.services import org_names
 from zhisuan.core.access import Action, Kind, Principal, Role, authorize, require_role, visible_scope
 from zhisuan.core.clock import Month
-from zhisuan.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from zhisuan.core.errors import AuthenticationError, PermissionDeniedError, PolicyError, ValidationError
 from zhisuan.store.uow import UnitOfWork
-from zhisuan.web import listing
+from zhisuan.web import display, listing
 from zhisuan.web.api.metering import _bill_resource
 from zhisuan.web.deps import PlatformDep, PrincipalDep, RowId, UowDep, check_csrf
 from zhisuan.web.listing import Column, ListSpec
@@ -267,6 +267,24 @@ def _reason(text: str, lang: str) -> str:
     return zh if lang == "zh" else en
 
 
+def _pack_words(platform: PlatformDep, vouchers: list[dict[str, object]], lang: str) -> dict[str, str]:
+    """The names in the vouchers' steps as the packs that judged them describe them."""
+    packs = platform.packs.current()
+    words: dict[str, str] = {}
+    for pack_id in sorted({str(v.get("pack") or "") for v in vouchers} - {""}):
+        try:
+            pack = packs.pack(pack_id)
+        except PolicyError:  # a pack no longer loaded: the catalogs' words do
+            continue
+        for version in pack.articles.values():
+            words |= display.pack_words(version, lang)
+    return words
+
+
+def _dicts(value: object) -> list[dict[str, object]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+
 def _names(uow: UnitOfWork, rows: list[dict[str, object]], lang: str) -> dict[str, dict[int, str]]:
     """Organization and center names for the rows on a page (the rows hold ids)."""
     orgs = org_names(uow, (int(str(r["org_id"])) for r in rows if "org_id" in r), lang)
@@ -275,7 +293,9 @@ def _names(uow: UnitOfWork, rows: list[dict[str, object]], lang: str) -> dict[st
 
 
 @router.get("/billing/bills/{bill_id}", response_class=HTMLResponse)
-def bill_page(bill_id: RowId, request: Request, uow: UowDep, who: PrincipalDep) -> HTMLResponse:
+def bill_page(
+    bill_id: RowId, request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep
+) -> HTMLResponse:
     authorize(who, Action.READ, _bill_resource(uow, bill_id))
     bill = metering.bill_detail(uow, bill_id)
     lines = bill["lines"]
@@ -288,6 +308,14 @@ def bill_page(bill_id: RowId, request: Request, uow: UowDep, who: PrincipalDep) 
     return render(
         request,
         "metering/bill.html",
-        {"bill": bill, "vouchers": vouchers, "half": lambda text: _reason(str(text), request.state.lang)}
+        {
+            "bill": bill,
+            "vouchers": vouchers,
+            "half": lambda text: _reason(str(text), request.state.lang),
+            "step_words": _pack_words(platform, vouchers, request.state.lang),
+            "step_orgs": org_names(
+                uow, display.step_org_ids(s for v in vouchers for s in _dicts(v["steps"])), request.state.lang
+            ),
+        }
         | _names(uow, [bill], request.state.lang),
     )

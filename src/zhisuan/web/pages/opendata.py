@@ -152,14 +152,81 @@ def dataset_page(
         if who.authenticated
         else []
     )
-    history = services.dataset_history(uow, who, identifier[:64]) if d["manageable"] else []
+    return _dataset(request, who, uow, platform, d, mine)
+
+
+def _dataset(
+    request: Request,
+    who: Principal,
+    uow: UowDep,
+    platform: PlatformDep,
+    d: Mapping[str, Any],
+    mine: list[dict[str, object]],
+    extra: Mapping[str, object] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    history = services.dataset_history(uow, who, str(d["identifier"])) if d["manageable"] else []
+    edit = {k: d.get(k) for k in EDITABLE} | {"keywords": "、".join(_strs(d.get("keywords")))}
     ctx = {
         "d": d,
         "requests": mine,
         "history": history,
         "may_request": who.role in {Role.USER, Role.ORG_ADMIN} and d["openness"] == "conditional",
+        "edit": edit,
     }
-    return _page(request, "opendata/dataset.html", ctx)
+    return _page(request, "opendata/dataset.html", ctx | dict(extra or {}), status_code)
+
+
+#: what the edit form changes (the API's PATCH takes the same; distributions have their own calls)
+EDITABLE = (
+    "title",
+    "description",
+    "openness",
+    "conditions",
+    "update_frequency",
+    "contact_name",
+    "contact_email",
+    "records",
+    "keywords",
+    "themes",
+    "formats",
+)
+
+
+def _dataset_fields(form: FormData) -> dict[str, Any]:
+    """A dataset form's fields (registering or editing): text as typed, themes and formats as lists."""
+    values: dict[str, Any] = {k: _text(form, k) for k in EDITABLE if k not in {"themes", "formats"}}
+    values["themes"] = [str(v) for v in form.getlist("themes")]
+    values["formats"] = [str(v) for v in form.getlist("formats")]
+    return values
+
+
+def _strs(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
+@router.post("/opendata/datasets/{identifier}/edit", response_model=None)
+async def edit_form(
+    request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
+) -> HTMLResponse | RedirectResponse:
+    """Change an entry from its page (its publisher or the data bureau): the same change, history and
+    audit as ``PATCH /api/v1/opendata/datasets/{id}``; a refused field is marked where it stands."""
+    form = await _form(request)
+    _login(who)
+    ident = identifier[:64]
+    values = _dataset_fields(form)
+    values["records"] = values["records"] or None
+    try:
+        services.update_dataset(uow, who, platform.clock, ident, values)
+        uow.commit()
+    except FORM_ERRORS as exc:
+        uow.rollback()
+        d = services.get_dataset(uow, who, ident)
+        if not d["manageable"]:
+            raise
+        ctx = {"edit": values, "error": exc.message, "error_field": exc.field or "", "editing": True}
+        return _dataset(request, who, uow, platform, d, [], ctx, exc.http_status)
+    return RedirectResponse(f"/opendata/datasets/{ident}?saved=1", status_code=303)
 
 
 @router.post("/opendata/datasets/{identifier}/request", response_model=None)
@@ -240,20 +307,7 @@ async def new_dataset_form(
     """Register a dataset (published at once when asked)."""
     form = await _form(request)
     _login(who)
-    keys = (
-        "title",
-        "description",
-        "openness",
-        "conditions",
-        "update_frequency",
-        "contact_name",
-        "contact_email",
-        "records",
-        "keywords",
-    )
-    values: dict[str, Any] = {k: _text(form, k) for k in keys}
-    values["themes"] = [str(v) for v in form.getlist("themes")]
-    values["formats"] = [str(v) for v in form.getlist("formats")]
+    values = _dataset_fields(form)
     try:
         out = services.create_dataset(uow, who, platform.clock, values, publish=_text(form, "publish") == "1")
         uow.commit()

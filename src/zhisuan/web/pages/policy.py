@@ -18,6 +18,7 @@ from zhisuan.policy import Decision, evaluate
 from zhisuan.policy.browse import article_rows, describe, pack_summary, packs_by_today
 from zhisuan.policy.packset import packs_period
 from zhisuan.policy.schema import FactSpec
+from zhisuan.web import display
 from zhisuan.web.deps import PlatformDep, PrincipalDep
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -117,6 +118,7 @@ def article_page(
         {
             "article": article,
             "version": shown,
+            "words": display.pack_words(shown, lang),
             "in_force": version is not None,
             "superseded_by": packs.superseded_by(article, day, pack) if error is None else None,
             "replaced_by": info.get("superseded"),

@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from zhisuan import publishing
 from zhisuan.core.errors import ZhisuanError
 from zhisuan.policy import PackError
+from zhisuan.web import listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -32,10 +34,28 @@ def _error(exc: ZhisuanError) -> dict[str, object]:
     }
 
 
-@router.get("/publish", response_class=HTMLResponse)
+VERSIONS = ListSpec(
+    "versions",
+    "Versions",
+    (
+        Column("id", "#", "num", link=lambda r: f"/publish/{r['id']}"),
+        Column("pack", "Pack", filter=True),
+        Column("version", "Version"),
+        Column("state", "State", "word", filter=True),
+        Column("submitted_by", "Submitted by", filter=True),
+        Column("submitted_at", "Submitted", "date"),
+        Column("decided_by", "Decided by"),
+        Column("decided_at", "Decided on", "date"),
+    ),
+    sort="id",
+    desc=True,
+)
+
+
+@router.get("/publish", response_model=None)
 def publish_page(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep, pack: str | None = None
-) -> HTMLResponse:
+) -> Response:
     """The versions so far and the form, pre-filled from the version in force of ``pack``."""
     publishing.check_may_publish(who)
     filename, text = publishing.text_in_force(uow, platform.packs, pack) if pack else ("", "")
@@ -52,12 +72,15 @@ def _form(
     review: dict[str, object] | None = None,
     error: dict[str, object] | None = None,
     note: str = "",
-) -> HTMLResponse:
+) -> Response:
+    lv = listing.view(request, VERSIONS, publishing.list_versions(uow, who))
+    if isinstance(lv, Response):
+        return lv
     return render(
         request,
         "publishing/index.html",
         {
-            "versions": publishing.list_versions(uow, who),
+            "lv": lv,
             "packs": sorted(p.id for p in platform.packs.current()),
             "text": text,
             "filename": filename,
@@ -81,7 +104,7 @@ async def publish_form(
     note: Annotated[str, Form()] = "",
     action: Annotated[str, Form()] = "check",
     upload: Annotated[UploadFile | None, File()] = None,
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Check the YAML (an uploaded file replaces the text) or submit it for approval."""
     check_csrf(request, csrf_token)
     publishing.check_may_publish(who)
