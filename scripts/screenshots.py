@@ -48,6 +48,10 @@ PAGES: tuple[tuple[str, str | None, str], ...] = (
     ("home-data-bureau", "databureau", "/"),
     ("home-admin", "admin", "/"),
     ("audit", "admin", "/audit"),
+    ("opendata", None, "/opendata"),
+    ("opendata-bulletins", None, "/opendata/bulletins"),
+    ("registries", None, "/registries"),
+    ("scenario-bulletins", None, "/bulletins"),
 )
 
 
