@@ -187,7 +187,7 @@ def test_a_chinese_page_explains_the_decision_in_chinese_with_every_part(client:
     page = client.get("/policy/art1", params=ART1_QUERY).text
     assert 'id="amount">0.00<' in page
     assert 'id="decision-part-construction_support"' in page
-    assert "不通过：项目新增算力规模 = 399 &lt; 400" in page and "有效" in page  # the fact by its Chinese name
+    assert "不通过：项目新增算力规模 = 399 &lt; 400" in page and "有效" in page  # fact by its name
     assert "pass:" not in page and "fail:" not in page and "skipped:" not in page
     assert "另：智算中心建设要素保障" in page
     english = client.get("/policy/art1", params={**ART1_QUERY, "lang": "en"}).text
