@@ -525,7 +525,8 @@ def demo(
     out.print(
         "pages: / (each role's home after login) · /dashboard (the province map) · /centers · /jobs"
         " · /jobs/held · /operations (engines) · /billing (bills, vouchers, usage; finance settles a month)"
-        " · /policy · /metrics — log in as province, finance, hefei, xinghe, op-hf-chaohu … for each role"
+        " · /policy · /awards/calls · /opendata (the catalog) · /registries · /bulletins · /metrics"
+        " — log in as province, finance, hefei, databureau, xinghe, op-hf-chaohu … for each role"
     )
     out.print(f"admin login: [bold]admin[/] / [bold]{secret}[/]")
     if serve_after:
