@@ -10,12 +10,13 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from sqlalchemy.exc import OperationalError
+from starlette.datastructures import FormData
 
 from zhisuan import accounts
 from zhisuan.accounts import sessions
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import ANONYMOUS, Principal
-from zhisuan.core.errors import AuthenticationError, PermissionDeniedError
+from zhisuan.core.errors import AuthenticationError, PermissionDeniedError, ZhisuanError
 from zhisuan.core.ids import MAX_ID, MAX_INT_ID
 from zhisuan.store.uow import UnitOfWork
 
@@ -53,6 +54,24 @@ def check_csrf(request: Request, sent: str | None) -> None:
         raise PermissionDeniedError(
             "the form has expired or did not come from this site; reload and try again"
         )
+
+
+def form_text(form: FormData, name: str) -> str:
+    """A form field's text, stripped ("" when absent or a file)."""
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token is checked (closed again when it is refused)."""
+    form = await request.form()
+    sent = form.get("csrf_token")
+    try:
+        check_csrf(request, sent if isinstance(sent, str) else None)
+    except ZhisuanError:
+        await form.close()
+        raise
+    return form
 
 
 def get_principal(

@@ -29,7 +29,7 @@ from zhisuan.core.regions import all_cities
 from zhisuan.core.regions import city as city_of
 from zhisuan.policy import PackSet
 from zhisuan.web import display, listing
-from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, checked_form, form_text
 from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
@@ -146,22 +146,6 @@ def _status(exc: ZhisuanError) -> int:
     return exc.http_status
 
 
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-async def _form(request: Request) -> FormData:
-    form = await request.form()
-    sent = form.get("csrf_token")
-    try:
-        check_csrf(request, sent if isinstance(sent, str) else None)
-    except ZhisuanError:
-        await form.close()
-        raise
-    return form
-
-
 async def _upload(form: FormData) -> tuple[bytes, str] | None:
     """The uploaded ``file`` (at most one byte over the limit is read), and the form's files closed."""
     try:
@@ -211,10 +195,11 @@ async def create_call_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Open a call (province)."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who, "log in to open a call")
     values = {
-        k: _text(form, k) for k in ("program", "title", "opens_on", "closes_on", "budget_year", "max_awards")
+        k: form_text(form, k)
+        for k in ("program", "title", "opens_on", "closes_on", "budget_year", "max_awards")
     }
     try:
         out = services.create_call(
@@ -319,7 +304,7 @@ def _typed_facts(form: FormData, fields: list[Mapping[str, object]]) -> dict[str
     for f in fields:
         if f.get("recorded"):
             continue
-        raw = _text(form, f"fact_{f['name']}")
+        raw = form_text(form, f"fact_{f['name']}")
         if f.get("type") == "bool" and raw in {"true", "false"}:
             out[str(f["name"])] = raw == "true"
         else:
@@ -333,7 +318,7 @@ def _funding(form: FormData) -> tuple[list[dict[str, object]], list[dict[str, ob
     typed: list[dict[str, object]] = []
     i = 0  # the form numbers its lines from 0
     while f"funding_source_{i}" in form and i < 40:
-        row: dict[str, str] = {k: _text(form, f"funding_{k}_{i}") for k in ("source", "amount", "year")}
+        row: dict[str, str] = {k: form_text(form, f"funding_{k}_{i}") for k in ("source", "amount", "year")}
         i += 1
         if not any(row.values()):
             continue
@@ -350,9 +335,9 @@ def _application_data(
 ) -> tuple[dict[str, Any], dict[str, object]]:
     lines, typed = _funding(form)
     data: dict[str, Any] = {
-        "project_ref": _text(form, "project_ref"),
-        "project_name": _text(form, "project_name"),
-        "event_on": _text(form, "event_on"),
+        "project_ref": form_text(form, "project_ref"),
+        "project_name": form_text(form, "project_name"),
+        "event_on": form_text(form, "event_on"),
         "facts": _typed_facts(form, fields),
         "other_funding": lines,
     }
@@ -371,7 +356,7 @@ async def apply_form(
     request: Request, call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Start a draft in a call, and submit it at once when asked to."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who, "log in to apply")
     packs = platform.packs.current()
     call = services.get_call(uow, packs, call_id, platform.clock.now())
@@ -380,7 +365,7 @@ async def apply_form(
     data, shown = _application_data(form, fields)
     try:
         out = services.create_application(uow, who, packs, platform.clock, call_id, data)
-        if _text(form, "action") == "submit":
+        if form_text(form, "action") == "submit":
             out = services.submit(uow, who, packs, platform.clock, int(str(out["id"])))
         uow.commit()
     except FORM_ERRORS as exc:
@@ -690,7 +675,7 @@ async def edit_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Save a draft or returned application, and submit (or resubmit) it when asked to."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
     packs = platform.packs.current()
     app = services.get_application(uow, who, packs, app_id, platform.clock.now())
@@ -699,7 +684,7 @@ async def edit_form(
     data, shown = _application_data(form, fields)
     try:
         services.update_application(uow, who, packs, platform.clock, app_id, data)
-        if _text(form, "action") == "submit":
+        if form_text(form, "action") == "submit":
             services.submit(uow, who, packs, platform.clock, app_id)
         uow.commit()
     except FORM_ERRORS as exc:
@@ -713,7 +698,7 @@ async def evidence_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Attach an evidence file (multipart): PDF, images or Excel, size-limited; a clear message otherwise."""
-    form = await _form(request)
+    form = await checked_form(request)
     upload = await _upload(form)
     _login(who)
     try:
@@ -752,9 +737,9 @@ async def review_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """A reviewer's step: recommend or approve (amount, uplift, case by case), reject or return (reason)."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    typed = {k: _text(form, k) for k in ("action", "amount", "reason")}
+    typed = {k: form_text(form, k) for k in ("action", "amount", "reason")}
     data: dict[str, object] = {
         "action": typed["action"],
         "amount": typed["amount"] or None,
@@ -780,9 +765,9 @@ async def match_use_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """The city reports how it used a paid art. 8 match."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    data = {k: _text(form, k) for k in ("used_for", "amount", "description")}
+    data = {k: form_text(form, k) for k in ("used_for", "amount", "description")}
     try:
         payouts.report_match_use(uow, who, platform.clock, app_id, data)
         uow.commit()
@@ -820,9 +805,9 @@ async def objection_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Lodge an objection with a reason (logged-in users); it holds the award until the province decides."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who, "log in to lodge an objection")
-    reason = _text(form, "reason")
+    reason = form_text(form, "reason")
     try:
         notice.lodge_objection(uow, who, platform.clock, app_id, reason)
         uow.commit()
@@ -897,9 +882,9 @@ async def resolve_form(
     request: Request, objection_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Resolve an objection (province): dismissed, or upheld (the award is withdrawn), with a note."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    outcome, note = _text(form, "outcome"), _text(form, "note")
+    outcome, note = form_text(form, "outcome"), form_text(form, "note")
     try:
         notice.resolve_objection(uow, who, platform.clock, objection_id, outcome, note)
         uow.commit()
@@ -955,9 +940,9 @@ async def fund_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Fund a budget (finance), once per reference."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    values = {k: _text(form, k) for k in ("program", "year", "amount", "payer", "reference")}
+    values = {k: form_text(form, k) for k in ("program", "year", "amount", "payer", "reference")}
     try:
         payments.fund_budget(
             uow,
@@ -1005,9 +990,9 @@ async def batch_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """A draft batch of final awards, or of granted vouchers up to a month, for one payer."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    values = {k: _text(form, k) for k in ("kind", "payer", "month")}
+    values = {k: form_text(form, k) for k in ("kind", "payer", "month")}
     try:
         out = payments.create_batch(
             uow,
@@ -1057,9 +1042,9 @@ async def pay_form(
     request: Request, batch_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Record that a draft batch was paid: the payment reference and date."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    values = {k: _text(form, k) for k in ("reference", "paid_on")}
+    values = {k: form_text(form, k) for k in ("reference", "paid_on")}
     try:
         payments.pay_batch(
             uow, who, platform.clock, batch_id, reference=values["reference"], paid_on=values["paid_on"]
@@ -1076,9 +1061,9 @@ async def cancel_form(
     request: Request, batch_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Cancel a draft batch with a reason; what it held is free for the next batch."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    reason = _text(form, "reason")
+    reason = form_text(form, "reason")
     try:
         payments.cancel_batch(uow, who, platform.clock, batch_id, reason)
         uow.commit()
@@ -1190,10 +1175,10 @@ async def payout_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Record a payout the city made, with its evidence file (multipart)."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
     names = ("program", "kind", "project_ref", "project_name", "recipient", "amount", "paid_on", "note")
-    values = {k: _text(form, k) for k in names}
+    values = {k: form_text(form, k) for k in names}
     evidence = await _upload(form)
     try:
         payouts.record_payout(uow, who, platform.clock, platform.settings.data_dir, values, evidence)

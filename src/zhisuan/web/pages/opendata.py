@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData, UploadFile
 
 from zhisuan.core.access import Principal, Role
-from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationError, ZhisuanError
+from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationError
 from zhisuan.opendata import bulletins, dcat, imports, model, services, suppliers
 from zhisuan.opendata.search import Filters
-from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, checked_form, form_text
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -65,22 +65,6 @@ def _page(request: Request, template: str, ctx: Mapping[str, Any], status_code: 
     lang: str = getattr(request.state, "lang", "zh")
     base = {"THEMES": model.THEMES, "FORMATS": model.FORMATS, "FREQUENCIES": model.FREQUENCIES, "Role": Role}
     return render(request, template, base | _labels(lang) | dict(ctx), status_code)
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-async def _form(request: Request) -> FormData:
-    form = await request.form()
-    sent = form.get("csrf_token")
-    try:
-        check_csrf(request, sent if isinstance(sent, str) else None)
-    except ZhisuanError:
-        await form.close()
-        raise
-    return form
 
 
 def _login(who: Principal) -> None:
@@ -195,7 +179,7 @@ EDITABLE = (
 
 def _dataset_fields(form: FormData) -> dict[str, Any]:
     """A dataset form's fields (registering or editing): text as typed, themes and formats as lists."""
-    values: dict[str, Any] = {k: _text(form, k) for k in EDITABLE if k not in {"themes", "formats"}}
+    values: dict[str, Any] = {k: form_text(form, k) for k in EDITABLE if k not in {"themes", "formats"}}
     values["themes"] = [str(v) for v in form.getlist("themes")]
     values["formats"] = [str(v) for v in form.getlist("formats")]
     return values
@@ -211,7 +195,7 @@ async def edit_form(
 ) -> HTMLResponse | RedirectResponse:
     """Change an entry from its page (its publisher or the data bureau): the same change, history and
     audit as ``PATCH /api/v1/opendata/datasets/{id}``; a refused field is marked where it stands."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
     ident = identifier[:64]
     values = _dataset_fields(form)
@@ -234,10 +218,10 @@ async def request_form(
     request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Ask for a conditional dataset, stating the purpose."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
     try:
-        services.request_access(uow, who, platform.clock, identifier[:64], _text(form, "purpose"))
+        services.request_access(uow, who, platform.clock, identifier[:64], form_text(form, "purpose"))
         uow.commit()
     except FORM_ERRORS as exc:
         uow.rollback()
@@ -248,7 +232,7 @@ async def request_form(
             "history": [],
             "may_request": True,
             "error": exc.message,
-            "purpose": _text(form, "purpose"),
+            "purpose": form_text(form, "purpose"),
         }
         return _page(request, "opendata/dataset.html", ctx, exc.http_status)
     return RedirectResponse(f"/opendata/datasets/{identifier[:64]}", status_code=303)
@@ -305,11 +289,12 @@ async def new_dataset_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Register a dataset (published at once when asked)."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
     values = _dataset_fields(form)
     try:
-        out = services.create_dataset(uow, who, platform.clock, values, publish=_text(form, "publish") == "1")
+        publish = form_text(form, "publish") == "1"
+        out = services.create_dataset(uow, who, platform.clock, values, publish=publish)
         uow.commit()
     except FORM_ERRORS as exc:
         uow.rollback()
@@ -329,9 +314,9 @@ async def state_form(
     request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> RedirectResponse:
     """Publish or withdraw an entry."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    services.set_state(uow, who, platform.clock, identifier[:64], _text(form, "state"))
+    services.set_state(uow, who, platform.clock, identifier[:64], form_text(form, "state"))
     uow.commit()
     return RedirectResponse(f"/opendata/datasets/{identifier[:64]}", status_code=303)
 
@@ -341,9 +326,9 @@ async def answer_form(
     request: Request, request_id: int, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Grant or refuse a request."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    body = {k: _text(form, k) or None for k in ("action", "conditions", "expires_on", "reason")}
+    body = {k: form_text(form, k) or None for k in ("action", "conditions", "expires_on", "reason")}
     try:
         services.answer_request(uow, who, platform.clock, min(request_id, 2**31 - 1), body)
         uow.commit()
@@ -360,10 +345,10 @@ async def import_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Register datasets or suppliers from a CSV or Excel file: all rows or none."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
     upload = form.get("file")
-    kind = _text(form, "kind")
+    kind = form_text(form, "kind")
     try:
         if not isinstance(upload, UploadFile):
             raise ValidationError("choose a file", field="file")
@@ -384,11 +369,11 @@ async def bulletin_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> HTMLResponse | RedirectResponse:
     """Generate or publish a quarter's bulletin (the data bureau)."""
-    form = await _form(request)
+    form = await checked_form(request)
     _login(who)
-    period = _text(form, "period")
+    period = form_text(form, "period")
     try:
-        if _text(form, "action") == "publish":
+        if form_text(form, "action") == "publish":
             bulletins.publish(uow, who, platform.clock, period)
         else:
             bulletins.generate(uow, who, platform.clock, period)
