@@ -226,7 +226,11 @@ def build_province(
     return Province(db, user_org, user, slurm_env, ray_address, now, installation)
 
 
-def run_until(worker: Worker, done: Callable[[], bool], timeout: float = 60) -> list[StepReport]:
+def run_until(
+    worker: Worker, done: Callable[[], bool], timeout: float = 60, slurm_env: dict[str, str] | None = None
+) -> list[StepReport]:
+    """Step the worker until ``done``; on a timeout fail with its last reports (and, given
+    ``slurm_env``, what Slurm says of its queue and nodes)."""
     reports = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -234,7 +238,13 @@ def run_until(worker: Worker, done: Callable[[], bool], timeout: float = 60) -> 
         if done():
             return reports
         time.sleep(0.3)
-    pytest.fail(f"worker did not get there in {timeout} s; last reports: {reports[-3:]}")
+    seen = ""
+    if slurm_env is not None:
+        seen = "\n".join(
+            subprocess.run(cmd, env=slurm_env, capture_output=True, text=True, check=False).stdout
+            for cmd in (["squeue", "-h", "-t", "all", "-o", "%i %j %T %r"], ["sinfo", "-N", "-h"])
+        )
+    pytest.fail(f"worker did not get there in {timeout} s; last reports: {reports[-3:]}\n{seen}")
 
 
 def _sacct_utc(text: str) -> dt.datetime:
@@ -359,12 +369,17 @@ def slurmctld(services_env: dict[str, str], slurm_env: dict[str, str]) -> Iterat
     def stop() -> None:
         pid = _pid(pidfile)
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        # Saving its state can take many seconds on a loaded machine; a second controller started
+        # before the first is gone cannot bind its port and exits, leaving none running.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 break
             time.sleep(0.1)
+        else:
+            pytest.fail(f"slurmctld (pid {pid}) did not stop within 120 s of SIGTERM")
         stopped.append(True)
 
     yield stop
@@ -378,13 +393,23 @@ def slurmctld(services_env: dict[str, str], slurm_env: dict[str, str]) -> Iterat
 def start_slurmctld(env: dict[str, str]) -> None:
     daemon = shutil.which("slurmctld") or "/usr/sbin/slurmctld"  # sbin may not be on a user's PATH
     subprocess.run([daemon], env=env, check=True, timeout=30)
-    for _ in range(150):
+    deadline = time.monotonic() + 120
+    states = ""
+    while time.monotonic() < deadline:
         out = subprocess.run(
-            ["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True, check=False
+            ["sinfo", "-h", "-N", "-o", "%N %t"], env=env, capture_output=True, text=True, check=False
         )
-        if out.returncode == 0 and any(s in out.stdout for s in ("idle", "mix", "alloc")):
+        states = out.stdout if out.returncode == 0 else out.stderr
+        if out.returncode == 0 and _all_nodes_up(out.stdout):
             return
         time.sleep(0.2)
+    pytest.fail(f"slurmctld did not come back with every node up within 120 s: {states!r}")
+
+
+def _all_nodes_up(sinfo_nodes: str) -> bool:
+    """Every node answers (no ``*``, the not-responding flag) and is idle, mixed or allocated."""
+    states = [line.split()[1] for line in sinfo_nodes.splitlines() if line.strip()]
+    return bool(states) and all(s in ("idle", "mix", "alloc") for s in states)
 
 
 def test_jobs_queued_in_slurm_survive_a_controller_restart_and_run_once(
@@ -401,7 +426,12 @@ def test_jobs_queued_in_slurm_survive_a_controller_restart_and_run_once(
     assert (province.pool("slurm-a100").unavailable_reason or "").startswith(ENGINE_DOWN)
 
     start_slurmctld(province.slurm_env)
-    run_until(worker, lambda: all(province.job(j).state == "completed" for j in (first, second)), timeout=90)
+    run_until(
+        worker,
+        lambda: all(province.job(j).state == "completed" for j in (first, second)),
+        timeout=90,
+        slurm_env=province.slurm_env,
+    )
     assert province.pool("slurm-a100").available is True
     for job_id in (first, second):
         runs = province.runs(job_id)
@@ -506,14 +536,10 @@ def test_worker_process_killed_with_sigkill_after_submit_is_reconciled_on_restar
     )
     assert restarted.reconcile().adopted == 1
     try:
-        run_until(restarted, lambda: province.job(job_id).state == "completed", timeout=120)
-    except pytest.fail.Exception as exc:  # say what Slurm and the database think, then fail
-        seen = [
-            subprocess.run(cmd, env=slurm_env, capture_output=True, text=True, check=False).stdout
-            for cmd in (["squeue", "-h", "-t", "all", "-o", "%i %j %T %r"], ["sinfo", "-N", "-h"])
-        ]
+        run_until(restarted, lambda: province.job(job_id).state == "completed", 120, slurm_env)
+    except pytest.fail.Exception as exc:  # say what the database thinks too, then fail
         job = province.job(job_id)
-        pytest.fail(f"{exc}\njob: {job.state} {job.engine_job_id} (killed worker: {engine_job_id})\n{seen}")
+        pytest.fail(f"{exc}\njob: {job.state} {job.engine_job_id} (killed worker: {engine_job_id})")
     assert province.job(job_id).engine_job_id == engine_job_id
     assert _slurm_jobs_named(slurm_env, province.engine_name(job_id), province.created) == [engine_job_id]
     cancel_installation_jobs(slurm_env, province.installation)
