@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from zhisuan import demo
 from zhisuan.accounts.services import user_principal
-from zhisuan.awards import payments, payouts, reports, services
+from zhisuan.awards import payments, payouts, reports, views
 from zhisuan.bootstrap import Platform
 from zhisuan.core.clock import UTC, ManualClock
 from zhisuan.core.credit_code import make_credit_code
@@ -101,9 +101,9 @@ def _the_awards_are_in_every_state(platform: Platform) -> None:
     with platform.uow() as uow:
         s = uow.session
         province = user_principal(uow, "province")
-        seen = services.list_applications(uow, province, now, limit=1000)["applications"]
+        seen = views.list_applications(uow, province, now, limit=1000)["applications"]
         assert isinstance(seen, list)
-        drafts = services.list_applications(uow, user_principal(uow, "nongzhi"), now, state="draft")
+        drafts = views.list_applications(uow, user_principal(uow, "nongzhi"), now, state="draft")
         states = {str(a["state"]) for a in seen} | ({"draft"} if drafts["total"] else set())
         assert states >= {"draft", "city_review", "province_review", "returned", "rejected"}
         assert states >= {"notice", "held", "final", "paid"}

@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from zhisuan import accounts
-from zhisuan.awards import payments, services
+from zhisuan.awards import calls, payments
 from zhisuan.bootstrap import Platform
 from zhisuan.core import security
 from zhisuan.core.access import Principal, Role
@@ -93,7 +93,7 @@ def office(
                 city_code=city,
             )
         pia = accounts.services.user_principal(uow, "pia")
-        call = services.create_call(
+        call = calls.create_call(
             uow,
             pia,
             platform.packs.current(),

@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.browser import running_server
 from zhisuan import accounts
 from zhisuan.accounts.services import user_principal
-from zhisuan.awards import payments, services
+from zhisuan.awards import calls, payments
 from zhisuan.bootstrap import bootstrap
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import shanghai_date
@@ -62,7 +62,7 @@ def _prepare(data_dir: Path) -> None:
                 uow, ROOT, username=username, password=PASSWORD, role=role, now=now, org=org, city_code=city
             )
         today = shanghai_date(now)
-        services.create_call(
+        calls.create_call(
             uow,
             user_principal(uow, "pia"),
             platform.packs.current(),

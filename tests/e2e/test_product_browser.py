@@ -25,7 +25,7 @@ import pytest
 from tests.e2e.browser import running_server
 from zhisuan import accounts, metering
 from zhisuan.accounts.services import user_principal
-from zhisuan.awards import services as awards
+from zhisuan.awards import applications, calls
 from zhisuan.bootstrap import bootstrap
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.catalog import capacity_p
@@ -105,18 +105,18 @@ def _prepare(data_dir: Path) -> None:
             uow.session, [budget_posting("art2", 2025, 1_000_000_00, dt.date(2025, 1, 2), "WP-1")], clock
         )
         today = shanghai_date(clock.now())
-        call = awards.create_call(
+        call = calls.create_call(
             uow, user_principal(uow, "pro"), platform.packs.current(), clock, program="anhui-2025/art1",
             title="页面巡检场景批次", opens_on=today.replace(day=1).isoformat(),
             closes_on=today.replace(year=today.year + 1, day=1).isoformat(),
         )  # fmt: skip
         applicant = user_principal(uow, "wang")
-        app = awards.create_application(
+        app = applications.create_application(
             uow, applicant, platform.packs.current(), clock, int(str(call["id"])),
             {"project_ref": "WP-SCENE-1", "project_name": "合肥政务大模型场景", "facts": {
                 "kind": "scenario_challenge", "scenario_dev_input": "20000000", "challenge_completed": True}},
         )  # fmt: skip
-        awards.submit(uow, applicant, platform.packs.current(), clock, int(str(app["id"])))
+        applications.submit(uow, applicant, platform.packs.current(), clock, int(str(app["id"])))
         hefei = user_principal(uow, "hefei-rev")
         for title, description in CATALOG:
             opendata.create_dataset(uow, hefei, clock, {

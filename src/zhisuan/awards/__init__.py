@@ -4,7 +4,11 @@
   two distinct approvers for a case-by-case amount, the top-ten limit, duplicate funding.
 * :mod:`.programs` — which measures take applications, who applies and pays, the form from the facts.
 * :mod:`.evidence` — evidence files: type by content, size limit, stored by SHA-256.
-* :mod:`.services` — calls, applications (draft → submit with the engine's decision frozen), review.
+* :mod:`.calls` — calls for applications: dates, budget year, notice period, round size.
+* :mod:`.applications` — the applicant's side: drafts, edits, evidence, submit with the engine's
+  decision frozen.
+* :mod:`.review` — the city's recommendation, the province's amount (and second approver), reject, return.
+* :mod:`.views` — the read side: an application in full, the lists a caller may see.
 * :mod:`.notice` — the public notice's objections: lodged, dismissed or upheld.
 * :mod:`.payments` — budgets, payment batches of final awards and of granted compute vouchers.
 * :mod:`.payouts` — the city's recorded payouts (the base of the matches) and its report on their use.

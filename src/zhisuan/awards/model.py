@@ -1,7 +1,7 @@
 """The award workflow's rules, as values: states and steps, who may take each, what an amount may be.
 
-Pure: no database, no clock. The service layer (:mod:`zhisuan.awards.services`) loads an application,
-asks these functions, and saves what they return.
+Pure: no database, no clock. The service layer (:mod:`zhisuan.awards.applications`, :mod:`.review`)
+loads an application, asks these functions, and saves what they return.
 
 States (stored) and the steps between them::
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from zhisuan.awards import notice, payments, payouts, reports, services
+from zhisuan.awards import applications, calls, notice, payments, payouts, reports, review, views
 from zhisuan.cli._common import console, guarded, print_json, print_table
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.access import Principal
@@ -92,7 +92,7 @@ def calls_cmd(program: str | None = typer.Option(None, "--program"), as_json: bo
     """Calls (申报批次) and whether each is open today."""
     p = platform()
     with p.uow() as uow:
-        out = services.list_calls(uow, p.clock.now(), program)
+        out = calls.list_calls(uow, p.clock.now(), program)
     if as_json:
         print_json(out)
         return
@@ -121,7 +121,7 @@ def open_call_cmd(
     """Open a call for a measure (province users)."""
     p, who = platform(), _who(username)
     with p.uow() as uow:
-        out = services.create_call(
+        out = calls.create_call(
             uow,
             who,
             p.packs.current(),
@@ -149,7 +149,7 @@ def list_cmd(
     """The applications the user may see."""
     p, who = platform(), _who(username)
     with p.uow() as uow:
-        out = services.list_applications(
+        out = views.list_applications(
             uow, who, p.clock.now(), program=program, state=state, queue=queue, limit=1000
         )
     print_json(out) if as_json else _applications_table(out["applications"])  # type: ignore[arg-type]
@@ -161,7 +161,7 @@ def show_cmd(app_id: int = typer.Argument(...), username: str | None = AS, as_js
     """One application: facts, decision, history, flags."""
     p, who = platform(), _who(username)
     with p.uow() as uow:
-        out = services.get_application(uow, who, p.packs.current(), app_id, p.clock.now())
+        out = views.get_application(uow, who, p.packs.current(), app_id, p.clock.now())
     print_json(out) if as_json else _show_application(out)
 
 
@@ -189,9 +189,9 @@ def apply_cmd(
     if event_on:
         data["event_on"] = event_on
     with p.uow() as uow:
-        out = services.create_application(uow, who, p.packs.current(), p.clock, call_id, data)
+        out = applications.create_application(uow, who, p.packs.current(), p.clock, call_id, data)
         if submit:
-            out = services.submit(uow, who, p.packs.current(), p.clock, int(out["id"]))  # type: ignore[call-overload]
+            out = applications.submit(uow, who, p.packs.current(), p.clock, int(out["id"]))  # type: ignore[call-overload]
         uow.commit()
     print_json(out) if as_json else _show_application(out)
 
@@ -202,7 +202,7 @@ def submit_cmd(app_id: int = typer.Argument(...), username: str | None = AS, as_
     """Submit or resubmit an application: its facts are frozen with the engine's decision."""
     p, who = platform(), _who(username)
     with p.uow() as uow:
-        out = services.submit(uow, who, p.packs.current(), p.clock, app_id)
+        out = applications.submit(uow, who, p.packs.current(), p.clock, app_id)
         uow.commit()
     print_json(out) if as_json else _show_application(out)
 
@@ -231,7 +231,7 @@ def review_cmd(
         "uplift_confirmed": confirm_uplift,
     }
     with p.uow() as uow:
-        out = services.review(uow, who, p.packs.current(), p.clock, app_id, body)
+        out = review.review(uow, who, p.packs.current(), p.clock, app_id, body)
         uow.commit()
     print_json(out) if as_json else _show_application(out)
 

@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from zhisuan.accounts.services import user_principal
-from zhisuan.awards import notice, payments, payouts, reports, services
+from zhisuan.awards import applications, notice, payments, payouts, reports, review, views
+from zhisuan.awards import calls as award_calls
 from zhisuan.awards.programs import spec, split
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import Principal
@@ -96,17 +97,17 @@ class Demo:
             "other_funding": funding or [],
         }
         with self.platform.uow() as uow:
-            app = services.create_application(uow, who, self.packs, clock, call_id, data)
+            app = applications.create_application(uow, who, self.packs, clock, call_id, data)
             app_id = int(str(app["id"]))
-            services.add_evidence(uow, who, clock, self.root, app_id, EVIDENCE, f"{ref}-材料.pdf")
+            applications.add_evidence(uow, who, clock, self.root, app_id, EVIDENCE, f"{ref}-材料.pdf")
             if submit:
-                services.submit(uow, who, self.packs, clock, app_id)
+                applications.submit(uow, who, self.packs, clock, app_id)
             uow.commit()
         return app_id
 
     def review(self, clock: ManualClock, user: str, app_id: int, **data: object) -> dict[str, object]:
         with self.platform.uow() as uow:
-            out = services.review(uow, self.who(user), self.packs, clock, app_id, data)
+            out = review.review(uow, self.who(user), self.packs, clock, app_id, data)
             uow.commit()
         return out
 
@@ -148,7 +149,7 @@ def administer_awards(platform: Platform) -> list[str]:
                 continue
             opens, closes, events[program] = window
             title = f"{year}年度{spec(program).name_zh}申报"
-            out = services.create_call(
+            out = award_calls.create_call(
                 uow,
                 d.who("province"),
                 d.packs,
@@ -310,11 +311,13 @@ def _scenarios(d: Demo, calls: Mapping[str, int], events: Mapping[str, dt.date])
     d.review(d.ago(28), "suzhou", corrected, action="return", reason="请补充研发投入审计报告")
     with d.platform.uow() as uow:
         who, clock = d.who("yuntu"), d.ago(26)
-        services.update_application(uow, who, d.packs, clock, corrected, {"facts": {"rd_cost": "28000000"}})
-        services.add_evidence(
+        applications.update_application(
+            uow, who, d.packs, clock, corrected, {"facts": {"rd_cost": "28000000"}}
+        )
+        applications.add_evidence(
             uow, who, clock, d.root, corrected, EVIDENCE + b"%audit\n", "研发投入专项审计报告.pdf"
         )
-        services.submit(uow, who, d.packs, clock, corrected)
+        applications.submit(uow, who, d.packs, clock, corrected)
         uow.commit()
     d.review(d.ago(25), "suzhou", corrected, action="approve")
     d.review(d.ago(1), "province", corrected, action="approve", uplift_confirmed=True)
@@ -399,7 +402,7 @@ def _art6_round(d: Demo) -> list[str]:
     opens, closes = end - dt.timedelta(days=40), end
     round_day = (d.today - end).days  # days ago the round closed
     with d.platform.uow() as uow:
-        call = services.create_call(
+        call = award_calls.create_call(
             uow,
             d.who("province"),
             d.packs,
@@ -506,11 +509,11 @@ def _yuan(amount: object) -> str:
 
 def _figures(d: Demo) -> list[str]:
     with d.platform.uow() as uow:
-        found = services.list_applications(uow, d.who("province"), d.now, limit=1000)
+        found = views.list_applications(uow, d.who("province"), d.now, limit=1000)
         apps = found["applications"]
         assert isinstance(apps, list)
         states = Counter(str(a["state"]) for a in apps)
-        drafts = services.list_applications(uow, d.who("nongzhi"), d.now, state="draft")["total"]
+        drafts = views.list_applications(uow, d.who("nongzhi"), d.now, state="draft")["total"]
         noticed = reports.notices(uow, d.now)
         final = reports.final_awards(uow, d.now)
         problems = ledger.verify(uow.session)

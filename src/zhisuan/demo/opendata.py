@@ -17,8 +17,7 @@ from collections.abc import Sequence
 
 from zhisuan import accounts
 from zhisuan.accounts.services import user_principal
-from zhisuan.awards import payments, payouts
-from zhisuan.awards import services as awards
+from zhisuan.awards import calls, payments, payouts, review
 from zhisuan.bootstrap import Platform
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import ManualClock, day_start, shanghai_date
@@ -394,7 +393,7 @@ def _suppliers(platform: Platform, who: _People, today: dt.date) -> str:
                 amount,
                 (EVIDENCE, f"{year}年度数据交易合同.pdf"),
             )
-        call = awards.create_call(
+        call = calls.create_call(
             uow,
             who("province"),
             packs,
@@ -423,10 +422,10 @@ def _suppliers(platform: Platform, who: _People, today: dt.date) -> str:
             uow, who("yuntu"), packs, applied_at, ids[0], year, int(str(call["id"]))
         )
         app_id = int(str(app["id"]))
-        awards.review(
+        review.review(
             uow, who("suzhou"), packs, _at(today - dt.timedelta(days=13), 3), app_id, {"action": "approve"}
         )
-        decided = awards.review(
+        decided = review.review(
             uow, who("province"), packs, _at(today - dt.timedelta(days=10), 3), app_id, {"action": "approve"}
         )
         subsidy = suppliers.subsidy(uow, who("databureau"), packs, ids[1], year)

@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from zhisuan import audit
+from zhisuan.awards import applications
 from zhisuan.awards import evidence as files
-from zhisuan.awards import services as awards
 from zhisuan.core.access import Principal, Role, require_role
 from zhisuan.core.clock import Clock, shanghai_date
 from zhisuan.core.credit_code import validate_credit_code
@@ -367,7 +367,7 @@ def apply_for_subsidy(
     if tx.application_id is not None:
         raise ConflictError(f"the {y} amount is already in application {tx.application_id}", field="year")
     today = shanghai_date(clock.now())
-    created = awards.create_application(
+    created = applications.create_application(
         uow,
         who,
         packs,
@@ -383,7 +383,7 @@ def apply_for_subsidy(
     app_id = int(str(created["id"]))
     tx.application_id = app_id
     uow.session.flush()
-    return awards.submit(uow, who, packs, clock, app_id)
+    return applications.submit(uow, who, packs, clock, app_id)
 
 
 # the province's performance reward -------------------------------------------------------------------

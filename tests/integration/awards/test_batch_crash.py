@@ -26,7 +26,7 @@ from tests.factories.metering import usage_file
 from tests.integration.metering.test_crash import fresh
 from zhisuan import accounts, audit, metering
 from zhisuan.audit import Seal
-from zhisuan.awards import payments, services
+from zhisuan.awards import applications, calls, payments, review
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC, ManualClock, Month
 from zhisuan.core.credit_code import make_credit_code
@@ -90,7 +90,7 @@ def _world(engine: Engine, data: Path) -> tuple[int, int]:
                       created_at=clock.now()))  # fmt: skip
         call = int(
             str(
-                services.create_call(
+                calls.create_call(
                     uow, pia, packs, clock, program="art5", title="2025 art5",
                     opens_on="2025-06-01", closes_on="2025-07-31",
                 )["id"]
@@ -98,7 +98,7 @@ def _world(engine: Engine, data: Path) -> tuple[int, int]:
         )  # fmt: skip
         payments.fund_budget(uow, fay, clock, program="art5", year=2025, amount="100000000", reference="B1")
         ledger.post(s, [budget_posting("art2", 2025, 10_000_000_00, dt.date(2025, 1, 2), "b1")], clock)
-        shown = services.get_call(uow, packs, call, clock.now())["form"]
+        shown = calls.get_call(uow, packs, call, clock.now())["form"]
         form = {f["name"] for f in shown}  # type: ignore[attr-defined]
         uow.commit()
     facts = {"rd_cost": "10000000", "selection_mode": "open_challenge", "in_provincial_plan": True}
@@ -113,10 +113,10 @@ def _world(engine: Engine, data: Path) -> tuple[int, int]:
                 "event_on": "2025-06-01",
                 "facts": facts,
             }
-            app = int(str(services.create_application(uow, applicant, packs, clock, call, answers)["id"]))
-            services.submit(uow, applicant, packs, clock, app)
-            services.review(uow, hefei, packs, clock, app, {"action": "approve"})
-            services.review(uow, pia, packs, clock, app, {"action": "approve", "amount": str(100_000 + n)})
+            app = int(str(applications.create_application(uow, applicant, packs, clock, call, answers)["id"]))
+            applications.submit(uow, applicant, packs, clock, app)
+            review.review(uow, hefei, packs, clock, app, {"action": "approve"})
+            review.review(uow, pia, packs, clock, app, {"action": "approve", "amount": str(100_000 + n)})
             uow.commit()
     rows = [
         {

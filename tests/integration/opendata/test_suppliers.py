@@ -7,8 +7,7 @@ import pytest
 
 from tests.conftest import TestDatabase
 from tests.factories.opendata import BUREAU, HEFEI, WUHU, org_member
-from zhisuan.awards import payouts
-from zhisuan.awards import services as awards
+from zhisuan.awards import calls, payouts
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import ManualClock
 from zhisuan.core.credit_code import make_credit_code
@@ -52,7 +51,7 @@ def test_the_subsidy_is_the_engines_art4_with_the_citys_ratio_and_goes_to_awards
         suppliers.set_city_ratio(uow, HEFEI, clock, packs, "340100", 2024, "12.5%")
         out = suppliers.subsidy(uow, BUREAU, packs, int(str(s["id"])), 2024)
         assert out["decision"]["amount"] == "125000.01"  # 12.5% × 1,000,000.10 = 125,000.0125, rounded down
-        call = awards.create_call(
+        call = calls.create_call(
             uow,
             PROVINCE,
             packs,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhisuan.awards import evidence, notice, payments, payouts, reports, services
+from zhisuan.awards import applications, calls, evidence, notice, payments, payouts, reports, review, views
 from zhisuan.awards.programs import PROGRAMS
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
@@ -141,13 +141,13 @@ def list_programs() -> dict[str, object]:
 @router.get("/awards/calls")
 def list_calls(uow: UowDep, platform: PlatformDep, program: str | None = None) -> dict[str, object]:
     """Calls (申报批次), newest first, with whether each is open today (public)."""
-    return {"calls": services.list_calls(uow, platform.clock.now(), program)}
+    return {"calls": calls.list_calls(uow, platform.clock.now(), program)}
 
 
 @router.post("/awards/calls", status_code=201)
 def create_call(body: CallIn, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """Open a call (province users)."""
-    out = services.create_call(uow, who, platform.packs.current(), platform.clock, **body.model_dump())
+    out = calls.create_call(uow, who, platform.packs.current(), platform.clock, **body.model_dump())
     uow.commit()
     return out
 
@@ -155,7 +155,7 @@ def create_call(body: CallIn, who: PrincipalDep, uow: UowDep, platform: Platform
 @router.get("/awards/calls/{call_id}")
 def get_call(call_id: IntRowId, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """A call with its application form (fields, labels, which are filled from records)."""
-    return services.get_call(uow, platform.packs.current(), call_id, platform.clock.now())
+    return calls.get_call(uow, platform.packs.current(), call_id, platform.clock.now())
 
 
 @router.get("/awards/calls/{call_id}/decisions.xlsx", response_class=Response)
@@ -187,7 +187,7 @@ def list_applications(
     offset: int = Query(default=0, ge=0, le=10**9),
 ) -> dict[str, object]:
     """The applications the caller may see, each with its ``program`` and ``state``."""
-    return services.list_applications(
+    return views.list_applications(
         uow,
         who,
         platform.clock.now(),
@@ -207,7 +207,7 @@ def create_application(
     call_id: IntRowId, body: ApplicationIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Start a draft in an open call (the applicant organization's members, or a city's users)."""
-    out = services.create_application(
+    out = applications.create_application(
         uow, who, platform.packs.current(), platform.clock, call_id, body.model_dump(exclude_none=True)
     )
     uow.commit()
@@ -217,7 +217,7 @@ def create_application(
 @router.get("/applications/{app_id}")
 def get_application(app_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """One application: facts, frozen decision, history, evidence, approvals, objections, flags."""
-    return services.get_application(uow, who, platform.packs.current(), app_id, platform.clock.now())
+    return views.get_application(uow, who, platform.packs.current(), app_id, platform.clock.now())
 
 
 @router.patch("/applications/{app_id}")
@@ -225,7 +225,7 @@ def update_application(
     app_id: IntRowId, body: ApplicationPatch, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Edit a draft or a returned application."""
-    out = services.update_application(
+    out = applications.update_application(
         uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump(exclude_unset=True)
     )
     uow.commit()
@@ -237,7 +237,7 @@ def submit_application(
     app_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Submit or resubmit: the facts are frozen with the engine's decision; review begins."""
-    out = services.submit(uow, who, platform.packs.current(), platform.clock, app_id)
+    out = applications.submit(uow, who, platform.packs.current(), platform.clock, app_id)
     uow.commit()
     return out
 
@@ -248,7 +248,7 @@ async def upload_evidence(
 ) -> dict[str, object]:
     """Attach an evidence file (PDF, PNG, JPEG, GIF, Excel; at most 10 MiB)."""
     data = await file.read(evidence.MAX_BYTES + 1)
-    out = services.add_evidence(
+    out = applications.add_evidence(
         uow, who, platform.clock, platform.settings.data_dir, app_id, data, file.filename
     )
     uow.commit()
@@ -258,7 +258,7 @@ async def upload_evidence(
 @router.get("/evidence/{evidence_id}", response_class=Response)
 def download_evidence(evidence_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> Response:
     """An evidence file, to those who may read its application."""
-    name, ctype, data = services.evidence_file(uow, who, platform.settings.data_dir, evidence_id)
+    name, ctype, data = applications.evidence_file(uow, who, platform.settings.data_dir, evidence_id)
     safe = name.encode("ascii", "replace").decode().replace('"', "_")
     return Response(data, media_type=ctype, headers={"Content-Disposition": f'attachment; filename="{safe}"'})
 
@@ -268,7 +268,7 @@ def review_application(
     app_id: IntRowId, body: ReviewIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """A reviewer's step: approve (the city recommends, the province decides), reject or return."""
-    out = services.review(uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump())
+    out = review.review(uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump())
     uow.commit()
     return out
 
@@ -420,7 +420,7 @@ def record_payout(body: PayoutIn, who: LoginDep, uow: UowDep, platform: Platform
 @router.get("/applications/{app_id}/match-uses")
 def list_match_uses(app_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """How the city used an art. 8 match."""
-    services.get_application(uow, who, platform.packs.current(), app_id, platform.clock.now())
+    views.get_application(uow, who, platform.packs.current(), app_id, platform.clock.now())
     return payouts.match_uses(uow, app_id)
 
 
