@@ -45,6 +45,27 @@ def _approvals(s: Session, row: ApplicationRow) -> list[m.Approval]:
     return [m.Approval(a.user_id, a.amount_fen, a.case_by_case) for a in s.execute(q).scalars()]
 
 
+def _approval(
+    row: ApplicationRow,
+    who: Principal,
+    now: dt.datetime,
+    stage: str,
+    amount_fen: int | None = None,
+    case_by_case: bool = False,
+) -> ApprovalRow:
+    """The caller's approval of ``row`` in its current round at ``stage`` (city: no amount)."""
+    return ApprovalRow(
+        application_id=row.id,
+        round=row.round,
+        stage=stage,
+        user_id=who.user_id,
+        username=who.username,
+        amount_fen=amount_fen,
+        case_by_case=case_by_case,
+        at=now,
+    )
+
+
 def _frozen(row: ApplicationRow) -> m.Frozen:
     decision = json.loads(row.decision or "{}")
     return m.Frozen(
@@ -117,18 +138,7 @@ def review(
         return application_dict(uow, who, packs, row, now)
     if stage is m.Stage.CITY:
         note = c.text(data.get("reason"), "reason", 4000, required=False)
-        uow.session.add(
-            ApprovalRow(
-                application_id=row.id,
-                round=row.round,
-                stage="city",
-                user_id=who.user_id,
-                username=who.username,
-                amount_fen=None,
-                case_by_case=False,
-                at=now,
-            )
-        )
+        uow.session.add(_approval(row, who, now, "city"))
         row.state = m.State.PROVINCE_REVIEW.value
         row.updated_at = now
         c.log(uow, row, who, now, "recommend", before, note=note, detail={"stage": "city"})
@@ -173,18 +183,7 @@ def _province_approve(
     approvals = _approvals(s, row)
     if case_by_case:
         m.check_second_approver(approvals, who.user_id, amount_fen)
-    s.add(
-        ApprovalRow(
-            application_id=row.id,
-            round=row.round,
-            stage="province",
-            user_id=who.user_id,
-            username=who.username,
-            amount_fen=amount_fen,
-            case_by_case=case_by_case,
-            at=now,
-        )
-    )
+    s.add(_approval(row, who, now, "province", amount_fen, case_by_case))
     s.flush()
     before = row.state
     note = (
