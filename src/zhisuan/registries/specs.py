@@ -43,7 +43,25 @@ def _title(zh: str, en: str) -> FieldSpec:
     return FieldSpec("title", zh, en, T, required=True)
 
 
-_CITY = FieldSpec("city", "所在市", "city", CITY)
+def _must(name: str, zh: str, en: str, kind: FieldType = T) -> FieldSpec:
+    """A required field."""
+    return FieldSpec(name, zh, en, kind, required=True)
+
+
+def _city(zh: str = "所在市", en: str = "city", *, required: bool = False) -> FieldSpec:
+    return FieldSpec("city", zh, en, CITY, required=required)
+
+
+def _choice(name: str, zh: str, en: str, *choices: Choice, required: bool = False) -> FieldSpec:
+    return FieldSpec(name, zh, en, C, required=required, choices=choices)
+
+
+def _kind(*choices: Choice) -> FieldSpec:
+    """A registry's required ``kind`` (类型)."""
+    return _choice("kind", "类型", "kind", *choices, required=True)
+
+
+_CITY = _city()
 _SECTOR = FieldSpec("sector", "行业领域", "sector", C, choices=SECTORS)
 _ORG = FieldSpec("org_id", "平台机构编号", "platform organization id", ORG)
 
@@ -57,33 +75,23 @@ SCENARIOS = RegistrySpec(
     (
         _title("场景名称", "scenario"),
         _CITY,
-        FieldSpec("department", "牵头部门", "department", T, required=True),
-        FieldSpec(
-            "kind",
-            "类型",
-            "kind",
-            C,
-            required=True,
-            choices=(
-                Choice("opening", "场景开放", "opening"),
-                Choice("challenge", "揭榜挂帅", "open challenge"),
-                Choice("benchmark", "标杆案例", "benchmark case"),
-            ),
+        _must("department", "牵头部门", "department"),
+        _kind(
+            Choice("opening", "场景开放", "opening"),
+            Choice("challenge", "揭榜挂帅", "open challenge"),
+            Choice("benchmark", "标杆案例", "benchmark case"),
         ),
         _SECTOR,
-        FieldSpec(
+        _choice(
             "status",
             "状态",
             "status",
-            C,
+            Choice("opened", "已开放", "opened"),
+            Choice("matched", "已对接", "matched"),
+            Choice("completed", "已落地", "completed"),
             required=True,
-            choices=(
-                Choice("opened", "已开放", "opened"),
-                Choice("matched", "已对接", "matched"),
-                Choice("completed", "已落地", "completed"),
-            ),
         ),
-        FieldSpec("opened_on", "开放日期", "opened on", D, required=True),
+        _must("opened_on", "开放日期", "opened on", D),
         FieldSpec("matched_on", "对接日期", "matched on", D),
         FieldSpec("completed_on", "落地日期", "completed on", D),
         FieldSpec("winner", "揭榜/承接单位", "winner", T),
@@ -106,44 +114,35 @@ PRODUCTS = RegistrySpec(
     (
         _title("产品名称", "product"),
         _CITY,
-        FieldSpec("company", "申报企业", "company", T, required=True),
-        FieldSpec(
+        _must("company", "申报企业", "company"),
+        _choice(
             "kind",
             "类别",
             "kind",
-            C,
+            Choice("first_set", "首台（套）", "first set"),
+            Choice("first_batch", "首批次", "first batch"),
+            Choice("first_version", "首版次", "first version"),
+            Choice("new_technology", "新技术", "new technology"),
+            Choice("new_product", "新产品", "new product"),
+            Choice("new_model", "新模式", "new model"),
             required=True,
-            choices=(
-                Choice("first_set", "首台（套）", "first set"),
-                Choice("first_batch", "首批次", "first batch"),
-                Choice("first_version", "首版次", "first version"),
-                Choice("new_technology", "新技术", "new technology"),
-                Choice("new_product", "新产品", "new product"),
-                Choice("new_model", "新模式", "new model"),
-            ),
         ),
-        FieldSpec(
+        _choice(
             "status",
             "认定状态",
             "status",
-            C,
+            Choice("declared", "已申报", "declared"),
+            Choice("recognized", "已认定", "recognized"),
+            Choice("rejected", "未认定", "not recognized"),
             required=True,
-            choices=(
-                Choice("declared", "已申报", "declared"),
-                Choice("recognized", "已认定", "recognized"),
-                Choice("rejected", "未认定", "not recognized"),
-            ),
         ),
-        FieldSpec("declared_on", "申报日期", "declared on", D, required=True),
-        FieldSpec(
+        _must("declared_on", "申报日期", "declared on", D),
+        _choice(
             "purchase_mode",
             "政府采购方式",
             "government purchase",
-            C,
-            choices=(
-                Choice("first_purchase", "首购", "first purchase"),
-                Choice("ordering", "订购", "ordering"),
-            ),
+            Choice("first_purchase", "首购", "first purchase"),
+            Choice("ordering", "订购", "ordering"),
         ),
         FieldSpec("purchaser", "采购单位", "purchaser", T),
         FieldSpec("purchase_amount", "采购金额（元）", "purchase amount (yuan)", Y),
@@ -168,11 +167,11 @@ ENTERPRISES = RegistrySpec(
     False,
     (
         _title("企业名称", "enterprise"),
-        FieldSpec("city", "引进市", "introducing city", CITY, required=True),
+        _city("引进市", "introducing city", required=True),
         _ORG,
-        FieldSpec("category", "类别", "category", C, required=True, choices=ENTERPRISE_CATEGORIES),
+        _choice("category", "类别", "category", *ENTERPRISE_CATEGORIES, required=True),
         _SECTOR,
-        FieldSpec("introduced_on", "引进日期", "introduced on", D, required=True),
+        _must("introduced_on", "引进日期", "introduced on", D),
         FieldSpec("project", "关键技术项目", "key technology project", T),
         FieldSpec("project_ref", "项目编号（对应市兑现）", "project ref (the city's payouts)", T),
         FieldSpec("accelerator", "所需加速卡型号", "accelerator wanted", T),
@@ -190,26 +189,32 @@ PARKS = RegistrySpec(
     True,
     (
         _title("园区名称", "park"),
-        FieldSpec("city", "所在市", "city", CITY, required=True),
+        _city(required=True),
         FieldSpec("district", "区县", "district", T),
-        FieldSpec("ai_enterprises", "通用人工智能企业数", "general-AI enterprises", N, required=True),
-        FieldSpec("total_enterprises", "入园企业总数", "enterprises in the park", N, required=True),
-        FieldSpec("roster_on", "名录日期", "roster as of", D, required=True),
+        _must("ai_enterprises", "通用人工智能企业数", "general-AI enterprises", N),
+        _must("total_enterprises", "入园企业总数", "enterprises in the park", N),
+        _must("roster_on", "名录日期", "roster as of", D),
         FieldSpec("roster", "企业名录", "enterprise roster", LT),
-        FieldSpec(
+        _choice(
             "title_status",
             "称号",
             "title",
-            C,
-            choices=(
-                Choice("candidate", "申报中", "candidate"),
-                Choice("titled", "已授牌", "titled"),
-            ),
+            Choice("candidate", "申报中", "candidate"),
+            Choice("titled", "已授牌", "titled"),
         ),
         FieldSpec("sites_m2", "可供场地（平方米）", "sites available (m²)", N),
     ),
     order="title",
 )
+
+#: the art. 10 instruments that count together against the cap per winner
+_INSTRUMENTS = (
+    FieldSpec("equity", "股权投资（元）", "equity (yuan)", Y),
+    FieldSpec("debt", "债权融资（元）", "debt (yuan)", Y),
+    FieldSpec("talent_award", "人才奖励（元）", "talent award (yuan)", Y),
+    FieldSpec("prize", "奖金（元）", "prize money (yuan)", Y),
+)
+INSTRUMENTS = tuple(f.name for f in _INSTRUMENTS)
 
 COMPETITIONS = RegistrySpec(
     "competitions",
@@ -220,21 +225,15 @@ COMPETITIONS = RegistrySpec(
     True,
     (
         _title("项目/团队", "project or team"),
-        FieldSpec("city", "落地市", "landing city", CITY, required=True),
-        FieldSpec("competition", "赛事", "competition", T, required=True),
+        _city("落地市", "landing city", required=True),
+        _must("competition", "赛事", "competition"),
         FieldSpec("prize_rank", "获奖等级", "prize", T),
-        FieldSpec("won_on", "获奖日期", "won on", D, required=True),
-        FieldSpec("lands_in_province", "是否在皖落地", "lands in Anhui", B, required=True),
-        FieldSpec("equity", "股权投资（元）", "equity (yuan)", Y),
-        FieldSpec("debt", "债权融资（元）", "debt (yuan)", Y),
-        FieldSpec("talent_award", "人才奖励（元）", "talent award (yuan)", Y),
-        FieldSpec("prize", "奖金（元）", "prize money (yuan)", Y),
+        _must("won_on", "获奖日期", "won on", D),
+        _must("lands_in_province", "是否在皖落地", "lands in Anhui", B),
+        *_INSTRUMENTS,
     ),
     order="-won_on",
 )
-
-#: the art. 10 instruments that count together against the cap per winner
-INSTRUMENTS = ("equity", "debt", "talent_award", "prize")
 
 TALENT_TRACKS = (
     Choice("recognition", "高层次人才认定", "high-level talent recognition"),
@@ -253,21 +252,18 @@ TALENTS = RegistrySpec(
         _title("姓名", "name"),
         _CITY,
         _ORG,
-        FieldSpec("employer", "工作单位", "employer", T, required=True),
-        FieldSpec("track", "类别", "track", C, required=True, choices=TALENT_TRACKS),
+        _must("employer", "工作单位", "employer"),
+        _choice("track", "类别", "track", *TALENT_TRACKS, required=True),
         FieldSpec("level", "认定层次（仅认定）", "recognition level (recognitions only)", T),
-        FieldSpec(
+        _choice(
             "channel_status",
             "通道进度（仅绿色通道）",
             "channel progress (green channels only)",
-            C,
-            choices=(
-                Choice("applied", "已受理", "applied"),
-                Choice("passed", "已通过", "passed"),
-                Choice("declined", "未通过", "declined"),
-            ),
+            Choice("applied", "已受理", "applied"),
+            Choice("passed", "已通过", "passed"),
+            Choice("declined", "未通过", "declined"),
         ),
-        FieldSpec("decided_on", "日期", "date", D, required=True),
+        _must("decided_on", "日期", "date", D),
     ),
     order="-decided_on",
 )
@@ -281,22 +277,19 @@ STARTUPS = RegistrySpec(
     False,
     (
         _title("团队/企业", "team or firm"),
-        FieldSpec("city", "所在市", "city", CITY, required=True),
+        _city(required=True),
         _ORG,
-        FieldSpec("leader", "团队带头人", "team leader", T, required=True),
+        _must("leader", "团队带头人", "team leader"),
         _SECTOR,
-        FieldSpec("founded_on", "创办日期", "founded on", D, required=True),
+        _must("founded_on", "创办日期", "founded on", D),
         FieldSpec("support", "省级资金支持（元）", "provincial support (yuan)", Y),
-        FieldSpec(
+        _choice(
             "stage",
             "阶段",
             "stage",
-            C,
-            choices=(
-                Choice("incubating", "孵化中", "incubating"),
-                Choice("registered", "已注册", "registered"),
-                Choice("funded", "已获投资", "funded"),
-            ),
+            Choice("incubating", "孵化中", "incubating"),
+            Choice("registered", "已注册", "registered"),
+            Choice("funded", "已获投资", "funded"),
         ),
     ),
     order="-founded_on",
@@ -313,20 +306,20 @@ FUNDS = RegistrySpec(
         _title("基金名称", "fund"),
         _CITY,
         FieldSpec("parent_id", "母基金编号", "parent fund id", REF),
-        FieldSpec(
+        _choice(
             "level",
             "层级",
             "level",
-            C,
+            Choice("theme", "主题基金", "theme fund"),
+            Choice("sub", "子基金", "sub-fund"),
             required=True,
-            choices=(Choice("theme", "主题基金", "theme fund"), Choice("sub", "子基金", "sub-fund")),
         ),
-        FieldSpec("manager", "管理机构", "manager", T, required=True),
+        _must("manager", "管理机构", "manager"),
         FieldSpec("partners", "合作方（市县国资、市场主体）", "partners", T),
         FieldSpec("target_scale", "目标规模（元）", "target scale (yuan)", Y),
-        FieldSpec("committed", "认缴出资（元）", "committed (yuan)", Y, required=True),
+        _must("committed", "认缴出资（元）", "committed (yuan)", Y),
         FieldSpec("paid_in", "实缴出资（元）", "paid in (yuan)", Y),
-        FieldSpec("established_on", "设立日期", "established on", D, required=True),
+        _must("established_on", "设立日期", "established on", D),
         _SECTOR,
     ),
     order="established_on",
@@ -349,13 +342,13 @@ STANDARDS = RegistrySpec(
     True,
     (
         _title("标准名称", "standard"),
-        FieldSpec("city", "企业所在市", "the firm's city", CITY, required=True),
-        FieldSpec("standard_no", "标准号", "standard number", T, required=True),
-        FieldSpec("level", "标准级别", "level", C, required=True, choices=STANDARD_LEVELS),
-        FieldSpec("lead_org", "主导制定单位", "leading drafting unit", T, required=True),
-        FieldSpec("leading_drafter", "是否排名第一", "ranked first", B, required=True),
-        FieldSpec("general_ai_enterprise", "是否通用人工智能企业", "general-AI enterprise", B, required=True),
-        FieldSpec("published_on", "发布日期", "published on", D, required=True),
+        _city("企业所在市", "the firm's city", required=True),
+        _must("standard_no", "标准号", "standard number"),
+        _choice("level", "标准级别", "level", *STANDARD_LEVELS, required=True),
+        _must("lead_org", "主导制定单位", "leading drafting unit"),
+        _must("leading_drafter", "是否排名第一", "ranked first", B),
+        _must("general_ai_enterprise", "是否通用人工智能企业", "general-AI enterprise", B),
+        _must("published_on", "发布日期", "published on", D),
     ),
     order="-published_on",
 )
@@ -370,20 +363,13 @@ TRAININGS = RegistrySpec(
     (
         _title("活动名称", "event"),
         _CITY,
-        FieldSpec(
-            "kind",
-            "类型",
-            "kind",
-            C,
-            required=True,
-            choices=(
-                Choice("training", "培训", "training"),
-                Choice("promotion", "推介", "promotion"),
-                Choice("consulting", "战略咨询", "strategy consulting"),
-            ),
+        _kind(
+            Choice("training", "培训", "training"),
+            Choice("promotion", "推介", "promotion"),
+            Choice("consulting", "战略咨询", "strategy consulting"),
         ),
-        FieldSpec("organizer", "承办单位", "organizer", T, required=True),
-        FieldSpec("held_on", "举办日期", "held on", D, required=True),
+        _must("organizer", "承办单位", "organizer"),
+        _must("held_on", "举办日期", "held on", D),
         FieldSpec("participants", "参加人数", "participants", N),
         FieldSpec("purchase_amount", "政府购买服务金额（元）", "government purchase (yuan)", Y),
     ),
