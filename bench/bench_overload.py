@@ -25,14 +25,10 @@ synthetic scenarios again with each organization over-asking its run times by it
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import math
-import os
-import platform
 import random
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -40,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _replay import ART2_ON, PACKS, PHILLY, machine
 
 from zhisuan.cli.simulate import plot_sweep, voucher_estimate
 from zhisuan.compute.model import DEFAULT_REFERENCE, JobSpec, Scaling
@@ -47,7 +44,6 @@ from zhisuan.compute.placement import RunTimeHistory, policy_names
 from zhisuan.compute.province import Province, load_province
 from zhisuan.compute.simulator import TARGETS, check_targets, simulate
 from zhisuan.compute.traces import Trace, compress, load_trace, to_canonical
-from zhisuan.policy import load_pack_set
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -56,31 +52,12 @@ TRACES = HERE / "traces"
 OUT = HERE / "results" / "bench_overload.json"
 CACHE = HERE / "results" / "overload-cache"
 PLOT = ROOT / "docs" / "overload-sweep.png"
-PHILLY = Path(os.environ.get("ZHISUAN_PHILLY", "/work/shared/traces/philly/philly.csv"))
 LOADS = ("1", "2", "4", "8", "16", "32")
-PACKS = load_pack_set()
-ART2_ON = dt.date(2025, 6, 30)  # judge art. 2 as of mid-2025, as bench_simulator does
 BASE_BUSY = 0.3  # load ×1 keeps the province this busy (offered work ÷ capacity)
 JOBS = 2000
 MAX_RUN_S = 14 * 86400
 CARD_MIX = ((1, 0.80), (2, 0.08), (4, 0.05), (8, 0.07))
 ORGS = 8
-
-
-def machine() -> dict[str, Any]:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(
-            (ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), "?"
-        )
-    except OSError:
-        model = "?"
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
-    }
 
 
 # ---- traces ----------------------------------------------------------------------------------------

@@ -14,45 +14,21 @@ Prints tables and writes ``bench/results/bench_simulator.json``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from _replay import ART2_ON, PACKS, PHILLY, machine
 
 from zhisuan.cli.simulate import voucher_estimate
 from zhisuan.compute.placement import policy_names
 from zhisuan.compute.province import load_province
 from zhisuan.compute.simulator import simulate
 from zhisuan.compute.traces import load_trace
-from zhisuan.policy import load_pack_set
 
-PHILLY = Path(os.environ.get("ZHISUAN_PHILLY", "/work/shared/traces/philly/philly.csv"))
 OUT = Path(__file__).parent / "results" / "bench_simulator.json"
 SPEED_TARGET_S = 10.0
-#: the Philly trace is from 2017, before art. 2: judge every job under the shipped pack as of mid-2025
-#: (20% in province), as `zhisuan simulate --art2-on 2025-06-30` does
-PACKS = load_pack_set()
-ART2_ON = dt.date(2025, 6, 30)
-
-
-def machine() -> dict[str, Any]:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(
-            (ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), "?"
-        )
-    except OSError:
-        model = "?"
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
-    }
 
 
 def row(m: dict[str, Any]) -> list[str]:
