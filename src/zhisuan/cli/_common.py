@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
@@ -21,6 +21,10 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: the options every command group's commands take alike
+AS = typer.Option(None, "--as", help="Act as this user (the role and scope decide what is allowed).")
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 EXIT_BAD_INPUT = 2
 
@@ -86,3 +90,11 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
+
+
+def print_records(
+    title: str, records: Iterable[Mapping[str, Any]], columns: Sequence[str | tuple[str, str]]
+) -> None:
+    """A table of records, a column a key: ``"key"`` (the key is the header) or ``("header", "key")``."""
+    cols = [(c, c) if isinstance(c, str) else c for c in columns]
+    print_table(title, [header for header, _ in cols], [[r[key] for _, key in cols] for r in records])

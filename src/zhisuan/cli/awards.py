@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from zhisuan.awards import applications, calls, notice, payments, payouts, reports, review, views
-from zhisuan.cli._common import console, guarded, print_json, print_table
+from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records, print_table
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.access import Principal
 from zhisuan.core.errors import ValidationError
@@ -24,8 +24,6 @@ app = typer.Typer(
     help="Applications, review, public notice, budgets and payment of the policy's money.",
     no_args_is_help=True,
 )
-AS = typer.Option(None, "--as", help="Act as this user (the role and scope decide what is allowed).")
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def _who(username: str | None) -> Principal:
@@ -68,20 +66,17 @@ def _show_application(out: dict[str, Any]) -> None:
 
 
 def _applications_table(rows: list[dict[str, Any]]) -> None:
-    print_table(
+    print_records(
         "applications",
-        ["id", "program", "applicant", "project", "state", "maximum", "approved"],
+        rows,
         [
-            (
-                a["id"],
-                a["program"],
-                a["applicant"],
-                a["project_name"],
-                a["state_zh"],
-                a["maximum"],
-                a["approved"],
-            )
-            for a in rows
+            "id",
+            "program",
+            "applicant",
+            ("project", "project_name"),
+            ("state", "state_zh"),
+            "maximum",
+            "approved",
         ],
     )
 
@@ -96,13 +91,10 @@ def calls_cmd(program: str | None = typer.Option(None, "--program"), as_json: bo
     if as_json:
         print_json(out)
         return
-    print_table(
+    print_records(
         "calls",
-        ["id", "program", "title", "opens", "closes", "status", "payer"],
-        [
-            (c["id"], c["program"], c["title"], c["opens_on"], c["closes_on"], c["status"], c["payer"])
-            for c in out
-        ],
+        out,
+        ["id", "program", "title", ("opens", "opens_on"), ("closes", "closes_on"), "status", "payer"],
     )
 
 
@@ -305,23 +297,7 @@ def budgets_cmd(
     if as_json:
         print_json(out)
         return
-    print_table(
-        "budgets",
-        ["program", "payer", "year", "funded", "committed", "paid", "left", "burn"],
-        [
-            (
-                b["program"],
-                b["payer"],
-                b["year"],
-                b["funded"],
-                b["committed"],
-                b["paid"],
-                b["left"],
-                b["burn"],
-            )
-            for b in out
-        ],
-    )
+    print_records("budgets", out, ["program", "payer", "year", "funded", "committed", "paid", "left", "burn"])
 
 
 @app.command("fund")
@@ -389,13 +365,8 @@ def batches_cmd(username: str | None = AS, as_json: bool = JSON) -> None:
     if as_json:
         print_json(out)
         return
-    print_table(
-        "payment batches",
-        ["id", "kind", "payer", "period", "state", "items", "total", "reference"],
-        [
-            (b["id"], b["kind"], b["payer"], b["period"], b["state"], b["items"], b["total"], b["reference"])
-            for b in out
-        ],
+    print_records(
+        "payment batches", out, ["id", "kind", "payer", "period", "state", "items", "total", "reference"]
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from zhisuan.cli._common import console, guarded, print_json, print_table
+from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records, print_table
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.errors import ValidationError
 from zhisuan.opendata import bulletins, dcat, imports, services, suppliers
@@ -22,8 +22,6 @@ app = typer.Typer(
     help="Open public data (art. 3) and data suppliers (art. 4): catalog, search, requests, bulletins.",
     no_args_is_help=True,
 )
-AS = typer.Option(None, "--as", help="Act as this user (the role and scope decide what is allowed).")
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
 BASE = typer.Option("http://localhost:8000", "--base-url", help="The platform's public address (DCAT IRIs).")
 
 
@@ -250,21 +248,18 @@ def bulletin_cmd(
     if as_json:
         print_json(b)
         return
-    print_table(
+    print_records(
         f"{b['period']} ({b['state']})",
-        ["rank", "publisher", "opened", "total", "received", "answered", "refused", "median h"],
+        b["lines"],
         [
-            (
-                x["rank"],
-                x["publisher"],
-                x["opened"],
-                x["opened_total"],
-                x["received"],
-                x["answered"],
-                x["refused"],
-                x["median_hours_to_answer"],
-            )
-            for x in b["lines"]
+            "rank",
+            "publisher",
+            "opened",
+            ("total", "opened_total"),
+            "received",
+            "answered",
+            "refused",
+            ("median h", "median_hours_to_answer"),
         ],
     )
 
@@ -344,8 +339,6 @@ def rewards_cmd(year: int = typer.Argument(...), username: str | None = AS, as_j
     if as_json:
         print_json(out)
         return
-    print_table(
-        f"performance rewards {year}",
-        ["city", "payouts", "recorded", "reward"],
-        [(c["city_name"], c["payouts"], c["recorded"], c["reward"]) for c in out["cities"]],
+    print_records(
+        f"performance rewards {year}", out["cities"], [("city", "city_name"), "payouts", "recorded", "reward"]
     )

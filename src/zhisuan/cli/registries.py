@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from zhisuan.cli._common import console, guarded, print_json, print_table
+from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records, print_table
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.errors import ValidationError
 from zhisuan.matching import services as matching
@@ -28,8 +28,6 @@ bulletin_app = typer.Typer(
 )
 app.add_typer(bulletin_app, name="bulletin")
 
-AS = typer.Option(None, "--as", help="Act as this user (the role and scope decide what is allowed).")
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
 NAME = typer.Argument(..., help=f"The registry: {', '.join(SPECS)}.")
 SET = typer.Option(
     [], "--set", help="FIELD=VALUE (repeat); fields as `zhisuan registries fields NAME` lists."
@@ -213,11 +211,7 @@ def standard_award_cmd(entry_id: int = typer.Argument(...), username: str | None
 def _bulletin(out: dict[str, Any]) -> None:
     console.print(f"{out['kind_zh']} {out['period']} · {out['state']}", highlight=False)
     for part, title in (("cities", "cities · 市"), ("departments", "departments · 部门")):
-        print_table(
-            title,
-            ["rank", "name", "opened", "matched", "completed"],
-            [(r["rank"], r["name"], r["opened"], r["matched"], r["completed"]) for r in out[part]],
-        )
+        print_records(title, out[part], ["rank", "name", "opened", "matched", "completed"])
 
 
 @bulletin_app.command("list")
@@ -230,11 +224,7 @@ def bulletins_cmd(username: str | None = AS, as_json: bool = JSON) -> None:
     if as_json:
         print_json(out)
         return
-    print_table(
-        "bulletins",
-        ["id", "kind", "period", "state"],
-        [(b["id"], b["kind_zh"], b["period"], b["state"]) for b in out],
-    )
+    print_records("bulletins", out, ["id", ("kind", "kind_zh"), "period", "state"])
 
 
 @bulletin_app.command("draft")

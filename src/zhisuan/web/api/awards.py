@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.awards import applications, calls, evidence, notice, payments, payouts, reports, review, views
 from zhisuan.awards.programs import PROGRAMS
+from zhisuan.web.api._common import XLSX, attachment
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["awards"])
@@ -162,11 +163,7 @@ def get_call(call_id: IntRowId, uow: UowDep, platform: PlatformDep) -> dict[str,
 def export_call(call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """A round's decisions as Excel with Chinese headers (province, finance)."""
     data = reports.round_workbook(uow, who, call_id, platform.clock.now())
-    return Response(
-        data,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="call-{call_id}-decisions.xlsx"'},
-    )
+    return attachment(data, f"call-{call_id}-decisions.xlsx", XLSX)
 
 
 # applications --------------------------------------------------------------------------------------
@@ -260,7 +257,7 @@ def download_evidence(evidence_id: IntRowId, who: LoginDep, uow: UowDep, platfor
     """An evidence file, to those who may read its application."""
     name, ctype, data = applications.evidence_file(uow, who, platform.settings.data_dir, evidence_id)
     safe = name.encode("ascii", "replace").decode().replace('"', "_")
-    return Response(data, media_type=ctype, headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+    return attachment(data, safe, ctype)
 
 
 @router.post("/applications/{app_id}/review")

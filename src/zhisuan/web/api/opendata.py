@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.opendata import bulletins, dcat, imports, services, suppliers
 from zhisuan.opendata.search import Filters
+from zhisuan.web.api._common import CSV, XLSX, attachment
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["opendata"])
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JSONLD = "application/ld+json"
 MAX_UPLOAD = 50 * 1024 * 1024
 
@@ -251,9 +251,7 @@ def download(distribution_id: IntRowId, who: PrincipalDep, uow: UowDep, platform
     if content is None:
         return RedirectResponse(str(dist.access_url), status_code=303)
     name = f"dataset-{dist.dataset_id}-{dist.id}.{dist.format.lower()}"
-    return Response(
-        content, media_type=dist.media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return attachment(content, name, dist.media_type)
 
 
 @router.get("/opendata/catalog.jsonld", response_class=JSONResponse)
@@ -267,21 +265,13 @@ def catalog_jsonld(request: Request, uow: UowDep) -> JSONResponse:
 @router.get("/opendata/catalog.csv", response_class=Response)
 def catalog_csv(uow: UowDep) -> Response:
     """The published catalog as CSV with Chinese headers (public)."""
-    return Response(
-        dcat.catalog_csv(_published(uow)),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="opendata-catalog.csv"'},
-    )
+    return attachment(dcat.catalog_csv(_published(uow)), "opendata-catalog.csv", CSV)
 
 
 @router.get("/opendata/catalog.xlsx", response_class=Response)
 def catalog_xlsx(uow: UowDep) -> Response:
     """The published catalog as Excel (public)."""
-    return Response(
-        dcat.catalog_xlsx(_published(uow)),
-        media_type=XLSX,
-        headers={"Content-Disposition": 'attachment; filename="opendata-catalog.xlsx"'},
-    )
+    return attachment(dcat.catalog_xlsx(_published(uow)), "opendata-catalog.xlsx", XLSX)
 
 
 @router.post("/opendata/imports/datasets", status_code=201)
@@ -367,14 +357,8 @@ def get_bulletin(period: str, who: PrincipalDep, uow: UowDep) -> dict[str, objec
 def export_bulletin(period: str, kind: Literal["csv", "xlsx"], who: PrincipalDep, uow: UowDep) -> Response:
     """A bulletin as CSV or Excel (Chinese headers)."""
     b = bulletins.get(uow, who, period[:8])
-    data, media = (
-        (bulletins.as_csv(b), "text/csv; charset=utf-8") if kind == "csv" else (bulletins.as_xlsx(b), XLSX)
-    )
-    return Response(
-        data,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="bulletin-{b["period"]}.{kind}"'},
-    )
+    data, media = (bulletins.as_csv(b), CSV) if kind == "csv" else (bulletins.as_xlsx(b), XLSX)
+    return attachment(data, f"bulletin-{b['period']}.{kind}", media)
 
 
 # suppliers (art. 4) -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from zhisuan.matching import services as matching
 from zhisuan.opendata.fit import OpenCatalog
 from zhisuan.registries import bulletins, services, tabular
 from zhisuan.store.uow import UnitOfWork
+from zhisuan.web.api._common import attachment
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["registries"])
@@ -110,9 +111,7 @@ def export_entries(
 ) -> Response:
     """The entries the caller may see as CSV or Excel, with Chinese headers (filters as for the listing)."""
     filename, ctype, data = services.export(uow, who, platform.clock.now(), name, format, _filters(request))
-    return Response(
-        data, media_type=ctype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+    return attachment(data, filename, ctype)
 
 
 @router.post("/registries/{name}/import")
