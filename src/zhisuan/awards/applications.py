@@ -22,18 +22,11 @@ from zhisuan.awards import model as m
 from zhisuan.awards.calls import call_row
 from zhisuan.awards.programs import check_typed, missing, spec, split
 from zhisuan.awards.views import application_dict, application_row
-from zhisuan.core.access import (
-    Action,
-    Principal,
-)
+from zhisuan.core.access import Action, Principal
 from zhisuan.core.clock import Clock, parse_date, shanghai_date
 from zhisuan.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from zhisuan.policy import ArticleVersion, PackSet, evaluate, fen_text
-from zhisuan.store.models.awards import (
-    ApplicationRow,
-    CityPayoutRow,
-    EvidenceRow,
-)
+from zhisuan.store.models.awards import ApplicationRow, CityPayoutRow, EvidenceRow
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.uow import UnitOfWork
 

@@ -14,18 +14,11 @@ from zhisuan import audit
 from zhisuan.awards import _common as c
 from zhisuan.awards import model as m
 from zhisuan.awards.programs import PROGRAMS, form, spec, split
-from zhisuan.core.access import (
-    Principal,
-    Role,
-    require_role,
-)
+from zhisuan.core.access import Principal, Role, require_role
 from zhisuan.core.clock import Clock, shanghai_date
 from zhisuan.core.errors import NotFoundError, ValidationError
 from zhisuan.policy import PackSet, parameters
-from zhisuan.store.models.awards import (
-    ApplicationRow,
-    AwardCallRow,
-)
+from zhisuan.store.models.awards import ApplicationRow, AwardCallRow
 from zhisuan.store.uow import UnitOfWork
 
 

@@ -20,21 +20,14 @@ from zhisuan.awards import model as m
 from zhisuan.awards.applications import granted_on_project
 from zhisuan.awards.calls import call_row
 from zhisuan.awards.views import application_dict, application_row
-from zhisuan.core.access import (
-    Action,
-    Principal,
-)
+from zhisuan.core.access import Action, Principal
 from zhisuan.core.clock import Clock, shanghai_date
 from zhisuan.core.errors import ConflictError, PermissionDeniedError, ValidationError
 from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import Account, award_commit_posting
 from zhisuan.policy import PackSet, fen_text
-from zhisuan.store.models.awards import (
-    ApplicationRow,
-    ApprovalRow,
-    AwardCallRow,
-)
+from zhisuan.store.models.awards import ApplicationRow, ApprovalRow, AwardCallRow
 from zhisuan.store.uow import UnitOfWork
 
 

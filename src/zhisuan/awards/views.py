@@ -15,15 +15,7 @@ from zhisuan.awards import _common as c
 from zhisuan.awards import model as m
 from zhisuan.awards.notice import objection_dict
 from zhisuan.awards.programs import form, missing
-from zhisuan.core.access import (
-    Action,
-    Kind,
-    Principal,
-    Resource,
-    Role,
-    authorize,
-    visible_scope,
-)
+from zhisuan.core.access import Action, Kind, Principal, Resource, Role, authorize, visible_scope
 from zhisuan.core.errors import NotFoundError, ValidationError
 from zhisuan.policy import PackSet
 from zhisuan.store.models.awards import (

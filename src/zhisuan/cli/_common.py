@@ -92,9 +92,17 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     console.print(table)
 
 
+Cell = str | Callable[[Mapping[str, Any]], object]
+
+
 def print_records(
-    title: str, records: Iterable[Mapping[str, Any]], columns: Sequence[str | tuple[str, str]]
+    title: str, records: Iterable[Mapping[str, Any]], columns: Sequence[str | tuple[str, Cell]]
 ) -> None:
-    """A table of records, a column a key: ``"key"`` (the key is the header) or ``("header", "key")``."""
+    """A table of records, a column each: ``"key"`` (the key is the header), ``("header", "key")``, or
+    ``("header", cell)`` where ``cell`` makes the text from the record."""
     cols = [(c, c) if isinstance(c, str) else c for c in columns]
-    print_table(title, [header for header, _ in cols], [[r[key] for _, key in cols] for r in records])
+    print_table(
+        title,
+        [header for header, _ in cols],
+        [[cell(r) if callable(cell) else r[cell] for _, cell in cols] for r in records],
+    )

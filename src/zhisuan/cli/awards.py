@@ -267,20 +267,17 @@ def notices_cmd(as_json: bool = JSON) -> None:
     if as_json:
         print_json(out)
         return
-    print_table(
+    print_records(
         "public notice",
-        ["id", "measure", "applicant", "project", "amount", "until", "state"],
+        out,
         [
-            (
-                n["id"],
-                n["measure_zh"],
-                n["applicant"],
-                n["project_name"],
-                n["amount"],
-                str(n["notice_ends"])[:10],
-                n["state_zh"],
-            )
-            for n in out
+            "id",
+            ("measure", "measure_zh"),
+            "applicant",
+            ("project", "project_name"),
+            "amount",
+            ("until", lambda n: str(n["notice_ends"])[:10]),
+            ("state", "state_zh"),
         ],
     )
 

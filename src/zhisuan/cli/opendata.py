@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records, print_table
+from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.errors import ValidationError
 from zhisuan.opendata import bulletins, dcat, imports, services, suppliers
@@ -33,19 +33,16 @@ def _read(path: Path) -> bytes:
 
 
 def _datasets_table(title: str, rows: list[dict[str, Any]]) -> None:
-    print_table(
+    print_records(
         title,
-        ["identifier", "title", "publisher", "openness", "formats", "state"],
+        rows,
         [
-            (
-                d["identifier"],
-                d["title"],
-                d["publisher_name"],
-                d["openness_zh"],
-                "、".join(d["formats"]),
-                d["state"],
-            )
-            for d in rows
+            "identifier",
+            "title",
+            ("publisher", "publisher_name"),
+            ("openness", "openness_zh"),
+            ("formats", lambda d: "、".join(d["formats"])),
+            "state",
         ],
     )
 
@@ -181,20 +178,17 @@ def requests_cmd(
     if as_json:
         print_json(out)
         return
-    print_table(
+    print_records(
         "sharing requests",
-        ["id", "dataset", "organization", "state", "requested", "hours to answer", "expires"],
+        out,
         [
-            (
-                r["id"],
-                r["dataset_title"],
-                r["org_name"],
-                r["state_zh"],
-                str(r["requested_at"])[:10],
-                r["hours_to_answer"],
-                r["expires_on"],
-            )
-            for r in out
+            "id",
+            ("dataset", "dataset_title"),
+            ("organization", "org_name"),
+            ("state", "state_zh"),
+            ("requested", lambda r: str(r["requested_at"])[:10]),
+            ("hours to answer", "hours_to_answer"),
+            ("expires", "expires_on"),
         ],
     )
 
@@ -276,18 +270,15 @@ def suppliers_cmd(
     if as_json:
         print_json(out)
         return
-    print_table(
+    print_records(
         "data suppliers",
-        ["id", "name", "city", "services", "years"],
+        out,
         [
-            (
-                s["id"],
-                s["name"],
-                s["city_name"],
-                "、".join(s["services_zh"]),
-                ", ".join(f"{t['year']}: {t['amount']}" for t in s["transactions"]),
-            )
-            for s in out
+            "id",
+            "name",
+            ("city", "city_name"),
+            ("services", lambda s: "、".join(s["services_zh"])),
+            ("years", lambda s: ", ".join(f"{t['year']}: {t['amount']}" for t in s["transactions"])),
         ],
     )
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.awards import applications, calls, evidence, notice, payments, payouts, reports, review, views
 from zhisuan.awards.programs import PROGRAMS
-from zhisuan.web.api._common import XLSX, attachment
+from zhisuan.web.api._common import XLSX, attachment, committed
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["awards"])
@@ -148,9 +148,9 @@ def list_calls(uow: UowDep, platform: PlatformDep, program: str | None = None) -
 @router.post("/awards/calls", status_code=201)
 def create_call(body: CallIn, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """Open a call (province users)."""
-    out = calls.create_call(uow, who, platform.packs.current(), platform.clock, **body.model_dump())
-    uow.commit()
-    return out
+    return committed(
+        uow, calls.create_call(uow, who, platform.packs.current(), platform.clock, **body.model_dump())
+    )
 
 
 @router.get("/awards/calls/{call_id}")
@@ -204,11 +204,12 @@ def create_application(
     call_id: IntRowId, body: ApplicationIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Start a draft in an open call (the applicant organization's members, or a city's users)."""
-    out = applications.create_application(
-        uow, who, platform.packs.current(), platform.clock, call_id, body.model_dump(exclude_none=True)
+    return committed(
+        uow,
+        applications.create_application(
+            uow, who, platform.packs.current(), platform.clock, call_id, body.model_dump(exclude_none=True)
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.get("/applications/{app_id}")
@@ -222,11 +223,12 @@ def update_application(
     app_id: IntRowId, body: ApplicationPatch, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Edit a draft or a returned application."""
-    out = applications.update_application(
-        uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump(exclude_unset=True)
+    return committed(
+        uow,
+        applications.update_application(
+            uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump(exclude_unset=True)
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.post("/applications/{app_id}/submit")
@@ -234,9 +236,7 @@ def submit_application(
     app_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Submit or resubmit: the facts are frozen with the engine's decision; review begins."""
-    out = applications.submit(uow, who, platform.packs.current(), platform.clock, app_id)
-    uow.commit()
-    return out
+    return committed(uow, applications.submit(uow, who, platform.packs.current(), platform.clock, app_id))
 
 
 @router.post("/applications/{app_id}/evidence", status_code=201)
@@ -245,11 +245,12 @@ async def upload_evidence(
 ) -> dict[str, object]:
     """Attach an evidence file (PDF, PNG, JPEG, GIF, Excel; at most 10 MiB)."""
     data = await file.read(evidence.MAX_BYTES + 1)
-    out = applications.add_evidence(
-        uow, who, platform.clock, platform.settings.data_dir, app_id, data, file.filename
+    return committed(
+        uow,
+        applications.add_evidence(
+            uow, who, platform.clock, platform.settings.data_dir, app_id, data, file.filename
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.get("/evidence/{evidence_id}", response_class=Response)
@@ -265,9 +266,9 @@ def review_application(
     app_id: IntRowId, body: ReviewIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """A reviewer's step: approve (the city recommends, the province decides), reject or return."""
-    out = review.review(uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump())
-    uow.commit()
-    return out
+    return committed(
+        uow, review.review(uow, who, platform.packs.current(), platform.clock, app_id, body.model_dump())
+    )
 
 
 # notice and objections -------------------------------------------------------------------------------
@@ -295,9 +296,7 @@ def lodge_objection(
     app_id: IntRowId, body: ObjectionIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Object to a proposed award in notice, with a reason: the award is held until resolved."""
-    out = notice.lodge_objection(uow, who, platform.clock, app_id, body.reason)
-    uow.commit()
-    return out
+    return committed(uow, notice.lodge_objection(uow, who, platform.clock, app_id, body.reason))
 
 
 @router.get("/objections")
@@ -311,9 +310,9 @@ def resolve_objection(
     objection_id: IntRowId, body: ResolveIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Resolve an objection (province): dismissed (the award goes on) or upheld (withdrawn)."""
-    out = notice.resolve_objection(uow, who, platform.clock, objection_id, body.outcome, body.note)
-    uow.commit()
-    return out
+    return committed(
+        uow, notice.resolve_objection(uow, who, platform.clock, objection_id, body.outcome, body.note)
+    )
 
 
 @router.get("/awards/case-register")
@@ -336,9 +335,7 @@ def list_budgets(
 @router.post("/budgets", status_code=201)
 def fund_budget(body: BudgetIn, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """Fund a budget (finance), once per reference."""
-    out = payments.fund_budget(uow, who, platform.clock, **body.model_dump())
-    uow.commit()
-    return out
+    return committed(uow, payments.fund_budget(uow, who, platform.clock, **body.model_dump()))
 
 
 @router.get("/payment-batches")
@@ -350,9 +347,9 @@ def list_batches(who: LoginDep, uow: UowDep, state: str | None = None) -> dict[s
 @router.post("/payment-batches", status_code=201)
 def create_batch(body: BatchIn, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """A draft batch of a payer's final awards, or of its compute vouchers granted up to a month (finance)."""
-    out = payments.create_batch(uow, who, platform.clock, platform.packs.current(), **body.model_dump())
-    uow.commit()
-    return out
+    return committed(
+        uow, payments.create_batch(uow, who, platform.clock, platform.packs.current(), **body.model_dump())
+    )
 
 
 @router.get("/payment-batches/{batch_id}")
@@ -366,11 +363,12 @@ def pay_batch(
     batch_id: IntRowId, body: PayIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Record a draft batch as paid, with its reference and date; the ledger posts payable → paid."""
-    out = payments.pay_batch(
-        uow, who, platform.clock, batch_id, reference=body.reference, paid_on=body.paid_on
+    return committed(
+        uow,
+        payments.pay_batch(
+            uow, who, platform.clock, batch_id, reference=body.reference, paid_on=body.paid_on
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.post("/payment-batches/{batch_id}/cancel")
@@ -378,9 +376,7 @@ def cancel_batch(
     batch_id: IntRowId, body: CancelIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Cancel a draft batch with a reason; its items are free for the next one."""
-    out = payments.cancel_batch(uow, who, platform.clock, batch_id, body.reason)
-    uow.commit()
-    return out
+    return committed(uow, payments.cancel_batch(uow, who, platform.clock, batch_id, body.reason))
 
 
 @router.get("/payments/vouchers")
@@ -409,9 +405,9 @@ def list_payouts(
 @router.post("/city-payouts", status_code=201)
 def record_payout(body: PayoutIn, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """Record a payout the city made (city users); the base of the province's match."""
-    out = payouts.record_payout(uow, who, platform.clock, platform.settings.data_dir, body.model_dump())
-    uow.commit()
-    return out
+    return committed(
+        uow, payouts.record_payout(uow, who, platform.clock, platform.settings.data_dir, body.model_dump())
+    )
 
 
 @router.get("/applications/{app_id}/match-uses")
@@ -426,6 +422,4 @@ def report_match_use(
     app_id: IntRowId, body: MatchUseIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """The city reports a use of a paid art. 8 match (compute build-out, attracting key firms)."""
-    out = payouts.report_match_use(uow, who, platform.clock, app_id, body.model_dump())
-    uow.commit()
-    return out
+    return committed(uow, payouts.report_match_use(uow, who, platform.clock, app_id, body.model_dump()))

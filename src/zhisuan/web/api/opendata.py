@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.opendata import bulletins, dcat, imports, services, suppliers
 from zhisuan.opendata.search import Filters
-from zhisuan.web.api._common import CSV, XLSX, attachment
+from zhisuan.web.api._common import CSV, XLSX, attachment, committed
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["opendata"])
@@ -151,9 +151,7 @@ def find_datasets(
 def create_dataset(body: DatasetIn, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """A new entry of the caller's publisher (a city's users, a department's members, the data bureau)."""
     data = body.model_dump(exclude={"publish"})
-    out = services.create_dataset(uow, who, platform.clock, data, publish=body.publish)
-    uow.commit()
-    return out
+    return committed(uow, services.create_dataset(uow, who, platform.clock, data, publish=body.publish))
 
 
 @router.get("/opendata/datasets/mine")
@@ -180,11 +178,12 @@ def update_dataset(
     identifier: str, body: DatasetPatch, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Change an entry (its publisher or the data bureau); the previous version is kept."""
-    out = services.update_dataset(
-        uow, who, platform.clock, identifier[:64], body.model_dump(exclude_unset=True)
+    return committed(
+        uow,
+        services.update_dataset(
+            uow, who, platform.clock, identifier[:64], body.model_dump(exclude_unset=True)
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.post("/opendata/datasets/{identifier}/state")
@@ -192,9 +191,7 @@ def set_state(
     identifier: str, body: StateIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Publish or withdraw an entry."""
-    out = services.set_state(uow, who, platform.clock, identifier[:64], body.state)
-    uow.commit()
-    return out
+    return committed(uow, services.set_state(uow, who, platform.clock, identifier[:64], body.state))
 
 
 @router.get("/opendata/datasets/{identifier}/history")
@@ -208,11 +205,12 @@ def add_link(
     identifier: str, body: LinkIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """A link by which the dataset is had."""
-    out = services.add_distribution(
-        uow, who, platform.clock, platform.settings.data_dir, identifier[:64], body.model_dump()
+    return committed(
+        uow,
+        services.add_distribution(
+            uow, who, platform.clock, platform.settings.data_dir, identifier[:64], body.model_dump()
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.post("/opendata/datasets/{identifier}/files", status_code=201)
@@ -226,17 +224,18 @@ async def add_file(
 ) -> dict[str, object]:
     """A file of the dataset (stored once by SHA-256; at most 50 MiB)."""
     content = await file.read(MAX_UPLOAD + 1)
-    out = services.add_distribution(
+    return committed(
         uow,
-        who,
-        platform.clock,
-        platform.settings.data_dir,
-        identifier[:64],
-        {"format": format, "title": file.filename},
-        content,
+        services.add_distribution(
+            uow,
+            who,
+            platform.clock,
+            platform.settings.data_dir,
+            identifier[:64],
+            {"format": format, "title": file.filename},
+            content,
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.get("/opendata/distributions/{distribution_id}/download", response_class=Response)
@@ -280,9 +279,7 @@ async def import_datasets(
 ) -> dict[str, object]:
     """Register datasets from CSV or Excel: all rows or none (a bad row is named by line and column)."""
     content = await file.read(imports.MAX_BYTES + 1)
-    out = imports.import_datasets(uow, who, platform.clock, content, file.filename)
-    uow.commit()
-    return out
+    return committed(uow, imports.import_datasets(uow, who, platform.clock, content, file.filename))
 
 
 # sharing requests ---------------------------------------------------------------------------------
@@ -293,9 +290,7 @@ def request_access(
     identifier: str, body: RequestIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """An in-province organization asks for a conditional dataset, stating its purpose."""
-    out = services.request_access(uow, who, platform.clock, identifier[:64], body.purpose)
-    uow.commit()
-    return out
+    return committed(uow, services.request_access(uow, who, platform.clock, identifier[:64], body.purpose))
 
 
 @router.get("/opendata/requests")
@@ -317,9 +312,7 @@ def answer_request(
     request_id: IntRowId, body: AnswerIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Grant (conditions and a last day) or refuse (a reason): the publisher or the data bureau."""
-    out = services.answer_request(uow, who, platform.clock, request_id, body.model_dump())
-    uow.commit()
-    return out
+    return committed(uow, services.answer_request(uow, who, platform.clock, request_id, body.model_dump()))
 
 
 # bulletins ----------------------------------------------------------------------------------------
@@ -334,17 +327,13 @@ def list_bulletins(who: PrincipalDep, uow: UowDep) -> dict[str, object]:
 @router.post("/opendata/bulletins/{period}/generate")
 def generate_bulletin(period: str, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """Compute a quarter's bulletin as a draft (the data bureau)."""
-    out = bulletins.generate(uow, who, platform.clock, period[:8])
-    uow.commit()
-    return out
+    return committed(uow, bulletins.generate(uow, who, platform.clock, period[:8]))
 
 
 @router.post("/opendata/bulletins/{period}/publish")
 def publish_bulletin(period: str, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """Publish a bulletin: its figures are frozen (the data bureau)."""
-    out = bulletins.publish(uow, who, platform.clock, period[:8])
-    uow.commit()
-    return out
+    return committed(uow, bulletins.publish(uow, who, platform.clock, period[:8]))
 
 
 @router.get("/opendata/bulletins/{period}")
@@ -375,9 +364,7 @@ def register_supplier(
     body: SupplierIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Register a supplier (its city's users or the data bureau)."""
-    out = suppliers.register_supplier(uow, who, platform.clock, body.model_dump())
-    uow.commit()
-    return out
+    return committed(uow, suppliers.register_supplier(uow, who, platform.clock, body.model_dump()))
 
 
 @router.post("/opendata/suppliers/{supplier_id}/transactions")
@@ -392,11 +379,12 @@ async def record_transactions(
 ) -> dict[str, object]:
     """A supplier's data-transaction amount of a year, with an evidence file (PDF, image or Excel)."""
     ev = (await evidence.read(10 * 1024 * 1024 + 1), evidence.filename) if evidence is not None else None
-    out = suppliers.record_transactions(
-        uow, who, platform.clock, platform.settings.data_dir, supplier_id, year, amount, ev
+    return committed(
+        uow,
+        suppliers.record_transactions(
+            uow, who, platform.clock, platform.settings.data_dir, supplier_id, year, amount, ev
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.get("/opendata/suppliers/{supplier_id}/subsidy")
@@ -412,11 +400,12 @@ def apply_for_subsidy(
     supplier_id: IntRowId, body: ApplyIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """File and submit the year's figures as an art. 4 application in an open call (the supplier)."""
-    out = suppliers.apply_for_subsidy(
-        uow, who, platform.packs.current(), platform.clock, supplier_id, body.year, body.call_id
+    return committed(
+        uow,
+        suppliers.apply_for_subsidy(
+            uow, who, platform.packs.current(), platform.clock, supplier_id, body.year, body.call_id
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.get("/opendata/city-ratios")
@@ -428,11 +417,12 @@ def list_ratios(uow: UowDep, year: int | None = None) -> dict[str, object]:
 @router.put("/opendata/city-ratios")
 def set_ratio(body: RatioIn, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """A city sets its ratio for a year."""
-    out = suppliers.set_city_ratio(
-        uow, who, platform.clock, platform.packs.current(), body.city, body.year, body.ratio
+    return committed(
+        uow,
+        suppliers.set_city_ratio(
+            uow, who, platform.clock, platform.packs.current(), body.city, body.year, body.ratio
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.put("/opendata/reward-tiers")
@@ -457,6 +447,4 @@ async def import_suppliers(
 ) -> dict[str, object]:
     """Register suppliers from CSV or Excel: all rows or none."""
     content = await file.read(imports.MAX_BYTES + 1)
-    out = imports.import_suppliers(uow, who, platform.clock, content, file.filename)
-    uow.commit()
-    return out
+    return committed(uow, imports.import_suppliers(uow, who, platform.clock, content, file.filename))

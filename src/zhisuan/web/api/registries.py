@@ -22,7 +22,7 @@ from zhisuan.matching import services as matching
 from zhisuan.opendata.fit import OpenCatalog
 from zhisuan.registries import bulletins, services, tabular
 from zhisuan.store.uow import UnitOfWork
-from zhisuan.web.api._common import attachment
+from zhisuan.web.api._common import attachment, committed
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
 
 router = APIRouter(tags=["registries"])
@@ -95,9 +95,9 @@ def create_entry(
     body: Annotated[dict[str, Any], Body(description="field name → value (see GET /registries)")],
 ) -> dict[str, object]:
     """Add an entry (province, administrators, or a city official in its own city)."""
-    out = services.create_entry(uow, who, platform.packs.current(), platform.clock, name, body)
-    uow.commit()
-    return out
+    return committed(
+        uow, services.create_entry(uow, who, platform.packs.current(), platform.clock, name, body)
+    )
 
 
 @router.get("/registries/{name}/export", response_class=Response)
@@ -121,9 +121,9 @@ async def import_entries(
     """Add entries from a CSV or Excel file (an ``id`` column changes those entries instead); a bad row is
     named by its line and column and nothing is written."""
     data = await file.read(tabular.MAX_BYTES + 1)
-    out = services.import_file(uow, who, platform.packs.current(), platform.clock, name, data)
-    uow.commit()
-    return out
+    return committed(
+        uow, services.import_file(uow, who, platform.packs.current(), platform.clock, name, data)
+    )
 
 
 @router.get("/registries/{name}/{entry_id}")
@@ -148,11 +148,12 @@ def update_entry(
     version = fields.pop("version", None)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise ValidationError("the entry's version, a whole number", field="version")
-    out = services.update_entry(
-        uow, who, platform.packs.current(), platform.clock, name, entry_id, fields, version=version
+    return committed(
+        uow,
+        services.update_entry(
+            uow, who, platform.packs.current(), platform.clock, name, entry_id, fields, version=version
+        ),
     )
-    uow.commit()
-    return out
 
 
 @router.get("/registries/standards/{entry_id}/award")
@@ -175,9 +176,7 @@ def list_bulletins(who: PrincipalDep, uow: UowDep) -> dict[str, object]:
 @router.post("/scenario-bulletins", status_code=201)
 def draft_bulletin(body: BulletinIn, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """Start a quarterly bulletin or an annual ranking (province users)."""
-    out = bulletins.draft_bulletin(uow, who, platform.clock, body.kind, body.period)
-    uow.commit()
-    return out
+    return committed(uow, bulletins.draft_bulletin(uow, who, platform.clock, body.kind, body.period))
 
 
 @router.get("/scenario-bulletins/{bulletin_id}")
@@ -191,9 +190,7 @@ def publish_bulletin(
     bulletin_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Publish a bulletin once its period has ended: its figures are frozen (province users)."""
-    out = bulletins.publish_bulletin(uow, who, platform.clock, bulletin_id)
-    uow.commit()
-    return out
+    return committed(uow, bulletins.publish_bulletin(uow, who, platform.clock, bulletin_id))
 
 
 # matching (art. 8) ---------------------------------------------------------------------------------
