@@ -81,6 +81,15 @@ def roll_up_after(s: Session, last_id: int) -> None:
     )
 
 
+def roll_up_between(s: Session, first_id: int, last_id: int) -> None:
+    """Roll up the records with ids from ``first_id`` to ``last_id`` (ids this transaction reserved,
+    so no other writer's records among them)."""
+    s.execute(
+        text(insert_sql(s.get_bind().dialect.name, "usage_records", "WHERE u.id BETWEEN :lo AND :hi")),
+        {"lo": first_id, "hi": last_id},
+    )
+
+
 def backfill(conn: Connection) -> None:
     """Roll up every stored record that no roll-up sums yet (a database migrated from before roll-ups).
 
@@ -107,6 +116,7 @@ __all__ = [
     "insert_sql",
     "opening_run",
     "roll_up_after",
+    "roll_up_between",
     "summing",
     "writing_usage",
 ]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from zhisuan import audit
@@ -41,7 +41,7 @@ from zhisuan.metering.overcommit import Events, OverCommit, over_committed, row_
 from zhisuan.metering.rates import policy_edges, rate_card
 from zhisuan.metering.usage_file import ROW_COLUMNS, Values, parse_usage_row, read_usage_values
 from zhisuan.policy import PackSet
-from zhisuan.store.bulk import insert_rows, stage
+from zhisuan.store.bulk import allocate_ids, copy_new, insert_rows, stage
 from zhisuan.store.models.metering import UsageRecordRow
 from zhisuan.store.uow import UnitOfWork
 
@@ -195,15 +195,19 @@ def import_usage(
     edges = policy_edges(packs)
     refs = References.load(s)
     corrections: dict[str, list[UsageRecord]] = defaultdict(list)
+    repeated: set[tuple[str, str]] = set()  # jobs with more than one record in this import
     read = [0]
     # Pricing (Python) and storing (the database) overlap: a thread prices the next batch while
     # this one waits for the database to take the last (the driver releases the GIL meanwhile).
-    batches: queue.Queue[list[tuple[object, ...]] | BaseException | None] = queue.Queue(maxsize=2)
+    batches: queue.Queue[tuple[list[tuple[object, ...]], Events] | BaseException | None] = queue.Queue(
+        maxsize=2
+    )
     stop = threading.Event()
 
     def price_file() -> None:
         try:
             pricer = Pricer(card, edges, refs)
+            seen: set[int] = set()  # hashes of (engine, job id): a repeat is listed, a collision harmless
             pending: list[tuple[object, ...]] = []
             for n, v in read_usage_values(path):
                 if stop.is_set():
@@ -218,9 +222,11 @@ def import_usage(
                     priced = [record_row(p) for p in pieces]
                 pending.extend(priced)
                 if len(pending) >= batch:
-                    batches.put(pending)
+                    _note_jobs(pending, seen, repeated)
+                    batches.put((pending, row_events(pending)))
                     pending = []
-            batches.put(pending)
+            _note_jobs(pending, seen, repeated)
+            batches.put((pending, row_events(pending)))
             batches.put(None)
         except BaseException as exc:  # handed to the storing thread, raised there
             batches.put(exc)
@@ -230,15 +236,23 @@ def import_usage(
     made = inserted = stored = 0
     before = _last_id(s)
     events: list[Events] = []  # what was written, for the over-commit sweep
+    # PostgreSQL: rows are copied straight into the table until one batch holds a known key (the
+    # same file again); from then on they go through a stage and ON CONFLICT DO NOTHING
+    direct = s.get_bind().dialect.name == "postgresql"
     try:
         while (got := batches.get()) is not None:
             if isinstance(got, BaseException):
                 raise got
-            if not got:  # the last batch may be empty
+            rows, written = got
+            if not rows:  # the last batch may be empty
                 continue
-            inserted += _write_rows(uow, got)
-            made += len(got)
-            events.append(row_events(got))
+            copied = _copy_new_rows(s, rows) if direct else None
+            if copied is None:
+                direct = False
+                copied = _write_rows(uow, rows)
+            inserted += copied
+            made += len(rows)
+            events.append(written)
             stored += 1
             if progress is not None:
                 progress(stored, made)
@@ -249,22 +263,22 @@ def import_usage(
                 batches.get(timeout=0.05)
     if corrections:
         fixed = [record_row(r) for r in _corrections(s, corrections)]
+        repeated.update((str(r[1]), str(r[2])) for r in fixed)  # a replacement may meet this file's rows
         inserted += _write_rows(uow, fixed)
         made += len(fixed)
         events.append(row_events(fixed))
         if progress is not None:
             progress(stored + 1, made)
     if inserted:
-        _check_new_usage(s, before)
+        _check_new_usage(s, before, repeated)
         # every record made was new (no key known before): the sweep reads only the older usage
         over = over_committed(s, before, np.concatenate(events) if inserted == made else None)
         if over is not None:
             raise over.error(_line_of(path, over))
-    rows = read[0]
     if at is not None:
-        detail = {"rows": rows, "records": made, "inserted": inserted}
+        detail = {"rows": read[0], "records": made, "inserted": inserted}
         audit.record(uow, at, actor, "usage.import", f"file:{path.name}"[:128], detail)
-    return ImportResult(rows, made, inserted)
+    return ImportResult(read[0], made, inserted)
 
 
 # positions in a stored row (RECORD_COLUMNS)
@@ -287,6 +301,46 @@ def _known_figures_agree(s: Session, rows: Sequence[Sequence[object]]) -> None:
         for key, *figures in s.execute(select(*cols).where(t.key.in_(keys[i : i + CHUNK]))):
             if tuple(figures) != mine[key]:
                 raise ConflictError(f"usage {key} was already reported with different figures")
+
+
+def _note_jobs(rows: Sequence[Sequence[object]], seen: set[int], repeated: set[tuple[str, str]]) -> None:
+    """Add the jobs of ``rows`` met before (in ``seen``, hashes of (engine, job id)) to ``repeated``."""
+    for r in rows:
+        job = (str(r[1]), str(r[2]))
+        h = hash(job)
+        if h in seen:
+            repeated.add(job)
+        else:
+            seen.add(h)
+
+
+def _copy_new_rows(s: Session, rows: Sequence[Sequence[object]]) -> int | None:
+    """PostgreSQL: copy rows none of whose keys is stored straight into ``usage_records`` and roll
+    them up; None (nothing written) when a key is already stored or appears twice.
+
+    The ids are reserved first, so the roll-ups sum exactly these records (by id range) even while
+    another transaction writes usage.
+    """
+    table = UsageRecordRow.__table__
+    rollups.writing_usage(s)
+    ids = sorted(allocate_ids(s, table, len(rows)))  # type: ignore[arg-type]
+    with_ids = [(i, *r) for i, r in zip(ids, rows, strict=True)]
+    if not copy_new(s, table, ("id", *RECORD_COLUMNS), with_ids):  # type: ignore[arg-type]
+        return None
+    for lo, hi in _runs(ids):
+        rollups.roll_up_between(s, lo, hi)
+    return len(rows)
+
+
+def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted ids as runs of consecutive values, (first, last) each."""
+    runs: list[tuple[int, int]] = []
+    for i in ids:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
 
 
 def _write_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
@@ -340,20 +394,41 @@ def _write_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
     return inserted
 
 
-def _check_new_usage(s: Session, before: int) -> None:
+_OVERLAPS = (
+    "SELECT t.id, u.id, t.key, u.key FROM usage_records t JOIN usage_records u "
+    "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
+    "AND u.id <> t.id AND u.start_at < t.end_at AND t.start_at < u.end_at "
+    "WHERE t.id > :before AND t.kind = 'usage' AND u.kind = 'usage'"
+)
+#: more jobs than this repeated inside one import: its own rows are checked against each other whole
+_REPEATS_LISTED = 20_000
+
+
+def _check_new_usage(s: Session, before: int, repeated: set[tuple[str, str]] | None = None) -> None:
     """The usage written after id ``before`` overlaps no other usage of its job on its pool, unless one
-    of the two is reversed: a second is metered once. One set-based query for a whole import (its own
-    rows included); raising aborts the unit of work, so nothing of the import stays written."""
+    of the two is reversed: a second is metered once. Raising aborts the unit of work, so nothing of
+    the import stays written.
+
+    Set-based: the new usage against the older usage of its jobs, and against itself. An import that
+    knows which of its jobs came more than once (``repeated``: (engine, job id), a superset will do)
+    checks its own rows only among those jobs' — a job written once overlaps nothing it wrote.
+    """
     t = UsageRecordRow
-    pairs = s.execute(
-        text(
-            "SELECT t.key, u.key FROM usage_records t JOIN usage_records u "
-            "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
-            "AND u.id <> t.id AND u.start_at < t.end_at AND t.start_at < u.end_at "
-            "WHERE t.id > :before AND t.kind = 'usage' AND u.kind = 'usage' ORDER BY t.id, u.id"
-        ),
-        {"before": before},
-    ).all()
+    found: list[Any] = []
+    if repeated is None or len(repeated) > _REPEATS_LISTED:
+        found += s.execute(text(_OVERLAPS), {"before": before}).all()
+    else:
+        if before > 0:  # ids start at 1: before 0, no older usage (the planner cannot tell)
+            found += s.execute(text(f"{_OVERLAPS} AND u.id <= :before"), {"before": before}).all()
+        engines = sorted({engine for engine, _job in repeated})
+        jobs = sorted({job for _engine, job in repeated})
+        within = text(
+            f"{_OVERLAPS} AND u.id > :before AND t.engine IN :engines AND t.engine_job_id IN :jobs"
+        ).bindparams(bindparam("engines", expanding=True), bindparam("jobs", expanding=True))
+        for i in range(0, len(jobs), CHUNK):
+            chunk = {"before": before, "engines": engines, "jobs": jobs[i : i + CHUNK]}
+            found += s.execute(within, chunk).all()
+    pairs = [(tk, uk) for _t, _u, tk, uk in sorted(found, key=lambda p: (p[0], p[1]))]
     if not pairs:
         return
     keys = sorted({k for pair in pairs for k in pair})
