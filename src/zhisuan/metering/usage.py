@@ -199,9 +199,7 @@ def import_usage(
     read = [0]
     # Pricing (Python) and storing (the database) overlap: a thread prices the next batch while
     # this one waits for the database to take the last (the driver releases the GIL meanwhile).
-    batches: queue.Queue[tuple[list[tuple[object, ...]], Events] | BaseException | None] = queue.Queue(
-        maxsize=2
-    )
+    batches: queue.Queue[Priced | BaseException | None] = queue.Queue(maxsize=2)
     stop = threading.Event()
 
     def price_file() -> None:
@@ -222,11 +220,9 @@ def import_usage(
                     priced = [record_row(p) for p in pieces]
                 pending.extend(priced)
                 if len(pending) >= batch:
-                    _note_jobs(pending, seen, repeated)
-                    batches.put((pending, row_events(pending)))
+                    batches.put(_priced(pending, seen, repeated))
                     pending = []
-            _note_jobs(pending, seen, repeated)
-            batches.put((pending, row_events(pending)))
+            batches.put(_priced(pending, seen, repeated))
             batches.put(None)
         except BaseException as exc:  # handed to the storing thread, raised there
             batches.put(exc)
@@ -243,10 +239,10 @@ def import_usage(
         while (got := batches.get()) is not None:
             if isinstance(got, BaseException):
                 raise got
-            rows, written = got
+            rows, written, summed = got
             if not rows:  # the last batch may be empty
                 continue
-            copied = _copy_new_rows(s, rows) if direct else None
+            copied = _copy_new_rows(s, rows, summed) if direct else None
             if copied is None:
                 direct = False
                 copied = _write_rows(uow, rows)
@@ -303,6 +299,17 @@ def _known_figures_agree(s: Session, rows: Sequence[Sequence[object]]) -> None:
                 raise ConflictError(f"usage {key} was already reported with different figures")
 
 
+#: a batch of stored rows, priced: the rows, the over-commit sweep's records of them, their roll-ups
+Priced = tuple[list[tuple[object, ...]], Events, list[rollups.Summed]]
+
+
+def _priced(rows: list[tuple[object, ...]], seen: set[int], repeated: set[tuple[str, str]]) -> Priced:
+    """A priced batch, with what the storing thread needs of it worked out beforehand (in the pricing
+    thread, while the database takes the previous batch); its repeated jobs noted."""
+    _note_jobs(rows, seen, repeated)
+    return rows, row_events(rows), rollups.sum_rows(rows, RECORD_COLUMNS, "start_at", "card_seconds")
+
+
 def _note_jobs(rows: Sequence[Sequence[object]], seen: set[int], repeated: set[tuple[str, str]]) -> None:
     """Add the jobs of ``rows`` met before (in ``seen``, hashes of (engine, job id)) to ``repeated``."""
     for r in rows:
@@ -314,12 +321,15 @@ def _note_jobs(rows: Sequence[Sequence[object]], seen: set[int], repeated: set[t
             seen.add(h)
 
 
-def _copy_new_rows(s: Session, rows: Sequence[Sequence[object]]) -> int | None:
-    """PostgreSQL: copy rows none of whose keys is stored straight into ``usage_records`` and roll
-    them up; None (nothing written) when a key is already stored or appears twice.
+def _copy_new_rows(
+    s: Session, rows: Sequence[Sequence[object]], summed: Sequence[rollups.Summed]
+) -> int | None:
+    """PostgreSQL: copy rows none of whose keys is stored straight into ``usage_records`` and store
+    their roll-ups (``summed``: :func:`~zhisuan.metering.rollups.sum_rows` of them); None (nothing
+    written) when a key is already stored or appears twice.
 
-    The ids are reserved first, so the roll-ups sum exactly these records (by id range) even while
-    another transaction writes usage.
+    The ids are reserved first, so the roll-ups name exactly these records even while another
+    transaction writes usage.
     """
     table = UsageRecordRow.__table__
     rollups.writing_usage(s)
@@ -327,20 +337,8 @@ def _copy_new_rows(s: Session, rows: Sequence[Sequence[object]]) -> int | None:
     with_ids = [(i, *r) for i, r in zip(ids, rows, strict=True)]
     if not copy_new(s, table, ("id", *RECORD_COLUMNS), with_ids):  # type: ignore[arg-type]
         return None
-    for lo, hi in _runs(ids):
-        rollups.roll_up_between(s, lo, hi)
+    rollups.write_summed(s, summed, ids)
     return len(rows)
-
-
-def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
-    """Sorted ids as runs of consecutive values, (first, last) each."""
-    runs: list[tuple[int, int]] = []
-    for i in ids:
-        if runs and runs[-1][1] == i - 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    return runs
 
 
 def _write_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
@@ -394,11 +392,21 @@ def _write_rows(uow: UnitOfWork, rows: Sequence[Sequence[object]]) -> int:
     return inserted
 
 
+_SAME_JOB_OVERLAPPING = (
+    "u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
+    "AND u.id <> t.id AND u.start_at < t.end_at AND t.start_at < u.end_at"
+)
+_NEW_USAGE = "t.id > :before AND t.kind = 'usage' AND u.kind = 'usage'"
 _OVERLAPS = (
-    "SELECT t.id, u.id, t.key, u.key FROM usage_records t JOIN usage_records u "
-    "ON u.engine = t.engine AND u.engine_job_id = t.engine_job_id AND u.pool_id = t.pool_id "
-    "AND u.id <> t.id AND u.start_at < t.end_at AND t.start_at < u.end_at "
-    "WHERE t.id > :before AND t.kind = 'usage' AND u.kind = 'usage'"
+    f"SELECT t.id, u.id, t.key, u.key FROM usage_records t JOIN usage_records u ON {_SAME_JOB_OVERLAPPING} "
+    f"WHERE {_NEW_USAGE}"
+)
+# PostgreSQL, the new usage of the listed jobs against itself: driven by the list, so the planner
+# probes the job index (it has no statistics yet for rows written in this transaction)
+_OVERLAPS_OF_JOBS = (
+    "SELECT t.id, u.id, t.key, u.key FROM unnest(CAST(:engines AS text[]), CAST(:jobs AS text[])) "
+    "AS j(engine, job) JOIN usage_records t ON t.engine = j.engine AND t.engine_job_id = j.job "
+    f"JOIN usage_records u ON {_SAME_JOB_OVERLAPPING} WHERE {_NEW_USAGE} AND u.id > :before"
 )
 #: more jobs than this repeated inside one import: its own rows are checked against each other whole
 _REPEATS_LISTED = 20_000
@@ -420,14 +428,20 @@ def _check_new_usage(s: Session, before: int, repeated: set[tuple[str, str]] | N
     else:
         if before > 0:  # ids start at 1: before 0, no older usage (the planner cannot tell)
             found += s.execute(text(f"{_OVERLAPS} AND u.id <= :before"), {"before": before}).all()
-        engines = sorted({engine for engine, _job in repeated})
-        jobs = sorted({job for _engine, job in repeated})
+        listed = sorted(repeated)
+        postgres = s.get_bind().dialect.name == "postgresql"
         within = text(
-            f"{_OVERLAPS} AND u.id > :before AND t.engine IN :engines AND t.engine_job_id IN :jobs"
-        ).bindparams(bindparam("engines", expanding=True), bindparam("jobs", expanding=True))
-        for i in range(0, len(jobs), CHUNK):
-            chunk = {"before": before, "engines": engines, "jobs": jobs[i : i + CHUNK]}
-            found += s.execute(within, chunk).all()
+            _OVERLAPS_OF_JOBS
+            if postgres
+            else f"{_OVERLAPS} AND u.id > :before AND t.engine IN :engines AND t.engine_job_id IN :jobs"
+        )
+        if not postgres:
+            within = within.bindparams(
+                bindparam("engines", expanding=True), bindparam("jobs", expanding=True)
+            )
+        for i in range(0, len(listed), CHUNK):
+            engines, jobs = zip(*listed[i : i + CHUNK], strict=True)
+            found += s.execute(within, {"before": before, "engines": list(engines), "jobs": list(jobs)}).all()
     pairs = [(tk, uk) for _t, _u, tk, uk in sorted(found, key=lambda p: (p[0], p[1]))]
     if not pairs:
         return

@@ -190,10 +190,11 @@ def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
         return []
     if session.get_bind().dialect.name == "postgresql":
         seq = session.execute(text(f"SELECT pg_get_serial_sequence('{table.name}', 'id')")).scalar_one()
-        got = session.execute(
-            text(f"SELECT nextval('{seq}') FROM generate_series(1, :n)"), {"n": n}
-        ).scalars()
-        return [int(x) for x in got]
+        got = session.execute(  # one array, not a row per id
+            text(f"SELECT array_agg(v) FROM (SELECT nextval('{seq}') AS v FROM generate_series(1, :n)) AS r"),
+            {"n": n},
+        ).scalar_one()
+        return list(got)
     # SQLite has one writer at a time: the ids after the current maximum are ours until commit
     top = session.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table.name}")).scalar_one()
     return list(range(int(top) + 1, int(top) + 1 + n))
