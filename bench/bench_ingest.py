@@ -6,8 +6,8 @@
   a staging table + one ``INSERT … SELECT … ON CONFLICT (key) DO NOTHING`` that builds the key, the
   card-seconds, the list price and the month in SQL (no checks, no splitting). Each on a fresh
   database; then the same file again through ``zhisuan usage import`` (adds nothing). The command's
-  modules are compiled to bytecode once before (as an installed package is), even where the shell
-  sets ``PYTHONDONTWRITEBYTECODE``.
+  modules are compiled to bytecode once before (as an installed package's are), even where the
+  shell sets ``PYTHONDONTWRITEBYTECODE``.
 * **SQLite, the store** (``store_rows``, the import's writer, given priced rows) against one
   ``executemany`` of ``INSERT OR IGNORE`` of the same rows (the date columns converted the same way),
   each on a fresh database; and the SQLite import end to end for information.
@@ -172,21 +172,20 @@ def count(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).select_from(UsageRecordRow.__table__)).scalar_one())
 
 
-def command_env(tmp: Path) -> dict[str, str]:
-    """The command's environment: its modules' bytecode compiled once (as pip does at install) into a
-    cache of this run's, even where the shell says not to write bytecode."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return env | {"PYTHONPYCACHEPREFIX": str(tmp / "pycache")}
+def command_env() -> dict[str, str]:
+    """The command's environment: bytecode written and read (as an installed package has it), even
+    where the shell says not to write it."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def compile_once(tmp: Path) -> None:
-    """Compile zhisuan's modules into the run's bytecode cache before any command is timed."""
+def compile_once() -> None:
+    """Compile zhisuan's modules (beside them, in ``__pycache__``) before any command is timed."""
     package = Path(zhisuan.__file__).parent
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], env=command_env(tmp), check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], env=command_env(), check=True)
 
 
 def zhisuan_import(url: str, tmp: Path, file: Path) -> tuple[float, dict[str, int]]:
-    env = command_env(tmp) | {"ZHISUAN_DATABASE_URL": url, "ZHISUAN_DATA_DIR": str(tmp)}
+    env = command_env() | {"ZHISUAN_DATABASE_URL": url, "ZHISUAN_DATA_DIR": str(tmp)}
     t = time.perf_counter()
     done = subprocess.run(
         [*ZHISUAN, "usage", "import", str(file), "--json"],
@@ -339,7 +338,7 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        compile_once(tmp)
+        compile_once()
         if args.only != "sqlite":
             results.append(postgresql_end_to_end(args.rows, tmp))
         if args.only != "postgresql":

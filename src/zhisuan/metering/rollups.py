@@ -94,18 +94,16 @@ _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 _SHANGHAI_OFFSET = 8 * 3600  # UTC+8 all year (as in SQL; Shanghai has kept no daylight saving since 1991)
 
 
-def sum_rows(
-    rows: Sequence[Sequence[object]], columns: Sequence[str], start: str, seconds: str
-) -> list[Summed]:
-    """The roll-ups of ``rows`` (usage record rows, ``columns`` naming their positions), as
-    :func:`summing` gives them but with row positions for record ids: a writer that copies the rows
-    in and then learns their ids (:func:`write_summed`) need not read them back to sum them."""
+def sum_rows(rows: Sequence[Sequence[object]], columns: Sequence[str], starts: Sequence[int]) -> list[Summed]:
+    """The roll-ups of ``rows`` (usage record rows, ``columns`` naming their positions; ``starts``
+    their starts in Unix seconds), as :func:`summing` gives them but with row positions for record
+    ids: a writer that copies the rows in and then learns their ids (:func:`write_summed`) need not
+    read them back to sum them."""
     key_of = itemgetter(*(columns.index(c) for c in KEY))
-    start_at, seconds_at = columns.index(start), columns.index(seconds)
+    seconds_at = columns.index("card_seconds")
     groups: dict[tuple[object, ...], list[int]] = {}
-    for i, r in enumerate(rows):
-        day = (int(r[start_at].timestamp()) + _SHANGHAI_OFFSET) // 86400  # type: ignore[attr-defined]
-        group = (*key_of(r), day)
+    for i, (r, start) in enumerate(zip(rows, starts, strict=True)):
+        group = (*key_of(r), (start + _SHANGHAI_OFFSET) // 86400)
         got = groups.get(group)
         if got is None:
             groups[group] = [i, i, 1, r[seconds_at]]  # type: ignore[list-item]

@@ -307,7 +307,8 @@ def _priced(rows: list[tuple[object, ...]], seen: set[int], repeated: set[tuple[
     """A priced batch, with what the storing thread needs of it worked out beforehand (in the pricing
     thread, while the database takes the previous batch); its repeated jobs noted."""
     _note_jobs(rows, seen, repeated)
-    return rows, row_events(rows), rollups.sum_rows(rows, RECORD_COLUMNS, "start_at", "card_seconds")
+    events = row_events(rows)
+    return rows, events, rollups.sum_rows(rows, RECORD_COLUMNS, events[:, 1].tolist())
 
 
 def _note_jobs(rows: Sequence[Sequence[object]], seen: set[int], repeated: set[tuple[str, str]]) -> None:
