@@ -173,6 +173,9 @@ def _model_rows(
         raise ValidationError(exc.message, row=n, column=exc.column or exc.field or "pool_id") from None
 
 
+_FIRST_BATCH = 5_000
+
+
 def import_usage(
     uow: UnitOfWork,
     path: Path,
@@ -185,10 +188,11 @@ def import_usage(
 ) -> ImportResult:
     """Import a usage file: all rows or none; importing it again changes nothing. Audited when ``at``.
 
-    Rows are read, priced and stored ``batch`` records at a time in the caller's transaction;
+    Rows are read, priced and stored ``batch`` records at a time in the caller's transaction (the
+    first batch at most ``_FIRST_BATCH``, so the database starts while the rest is priced);
     ``progress(batch number, records so far)`` follows each stored batch. Corrections are applied
-    after every other row (each reverses a stored record). One set-based query at the end checks
-    that no second is metered twice.
+    after every other row (each reverses a stored record). Set-based queries at the end check that
+    no second is metered twice and no pool runs more cards than it has.
     """
     s = uow.session
     card = rate_card(uow)
@@ -207,6 +211,7 @@ def import_usage(
             pricer = Pricer(card, edges, refs)
             seen: set[int] = set()  # hashes of (engine, job id): a repeat is listed, a collision harmless
             pending: list[tuple[object, ...]] = []
+            size = min(batch, _FIRST_BATCH)
             for n, v in read_usage_values(path):
                 if stop.is_set():
                     return
@@ -219,9 +224,9 @@ def import_usage(
                         continue
                     priced = [record_row(p) for p in pieces]
                 pending.extend(priced)
-                if len(pending) >= batch:
+                if len(pending) >= size:
                     batches.put(_priced(pending, seen, repeated))
-                    pending = []
+                    pending, size = [], batch
             batches.put(_priced(pending, seen, repeated))
             batches.put(None)
         except BaseException as exc:  # handed to the storing thread, raised there
