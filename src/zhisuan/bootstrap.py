@@ -22,7 +22,6 @@ from zhisuan.policy import PackSource
 from zhisuan.publishing import DatabaseVersions
 from zhisuan.settings import Settings, load_settings, make_private_dir
 from zhisuan.store.db import make_engine, normalise_url, private_file
-from zhisuan.store.migrate import upgrade
 from zhisuan.store.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -81,6 +80,8 @@ class Platform:
         )
 
     def migrate(self) -> None:
+        from zhisuan.store.migrate import upgrade  # alembic loads only for the commands that migrate
+
         upgrade(self.engine)
 
 

@@ -56,7 +56,9 @@ def _fen(text: str, field: str) -> int:
 @guarded
 def usage_import(
     file: Path = typer.Argument(..., help="A .csv (with header) or .jsonl file of usage."),
-    batch: int = typer.Option(50_000, help="Records written per batch (all in one transaction)."),
+    batch: int = typer.Option(
+        50_000, help="Records written per batch (all in one transaction; the first batch at most 5,000)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Import usage: idempotent (same rows again change nothing), all rows or none.

@@ -7,7 +7,7 @@ reported, disputes), :mod:`~zhisuan.metering.billing` (draft: select â†’ price â
 :mod:`~zhisuan.metering.bills` and :mod:`~zhisuan.metering.bill_export` (issue, pay, void, read, export),
 :mod:`~zhisuan.metering.settlement` (art. 2 vouchers), :mod:`~zhisuan.metering.postings` (the ledger
 postings metering makes) and :mod:`~zhisuan.metering.reports`. The pure core is
-:mod:`~zhisuan.metering.model` and :mod:`~zhisuan.metering.vouchers`.
+:mod:`~zhisuan.metering.model`, :mod:`~zhisuan.metering.bill_lines` and :mod:`~zhisuan.metering.vouchers`.
 
 Every service takes a unit of work already entered and never commits: the caller commits once.
 """

@@ -4,7 +4,7 @@
 *Select* (in SQL): each billing run covers the usage records up to a watermark that the previous run
 did not cover, minus the usage of jobs in open dispute (held), plus held usage since released and the
 usage of voided bills; card-seconds are summed per bill-line key in one pass. *Price* (pure): lines
-per organization × center, each rounded once (:func:`zhisuan.metering.model.price_lines`). *Write*:
+per organization × center, each rounded once (:func:`zhisuan.metering.bill_lines.price_lines`). *Write*:
 bills, lines and their source runs, set-wise.
 """
 
@@ -23,15 +23,8 @@ from zhisuan import audit
 from zhisuan.core.clock import Clock, Month, parse_date
 from zhisuan.core.errors import ConflictError, ValidationError
 from zhisuan.metering import rollups
-from zhisuan.metering.model import (
-    DEFAULT_VAT_RATE,
-    BillLine,
-    BillState,
-    DisputeState,
-    LineKey,
-    UsageKind,
-    price_lines,
-)
+from zhisuan.metering.bill_lines import DEFAULT_VAT_RATE, BillLine, BillState, LineKey, price_lines
+from zhisuan.metering.model import DisputeState, UsageKind
 from zhisuan.store.bulk import allocate_ids, insert_rows
 from zhisuan.store.models.compute import CenterRow, PoolRow
 from zhisuan.store.models.metering import (

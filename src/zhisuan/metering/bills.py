@@ -15,7 +15,8 @@ from zhisuan.core.clock import Clock, Month, shanghai_date
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.money import Money
 from zhisuan.metering._scope import CHUNK, apply_scope
-from zhisuan.metering.model import BP, BillState, check_transition
+from zhisuan.metering.bill_lines import BillState, check_transition
+from zhisuan.metering.model import BP
 from zhisuan.metering.postings import post_bill_lines, post_issued, post_paid, post_payments
 from zhisuan.store.models.metering import BillLineRow, BillRow
 from zhisuan.store.uow import UnitOfWork

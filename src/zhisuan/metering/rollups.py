@@ -17,10 +17,16 @@ watermark by their last record id.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from itertools import pairwise
+from operator import itemgetter
 
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
+
+from zhisuan.store.bulk import insert_rows
+from zhisuan.store.models.metering import UsageRollupRow
 
 #: the bill-line key and day a roll-up sums by, in usage_records' (and usage_rollups') column names
 KEY = (
@@ -81,6 +87,43 @@ def roll_up_after(s: Session, last_id: int) -> None:
     )
 
 
+#: a roll-up summed in Python: the key, the day, the positions (in the rows summed) of its first and
+#: last record, how many records, their card-seconds
+Summed = tuple[tuple[object, ...], dt.date, int, int, int, int]
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
+_SHANGHAI_OFFSET = 8 * 3600  # UTC+8 all year (as in SQL; Shanghai has kept no daylight saving since 1991)
+
+
+def sum_rows(rows: Sequence[Sequence[object]], columns: Sequence[str], starts: Sequence[int]) -> list[Summed]:
+    """The roll-ups of ``rows`` (usage record rows, ``columns`` naming their positions; ``starts``
+    their starts in Unix seconds), as :func:`summing` gives them but with row positions for record
+    ids: a writer that copies the rows in and then learns their ids (:func:`write_summed`) need not
+    read them back to sum them."""
+    key_of = itemgetter(*(columns.index(c) for c in KEY))
+    seconds_at = columns.index("card_seconds")
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for i, (r, start) in enumerate(zip(rows, starts, strict=True)):
+        group = (*key_of(r), (start + _SHANGHAI_OFFSET) // 86400)
+        got = groups.get(group)
+        if got is None:
+            groups[group] = [i, i, 1, r[seconds_at]]  # type: ignore[list-item]
+        else:
+            got[1] = i
+            got[2] += 1
+            got[3] += r[seconds_at]  # type: ignore[operator]
+    return [
+        (group[:-1], dt.date.fromordinal(_EPOCH_DAY + int(group[-1])), first, last, n, cs)  # type: ignore[call-overload]
+        for group, (first, last, n, cs) in groups.items()
+    ]
+
+
+def write_summed(s: Session, summed: Sequence[Summed], ids: Sequence[int]) -> None:
+    """Store roll-ups from :func:`sum_rows`, the summed rows having been stored with ``ids`` (in
+    their order, ascending)."""
+    rows = [(*key, day, ids[first], ids[last], n, cs) for key, day, first, last, n, cs in summed]
+    insert_rows(s, UsageRollupRow.__table__, COLUMNS, rows)  # type: ignore[arg-type]
+
+
 def backfill(conn: Connection) -> None:
     """Roll up every stored record that no roll-up sums yet (a database migrated from before roll-ups).
 
@@ -107,6 +150,8 @@ __all__ = [
     "insert_sql",
     "opening_run",
     "roll_up_after",
+    "sum_rows",
     "summing",
+    "write_summed",
     "writing_usage",
 ]

@@ -14,7 +14,8 @@ from tests.integration.metering.test_crash import _seed, fresh
 from zhisuan.core.clock import UTC
 from zhisuan.core.errors import ValidationError
 from zhisuan.metering.model import UsageRecord
-from zhisuan.metering.usage import _write_rows, over_committed, record_row, row_events, store_rows
+from zhisuan.metering.overcommit import over_committed, row_events
+from zhisuan.metering.usage import _write_rows, record_row, store_rows
 from zhisuan.store.models.metering import UsageRecordRow
 from zhisuan.store.uow import UnitOfWork
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select, text
 from tests.factories.metering import center, org, row, usage_file
 from zhisuan import metering
 from zhisuan.core.clock import UTC, ManualClock, Month
+from zhisuan.metering import rollups
 from zhisuan.metering.rollups import backfill
 from zhisuan.policy import load_pack_set
 from zhisuan.store.models.metering import (
@@ -223,3 +224,39 @@ def test_backfill_rolls_up_between_watermarks(db, world, tmp_path: Path) -> None
         clock.set(dt.datetime(2025, 8, 2, tzinfo=UTC))
         lines = _draft_both_ways(uow, JULY, clock)
         assert [(ln[4], ln[9], ln[10]) for ln in lines] == [("2025-06", True, 8 * 3600)]
+
+
+def test_an_import_rolls_up_as_sql_sums_its_records_by_either_path(db, world, tmp_path: Path) -> None:
+    """PostgreSQL copies new rows straight in and sums them in Python; a batch holding a known key (or
+    a key twice) goes through the stage and sums in SQL. Either way the roll-ups are SQL's sum of the
+    records, Shanghai days and record ids included."""
+    hour = dt.timedelta(hours=1)
+    rows = [
+        row(
+            f"j{i}",
+            world["AB"[i % 2]],
+            (BASE + i * 5 * hour).isoformat(),  # across Shanghai midnights and 1 July
+            (BASE + i * 5 * hour + (1 + i % 9) * hour).isoformat(),
+            cards=1 + i % 8,
+            pool_id=10 + i % 2,
+        )
+        for i in range(60)
+    ]
+    with db.uow() as uow:
+        first = metering.import_usage(uow, usage_file(tmp_path / "a.jsonl", rows[:40]), PACKS, batch=15)
+        # known keys (rows 30-39) and one key twice in a batch, beside new rows
+        later = [*rows[30:], rows[45]]
+        second = metering.import_usage(uow, usage_file(tmp_path / "b.jsonl", later), PACKS, batch=15)
+        assert first.inserted == first.records
+        assert second.duplicates > 10 and second.inserted >= 20
+        s = uow.session
+        by = ", ".join((*rollups.KEY, "day"))
+        stored = s.execute(
+            text(  # a key and day may be rolled up once per batch: their sums, first and last ids
+                f"SELECT {by}, MIN(first_id), MAX(last_id), SUM(records), SUM(card_seconds) "  # noqa: S608
+                f"FROM usage_rollups GROUP BY {by}"
+            )
+        ).all()
+        summed = s.execute(text(rollups.summing(s.get_bind().dialect.name, "usage_records"))).all()
+        assert sorted(map(tuple, stored)) == sorted(map(tuple, summed))
+        assert len({r.day for r in stored}) > 10

@@ -19,7 +19,8 @@ from zhisuan.ledger.model import (
     payment_posting,
     voucher_posting,
 )
-from zhisuan.metering.model import UsageBook, UsageRecord, line_amount_fen, vat_fen
+from zhisuan.metering.bill_lines import line_amount_fen, vat_fen
+from zhisuan.metering.model import UsageBook, UsageRecord
 
 DAY = dt.date(2025, 6, 30)
 T0 = dt.datetime(2025, 6, 1, tzinfo=UTC)

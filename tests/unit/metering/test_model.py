@@ -8,9 +8,9 @@ from hypothesis import given
 
 from zhisuan.core.clock import SHANGHAI, UTC, Month
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError
+from zhisuan.metering.bill_lines import BillState, bill_lines, check_transition, line_amount_fen, vat_fen
 from zhisuan.metering.model import (
     Band,
-    BillState,
     Discount,
     ObservedRun,
     PoolRate,
@@ -19,12 +19,8 @@ from zhisuan.metering.model import (
     Tolerance,
     UsageBook,
     UsageKind,
-    bill_lines,
-    check_transition,
-    line_amount_fen,
     reconcile,
     split_usage,
-    vat_fen,
 )
 
 CARD = RateCard([PoolRate.flat(3, dt.date(2023, 1, 1), 1000)])

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zhisuan.core.clock import UTC
+from zhisuan.metering._pricer import Pricer, References
 from zhisuan.metering.model import Band, Discount, PoolRate, RateCard, RawUsage, split_usage
-from zhisuan.metering.usage import _Pricer, _References, record_row
+from zhisuan.metering.usage import record_row
 
 BANDED = PoolRate(
     3,
@@ -26,9 +27,9 @@ CARD = RateCard(
     [Discount(7, None, dt.date(2025, 6, 20), 1500), Discount(7, 2, dt.date(2025, 8, 1), 250)],
 )
 EDGES = [dt.date(2023, 11, 8), dt.date(2025, 8, 11), dt.date(2026, 1, 1)]
-REFS = _References({7, 8}, {1: (10, "a100", 64), 2: (10, "a100", 64), 3: (11, "h100", 64)})
+REFS = References({7, 8}, {1: (10, "a100", 64), 2: (10, "a100", 64), 3: (11, "h100", 64)})
 POOL_OF = {1: (10, "a100"), 2: (10, "a100"), 3: (11, "h100")}
-PRICER = _Pricer(CARD, EDGES, REFS)
+PRICER = Pricer(CARD, EDGES, REFS)
 
 
 def _values(org: int, pool: int, cards: int, start: dt.datetime, end: dt.datetime) -> tuple[str, ...]:
