@@ -337,16 +337,15 @@ def _write(
             for i, vl in zip(ids, new, strict=True)
         ],
     )
-    grants = [(i, vl.org_id, vl.year, vl.amount_fen, vl.program) for i, vl in zip(ids, new, strict=True)]
     for vl in updated:
         row = s.get(VoucherLineRow, vl.existing_id)
         assert row is not None
         row.amount_fen, row.entitled_fen, row.status = vl.amount_fen, vl.entitled_fen, vl.status.value
         row.settlement_id, row.settlement_month = settlement.id, str(month)
         row.steps = json.dumps(json.loads(row.steps) + vl.steps, ensure_ascii=False)
-        grants.append((row.id, row.org_id, row.usage_year, vl.amount_fen, vl.program))
-    postings.post_vouchers(s, grants, today, clock)
     s.flush()
+    # the lines of this settlement, new and queued parts granted now, posted set-wise from their rows
+    postings.post_settled(s, settlement.id, today, clock)
     by_status: dict[str, int] = defaultdict(int)
     for vl in lines:
         by_status[vl.status.value] += 1
