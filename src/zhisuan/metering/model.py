@@ -23,15 +23,11 @@ from fractions import Fraction
 
 from zhisuan.core.clock import SHANGHAI, UTC, Month, day_start, ensure_aware, shanghai_date, split_at_edges
 from zhisuan.core.errors import ConflictError, NotFoundError, ValidationError
-from zhisuan.core.money import Money, Rounding
+from zhisuan.core.money import Money
 
 SECONDS_PER_HOUR = 3600
 BP = 10_000  # basis points in one
 DEFAULT_VAT_RATE = Fraction(6, 100)  # VAT on compute (modern services) in China: 6%
-
-
-def _round_fen(exact_fen: Fraction, mode: Rounding = Rounding.HALF_UP) -> int:
-    return Money(exact_fen / 100).to_fen(mode)
 
 
 def half_up(num: int, den: int) -> int:
@@ -555,7 +551,8 @@ def vat_fen(gross_fen: int, rate: Fraction = DEFAULT_VAT_RATE) -> int:
     if rate < 0:
         raise ValidationError("a VAT rate cannot be negative", field="vat_rate")
     sign = -1 if gross_fen < 0 else 1
-    return sign * _round_fen(Fraction(abs(gross_fen)) * rate / (1 + rate))
+    # gross × (p/q) / (1 + p/q) = gross × p / (q + p): exact in integers, rounded once
+    return sign * half_up(abs(gross_fen) * rate.numerator, rate.denominator + rate.numerator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,9 +588,8 @@ class BillLine:
 def line_amount_fen(card_seconds: int, price_fen: int, discount_bp: int) -> int:
     """Card-seconds × price per card-hour × (1 − discount), rounded half-up once, sign kept."""
     sign = -1 if card_seconds < 0 else 1
-    return sign * _round_fen(
-        Fraction(abs(card_seconds) * price_fen * (BP - discount_bp), SECONDS_PER_HOUR * BP)
-    )
+    # fen × card-seconds × basis points over seconds per hour × basis points: integers, rounded once
+    return sign * half_up(abs(card_seconds) * price_fen * (BP - discount_bp), SECONDS_PER_HOUR * BP)
 
 
 def bill_lines(
