@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -319,25 +319,6 @@ _VOUCHER_COLUMNS = (
 )
 
 
-class _StepsJson:
-    """A line's steps as JSON text, equal to ``json.dumps(steps, ensure_ascii=False)``; a step shared by
-    many lines (the policy engine's, one dict per distinct step) is encoded once. The steps must stay
-    alive while this is used (it remembers them by identity)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[int, str] = {}
-
-    def __call__(self, steps: Sequence[Mapping[str, str]]) -> str:
-        seen = self.seen
-        parts = []
-        for step in steps:
-            got = seen.get(id(step))
-            if got is None:
-                got = seen[id(step)] = json.dumps(step, ensure_ascii=False)
-            parts.append(got)
-        return "[" + ", ".join(parts) + "]"
-
-
 def _write(
     s: Session,
     month: Month,
@@ -363,7 +344,6 @@ def _write(
         settlement.queued_fen += queued
     s.flush()
     ids = allocate_ids(s, VoucherLineRow.__table__, len(new))  # type: ignore[arg-type]
-    steps_json = _StepsJson()
     insert_rows(
         s,
         VoucherLineRow.__table__,  # type: ignore[arg-type]
@@ -386,7 +366,7 @@ def _write(
                 vl.status.value,
                 vl.pack,
                 vl.adjustment,
-                steps_json(vl.steps),
+                json.dumps(vl.steps, ensure_ascii=False),
                 json.dumps(vl.reasons, ensure_ascii=False),
             )
             for i, vl in zip(ids, new, strict=True)
