@@ -468,6 +468,18 @@ def voucher_posting(
     )
 
 
+#: :func:`voucher_posting` per voucher line row (id, org_id, ``budget`` = ``<program>:<usage year>``,
+#: amount_fen)
+VOUCHER_SHAPE = PostingShape(
+    "voucher_line",
+    "compute voucher",
+    (
+        (AccountKind.PROGRAM_BUDGET, "budget", "amount_fen"),
+        (AccountKind.SUBSIDY_PAYABLE, "org_id", "0 - amount_fen"),
+    ),
+)
+
+
 def city_budget_posting(city: str, article: str, year: int, fen: int, on: dt.date, ref: str) -> Posting:
     """Fund (or, negative, withdraw) a city's budget for an article and year from its appropriation."""
     key = f"city_budget:{city}:{article}:{year}:{ref}"
@@ -532,6 +544,7 @@ __all__ = [
     "BILL_LINE_SHAPE",
     "KIND_RULES",
     "PAYMENT_SHAPE",
+    "VOUCHER_SHAPE",
     "Account",
     "AccountKind",
     "KindRule",

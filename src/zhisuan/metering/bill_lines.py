@@ -16,14 +16,10 @@ from fractions import Fraction
 
 from zhisuan.core.clock import Month
 from zhisuan.core.errors import ConflictError, ValidationError
-from zhisuan.core.money import Money, Rounding
-from zhisuan.metering.model import BP, SECONDS_PER_HOUR, UsageKind, UsageRecord
+from zhisuan.core.money import Money
+from zhisuan.metering.model import BP, SECONDS_PER_HOUR, UsageKind, UsageRecord, half_up
 
 DEFAULT_VAT_RATE = Fraction(6, 100)  # VAT on compute (modern services) in China: 6%
-
-
-def _round_fen(exact_fen: Fraction, mode: Rounding = Rounding.HALF_UP) -> int:
-    return Money(exact_fen / 100).to_fen(mode)
 
 
 class BillState(StrEnum):
@@ -56,7 +52,8 @@ def vat_fen(gross_fen: int, rate: Fraction = DEFAULT_VAT_RATE) -> int:
     if rate < 0:
         raise ValidationError("a VAT rate cannot be negative", field="vat_rate")
     sign = -1 if gross_fen < 0 else 1
-    return sign * _round_fen(Fraction(abs(gross_fen)) * rate / (1 + rate))
+    # gross × (p/q) / (1 + p/q) = gross × p / (q + p): exact in integers, rounded once
+    return sign * half_up(abs(gross_fen) * rate.numerator, rate.denominator + rate.numerator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +89,8 @@ class BillLine:
 def line_amount_fen(card_seconds: int, price_fen: int, discount_bp: int) -> int:
     """Card-seconds × price per card-hour × (1 − discount), rounded half-up once, sign kept."""
     sign = -1 if card_seconds < 0 else 1
-    return sign * _round_fen(
-        Fraction(abs(card_seconds) * price_fen * (BP - discount_bp), SECONDS_PER_HOUR * BP)
-    )
+    # fen × card-seconds × basis points over seconds per hour × basis points: integers, rounded once
+    return sign * half_up(abs(card_seconds) * price_fen * (BP - discount_bp), SECONDS_PER_HOUR * BP)
 
 
 def bill_lines(

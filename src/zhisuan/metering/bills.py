@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from fractions import Fraction
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhisuan import audit
@@ -37,19 +37,6 @@ def _ids(bills: Sequence[BillRow] | Sequence[int]) -> dict[str, object]:
     return {"bills": len(ids), "first": ids[0], "last": ids[-1]}
 
 
-def _gross(s: Session, ids: Sequence[int]) -> int:
-    """The bills' total, tax included, in fen (for the audit event)."""
-    total = 0
-    for i in range(0, len(ids), CHUNK):
-        part = ids[i : i + CHUNK]
-        total += int(
-            s.execute(
-                select(func.coalesce(func.sum(BillRow.gross_fen), 0)).where(BillRow.id.in_(part))
-            ).scalar_one()
-        )
-    return total
-
-
 def issue_bills(
     uow: UnitOfWork,
     clock: Clock,
@@ -63,20 +50,19 @@ def issue_bills(
     s = uow.session
     on = shanghai_date(clock.now())
     if month is not None:
-        ids = list(
-            s.execute(
-                update(BillRow)
-                .where(BillRow.month == str(month), BillRow.state == BillState.DRAFT.value)
-                .values(state=BillState.ISSUED.value, issued_on=on)
-                .returning(BillRow.id)
-                .execution_options(synchronize_session=False)
-            ).scalars()
-        )
+        got = s.execute(
+            update(BillRow)
+            .where(BillRow.month == str(month), BillRow.state == BillState.DRAFT.value)
+            .values(state=BillState.ISSUED.value, issued_on=on)
+            .returning(BillRow.id, BillRow.gross_fen)
+            .execution_options(synchronize_session=False)
+        ).all()
+        ids, gross = [i for i, _ in got], sum(int(g) for _, g in got)
     else:
         bills = [_bill(s, b) for b in bill_ids]
         for b in bills:
             check_transition(BillState(b.state), BillState.ISSUED)
-        ids = [b.id for b in bills]
+        ids, gross = [b.id for b in bills], sum(b.gross_fen for b in bills)
         for i in range(0, len(ids), CHUNK):
             s.execute(
                 update(BillRow)
@@ -93,7 +79,7 @@ def issue_bills(
         actor,
         "bill.issue",
         f"month:{month}" if month else "bills",
-        _ids(ids) | {"gross_fen": _gross(s, ids)},
+        _ids(ids) | {"gross_fen": gross},
     )
     s.expire_all()
     return len(ids)
@@ -129,15 +115,14 @@ def pay_all(
 ) -> int:
     """Mark every issued bill of a month paid with one reference (demo payments, bulk bank files)."""
     s = uow.session
-    ids = list(
-        s.execute(
-            update(BillRow)
-            .where(BillRow.month == str(month), BillRow.state == BillState.ISSUED.value)
-            .values(state=BillState.PAID.value, payment_ref=reference, paid_on=paid_on)
-            .returning(BillRow.id)
-            .execution_options(synchronize_session=False)
-        ).scalars()
-    )
+    got = s.execute(
+        update(BillRow)
+        .where(BillRow.month == str(month), BillRow.state == BillState.ISSUED.value)
+        .values(state=BillState.PAID.value, payment_ref=reference, paid_on=paid_on)
+        .returning(BillRow.id, BillRow.gross_fen)
+        .execution_options(synchronize_session=False)
+    ).all()
+    ids, gross = [i for i, _ in got], sum(int(g) for _, g in got)
     if not ids:
         return 0
     post_paid(s, ids, paid_on, clock)
@@ -147,7 +132,7 @@ def pay_all(
         actor,
         "bill.pay",
         f"month:{month}",
-        _ids(ids) | {"reference": reference, "paid_on": paid_on.isoformat(), "gross_fen": _gross(s, ids)},
+        _ids(ids) | {"reference": reference, "paid_on": paid_on.isoformat(), "gross_fen": gross},
     )
     s.expire_all()
     return len(ids)

@@ -18,13 +18,13 @@ from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import (
     BILL_LINE_SHAPE,
     PAYMENT_SHAPE,
+    VOUCHER_SHAPE,
     Account,
     Posting,
     bill_line_posting,
     bill_void_posting,
     budget_posting,
     payment_posting,
-    voucher_posting,
 )
 from zhisuan.metering._scope import CHUNK
 from zhisuan.metering.vouchers import BUDGET_PROGRAM
@@ -88,18 +88,16 @@ def post_payments(s: Session, bills: Sequence[BillRow], paid_on: dt.date, clock:
     )
 
 
-def post_vouchers(
-    s: Session, grants: Sequence[tuple[int, int, int, int, str]], on: dt.date, clock: Clock
-) -> None:
-    """Post voucher lines: (voucher line id, org, usage year, fen — negative for a claw-back, program).
-
-    Each is spent from its program's budget: ``art2`` (the province's) or a city program's pack id.
-    """
-    ledger.post(
-        s,
-        [voucher_posting(i, org, program, year, fen, on) for i, org, year, fen, program in grants if fen],
-        clock,
+def post_settled(s: Session, settlement_id: int, on: dt.date, clock: Clock) -> int:
+    """Post every voucher line of a settlement with a non-zero amount (a claw-back negative), set-wise:
+    each is spent from its program's budget (``art2``, the province's, or a city program's pack id) of
+    its usage year. Lines posted before (an earlier run of a re-judged settlement) are skipped."""
+    source = (
+        "(SELECT v.id, v.org_id, v.program || ':' || CAST(v.usage_year AS VARCHAR(10)) AS budget, "
+        f"v.amount_fen FROM voucher_lines v WHERE v.settlement_id = {int(settlement_id)} "
+        "AND v.amount_fen <> 0) src"
     )
+    return ledger.post_rows(s, VOUCHER_SHAPE, source, on, clock)
 
 
 def fund_program(
@@ -120,6 +118,6 @@ __all__ = [
     "post_issued",
     "post_paid",
     "post_payments",
-    "post_vouchers",
+    "post_settled",
     "program_budget_left",
 ]

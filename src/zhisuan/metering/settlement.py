@@ -39,7 +39,7 @@ from zhisuan.metering.vouchers import (
     Waiting,
     settle,
 )
-from zhisuan.policy import COMPUTE_VOUCHER, PackSet, apply_budget, evaluate, voucher_version
+from zhisuan.policy import COMPUTE_VOUCHER, PackSet, Step, apply_budget, evaluate, voucher_version
 from zhisuan.store.bulk import allocate_ids, insert_rows
 from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import VoucherLineRow, VoucherSettlementRow
@@ -69,32 +69,67 @@ def policy_evaluator(packs: PackSet) -> Art2Evaluator:
     The province's article is the one carrying the compute-voucher measure on the usage day (2023 art. 2
     up to 2025-08-10, 2.0 art. 3 from 2025-08-11, or an administrator's revision), never a fixed number;
     after it come the city programs in force for the user's city (POLICY position 19).
+
+    Each distinct case is evaluated once (the engine is pure: the same facts on the same day under the
+    same packs give the same decision), the programs in force once per (day, city), and a step the
+    engine gives in many decisions is converted once: month-end asks this for every paid bill line.
     """
+    programs: dict[tuple[dt.date, str], tuple[tuple[str, str], ...]] = {}
+    not_with: dict[str, tuple[str, ...]] = {}
+    modes: dict[tuple[str, str, dt.date], str] = {}
+    steps: dict[Step, dict[str, str]] = {}
+    answers: dict[tuple[Art2Case, str, str], Art2Answer] = {}
+
+    def shown(step: Step) -> dict[str, str]:
+        got = steps.get(step)
+        if got is None:
+            got = steps[step] = step.to_dict() | {"result_zh": step.text("zh")}
+        return got
+
+    def in_force(case: Art2Case) -> tuple[tuple[str, str], ...]:
+        """(program, budget account) of each program judging the case, the province's first."""
+        key = (case.on, case.city)
+        got = programs.get(key)
+        if got is None:
+            version = voucher_version(packs, case.on)
+            out = [(version.qualified if version else BUDGET_PROGRAM, BUDGET_PROGRAM)]
+            for city in packs.all_for_measure(COMPUTE_VOUCHER, case.on, case.city):
+                if packs.pack(city.pack_id).city_scoped():
+                    out.append((city.qualified, budget_program(packs, city.pack_id)))
+            got = programs[key] = tuple(out)
+        return got
 
     def answer(program: str, case: Art2Case, account: str) -> Art2Answer:
+        key = (case, program, account)
+        got = answers.get(key)
+        if got is not None:
+            return got
         d = evaluate(program, case.facts(account), case.on, packs)
-        mode = str(d.version.param("budget_exhausted", case.on)) if d.version is not None else "queued"
-        return Art2Answer(
+        mode = "queued"
+        if d.version is not None:
+            mkey = (d.version.qualified, d.version.pack_id, case.on)
+            if mkey not in modes:
+                modes[mkey] = str(d.version.param("budget_exhausted", case.on))
+            mode = modes[mkey]
+        got = answers[key] = Art2Answer(
             in_force=d.in_force,
             eligible=d.eligible,
             amount_fen=d.amount_fen,
             pack=d.pack or "",
-            steps=tuple(s.to_dict() | {"result_zh": s.text("zh")} for s in d.steps),
+            steps=tuple(shown(s) for s in d.steps),
             reasons=tuple(r.text("both") for r in d.reasons),
             budget_mode=mode,
             article=d.program,
             provisional_parameters=d.provisional_parameters,
             program=account,
-            not_with=packs.pack(d.pack).not_with if d.pack else (),
+            not_with=(not_with.get(d.pack) or not_with.setdefault(d.pack, packs.pack(d.pack).not_with))
+            if d.pack
+            else (),
         )
+        return got
 
     def run(case: Art2Case) -> list[Art2Answer]:
-        version = voucher_version(packs, case.on)
-        out = [answer(version.qualified if version else BUDGET_PROGRAM, case, BUDGET_PROGRAM)]
-        for city in packs.all_for_measure(COMPUTE_VOUCHER, case.on, case.city):
-            if packs.pack(city.pack_id).city_scoped():
-                out.append(answer(city.qualified, case, budget_program(packs, city.pack_id)))
-        return out
+        return [answer(program, case, account) for program, account in in_force(case)]
 
     return run
 
@@ -337,16 +372,15 @@ def _write(
             for i, vl in zip(ids, new, strict=True)
         ],
     )
-    grants = [(i, vl.org_id, vl.year, vl.amount_fen, vl.program) for i, vl in zip(ids, new, strict=True)]
     for vl in updated:
         row = s.get(VoucherLineRow, vl.existing_id)
         assert row is not None
         row.amount_fen, row.entitled_fen, row.status = vl.amount_fen, vl.entitled_fen, vl.status.value
         row.settlement_id, row.settlement_month = settlement.id, str(month)
         row.steps = json.dumps(json.loads(row.steps) + vl.steps, ensure_ascii=False)
-        grants.append((row.id, row.org_id, row.usage_year, vl.amount_fen, vl.program))
-    postings.post_vouchers(s, grants, today, clock)
     s.flush()
+    # the lines of this settlement, new and queued parts granted now, posted set-wise from their rows
+    postings.post_settled(s, settlement.id, today, clock)
     by_status: dict[str, int] = defaultdict(int)
     for vl in lines:
         by_status[vl.status.value] += 1

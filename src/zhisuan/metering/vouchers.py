@@ -169,7 +169,7 @@ class VoucherLine:
     status: VoucherStatus
     pack: str
     adjustment: bool
-    steps: list[dict[str, str]] = field(default_factory=list)
+    steps: list[Mapping[str, str]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     existing_id: int | None = None
     program: str = BUDGET_PROGRAM
@@ -228,7 +228,7 @@ def _judge(
     line: PaidLine,
     org: OrgFacts,
     answer: Art2Answer,
-    head: list[dict[str, str]],
+    head: list[Mapping[str, str]],
     room: int,
     excluded_by: Art2Answer | None,
     awarded: dict[tuple[int, int, str], int],
@@ -252,7 +252,8 @@ def _judge(
         status=VoucherStatus.INELIGIBLE,
         pack=answer.pack,
         adjustment=line.usage_month < month or line.gross_fen < 0,
-        steps=[*head, *(dict(s) for s in answer.steps)],
+        # the engine's steps as it gave them: one dict shared by every line showing that step (read-only)
+        steps=[*head, *answer.steps],
         reasons=list(answer.reasons),
         program=program,
     )
@@ -471,7 +472,7 @@ def settle(
             on=line.policy_on,
             stacked_this_year_fen=tuple(sorted((p, v) for p, v in mine.items() if p != BUDGET_PROGRAM)),
         )
-        head = [
+        head: list[Mapping[str, str]] = [
             _step(
                 "self_use",
                 "operator related to user (art. 2: self-use includes related parties)",

@@ -6,6 +6,7 @@ from zhisuan.core.errors import ConflictError, ValidationError
 from zhisuan.ledger.model import (
     BILL_LINE_SHAPE,
     PAYMENT_SHAPE,
+    VOUCHER_SHAPE,
     Account,
     AccountKind,
     Ledger,
@@ -90,11 +91,20 @@ def test_large_amounts_stay_exact():
 
 @pytest.mark.parametrize(("gross", "vat"), [(10_600, 600), (-5_300, -300), (999, 0)])
 def test_set_wise_shapes_post_what_the_posting_functions_post(gross: int, vat: int) -> None:
-    row = {"id": 17, "org_id": 4, "center_id": 9, "gross_fen": gross, "vat_fen": vat}
+    row = {
+        "id": 17,
+        "org_id": 4,
+        "center_id": 9,
+        "gross_fen": gross,
+        "vat_fen": vat,
+        "budget": "art2:2025",
+        "amount_fen": vat or gross,  # a voucher line posts only a non-zero amount
+    }
     on = dt.date(2025, 7, 1)
     for shape, posting in (
         (BILL_LINE_SHAPE, bill_line_posting(17, 4, 9, gross, vat, on)),
         (PAYMENT_SHAPE, payment_posting(17, 4, 9, gross, on)),
+        (VOUCHER_SHAPE, voucher_posting(17, 4, "art2", 2025, vat or gross, on)),
     ):
         # each line's amount is an arithmetic expression over the row's columns (SQL and Python alike)
         shaped = {

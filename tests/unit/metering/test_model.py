@@ -174,3 +174,24 @@ def test_reconciliation_flags_differences_beyond_tolerance():
     ]
     found = reconcile(observed, reported, Tolerance(60, Fraction(0)))
     assert [(d.engine_job_id, d.difference) for d in found] == [("b", -3600), ("c", -3600)]
+
+
+def _exact_fen(value: Fraction) -> int:
+    """The exact computation pricing used before integers: Money from a Fraction, half-up to the fen."""
+    from zhisuan.core.money import Money, Rounding
+
+    return Money(value / 100).to_fen(Rounding.HALF_UP)
+
+
+@given(
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.integers(min_value=0, max_value=10**7),
+    st.integers(min_value=0, max_value=10_000),
+    st.fractions(min_value=0, max_value=1, max_denominator=10**6),
+)
+def test_integer_pricing_equals_the_exact_fraction_computation(card_seconds, price, discount, rate):
+    sign = -1 if card_seconds < 0 else 1
+    line = sign * _exact_fen(Fraction(abs(card_seconds) * price * (10_000 - discount), 3600 * 10_000))
+    assert line_amount_fen(card_seconds, price, discount) == line
+    sign = -1 if line < 0 else 1
+    assert vat_fen(line, rate) == sign * _exact_fen(Fraction(abs(line)) * rate / (1 + rate))

@@ -2,6 +2,9 @@ import dataclasses
 import datetime as dt
 from fractions import Fraction
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from zhisuan.core.clock import Month
 from zhisuan.core.ids import OrgId
 from zhisuan.core.orgs import Ownership, OwnershipGraph
@@ -126,3 +129,55 @@ def test_annual_cap_from_the_pack_limits_the_year_across_lines():
     )
     # cap 300 yuan a year, 50 already granted: 200 + 50, then nothing
     assert [(v.bill_line_id, v.amount_fen) for v in out] == [(1, 20_000), (2, 5_000)]
+
+
+def _capped_packs():
+    from zhisuan.policy import PackSet, builtin_pack_dir, parse_pack
+
+    text = (builtin_pack_dir() / "anhui-2023.yaml").read_text(encoding="utf-8")
+    marker = "      annual_cap_per_org:\n        type: money\n        value: null"
+    return PackSet([parse_pack(text.replace(marker, marker.replace("null", '"300.00"')), "capped.yaml")])
+
+
+PACKS = {"shipped": load_pack_set(), "capped": _capped_packs()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    packs=st.sampled_from(sorted(PACKS)),
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from([1, 2, 3, 9]),  # 2 is related to the operator (self-use), 3 out of province
+            st.sampled_from([100_000, 99, 30_000, -5_000, 100_000, 0]),  # repeats: cases that are equal
+            st.sampled_from([JUNE, Month(2025, 5), Month(2025, 9)]),  # 2023 pack, then the 2.0 pack
+        ),
+        max_size=25,
+    ),
+    left=st.sampled_from([10**9, 30_000, 0]),
+    already=st.sampled_from([0, 5_000, 29_000]),
+)
+def test_each_distinct_case_evaluated_once_settles_as_one_evaluation_per_line(packs, rows, left, already):
+    """The settlement's evaluator asks the engine once per distinct case; the voucher lines (amounts to
+    the fen, statuses, steps and reasons) are those of asking it afresh for every line."""
+    pack_set = PACKS[packs]
+    orgs = {**ORGS, 9: OrgFacts(9, "340100", True)}
+    lines = [line(i, org, fen, month) for i, (org, fen, month) in enumerate(rows, start=1) if fen]
+
+    def afresh(case):
+        return policy_evaluator(pack_set)(case)  # nothing shared with any other line
+
+    def run(evaluate):
+        september = Month(2025, 9)
+        return settle(september, lines, orgs, GRAPH, evaluate, budget, {2025: left}, {(1, 2025): already})
+
+    once, each = run(policy_evaluator(pack_set)), run(afresh)
+    assert [dataclasses.asdict(v) for v in once] == [dataclasses.asdict(v) for v in each]
+    spend = {ln.bill_line_id: ln.gross_fen for ln in lines}
+    for v in once:
+        assert v.amount_fen <= max(spend[v.bill_line_id], 0)  # never more than the spend
+        if v.org_id in (2, 3, 9):  # self-use, out of province, the operator itself: never
+            assert v.amount_fen == 0
+    settled = [(v.bill_line_id, v.program, v.part) for v in once]
+    assert len(settled) == len(set(settled))  # each bill line settled once (per program and part)
+    if packs == "capped":
+        assert sum(v.amount_fen for v in once if v.org_id == 1 and v.amount_fen > 0) + already <= 30_000
