@@ -42,11 +42,13 @@ def code_msgids() -> dict[str, str]:
     from zhisuan.web.homes import TILES
     from zhisuan.web.listing import ListSpec
     from zhisuan.web.pages import compute, foundation, metering, reports  # noqa: F401
-    from zhisuan.web.templating import NAV
+    from zhisuan.web.templating import NAV, NAV_GROUPS
 
     out: dict[str, str] = {}
     for nav in NAV:
         out[nav.label] = f"nav {nav.path}"
+    for group in NAV_GROUPS:
+        out[group] = "nav menu"
     for tile in TILES:
         out[tile.label] = f"tile {tile.key}"
         if tile.note:

@@ -37,10 +37,19 @@ from zhisuan.web.templating import NavItem, add_nav, render
 router = APIRouter(include_in_schema=False)
 APPLICANTS = ("user", "org_admin", "operator", "city")
 add_nav(
-    NavItem("/awards/calls", "Calls", order=55),
-    NavItem("/awards/notice", "Public notice", order=56),
-    NavItem("/awards/final", "Final awards", order=57),
-    NavItem("/awards/applications", "Applications", roles=(*APPLICANTS, "province", "finance"), order=58),
+    NavItem("/awards/calls", "Calls", order=55, group="Policy"),
+    NavItem("/awards/notice", "Public notice", order=56, group="Policy"),
+    NavItem("/awards/final", "Final awards", order=57, group="Policy"),
+    NavItem(
+        "/awards/applications",
+        "Applications",
+        roles=(*APPLICANTS, "province", "finance"),
+        order=58,
+        group="Policy",
+    ),
+    NavItem("/awards/budgets", "Budgets", roles=("province", "finance"), order=31, group="Funds"),
+    NavItem("/awards/batches", "Payment batches", roles=("province", "finance"), order=32, group="Funds"),
+    NavItem("/awards/payouts", "City payouts", roles=("city", "province", "finance"), order=33, group="Funds"),
 )
 
 PAGE_SIZE = 50

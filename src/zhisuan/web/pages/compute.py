@@ -26,11 +26,15 @@ from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
 add_nav(
-    NavItem("/centers", "Computing centers", order=10),
-    NavItem("/jobs", "Jobs", roles=tuple(r.value for r in Role), order=20),
-    NavItem("/jobs/held", "Held jobs", roles=("admin", "data_bureau", "province"), order=21),
+    NavItem("/centers", "Computing centers", order=10, group="Compute"),
+    NavItem("/jobs", "Jobs", roles=tuple(r.value for r in Role), order=20, group="Compute"),
+    NavItem("/jobs/held", "Held jobs", roles=("admin", "data_bureau", "province"), order=21, group="Compute"),
     NavItem(
-        "/operations", "Engines", roles=("admin", "data_bureau", "province", "city", "operator"), order=22
+        "/operations",
+        "Engines",
+        roles=("admin", "data_bureau", "province", "city", "operator"),
+        order=22,
+        group="Compute",
     ),
 )
 

@@ -25,10 +25,14 @@ from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
 add_nav(
-    NavItem("/opendata", "Open data", order=60),
-    NavItem("/opendata/bulletins", "Opening bulletins", order=61),
+    NavItem("/opendata", "Open data", order=60, group="Data"),
+    NavItem("/opendata/bulletins", "Opening bulletins", order=61, group="Data"),
     NavItem(
-        "/opendata/manage", "Data management", roles=("data_bureau", "city", "user", "org_admin"), order=62
+        "/opendata/manage",
+        "Data management",
+        roles=("data_bureau", "city", "user", "org_admin"),
+        order=62,
+        group="Data",
     ),
 )
 FORM_ERRORS = (ValidationError, ConflictError)

@@ -24,7 +24,7 @@ from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
-add_nav(NavItem("/registries", "Registries", order=55))
+add_nav(NavItem("/registries", "Registries", order=55, group="Registries"))
 
 PAGE = 50
 WRITERS = (Role.ADMIN, Role.PROVINCE, Role.CITY)
