@@ -147,7 +147,7 @@ def test_apply_recommend_approve_and_the_public_notice(server: str, browser: Any
     # anyone finds it on the public notice through the navigation
     page = _page(browser, server, None)
     page.goto(server + "/")
-    page.click("header nav details[data-group=Policy] > summary")  # the policy menu: policies, calls, notice …
+    page.click("header nav details[data-group=Policy] > summary")  # the menu of policies, calls, notice …
     page.click("header nav a:has-text('公示')")
     page.wait_for_url(server + "/awards/notice")
     row = page.locator("#notice tr[data-state=notice]")

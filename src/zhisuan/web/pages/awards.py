@@ -49,7 +49,9 @@ add_nav(
     ),
     NavItem("/awards/budgets", "Budgets", roles=("province", "finance"), order=31, group="Funds"),
     NavItem("/awards/batches", "Payment batches", roles=("province", "finance"), order=32, group="Funds"),
-    NavItem("/awards/payouts", "City payouts", roles=("city", "province", "finance"), order=33, group="Funds"),
+    NavItem(
+        "/awards/payouts", "City payouts", roles=("city", "province", "finance"), order=33, group="Funds"
+    ),
 )
 
 PAGE_SIZE = 50

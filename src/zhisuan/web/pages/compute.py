@@ -186,15 +186,40 @@ def _engine_rows(rows: list[dict[str, Any]], lang: str) -> list[dict[str, object
     return out
 
 
+def pool_loads(ov: compute.Overview, centers: set[str], lang: str) -> list[dict[str, object]]:
+    """Per pool of the given centers: cards busy of all, utilisation now and over the window (bars)."""
+    return [
+        {
+            "center": c.center.key,
+            "center_name": c.center.display_name(lang),
+            "pool": p.pool.key,
+            "accelerator": p.pool.accelerator,
+            "engine": p.pool.engine,
+            "available": p.pool.available,
+            "busy": p.busy_cards,
+            "cards": p.pool.nodes * p.pool.cards_per_node,
+            "now": round(p.utilization_now * 100),
+            "window": round(p.utilization_window * 100),
+        }
+        for c in ov.centers
+        if c.center.key in centers
+        for p in c.pools
+    ]
+
+
 @router.get("/operations", response_model=None)
-def operations_page(request: Request, uow: UowDep, who: PrincipalDep) -> Response:
-    """Engine health per center the caller may watch (operators: their own centers)."""
+def operations_page(request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep) -> Response:
+    """Engine health per center the caller may watch (operators: their own centers), and each of their
+    pools' utilisation as bars."""
     worker = current_worker()
-    rows = _engine_rows(engine_status(uow, who, worker), request.state.lang)
+    status = engine_status(uow, who, worker)
+    rows = _engine_rows(status, request.state.lang)
     lv = listing.view(request, ENGINES, rows)
     if isinstance(lv, Response):
         return lv
-    return render(request, "compute/operations.html", {"lv": lv, "worker": worker})
+    watched = {str(r["center"]) for r in status}
+    pools = pool_loads(compute.overview(uow, platform.clock.now()), watched, request.state.lang)
+    return render(request, "compute/operations.html", {"lv": lv, "worker": worker, "pools": pools})
 
 
 def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
@@ -407,8 +432,31 @@ def held_page(request: Request, uow: UowDep, who: PrincipalDep) -> Response:
     lv = listing.view(request, HELD, rows)
     if isinstance(lv, Response):
         return lv
-    counts = [(k, n) for k in HOLD_KINDS if (n := sum(r["kind"] == k for r in rows))]
-    return render(request, "compute/held.html", {"lv": lv, "counts": counts, "total": len(rows)})
+    return render(
+        request, "compute/held.html", {"lv": lv, "groups": held_groups(rows), "total": len(rows), "sh": _sh}
+    )
+
+
+def held_groups(rows: list[dict[str, Any]]) -> list[dict[str, object]]:
+    """Held jobs per reason, in :data:`HOLD_KINDS` order: how many, their cards, the longest held, and
+    the reason's share of all held jobs (for the bar)."""
+    total = len(rows)
+    out: list[dict[str, object]] = []
+    for kind in HOLD_KINDS:
+        mine = [r for r in rows if r["kind"] == kind]
+        if not mine:
+            continue
+        since = [r["held_since"] for r in mine if r["held_since"] is not None]
+        out.append(
+            {
+                "kind": kind,
+                "jobs": len(mine),
+                "cards": sum(int(r["cards"]) for r in mine),
+                "oldest": min(since) if since else None,
+                "share": round(100 * len(mine) / total),
+            }
+        )
+    return out
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
