@@ -4,6 +4,8 @@ objections, case by case, evidence, budgets and batches, the city's payouts — 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 import re
 from dataclasses import dataclass
 
@@ -491,3 +493,33 @@ def test_a_city_records_its_payouts_with_evidence(office: Office) -> None:
     assert client.get("/awards/payouts").status_code == 403
     office.logout()
     assert client.get("/awards/payouts", follow_redirects=False).status_code == 303
+
+
+def test_an_old_application_without_chinese_steps_reads_in_the_page_language(office: Office) -> None:
+    """Decisions frozen before steps kept ``result_zh`` show their results in Chinese on Chinese pages
+    (judged again at reading, nothing written) and in English on English ones."""
+    from zhisuan.store.models.awards import ApplicationRow
+
+    client = office.client
+    token = office.login("alice")
+    url = _apply(office, token, "10000000")
+    app_id = int(url.rsplit("/", 1)[1])
+
+    def steps(lang: str) -> str:
+        return client.get(f"{url}?lang={lang}").text.split('id="decision"')[1].split("</table>")[0]
+
+    as_frozen = {lang: steps(lang) for lang in ("zh", "en")}
+    with office.platform.uow() as uow:
+        row = uow.session.get(ApplicationRow, app_id)
+        assert row is not None and row.decision
+        frozen = json.loads(row.decision)
+        differ = [s for s in frozen["steps"] if s["result_zh"] != s["result"]]
+        assert differ  # the measure has steps whose Chinese differs from their English
+        old = frozen | {"steps": [{k: v for k, v in s.items() if k != "result_zh"} for s in frozen["steps"]]}
+        row.decision = json.dumps(old, ensure_ascii=False)
+        uow.commit()
+    assert steps("zh") == as_frozen["zh"] and steps("en") == as_frozen["en"]
+    assert not any(html.escape(s["result"]) in as_frozen["zh"] for s in differ)
+    with office.platform.uow() as uow:  # read, not rewritten
+        row = uow.session.get(ApplicationRow, app_id)
+        assert row is not None and "result_zh" not in str(row.decision)

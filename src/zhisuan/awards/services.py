@@ -34,7 +34,13 @@ from zhisuan.core.access import (
     visible_scope,
 )
 from zhisuan.core.clock import Clock, parse_date, shanghai_date
-from zhisuan.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from zhisuan.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+    ZhisuanError,
+)
 from zhisuan.core.money import Money
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import Account, award_commit_posting
@@ -741,7 +747,7 @@ def application_dict(
     out["facts"] = typed
     out["other_funding"] = json.loads(row.other_funding)
     out["round"] = row.round
-    out["decision"] = json.loads(row.decision) if row.decision else None
+    out["decision"] = with_chinese_steps(json.loads(row.decision), packs) if row.decision else None
     out["maximum_without_uplift"] = c.yuan(row.max_plain_fen)
     out["uplift_confirmed"] = row.uplift_confirmed
     out["case_reason"] = row.case_reason
@@ -809,6 +815,44 @@ def application_dict(
     item = s.execute(select(PaymentItemRow.batch_id).where(PaymentItemRow.application_id == row.id)).scalar()
     out["payment_batch"] = item
     return out
+
+
+def with_chinese_steps(decision: dict[str, Any], packs: PackSet) -> dict[str, Any]:
+    """A decision frozen before its steps kept their Chinese (``result_zh``) gets it at reading: its
+    frozen facts are judged again under the same measure, date and pack, and each step takes the Chinese
+    of the step that reads the same (article, rule, parameter, value and English result); a step that no
+    longer matches, or a decision that cannot be judged again, keeps its English. Nothing is written."""
+    steps = decision.get("steps")
+    if not isinstance(steps, list) or all(isinstance(s, dict) and "result_zh" in s for s in steps):
+        return decision
+    facts = decision.get("facts")
+    try:
+        again = evaluate(
+            str(decision["program"]),
+            facts if isinstance(facts, dict) else {},
+            str(decision["on"]),
+            packs,
+            decision.get("pack") or None,
+        )
+    except (KeyError, ZhisuanError):
+        return decision
+    chinese: dict[tuple[object, ...], str] = {
+        tuple(step[:5]): step.result_zh or step.result for step in again.steps
+    }
+    key = ("article", "rule", "parameter", "value", "result")
+    return decision | {
+        "steps": [
+            s
+            if not isinstance(s, dict) or "result_zh" in s
+            else s | _zh(chinese, tuple(s.get(k) for k in key))
+            for s in steps
+        ]
+    }
+
+
+def _zh(chinese: Mapping[tuple[object, ...], str], step: tuple[object, ...]) -> dict[str, str]:
+    found = chinese.get(step)
+    return {"result_zh": found} if found is not None else {}
 
 
 def get_application(

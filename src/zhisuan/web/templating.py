@@ -113,6 +113,7 @@ def render(
         # how values read (web/display.py): city names, ¥ amounts, Shanghai times, steps in the language
         "city_name": lambda code: display.city_name(code, lang),
         "yuan": display.yuan,
+        "one_language": lambda text: display.one_language(str(text), lang),
         "sh": display.shanghai,
         "step_text": lambda step, orgs=None, words=None: display.step_text(step, lang, orgs, words),
     }
