@@ -31,7 +31,7 @@ from zhisuan.policy import PackSet
 from zhisuan.web import display, listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, checked_form, form_text
 from zhisuan.web.i18n import gettext
-from zhisuan.web.listing import Column, ListSpec
+from zhisuan.web.listing import Column, ListSpec, Row
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -171,11 +171,36 @@ async def _upload(form: FormData) -> tuple[bytes, str] | None:
 # calls ---------------------------------------------------------------------------------------------
 
 
-@router.get("/awards/calls", response_class=HTMLResponse)
+def _call_link(r: Row) -> str:
+    return f"/awards/calls/{r['id']}"
+
+
+CALLS = ListSpec(
+    "calls",
+    "Calls for applications",
+    (
+        Column("id", "#", "num", link=_call_link),
+        Column("program", "Measure", filter=True),
+        Column("title", "Title", link=_call_link),
+        Column("opens_on", "Opens"),
+        Column("closes_on", "Closes"),
+        Column("status", "Status", filter=True),
+        Column("applicant", "Who applies", filter=True),
+        Column("budget_year", "Budget year", "num", filter=True),
+        Column("notice_days", "Notice (days)", "num"),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"call": r["id"], "program": r["program_value"], "status": r["status_value"]},
+)
+
+
+@router.get("/awards/calls", response_model=None)
 def calls_page(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep, status: str = "open"
-) -> HTMLResponse:
-    """Calls open now (or all of them); province users also get the form that opens one."""
+) -> Response:
+    """Calls open now (or upcoming, closed, all of them) on the shared list; province users also get the
+    form that opens one."""
     return _calls(request, who, uow, platform, status)
 
 
@@ -187,12 +212,29 @@ def _calls(
     status: str,
     extra: dict[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
+) -> Response:
     now = platform.clock.now()
+    lang: str = getattr(request.state, "lang", "zh")
+    labels = _labels(lang)
     calls = services.list_calls(uow, now)
     shown = calls if status == "all" else [c for c in calls if c["status"] == status]
+    rows = [
+        dict(c)
+        | {
+            "program": labels["measure"](c["program"]),
+            "status": labels["word"](f"call_{c['status']}"),
+            "applicant": gettext(lang, "a city" if c.get("applicant") == "city" else "an organization"),
+            "program_value": c["program"],
+            "status_value": c["status"],
+        }
+        for c in shown
+    ]
+    lv = listing.view(request, CALLS, rows)
+    if isinstance(lv, Response):
+        return lv
+    lv.keep = {"status": status}
     ctx: dict[str, object] = {
-        "calls": shown,
+        "lv": lv,
         "status": status,
         "may_create": who.role in {Role.PROVINCE, Role.ADMIN},
         "today": shanghai_date(now).isoformat(),
@@ -204,7 +246,7 @@ def _calls(
 @router.post("/awards/calls", response_model=None)
 async def create_call_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Open a call (province)."""
     form = await checked_form(request)
     _login(who, "log in to open a call")
@@ -791,10 +833,47 @@ async def match_use_form(
 # public notice, objections, final awards ----------------------------------------------------------
 
 
-@router.get("/awards/notice", response_class=HTMLResponse)
-def notice_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
-    """Proposed awards in their public notice (公示), with the day it ends; logged-in users may object."""
+@router.get("/awards/notice", response_model=None)
+def notice_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+    """Proposed awards in their public notice (公示) on the shared list, with the day it ends; logged-in
+    users may object on the row."""
     return _notice(request, who, uow, platform)
+
+
+NOTICE = ListSpec(
+    "notice",
+    "Public notice",
+    (
+        Column("id", "#", "num"),
+        Column("program", "Measure", filter=True),
+        Column("applicant", "Applicant"),
+        Column("city", "City", "city", filter=True),
+        Column("project_name", "Project"),
+        Column("amount", "Amount (yuan)", "money"),
+        Column("case", "Case by case"),
+        Column("decided_on", "Decided on"),
+        Column("notice_ends", "Notice ends", "date"),
+        Column("state", "State", filter=True),
+    ),
+    sort="notice_ends",
+    attrs=lambda r: {"app": r["id"], "state": r["state_value"]},
+    row_id=lambda r: f"notice-{r['id']}",
+)
+
+
+def _public_rows(items: list[dict[str, object]], lang: str) -> list[dict[str, object]]:
+    """Awards as the public lists read them: measure, state and case-by-case in words."""
+    labels = _labels(lang)
+    return [
+        dict(a)
+        | {
+            "program": labels["measure"](a["program"]),
+            "state": labels["state_label"](a["state"]),
+            "state_value": a["state"],
+            "case": gettext(lang, "case by case") if a.get("case_by_case") else "",
+        }
+        for a in items
+    ]
 
 
 def _notice(
@@ -804,17 +883,18 @@ def _notice(
     platform: PlatformDep,
     extra: dict[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
-    items = reports.notices(uow, platform.clock.now())
-    return _page(
-        request, "awards/notice.html", {"items": items, "objected": None} | (extra or {}), status_code
-    )
+) -> Response:
+    lang: str = getattr(request.state, "lang", "zh")
+    lv = listing.view(request, NOTICE, _public_rows(reports.notices(uow, platform.clock.now()), lang))
+    if isinstance(lv, Response):
+        return lv
+    return _page(request, "awards/notice.html", {"lv": lv, "objected": None} | (extra or {}), status_code)
 
 
 @router.post("/awards/notice/{app_id}/objection", response_model=None)
 async def objection_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Lodge an objection with a reason (logged-in users); it holds the award until the province decides."""
     form = await checked_form(request)
     _login(who, "log in to lodge an objection")
@@ -841,18 +921,7 @@ def final_page(
     ``program`` and ``year`` narrow it first."""
     lang: str = getattr(request.state, "lang", "zh")
     items = reports.final_awards(uow, platform.clock.now(), program or None, _int(year, "year"))
-    labels = _labels(lang)
-    rows = [
-        dict(a)
-        | {
-            "program": labels["measure"](a["program"]),
-            "state": labels["state_label"](a["state"]),
-            "state_value": a["state"],
-            "case": gettext(lang, "case by case") if a.get("case_by_case") else "",
-            "year": str(a.get("decided_on") or "")[:4],
-        }
-        for a in items
-    ]
+    rows = [r | {"year": str(r.get("decided_on") or "")[:4]} for r in _public_rows(items, lang)]
     lv = listing.view(request, FINAL, rows)
     if isinstance(lv, Response):
         return lv
@@ -863,9 +932,30 @@ def final_page(
     )
 
 
-@router.get("/awards/objections", response_class=HTMLResponse)
-def objections_page(request: Request, who: PrincipalDep, uow: UowDep, state: str = "open") -> HTMLResponse:
-    """Objections: all of them for the province, with the form that resolves one; one's own for others."""
+OBJECTIONS = ListSpec(
+    "objections",
+    "Objections",
+    (
+        Column("id", "#", "num"),
+        Column("application_id", "Application", "num", link=lambda r: _app_link(r["application_id"])),
+        Column("by", "By", filter=True),
+        Column("at", "Lodged", "date"),
+        Column("reason", "Reason"),
+        Column("state", "State", filter=True),
+        Column("resolution", "Resolution"),
+        Column("resolved_by", "Resolved by"),
+        Column("resolved_at", "Resolved at", "date"),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"objection": r["id"], "state": r["state_value"]},
+)
+
+
+@router.get("/awards/objections", response_model=None)
+def objections_page(request: Request, who: PrincipalDep, uow: UowDep, state: str = "open") -> Response:
+    """Objections on the shared list: all of them for the province, with the form that resolves one on
+    its row; one's own for others."""
     _login(who)
     return _objections(request, who, uow, state)
 
@@ -877,10 +967,16 @@ def _objections(
     state: str,
     extra: dict[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
+) -> Response:
     items = notice.list_objections(uow, who, state if state in {"open", "dismissed", "upheld"} else None)
+    word = _labels(getattr(request.state, "lang", "zh"))["word"]
+    rows = [dict(o) | {"state": word(f"objection_{o['state']}"), "state_value": o["state"]} for o in items]
+    lv = listing.view(request, OBJECTIONS, rows)
+    if isinstance(lv, Response):
+        return lv
+    lv.keep = {"state": state}
     ctx = {
-        "items": items,
+        "lv": lv,
         "state": state,
         "may_resolve": who.role in {Role.PROVINCE, Role.ADMIN},
         "resolving": None,
@@ -891,7 +987,7 @@ def _objections(
 @router.post("/awards/objections/{objection_id}", response_model=None)
 async def resolve_form(
     request: Request, objection_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Resolve an objection (province): dismissed, or upheld (the award is withdrawn), with a note."""
     form = await checked_form(request)
     _login(who)
@@ -906,21 +1002,79 @@ async def resolve_form(
     return RedirectResponse("/awards/objections?state=all", status_code=303)
 
 
-@router.get("/awards/case-by-case", response_class=HTMLResponse)
-def register_page(request: Request, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
+REGISTER = ListSpec(
+    "register",
+    "Case-by-case register",
+    (
+        Column("id", "#", "num", link=lambda r: _app_link(r["id"])),
+        Column("program", "Measure", filter=True),
+        Column("applicant", "Applicant", filter=True),
+        Column("project_name", "Project"),
+        Column("formula_maximum", "Formula maximum", "money"),
+        Column("amount", "Amount (yuan)", "money"),
+        Column("reason", "Reason"),
+        Column("approvers", "Approvers"),
+        Column("state", "State", filter=True),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"app": r["id"]},
+)
+
+
+@router.get("/awards/case-by-case", response_model=None)
+def register_page(request: Request, who: PrincipalDep, uow: UowDep) -> Response:
     """The case-by-case register: amount, formula maximum, reason and both approvers (province, finance)."""
     _login(who)
-    return _page(request, "awards/register.html", {"items": reports.case_register(uow, who)})
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    rows = [
+        dict(r)
+        | {
+            "program": labels["measure"](r["program"]),
+            "state": labels["state_label"](r["state"]),
+            "approvers": ", ".join(str(a) for a in _list(r.get("approvers"))),
+        }
+        for r in reports.case_register(uow, who)
+    ]
+    lv = listing.view(request, REGISTER, rows)
+    if isinstance(lv, Response):
+        return lv
+    return _page(request, "awards/register.html", {"lv": lv})
 
 
 # budgets and payment -----------------------------------------------------------------------------
 
 
-@router.get("/awards/budgets", response_class=HTMLResponse)
+BUDGETS = ListSpec(
+    "budgets",
+    "Budgets and their burn",
+    (
+        Column("program", "Measure", filter=True),
+        Column("payer", "Payer", filter=True),
+        Column("year", "Year", "num", filter=True),
+        Column("funded", "Funded", "money"),
+        Column("committed", "Committed", "money"),
+        Column("paid", "Paid", "money"),
+        Column("left", "Left", "money"),
+        Column("burn", "Burn", "bar"),
+    ),
+    sort="year",
+    desc=True,
+    attrs=lambda r: {"account": r["account"]},
+)
+
+
+def _payer(payer: object, labels: Mapping[str, Callable[[object], str]]) -> str:
+    """Who pays, as people read it: the province, or a city's name."""
+    return labels["word"]("payer_province") if payer == payments.PROVINCE else labels["city_label"](payer)
+
+
+@router.get("/awards/budgets", response_model=None)
 def budgets_page(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep, year: str = ""
-) -> HTMLResponse:
-    """Budgets per measure, payer and year: funded, committed, paid, left (province, finance)."""
+) -> Response:
+    """Budgets per measure, payer and year on the shared list: funded, committed, paid, left and the burn
+    as a bar (province, finance); older links' ``year`` narrows it first."""
     _login(who)
     return _budgets(request, who, uow, platform, year)
 
@@ -933,11 +1087,19 @@ def _budgets(
     year: str,
     extra: dict[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
-    rows = payments.budgets(uow, who, _int(year, "year"))
+) -> Response:
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    rows = [
+        dict(b) | {"program": labels["measure"](b["program"]), "payer": _payer(b["payer"], labels)}
+        for b in payments.budgets(uow, who, _int(year, "year"))
+    ]
+    lv = listing.view(request, BUDGETS, rows)
+    if isinstance(lv, Response):
+        return lv
+    lv.keep = {"year": year} if year else {}
     today = shanghai_date(platform.clock.now())
     ctx = {
-        "rows": rows,
+        "lv": lv,
         "year": year,
         "may_fund": who.role in {Role.FINANCE, Role.ADMIN},
         "values": {"year": str(today.year), "payer": payments.PROVINCE},
@@ -947,9 +1109,7 @@ def _budgets(
 
 
 @router.post("/awards/budgets", response_model=None)
-async def fund_form(
-    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+async def fund_form(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """Fund a budget (finance), once per reference."""
     form = await checked_form(request)
     _login(who)
@@ -972,9 +1132,30 @@ async def fund_form(
     return RedirectResponse("/awards/budgets", status_code=303)
 
 
-@router.get("/awards/batches", response_class=HTMLResponse)
-def batches_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
-    """Payment batches, and the form that makes one (finance)."""
+BATCHES = ListSpec(
+    "batches",
+    "Payment batches",
+    (
+        Column("id", "#", "num", link=lambda r: f"/awards/batches/{r['id']}"),
+        Column("kind", "Kind", filter=True),
+        Column("payer", "Payer", filter=True),
+        Column("period", "Period", filter=True),
+        Column("state", "State", filter=True),
+        Column("items", "Lines", "num"),
+        Column("total", "Total (yuan)", "money"),
+        Column("reference", "Reference"),
+        Column("paid_on", "Paid on"),
+        Column("created_by", "Made by", filter=True),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"batch": r["id"], "state": r["state_value"]},
+)
+
+
+@router.get("/awards/batches", response_model=None)
+def batches_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+    """Payment batches on the shared list, and the form that makes one (finance)."""
     _login(who)
     return _batches(request, who, uow, platform)
 
@@ -986,10 +1167,24 @@ def _batches(
     platform: PlatformDep,
     extra: dict[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
+) -> Response:
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    rows = [
+        dict(b)
+        | {
+            "kind": labels["word"](f"kind_{b['kind']}"),
+            "payer": _payer(b["payer"], labels),
+            "state": labels["word"](f"batch_{b['state']}"),
+            "state_value": b["state"],
+        }
+        for b in payments.list_batches(uow, who)
+    ]
+    lv = listing.view(request, BATCHES, rows)
+    if isinstance(lv, Response):
+        return lv
     month = shanghai_date(platform.clock.now()).strftime("%Y-%m")
     ctx = {
-        "batches": payments.list_batches(uow, who),
+        "lv": lv,
         "may_pay": who.role in {Role.FINANCE, Role.ADMIN},
         "values": {"kind": "awards", "payer": payments.PROVINCE, "month": month},
     }
@@ -997,9 +1192,7 @@ def _batches(
 
 
 @router.post("/awards/batches", response_model=None)
-async def batch_form(
-    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+async def batch_form(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """A draft batch of final awards, or of granted vouchers up to a month, for one payer."""
     form = await checked_form(request)
     _login(who)
@@ -1021,11 +1214,36 @@ async def batch_form(
     return RedirectResponse(f"/awards/batches/{out['id']}", status_code=303)
 
 
-@router.get("/awards/batches/{batch_id}", response_class=HTMLResponse)
+AWARD_LINES = ListSpec(
+    "lines",
+    "Lines of the batch",
+    (
+        Column("application_id", "Application", "num", link=lambda r: _app_link(r["application_id"])),
+        Column("program", "Measure", filter=True),
+        Column("payee_name", "Payee", filter=True),
+        Column("project_name", "Project"),
+        Column("amount", "Amount (yuan)", "money"),
+    ),
+    sort="application_id",
+)
+VOUCHER_LINES = ListSpec(
+    "lines",
+    "Lines of the batch",
+    (
+        Column("payee_name", "Payee"),
+        Column("voucher_lines", "Voucher lines", "num"),
+        Column("amount", "Amount (yuan)", "money"),
+    ),
+    sort="payee_name",
+)
+
+
+@router.get("/awards/batches/{batch_id}", response_model=None)
 def batch_page(
     request: Request, batch_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse:
-    """A batch with its lines; a draft is paid (reference and date) or cancelled (reason) here."""
+) -> Response:
+    """A batch with its lines on the shared list (exported, they are the bank's payment list); a draft is
+    paid (reference and date) or cancelled (reason) here."""
     _login(who)
     return _batch(request, batch_id, who, uow, platform)
 
@@ -1038,9 +1256,19 @@ def _batch(
     platform: PlatformDep,
     extra: dict[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
+) -> Response:
+    batch = payments.get_batch(uow, who, batch_id)
+    measure = _labels(getattr(request.state, "lang", "zh"))["measure"]
+    lines = [
+        dict(line) | ({"program": measure(line["program"])} if "program" in line else {})
+        for line in _dicts(batch.get("lines"))
+    ]
+    lv = listing.view(request, AWARD_LINES if batch["kind"] == "awards" else VOUCHER_LINES, lines)
+    if isinstance(lv, Response):
+        return lv
     ctx = {
-        "batch": payments.get_batch(uow, who, batch_id),
+        "batch": batch,
+        "lv": lv,
         "may_pay": who.role in {Role.FINANCE, Role.ADMIN},
         "today": shanghai_date(platform.clock.now()).isoformat(),
         "values": {},
@@ -1051,7 +1279,7 @@ def _batch(
 @router.post("/awards/batches/{batch_id}/pay", response_model=None)
 async def pay_form(
     request: Request, batch_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Record that a draft batch was paid: the payment reference and date."""
     form = await checked_form(request)
     _login(who)
@@ -1070,7 +1298,7 @@ async def pay_form(
 @router.post("/awards/batches/{batch_id}/cancel", response_model=None)
 async def cancel_form(
     request: Request, batch_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Cancel a draft batch with a reason; what it held is free for the next batch."""
     form = await checked_form(request)
     _login(who)
@@ -1149,11 +1377,34 @@ def payments_page(request: Request, who: PrincipalDep, uow: UowDep, platform: Pl
 # the city's side ---------------------------------------------------------------------------------
 
 
-@router.get("/awards/payouts", response_class=HTMLResponse)
+PAYOUTS = ListSpec(
+    "payouts",
+    "The city's recorded payouts",
+    (
+        Column("id", "#", "num"),
+        Column("city", "City", "city", filter=True),
+        Column("program", "Measure", filter=True),
+        Column("kind", "Kind", filter=True),
+        Column("project_name", "Project"),
+        Column("project_ref", "Project reference"),
+        Column("recipient", "Recipient", filter=True),
+        Column("amount", "Amount (yuan)", "money"),
+        Column("paid_on", "Paid on"),
+        Column("evidence", "Evidence"),
+        Column("recorded_by", "Recorded by"),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"payout": r["id"]},
+)
+
+
+@router.get("/awards/payouts", response_model=None)
 def payouts_page(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep, city: str = "", program: str = ""
-) -> HTMLResponse:
-    """A city's recorded payouts (the base of the art. 1, 4 and 8 matches) and the form that records one."""
+) -> Response:
+    """A city's recorded payouts (the base of the art. 1, 4 and 8 matches) on the shared list, and the form
+    that records one; older links' ``city`` and ``program`` narrow it first."""
     _login(who)
     return _payouts(request, who, uow, platform, city, program)
 
@@ -1167,10 +1418,23 @@ def _payouts(
     program: str,
     extra: dict[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
-    rows = payouts.list_payouts(uow, who, city=city or None, program=program or None)
+) -> Response:
+    lang: str = getattr(request.state, "lang", "zh")
+    measure = _labels(lang)["measure"]
+    rows = [
+        dict(p)
+        | {
+            "program": measure(p["program"]),
+            "kind": p["kind_zh"] if lang == "zh" else str(p["kind"]).replace("_", " "),
+        }
+        for p in payouts.list_payouts(uow, who, city=city or None, program=program or None)
+    ]
+    lv = listing.view(request, PAYOUTS, rows)
+    if isinstance(lv, Response):
+        return lv
+    lv.keep = {k: v for k, v in {"city": city, "program": program}.items() if v}
     ctx = {
-        "rows": rows,
+        "lv": lv,
         "filters": {"city": city, "program": program},
         "may_record": who.role is Role.CITY,
         "kinds": payouts.PAYOUT_KINDS,
@@ -1182,9 +1446,7 @@ def _payouts(
 
 
 @router.post("/awards/payouts", response_model=None)
-async def payout_form(
-    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+async def payout_form(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """Record a payout the city made, with its evidence file (multipart)."""
     form = await checked_form(request)
     _login(who)
