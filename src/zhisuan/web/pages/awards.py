@@ -478,18 +478,22 @@ APPLICATIONS = ListSpec(
     desc=True,
     attrs=_app_attrs,
 )
+#: what the public lists (notice, final awards) show of an award, before their own columns
+PUBLIC_COLUMNS = (
+    Column("id", "#", "num"),
+    Column("program", "Measure", filter=True),
+    Column("applicant", "Applicant"),
+    Column("city", "City", "city", filter=True),
+    Column("project_name", "Project"),
+    Column("amount", "Amount (yuan)", "money"),
+    Column("case", "Case by case"),
+    Column("decided_on", "Decided on"),
+)
 FINAL = ListSpec(
     "final",
     "Final awards",
     (
-        Column("id", "#", "num"),
-        Column("program", "Measure", filter=True),
-        Column("applicant", "Applicant"),
-        Column("city", "City", "city", filter=True),
-        Column("project_name", "Project"),
-        Column("amount", "Amount (yuan)", "money"),
-        Column("case", "Case by case"),
-        Column("decided_on", "Decided on"),
+        *PUBLIC_COLUMNS,
         Column("year", "Year of decision", filter=True),
         Column("state", "State", filter=True),
     ),
@@ -844,14 +848,7 @@ NOTICE = ListSpec(
     "notice",
     "Public notice",
     (
-        Column("id", "#", "num"),
-        Column("program", "Measure", filter=True),
-        Column("applicant", "Applicant"),
-        Column("city", "City", "city", filter=True),
-        Column("project_name", "Project"),
-        Column("amount", "Amount (yuan)", "money"),
-        Column("case", "Case by case"),
-        Column("decided_on", "Decided on"),
+        *PUBLIC_COLUMNS,
         Column("notice_ends", "Notice ends", "date"),
         Column("state", "State", filter=True),
     ),
