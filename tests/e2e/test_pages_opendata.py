@@ -74,6 +74,16 @@ def test_public_catalog_dataset_and_bulletin_pages(
     assert client.get(f"/opendata/datasets/{draft['identifier']}").status_code == 404
     b = client.get("/opendata/bulletins/2025Q2")
     assert b.status_code == 200 and "echarts.min.js" in b.text and 'id="ranking"' in b.text
+    listed = client.get("/opendata/bulletins", params={"f_state": "published"}).text
+    assert 'data-period="2025Q2"' in listed and 'href="/opendata/bulletins/2025Q2"' in listed
+    assert 'data-period="2025Q2"' not in client.get("/opendata/bulletins", params={"f_state": "draft"}).text
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    got = client.get("/opendata/bulletins", params={"export": "xlsx"})
+    sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
+    assert sheet[0][:3] == ("季度", "状态", "开放数据集") and sheet[1][:2] == ("2025Q2", "发布")
     assert "Open data catalog" in client.get("/opendata?lang=en").text  # the English switch
     # another city does not see Hefei's draft; Hefei manages it and publishes it from its page
     _login(client, "wh")
@@ -163,3 +173,38 @@ def test_the_publisher_edits_an_entry_on_its_page_with_inline_messages_and_an_au
     # the data bureau may manage any entry
     _login(client, "bureau")
     assert 'id="edit-form"' in client.get(url).text
+
+
+def test_the_suppliers_list_names_cities_and_exports_with_chinese_headers(
+    platform: Platform, client: TestClient, clock: ManualClock, people: None
+) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from zhisuan.core.credit_code import make_credit_code
+    from zhisuan.opendata import suppliers
+
+    bureau = Principal(None, "bureau", Role.DATA_BUREAU)
+    with platform.uow() as uow:
+        for name, body, city in (
+            ("甲标注", "91340100MA8Q0RD01", "340100"),
+            ("乙标注", "91340200MA8Q0RD02", "340200"),
+        ):
+            data = {
+                "name": name,
+                "credit_code": make_credit_code(body),
+                "city": city,
+                "services": ["labelling"],
+            }
+            suppliers.register_supplier(uow, bureau, clock, data)
+        uow.commit()
+    _login(client, "bureau")
+    page = client.get("/opendata/suppliers", params={"sort": "name", "desc": "1", "lang": "zh"}).text
+    assert page.index("甲标注") < page.index("乙标注") and "芜湖市" in page  # 甲 U+7532 after 乙 U+4E59
+    assert (
+        "甲标注" not in client.get("/opendata/suppliers", params={"f_city": "340200"}).text.split("<table")[1]
+    )
+    got = client.get("/opendata/suppliers", params={"export": "xlsx", "sort": "name"})
+    sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
+    assert sheet[0][:3] == ("#", "名称", "城市") and [r[2] for r in sheet[1:]] == ["芜湖市", "合肥市"]

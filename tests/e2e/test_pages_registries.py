@@ -10,6 +10,14 @@ from tests.e2e.test_api_registries import officials  # noqa: F401  (the fixture)
 from tests.factories.registries import park
 
 
+def _sheet(xlsx: bytes) -> list[tuple[object, ...]]:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    return list(load_workbook(BytesIO(xlsx)).active.iter_rows(values_only=True))
+
+
 def _token(page: str) -> str:
     return page.split('name="csrf_token" value="')[1].split('"')[0]
 
@@ -89,6 +97,14 @@ def test_bulletins_and_matching_pages(officials: World) -> None:  # noqa: F811
         "/bulletins", data={"csrf_token": token, "publish": drafted.headers["location"].split("/")[-1]}
     )
     assert published.status_code == 200 and "年度排名" in published.text and "发布人" in published.text
+    c.post("/bulletins", data={"csrf_token": token, "kind": "quarterly", "period": "2025Q1"})
+    listed = c.get("/bulletins", params={"sort": "period"}).text
+    assert listed.index('data-key="period">2024<') < listed.index('data-key="period">2025Q1<')
+    assert listed.count("data-bulletin=") == 2
+    assert c.get("/bulletins", params={"f_period": "2024"}).text.count("data-bulletin=") == 1
+    assert c.get("/bulletins", params={"per_page": "1", "page": "2"}).text.count("data-bulletin=") == 1
+    sheet = _sheet(c.get("/bulletins", params={"export": "xlsx", "lang": "zh"}).content)
+    assert sheet[0] == ("#", "类别", "期间", "状态") and {r[1] for r in sheet[1:]} == {"年度排名", "季度通报"}
     page = c.get(f"/matching/{made['id']}")
     assert page.status_code == 200 and "优先要素对接" in page.text and "暂无" in page.text
 

@@ -20,7 +20,9 @@ from zhisuan.core.access import Principal, Role
 from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationError
 from zhisuan.opendata import bulletins, dcat, imports, model, services, suppliers
 from zhisuan.opendata.search import Filters
+from zhisuan.web import display, listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -245,10 +247,44 @@ async def request_form(
 # bulletins ----------------------------------------------------------------------------------------
 
 
-@router.get("/opendata/bulletins", response_class=HTMLResponse)
-def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
-    """Published opening bulletins (drafts too, for the data bureau)."""
-    return _page(request, "opendata/bulletins.html", {"items": bulletins.list_bulletins(uow, who)})
+BULLETINS = ListSpec(
+    "bulletins",
+    "Opening bulletins",
+    (
+        Column("period", "Quarter", link=lambda r: f"/opendata/bulletins/{r['period']}"),
+        Column("state", "State", "word", filter=True),
+        Column("opened", "Datasets opened", "num"),
+        Column("received", "Requests received", "num"),
+        Column("answered", "Answered", "num"),
+        Column("published_on", "Published on"),
+    ),
+    sort="period",
+    desc=True,
+    attrs=lambda r: {"period": r["period"], "state": r["state"]},
+)
+
+
+def _totals(bulletin: Mapping[str, object]) -> Mapping[str, object]:
+    totals = bulletin.get("totals")
+    return totals if isinstance(totals, dict) else {}
+
+
+@router.get("/opendata/bulletins", response_model=None)
+def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> Response:
+    """Published opening bulletins (drafts too, for the data bureau) on the shared list."""
+    rows = [
+        {
+            "period": b["period"],
+            "state": b["state"],
+            **{k: _totals(b).get(k) for k in ("opened", "received", "answered")},
+            "published_on": str(b.get("published_at") or "")[:10],
+        }
+        for b in bulletins.list_bulletins(uow, who)
+    ]
+    lv = listing.view(request, BULLETINS, rows)
+    if isinstance(lv, Response):
+        return lv
+    return _page(request, "opendata/bulletins.html", {"lv": lv})
 
 
 @router.get("/opendata/bulletins/{period}", response_class=HTMLResponse)
@@ -388,13 +424,55 @@ async def bulletin_form(
     return RedirectResponse(f"/opendata/bulletins/{model.Quarter.parse(period)}", status_code=303)
 
 
-@router.get("/opendata/suppliers", response_class=HTMLResponse)
-def suppliers_page(request: Request, who: PrincipalDep, uow: UowDep, year: int = 2025) -> HTMLResponse:
-    """Data suppliers (art. 4), the cities' ratios and the province's performance rewards."""
+SUPPLIERS = ListSpec(
+    "suppliers",
+    "Data suppliers",
+    (
+        Column("id", "#", "num"),
+        Column("name", "Name"),
+        Column("city", "City", "city", filter=True),
+        Column("services", "Services"),
+        Column("transactions", "Annual transactions (yuan)"),
+        Column("applications", "Application"),
+    ),
+    sort="id",
+    attrs=lambda r: {"supplier": r["id"]},
+)
+
+
+def _supplier_rows(items: list[dict[str, Any]], lang: str) -> list[dict[str, object]]:
+    """Suppliers as the list reads them: services in the page's language, each year's transactions in ¥
+    and the awards applications they back."""
+    return [
+        {
+            "id": s["id"],
+            "name": s["name"],
+            "city": s["city"],
+            "services": "、".join(s["services_zh"])
+            if lang == "zh"
+            else ", ".join(str(x).replace("_", " ") for x in s["services"]),
+            "transactions": "; ".join(f"{t['year']}: {display.yuan(t['amount'])}" for t in s["transactions"]),
+            "applications": " ".join(
+                f"#{t['application_id']}" for t in s["transactions"] if t.get("application_id")
+            ),
+        }
+        for s in items
+    ]
+
+
+@router.get("/opendata/suppliers", response_model=None)
+def suppliers_page(request: Request, who: PrincipalDep, uow: UowDep, year: int = 2025) -> Response:
+    """Data suppliers (art. 4) on the shared list, the cities' ratios and the province's performance
+    rewards."""
     _login(who)
     year = max(2000, min(year, 2100))
+    lang: str = getattr(request.state, "lang", "zh")
+    lv = listing.view(request, SUPPLIERS, _supplier_rows(suppliers.list_suppliers(uow, who), lang))
+    if isinstance(lv, Response):
+        return lv
+    lv.keep = {"year": str(year)}
     ctx = {
-        "items": suppliers.list_suppliers(uow, who),
+        "lv": lv,
         "ratios": suppliers.list_ratios(uow, year),
         "rewards": suppliers.performance_rewards(uow, who, year)
         if who.role is not None

@@ -321,16 +321,36 @@ async def change_form(
 # bulletins and matching ----------------------------------------------------------------------------
 
 
-@router.get("/bulletins", response_class=HTMLResponse)
-def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
-    """Scenario bulletins and rankings: published ones for all, drafts for officials."""
+BULLETINS = ListSpec(
+    "bulletins",
+    "Scenario bulletins and rankings",
+    (
+        Column("id", "#", "num", link=lambda r: f"/bulletins/{r['id']}"),
+        Column("kind", "Kind", filter=True),
+        Column("period", "Period", filter=True),
+        Column("state", "State", "word", filter=True),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"bulletin": r["id"], "state": r["state"]},
+)
+
+
+@router.get("/bulletins", response_model=None)
+def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> Response:
+    """Scenario bulletins and rankings on the shared list: published ones for all, drafts for officials."""
+    lang = getattr(request.state, "lang", "zh")
+    rows = [
+        dict(b) | {"kind": b["kind_zh"] if lang == "zh" else b["kind"]}
+        for b in bulletins.list_bulletins(uow, who)
+    ]
+    lv = listing.view(request, BULLETINS, rows)
+    if isinstance(lv, Response):
+        return lv
     return render(
         request,
         "registries/bulletins.html",
-        {
-            "bulletins": bulletins.list_bulletins(uow, who),
-            "may_draft": who.role in {Role.PROVINCE, Role.ADMIN},
-        },
+        {"lv": lv, "may_draft": who.role in {Role.PROVINCE, Role.ADMIN}},
     )
 
 
