@@ -297,6 +297,37 @@ def bulletin_page(request: Request, period: str, who: PrincipalDep, uow: UowDep)
 # management ---------------------------------------------------------------------------------------
 
 
+MANAGED = ListSpec(
+    "managed",
+    "Datasets",
+    (
+        Column("title", "Dataset", link=lambda r: f"/opendata/datasets/{r['identifier']}"),
+        Column("publisher_name", "Publisher", filter=True),
+        Column("openness", "Openness", filter=True),
+        Column("dataset_state", "State", "word", filter=True),
+        Column("version", "Version", "num"),
+    ),
+    sort="title",
+    attrs=lambda r: {"dataset": r["identifier"]},
+)
+REQUESTS = ListSpec(
+    "sharing-requests",
+    "Sharing requests",
+    (
+        Column("id", "#", "num"),
+        Column("dataset_title", "Dataset", link=lambda r: f"/opendata/datasets/{r['dataset']}"),
+        Column("org_name", "Organization", filter=True),
+        Column("purpose", "Purpose"),
+        Column("request_state", "State", filter=True),
+        Column("hours_to_answer", "Hours to answer", "num"),
+        Column("answer", "Answer"),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"request": r["id"], "state": r["state"]},
+)
+
+
 def _manage(
     request: Request,
     who: Principal,
@@ -304,11 +335,29 @@ def _manage(
     platform: PlatformDep,
     extra: Mapping[str, Any] | None = None,
     status: int = 200,
-) -> HTMLResponse:
+) -> Response:
     _login(who)
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    datasets = [
+        d | {"openness": labels["openness"](d["openness"]), "dataset_state": d["state"]}
+        for d in services.managed_datasets(uow, who)
+    ]
+    asked = [
+        r
+        | {
+            "request_state": labels["request_state"](r["state"]),
+            "answer": r.get("conditions") or r.get("refusal_reason") or "",
+        }
+        for r in services.list_requests(uow, who, platform.clock)
+    ]
+    managed, requests = listing.view(request, MANAGED, datasets), listing.view(request, REQUESTS, asked)
+    if isinstance(managed, Response):
+        return managed
+    if isinstance(requests, Response):
+        return requests
     ctx: dict[str, Any] = {
-        "datasets": services.managed_datasets(uow, who),
-        "requests": services.list_requests(uow, who, platform.clock),
+        "datasets": managed,
+        "requests": requests,
         "bulletins": bulletins.list_bulletins(uow, who) if model.is_steward(who) else [],
         "steward": model.is_steward(who),
         "publisher": model.own_publisher_key(who),
@@ -318,8 +367,8 @@ def _manage(
     return _page(request, "opendata/manage.html", ctx | dict(extra or {}), status)
 
 
-@router.get("/opendata/manage", response_class=HTMLResponse)
-def manage_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
+@router.get("/opendata/manage", response_model=None)
+def manage_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """A publisher's entries and requests to answer; the data bureau's all, with bulletins and imports."""
     return _manage(request, who, uow, platform)
 
@@ -327,7 +376,7 @@ def manage_page(request: Request, who: PrincipalDep, uow: UowDep, platform: Plat
 @router.post("/opendata/manage/datasets", response_model=None)
 async def new_dataset_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Register a dataset (published at once when asked)."""
     form = await checked_form(request)
     _login(who)
@@ -364,7 +413,7 @@ async def state_form(
 @router.post("/opendata/manage/requests/{request_id}", response_model=None)
 async def answer_form(
     request: Request, request_id: int, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Grant or refuse a request."""
     form = await checked_form(request)
     _login(who)
@@ -381,9 +430,7 @@ async def answer_form(
 
 
 @router.post("/opendata/manage/import", response_model=None)
-async def import_form(
-    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+async def import_form(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """Register datasets or suppliers from a CSV or Excel file: all rows or none."""
     form = await checked_form(request)
     _login(who)
@@ -405,9 +452,7 @@ async def import_form(
 
 
 @router.post("/opendata/manage/bulletins", response_model=None)
-async def bulletin_form(
-    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+async def bulletin_form(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """Generate or publish a quarter's bulletin (the data bureau)."""
     form = await checked_form(request)
     _login(who)
