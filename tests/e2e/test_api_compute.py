@@ -216,3 +216,29 @@ def test_metrics_are_prometheus_text(world: World) -> None:
     assert got.status_code == 200
     assert got.headers["content-type"].startswith("text/plain")
     assert "zhisuan_queue_jobs" in got.text and "zhisuan_engine_errors_total" in got.text
+
+
+def test_a_centers_jobs_are_a_list_that_sorts_filters_and_exports(world: World) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    _center(world)
+    c = world.client
+    for who in ("alice", "bob"):
+        assert c.post("/api/v1/jobs", json=_job(), headers=world.auth(who)).status_code == 201
+    c.post("/api/v1/schedule", json={}, headers=world.auth("root"))
+    _login(c, "root")
+    page = c.get("/centers/hf-x?lang=zh").text
+    ids = re.findall(r'<a href="/jobs/(\d+)">', page.split('id="center-jobs"')[1])
+    assert len(ids) == 2 and ids == sorted(ids, key=int, reverse=True)  # newest first
+    up = c.get("/centers/hf-x", params={"sort": "id"}).text.split('id="center-jobs"')[1]
+    assert re.findall(r'<a href="/jobs/(\d+)">', up) == ids[::-1]
+    one = c.get("/centers/hf-x", params={"f_org": "甲智能科技有限公司"}).text.split('id="center-jobs"')[1]
+    assert len(re.findall(r'<a href="/jobs/(\d+)">', one)) == 1
+    got = c.get("/centers/hf-x", params={"export": "xlsx"})
+    sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
+    assert sheet[0][:3] == ("#", "单位", "名称") and {r[1] for r in sheet[1:]} == {
+        "甲智能科技有限公司",
+        "乙智能科技有限公司",
+    }

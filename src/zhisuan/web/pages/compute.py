@@ -233,10 +233,28 @@ def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
     }
 
 
-@router.get("/centers/{ref}", response_class=HTMLResponse)
+CENTER_JOBS = ListSpec(
+    "center-jobs",
+    "Jobs on this center",
+    (
+        Column("id", "#", "num", link=lambda r: f"/jobs/{r['id']}"),
+        Column("org", "Organization", filter=True),
+        Column("name", "Name"),
+        Column("cards", "Cards", "num"),
+        Column("state", "State", "word", filter=True),
+        Column("pool", "Pool", filter=True),
+        Column("started", "Started", "date"),
+    ),
+    sort="id",
+    desc=True,
+)
+
+
+@router.get("/centers/{ref}", response_model=None)
 def center_page(
     request: Request, ref: str, uow: UowDep, who: PrincipalDep, platform: PlatformDep
-) -> HTMLResponse:
+) -> Response:
+    """A center with its pools' load, and the jobs placed or running on it the caller may see (a list)."""
     center = compute.get_center(uow, ref)
     load = next(c for c in compute.overview(uow, platform.clock.now()).centers if c.center.id == center.id)
     jobs = (
@@ -244,7 +262,10 @@ def center_page(
         if who.authenticated
         else []
     )
-    return render(request, "compute/center.html", {"c": load, "jobs": jobs, "sh": _sh})
+    lv = listing.view(request, CENTER_JOBS, job_rows(jobs))
+    if isinstance(lv, Response):
+        return lv
+    return render(request, "compute/center.html", {"c": load, "jobs": lv, "sh": _sh})
 
 
 JOBS = ListSpec(
