@@ -233,23 +233,6 @@ def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
     }
 
 
-CENTER_JOBS = ListSpec(
-    "center-jobs",
-    "Jobs on this center",
-    (
-        Column("id", "#", "num", link=lambda r: f"/jobs/{r['id']}"),
-        Column("org", "Organization", filter=True),
-        Column("name", "Name"),
-        Column("cards", "Cards", "num"),
-        Column("state", "State", "word", filter=True),
-        Column("pool", "Pool", filter=True),
-        Column("started", "Started", "date"),
-    ),
-    sort="id",
-    desc=True,
-)
-
-
 @router.get("/centers/{ref}", response_model=None)
 def center_page(
     request: Request, ref: str, uow: UowDep, who: PrincipalDep, platform: PlatformDep
@@ -284,6 +267,15 @@ JOBS = ListSpec(
         Column("ended", "Ended", "date"),
         Column("why", "Why waiting"),
     ),
+    sort="id",
+    desc=True,
+)
+
+#: a center's placed and running jobs: the jobs list's columns that matter there
+CENTER_JOBS = ListSpec(
+    "center-jobs",
+    "Jobs on this center",
+    tuple(c for c in JOBS.columns if c.key in {"id", "org", "name", "cards", "state", "pool", "started"}),
     sort="id",
     desc=True,
 )
