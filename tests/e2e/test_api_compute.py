@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from tests.e2e.conftest import World
@@ -161,6 +163,12 @@ def test_held_jobs_page_groups_reasons_for_admins(world: World) -> None:
     page = c.get("/jobs/held?lang=en")
     assert page.status_code == 200
     assert 'id="held-quota"' in page.text and "concurrent cards" in page.text
+    # the per-reason table: one row per reason with its count, cards and share, linking to the filter
+    reasons = page.text.split('id="held-by-reason"')[1].split("</table>")[0]
+    assert re.findall(r'data-kind="(\w+)"', reasons) == ["quota"]
+    assert '<td class="num count">1</td>' in reasons and 'href="?f_kind=quota"' in reasons
+    assert "100%" in reasons and "Held jobs by reason" in page.text
+    assert "按原因统计的等待作业" in c.get("/jobs/held?lang=zh").text
 
 
 def test_engine_health_is_shown_to_the_operator_and_staff_not_to_users(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -195,6 +203,12 @@ def test_engine_health_is_shown_to_the_operator_and_staff_not_to_users(world: Wo
     assert live["capacity"]["a100-sxm4-80gb"]["total"] == 16
     page = c.get("/operations?lang=en", headers=world.auth("olga"))
     assert page.status_code == 200 and 'href="/centers/hf-x"' in page.text and "16" in page.text
+    # each pool of the centers one watches, with its utilisation as a bar, in both languages
+    bars = page.text.split('id="pool-utilization"')[1].split("</table>")[0]
+    assert 'data-pool="hf-x-a100"' in bars and "0 / 16" in bars and 'class="bar"' in bars
+    assert "Pool utilization" in page.text
+    assert "资源池利用率" in c.get("/operations?lang=zh", headers=world.auth("olga")).text
+    assert 'id="pool-utilization"' not in c.get("/operations", headers=world.auth("alice")).text
 
 
 def test_metrics_are_prometheus_text(world: World) -> None:
@@ -202,3 +216,29 @@ def test_metrics_are_prometheus_text(world: World) -> None:
     assert got.status_code == 200
     assert got.headers["content-type"].startswith("text/plain")
     assert "zhisuan_queue_jobs" in got.text and "zhisuan_engine_errors_total" in got.text
+
+
+def test_a_centers_jobs_are_a_list_that_sorts_filters_and_exports(world: World) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    _center(world)
+    c = world.client
+    for who in ("alice", "bob"):
+        assert c.post("/api/v1/jobs", json=_job(), headers=world.auth(who)).status_code == 201
+    c.post("/api/v1/schedule", json={}, headers=world.auth("root"))
+    _login(c, "root")
+    page = c.get("/centers/hf-x?lang=zh").text
+    ids = re.findall(r'<a href="/jobs/(\d+)">', page.split('id="center-jobs"')[1])
+    assert len(ids) == 2 and ids == sorted(ids, key=int, reverse=True)  # newest first
+    up = c.get("/centers/hf-x", params={"sort": "id"}).text.split('id="center-jobs"')[1]
+    assert re.findall(r'<a href="/jobs/(\d+)">', up) == ids[::-1]
+    one = c.get("/centers/hf-x", params={"f_org": "甲智能科技有限公司"}).text.split('id="center-jobs"')[1]
+    assert len(re.findall(r'<a href="/jobs/(\d+)">', one)) == 1
+    got = c.get("/centers/hf-x", params={"export": "xlsx"})
+    sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
+    assert sheet[0][:3] == ("#", "单位", "名称") and {r[1] for r in sheet[1:]} == {
+        "甲智能科技有限公司",
+        "乙智能科技有限公司",
+    }

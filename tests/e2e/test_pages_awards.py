@@ -4,6 +4,8 @@ objections, case by case, evidence, budgets and batches, the city's payouts — 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 import re
 from dataclasses import dataclass
 
@@ -491,3 +493,158 @@ def test_a_city_records_its_payouts_with_evidence(office: Office) -> None:
     assert client.get("/awards/payouts").status_code == 403
     office.logout()
     assert client.get("/awards/payouts", follow_redirects=False).status_code == 303
+
+
+def test_an_old_application_without_chinese_steps_reads_in_the_page_language(office: Office) -> None:
+    """Decisions frozen before steps kept ``result_zh`` show their results in Chinese on Chinese pages
+    (judged again at reading, nothing written) and in English on English ones."""
+    from zhisuan.store.models.awards import ApplicationRow
+
+    client = office.client
+    token = office.login("alice")
+    url = _apply(office, token, "10000000")
+    app_id = int(url.rsplit("/", 1)[1])
+
+    def steps(lang: str) -> str:
+        return client.get(f"{url}?lang={lang}").text.split('id="decision"')[1].split("</table>")[0]
+
+    as_frozen = {lang: steps(lang) for lang in ("zh", "en")}
+    with office.platform.uow() as uow:
+        row = uow.session.get(ApplicationRow, app_id)
+        assert row is not None and row.decision
+        frozen = json.loads(row.decision)
+        differ = [s for s in frozen["steps"] if s["result_zh"] != s["result"]]
+        assert differ  # the measure has steps whose Chinese differs from their English
+        old = frozen | {"steps": [{k: v for k, v in s.items() if k != "result_zh"} for s in frozen["steps"]]}
+        row.decision = json.dumps(old, ensure_ascii=False)
+        uow.commit()
+    assert steps("zh") == as_frozen["zh"] and steps("en") == as_frozen["en"]
+    assert not any(html.escape(s["result"]) in as_frozen["zh"] for s in differ)
+    with office.platform.uow() as uow:  # read, not rewritten
+        row = uow.session.get(ApplicationRow, app_id)
+        assert row is not None and "result_zh" not in str(row.decision)
+
+
+def _cells(page: str, name: str, key: str) -> list[str]:
+    """The text of one column of the list ``name`` as the page draws it (links and tags dropped)."""
+    table = page.split(f'<table id="{name}"')[1].split("</table>")[0]
+    cells = re.findall(rf'<td class="[^"]*" data-key="{key}">(.*?)</td>', table, flags=re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells]
+
+
+def _sheet(office: Office, url: str) -> list[list[object]]:
+    """The list's Excel export, opened with openpyxl: its rows, headers first."""
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    got = office.client.get(url, params={"export": "xlsx"})
+    assert got.status_code == 200 and got.content[:2] == b"PK", got.text[:300]
+    return [list(r) for r in load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True)]
+
+
+def _check_list(
+    office: Office, url: str, name: str, key: str, headers: list[str], *, at_least: int = 2
+) -> list[list[object]]:
+    """A converted list: sorts both ways on ``key``, pages, filters by a search that matches nothing,
+    and exports with Chinese headers; returns the export's rows."""
+    client = office.client
+    up = _cells(client.get(url, params={"sort": key, "lang": "zh"}).text, name, key)
+    down = _cells(client.get(url, params={"sort": key, "desc": "1"}).text, name, key)
+    assert len(up) >= at_least, up
+    assert down == up[::-1] or len(set(up)) < len(up), (up, down)
+    if len(up) >= 2:
+        second = client.get(url, params={"sort": key, "per_page": "1", "page": "2"}).text
+        assert _cells(second, name, key) == [up[1]] and 'aria-current="page">2<' in second
+    nothing = client.get(url, params={"q": "无此内容-nothing-like-this"}).text
+    assert _cells(nothing, name, key) == [] and "暂无数据" in nothing
+    rows = _sheet(office, url)
+    assert rows[0][: len(headers)] == headers and len(rows) - 1 == len(up)
+    return rows
+
+
+def test_every_awards_list_sorts_filters_pages_and_exports_with_chinese_headers(office: Office) -> None:
+    client = office.client
+    token = office.login("alice")
+    first = _apply(office, token, "10000000")
+    second = _apply(office, token, "5000000", ref="HF-LLM-02")
+    token = office.login("hefei")
+    for url in (first, second):
+        client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
+    token = office.login("pia")
+    for url in (first, second):
+        client.post(f"{url}/review", data={"csrf_token": token, "action": "approve"})
+    made = client.post(
+        "/awards/calls",
+        data={"csrf_token": token, "program": "art5", "title": "第二批", "opens_on": "2025-06-01",
+              "closes_on": "2025-12-31", "budget_year": "2025", "max_awards": ""},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+
+    # calls (the status tabs narrow first), and the public notice with its objection form on each row
+    rows = _check_list(office, "/awards/calls?status=all", "calls", "title", ["#", "措施", "名称"])
+    assert "第二批" in [r[2] for r in rows]
+    office.logout()
+    rows = _check_list(office, "/awards/notice", "notice", "amount", ["#", "措施", "申报主体", "城市"])
+    assert {r[3] for r in rows[1:]} == {"合肥市"} and rows[1][5] in {2000000, 1000000}  # names, numbers
+    by_city = client.get("/awards/notice", params={"f_city": "340200"}).text
+    assert _cells(by_city, "notice", "id") == []
+    token = office.login("wendy")
+    for url in (first, second):
+        app_id = url.rsplit("/", 1)[1]
+        client.post(
+            f"/awards/notice/{app_id}/objection", data={"csrf_token": token, "reason": "研发投入存疑"}
+        )
+    assert client.get("/awards/notice").text.count('class="stack objection-form"') == 2
+
+    # objections (the province resolves on the row), the case-by-case register
+    token = office.login("pia")
+    _check_list(office, "/awards/objections?state=all", "objections", "application_id", ["#", "申报"])
+    assert client.get("/awards/objections").text.count('class="stack resolve-form"') == 2
+    for oid in re.findall(r'data-objection="(\d+)"', client.get("/awards/objections").text):
+        client.post(
+            f"/awards/objections/{oid}",
+            data={"csrf_token": token, "outcome": "dismissed", "note": "经核实无误"},
+        )
+    assert _cells(client.get("/awards/objections").text, "objections", "id") == []
+    _check_list(office, "/awards/case-by-case", "register", "id", ["#", "措施"], at_least=0)
+
+    # budgets (burn drawn as a bar), batches and a batch's lines, for finance
+    office.clock.set(dt.datetime(2025, 7, 1, 2, tzinfo=UTC))
+    token = office.login("fay")
+    client.post(
+        "/awards/budgets",
+        data={"csrf_token": token, "program": "art5", "year": "2026", "amount": "5000000",
+              "payer": "province", "reference": "CZ-2026-05"},
+    )  # fmt: skip
+    budgets = client.get("/awards/budgets").text
+    assert 'data-key="burn"><div class="bar"' in budgets
+    rows = _check_list(office, "/awards/budgets", "budgets", "year", ["措施", "出资方", "年度", "已安排"])
+    assert {r[1] for r in rows[1:]} == {"省级"} and 100000000 in [r[3] for r in rows]
+    assert _cells(client.get("/awards/budgets?f_year=2026").text, "budgets", "year") == ["2026"]
+    batch = {"csrf_token": token, "kind": "awards", "payer": "province"}
+    cancelled = client.post("/awards/batches", data=batch, follow_redirects=False).headers["location"]
+    client.post(f"{cancelled}/cancel", data={"csrf_token": token, "reason": "重新编制"})
+    draft = client.post("/awards/batches", data=batch, follow_redirects=False).headers["location"]
+    rows = _check_list(office, "/awards/batches", "batches", "id", ["#", "类别", "出资方"])
+    assert {r[4] for r in rows[1:]} == {"已取消", "草稿"}
+    rows = _check_list(office, draft, "lines", "amount", ["申报", "措施", "收款方"])
+    assert {r[2] for r in rows[1:]} == {"甲智能科技有限公司"}
+
+    # a city's payouts, narrowed by measure
+    token = office.login("hefei")
+    for ref, program, kind in (("HF-AICC", "art1", "operating"), ("HF-DATA", "art4", "supplier_subsidy")):
+        client.post(
+            "/awards/payouts",
+            data={"csrf_token": token, "program": program, "kind": kind, "project_ref": ref,
+                  "project_name": ref, "recipient": "合肥智算运营", "amount": "600000",
+                  "paid_on": "2025-05-30"},
+            files={"file": ("拨付凭证.pdf", b"%PDF-1.4\n")},
+        )  # fmt: skip
+    rows = _check_list(office, "/awards/payouts", "payouts", "project_ref", ["#", "城市", "措施", "类别"])
+    assert {r[1] for r in rows[1:]} == {"合肥市"}
+    art1 = next(str(r[2]) for r in rows[1:] if str(r[2]).startswith("art1"))
+    assert _cells(
+        client.get("/awards/payouts", params={"f_program": art1}).text, "payouts", "project_ref"
+    ) == ["HF-AICC"]

@@ -147,12 +147,13 @@ def test_apply_recommend_approve_and_the_public_notice(server: str, browser: Any
     # anyone finds it on the public notice through the navigation
     page = _page(browser, server, None)
     page.goto(server + "/")
+    page.click("header nav details[data-group=Policy] > summary")  # the menu of policies, calls, notice …
     page.click("header nav a:has-text('公示')")
     page.wait_for_url(server + "/awards/notice")
     row = page.locator("#notice tr[data-state=notice]")
     assert row.count() == 1
     text = row.inner_text()
     assert "宿州政务大模型场景揭榜" in text and "¥3,500,000.00" in text
-    assert row.locator(".notice-ends").inner_text().strip() not in {"", "—"}
+    assert row.locator("td[data-key=notice_ends]").inner_text().strip() not in {"", "—"}
     assert page.locator("#notice a:has-text('登录后提出异议')").count() == 1
     page.context.close()

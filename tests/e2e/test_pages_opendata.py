@@ -74,6 +74,16 @@ def test_public_catalog_dataset_and_bulletin_pages(
     assert client.get(f"/opendata/datasets/{draft['identifier']}").status_code == 404
     b = client.get("/opendata/bulletins/2025Q2")
     assert b.status_code == 200 and "echarts.min.js" in b.text and 'id="ranking"' in b.text
+    listed = client.get("/opendata/bulletins", params={"f_state": "published"}).text
+    assert 'data-period="2025Q2"' in listed and 'href="/opendata/bulletins/2025Q2"' in listed
+    assert 'data-period="2025Q2"' not in client.get("/opendata/bulletins", params={"f_state": "draft"}).text
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    got = client.get("/opendata/bulletins", params={"export": "xlsx"})
+    sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
+    assert sheet[0][:3] == ("季度", "状态", "开放数据集") and sheet[1][:2] == ("2025Q2", "发布")
     assert "Open data catalog" in client.get("/opendata?lang=en").text  # the English switch
     # another city does not see Hefei's draft; Hefei manages it and publishes it from its page
     _login(client, "wh")
@@ -81,6 +91,19 @@ def test_public_catalog_dataset_and_bulletin_pages(
     token = _login(client, "hf")
     manage = client.get("/opendata/manage")
     assert "合肥市草稿数据" in manage.text
+    # the managed entries: a list that sorts, filters by state and exports with Chinese headers
+    by_title = client.get("/opendata/manage", params={"sort": "title", "desc": "1"}).text
+    assert by_title.index("合肥市草稿数据") < by_title.index("合肥市公共交通线路数据")  # 草 after 公
+    drafts = client.get("/opendata/manage", params={"f_dataset_state": "draft"}).text
+    assert "合肥市草稿数据" in drafts and "合肥市公共交通线路数据" not in drafts.split('id="managed"')[1]
+    got = client.get("/opendata/manage", params={"export": "xlsx", "list": "managed", "sort": "title"})
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
+    assert sheet[0] == ("数据集", "发布单位", "开放属性", "状态", "版本号") and len(sheet) == 3
+    assert {r[3] for r in sheet[1:]} == {"草稿", "发布"} and "无条件开放" in {r[2] for r in sheet[1:]}
     r = client.post(
         f"/opendata/manage/datasets/{draft['identifier']}/state",
         data={"state": "published", "csrf_token": token},
@@ -163,3 +186,71 @@ def test_the_publisher_edits_an_entry_on_its_page_with_inline_messages_and_an_au
     # the data bureau may manage any entry
     _login(client, "bureau")
     assert 'id="edit-form"' in client.get(url).text
+
+
+def test_the_suppliers_list_names_cities_and_exports_with_chinese_headers(
+    platform: Platform, client: TestClient, clock: ManualClock, people: None
+) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from zhisuan.core.credit_code import make_credit_code
+    from zhisuan.opendata import suppliers
+
+    bureau = Principal(None, "bureau", Role.DATA_BUREAU)
+    with platform.uow() as uow:
+        for name, body, city in (
+            ("甲标注", "91340100MA8Q0RD01", "340100"),
+            ("乙标注", "91340200MA8Q0RD02", "340200"),
+        ):
+            data = {
+                "name": name,
+                "credit_code": make_credit_code(body),
+                "city": city,
+                "services": ["labelling"],
+            }
+            suppliers.register_supplier(uow, bureau, clock, data)
+        uow.commit()
+    _login(client, "bureau")
+    page = client.get("/opendata/suppliers", params={"sort": "name", "desc": "1", "lang": "zh"}).text
+    assert page.index("甲标注") < page.index("乙标注") and "芜湖市" in page  # 甲 U+7532 after 乙 U+4E59
+    assert (
+        "甲标注" not in client.get("/opendata/suppliers", params={"f_city": "340200"}).text.split("<table")[1]
+    )
+    got = client.get("/opendata/suppliers", params={"export": "xlsx", "sort": "name"})
+    sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
+    assert sheet[0][:3] == ("#", "名称", "城市") and [r[2] for r in sheet[1:]] == ["芜湖市", "合肥市"]
+
+
+def test_a_publisher_answers_sharing_requests_on_its_list(
+    platform: Platform, client: TestClient, clock: ManualClock, people: None
+) -> None:
+    from tests.factories.opendata import org_member
+
+    hf = Principal(None, "hf", Role.CITY, city_code="340100")
+    with platform.uow() as uow:
+        d = services.create_dataset(
+            uow, hf, clock, fields(openness="conditional", conditions="仅限训练"), publish=True
+        )
+        for code, purpose in (
+            ("91340100MA8Q0RD01", "训练城市交通调度模型"),
+            ("91340100MA8Q0RD02", "评测公交线路优化算法"),
+        ):
+            firm = org_member(uow, clock.now(), code)
+            services.request_access(uow, firm, clock, str(d["identifier"]), purpose)
+        uow.commit()
+    token = _login(client, "hf")
+    page = client.get("/opendata/manage", params={"lang": "zh"}).text
+    assert page.count('action="/opendata/manage/requests/') == 2 and 'id="sharing-requests"' in page
+    first = re.findall(r'data-request="(\d+)"', page)[-1]
+    granted = client.post(
+        f"/opendata/manage/requests/{first}",
+        data={"csrf_token": token, "action": "grant", "conditions": "不得转让", "expires_on": "2025-12-31"},
+        follow_redirects=False,
+    )
+    assert granted.status_code == 303
+    page = client.get("/opendata/manage").text
+    assert page.count('action="/opendata/manage/requests/') == 1 and "不得转让" in page
+    pending = client.get("/opendata/manage", params={"f_request_state": "待答复"}).text
+    assert len(re.findall(r'data-request="(\d+)"', pending)) == 1

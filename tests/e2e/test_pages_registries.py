@@ -10,6 +10,14 @@ from tests.e2e.test_api_registries import officials  # noqa: F401  (the fixture)
 from tests.factories.registries import park
 
 
+def _sheet(xlsx: bytes) -> list[tuple[object, ...]]:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    return list(load_workbook(BytesIO(xlsx)).active.iter_rows(values_only=True))
+
+
 def _token(page: str) -> str:
     return page.split('name="csrf_token" value="')[1].split('"')[0]
 
@@ -89,5 +97,47 @@ def test_bulletins_and_matching_pages(officials: World) -> None:  # noqa: F811
         "/bulletins", data={"csrf_token": token, "publish": drafted.headers["location"].split("/")[-1]}
     )
     assert published.status_code == 200 and "年度排名" in published.text and "发布人" in published.text
+    c.post("/bulletins", data={"csrf_token": token, "kind": "quarterly", "period": "2025Q1"})
+    listed = c.get("/bulletins", params={"sort": "period"}).text
+    assert listed.index('data-key="period">2024<') < listed.index('data-key="period">2025Q1<')
+    assert listed.count("data-bulletin=") == 2
+    assert c.get("/bulletins", params={"f_period": "2024"}).text.count("data-bulletin=") == 1
+    assert c.get("/bulletins", params={"per_page": "1", "page": "2"}).text.count("data-bulletin=") == 1
+    sheet = _sheet(c.get("/bulletins", params={"export": "xlsx", "lang": "zh"}).content)
+    assert sheet[0] == ("#", "类别", "期间", "状态") and {r[1] for r in sheet[1:]} == {"年度排名", "季度通报"}
     page = c.get(f"/matching/{made['id']}")
     assert page.status_code == 200 and "优先要素对接" in page.text and "暂无" in page.text
+
+
+def test_a_registry_list_sorts_filters_pages_and_exports_with_chinese_headers(officials: World) -> None:  # noqa: F811
+    import html
+    import re
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    c = officials.client
+    for title, city, ai in (("甲园区", "340100", 61), ("乙园区", "340200", 30), ("丙园区", "340100", 45)):
+        made = c.post(
+            "/api/v1/registries/parks",
+            json=park(title=title, city=city, ai_enterprises=ai),
+            headers=officials.auth("office"),
+        )
+        assert made.status_code == 201, made.text
+
+    def titles(**params: str) -> list[str]:
+        page = c.get("/registries/parks", params={"lang": "zh", **params}).text
+        table = page.split('<table id="entries"')[1].split("</table>")[0]
+        cells = re.findall(r'data-key="title">(.*?)</td>', table)
+        return [html.unescape(t) for t in cells]
+
+    assert titles(sort="ai_enterprises") == ["乙园区", "丙园区", "甲园区"]
+    assert titles(sort="ai_enterprises", desc="1") == ["甲园区", "丙园区", "乙园区"]
+    assert titles(sort="ai_enterprises", per_page="1", page="2") == ["丙园区"]
+    assert titles(f_city="340200") == ["乙园区"] and titles(city="340200") == ["乙园区"]  # older links too
+    assert titles(q="丙") == ["丙园区"]
+    got = c.get("/registries/parks", params={"export": "xlsx", "f_city": "340100", "sort": "title"})
+    assert got.status_code == 200 and got.content[:2] == b"PK"
+    rows = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("#", "园区名称", "所在市") and {r[2] for r in rows[1:]} == {"合肥市"}
+    assert sorted(r[1] for r in rows[1:]) == ["丙园区", "甲园区"]

@@ -319,7 +319,7 @@ def test_finance_settles_a_month_and_the_user_sees_the_voucher(open_as: Any, ser
     assert user.locator("#vouchers tbody tr td[data-key=amount]").first.inner_text() == "¥192.00"
     user.goto(server + "/billing")
     user.click("#bills tbody tr td a")
-    steps = user.locator("details").first
+    steps = user.locator("main details").first
     steps.locator("summary").click()
     text = steps.inner_text()
     assert "按费用比例补贴" in text and "费用 960.00 × 20% = 192.00" in text  # the steps read in Chinese
@@ -365,6 +365,24 @@ def test_the_province_dashboard_draws_the_map_of_anhui(open_as: Any, server: str
     assert first.startswith("合肥市") and str(capacity_p([("ascend-910b", 32)])) in first
     page.select_option("#map-measure", "utilisation")
     page.keyboard.press("Tab")  # the controls are reachable from the keyboard
+
+
+def test_the_province_navigation_is_one_line_of_menus_a_keyboard_opens(open_as: Any, server: str) -> None:
+    page = open_as(Role.PROVINCE)
+    tops = page.eval_on_selector_all(
+        "header nav.main-nav > *", "els => els.map(e => Math.round(e.getBoundingClientRect().top))"
+    )
+    assert len(tops) >= 5 and len(set(tops)) == 1  # one line at 1440 px
+    assert page.locator("header nav details[data-group=Funds] a[href='/awards/budgets']").is_hidden()
+    page.focus("header nav details[data-group=Funds] > summary")
+    page.keyboard.press("Enter")  # the summary opens its menu from the keyboard
+    budgets = page.locator("header nav details[data-group=Funds] a[href='/awards/budgets']")
+    assert budgets.is_visible() and budgets.inner_text() == "预算"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('details')?.dataset.group") == "Funds"
+    budgets.click()
+    page.wait_for_url(server + "/awards/budgets")
+    assert page.locator("header nav details[data-group=Funds]").get_attribute("class") == "menu active"
 
 
 def test_switching_language_gives_english_pages(open_as: Any, server: str) -> None:

@@ -16,8 +16,8 @@ from zhisuan.awards import model as m
 from zhisuan.awards.notice import objection_dict
 from zhisuan.awards.programs import form, missing
 from zhisuan.core.access import Action, Kind, Principal, Resource, Role, authorize, visible_scope
-from zhisuan.core.errors import NotFoundError, ValidationError
-from zhisuan.policy import PackSet
+from zhisuan.core.errors import NotFoundError, ValidationError, ZhisuanError
+from zhisuan.policy import PackSet, evaluate
 from zhisuan.store.models.awards import (
     ApplicationEventRow,
     ApplicationRow,
@@ -90,7 +90,7 @@ def application_dict(
     out["facts"] = typed
     out["other_funding"] = json.loads(row.other_funding)
     out["round"] = row.round
-    out["decision"] = json.loads(row.decision) if row.decision else None
+    out["decision"] = with_chinese_steps(json.loads(row.decision), packs) if row.decision else None
     out["maximum_without_uplift"] = c.yuan(row.max_plain_fen)
     out["uplift_confirmed"] = row.uplift_confirmed
     out["case_reason"] = row.case_reason
@@ -158,6 +158,44 @@ def application_dict(
     item = s.execute(select(PaymentItemRow.batch_id).where(PaymentItemRow.application_id == row.id)).scalar()
     out["payment_batch"] = item
     return out
+
+
+def with_chinese_steps(decision: dict[str, Any], packs: PackSet) -> dict[str, Any]:
+    """A decision frozen before its steps kept their Chinese (``result_zh``) gets it at reading: its
+    frozen facts are judged again under the same measure, date and pack, and each step takes the Chinese
+    of the step that reads the same (article, rule, parameter, value and English result); a step that no
+    longer matches, or a decision that cannot be judged again, keeps its English. Nothing is written."""
+    steps = decision.get("steps")
+    if not isinstance(steps, list) or all(isinstance(s, dict) and "result_zh" in s for s in steps):
+        return decision
+    facts = decision.get("facts")
+    try:
+        again = evaluate(
+            str(decision["program"]),
+            facts if isinstance(facts, dict) else {},
+            str(decision["on"]),
+            packs,
+            decision.get("pack") or None,
+        )
+    except (KeyError, ZhisuanError):
+        return decision
+    chinese: dict[tuple[object, ...], str] = {
+        tuple(step[:5]): step.result_zh or step.result for step in again.steps
+    }
+    key = ("article", "rule", "parameter", "value", "result")
+    return decision | {
+        "steps": [
+            s
+            if not isinstance(s, dict) or "result_zh" in s
+            else s | _zh(chinese, tuple(s.get(k) for k in key))
+            for s in steps
+        ]
+    }
+
+
+def _zh(chinese: Mapping[tuple[object, ...], str], step: tuple[object, ...]) -> dict[str, str]:
+    found = chinese.get(step)
+    return {"result_zh": found} if found is not None else {}
 
 
 def get_application(

@@ -118,6 +118,21 @@ def shanghai(when: object, seconds: bool = False) -> str:
     return str(when)
 
 
+def one_language(text: str, lang: str = "zh") -> str:
+    """A text stored in both languages (``中文 / English``, as a decision's reasons are frozen) in
+    ``lang`` alone; a text in one language as it is.
+
+    >>> one_language("不符合条件 / not eligible", "en")
+    'not eligible'
+    >>> one_language("不符合条件 / not eligible")
+    '不符合条件'
+    """
+    zh, sep, en = text.partition(" / ")
+    if not sep:
+        return text
+    return zh if lang == "zh" else en
+
+
 def article_name(article: str, lang: str = "zh") -> str:
     """An article id as people read it: 'art11a' → '第 11 条（a）' in Chinese; as it is otherwise."""
     m = _ARTICLE.fullmatch(article)
@@ -174,6 +189,7 @@ def step_text(
 __all__ = [
     "article_name",
     "city_name",
+    "one_language",
     "pack_words",
     "shanghai",
     "step_org_ids",

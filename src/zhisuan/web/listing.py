@@ -25,8 +25,9 @@ from zhisuan.web.i18n import gettext
 
 Row = Mapping[str, Any]
 
-#: how a column's values read and sort: text, num, money (¥), city (code → name), word (a msgid), date
-KINDS = frozenset({"text", "num", "money", "city", "word", "date"})
+#: how a column's values read and sort: text, num, money (¥), city (code → name), word (a msgid), date,
+#: bar (a percentage, drawn as a bar on the page and exported as its text)
+KINDS = frozenset({"text", "num", "money", "city", "word", "date", "bar"})
 PER_PAGE = 50
 MAX_PER_PAGE = 500
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -60,7 +61,17 @@ class Column:
             return gettext(lang, str(value))
         if self.kind == "date":
             return display.shanghai(value)
+        if self.kind == "bar":
+            return f"{value}%" if not str(value).endswith("%") else str(value)
         return str(value)
+
+    def width(self, row: Row) -> float:
+        """A bar column's share as the bar's width, 0 to 100 (more than all of it is drawn full)."""
+        try:
+            share = float(str(row.get(self.key) or "0").rstrip("%"))
+        except ValueError:
+            return 0.0
+        return min(max(share, 0.0), 100.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,7 @@ class ListSpec:
     sort: str
     desc: bool = False
     attrs: Callable[[Row], Mapping[str, object]] | None = None  # data-* attributes of a row's <tr>
+    row_id: Callable[[Row], str] | None = None  # a row's id (an anchor a form's redirect returns to)
     #: nested rows: the key of a row's list of sub-rows (a center's pools), drawn and exported beneath it
     #: with the same columns; sorting and paging move a row with its sub-rows, search looks in both
     children: str | None = None
@@ -205,9 +217,9 @@ def _sort_key(column: Column | None, row: Row) -> tuple[int, Any]:
     value = row.get(column.key) if column is not None else None
     if value is None or value == "":
         return (1, "")
-    if column is not None and column.kind in {"num", "money"}:
+    if column is not None and column.kind in {"num", "money", "bar"}:
         try:
-            return (0, Decimal(str(value)))
+            return (0, Decimal(str(value).rstrip("%")))
         except InvalidOperation:
             return (0, Decimal(0))
     return (0, str(value))

@@ -38,15 +38,23 @@ def template_msgids() -> dict[str, set[str]]:
 
 def code_msgids() -> dict[str, str]:
     """msgid → where code declares it: navigation, role-home tiles, list titles and column labels."""
+    import importlib
+    import pkgutil
+
+    from zhisuan.web import pages
     from zhisuan.web.app import create_app  # noqa: F401  (importing the pages registers nav and tiles)
     from zhisuan.web.homes import TILES
     from zhisuan.web.listing import ListSpec
-    from zhisuan.web.pages import compute, foundation, metering, reports  # noqa: F401
-    from zhisuan.web.templating import NAV
+
+    for module in pkgutil.walk_packages(pages.__path__, f"{pages.__name__}."):  # every page's lists
+        importlib.import_module(module.name)
+    from zhisuan.web.templating import NAV, NAV_GROUPS
 
     out: dict[str, str] = {}
     for nav in NAV:
         out[nav.label] = f"nav {nav.path}"
+    for group in NAV_GROUPS:
+        out[group] = "nav menu"
     for tile in TILES:
         out[tile.label] = f"tile {tile.key}"
         if tile.note:

@@ -26,11 +26,15 @@ from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
 add_nav(
-    NavItem("/centers", "Computing centers", order=10),
-    NavItem("/jobs", "Jobs", roles=tuple(r.value for r in Role), order=20),
-    NavItem("/jobs/held", "Held jobs", roles=("admin", "data_bureau", "province"), order=21),
+    NavItem("/centers", "Computing centers", order=10, group="Compute"),
+    NavItem("/jobs", "Jobs", roles=tuple(r.value for r in Role), order=20, group="Compute"),
+    NavItem("/jobs/held", "Held jobs", roles=("admin", "data_bureau", "province"), order=21, group="Compute"),
     NavItem(
-        "/operations", "Engines", roles=("admin", "data_bureau", "province", "city", "operator"), order=22
+        "/operations",
+        "Engines",
+        roles=("admin", "data_bureau", "province", "city", "operator"),
+        order=22,
+        group="Compute",
     ),
 )
 
@@ -182,15 +186,40 @@ def _engine_rows(rows: list[dict[str, Any]], lang: str) -> list[dict[str, object
     return out
 
 
+def pool_loads(ov: compute.Overview, centers: set[str], lang: str) -> list[dict[str, object]]:
+    """Per pool of the given centers: cards busy of all, utilisation now and over the window (bars)."""
+    return [
+        {
+            "center": c.center.key,
+            "center_name": c.center.display_name(lang),
+            "pool": p.pool.key,
+            "accelerator": p.pool.accelerator,
+            "engine": p.pool.engine,
+            "available": p.pool.available,
+            "busy": p.busy_cards,
+            "cards": p.pool.nodes * p.pool.cards_per_node,
+            "now": round(p.utilization_now * 100),
+            "window": round(p.utilization_window * 100),
+        }
+        for c in ov.centers
+        if c.center.key in centers
+        for p in c.pools
+    ]
+
+
 @router.get("/operations", response_model=None)
-def operations_page(request: Request, uow: UowDep, who: PrincipalDep) -> Response:
-    """Engine health per center the caller may watch (operators: their own centers)."""
+def operations_page(request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep) -> Response:
+    """Engine health per center the caller may watch (operators: their own centers), and each of their
+    pools' utilisation as bars."""
     worker = current_worker()
-    rows = _engine_rows(engine_status(uow, who, worker), request.state.lang)
+    status = engine_status(uow, who, worker)
+    rows = _engine_rows(status, request.state.lang)
     lv = listing.view(request, ENGINES, rows)
     if isinstance(lv, Response):
         return lv
-    return render(request, "compute/operations.html", {"lv": lv, "worker": worker})
+    watched = {str(r["center"]) for r in status}
+    pools = pool_loads(compute.overview(uow, platform.clock.now()), watched, request.state.lang)
+    return render(request, "compute/operations.html", {"lv": lv, "worker": worker, "pools": pools})
 
 
 def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
@@ -204,10 +233,11 @@ def _form_context(uow: UnitOfWork, who: Principal) -> dict[str, object]:
     }
 
 
-@router.get("/centers/{ref}", response_class=HTMLResponse)
+@router.get("/centers/{ref}", response_model=None)
 def center_page(
     request: Request, ref: str, uow: UowDep, who: PrincipalDep, platform: PlatformDep
-) -> HTMLResponse:
+) -> Response:
+    """A center with its pools' load, and the jobs placed or running on it the caller may see (a list)."""
     center = compute.get_center(uow, ref)
     load = next(c for c in compute.overview(uow, platform.clock.now()).centers if c.center.id == center.id)
     jobs = (
@@ -215,7 +245,10 @@ def center_page(
         if who.authenticated
         else []
     )
-    return render(request, "compute/center.html", {"c": load, "jobs": jobs, "sh": _sh})
+    lv = listing.view(request, CENTER_JOBS, job_rows(jobs))
+    if isinstance(lv, Response):
+        return lv
+    return render(request, "compute/center.html", {"c": load, "jobs": lv, "sh": _sh})
 
 
 JOBS = ListSpec(
@@ -234,6 +267,15 @@ JOBS = ListSpec(
         Column("ended", "Ended", "date"),
         Column("why", "Why waiting"),
     ),
+    sort="id",
+    desc=True,
+)
+
+#: a center's placed and running jobs: the jobs list's columns that matter there
+CENTER_JOBS = ListSpec(
+    "center-jobs",
+    "Jobs on this center",
+    tuple(c for c in JOBS.columns if c.key in {"id", "org", "name", "cards", "state", "pool", "started"}),
     sort="id",
     desc=True,
 )
@@ -403,8 +445,31 @@ def held_page(request: Request, uow: UowDep, who: PrincipalDep) -> Response:
     lv = listing.view(request, HELD, rows)
     if isinstance(lv, Response):
         return lv
-    counts = [(k, n) for k in HOLD_KINDS if (n := sum(r["kind"] == k for r in rows))]
-    return render(request, "compute/held.html", {"lv": lv, "counts": counts, "total": len(rows)})
+    return render(
+        request, "compute/held.html", {"lv": lv, "groups": held_groups(rows), "total": len(rows), "sh": _sh}
+    )
+
+
+def held_groups(rows: list[dict[str, Any]]) -> list[dict[str, object]]:
+    """Held jobs per reason, in :data:`HOLD_KINDS` order: how many, their cards, the longest held, and
+    the reason's share of all held jobs (for the bar)."""
+    total = len(rows)
+    out: list[dict[str, object]] = []
+    for kind in HOLD_KINDS:
+        mine = [r for r in rows if r["kind"] == kind]
+        if not mine:
+            continue
+        since = [r["held_since"] for r in mine if r["held_since"] is not None]
+        out.append(
+            {
+                "kind": kind,
+                "jobs": len(mine),
+                "cards": sum(int(r["cards"]) for r in mine),
+                "oldest": min(since) if since else None,
+                "share": round(100 * len(mine) / total),
+            }
+        )
+    return out
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)

@@ -23,7 +23,11 @@ from zhisuan.web.templating import NavItem, add_nav, render
 router = APIRouter(include_in_schema=False)
 add_nav(
     NavItem(
-        "/billing", "Bills and vouchers", roles=tuple(r.value for r in Role if r is not Role.CITY), order=30
+        "/billing",
+        "Bills and vouchers",
+        roles=tuple(r.value for r in Role if r is not Role.CITY),
+        order=30,
+        group="Funds",
     )
 )
 

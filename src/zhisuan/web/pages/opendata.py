@@ -20,15 +20,21 @@ from zhisuan.core.access import Principal, Role
 from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationError
 from zhisuan.opendata import bulletins, dcat, imports, model, services, suppliers
 from zhisuan.opendata.search import Filters
+from zhisuan.web import display, listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
 add_nav(
-    NavItem("/opendata", "Open data", order=60),
-    NavItem("/opendata/bulletins", "Opening bulletins", order=61),
+    NavItem("/opendata", "Open data", order=60, group="Data"),
+    NavItem("/opendata/bulletins", "Opening bulletins", order=61, group="Data"),
     NavItem(
-        "/opendata/manage", "Data management", roles=("data_bureau", "city", "user", "org_admin"), order=62
+        "/opendata/manage",
+        "Data management",
+        roles=("data_bureau", "city", "user", "org_admin"),
+        order=62,
+        group="Data",
     ),
 )
 FORM_ERRORS = (ValidationError, ConflictError)
@@ -241,10 +247,44 @@ async def request_form(
 # bulletins ----------------------------------------------------------------------------------------
 
 
-@router.get("/opendata/bulletins", response_class=HTMLResponse)
-def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
-    """Published opening bulletins (drafts too, for the data bureau)."""
-    return _page(request, "opendata/bulletins.html", {"items": bulletins.list_bulletins(uow, who)})
+BULLETINS = ListSpec(
+    "bulletins",
+    "Opening bulletins",
+    (
+        Column("period", "Quarter", link=lambda r: f"/opendata/bulletins/{r['period']}"),
+        Column("state", "State", "word", filter=True),
+        Column("opened", "Datasets opened", "num"),
+        Column("received", "Requests received", "num"),
+        Column("answered", "Answered", "num"),
+        Column("published_on", "Published on"),
+    ),
+    sort="period",
+    desc=True,
+    attrs=lambda r: {"period": r["period"], "state": r["state"]},
+)
+
+
+def _totals(bulletin: Mapping[str, object]) -> Mapping[str, object]:
+    totals = bulletin.get("totals")
+    return totals if isinstance(totals, dict) else {}
+
+
+@router.get("/opendata/bulletins", response_model=None)
+def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> Response:
+    """Published opening bulletins (drafts too, for the data bureau) on the shared list."""
+    rows = [
+        {
+            "period": b["period"],
+            "state": b["state"],
+            **{k: _totals(b).get(k) for k in ("opened", "received", "answered")},
+            "published_on": str(b.get("published_at") or "")[:10],
+        }
+        for b in bulletins.list_bulletins(uow, who)
+    ]
+    lv = listing.view(request, BULLETINS, rows)
+    if isinstance(lv, Response):
+        return lv
+    return _page(request, "opendata/bulletins.html", {"lv": lv})
 
 
 @router.get("/opendata/bulletins/{period}", response_class=HTMLResponse)
@@ -257,6 +297,37 @@ def bulletin_page(request: Request, period: str, who: PrincipalDep, uow: UowDep)
 # management ---------------------------------------------------------------------------------------
 
 
+MANAGED = ListSpec(
+    "managed",
+    "Datasets",
+    (
+        Column("title", "Dataset", link=lambda r: f"/opendata/datasets/{r['identifier']}"),
+        Column("publisher_name", "Publisher", filter=True),
+        Column("openness", "Openness", filter=True),
+        Column("dataset_state", "State", "word", filter=True),
+        Column("version", "Version", "num"),
+    ),
+    sort="title",
+    attrs=lambda r: {"dataset": r["identifier"]},
+)
+REQUESTS = ListSpec(
+    "sharing-requests",
+    "Sharing requests",
+    (
+        Column("id", "#", "num"),
+        Column("dataset_title", "Dataset", link=lambda r: f"/opendata/datasets/{r['dataset']}"),
+        Column("org_name", "Organization", filter=True),
+        Column("purpose", "Purpose"),
+        Column("request_state", "State", filter=True),
+        Column("hours_to_answer", "Hours to answer", "num"),
+        Column("answer", "Answer"),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"request": r["id"], "state": r["state"]},
+)
+
+
 def _manage(
     request: Request,
     who: Principal,
@@ -264,11 +335,29 @@ def _manage(
     platform: PlatformDep,
     extra: Mapping[str, Any] | None = None,
     status: int = 200,
-) -> HTMLResponse:
+) -> Response:
     _login(who)
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    datasets = [
+        d | {"openness": labels["openness"](d["openness"]), "dataset_state": d["state"]}
+        for d in services.managed_datasets(uow, who)
+    ]
+    asked = [
+        r
+        | {
+            "request_state": labels["request_state"](r["state"]),
+            "answer": r.get("conditions") or r.get("refusal_reason") or "",
+        }
+        for r in services.list_requests(uow, who, platform.clock)
+    ]
+    managed, requests = listing.view(request, MANAGED, datasets), listing.view(request, REQUESTS, asked)
+    if isinstance(managed, Response):
+        return managed
+    if isinstance(requests, Response):
+        return requests
     ctx: dict[str, Any] = {
-        "datasets": services.managed_datasets(uow, who),
-        "requests": services.list_requests(uow, who, platform.clock),
+        "datasets": managed,
+        "requests": requests,
         "bulletins": bulletins.list_bulletins(uow, who) if model.is_steward(who) else [],
         "steward": model.is_steward(who),
         "publisher": model.own_publisher_key(who),
@@ -278,8 +367,8 @@ def _manage(
     return _page(request, "opendata/manage.html", ctx | dict(extra or {}), status)
 
 
-@router.get("/opendata/manage", response_class=HTMLResponse)
-def manage_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> HTMLResponse:
+@router.get("/opendata/manage", response_model=None)
+def manage_page(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """A publisher's entries and requests to answer; the data bureau's all, with bulletins and imports."""
     return _manage(request, who, uow, platform)
 
@@ -287,7 +376,7 @@ def manage_page(request: Request, who: PrincipalDep, uow: UowDep, platform: Plat
 @router.post("/opendata/manage/datasets", response_model=None)
 async def new_dataset_form(
     request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Register a dataset (published at once when asked)."""
     form = await checked_form(request)
     _login(who)
@@ -324,7 +413,7 @@ async def state_form(
 @router.post("/opendata/manage/requests/{request_id}", response_model=None)
 async def answer_form(
     request: Request, request_id: int, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Grant or refuse a request."""
     form = await checked_form(request)
     _login(who)
@@ -341,9 +430,7 @@ async def answer_form(
 
 
 @router.post("/opendata/manage/import", response_model=None)
-async def import_form(
-    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+async def import_form(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """Register datasets or suppliers from a CSV or Excel file: all rows or none."""
     form = await checked_form(request)
     _login(who)
@@ -365,9 +452,7 @@ async def import_form(
 
 
 @router.post("/opendata/manage/bulletins", response_model=None)
-async def bulletin_form(
-    request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+async def bulletin_form(request: Request, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """Generate or publish a quarter's bulletin (the data bureau)."""
     form = await checked_form(request)
     _login(who)
@@ -384,13 +469,55 @@ async def bulletin_form(
     return RedirectResponse(f"/opendata/bulletins/{model.Quarter.parse(period)}", status_code=303)
 
 
-@router.get("/opendata/suppliers", response_class=HTMLResponse)
-def suppliers_page(request: Request, who: PrincipalDep, uow: UowDep, year: int = 2025) -> HTMLResponse:
-    """Data suppliers (art. 4), the cities' ratios and the province's performance rewards."""
+SUPPLIERS = ListSpec(
+    "suppliers",
+    "Data suppliers",
+    (
+        Column("id", "#", "num"),
+        Column("name", "Name"),
+        Column("city", "City", "city", filter=True),
+        Column("services", "Services"),
+        Column("transactions", "Annual transactions (yuan)"),
+        Column("applications", "Application"),
+    ),
+    sort="id",
+    attrs=lambda r: {"supplier": r["id"]},
+)
+
+
+def _supplier_rows(items: list[dict[str, Any]], lang: str) -> list[dict[str, object]]:
+    """Suppliers as the list reads them: services in the page's language, each year's transactions in ¥
+    and the awards applications they back."""
+    return [
+        {
+            "id": s["id"],
+            "name": s["name"],
+            "city": s["city"],
+            "services": "、".join(s["services_zh"])
+            if lang == "zh"
+            else ", ".join(str(x).replace("_", " ") for x in s["services"]),
+            "transactions": "; ".join(f"{t['year']}: {display.yuan(t['amount'])}" for t in s["transactions"]),
+            "applications": " ".join(
+                f"#{t['application_id']}" for t in s["transactions"] if t.get("application_id")
+            ),
+        }
+        for s in items
+    ]
+
+
+@router.get("/opendata/suppliers", response_model=None)
+def suppliers_page(request: Request, who: PrincipalDep, uow: UowDep, year: int = 2025) -> Response:
+    """Data suppliers (art. 4) on the shared list, the cities' ratios and the province's performance
+    rewards."""
     _login(who)
     year = max(2000, min(year, 2100))
+    lang: str = getattr(request.state, "lang", "zh")
+    lv = listing.view(request, SUPPLIERS, _supplier_rows(suppliers.list_suppliers(uow, who), lang))
+    if isinstance(lv, Response):
+        return lv
+    lv.keep = {"year": str(year)}
     ctx = {
-        "items": suppliers.list_suppliers(uow, who),
+        "lv": lv,
         "ratios": suppliers.list_ratios(uow, year),
         "rewards": suppliers.performance_rewards(uow, who, year)
         if who.role is not None

@@ -23,7 +23,7 @@ from zhisuan.web.deps import PlatformDep, PrincipalDep
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
-add_nav(NavItem("/policy", "Policies", order=40))
+add_nav(NavItem("/policy", "Policies", order=40, group="Policy"))
 
 OUTSIDE = "000000"  # a 6-digit code outside the pack's region: "elsewhere"
 

@@ -22,7 +22,7 @@ from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
-add_nav(NavItem("/publish", "Publish", roles=("province",), order=45))
+add_nav(NavItem("/publish", "Publish", roles=("province",), order=45, group="Policy"))
 
 
 def _error(exc: ZhisuanError) -> dict[str, object]:

@@ -8,7 +8,6 @@ official for its own city's entries) and carry the session's CSRF token; the ser
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,14 +18,16 @@ from zhisuan.core.regions import all_cities
 from zhisuan.registries import bulletins, services, tabular
 from zhisuan.registries.spec import FieldType, RegistrySpec
 from zhisuan.registries.specs import SPECS
+from zhisuan.web import listing
 from zhisuan.web.api.registries import suggestions
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.i18n import gettext
+from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
-add_nav(NavItem("/registries", "Registries", order=55))
+add_nav(NavItem("/registries", "Registries", order=55, group="Registries"))
 
-PAGE = 50
 WRITERS = (Role.ADMIN, Role.PROVINCE, Role.CITY)
 #: what a registry computes, shown as extra columns of its list (English msgids)
 DERIVED = {
@@ -77,16 +78,66 @@ def _may_write(who: Any) -> bool:
     return who.role in WRITERS
 
 
-def _filters(request: Request, spec: RegistrySpec) -> dict[str, str]:
-    return {k: v for k, v in request.query_params.items() if spec.has(k) and v}
-
-
 @router.get("/registries", response_class=HTMLResponse)
 def index(request: Request, who: PrincipalDep) -> HTMLResponse:
     """The registries, each with its article and whether it is public."""
     return render(
         request, "registries/index.html", {"specs": list(SPECS.values()), "may_write": _may_write(who)}
     )
+
+
+def _columns(spec: RegistrySpec, name: str, lang: str) -> ListSpec:
+    """A registry's list: its id, its required and money fields (at most eight; city and choice fields
+    filter it, in the page's language) and what the registry computes (not sortable: the database
+    orders by stored fields)."""
+    fields = [f for f in spec.fields if f.required or f.type is FieldType.MONEY][:8]
+    return ListSpec(
+        "entries",
+        spec.label(lang),
+        (
+            Column("id", "#", "num", link=lambda r: f"/registries/{name}/{r['id']}"),
+            *(
+                Column(
+                    f.name,
+                    f.label(lang),
+                    {FieldType.MONEY: "money", FieldType.COUNT: "num"}.get(f.type, "text"),
+                    filter=f.type in {FieldType.CHOICE, FieldType.CITY},
+                )
+                for f in fields
+            ),
+            *(Column(k, label, sortable=False) for k, label in DERIVED.get(name, ())),
+        ),
+        sort=spec.order.removeprefix("-"),
+        desc=spec.order.startswith("-"),
+    )
+
+
+def _options(spec: RegistrySpec, lv: ListSpec, lang: str) -> dict[str, list[tuple[str, str]]]:
+    """The values a filter offers: a choice field's choices, a city field's sixteen cities."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in lv.columns:
+        if not c.filter:
+            continue
+        f = spec.field(c.key)
+        if f.type is FieldType.CITY:
+            out[c.key] = [(city.code, city.name(lang)) for city in all_cities()]
+        else:
+            out[c.key] = [(ch.value, ch.zh if lang == "zh" else ch.en) for ch in f.choices]
+    return out
+
+
+def _entry_row(spec: RegistrySpec, name: str, entry: dict[str, Any], lang: str) -> dict[str, object]:
+    """An entry as the list reads it: choices, cities and yes/no in words, money as stored (the list
+    draws ¥), what the registry computes beside it."""
+    row: dict[str, object] = {"id": entry["id"]}
+    for f in spec.fields:
+        if f.name in entry:
+            value = entry[f.name]
+            row[f.name] = value if f.type is FieldType.MONEY else _label(spec, f.name, value, lang)
+    for k, _ in DERIVED.get(name, ()):
+        v = entry.get(k)
+        row[k] = gettext(lang, "yes") if v is True else gettext(lang, "no") if v is False else v
+    return row
 
 
 def _list_page(
@@ -97,51 +148,54 @@ def _list_page(
     name: str,
     error: ZhisuanError | None = None,
     form: dict[str, str] | None = None,
-) -> HTMLResponse:
+) -> Response:
     spec = _spec(name)
     lang = getattr(request.state, "lang", "zh")
-    params = request.query_params
-    page = max(int(params.get("page", "1")) if params.get("page", "1").isdigit() else 1, 1)
-    filters = _filters(request, spec)
-    out = services.list_entries(
-        uow,
-        who,
-        platform.packs.current(),
-        platform.clock.now(),
-        name,
-        filters=filters,
-        q=params.get("q") or None,
-        sort=params.get("sort") or None,
-        limit=PAGE,
-        offset=(page - 1) * PAGE,
+    listed = _columns(spec, name, lang)
+    params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    # older links name a field directly (``?city=340100``): read them as the list's filters
+    asked = listing.query(listed, params, {c.key: c.key for c in listed.columns if c.filter})
+    export = params.get("export") == "xlsx"
+
+    packs, now = platform.packs.current(), platform.clock.now()
+
+    def fetch(limit: int, offset: int) -> dict[str, Any]:
+        return services.list_entries(
+            uow,
+            who,
+            packs,
+            now,
+            name,
+            filters=asked.filters,
+            q=asked.q or None,
+            sort=("-" if asked.desc else "") + asked.sort,
+            limit=limit,
+            offset=offset,
+        )
+
+    if export:  # the whole filtered, ordered list, a thousand at a time (the service's most per call)
+        got: list[dict[str, Any]] = []
+        while True:
+            chunk = fetch(services.MAX_LIMIT, len(got))
+            got += chunk["entries"]
+            if len(got) >= int(chunk["total"]) or not chunk["entries"]:
+                break
+        return listing.export_response(listed, [_entry_row(spec, name, e, lang) for e in got], lang)
+    out = fetch(asked.per_page, (asked.page - 1) * asked.per_page)
+    lv = listing.paged(
+        request,
+        listed,
+        asked,
+        [_entry_row(spec, name, e, lang) for e in out["entries"]],
+        int(out["total"]),
+        _options(spec, listed, lang),
     )
-    columns = [f for f in spec.fields if f.required or f.type is FieldType.MONEY][:8]
-    rows = [
-        {
-            "id": e["id"],
-            "cells": [_label(spec, f.name, e.get(f.name), lang) for f in columns],
-            "derived": [e.get(k) for k, _ in DERIVED.get(name, ())],
-        }
-        for e in out["entries"]  # type: ignore[attr-defined]
-    ]
-    total = int(out["total"])  # type: ignore[call-overload]
-    query = {k: v for k, v in params.items() if k != "page"}
     return render(
         request,
         "registries/list.html",
         {
             "spec": spec,
-            "columns": columns,
-            "derived": DERIVED.get(name, ()),
-            "rows": rows,
-            "total": total,
-            "page": page,
-            "pages": max((total + PAGE - 1) // PAGE, 1),
-            "query": urlencode(query),
-            "q": params.get("q", ""),
-            "filters": filters,
-            "choice_fields": [f for f in spec.fields if f.type is FieldType.CHOICE],
-            "cities": all_cities(),
+            "lv": lv,
             "may_write": _may_write(who),
             "error": error,
             "form": form or {},
@@ -150,11 +204,10 @@ def _list_page(
     )
 
 
-@router.get("/registries/{name}", response_class=HTMLResponse)
-def list_page(
-    request: Request, name: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse:
-    """A registry's entries the caller may see: search, filters by choice and city, pages of fifty."""
+@router.get("/registries/{name}", response_model=None)
+def list_page(request: Request, name: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
+    """A registry's entries the caller may see on the shared list: search, filters by choice and city,
+    sorting by its stored fields, pages, and Excel with the fields' Chinese labels."""
     return _list_page(request, who, uow, platform, name)
 
 
@@ -268,16 +321,36 @@ async def change_form(
 # bulletins and matching ----------------------------------------------------------------------------
 
 
-@router.get("/bulletins", response_class=HTMLResponse)
-def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> HTMLResponse:
-    """Scenario bulletins and rankings: published ones for all, drafts for officials."""
+BULLETINS = ListSpec(
+    "bulletins",
+    "Scenario bulletins and rankings",
+    (
+        Column("id", "#", "num", link=lambda r: f"/bulletins/{r['id']}"),
+        Column("kind", "Kind", filter=True),
+        Column("period", "Period", filter=True),
+        Column("state", "State", "word", filter=True),
+    ),
+    sort="id",
+    desc=True,
+    attrs=lambda r: {"bulletin": r["id"], "state": r["state"]},
+)
+
+
+@router.get("/bulletins", response_model=None)
+def bulletins_page(request: Request, who: PrincipalDep, uow: UowDep) -> Response:
+    """Scenario bulletins and rankings on the shared list: published ones for all, drafts for officials."""
+    lang = getattr(request.state, "lang", "zh")
+    rows = [
+        dict(b) | {"kind": b["kind_zh"] if lang == "zh" else b["kind"]}
+        for b in bulletins.list_bulletins(uow, who)
+    ]
+    lv = listing.view(request, BULLETINS, rows)
+    if isinstance(lv, Response):
+        return lv
     return render(
         request,
         "registries/bulletins.html",
-        {
-            "bulletins": bulletins.list_bulletins(uow, who),
-            "may_draft": who.role in {Role.PROVINCE, Role.ADMIN},
-        },
+        {"lv": lv, "may_draft": who.role in {Role.PROVINCE, Role.ADMIN}},
     )
 
 
