@@ -9,7 +9,7 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from importlib import resources
 from typing import Any
 
@@ -29,7 +29,7 @@ from zhisuan.store.db import ping
 from zhisuan.store.lease import Lease
 from zhisuan.web import errors
 from zhisuan.web.deps import UowDep, get_principal
-from zhisuan.web.i18n import pick_language
+from zhisuan.web.i18n import LanguageMiddleware
 from zhisuan.web.limits import RequestLimits
 
 API_PREFIX = "/api/v1"
@@ -300,15 +300,7 @@ def create_app(
     app.state.platform = platform
     errors.install(app)
 
-    @app.middleware("http")
-    async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        query = request.query_params.get("lang")
-        request.state.lang = pick_language(query, request.cookies.get("lang"))
-        response = await call_next(request)
-        if query in ("zh", "en"):
-            response.set_cookie("lang", query, max_age=365 * 86400, samesite="lax")
-        return response
-
+    app.add_middleware(LanguageMiddleware)
     app.add_middleware(
         SessionMiddleware,
         secret_key=platform.settings.secret_key,

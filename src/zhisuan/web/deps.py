@@ -24,7 +24,8 @@ log = logging.getLogger("zhisuan.web")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_platform(request: Request) -> Platform:
+# async (no I/O): FastAPI runs a sync dependency in a worker thread, a hop per request for nothing
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -120,7 +121,7 @@ def _touch_token(platform: Platform, token_id: int, now: dt.datetime) -> None:
         log.warning("token %s: last use not recorded (database busy)", token_id)
 
 
-def require_login(who: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def require_login(who: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not who.authenticated:
         raise AuthenticationError("log in or send a bearer token")
     return who
