@@ -155,6 +155,8 @@ def dispatcher_process(state: str | None, parent: int) -> None:
     threading.Thread(target=watch_parent, name="serve-watch", daemon=True).start()
     os.nice(DISPATCHER_NICENESS)  # requests first: on a busy machine dispatching waits a little
     platform = bootstrap()
+    # parse the policy packs now rather than in the first scheduling step, beside the first requests
+    platform.packs.current()
     interval = platform.settings.worker_interval_s
     lease = Lease(platform.engine, "dispatch", platform.settings.data_dir)
     sealer = _Sealer(platform, sweep_s=COALESCE_S, woken=False)  # the web processes' deferred events
