@@ -12,6 +12,9 @@ Usage::
     .venv/bin/python bench/bench_api.py [--clients 16] [--seconds 20] [--workers N]
 
 Prints the ratios first (zhisuan ÷ reference), then the figures; writes ``bench/results/bench_api.json``.
+On Linux it also reports the CPU the server's processes spent per request (from ``/proc``, the process
+and its children): on a shared machine the rates swing with the other load, the work per request much
+less.
 """
 
 from __future__ import annotations
@@ -139,8 +142,36 @@ def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[by
             time.sleep(0.2)
 
 
-def load(url: str, headers: dict[str, str], clients: int, seconds: float) -> dict[str, float]:
-    """``clients`` threads posting jobs for ``seconds`` (after one warm-up second)."""
+def _cpu_s(root: int) -> float | None:
+    """CPU seconds (user + system) used so far by ``root`` and its descendants (Linux; else None)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return sum(used.get(pid, 0.0) for pid in tree)
+
+
+def load(
+    url: str, headers: dict[str, str], clients: int, seconds: float, server: int | None = None
+) -> dict[str, float]:
+    """``clients`` threads posting jobs for ``seconds`` (after one warm-up second); with ``server``
+    (its process id) also the CPU its processes spent per request, which a shared machine's load
+    changes far less than the rates."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     begin = threading.Barrier(clients + 1)
@@ -164,23 +195,28 @@ def load(url: str, headers: dict[str, str], clients: int, seconds: float) -> dic
         th.start()
     begin.wait()
     time.sleep(1.0)
+    cpu0 = _cpu_s(server) if server is not None else None
     measuring.set()
     t0 = time.perf_counter()
     time.sleep(seconds)
     measuring.clear()
     wall = time.perf_counter() - t0
+    cpu1 = _cpu_s(server) if server is not None else None
     stop.set()
     for th in threads:
         th.join()
     every = sorted(x for per in latencies for x in per)
     q = statistics.quantiles(every, n=100)
-    return {
+    result = {
         "requests": len(every),
         "per_s": round(len(every) / wall, 1),
         "p50_ms": round(q[49] * 1000, 1),
         "p99_ms": round(q[98] * 1000, 1),
         "errors": sum(errors),
     }
+    if cpu0 is not None and cpu1 is not None and every:
+        result["cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / len(every), 2)
+    return result
 
 
 def main() -> None:
@@ -210,6 +246,7 @@ def main() -> None:
                     {"Authorization": f"Bearer {token}"},
                     args.clients,
                     args.seconds,
+                    served.pid,
                 )
             finally:
                 served.terminate()
@@ -235,7 +272,7 @@ def main() -> None:
                 port,
             )
             try:
-                reference = load(f"http://127.0.0.1:{port}/jobs", {}, args.clients, args.seconds)
+                reference = load(f"http://127.0.0.1:{port}/jobs", {}, args.clients, args.seconds, bare.pid)
             finally:
                 bare.terminate()
                 bare.wait(timeout=30)
@@ -251,16 +288,21 @@ def main() -> None:
         "throughput_ratio": round(ours["per_s"] / reference["per_s"], 2),
         "p99_ratio": round(ours["p99_ms"] / reference["p99_ms"], 2),
     }
+    if "cpu_ms_per_request" in ours and "cpu_ms_per_request" in reference:
+        result["cpu_per_request_ratio"] = round(
+            ours["cpu_ms_per_request"] / reference["cpu_ms_per_request"], 2
+        )
     print(
         f"POST /api/v1/jobs, {args.clients} clients, {args.workers} processes: "
-        f"throughput ratio {result['throughput_ratio']}, p99 ratio {result['p99_ratio']}"
+        f"throughput ratio {result['throughput_ratio']}, p99 ratio {result['p99_ratio']}, "
+        f"server CPU per request ratio {result.get('cpu_per_request_ratio', '?')}"
     )
     for name in ("zhisuan", "reference"):
         r = result[name]
         assert isinstance(r, dict)
         print(
             f"  {name:<10} {r['per_s']:>8} req/s  p50 {r['p50_ms']:>7} ms  p99 {r['p99_ms']:>7} ms  "
-            f"errors {r['errors']}"
+            f"errors {r['errors']}  server CPU {r.get('cpu_ms_per_request', '?')} ms/request"
         )
     RESULTS.mkdir(exist_ok=True)
     machine = {

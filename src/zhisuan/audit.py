@@ -124,6 +124,7 @@ _APPEND_EVENT = text(f"INSERT INTO audit_events ({_EVENT_COLUMNS}) VALUES ({_EVE
 _SEALERS: dict[int, Callable[[], None]] = {}
 #: a session's info key: this transaction deferred an event that is not chained yet
 _DEFERRED_HERE = "audit_deferred_here"
+_PENDING_COLUMNS = ("at", "actor", "action", "subject", "detail", "mac")
 #: the most pending events one seal moves into the chain
 SEAL_BATCH = 2000
 
@@ -200,6 +201,30 @@ def _genuine(seal: Seal, p: AuditPendingRow) -> bool:
     return hmac.compare_digest(p.mac, seal.pending_mac(p.at, p.actor, p.action, p.subject, p.detail))
 
 
+#: the ``INSERT`` of one deferred event (built once; its values come from :func:`deferred_event`)
+DEFERRED_INSERT = insert(AuditPendingRow).values(
+    {c: bindparam(c, type_=AuditPendingRow.__table__.c[c].type) for c in _PENDING_COLUMNS}
+)
+
+
+def deferred_event(
+    uow: UnitOfWork, at: dt.datetime, actor: str, action: str, subject: str, detail: Mapping[str, object]
+) -> dict[str, object]:
+    """The values of :data:`DEFERRED_INSERT` for one event, MAC'd with the key, for the caller to
+    insert in this unit of work: alone (:func:`record` with ``deferred=True``), or in a statement that
+    writes the change too (``DEFERRED_INSERT.add_cte(…)``). Chained right after the commit."""
+    seal = _seal(uow)
+    body = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+    at = at.replace(microsecond=0)
+    actor, subject = actor[:64], subject[:128]
+    session = uow.session
+    session.info[_DEFERRED_HERE] = True
+    if _after_deferred not in session.info.get(AFTER_COMMIT, ()):
+        uow.after_commit(_after_deferred)
+    mac = seal.pending_mac(at, actor, action, subject, body)
+    return {"at": at, "actor": actor, "action": action, "subject": subject, "detail": body, "mac": mac}
+
+
 def record(
     uow: UnitOfWork,
     at: dt.datetime,
@@ -221,22 +246,15 @@ def record(
     UPDATE``, then the event and the head in one ``WITH … INSERT … UPDATE``), so that the head is held
     as briefly as possible; an unsigned or missing head goes the long way (:func:`_record_taking_over`).
     """
+    if deferred:
+        values = deferred_event(uow, at, actor, action, subject, detail)
+        uow.session.connection().execute(DEFERRED_INSERT, values)
+        return
     seal = _seal(uow)
     session = uow.session
     body = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
     at = at.replace(microsecond=0)
     actor, subject = actor[:64], subject[:128]
-    if deferred:
-        mac = seal.pending_mac(at, actor, action, subject, body)
-        session.execute(
-            insert(AuditPendingRow).values(
-                at=at, actor=actor, action=action, subject=subject, detail=body, mac=mac
-            )
-        )
-        session.info[_DEFERRED_HERE] = True
-        if _after_deferred not in session.info.get(AFTER_COMMIT, ()):
-            uow.after_commit(_after_deferred)
-        return
     if session.info.pop(_DEFERRED_HERE, False):
         seal_pending(uow)  # this transaction's deferred events come before this one in the chain
     pg = session.get_bind().dialect.name == "postgresql"
@@ -523,12 +541,14 @@ def list_events(
 
 
 __all__ = [
+    "DEFERRED_INSERT",
     "GENESIS",
     "READERS",
     "AuditEvent",
     "Seal",
     "Verdict",
     "adopt",
+    "deferred_event",
     "list_events",
     "record",
     "rewrite_head_copy",

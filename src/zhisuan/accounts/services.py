@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from zhisuan import audit
 from zhisuan.core.access import (
@@ -390,18 +390,41 @@ TOKEN_TOUCH = dt.timedelta(minutes=1)
 def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> tuple[UserView, int | None]:
     """The token's account, and the token's id when its last use should be recorded (at most once a
     minute, by :func:`touch_token` in a transaction of its own: reading never writes)."""
-    found = uow.session.execute(
-        select(ApiTokenRow, UserRow)
-        .join(UserRow, UserRow.id == ApiTokenRow.user_id)
-        .where(ApiTokenRow.token_hash == token_hash(token.strip()), ApiTokenRow.revoked.is_(False))
-    ).first()
+    found = uow.session.connection().execute(_TOKEN_ACCOUNT, {"hash": token_hash(token.strip())}).first()
     if found is None:
         raise AuthenticationError("unknown or revoked token")
-    row, user = found
-    if not user.active:
+    token_id, last_used, user_id, username, display_name, role, org_id, city_code, active = found
+    if not active:
         raise AuthenticationError("the token's account is disabled")
-    stale = row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH
-    return UserView.of(user), row.id if stale else None
+    user = UserView(
+        id=UserId(user_id),
+        username=username,
+        display_name=display_name,
+        role=Role(role),
+        org_id=OrgId(org_id) if org_id is not None else None,
+        city_code=city_code,
+        active=active,
+    )
+    stale = last_used is None or now - last_used >= TOKEN_TOUCH
+    return user, token_id if stale else None
+
+
+#: a token's account by the token's hash (columns, not ORM rows: every API request runs it)
+_TOKEN_ACCOUNT = (
+    select(
+        ApiTokenRow.id,
+        ApiTokenRow.last_used_at,
+        UserRow.id,
+        UserRow.username,
+        UserRow.display_name,
+        UserRow.role,
+        UserRow.org_id,
+        UserRow.city_code,
+        UserRow.active,
+    )
+    .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+    .where(ApiTokenRow.token_hash == bindparam("hash"), ApiTokenRow.revoked.is_(False))
+)
 
 
 def touch_token(uow: UnitOfWork, token_id: int, now: dt.datetime) -> None:

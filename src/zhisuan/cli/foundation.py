@@ -135,12 +135,20 @@ def serve(
         return
     # each web process builds its own platform from the environment and serves requests only; the
     # dispatch worker runs in a process of its own (which takes the dispatch lease)
+    from zhisuan.web.app import EXPECTED_ENV, READY_ENV
+
     dispatcher = None
     state = p.settings.data_dir / f"dispatch.{os.getpid()}.state"
+    # /healthz answers "starting" until every process is up (else the first clients all land on one)
+    ready = p.settings.data_dir / f"serve.{os.getpid()}.up"
+    os.environ[READY_ENV] = str(ready)
+    os.environ[EXPECTED_ENV] = str(workers)
     if worker and p.settings.run_worker:
         import multiprocessing
 
         from zhisuan.web.app import SEAL_ELSEWHERE_ENV, STATE_ENV, dispatcher_process
+
+        os.environ[EXPECTED_ENV] = str(workers + 1)
 
         os.environ[STATE_ENV] = str(state)
         os.environ[SEAL_ELSEWHERE_ENV] = "1"  # the dispatcher process chains the deferred audit events
@@ -165,6 +173,8 @@ def serve(
             dispatcher.terminate()
             dispatcher.join(timeout=30)
         state.unlink(missing_ok=True)
+        for left in ready.parent.glob(ready.name + ".*"):  # a process killed before it said so
+            left.unlink(missing_ok=True)
 
 
 @user_app.command("add")

@@ -41,6 +41,18 @@ class UnitOfWork:
             raise RuntimeError("UnitOfWork used outside its `with` block")
         return self._session
 
+    @property
+    def begins_at_once(self) -> bool:
+        """Whether entering talks to the database (a SQLite writer's ``BEGIN IMMEDIATE``, which may wait
+        for the busy timeout); otherwise the transaction begins with the first statement."""
+        bind = self._factory.kw.get("bind")
+        return not self.read_only and bind is not None and bind.dialect.name == "sqlite"
+
+    @property
+    def idle(self) -> bool:
+        """Whether no transaction is open (committed, or never used): leaving touches no database."""
+        return self._session is None or not self._session.in_transaction()
+
     def __enter__(self) -> UnitOfWork:
         if self._session is not None:
             raise RuntimeError("UnitOfWork is not re-entrant; make a new one")

@@ -9,8 +9,9 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -29,7 +30,7 @@ from zhisuan.store.db import ping
 from zhisuan.store.lease import Lease
 from zhisuan.web import errors
 from zhisuan.web.deps import UowDep, get_principal
-from zhisuan.web.i18n import pick_language
+from zhisuan.web.i18n import LanguageMiddleware
 from zhisuan.web.limits import RequestLimits
 
 API_PREFIX = "/api/v1"
@@ -121,6 +122,35 @@ def _say_dispatching(path: str | None, now: bool) -> None:
         os.replace(tmp, path)
 
 
+#: `zhisuan serve --workers N`: where each of its processes says it is up (``<prefix>.<pid>``), and
+#: how many must be (the web processes and the dispatcher); until then ``/healthz`` answers "starting"
+READY_ENV = "ZHISUAN_SERVE_READY"
+EXPECTED_ENV = "ZHISUAN_SERVE_PROCESSES"
+
+
+def say_ready(up: bool) -> None:
+    """Mark this process of a `serve --workers N` as up (or gone); nothing outside one."""
+    prefix = os.environ.get(READY_ENV)
+    if not prefix:
+        return
+    path = Path(f"{prefix}.{os.getpid()}")
+    if up:
+        path.touch()
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _starting() -> bool:
+    """Whether some process of this `serve --workers N` is not up yet: a client connecting now would be
+    served by those already up, and keep that connection (so the load would never spread)."""
+    prefix = os.environ.get(READY_ENV)
+    expected = os.environ.get(EXPECTED_ENV, "")
+    if not prefix or not expected.isdigit():
+        return False
+    where = Path(prefix)
+    return len(list(where.parent.glob(where.name + ".*"))) < int(expected)
+
+
 def _dispatching_elsewhere() -> bool:
     """Whether the dispatcher process of this `zhisuan serve` holds the lease (``/healthz`` says)."""
     path = os.environ.get(STATE_ENV)
@@ -155,6 +185,9 @@ def dispatcher_process(state: str | None, parent: int) -> None:
     threading.Thread(target=watch_parent, name="serve-watch", daemon=True).start()
     os.nice(DISPATCHER_NICENESS)  # requests first: on a busy machine dispatching waits a little
     platform = bootstrap()
+    # parse the policy packs now rather than in the first scheduling step, beside the first requests
+    platform.packs.current()
+    say_ready(True)
     interval = platform.settings.worker_interval_s
     lease = Lease(platform.engine, "dispatch", platform.settings.data_dir)
     sealer = _Sealer(platform, sweep_s=COALESCE_S, woken=False)  # the web processes' deferred events
@@ -167,6 +200,7 @@ def dispatcher_process(state: str | None, parent: int) -> None:
         platform.worker().run(interval, stop=stop)
     finally:
         _say_dispatching(state, False)
+        say_ready(False)
         lease.release()
         sealer.close()
         platform.engine.dispose()
@@ -277,9 +311,11 @@ def create_app(
         tasks: list[asyncio.Task[None]] = (
             [asyncio.create_task(loop(platform)) for loop in _background()] if run_worker else []
         )
+        say_ready(True)
         try:
             yield
         finally:
+            say_ready(False)
             if sealer is not None:
                 await asyncio.to_thread(sealer.close)
             for task in tasks:
@@ -300,15 +336,7 @@ def create_app(
     app.state.platform = platform
     errors.install(app)
 
-    @app.middleware("http")
-    async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        query = request.query_params.get("lang")
-        request.state.lang = pick_language(query, request.cookies.get("lang"))
-        response = await call_next(request)
-        if query in ("zh", "en"):
-            response.set_cookie("lang", query, max_age=365 * 86400, samesite="lax")
-        return response
-
+    app.add_middleware(LanguageMiddleware)
     app.add_middleware(
         SessionMiddleware,
         secret_key=platform.settings.secret_key,
@@ -321,13 +349,14 @@ def create_app(
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
         ok = ping(platform.engine)
+        starting = ok and _starting()
         return JSONResponse(
             {
-                "status": "ok" if ok else "database unreachable",
+                "status": "starting" if starting else "ok" if ok else "database unreachable",
                 "database": ok,
                 "dispatcher": _dispatching["now"] or _dispatching_elsewhere(),
             },
-            status_code=200 if ok else 503,
+            status_code=200 if ok and not starting else 503,
         )
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)

@@ -9,6 +9,10 @@ from functools import cache
 from importlib import resources
 
 from babel.messages.pofile import read_po
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
@@ -42,3 +46,38 @@ def pick_language(query: str | None, cookie: str | None) -> str:
         if candidate in LANGUAGES:
             return candidate
     return DEFAULT_LANGUAGE
+
+
+#: how long a ``?lang=`` choice is remembered (the ``lang`` cookie)
+LANG_COOKIE_S = 365 * 86400
+
+
+class LanguageMiddleware:
+    """Pure ASGI middleware: ``request.state.lang`` from ``?lang=`` or the ``lang`` cookie, and the
+    cookie set when ``?lang=`` chose (no task or stream per request, unlike ``@app.middleware``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        asked = HTTPConnection(scope)
+        query = asked.query_params.get("lang")
+        scope.setdefault("state", {})["lang"] = pick_language(query, asked.cookies.get("lang"))
+        if query not in LANGUAGES:
+            await self.app(scope, receive, send)
+            return
+        cookie = Response()
+        cookie.set_cookie("lang", str(query), max_age=LANG_COOKIE_S, samesite="lax")
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in cookie.raw_headers:
+                    if name == b"set-cookie":
+                        headers.append("set-cookie", value.decode("latin-1"))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
