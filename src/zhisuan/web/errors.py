@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhisuan.core.errors import AuthenticationError, ZhisuanError
@@ -51,6 +52,18 @@ def install(app: FastAPI) -> None:
             exc.status_code, "error"
         )
         return _error(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated or isinstance(exc, OperationalError):
+            # the server dropped the connection (a restart) or cannot be reached: nothing was written,
+            # the pool renews itself, and the same request sent again succeeds
+            log.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+            response = _error(request, 503, "unavailable", "the database is unavailable; retry in a moment")
+            response.headers["Retry-After"] = "1"
+            return response
+        log.exception("unhandled database error on %s", request.url.path)
+        return _error(request, 500, "internal", "internal error; it has been logged")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
