@@ -8,7 +8,8 @@ commit 7fb69b5, then, from the repository root:
         '{"better_gain": 0.0}'
 
 The argument is a JSON object of ``Weights`` fields for ``zhisuan``. It runs the sweep's 24 rows and
-the 144 held-out rows of ``bench_overload.py --check-seeds 12`` (2 processes) and prints the misses.
+the 144 held-out rows of ``bench_overload.py --check-seeds 12`` (2 processes) and prints the misses
+(``ONLY=sweep`` in the environment: the sweep's rows alone).
 The four baselines are run once and cached under the tag of the unchanged code (the patch only touches
 ``zhisuan``: fair-share paths), ``zhisuan`` per variant and placement source. Output of every run:
 ``variants.txt``.
@@ -86,7 +87,8 @@ def main() -> None:
     wjson = json.dumps(json.loads(sys.argv[1] if len(sys.argv) > 1 else "{}"), sort_keys=True)
     CACHE.mkdir(parents=True, exist_ok=True)
     ztag = "z:" + bo.code_hash()
-    todo = units()
+    only = os.environ.get("ONLY")  # "sweep" or "held": run that part alone
+    todo = [u for u in units() if only in (None, u[0])]
     runs = []
     for _kind, _name, t, p in todo:
         for load in bo.LOADS:
@@ -105,7 +107,9 @@ def main() -> None:
                 missed = c["missed"]
                 assert isinstance(missed, list)
                 lines.append(f"  {kind} {name} x{c['load_factor']}: {'; '.join(missed)}")
-    print(f"variant {wjson} code {ztag}: sweep misses {misses['sweep']}/24, held-out {misses['held']}/144")
+    part = f" (ONLY={only})" if only else ""
+    counts = f"sweep misses {misses['sweep']}/24, held-out {misses['held']}/144{part}"
+    print(f"variant {wjson} code {ztag}: {counts}")
     print("\n".join(lines))
 
 
