@@ -26,11 +26,14 @@ def _terminated_then_used(engine: Engine, admin: Engine) -> tuple[int, int]:
     return before, after
 
 
+# PostgreSQL only: a SQLite connection is a file, there is no server to drop it
+POSTGRESQL_ONLY = pytest.mark.parametrize("committed_engine", ["postgresql"], indirect=True)
+
+
+@POSTGRESQL_ONLY
 def test_a_connection_the_server_dropped_is_replaced_after_a_rest(
     committed_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if committed_engine.dialect.name != "postgresql":
-        pytest.skip("a SQLite connection is a file; there is no server to drop it")
     monkeypatch.setattr(db, "PING_AFTER_S", 0.0)  # every checkout has rested long enough
     engine = make_engine(
         committed_engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0
@@ -42,13 +45,12 @@ def test_a_connection_the_server_dropped_is_replaced_after_a_rest(
     assert after != before
 
 
+@POSTGRESQL_ONLY
 def test_a_connection_back_in_the_pool_a_moment_ago_is_not_pinged(
     committed_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under load every request would otherwise pay a round trip; the price is that a connection the
     server dropped within that moment fails its one request (and the pool is then renewed)."""
-    if committed_engine.dialect.name != "postgresql":
-        pytest.skip("a SQLite connection is a file; there is no server to drop it")
     monkeypatch.setattr(db, "PING_AFTER_S", 3600.0)
     engine = make_engine(
         committed_engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0
