@@ -9,6 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from tests.e2e.lists import cells, check_list
 from tests.factories.opendata import fields
 from zhisuan import accounts, audit
 from zhisuan.bootstrap import Platform
@@ -254,3 +255,9 @@ def test_a_publisher_answers_sharing_requests_on_its_list(
     assert page.count('action="/opendata/manage/requests/') == 1 and "不得转让" in page
     pending = client.get("/opendata/manage", params={"f_request_state": "待答复"}).text
     assert len(re.findall(r'data-request="(\d+)"', pending)) == 1
+    # the dataset's own page lists its requests the same way: sorted, narrowed, exported in Chinese
+    url = f"/opendata/datasets/{d['identifier']}"
+    rows = check_list(client, url, "dataset-requests", "id", ["#", "单位", "状态", "答复", "有效期至"])
+    assert "不得转让" in [r[3] for r in rows[1:]] and "2025-12-31" in [r[4] for r in rows[1:]]
+    waiting = client.get(url, params={"f_request_state": "待答复"}).text
+    assert cells(waiting, "dataset-requests", "request_state") == ["待答复"]

@@ -131,7 +131,7 @@ def catalog_page(
 @router.get("/opendata/datasets/{identifier}", response_model=None)
 def dataset_page(
     request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | JSONResponse:
+) -> Response:
     """A dataset; its DCAT-AP JSON-LD at the same address for ``Accept: application/ld+json``."""
     d = services.get_dataset(uow, who, identifier[:64])
     if "application/ld+json" in request.headers.get("accept", ""):
@@ -154,12 +154,25 @@ def _dataset(
     mine: list[dict[str, object]],
     extra: Mapping[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
+) -> Response:
     history = services.dataset_history(uow, who, str(d["identifier"])) if d["manageable"] else []
     edit = {k: d.get(k) for k in EDITABLE} | {"keywords": "、".join(_strs(d.get("keywords")))}
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    rows = [
+        r
+        | {
+            "request_state": labels["request_state"](r["state"]),
+            "answer": r.get("conditions") or r.get("refusal_reason") or "",
+            "expires_on": str(r.get("expires_on") or ""),
+        }
+        for r in mine
+    ]
+    asked = listing.view(request, DATASET_REQUESTS, rows)
+    if isinstance(asked, Response):
+        return asked
     ctx = {
         "d": d,
-        "requests": mine,
+        "requests": asked if mine else None,
         "history": history,
         "may_request": who.role in {Role.USER, Role.ORG_ADMIN} and d["openness"] == "conditional",
         "edit": edit,
@@ -198,7 +211,7 @@ def _strs(value: object) -> list[str]:
 @router.post("/opendata/datasets/{identifier}/edit", response_model=None)
 async def edit_form(
     request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Change an entry from its page (its publisher or the data bureau): the same change, history and
     audit as ``PATCH /api/v1/opendata/datasets/{id}``; a refused field is marked where it stands."""
     form = await checked_form(request)
@@ -325,6 +338,18 @@ REQUESTS = ListSpec(
     sort="id",
     desc=True,
     attrs=lambda r: {"request": r["id"], "state": r["state"]},
+)
+#: a dataset's own requests, on its page: who asked, where it stands, the answer and until when
+DATASET_REQUESTS = ListSpec(
+    "dataset-requests",
+    "Requests",
+    (
+        *(c for c in REQUESTS.columns if c.key in {"id", "org_name", "request_state", "answer"}),
+        Column("expires_on", "Until"),
+    ),
+    sort="id",
+    desc=True,
+    attrs=REQUESTS.attrs,
 )
 
 
