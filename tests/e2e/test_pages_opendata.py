@@ -75,6 +75,7 @@ def test_public_catalog_dataset_and_bulletin_pages(
     assert client.get(f"/opendata/datasets/{draft['identifier']}").status_code == 404
     b = client.get("/opendata/bulletins/2025Q2")
     assert b.status_code == 200 and "echarts.min.js" in b.text and 'id="ranking"' in b.text
+    assert "· 已发布</small>" in b.text  # a state (已发布), not the verb 发布 a policy's date reads with
     listed = client.get("/opendata/bulletins", params={"f_state": "published"}).text
     assert 'data-period="2025Q2"' in listed and 'href="/opendata/bulletins/2025Q2"' in listed
     assert 'data-period="2025Q2"' not in client.get("/opendata/bulletins", params={"f_state": "draft"}).text
@@ -84,7 +85,7 @@ def test_public_catalog_dataset_and_bulletin_pages(
 
     got = client.get("/opendata/bulletins", params={"export": "xlsx"})
     sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
-    assert sheet[0][:3] == ("季度", "状态", "开放数据集") and sheet[1][:2] == ("2025Q2", "发布")
+    assert sheet[0][:3] == ("季度", "状态", "开放数据集") and sheet[1][:2] == ("2025Q2", "已发布")
     assert "Open data catalog" in client.get("/opendata?lang=en").text  # the English switch
     # another city does not see Hefei's draft; Hefei manages it and publishes it from its page
     _login(client, "wh")
@@ -104,7 +105,7 @@ def test_public_catalog_dataset_and_bulletin_pages(
 
     sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
     assert sheet[0] == ("数据集", "发布单位", "开放属性", "状态", "版本号") and len(sheet) == 3
-    assert {r[3] for r in sheet[1:]} == {"草稿", "发布"} and "无条件开放" in {r[2] for r in sheet[1:]}
+    assert {r[3] for r in sheet[1:]} == {"草稿", "已发布"} and "无条件开放" in {r[2] for r in sheet[1:]}
     r = client.post(
         f"/opendata/manage/datasets/{draft['identifier']}/state",
         data={"state": "published", "csrf_token": token},
