@@ -9,7 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from tests.e2e.lists import cells, check_list
+from tests.e2e.lists import cells, check_list, sheet
 from tests.factories.opendata import fields
 from zhisuan import accounts, audit
 from zhisuan.bootstrap import Platform
@@ -145,6 +145,34 @@ def _edit_data(page: str, **over: object) -> dict[str, object]:
     for name in ("themes", "formats"):
         data[name] = re.findall(rf'name="{name}" value="([^"]+)" checked', form)
     return data | {"csrf_token": _token(page)} | over
+
+
+def test_a_catalog_search_exports_its_result_to_excel_with_chinese_headers(
+    platform: Platform, client: TestClient, clock: ManualClock, people: None
+) -> None:
+    hf = Principal(None, "hf", Role.CITY, city_code="340100")
+    with platform.uow() as uow:
+        services.create_dataset(uow, hf, clock, fields(), publish=True)
+        air = fields(
+            title="合肥市空气质量监测数据", description="各监测站逐小时空气质量。", keywords=["空气"]
+        )
+        services.create_dataset(
+            uow, hf, clock, air | {"openness": "conditional", "conditions": "仅限科研"}, publish=True
+        )
+        uow.commit()
+    page = client.get("/opendata", params={"q": "线路", "lang": "zh"}).text
+    assert 'id="search-export"' in page and "export=xlsx" in page and "本次检索结果" in page
+    every = sheet(client, "/opendata")
+    assert every[0][:4] == ["标识符", "数据集名称", "摘要", "发布单位"] and len(every) == 3
+    found = sheet(client, "/opendata", {"q": "线路"})
+    assert [r[1] for r in found[1:]] == ["合肥市公共交通线路数据"] and found[1][5] == "无条件开放"
+    narrowed = sheet(client, "/opendata", {"openness": "conditional"})  # a facet narrows the file too
+    assert [r[1] for r in narrowed[1:]] == ["合肥市空气质量监测数据"] and narrowed[1][5:7] == [
+        "有条件开放",
+        "仅限科研",
+    ]
+    refused = client.get("/opendata", params={"openness": "nonsense", "export": "xlsx"})
+    assert 400 <= refused.status_code < 500 and refused.content[:2] != b"PK"
 
 
 def test_the_publisher_edits_an_entry_on_its_page_with_inline_messages_and_an_audit(
