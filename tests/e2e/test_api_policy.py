@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from tests.e2e.lists import cells, check_list
 from tests.factories.policy import CONTRACT_KEYS
 
 KEYS = CONTRACT_KEYS
@@ -164,7 +165,7 @@ def test_the_pack_page_shows_the_official_title_and_date_not_a_file_name(client:
     assert ".txt" not in index and "seeds/" not in index and ".md" not in index
     assert "POLICY" not in index and "position 1" not in index
     # art. 1 lists both parts' lead units
-    assert "智算中心建设要素保障：</small>省发展改革委" in index
+    assert "智算中心建设要素保障：省发展改革委" in index
 
 
 def test_the_article_page_shows_each_part_with_its_units_and_conditions(client: TestClient) -> None:
@@ -225,3 +226,14 @@ def test_the_api_answers_art1_with_its_parts_and_describes_them(client: TestClie
     art = client.get("/api/v1/policy/articles/art1?on=2024-07-01").json()
     assert [p["id"] for p in art["parts"]] == ["construction_support", "capacity_match"]
     assert art["parts"][0]["cooperating_units"] == ["省财政厅", "省自然资源厅", "省国资委"]
+
+
+def test_the_articles_of_every_pack_are_one_list(client: TestClient) -> None:
+    headers = ["#", "政策包", "条款", "措施", "判定事项的日期范围", "替代条款"]
+    rows = check_list(client, "/policy", "articles", "article", headers)
+    assert {r[2] for r in rows[1:]} >= {"art1", "art5"} and "算力券" in {str(r[3]) for r in rows[1:]}
+    assert any("智算中心建设要素保障：省发展改革委；" in str(r[9]) for r in rows[1:])  # every part
+    live = cells(client.get("/policy", params={"f_in_force": "no"}).text, "articles", "in_force")
+    assert set(live) <= {"否"} and len(live) < len(rows) - 1
+    city = cells(client.get("/policy", params={"f_payee": "the city government"}).text, "articles", "payee")
+    assert city and set(city) == {"市级政府"}

@@ -13,6 +13,8 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from tests.e2e.lists import cells as _cells
+from tests.e2e.lists import check_list, sheet
 from zhisuan import accounts
 from zhisuan.awards import calls, payments
 from zhisuan.bootstrap import Platform
@@ -525,42 +527,14 @@ def test_an_old_application_without_chinese_steps_reads_in_the_page_language(off
         assert row is not None and "result_zh" not in str(row.decision)
 
 
-def _cells(page: str, name: str, key: str) -> list[str]:
-    """The text of one column of the list ``name`` as the page draws it (links and tags dropped)."""
-    table = page.split(f'<table id="{name}"')[1].split("</table>")[0]
-    cells = re.findall(rf'<td class="[^"]*" data-key="{key}">(.*?)</td>', table, flags=re.S)
-    return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells]
-
-
 def _sheet(office: Office, url: str) -> list[list[object]]:
-    """The list's Excel export, opened with openpyxl: its rows, headers first."""
-    from io import BytesIO
-
-    from openpyxl import load_workbook
-
-    got = office.client.get(url, params={"export": "xlsx"})
-    assert got.status_code == 200 and got.content[:2] == b"PK", got.text[:300]
-    return [list(r) for r in load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True)]
+    return sheet(office.client, url)
 
 
 def _check_list(
     office: Office, url: str, name: str, key: str, headers: list[str], *, at_least: int = 2
 ) -> list[list[object]]:
-    """A converted list: sorts both ways on ``key``, pages, filters by a search that matches nothing,
-    and exports with Chinese headers; returns the export's rows."""
-    client = office.client
-    up = _cells(client.get(url, params={"sort": key, "lang": "zh"}).text, name, key)
-    down = _cells(client.get(url, params={"sort": key, "desc": "1"}).text, name, key)
-    assert len(up) >= at_least, up
-    assert down == up[::-1] or len(set(up)) < len(up), (up, down)
-    if len(up) >= 2:
-        second = client.get(url, params={"sort": key, "per_page": "1", "page": "2"}).text
-        assert _cells(second, name, key) == [up[1]] and 'aria-current="page">2<' in second
-    nothing = client.get(url, params={"q": "无此内容-nothing-like-this"}).text
-    assert _cells(nothing, name, key) == [] and "暂无数据" in nothing
-    rows = _sheet(office, url)
-    assert rows[0][: len(headers)] == headers and len(rows) - 1 == len(up)
-    return rows
+    return check_list(office.client, url, name, key, headers, at_least=at_least)
 
 
 def test_every_awards_list_sorts_filters_pages_and_exports_with_chinese_headers(office: Office) -> None:

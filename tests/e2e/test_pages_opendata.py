@@ -9,6 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from tests.e2e.lists import cells, check_list, sheet
 from tests.factories.opendata import fields
 from zhisuan import accounts, audit
 from zhisuan.bootstrap import Platform
@@ -74,6 +75,7 @@ def test_public_catalog_dataset_and_bulletin_pages(
     assert client.get(f"/opendata/datasets/{draft['identifier']}").status_code == 404
     b = client.get("/opendata/bulletins/2025Q2")
     assert b.status_code == 200 and "echarts.min.js" in b.text and 'id="ranking"' in b.text
+    assert "· 已发布</small>" in b.text  # a state (已发布), not the verb 发布 a policy's date reads with
     listed = client.get("/opendata/bulletins", params={"f_state": "published"}).text
     assert 'data-period="2025Q2"' in listed and 'href="/opendata/bulletins/2025Q2"' in listed
     assert 'data-period="2025Q2"' not in client.get("/opendata/bulletins", params={"f_state": "draft"}).text
@@ -83,7 +85,7 @@ def test_public_catalog_dataset_and_bulletin_pages(
 
     got = client.get("/opendata/bulletins", params={"export": "xlsx"})
     sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
-    assert sheet[0][:3] == ("季度", "状态", "开放数据集") and sheet[1][:2] == ("2025Q2", "发布")
+    assert sheet[0][:3] == ("季度", "状态", "开放数据集") and sheet[1][:2] == ("2025Q2", "已发布")
     assert "Open data catalog" in client.get("/opendata?lang=en").text  # the English switch
     # another city does not see Hefei's draft; Hefei manages it and publishes it from its page
     _login(client, "wh")
@@ -103,7 +105,7 @@ def test_public_catalog_dataset_and_bulletin_pages(
 
     sheet = list(load_workbook(BytesIO(got.content)).active.iter_rows(values_only=True))
     assert sheet[0] == ("数据集", "发布单位", "开放属性", "状态", "版本号") and len(sheet) == 3
-    assert {r[3] for r in sheet[1:]} == {"草稿", "发布"} and "无条件开放" in {r[2] for r in sheet[1:]}
+    assert {r[3] for r in sheet[1:]} == {"草稿", "已发布"} and "无条件开放" in {r[2] for r in sheet[1:]}
     r = client.post(
         f"/opendata/manage/datasets/{draft['identifier']}/state",
         data={"state": "published", "csrf_token": token},
@@ -143,6 +145,34 @@ def _edit_data(page: str, **over: object) -> dict[str, object]:
     for name in ("themes", "formats"):
         data[name] = re.findall(rf'name="{name}" value="([^"]+)" checked', form)
     return data | {"csrf_token": _token(page)} | over
+
+
+def test_a_catalog_search_exports_its_result_to_excel_with_chinese_headers(
+    platform: Platform, client: TestClient, clock: ManualClock, people: None
+) -> None:
+    hf = Principal(None, "hf", Role.CITY, city_code="340100")
+    with platform.uow() as uow:
+        services.create_dataset(uow, hf, clock, fields(), publish=True)
+        air = fields(
+            title="合肥市空气质量监测数据", description="各监测站逐小时空气质量。", keywords=["空气"]
+        )
+        services.create_dataset(
+            uow, hf, clock, air | {"openness": "conditional", "conditions": "仅限科研"}, publish=True
+        )
+        uow.commit()
+    page = client.get("/opendata", params={"q": "线路", "lang": "zh"}).text
+    assert 'id="search-export"' in page and "export=xlsx" in page and "本次检索结果" in page
+    every = sheet(client, "/opendata")
+    assert every[0][:4] == ["标识符", "数据集名称", "摘要", "发布单位"] and len(every) == 3
+    found = sheet(client, "/opendata", {"q": "线路"})
+    assert [r[1] for r in found[1:]] == ["合肥市公共交通线路数据"] and found[1][5] == "无条件开放"
+    narrowed = sheet(client, "/opendata", {"openness": "conditional"})  # a facet narrows the file too
+    assert [r[1] for r in narrowed[1:]] == ["合肥市空气质量监测数据"] and narrowed[1][5:7] == [
+        "有条件开放",
+        "仅限科研",
+    ]
+    refused = client.get("/opendata", params={"openness": "nonsense", "export": "xlsx"})
+    assert 400 <= refused.status_code < 500 and refused.content[:2] != b"PK"
 
 
 def test_the_publisher_edits_an_entry_on_its_page_with_inline_messages_and_an_audit(
@@ -254,3 +284,9 @@ def test_a_publisher_answers_sharing_requests_on_its_list(
     assert page.count('action="/opendata/manage/requests/') == 1 and "不得转让" in page
     pending = client.get("/opendata/manage", params={"f_request_state": "待答复"}).text
     assert len(re.findall(r'data-request="(\d+)"', pending)) == 1
+    # the dataset's own page lists its requests the same way: sorted, narrowed, exported in Chinese
+    url = f"/opendata/datasets/{d['identifier']}"
+    rows = check_list(client, url, "dataset-requests", "id", ["#", "单位", "状态", "答复", "有效期至"])
+    assert "不得转让" in [r[3] for r in rows[1:]] and "2025-12-31" in [r[4] for r in rows[1:]]
+    waiting = client.get(url, params={"f_request_state": "待答复"}).text
+    assert cells(waiting, "dataset-requests", "request_state") == ["待答复"]

@@ -421,6 +421,10 @@ def test_the_data_bureau_searches_the_catalog_and_exports_it(open_as: Any, serve
     page.wait_for_url("**q=**")
     titles = page.locator("#datasets tbody td a").all_inner_texts()
     assert sorted(titles) == sorted(["合肥市公交客流统计", "合肥市公交"])
+    with page.expect_download() as info:  # this search's result, every page of it, as Excel
+        page.click("#search-export")
+    found = load_workbook(io.BytesIO(Path(info.value.path()).read_bytes())).active
+    assert sorted(str(r[1]) for r in found.iter_rows(min_row=2, values_only=True)) == sorted(titles)
     page.fill("input[name=q]", "合肥市公交")
     page.click("form.filters button[type=submit]")
     page.wait_for_load_state()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from zhisuan import compute
 from zhisuan.accounts.services import list_orgs
@@ -472,17 +472,49 @@ def held_groups(rows: list[dict[str, Any]]) -> list[dict[str, object]]:
     return out
 
 
-@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+EVENTS = ListSpec(
+    "events",
+    "Events",
+    (
+        Column("n", "#", "num"),
+        Column("at", "Time (Shanghai)", "date"),
+        Column("from_state", "From", "word", filter=True),
+        Column("to_state", "To", "word", filter=True),
+        Column("pool", "Pool", filter=True),
+        Column("actor", "By", filter=True),
+        Column("note", "Note"),
+    ),
+    sort="n",
+)
+
+
+@router.get("/jobs/{job_id}", response_model=None)
 def job_page(
     request: Request, job_id: str, uow: UowDep, who: PrincipalDep, submitted: int | None = None
-) -> HTMLResponse:
+) -> Response:
+    """A job's facts and its events as a list (sorted, filtered and exported like every list)."""
     _login(who)
     view = compute.get_job(uow, who, job_id)
     cancellable = view.state in {JobState.QUEUED, JobState.PLACED, JobState.RUNNING}
+    rows = [
+        {
+            "n": n,
+            "at": e.at,
+            "from_state": e.from_state or "",
+            "to_state": e.to_state,
+            "pool": e.pool or "",
+            "actor": e.actor,
+            "note": e.note,
+        }
+        for n, e in enumerate(view.events, start=1)
+    ]
+    events = listing.view(request, EVENTS, rows)
+    if isinstance(events, Response):
+        return events
     return render(
         request,
         "compute/job.html",
-        {"job": view, "cancellable": cancellable, "submitted": submitted, "sh": _sh},
+        {"job": view, "cancellable": cancellable, "submitted": submitted, "sh": _sh, "events": events},
     )
 
 

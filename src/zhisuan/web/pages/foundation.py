@@ -100,20 +100,78 @@ def logout(request: Request, uow: UowDep, csrf_token: Annotated[str, Form()]) ->
 add_nav(NavItem("/account", "My account", roles=tuple(r.value for r in Role), order=90))
 
 
-def _account(request: Request, uow: UowDep, who: Principal, **extra: object) -> HTMLResponse:
+TOKENS = ListSpec(
+    "tokens",
+    "API tokens",
+    (
+        Column("name", "Name"),
+        Column("prefix", "Prefix"),
+        Column("created_at", "Created", "date"),
+        Column("last_used_at", "Last used", "date"),
+        Column("state", "State", "word", filter=True),
+    ),
+    sort="created_at",
+    attrs=lambda r: {"token": r["id"]},
+)
+MEMBERS = ListSpec(
+    "members",
+    "Members",
+    (
+        Column("username", "Username"),
+        Column("display_name", "Name"),
+        Column("role", "Role", "word", filter=True),
+        Column("active", "Active", "word", filter=True),
+    ),
+    sort="username",
+)
+
+
+def _account(request: Request, uow: UowDep, who: Principal, **extra: object) -> Response:
     org = accounts.get_org(uow, who, who.org_id) if who.org_id is not None else None
     members = accounts.list_users(uow, who) if who.role in {Role.ORG_ADMIN, Role.ADMIN} else []
-    context: dict[str, object] = {"org": org, "tokens": accounts.list_tokens(uow, who), "members": members}
+    tokens = listing.view(
+        request,
+        TOKENS,
+        [
+            {
+                "id": t.id,
+                "name": t.name,
+                "prefix": f"{t.prefix}…",
+                "created_at": t.created_at,
+                "last_used_at": t.last_used_at,
+                "state": "revoked" if t.revoked else "active",
+            }
+            for t in accounts.list_tokens(uow, who)
+        ],
+    )
+    people = listing.view(
+        request,
+        MEMBERS,
+        [
+            {
+                "username": m.username,
+                "display_name": m.display_name,
+                "role": m.role.value,
+                "active": "yes" if m.active else "no",
+            }
+            for m in members
+        ],
+    )
+    if isinstance(tokens, Response):
+        return tokens
+    if isinstance(people, Response):
+        return people
+    context: dict[str, object] = {"org": org, "tokens": tokens, "members": people if members else None}
     context.update(extra)
     return render(request, "account.html", context)
 
 
-@router.get("/account", response_class=HTMLResponse)
-def account(request: Request, uow: UowDep, who: LoginDep) -> HTMLResponse:
+@router.get("/account", response_model=None)
+def account(request: Request, uow: UowDep, who: LoginDep) -> Response:
     return _account(request, uow, who)
 
 
-@router.post("/account/tokens", response_class=HTMLResponse)
+@router.post("/account/tokens", response_model=None)
 def account_new_token(
     request: Request,
     uow: UowDep,
@@ -121,7 +179,7 @@ def account_new_token(
     platform: PlatformDep,
     name: Annotated[str, Form()],
     csrf_token: Annotated[str, Form()],
-) -> HTMLResponse:
+) -> Response:
     check_csrf(request, csrf_token)
     token = accounts.create_token(uow, who, who.username, name, platform.clock.now())
     uow.commit()

@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from zhisuan import compute, metering
 from zhisuan.accounts.services import org_names
@@ -296,14 +296,46 @@ def _names(uow: UnitOfWork, rows: list[dict[str, object]], lang: str) -> dict[st
     return {"org_name": orgs, "center_name": centers}
 
 
-@router.get("/billing/bills/{bill_id}", response_class=HTMLResponse)
+BILL_LINES = ListSpec(
+    "bill-lines",
+    "Bill lines",
+    (
+        Column("id", "#", "num"),
+        Column("usage_month", "Usage month", filter=True),
+        Column("pool", "Pool", filter=True),
+        Column("accelerator", "Accelerator", filter=True),
+        Column("card_hours", "Card-hours", "num"),
+        Column("unit_price", "Unit price", "num"),
+        Column("discount", "Discount"),
+        Column("amount", "Amount", "money"),
+        Column("vat", "VAT", "money"),
+        Column("kind", "Type", "word", filter=True),
+    ),
+    sort="id",
+)
+
+
+@router.get("/billing/bills/{bill_id}", response_model=None)
 def bill_page(
     bill_id: RowId, request: Request, uow: UowDep, who: PrincipalDep, platform: PlatformDep
-) -> HTMLResponse:
+) -> Response:
+    """A bill: totals, its lines as a list (sorted, filtered, exported) and the vouchers on them."""
     authorize(who, Action.READ, _bill_resource(uow, bill_id))
     bill = metering.bill_detail(uow, bill_id)
-    lines = bill["lines"]
-    line_ids = {ln["id"] for ln in lines} if isinstance(lines, list) else set()
+    lines = _dicts(bill["lines"])
+    line_ids = {ln["id"] for ln in lines}
+    pools = {int(p.id): p.key for c in compute.list_centers(uow) for p in c.pools}
+    rows = [
+        ln
+        | {
+            "pool": pools.get(int(str(ln["pool_id"])), str(ln["pool_id"])),
+            "kind": "adjustment" if ln["adjustment"] else "",
+        }
+        for ln in lines
+    ]
+    lv = listing.view(request, BILL_LINES, rows)
+    if isinstance(lv, Response):
+        return lv
     vouchers = [
         v
         for v in metering.list_vouchers(uow, limit=5000, scope=visible_scope(who, Kind.VOUCHER))
@@ -314,6 +346,7 @@ def bill_page(
         "metering/bill.html",
         {
             "bill": bill,
+            "lines": lv,
             "vouchers": vouchers,
             "half": lambda text: _reason(str(text), request.state.lang),
             "step_words": _pack_words(platform, vouchers, request.state.lang),

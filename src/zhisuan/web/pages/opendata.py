@@ -39,6 +39,8 @@ add_nav(
 )
 FORM_ERRORS = (ValidationError, ConflictError)
 PAGE = 20
+#: the most entries a search result exports at once (the whole published catalog, as it is)
+EXPORT_MAX = 5000
 
 
 def _labels(lang: str) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def _login(who: Principal) -> None:
 # the public catalog -------------------------------------------------------------------------------
 
 
-@router.get("/opendata", response_class=HTMLResponse)
+@router.get("/opendata", response_model=None)
 def catalog_page(
     request: Request,
     uow: UowDep,
@@ -91,10 +93,25 @@ def catalog_page(
     openness: str = "",
     format: str = "",
     page: int = 1,
-) -> HTMLResponse:
-    """The catalog: search (Chinese words), facets, results, exports (public)."""
+    export: str = "",
+) -> Response:
+    """The catalog: search (Chinese words), facets, results, exports (public). ``?export=xlsx`` answers
+    the whole result of this search and these facets (best first, up to :data:`EXPORT_MAX` entries) as
+    Excel, in the columns and Chinese headers of the catalog's own export, which imports back."""
     page = max(1, min(page, 5000))
     filters = {"q": q, "publisher": publisher, "theme": theme, "openness": openness, "format": format}
+    if export == "xlsx":  # a search the catalog refuses answers its 4xx, not an empty file
+        every = services.find_datasets(
+            uow,
+            q or None,
+            Filters(publisher or None, theme or None, openness or None, format or None),
+            limit=EXPORT_MAX,
+        )
+        return Response(
+            dcat.catalog_xlsx(_dicts(every["datasets"])),
+            media_type=listing.XLSX,
+            headers={"Content-Disposition": 'attachment; filename="opendata-search.xlsx"'},
+        )
     error = None
     try:
         found = services.find_datasets(
@@ -131,7 +148,7 @@ def catalog_page(
 @router.get("/opendata/datasets/{identifier}", response_model=None)
 def dataset_page(
     request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | JSONResponse:
+) -> Response:
     """A dataset; its DCAT-AP JSON-LD at the same address for ``Accept: application/ld+json``."""
     d = services.get_dataset(uow, who, identifier[:64])
     if "application/ld+json" in request.headers.get("accept", ""):
@@ -154,12 +171,25 @@ def _dataset(
     mine: list[dict[str, object]],
     extra: Mapping[str, object] | None = None,
     status_code: int = 200,
-) -> HTMLResponse:
+) -> Response:
     history = services.dataset_history(uow, who, str(d["identifier"])) if d["manageable"] else []
     edit = {k: d.get(k) for k in EDITABLE} | {"keywords": "、".join(_strs(d.get("keywords")))}
+    labels = _labels(getattr(request.state, "lang", "zh"))
+    rows = [
+        r
+        | {
+            "request_state": labels["request_state"](r["state"]),
+            "answer": r.get("conditions") or r.get("refusal_reason") or "",
+            "expires_on": str(r.get("expires_on") or ""),
+        }
+        for r in mine
+    ]
+    asked = listing.view(request, DATASET_REQUESTS, rows)
+    if isinstance(asked, Response):
+        return asked
     ctx = {
         "d": d,
-        "requests": mine,
+        "requests": asked if mine else None,
         "history": history,
         "may_request": who.role in {Role.USER, Role.ORG_ADMIN} and d["openness"] == "conditional",
         "edit": edit,
@@ -191,6 +221,10 @@ def _dataset_fields(form: FormData) -> dict[str, Any]:
     return values
 
 
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+
 def _strs(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else []
 
@@ -198,7 +232,7 @@ def _strs(value: object) -> list[str]:
 @router.post("/opendata/datasets/{identifier}/edit", response_model=None)
 async def edit_form(
     request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Change an entry from its page (its publisher or the data bureau): the same change, history and
     audit as ``PATCH /api/v1/opendata/datasets/{id}``; a refused field is marked where it stands."""
     form = await checked_form(request)
@@ -325,6 +359,18 @@ REQUESTS = ListSpec(
     sort="id",
     desc=True,
     attrs=lambda r: {"request": r["id"], "state": r["state"]},
+)
+#: a dataset's own requests, on its page: who asked, where it stands, the answer and until when
+DATASET_REQUESTS = ListSpec(
+    "dataset-requests",
+    "Requests",
+    (
+        *(c for c in REQUESTS.columns if c.key in {"id", "org_name", "request_state", "answer"}),
+        Column("expires_on", "Until"),
+    ),
+    sort="id",
+    desc=True,
+    attrs=REQUESTS.attrs,
 )
 
 

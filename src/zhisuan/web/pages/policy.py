@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from zhisuan.core.clock import SHANGHAI
 from zhisuan.core.errors import NotFoundError, ZhisuanError
@@ -18,8 +18,9 @@ from zhisuan.policy import Decision, evaluate
 from zhisuan.policy.browse import article_rows, describe, pack_summary, packs_by_today
 from zhisuan.policy.packset import packs_period
 from zhisuan.policy.schema import FactSpec
-from zhisuan.web import display
+from zhisuan.web import display, listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep
+from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
 router = APIRouter(include_in_schema=False)
@@ -32,19 +33,79 @@ def _today() -> dt.date:
     return dt.datetime.now(SHANGHAI).date()
 
 
-@router.get("/policy", response_class=HTMLResponse)
-def browser(request: Request, who: PrincipalDep, platform: PlatformDep) -> HTMLResponse:
-    """Every pack and article version, with the dates it judges events."""
+ARTICLES = ListSpec(
+    "articles",
+    "Policy articles",
+    (
+        Column("n", "#", "num"),
+        Column("pack_title", "Pack", filter=True),
+        Column("article", "Article"),
+        Column("name", "Measure", link=lambda r: f"/policy/{r['article']}?pack={r['pack']}"),
+        Column("effective", "Judges events"),
+        Column("replaced_by", "Replaced by"),
+        Column("provisional", "Parameters", "word", filter=True),
+        Column("grants", "Grants", "word", filter=True),
+        Column("payee", "Payee", "word", filter=True),
+        Column("lead_units", "Lead unit"),
+        Column("in_force", "In force today", "word", filter=True),
+    ),
+    sort="n",
+    attrs=lambda r: {"pack": r["pack"]},
+)
+PAYEES = {"applicant": "the applicant", "city": "the city government"}
+
+
+def _article_rows(
+    rows: list[dict[str, object]], titles: dict[str, str], today: dt.date, lang: str
+) -> list[dict[str, object]]:
+    """The browser's rows as the list reads them: names in ``lang``, each part's lead unit on one line,
+    whether the version judges events dated ``today`` (its period ``from..to``, both days in, ``…`` open)."""
+
+    def in_force(period: object) -> bool:
+        start, _, end = str(period).partition("..")
+        return start <= today.isoformat() and (end == "…" or today.isoformat() <= end)
+
+    def units(row: dict[str, object]) -> str:
+        parts = row["units"] if isinstance(row["units"], list) else []
+        return "；".join(
+            (f"{u['part_zh' if lang == 'zh' else 'part_en']}：" if u["part_zh"] else "") + str(u["lead_unit"])
+            for u in parts
+        )
+
+    return [
+        {
+            "n": n,
+            "pack": r["pack"],
+            "pack_title": titles.get(str(r["pack"]), str(r["pack"])),
+            "article": r["article"],
+            "name": r["name_zh"] if lang == "zh" else r["name_en"],
+            "effective": r["effective"],
+            "replaced_by": r["replaced_by"] or "",
+            "provisional": "provisional" if r["provisional"] else "",
+            "grants": r["grants"],
+            "payee": PAYEES.get(str(r["payee"]), str(r["payee"])),
+            "lead_units": units(r),
+            "in_force": "yes" if in_force(r["effective"]) else "no",
+        }
+        for n, r in enumerate(rows, start=1)
+    ]
+
+
+@router.get("/policy", response_model=None)
+def browser(request: Request, who: PrincipalDep, platform: PlatformDep) -> Response:
+    """Every pack, and every article version as one list with the dates it judges events."""
     packs = platform.packs.current()
     today = _today()
+    lang = getattr(request.state, "lang", "zh")
     live, expired = packs_by_today(packs, today)
     summaries = [{**pack_summary(p), "in_force": True} for p in live]
     summaries += [{**pack_summary(p), "in_force": False} for p in expired]
-    return render(
-        request,
-        "policy/index.html",
-        {"packs": summaries, "rows": article_rows(packs, today), "today": today},
-    )
+    titles = {str(p["id"]): str(p["title_zh"] if lang == "zh" else p["title_en"]) for p in summaries}
+    rows = _article_rows(article_rows(packs, today), titles, today, lang)
+    lv = listing.view(request, ARTICLES, rows)
+    if isinstance(lv, Response):
+        return lv
+    return render(request, "policy/index.html", {"packs": summaries, "lv": lv, "today": today})
 
 
 def _cities(region_code: str) -> list[tuple[str, str, bool]]:
