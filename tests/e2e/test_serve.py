@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -248,3 +249,52 @@ def test_serve_with_two_web_processes_dispatches_from_a_process_of_its_own(
 def _pending(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(AuditPendingRow)).scalar_one())
+
+
+def _connections_per_process(port: int) -> dict[str, int]:
+    """Established connections to ``port`` per serving process (from ``ss``)."""
+    listing = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    per: dict[str, int] = {}
+    for pid in re.findall(r"pid=(\d+)", listing):
+        per[pid] = per.get(pid, 0) + 1
+    return per
+
+
+def test_serve_spreads_connections_over_its_web_processes_and_refuses_a_taken_port(tmp_path: Path) -> None:
+    """Each web process accepts on a socket of its own (``SO_REUSEPORT``): 64 connections opened at once
+    land on both processes, not on whichever woke first. A second `serve` on the same port is refused
+    with the address in its message (not a silent share of the first one's connections)."""
+    url = f"sqlite:///{tmp_path / 'zhisuan.db'}"  # the database plays no part here
+    proc, base = _serve(url, tmp_path, workers=2)
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        _wait(lambda: _health(base).get("status") == "ok")  # every web process listening
+        opened = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        try:
+            deadline = time.monotonic() + 30
+            while sum((per := _connections_per_process(port)).values()) < 64:
+                assert time.monotonic() < deadline, per
+                time.sleep(0.2)
+            assert len(per) == 2, per
+            assert min(per.values()) >= 16, per  # 64 spread by the kernel's hash: far from all on one
+        finally:
+            for conn in opened:
+                conn.close()
+        second = subprocess.run(
+            [sys.executable, "-m", "zhisuan", "serve", "--port", str(port), "--workers", "2"],
+            env=os.environ | {"ZHISUAN_DATABASE_URL": url, "ZHISUAN_DATA_DIR": str(tmp_path / "second")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr + second.stdout
+        assert "Traceback" not in second.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -124,6 +124,10 @@ def serve(
 
     p = platform()
     p.migrate()
+    if workers > 1:  # a socket per web process (the kernel spreads connections); refused if the port is taken
+        from zhisuan.web import processes
+
+        sockets = processes.bind_reuseport(host, port, workers)
     out.print(
         f"serving on [bold]http://{host}:{port}/[/]  (API: /api/v1, docs: /api/v1/docs; {workers} processes)"
     )
@@ -160,14 +164,7 @@ def serve(
     if dispatcher is not None:
         dispatcher.start()
     try:
-        uvicorn.run(
-            "zhisuan.web.app:serve_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-        )
+        processes.run("zhisuan.web.app:serve_app", host, port, sockets)
     finally:
         if dispatcher is not None:
             dispatcher.terminate()
