@@ -29,14 +29,18 @@ def bind_reuseport(host: str, port: int, count: int) -> list[socket.socket]:
             probe.bind((host, port))
         except OSError as exc:
             raise ConflictError(f"cannot listen on {host}:{port}: {exc.strerror}", field="port") from exc
-    out = []
-    for _ in range(count):
-        sock = socket.socket(family)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if not hasattr(socket, "SO_REUSEPORT"):  # not on every platform: one socket shared, as uvicorn does
+        return [_bound(family, host, port, reuseport=False)] * count
+    return [_bound(family, host, port, reuseport=True) for _ in range(count)]
+
+
+def _bound(family: socket.AddressFamily, host: str, port: int, *, reuseport: bool) -> socket.socket:
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        out.append(sock)
-    return out
+    sock.bind((host, port))
+    return sock
 
 
 class SpreadProcesses(Multiprocess):
