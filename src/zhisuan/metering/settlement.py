@@ -319,6 +319,24 @@ _VOUCHER_COLUMNS = (
 )
 
 
+class _ListEncoder:
+    """JSON of lists whose items are often the very same objects (the policy engine's steps and reasons
+    of a case are shared by every line judged by it): each item is encoded once. The text is exactly
+    ``json.dumps(items, ensure_ascii=False)``'s."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, items: Sequence[object]) -> str:
+        parts = []
+        for item in items:
+            got = self._done.get(id(item))
+            if got is None or got[0] is not item:  # the object is kept, so its id is not reused
+                got = self._done[id(item)] = (item, json.dumps(item, ensure_ascii=False))
+            parts.append(got[1])
+        return f"[{', '.join(parts)}]"
+
+
 def _write(
     s: Session,
     month: Month,
@@ -344,6 +362,7 @@ def _write(
         settlement.queued_fen += queued
     s.flush()
     ids = allocate_ids(s, VoucherLineRow.__table__, len(new))  # type: ignore[arg-type]
+    encode = _ListEncoder()
     insert_rows(
         s,
         VoucherLineRow.__table__,  # type: ignore[arg-type]
@@ -366,8 +385,8 @@ def _write(
                 vl.status.value,
                 vl.pack,
                 vl.adjustment,
-                json.dumps(vl.steps, ensure_ascii=False),
-                json.dumps(vl.reasons, ensure_ascii=False),
+                encode(vl.steps),
+                encode(vl.reasons),
             )
             for i, vl in zip(ids, new, strict=True)
         ],
