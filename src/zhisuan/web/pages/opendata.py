@@ -22,6 +22,7 @@ from zhisuan.opendata import bulletins, dcat, imports, model, services, supplier
 from zhisuan.opendata.search import Filters
 from zhisuan.web import display, listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.downloads import XLSX, attachment
 from zhisuan.web.forms import FORM_ERRORS, commit_or_show, form_error
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
@@ -107,11 +108,7 @@ def catalog_page(
             Filters(publisher or None, theme or None, openness or None, format or None),
             limit=EXPORT_MAX,
         )
-        return Response(
-            dcat.catalog_xlsx(_dicts(every["datasets"])),
-            media_type=listing.XLSX,
-            headers={"Content-Disposition": 'attachment; filename="opendata-search.xlsx"'},
-        )
+        return attachment(dcat.catalog_xlsx(_dicts(every["datasets"])), "opendata-search.xlsx", XLSX)
     error = None
     try:
         found = services.find_datasets(

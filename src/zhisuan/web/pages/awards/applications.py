@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -26,6 +25,7 @@ from zhisuan.core.regions import all_cities
 from zhisuan.policy import PackSet
 from zhisuan.web import display, listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.downloads import attachment
 from zhisuan.web.forms import commit_or_show, form_error
 from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec, Row
@@ -599,14 +599,10 @@ def evidence_download(
     name, content_type, body = award_applications.evidence_file(
         uow, who, platform.settings.data_dir, evidence_id
     )
-    return Response(
-        body,
-        media_type=content_type,
-        headers={
-            "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-            "x-content-type-options": "nosniff",
-        },
-    )
+    download = attachment(body, name, content_type)
+    # the file is the applicant's: never let a browser take it for something else
+    download.headers["x-content-type-options"] = "nosniff"
+    return download
 
 
 def _review_stage(

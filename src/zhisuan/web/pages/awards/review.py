@@ -3,8 +3,6 @@ match's use, a round's decisions as Excel and the case-by-case register."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -12,6 +10,7 @@ from zhisuan.awards import payouts, reports
 from zhisuan.awards import review as award_review
 from zhisuan.web import listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.downloads import XLSX, attachment
 from zhisuan.web.forms import commit_or_show, form_error
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.pages.awards._common import (
@@ -31,16 +30,7 @@ def round_export(call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: Pl
     """A round's decisions as Excel with Chinese headers (province, finance)."""
     _login(who, "log in to export a round")
     body = reports.round_workbook(uow, who, call_id, platform.clock.now())
-    name = f"申报批次{call_id}-评审结果.xlsx"
-    return Response(
-        body,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"call-{call_id}.xlsx\"; filename*=UTF-8''{quote(name)}"
-            )
-        },
-    )
+    return attachment(body, f"申报批次{call_id}-评审结果.xlsx", XLSX, fallback=f"call-{call_id}.xlsx")
 
 
 @router.post("/awards/applications/{app_id}/review", response_model=None)
