@@ -21,6 +21,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from zhisuan.web import display
+from zhisuan.web.downloads import XLSX, attachment
 from zhisuan.web.i18n import gettext
 
 Row = Mapping[str, Any]
@@ -30,7 +31,6 @@ Row = Mapping[str, Any]
 KINDS = frozenset({"text", "num", "money", "city", "word", "date", "bar"})
 PER_PAGE = 50
 MAX_PER_PAGE = 500
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,12 +325,7 @@ def workbook(spec: ListSpec, rows: Sequence[Row], lang: str = "zh") -> bytes:
 
 
 def export_response(spec: ListSpec, rows: Sequence[Row], lang: str) -> Response:
-    data = workbook(spec, rows, lang)
-    return Response(
-        data,
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{spec.name}.xlsx"'},
-    )
+    return attachment(workbook(spec, rows, lang), f"{spec.name}.xlsx", XLSX)
 
 
 def view(request: Request, spec: ListSpec, rows: Sequence[Row]) -> ListView | Response:

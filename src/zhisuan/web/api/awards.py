@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.awards import applications, calls, evidence, notice, payments, payouts, reports, review, views
 from zhisuan.awards.programs import PROGRAMS
-from zhisuan.web.api._common import XLSX, attachment, committed
+from zhisuan.web.api._common import committed
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
+from zhisuan.web.downloads import XLSX, attachment
 
 router = APIRouter(tags=["awards"])
 

@@ -21,6 +21,7 @@ from zhisuan.store.models.core import OrganizationRow
 from zhisuan.store.models.metering import BillRow
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web.deps import LoginDep, RowId, UowDep
+from zhisuan.web.downloads import XLSX, attachment
 
 router = APIRouter(tags=["metering"])
 
@@ -76,14 +77,7 @@ def export_bill(bill_id: RowId, fmt: Literal["xlsx", "csv"], uow: UowDep, who: L
     with tempfile.TemporaryDirectory() as tmp:
         path = metering.export_bill(uow, bill_id, Path(tmp) / f"bill-{bill_id}.{fmt}")
         body = path.read_bytes()
-    media = (
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx" else "text/csv"
-    )
-    return Response(
-        body,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="bill-{bill_id}.{fmt}"'},
-    )
+    return attachment(body, f"bill-{bill_id}.{fmt}", XLSX if fmt == "xlsx" else "text/csv")
 
 
 @router.get("/vouchers")

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhisuan.opendata import bulletins, dcat, imports, services, suppliers
 from zhisuan.opendata.search import Filters
-from zhisuan.web.api._common import CSV, XLSX, attachment, committed
+from zhisuan.web.api._common import committed
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
+from zhisuan.web.downloads import CSV, XLSX, attachment
 
 router = APIRouter(tags=["opendata"])
 JSONLD = "application/ld+json"

@@ -22,8 +22,9 @@ from zhisuan.matching import services as matching
 from zhisuan.opendata.fit import OpenCatalog
 from zhisuan.registries import bulletins, services, tabular
 from zhisuan.store.uow import UnitOfWork
-from zhisuan.web.api._common import attachment, committed
+from zhisuan.web.api._common import committed
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
+from zhisuan.web.downloads import attachment
 
 router = APIRouter(tags=["registries"])
 

@@ -20,6 +20,7 @@ from zhisuan.core.regions import all_cities
 from zhisuan.store.uow import UnitOfWork
 from zhisuan.web import listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.forms import commit_or_show
 from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
@@ -371,7 +372,8 @@ def submit_form(
         "retries": retries,
         "org": org,
     }
-    try:
+
+    def submit() -> compute.JobView:
         data = compute.JobInput(
             name=name,
             command=command,
@@ -385,11 +387,11 @@ def submit_form(
             retries=retries,
             org=org.strip() or None,
         )
-        view = compute.submit_job(uow, who, data, platform.clock.now())
-        uow.commit()
-    except ZhisuanError as exc:
+        return compute.submit_job(uow, who, data, platform.clock.now())
+
+    def show(exc: ZhisuanError) -> Response:
         if isinstance(exc, AuthenticationError | PermissionDeniedError):
-            raise
+            raise exc
         listed = _jobs_list(request, uow, who)
         ctx = {
             "jobs": listed,
@@ -402,7 +404,11 @@ def submit_form(
             "sh": _sh,
         }
         return render(request, "compute/jobs.html", ctx | _form_context(uow, who), 422)
-    return RedirectResponse(f"/jobs/{view.id}?submitted=1", status_code=303)
+
+    # every refusal but a missing login or role is shown on the form, as 422
+    return commit_or_show(
+        uow, submit, lambda view: f"/jobs/{view.id}?submitted=1", show, errors=(ZhisuanError,)
+    )
 
 
 HELD = ListSpec(

@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from zhisuan import compute, metering
 from zhisuan.accounts.services import org_names
@@ -17,6 +17,7 @@ from zhisuan.store.uow import UnitOfWork
 from zhisuan.web import display, listing
 from zhisuan.web.api.metering import _bill_resource
 from zhisuan.web.deps import PlatformDep, PrincipalDep, RowId, UowDep, check_csrf
+from zhisuan.web.forms import commit_or_show
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -215,22 +216,26 @@ def settle_form(
     """Settle compute vouchers for the paid bill lines up to a month (finance); twice changes nothing."""
     check_csrf(request, csrf_token)
     require_role(who, *SETTLERS)
-    try:
-        result = metering.settle_vouchers(
+
+    def settled(result: metering.SettlementResult) -> str:
+        query = {"f_settlement_month": result.month, "settled": result.lines, "settled_month": result.month}
+        return f"/billing/vouchers?{urlencode(query)}"
+
+    return commit_or_show(
+        uow,
+        lambda: metering.settle_vouchers(
             uow, Month.parse(month[:16]), platform.clock, platform.packs.current(), actor=who.username
-        )
-        uow.commit()
-    except ValidationError as exc:
-        form: dict[str, object] = {
-            "error": exc.message,
-            "error_field": exc.field or "month",
-            "month": month[:16],
-        }
-        return _vouchers(request, uow, who, form, 422)
-    query = urlencode(
-        {"f_settlement_month": result.month, "settled": result.lines, "settled_month": result.month}
+        ),
+        settled,
+        lambda exc: _vouchers(
+            request,
+            uow,
+            who,
+            {"error": exc.message, "error_field": exc.field or "month", "month": month[:16]},
+            422,
+        ),
+        errors=(ValidationError,),
     )
-    return RedirectResponse(f"/billing/vouchers?{query}", status_code=303)
 
 
 @router.get("/billing/usage", response_model=None)

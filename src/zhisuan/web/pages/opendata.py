@@ -17,11 +17,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData, UploadFile
 
 from zhisuan.core.access import Principal, Role
-from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationError
+from zhisuan.core.errors import AuthenticationError, ValidationError, ZhisuanError
 from zhisuan.opendata import bulletins, dcat, imports, model, services, suppliers
 from zhisuan.opendata.search import Filters
 from zhisuan.web import display, listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.downloads import XLSX, attachment
+from zhisuan.web.forms import FORM_ERRORS, commit_or_show, form_error
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
 
@@ -37,7 +39,6 @@ add_nav(
         group="Data",
     ),
 )
-FORM_ERRORS = (ValidationError, ConflictError)
 PAGE = 20
 #: the most entries a search result exports at once (the whole published catalog, as it is)
 EXPORT_MAX = 5000
@@ -107,11 +108,7 @@ def catalog_page(
             Filters(publisher or None, theme or None, openness or None, format or None),
             limit=EXPORT_MAX,
         )
-        return Response(
-            dcat.catalog_xlsx(_dicts(every["datasets"])),
-            media_type=listing.XLSX,
-            headers={"Content-Disposition": 'attachment; filename="opendata-search.xlsx"'},
-        )
+        return attachment(dcat.catalog_xlsx(_dicts(every["datasets"])), "opendata-search.xlsx", XLSX)
     error = None
     try:
         found = services.find_datasets(
@@ -240,34 +237,33 @@ async def edit_form(
     ident = identifier[:64]
     values = _dataset_fields(form)
     values["records"] = values["records"] or None
-    try:
-        services.update_dataset(uow, who, platform.clock, ident, values)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
+
+    def show(exc: ZhisuanError) -> Response:
         d = services.get_dataset(uow, who, ident)
         if not d["manageable"]:
-            raise
-        ctx = {"edit": values, "error": exc.message, "error_field": exc.field or "", "editing": True}
+            raise exc
+        ctx = {"edit": values, **form_error(exc), "editing": True}
         return _dataset(request, who, uow, platform, d, [], ctx, exc.http_status)
-    return RedirectResponse(f"/opendata/datasets/{ident}?saved=1", status_code=303)
+
+    return commit_or_show(
+        uow,
+        lambda: services.update_dataset(uow, who, platform.clock, ident, values),
+        f"/opendata/datasets/{ident}?saved=1",
+        show,
+    )
 
 
 @router.post("/opendata/datasets/{identifier}/request", response_model=None)
 async def request_form(
     request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Ask for a conditional dataset, stating the purpose."""
     form = await checked_form(request)
     _login(who)
-    try:
-        services.request_access(uow, who, platform.clock, identifier[:64], form_text(form, "purpose"))
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        d = services.get_dataset(uow, who, identifier[:64])
+
+    def show(exc: ZhisuanError) -> Response:
         ctx = {
-            "d": d,
+            "d": services.get_dataset(uow, who, identifier[:64]),
             "requests": [],
             "history": [],
             "may_request": True,
@@ -275,7 +271,15 @@ async def request_form(
             "purpose": form_text(form, "purpose"),
         }
         return _page(request, "opendata/dataset.html", ctx, exc.http_status)
-    return RedirectResponse(f"/opendata/datasets/{identifier[:64]}", status_code=303)
+
+    return commit_or_show(
+        uow,
+        lambda: services.request_access(
+            uow, who, platform.clock, identifier[:64], form_text(form, "purpose")
+        ),
+        f"/opendata/datasets/{identifier[:64]}",
+        show,
+    )
 
 
 # bulletins ----------------------------------------------------------------------------------------
@@ -427,21 +431,15 @@ async def new_dataset_form(
     form = await checked_form(request)
     _login(who)
     values = _dataset_fields(form)
-    try:
-        publish = form_text(form, "publish") == "1"
-        out = services.create_dataset(uow, who, platform.clock, values, publish=publish)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _manage(
-            request,
-            who,
-            uow,
-            platform,
-            {"values": values, "error": exc.message, "error_field": exc.field or ""},
-            exc.http_status,
-        )
-    return RedirectResponse(f"/opendata/datasets/{out['identifier']}", status_code=303)
+    publish = form_text(form, "publish") == "1"
+    return commit_or_show(
+        uow,
+        lambda: services.create_dataset(uow, who, platform.clock, values, publish=publish),
+        lambda out: f"/opendata/datasets/{out['identifier']}",
+        lambda exc: _manage(
+            request, who, uow, platform, {"values": values, **form_error(exc)}, exc.http_status
+        ),
+    )
 
 
 @router.post("/opendata/manage/datasets/{identifier}/state", response_model=None)
@@ -464,15 +462,14 @@ async def answer_form(
     form = await checked_form(request)
     _login(who)
     body = {k: form_text(form, k) or None for k in ("action", "conditions", "expires_on", "reason")}
-    try:
-        services.answer_request(uow, who, platform.clock, min(request_id, 2**31 - 1), body)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _manage(
+    return commit_or_show(
+        uow,
+        lambda: services.answer_request(uow, who, platform.clock, min(request_id, 2**31 - 1), body),
+        "/opendata/manage#requests",
+        lambda exc: _manage(
             request, who, uow, platform, {"error": f"#{request_id}: {exc.message}"}, exc.http_status
-        )
-    return RedirectResponse("/opendata/manage#requests", status_code=303)
+        ),
+    )
 
 
 @router.post("/opendata/manage/import", response_model=None)
@@ -503,16 +500,13 @@ async def bulletin_form(request: Request, who: PrincipalDep, uow: UowDep, platfo
     form = await checked_form(request)
     _login(who)
     period = form_text(form, "period")
-    try:
-        if form_text(form, "action") == "publish":
-            bulletins.publish(uow, who, platform.clock, period)
-        else:
-            bulletins.generate(uow, who, platform.clock, period)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _manage(request, who, uow, platform, {"bulletin_error": exc.message}, exc.http_status)
-    return RedirectResponse(f"/opendata/bulletins/{model.Quarter.parse(period)}", status_code=303)
+    run = bulletins.publish if form_text(form, "action") == "publish" else bulletins.generate
+    return commit_or_show(
+        uow,
+        lambda: run(uow, who, platform.clock, period),
+        lambda _: f"/opendata/bulletins/{model.Quarter.parse(period)}",
+        lambda exc: _manage(request, who, uow, platform, {"bulletin_error": exc.message}, exc.http_status),
+    )
 
 
 SUPPLIERS = ListSpec(

@@ -21,6 +21,7 @@ from zhisuan.registries.specs import SPECS
 from zhisuan.web import listing
 from zhisuan.web.api.registries import suggestions
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, check_csrf
+from zhisuan.web.forms import commit_or_show
 from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.templating import NavItem, add_nav, render
@@ -228,17 +229,21 @@ async def add_form(
             if upload is not None and not isinstance(upload, str) and upload.filename
             else None
         )
-    try:
+
+    def add() -> str:  # where the browser goes next: the list after an import, else the new entry
         if data is not None:
             services.import_file(uow, who, platform.packs.current(), platform.clock, name, data)
-            uow.commit()
-            return RedirectResponse(f"/registries/{name}", status_code=303)
+            return f"/registries/{name}"
         out = services.create_entry(uow, who, platform.packs.current(), platform.clock, name, values)
-        uow.commit()
-    except ZhisuanError as exc:
-        uow.rollback()
-        return _list_page(request, who, uow, platform, name, error=exc, form=values)
-    return RedirectResponse(f"/registries/{name}/{out['id']}", status_code=303)
+        return f"/registries/{name}/{out['id']}"
+
+    return commit_or_show(
+        uow,
+        add,
+        str,  # the address add() answers
+        lambda exc: _list_page(request, who, uow, platform, name, error=exc, form=values),
+        errors=(ZhisuanError,),
+    )
 
 
 def _entry_page(
@@ -300,8 +305,9 @@ async def change_form(
     spec = _spec(name)
     values = {f.name: str(form.get(f.name) or "") for f in spec.fields if f.name in form}
     version = str(form.get("version") or "")
-    try:
-        services.update_entry(
+    return commit_or_show(
+        uow,
+        lambda: services.update_entry(
             uow,
             who,
             platform.packs.current(),
@@ -310,12 +316,11 @@ async def change_form(
             entry_id,
             values,
             version=int(version) if version.isdigit() else None,
-        )
-        uow.commit()
-    except ZhisuanError as exc:
-        uow.rollback()
-        return _entry_page(request, who, uow, platform, name, entry_id, error=exc)
-    return RedirectResponse(f"/registries/{name}/{entry_id}", status_code=303)
+        ),
+        f"/registries/{name}/{entry_id}",
+        lambda exc: _entry_page(request, who, uow, platform, name, entry_id, error=exc),
+        errors=(ZhisuanError,),
+    )
 
 
 # bulletins and matching ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""What the awards pages share: role sets, words for the services' codes, the page renderer, form
-error handling and small readers of the services' dictionaries."""
+"""What the awards pages share: role sets, words for the services' codes, the page renderer and small
+readers of the services' dictionaries (a form's errors are :mod:`zhisuan.web.forms`')."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from zhisuan.awards.evidence import MAX_BYTES
 from zhisuan.awards.programs import PROGRAMS
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import SHANGHAI
-from zhisuan.core.errors import AuthenticationError, ConflictError, ValidationError, ZhisuanError
+from zhisuan.core.errors import AuthenticationError, ValidationError, ZhisuanError
 from zhisuan.core.regions import all_cities
 from zhisuan.core.regions import city as city_of
 from zhisuan.web.templating import render
@@ -27,8 +27,6 @@ APPLICANTS = ("user", "org_admin", "operator", "city")
 SPARE_FUNDING_LINES = 2
 REVIEWERS = frozenset({Role.CITY, Role.PROVINCE, Role.ADMIN})
 OFFICE = frozenset({Role.PROVINCE, Role.FINANCE, Role.ADMIN})
-#: errors a form shows next to its field; anything else (401, 403, 404) goes to the error page
-FORM_ERRORS = (ValidationError, ConflictError)
 
 
 def _login(who: Principal, what: str = "log in to see applications") -> None:
@@ -117,14 +115,6 @@ def _page(request: Request, template: str, ctx: dict[str, Any], status_code: int
     return render(request, template, base | ctx, status_code)
 
 
-def _err(exc: ZhisuanError) -> dict[str, object]:
-    return {"error": exc.message, "error_field": exc.field or ""}
-
-
-def _status(exc: ZhisuanError) -> int:
-    return exc.http_status
-
-
 async def _upload(form: FormData) -> tuple[bytes, str] | None:
     """The uploaded ``file`` (at most one byte over the limit is read), and the form's files closed."""
     try:
@@ -173,4 +163,4 @@ def _app_link(app_id: object) -> str:
     return f"/awards/applications/{app_id}"
 
 
-__all__ = ["APPLICANTS", "FORM_ERRORS", "OFFICE", "REVIEWERS", "SPARE_FUNDING_LINES", "WORDS"]
+__all__ = ["APPLICANTS", "OFFICE", "REVIEWERS", "SPARE_FUNDING_LINES", "WORDS"]

@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from zhisuan.awards import applications as award_applications
@@ -26,16 +25,16 @@ from zhisuan.core.regions import all_cities
 from zhisuan.policy import PackSet
 from zhisuan.web import display, listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.downloads import attachment
+from zhisuan.web.forms import commit_or_show, form_error
 from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec, Row
 from zhisuan.web.pages.awards._common import (
-    FORM_ERRORS,
     OFFICE,
     REVIEWERS,
     SPARE_FUNDING_LINES,
     _dict,
     _dicts,
-    _err,
     _int,
     _labels,
     _list,
@@ -43,7 +42,6 @@ from zhisuan.web.pages.awards._common import (
     _opt_int,
     _opt_str,
     _page,
-    _status,
     _upload,
 )
 
@@ -133,8 +131,9 @@ async def create_call_form(
         k: form_text(form, k)
         for k in ("program", "title", "opens_on", "closes_on", "budget_year", "max_awards")
     }
-    try:
-        out = award_calls.create_call(
+
+    def create() -> dict[str, object]:
+        return award_calls.create_call(
             uow,
             who,
             platform.packs.current(),
@@ -146,10 +145,15 @@ async def create_call_form(
             budget_year=_int(values["budget_year"], "budget_year"),
             max_awards=_int(values["max_awards"], "max_awards"),
         )
-        uow.commit()
-    except FORM_ERRORS as exc:
-        return _calls(request, who, uow, platform, "all", {"values": values, **_err(exc)}, _status(exc))
-    return RedirectResponse(f"/awards/calls/{out['id']}", status_code=303)
+
+    return commit_or_show(
+        uow,
+        create,
+        lambda out: f"/awards/calls/{out['id']}",
+        lambda exc: _calls(
+            request, who, uow, platform, "all", {"values": values, **form_error(exc)}, exc.http_status
+        ),
+    )
 
 
 def _may_apply(who: Principal, call: Mapping[str, object]) -> bool:
@@ -278,7 +282,7 @@ def _application_data(
 @router.post("/awards/calls/{call_id}/apply", response_model=None)
 async def apply_form(
     request: Request, call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Start a draft in a call, and submit it at once when asked to."""
     form = await checked_form(request)
     _login(who, "log in to apply")
@@ -287,15 +291,19 @@ async def apply_form(
     fields = call.get("form") or []
     assert isinstance(fields, list)
     data, shown = _application_data(form, fields)
-    try:
+
+    def apply() -> dict[str, object]:
         out = award_applications.create_application(uow, who, packs, platform.clock, call_id, data)
         if form_text(form, "action") == "submit":
             out = award_applications.submit(uow, who, packs, platform.clock, int(str(out["id"])))
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _call(request, call_id, who, uow, platform, shown | _err(exc), _status(exc))
-    return RedirectResponse(f"/awards/applications/{out['id']}", status_code=303)
+        return out
+
+    return commit_or_show(
+        uow,
+        apply,
+        lambda out: f"/awards/applications/{out['id']}",
+        lambda exc: _call(request, call_id, who, uow, platform, shown | form_error(exc), exc.http_status),
+    )
 
 
 #: the most applications one Excel export holds
@@ -530,7 +538,7 @@ def _application(
 @router.post("/awards/applications/{app_id}", response_model=None)
 async def edit_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Save a draft or returned application, and submit (or resubmit) it when asked to."""
     form = await checked_form(request)
     _login(who)
@@ -539,39 +547,47 @@ async def edit_form(
     fields = app.get("form") or []
     assert isinstance(fields, list)
     data, shown = _application_data(form, fields)
-    try:
+
+    def save() -> None:
         award_applications.update_application(uow, who, packs, platform.clock, app_id, data)
         if form_text(form, "action") == "submit":
             award_applications.submit(uow, who, packs, platform.clock, app_id)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _application(request, app_id, who, uow, platform, shown | _err(exc), _status(exc))
-    return RedirectResponse(f"/awards/applications/{app_id}", status_code=303)
+
+    return commit_or_show(
+        uow,
+        save,
+        f"/awards/applications/{app_id}",
+        lambda exc: _application(
+            request, app_id, who, uow, platform, shown | form_error(exc), exc.http_status
+        ),
+    )
 
 
 @router.post("/awards/applications/{app_id}/evidence", response_model=None)
 async def evidence_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """Attach an evidence file (multipart): PDF, images or Excel, size-limited; a clear message otherwise."""
     form = await checked_form(request)
     upload = await _upload(form)
     _login(who)
-    try:
+
+    def attach() -> None:
         if upload is None:
             raise ValidationError("choose a file to upload", field="file")
         data, name = upload
         award_applications.add_evidence(
             uow, who, platform.clock, platform.settings.data_dir, app_id, data, name
         )
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _application(
-            request, app_id, who, uow, platform, {"evidence_error": exc.message}, _status(exc)
-        )
-    return RedirectResponse(f"/awards/applications/{app_id}#evidence", status_code=303)
+
+    return commit_or_show(
+        uow,
+        attach,
+        f"/awards/applications/{app_id}#evidence",
+        lambda exc: _application(
+            request, app_id, who, uow, platform, {"evidence_error": exc.message}, exc.http_status
+        ),
+    )
 
 
 @router.get("/awards/evidence/{evidence_id}")
@@ -583,14 +599,10 @@ def evidence_download(
     name, content_type, body = award_applications.evidence_file(
         uow, who, platform.settings.data_dir, evidence_id
     )
-    return Response(
-        body,
-        media_type=content_type,
-        headers={
-            "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-            "x-content-type-options": "nosniff",
-        },
-    )
+    download = attachment(body, name, content_type)
+    # the file is the applicant's: never let a browser take it for something else
+    download.headers["x-content-type-options"] = "nosniff"
+    return download
 
 
 def _review_stage(

@@ -6,23 +6,21 @@ from __future__ import annotations
 from decimal import Decimal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from zhisuan.awards import notice, reports
 from zhisuan.core.access import Principal, Role
 from zhisuan.web import listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.forms import commit_or_show, form_error
 from zhisuan.web.i18n import gettext
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.pages.awards._common import (
-    FORM_ERRORS,
     _app_link,
-    _err,
     _int,
     _labels,
     _login,
     _page,
-    _status,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -113,14 +111,19 @@ async def objection_form(
     form = await checked_form(request)
     _login(who, "log in to lodge an objection")
     reason = form_text(form, "reason")
-    try:
-        notice.lodge_objection(uow, who, platform.clock, app_id, reason)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        ctx = {"objected": app_id, "reason": reason, **_err(exc)}
-        return _notice(request, who, uow, platform, ctx, _status(exc))
-    return RedirectResponse(f"/awards/notice?objected={app_id}#notice-{app_id}", status_code=303)
+    return commit_or_show(
+        uow,
+        lambda: notice.lodge_objection(uow, who, platform.clock, app_id, reason),
+        f"/awards/notice?objected={app_id}#notice-{app_id}",
+        lambda exc: _notice(
+            request,
+            who,
+            uow,
+            platform,
+            {"objected": app_id, "reason": reason, **form_error(exc)},
+            exc.http_status,
+        ),
+    )
 
 
 @router.get("/awards/final", response_model=None)
@@ -206,14 +209,19 @@ async def resolve_form(
     form = await checked_form(request)
     _login(who)
     outcome, note = form_text(form, "outcome"), form_text(form, "note")
-    try:
-        notice.resolve_objection(uow, who, platform.clock, objection_id, outcome, note)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        ctx = {"resolving": objection_id, "note": note, **_err(exc)}
-        return _objections(request, who, uow, "open", ctx, _status(exc))
-    return RedirectResponse("/awards/objections?state=all", status_code=303)
+    return commit_or_show(
+        uow,
+        lambda: notice.resolve_objection(uow, who, platform.clock, objection_id, outcome, note),
+        "/awards/objections?state=all",
+        lambda exc: _objections(
+            request,
+            who,
+            uow,
+            "open",
+            {"resolving": objection_id, "note": note, **form_error(exc)},
+            exc.http_status,
+        ),
+    )
 
 
 __all__ = ["router"]

@@ -4,7 +4,7 @@ payouts a city records."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from zhisuan.awards import payments, payouts
 from zhisuan.awards.evidence import ALLOWED
@@ -13,18 +13,16 @@ from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import shanghai_date
 from zhisuan.web import listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.forms import commit_or_show, form_error
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.pages.awards._common import (
-    FORM_ERRORS,
     _app_link,
     _dicts,
-    _err,
     _int,
     _labels,
     _login,
     _page,
     _payer,
-    _status,
     _upload,
 )
 
@@ -95,7 +93,8 @@ async def fund_form(request: Request, who: PrincipalDep, uow: UowDep, platform: 
     form = await checked_form(request)
     _login(who)
     values = {k: form_text(form, k) for k in ("program", "year", "amount", "payer", "reference")}
-    try:
+
+    def fund() -> None:
         payments.fund_budget(
             uow,
             who,
@@ -106,11 +105,15 @@ async def fund_form(request: Request, who: PrincipalDep, uow: UowDep, platform: 
             payer=values["payer"] or payments.PROVINCE,
             reference=values["reference"],
         )
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _budgets(request, who, uow, platform, "", {"values": values, **_err(exc)}, _status(exc))
-    return RedirectResponse("/awards/budgets", status_code=303)
+
+    return commit_or_show(
+        uow,
+        fund,
+        "/awards/budgets",
+        lambda exc: _budgets(
+            request, who, uow, platform, "", {"values": values, **form_error(exc)}, exc.http_status
+        ),
+    )
 
 
 BATCHES = ListSpec(
@@ -178,8 +181,9 @@ async def batch_form(request: Request, who: PrincipalDep, uow: UowDep, platform:
     form = await checked_form(request)
     _login(who)
     values = {k: form_text(form, k) for k in ("kind", "payer", "month")}
-    try:
-        out = payments.create_batch(
+
+    def create() -> dict[str, object]:
+        return payments.create_batch(
             uow,
             who,
             platform.clock,
@@ -188,11 +192,15 @@ async def batch_form(request: Request, who: PrincipalDep, uow: UowDep, platform:
             payer=values["payer"] or payments.PROVINCE,
             month=values["month"] or None,
         )
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _batches(request, who, uow, platform, {"values": values, **_err(exc)}, _status(exc))
-    return RedirectResponse(f"/awards/batches/{out['id']}", status_code=303)
+
+    return commit_or_show(
+        uow,
+        create,
+        lambda out: f"/awards/batches/{out['id']}",
+        lambda exc: _batches(
+            request, who, uow, platform, {"values": values, **form_error(exc)}, exc.http_status
+        ),
+    )
 
 
 AWARD_LINES = ListSpec(
@@ -267,15 +275,16 @@ async def pay_form(
     form = await checked_form(request)
     _login(who)
     values = {k: form_text(form, k) for k in ("reference", "paid_on")}
-    try:
-        payments.pay_batch(
+    return commit_or_show(
+        uow,
+        lambda: payments.pay_batch(
             uow, who, platform.clock, batch_id, reference=values["reference"], paid_on=values["paid_on"]
-        )
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _batch(request, batch_id, who, uow, platform, {"values": values, **_err(exc)}, _status(exc))
-    return RedirectResponse(f"/awards/batches/{batch_id}", status_code=303)
+        ),
+        f"/awards/batches/{batch_id}",
+        lambda exc: _batch(
+            request, batch_id, who, uow, platform, {"values": values, **form_error(exc)}, exc.http_status
+        ),
+    )
 
 
 @router.post("/awards/batches/{batch_id}/cancel", response_model=None)
@@ -286,14 +295,13 @@ async def cancel_form(
     form = await checked_form(request)
     _login(who)
     reason = form_text(form, "reason")
-    try:
-        payments.cancel_batch(uow, who, platform.clock, batch_id, reason)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        ctx = {"values": {"reason": reason}, "cancel_error": True, **_err(exc)}
-        return _batch(request, batch_id, who, uow, platform, ctx, _status(exc))
-    return RedirectResponse(f"/awards/batches/{batch_id}", status_code=303)
+    ctx = {"values": {"reason": reason}, "cancel_error": True}
+    return commit_or_show(
+        uow,
+        lambda: payments.cancel_batch(uow, who, platform.clock, batch_id, reason),
+        f"/awards/batches/{batch_id}",
+        lambda exc: _batch(request, batch_id, who, uow, platform, ctx | form_error(exc), exc.http_status),
+    )
 
 
 VOUCHER_PAYMENTS = ListSpec(
@@ -431,13 +439,14 @@ async def payout_form(request: Request, who: PrincipalDep, uow: UowDep, platform
     names = ("program", "kind", "project_ref", "project_name", "recipient", "amount", "paid_on", "note")
     values = {k: form_text(form, k) for k in names}
     evidence = await _upload(form)
-    try:
-        payouts.record_payout(uow, who, platform.clock, platform.settings.data_dir, values, evidence)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _payouts(request, who, uow, platform, "", "", {"values": values, **_err(exc)}, _status(exc))
-    return RedirectResponse("/awards/payouts", status_code=303)
+    return commit_or_show(
+        uow,
+        lambda: payouts.record_payout(uow, who, platform.clock, platform.settings.data_dir, values, evidence),
+        "/awards/payouts",
+        lambda exc: _payouts(
+            request, who, uow, platform, "", "", {"values": values, **form_error(exc)}, exc.http_status
+        ),
+    )
 
 
 __all__ = ["router"]

@@ -3,25 +3,22 @@ match's use, a round's decisions as Excel and the case-by-case register."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import Response
 
 from zhisuan.awards import payouts, reports
 from zhisuan.awards import review as award_review
 from zhisuan.web import listing
 from zhisuan.web.deps import IntRowId, PlatformDep, PrincipalDep, UowDep, checked_form, form_text
+from zhisuan.web.downloads import XLSX, attachment
+from zhisuan.web.forms import commit_or_show, form_error
 from zhisuan.web.listing import Column, ListSpec
 from zhisuan.web.pages.awards._common import (
-    FORM_ERRORS,
     _app_link,
-    _err,
     _labels,
     _list,
     _login,
     _page,
-    _status,
 )
 from zhisuan.web.pages.awards.applications import _application
 
@@ -33,22 +30,13 @@ def round_export(call_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: Pl
     """A round's decisions as Excel with Chinese headers (province, finance)."""
     _login(who, "log in to export a round")
     body = reports.round_workbook(uow, who, call_id, platform.clock.now())
-    name = f"申报批次{call_id}-评审结果.xlsx"
-    return Response(
-        body,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={
-            "content-disposition": (
-                f"attachment; filename=\"call-{call_id}.xlsx\"; filename*=UTF-8''{quote(name)}"
-            )
-        },
-    )
+    return attachment(body, f"申报批次{call_id}-评审结果.xlsx", XLSX, fallback=f"call-{call_id}.xlsx")
 
 
 @router.post("/awards/applications/{app_id}/review", response_model=None)
 async def review_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """A reviewer's step: recommend or approve (amount, uplift, case by case), reject or return (reason)."""
     form = await checked_form(request)
     _login(who)
@@ -60,34 +48,35 @@ async def review_form(
         "uplift_confirmed": form.get("uplift_confirmed") == "true",
         "case_by_case": form.get("case_by_case") == "true",
     }
-    try:
-        award_review.review(uow, who, platform.packs.current(), platform.clock, app_id, data)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        shown = {
-            "review": typed
-            | {"uplift_confirmed": data["uplift_confirmed"], "case_by_case": data["case_by_case"]}
-        }
-        return _application(request, app_id, who, uow, platform, shown | _err(exc), _status(exc))
-    return RedirectResponse(f"/awards/applications/{app_id}", status_code=303)
+    shown = {
+        "review": typed | {"uplift_confirmed": data["uplift_confirmed"], "case_by_case": data["case_by_case"]}
+    }
+    return commit_or_show(
+        uow,
+        lambda: award_review.review(uow, who, platform.packs.current(), platform.clock, app_id, data),
+        f"/awards/applications/{app_id}",
+        lambda exc: _application(
+            request, app_id, who, uow, platform, shown | form_error(exc), exc.http_status
+        ),
+    )
 
 
 @router.post("/awards/applications/{app_id}/match-use", response_model=None)
 async def match_use_form(
     request: Request, app_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     """The city reports how it used a paid art. 8 match."""
     form = await checked_form(request)
     _login(who)
     data = {k: form_text(form, k) for k in ("used_for", "amount", "description")}
-    try:
-        payouts.report_match_use(uow, who, platform.clock, app_id, data)
-        uow.commit()
-    except FORM_ERRORS as exc:
-        uow.rollback()
-        return _application(request, app_id, who, uow, platform, {"use": data, **_err(exc)}, _status(exc))
-    return RedirectResponse(f"/awards/applications/{app_id}#uses", status_code=303)
+    return commit_or_show(
+        uow,
+        lambda: payouts.report_match_use(uow, who, platform.clock, app_id, data),
+        f"/awards/applications/{app_id}#uses",
+        lambda exc: _application(
+            request, app_id, who, uow, platform, {"use": data, **form_error(exc)}, exc.http_status
+        ),
+    )
 
 
 REGISTER = ListSpec(
