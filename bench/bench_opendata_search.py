@@ -37,7 +37,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert, text
 
-from zhisuan.opendata import services
+from zhisuan.opendata import catalog
 from zhisuan.opendata.search import ilike_scan, search, segmented
 from zhisuan.store.db import make_engine
 from zhisuan.store.migrate import upgrade
@@ -280,7 +280,7 @@ def main() -> None:
         queries = make_queries(args.queries, rng, titles)
         factory = UnitOfWork.for_engine(engine)
         methods: dict[str, Callable[[UnitOfWork, str], object]] = {
-            "search": lambda uow, q: services.find_datasets(uow, q),
+            "search": lambda uow, q: catalog.find_datasets(uow, q),
             "search (page only)": lambda uow, q: search(uow.session, q, facets=False),
             "ILIKE": lambda uow, q: ilike_scan(uow.session, q.replace(" ", "%")),
         }
@@ -292,7 +292,7 @@ def main() -> None:
                     times[method].setdefault(kind, []).extend(
                         timed(lambda fn=fn, q=q: fn(uow, q), args.repeat)
                     )
-                hits[q] = int(str(services.find_datasets(uow, q)["total"]))
+                hits[q] = int(str(catalog.find_datasets(uow, q)["total"]))
                 uow.rollback()
     finally:
         engine.dispose()

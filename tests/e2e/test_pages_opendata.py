@@ -16,7 +16,7 @@ from zhisuan.bootstrap import Platform
 from zhisuan.core import security
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import ManualClock
-from zhisuan.opendata import bulletins, services
+from zhisuan.opendata import bulletins, catalog, sharing
 
 ROOT = Principal(None, "fixture", Role.ADMIN)
 PASSWORD = "password-1"
@@ -58,8 +58,8 @@ def test_public_catalog_dataset_and_bulletin_pages(
 ) -> None:
     hf = Principal(None, "hf", Role.CITY, city_code="340100")
     with platform.uow() as uow:
-        d = services.create_dataset(uow, hf, clock, fields(), publish=True)
-        draft = services.create_dataset(uow, hf, clock, fields(title="合肥市草稿数据"))
+        d = catalog.create_dataset(uow, hf, clock, fields(), publish=True)
+        draft = catalog.create_dataset(uow, hf, clock, fields(title="合肥市草稿数据"))
         bulletins.generate(uow, Principal(None, "b", Role.DATA_BUREAU), clock, "2025Q2")
         bulletins.publish(uow, Principal(None, "b", Role.DATA_BUREAU), clock, "2025Q2")
         uow.commit()
@@ -152,11 +152,11 @@ def test_a_catalog_search_exports_its_result_to_excel_with_chinese_headers(
 ) -> None:
     hf = Principal(None, "hf", Role.CITY, city_code="340100")
     with platform.uow() as uow:
-        services.create_dataset(uow, hf, clock, fields(), publish=True)
+        catalog.create_dataset(uow, hf, clock, fields(), publish=True)
         air = fields(
             title="合肥市空气质量监测数据", description="各监测站逐小时空气质量。", keywords=["空气"]
         )
-        services.create_dataset(
+        catalog.create_dataset(
             uow, hf, clock, air | {"openness": "conditional", "conditions": "仅限科研"}, publish=True
         )
         uow.commit()
@@ -180,7 +180,7 @@ def test_the_publisher_edits_an_entry_on_its_page_with_inline_messages_and_an_au
 ) -> None:
     hf = Principal(None, "hf", Role.CITY, city_code="340100")
     with platform.uow() as uow:
-        d = services.create_dataset(uow, hf, clock, fields(), publish=True)
+        d = catalog.create_dataset(uow, hf, clock, fields(), publish=True)
         uow.commit()
     url = f"/opendata/datasets/{d['identifier']}"
     assert 'id="edit-form"' not in client.get(url).text  # the public reads, does not edit
@@ -208,9 +208,9 @@ def test_the_publisher_edits_an_entry_on_its_page_with_inline_messages_and_an_au
     shown = client.get(ok.headers["location"]).text
     assert 'id="saved"' in shown and "合肥市公交线路与站点" in shown and "仅限科研" in shown
     with platform.uow(read_only=True) as uow:
-        now = services.get_dataset(uow, hf, d["identifier"])
+        now = catalog.get_dataset(uow, hf, d["identifier"])
         assert now["version"] == 2 and now["keywords"] == ["公交", "线路"] and now["records"] == 12000
-        assert [h["version"] for h in services.dataset_history(uow, hf, d["identifier"])][:2] == [2, 1]
+        assert [h["version"] for h in catalog.dataset_history(uow, hf, d["identifier"])][:2] == [2, 1]
         events = audit.list_events(uow, ROOT, action="dataset.openness")
     assert [(e.actor, e.subject) for e in events] == [("hf", f"dataset:{d['identifier']}")]
     # the data bureau may manage any entry
@@ -260,7 +260,7 @@ def test_a_publisher_answers_sharing_requests_on_its_list(
 
     hf = Principal(None, "hf", Role.CITY, city_code="340100")
     with platform.uow() as uow:
-        d = services.create_dataset(
+        d = catalog.create_dataset(
             uow, hf, clock, fields(openness="conditional", conditions="仅限训练"), publish=True
         )
         for code, purpose in (
@@ -268,7 +268,7 @@ def test_a_publisher_answers_sharing_requests_on_its_list(
             ("91340100MA8Q0RD02", "评测公交线路优化算法"),
         ):
             firm = org_member(uow, clock.now(), code)
-            services.request_access(uow, firm, clock, str(d["identifier"]), purpose)
+            sharing.request_access(uow, firm, clock, str(d["identifier"]), purpose)
         uow.commit()
     token = _login(client, "hf")
     page = client.get("/opendata/manage", params={"lang": "zh"}).text

@@ -33,7 +33,7 @@ from zhisuan.core.clock import Month, shanghai_date
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.ledger import services as ledger
 from zhisuan.ledger.model import budget_posting
-from zhisuan.opendata import services as opendata
+from zhisuan.opendata import catalog as opendata_catalog
 from zhisuan.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -119,7 +119,7 @@ def _prepare(data_dir: Path) -> None:
         applications.submit(uow, applicant, platform.packs.current(), clock, int(str(app["id"])))
         hefei = user_principal(uow, "hefei-rev")
         for title, description in CATALOG:
-            opendata.create_dataset(uow, hefei, clock, {
+            opendata_catalog.create_dataset(uow, hefei, clock, {
                 "title": title, "description": description, "themes": ["transport"],
                 "openness": "unconditional", "formats": ["CSV"], "update_frequency": "monthly",
                 "contact_name": "王工", "contact_email": "data@hefei.gov.cn"}, publish=True)  # fmt: skip

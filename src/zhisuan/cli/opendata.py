@@ -15,7 +15,7 @@ import typer
 from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.errors import ValidationError
-from zhisuan.opendata import bulletins, dcat, imports, services, suppliers
+from zhisuan.opendata import bulletins, catalog, dcat, imports, sharing, suppliers
 from zhisuan.opendata.search import Filters
 
 app = typer.Typer(
@@ -61,7 +61,7 @@ def search_cmd(
     """Search the published catalog (Chinese words), best first, with facet counts."""
     p = platform()
     with p.uow(read_only=True) as uow:
-        out: dict[str, Any] = services.find_datasets(
+        out: dict[str, Any] = catalog.find_datasets(
             uow, q or None, Filters(publisher, theme, openness, fmt), limit=limit
         )
     if as_json:
@@ -78,7 +78,7 @@ def show_cmd(identifier: str = typer.Argument(...), username: str | None = AS, a
     """One dataset with its distributions."""
     p = platform()
     with p.uow(read_only=True) as uow:
-        out: dict[str, Any] = services.get_dataset(uow, acting(username), identifier)
+        out: dict[str, Any] = catalog.get_dataset(uow, acting(username), identifier)
     if as_json:
         print_json(out)
         return
@@ -99,7 +99,7 @@ def mine_cmd(username: str | None = AS, as_json: bool = JSON) -> None:
     """The entries the user manages, drafts included."""
     p = platform()
     with p.uow(read_only=True) as uow:
-        out = services.managed_datasets(uow, acting(username))
+        out = catalog.managed_datasets(uow, acting(username))
     print_json(out) if as_json else _datasets_table("managed datasets", out)
 
 
@@ -113,7 +113,7 @@ def publish_cmd(
     """Publish (or withdraw) a dataset."""
     p = platform()
     with p.uow() as uow:
-        out = services.set_state(
+        out = catalog.set_state(
             uow, acting(username), p.clock, identifier, "withdrawn" if withdraw else "published"
         )
         uow.commit()
@@ -151,19 +151,19 @@ def export_cmd(
 
     p = platform()
     with p.uow(read_only=True) as uow:
-        catalog = services.published_catalog(uow)
+        entries = catalog.published_catalog(uow)
     suffix = out.suffix.lower()
     if suffix == ".jsonld":
-        doc = dcat.catalog_document(catalog, base_url.rstrip("/"), None)
+        doc = dcat.catalog_document(entries, base_url.rstrip("/"), None)
         data = json.dumps(doc, ensure_ascii=False, indent=1).encode()
     elif suffix == ".csv":
-        data = dcat.catalog_csv(catalog)
+        data = dcat.catalog_csv(entries)
     elif suffix == ".xlsx":
-        data = dcat.catalog_xlsx(catalog)
+        data = dcat.catalog_xlsx(entries)
     else:
         raise ValidationError("the file ends in .jsonld, .csv or .xlsx", field="out")
     out.write_bytes(data)
-    console.print(f"{len(catalog)} datasets written to {out}", highlight=False)
+    console.print(f"{len(entries)} datasets written to {out}", highlight=False)
 
 
 @app.command("requests")
@@ -174,7 +174,7 @@ def requests_cmd(
     """Sharing requests the user sees (its organization's, its publisher's, or all)."""
     p = platform()
     with p.uow(read_only=True) as uow:
-        out = services.list_requests(uow, acting(username), p.clock, state)
+        out = sharing.list_requests(uow, acting(username), p.clock, state)
     if as_json:
         print_json(out)
         return
@@ -213,7 +213,7 @@ def answer_cmd(
         else {"action": "refuse", "reason": refuse}
     )
     with p.uow() as uow:
-        out = services.answer_request(uow, acting(username), p.clock, request_id, body)
+        out = sharing.answer_request(uow, acting(username), p.clock, request_id, body)
         uow.commit()
     console.print(f"request {out['id']}: {out['state_zh']}", highlight=False)
 

@@ -24,7 +24,7 @@ from zhisuan.core.clock import ManualClock, day_start, shanghai_date
 from zhisuan.core.credit_code import make_credit_code
 from zhisuan.core.orgs import OrgKind
 from zhisuan.demo.organizations import DEMO_ADMIN, add_demo_user
-from zhisuan.opendata import bulletins, services, suppliers
+from zhisuan.opendata import bulletins, catalog, distributions, sharing, suppliers
 from zhisuan.opendata.model import Quarter
 
 #: (publisher login, title, description, themes, openness, formats, frequency)
@@ -264,7 +264,7 @@ def publish_catalog(platform: Platform) -> list[str]:
                 last.start + dt.timedelta(days=(i * 11) % 88) if i % 5 else today - dt.timedelta(days=i % 20)
             )
             clock = _at(min(day, today), 2 + i % 6)
-            out = services.create_dataset(
+            out = catalog.create_dataset(
                 uow,
                 who(login),
                 clock,
@@ -288,7 +288,7 @@ def publish_catalog(platform: Platform) -> list[str]:
             ident = str(out["identifier"])
             idents[title] = ident
             if "CSV" in formats:
-                services.add_distribution(
+                distributions.add_distribution(
                     uow,
                     who(login),
                     clock,
@@ -298,7 +298,7 @@ def publish_catalog(platform: Platform) -> list[str]:
                     f"名称,数值\n{title},{i}\n".encode(),
                 )
             else:
-                services.add_distribution(
+                distributions.add_distribution(
                     uow,
                     who(login),
                     clock,
@@ -318,11 +318,11 @@ def publish_catalog(platform: Platform) -> list[str]:
     with platform.uow() as uow:
         for i, (org_user, title, purpose, answerer, action, hours) in enumerate(asks):
             asked = _at(last.start + dt.timedelta(days=10 + 17 * i), 1)
-            req = services.request_access(uow, who(org_user), asked, idents[title], purpose)
+            req = sharing.request_access(uow, who(org_user), asked, idents[title], purpose)
             asked.advance(hours * 3600)
             # the archive's grant ended before today: shown as expired
             until = (last.end - dt.timedelta(days=1)) if i == 4 else dt.date(today.year + 1, 12, 31)
-            services.answer_request(
+            sharing.answer_request(
                 uow,
                 who(answerer),
                 asked,
@@ -335,7 +335,7 @@ def publish_catalog(platform: Platform) -> list[str]:
                 },
             )
         pending = _at(today - dt.timedelta(days=2), 3)
-        services.request_access(uow, who("yuntu"), pending, idents["合肥市企业登记信息"], "数据标注样本构建")
+        sharing.request_access(uow, who("yuntu"), pending, idents["合肥市企业登记信息"], "数据标注样本构建")
         uow.commit()
     with platform.uow() as uow:
         bulletins.generate(uow, who("databureau"), _at(last.end, 2), str(last))

@@ -35,7 +35,7 @@ def _lang(value: str, lang: str = "zh") -> dict[str, str]:
 
 
 def dataset_node(d: Mapping[str, Any], base: str) -> dict[str, object]:
-    """One dataset (``services.dataset_dict`` with its distributions) as a DCAT-AP node."""
+    """One dataset (``catalog.dataset_dict`` with its distributions) as a DCAT-AP node."""
     ident = str(d["identifier"])
     iri = f"{base}/opendata/datasets/{ident}"
     node: dict[str, object] = {

@@ -16,8 +16,8 @@ from zhisuan import audit
 from zhisuan.core.access import Principal
 from zhisuan.core.clock import Clock
 from zhisuan.core.errors import ValidationError
+from zhisuan.opendata import catalog, publishers
 from zhisuan.opendata import model as m
-from zhisuan.opendata import services
 from zhisuan.opendata.suppliers import supplier_row
 from zhisuan.store.models.opendata import DatasetRow, SupplierRow
 from zhisuan.store.uow import UnitOfWork
@@ -139,9 +139,9 @@ def import_datasets(
     s = uow.session
 
     def check(values: dict[str, object]) -> DatasetRow:
-        publisher = services.publisher_for(s, who, values.get("publisher") or None)
+        publisher = publishers.publisher_for(s, who, values.get("publisher") or None)
         fields = m.DatasetFields.check(values)
-        return services.new_dataset_row(
+        return catalog.new_dataset_row(
             publisher, fields, who, now, publish=_truthy(values.get("publish", ""))
         )
 
@@ -149,7 +149,7 @@ def import_datasets(
     s.add_all(made)
     s.flush()
     for row in made:
-        services.snapshot(uow, row, who, now, "import")
+        catalog.snapshot(uow, row, who, now, "import")
     audit.record(uow, now, who.username, "dataset.import", "datasets", {"rows": len(made), "file": filename})
     return {"imported": len(made), "identifiers": [r.identifier for r in made]}
 

@@ -28,8 +28,8 @@ from zhisuan.core.errors import ConflictError, NotFoundError, PermissionDeniedEr
 from zhisuan.core.money import Money
 from zhisuan.core.regions import city as city_of
 from zhisuan.core.text import clean_name
+from zhisuan.opendata._common import fits
 from zhisuan.opendata.model import check_city, is_steward
-from zhisuan.opendata.services import fits
 from zhisuan.policy import Decision, FactError, PackSet, check_fact, evaluate, fen_text
 from zhisuan.store.models.awards import CityPayoutRow
 from zhisuan.store.models.core import OrganizationRow

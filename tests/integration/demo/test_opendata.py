@@ -10,7 +10,7 @@ from zhisuan.core.access import Principal, Role
 from zhisuan.core.clock import UTC, ManualClock
 from zhisuan.demo.opendata import DATASETS, publish_catalog
 from zhisuan.demo.organizations import load_organizations
-from zhisuan.opendata import bulletins, services, suppliers
+from zhisuan.opendata import bulletins, catalog, sharing, suppliers
 
 BUREAU = Principal(None, "databureau", Role.DATA_BUREAU)
 
@@ -23,10 +23,10 @@ def test_the_open_data_step_fills_the_catalog_and_pays_a_supplier(
     lines = publish_catalog(platform)
     assert "bulletin 2025Q4 published" in lines[0]
     with platform.uow(read_only=True) as uow:
-        found = services.find_datasets(uow, "档案")
+        found = catalog.find_datasets(uow, "档案")
         assert found["total"] == 2
-        assert services.find_datasets(uow, None)["total"] == len(DATASETS)
-        states = {r["state"] for r in services.list_requests(uow, BUREAU, clock)}
+        assert catalog.find_datasets(uow, None)["total"] == len(DATASETS)
+        states = {r["state"] for r in sharing.list_requests(uow, BUREAU, clock)}
         assert states == {"pending", "granted", "refused", "expired"}
         (b,) = bulletins.list_bulletins(uow, Principal(None, "anyone", None))
         assert b["state"] == "published" and [x["rank"] for x in b["lines"]] == list(

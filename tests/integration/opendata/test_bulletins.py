@@ -8,7 +8,7 @@ import statistics
 from tests.conftest import TestDatabase
 from tests.factories.opendata import BUREAU, HEFEI, WUHU, fields, org_member
 from zhisuan.core.clock import UTC, ManualClock
-from zhisuan.opendata import bulletins, services
+from zhisuan.opendata import bulletins, catalog, sharing
 
 
 def _at(clock: ManualClock, day: dt.date, hour: int) -> None:
@@ -22,12 +22,12 @@ def test_bulletin_figures_equal_independent_counts_and_publishing_freezes_them(
     with db.uow() as uow:
         firm = org_member(uow, clock.now(), "91340100MA8Q0RD04")
         _at(clock, dt.date(2025, 3, 20), 2)  # Q1: opened before the quarter
-        old = services.create_dataset(uow, HEFEI, clock, fields(title="旧数据"), publish=True)
+        old = catalog.create_dataset(uow, HEFEI, clock, fields(title="旧数据"), publish=True)
         idents = []
         for i, day in enumerate([q2, q2 + dt.timedelta(days=40), dt.date(2025, 6, 30)]):
             _at(clock, day, 3)
             idents.append(
-                services.create_dataset(
+                catalog.create_dataset(
                     uow,
                     HEFEI if i < 2 else WUHU,
                     clock,
@@ -36,12 +36,12 @@ def test_bulletin_figures_equal_independent_counts_and_publishing_freezes_them(
                 )["identifier"]
             )
         _at(clock, dt.date(2025, 7, 1), 1)  # Q3 (09:00 Shanghai): not this quarter
-        services.create_dataset(uow, HEFEI, clock, fields(title="下季度"), publish=True)
+        catalog.create_dataset(uow, HEFEI, clock, fields(title="下季度"), publish=True)
         # requests: received in Q2, answered at various hours
         answers = [(idents[0], 5, "grant"), (idents[1], 50, "refuse"), (idents[2], 10, "grant")]
         for ident, hours, action in answers:
             _at(clock, dt.date(2025, 5, 2), 1)
-            req = services.request_access(uow, firm, clock, str(ident), "用于训练模型")
+            req = sharing.request_access(uow, firm, clock, str(ident), "用于训练模型")
             clock.advance(hours * 3600)
             payload = {
                 "action": action,
@@ -49,9 +49,9 @@ def test_bulletin_figures_equal_independent_counts_and_publishing_freezes_them(
                 "conditions": "不得转让",
                 "expires_on": "2025-12-31",
             }
-            services.answer_request(uow, BUREAU, clock, int(str(req["id"])), payload)
+            sharing.answer_request(uow, BUREAU, clock, int(str(req["id"])), payload)
         _at(clock, dt.date(2025, 5, 3), 1)
-        services.request_access(uow, firm, clock, str(idents[1]), "再次申请说明")  # received, not answered
+        sharing.request_access(uow, firm, clock, str(idents[1]), "再次申请说明")  # received, not answered
         uow.commit()
     _at(clock, dt.date(2025, 7, 2), 2)
     with db.uow() as uow:
@@ -67,9 +67,9 @@ def test_bulletin_figures_equal_independent_counts_and_publishing_freezes_them(
     assert (hefei["rank"], wuhu["rank"]) == (1, 2)  # more opened ranks first
     with db.uow() as uow:
         bulletins.publish(uow, BUREAU, clock, "2025Q2")
-        services.update_dataset(uow, HEFEI, clock, str(old["identifier"]), {"title": "改名"})
-        services.set_state(uow, WUHU, clock, str(idents[2]), "withdrawn")
-        services.create_dataset(uow, WUHU, clock, fields(title="补录"), publish=True)
+        catalog.update_dataset(uow, HEFEI, clock, str(old["identifier"]), {"title": "改名"})
+        catalog.set_state(uow, WUHU, clock, str(idents[2]), "withdrawn")
+        catalog.create_dataset(uow, WUHU, clock, fields(title="补录"), publish=True)
         uow.commit()
     with db.uow() as uow:
         again = bulletins.get(uow, HEFEI, "2025Q2")

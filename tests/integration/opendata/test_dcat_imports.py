@@ -14,7 +14,7 @@ from tests.conftest import TestDatabase
 from tests.factories.opendata import BUREAU, HEFEI, fields
 from zhisuan.core.clock import ManualClock
 from zhisuan.core.errors import ValidationError
-from zhisuan.opendata import dcat, imports, services
+from zhisuan.opendata import catalog, dcat, distributions, imports
 from zhisuan.store.models.opendata import DatasetRow
 
 BASE = "https://data.example.gov.cn"
@@ -35,14 +35,14 @@ def test_the_catalog_is_dcat_ap_json_ld_with_the_mandatory_properties(
     tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
     with db.uow() as uow:
-        d = services.create_dataset(uow, HEFEI, clock, fields(), publish=True)
-        services.add_distribution(
+        d = catalog.create_dataset(uow, HEFEI, clock, fields(), publish=True)
+        distributions.add_distribution(
             uow, HEFEI, clock, tmp_path, str(d["identifier"]), {"format": "CSV"}, b"a,b\n"
         )
         uow.commit()
     with db.uow() as uow:
-        found = services.find_datasets(uow, None, limit=100)
-        full = [services.get_dataset(uow, BUREAU, str(x["identifier"])) for x in found["datasets"]]
+        found = catalog.find_datasets(uow, None, limit=100)
+        full = [catalog.get_dataset(uow, BUREAU, str(x["identifier"])) for x in found["datasets"]]
     doc = json.loads(json.dumps(dcat.catalog_document(full, BASE, None), ensure_ascii=False))
     ctx = doc["@context"]
     assert all(v.startswith("http") for v in ctx.values())
@@ -106,7 +106,7 @@ def test_a_bad_row_is_named_by_line_and_column_and_nothing_is_written(
         uow.commit()
     assert out["imported"] == 2
     with db.uow() as uow:
-        assert services.find_datasets(uow, "站点")["total"] == 2
+        assert catalog.find_datasets(uow, "站点")["total"] == 2
 
 
 def test_an_excel_import_reads_the_first_sheet(db: TestDatabase, clock: ManualClock) -> None:

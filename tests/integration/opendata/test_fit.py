@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.conftest import TestDatabase
 from tests.factories.opendata import HEFEI, WUHU, fields
 from zhisuan.core.clock import ManualClock
-from zhisuan.opendata import services
+from zhisuan.opendata import catalog
 from zhisuan.opendata.fit import OpenCatalog
 
 
@@ -14,13 +14,13 @@ def test_fitting_datasets_are_shareable_published_and_the_citys_own_first(
     db: TestDatabase, clock: ManualClock
 ) -> None:
     with db.uow() as uow:
-        services.create_dataset(uow, WUHU, clock, fields(title="芜湖市公交数据"), publish=True)
-        services.create_dataset(uow, HEFEI, clock, fields(title="合肥市公交数据"), publish=True)
-        services.create_dataset(uow, HEFEI, clock, fields(title="合肥市交通草稿"))
-        services.create_dataset(
+        catalog.create_dataset(uow, WUHU, clock, fields(title="芜湖市公交数据"), publish=True)
+        catalog.create_dataset(uow, HEFEI, clock, fields(title="合肥市公交数据"), publish=True)
+        catalog.create_dataset(uow, HEFEI, clock, fields(title="合肥市交通草稿"))
+        catalog.create_dataset(
             uow, HEFEI, clock, fields(title="合肥市车辆登记", openness="not_open"), publish=True
         )
-        services.create_dataset(
+        catalog.create_dataset(
             uow, HEFEI, clock, fields(title="合肥市医院名录", themes=["health"]), publish=True
         )
         found = OpenCatalog(uow).fitting("transport", "340100")

@@ -7,15 +7,15 @@ import pytest
 from tests.conftest import TestDatabase
 from tests.factories.opendata import BUREAU, HEFEI, WUHU, fields
 from zhisuan.core.clock import ManualClock
+from zhisuan.opendata import catalog
 from zhisuan.opendata import search as search_module
-from zhisuan.opendata import services
 from zhisuan.opendata.search import Filters
 
 
 def _catalog(db: TestDatabase, clock: ManualClock) -> None:
     with db.uow() as uow:
-        services.create_dataset(uow, HEFEI, clock, fields(), publish=True)
-        services.create_dataset(
+        catalog.create_dataset(uow, HEFEI, clock, fields(), publish=True)
+        catalog.create_dataset(
             uow,
             HEFEI,
             clock,
@@ -27,7 +27,7 @@ def _catalog(db: TestDatabase, clock: ManualClock) -> None:
             ),
             publish=True,
         )
-        services.create_dataset(
+        catalog.create_dataset(
             uow,
             WUHU,
             clock,
@@ -42,24 +42,24 @@ def _catalog(db: TestDatabase, clock: ManualClock) -> None:
             ),
             publish=True,
         )
-        services.create_dataset(uow, WUHU, clock, fields(title="芜湖市交通草稿"))  # a draft: never found
+        catalog.create_dataset(uow, WUHU, clock, fields(title="芜湖市交通草稿"))  # a draft: never found
         uow.commit()
 
 
 def test_a_two_character_word_inside_a_title_is_found(db: TestDatabase, clock: ManualClock) -> None:
     _catalog(db, clock)
     with db.uow() as uow:
-        found = services.find_datasets(uow, "线路")
+        found = catalog.find_datasets(uow, "线路")
     assert [d["title"] for d in found["datasets"]] == ["合肥市公共交通线路数据"]
     with db.uow() as uow:
-        found = services.find_datasets(uow, "医疗")
+        found = catalog.find_datasets(uow, "医疗")
     assert [d["title"] for d in found["datasets"]] == ["芜湖市医疗机构名录"]
 
 
 def test_an_exact_title_match_ranks_first(db: TestDatabase, clock: ManualClock) -> None:
     _catalog(db, clock)
     with db.uow() as uow:
-        found = services.find_datasets(uow, "交通")
+        found = catalog.find_datasets(uow, "交通")
     titles = [d["title"] for d in found["datasets"]]
     assert titles[0] == "交通"
     assert set(titles) == {"交通", "合肥市公共交通线路数据"}  # the draft is not public
@@ -69,9 +69,9 @@ def test_an_exact_title_match_ranks_first(db: TestDatabase, clock: ManualClock) 
 def test_facets_count_every_match_and_narrow(db: TestDatabase, clock: ManualClock) -> None:
     _catalog(db, clock)
     with db.uow() as uow:
-        everything = services.find_datasets(uow, None)
-        narrowed = services.find_datasets(uow, None, Filters(openness="conditional"))
-        by_theme = services.find_datasets(uow, "数据", Filters(theme="economy"))
+        everything = catalog.find_datasets(uow, None)
+        narrowed = catalog.find_datasets(uow, None, Filters(openness="conditional"))
+        by_theme = catalog.find_datasets(uow, "数据", Filters(theme="economy"))
     assert everything["total"] == 3
     facets = {f["value"]: f["count"] for f in everything["facets"]["publisher"]}
     assert facets == {"city:340100": 2, "city:340200": 1}
@@ -89,13 +89,13 @@ def test_an_edit_is_searchable_at_once_and_the_old_words_are_gone(
 ) -> None:
     _catalog(db, clock)
     with db.uow() as uow:
-        ident = services.find_datasets(uow, "医疗")["datasets"][0]["identifier"]
-        services.update_dataset(uow, BUREAU, clock, str(ident), {"title": "芜湖市养老服务设施名录"})
+        ident = catalog.find_datasets(uow, "医疗")["datasets"][0]["identifier"]
+        catalog.update_dataset(uow, BUREAU, clock, str(ident), {"title": "芜湖市养老服务设施名录"})
         uow.commit()
     with db.uow() as uow:
-        assert services.find_datasets(uow, "医疗")["total"] == 0
-        assert services.find_datasets(uow, "养老")["total"] == 1
-        history = services.dataset_history(uow, WUHU, str(ident))
+        assert catalog.find_datasets(uow, "医疗")["total"] == 0
+        assert catalog.find_datasets(uow, "养老")["total"] == 1
+        history = catalog.dataset_history(uow, WUHU, str(ident))
     assert [h["version"] for h in history] == [2, 1]
     assert history[1]["dataset"]["title"] == "芜湖市医疗机构名录"
 
@@ -106,7 +106,7 @@ def test_a_query_broader_than_the_count_limit_says_so(
     _catalog(db, clock)
     monkeypatch.setattr(search_module, "COUNT_LIMIT", 1)
     with db.uow() as uow:
-        broad = services.find_datasets(uow, "交通")
-        narrow = services.find_datasets(uow, "医疗")
+        broad = catalog.find_datasets(uow, "交通")
+        narrow = catalog.find_datasets(uow, "医疗")
     assert (broad["total"], broad["total_exact"], len(broad["datasets"])) == (1, False, 2)
     assert (narrow["total"], narrow["total_exact"]) == (1, True)

@@ -10,33 +10,33 @@ from tests.conftest import TestDatabase
 from tests.factories.opendata import BUREAU, HEFEI, WUHU, fields, org_member
 from zhisuan.core.clock import ManualClock
 from zhisuan.core.errors import NotFoundError, PermissionDeniedError
-from zhisuan.opendata import services
+from zhisuan.opendata import catalog, distributions, sharing
 
 
 def test_conditional_data_needs_a_grant_in_force(db: TestDatabase, clock: ManualClock, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with db.uow() as uow:
         firm = org_member(uow, clock.now(), "91340100MA8Q0RD01")
         other = org_member(uow, clock.now(), "91340100MA8Q0RD02")
-        d = services.create_dataset(
+        d = catalog.create_dataset(
             uow, HEFEI, clock, fields(openness="conditional", conditions="仅限模型训练"), publish=True
         )
-        dist = services.add_distribution(
+        dist = distributions.add_distribution(
             uow, HEFEI, clock, tmp_path, str(d["identifier"]), {"format": "CSV"}, b"line,stop\n1,A\n"
         )
         uow.commit()
     dist_id = int(str(dist["id"]))
     with db.uow() as uow, pytest.raises(PermissionDeniedError):
-        services.download(uow, firm, clock, tmp_path, dist_id)
+        distributions.download(uow, firm, clock, tmp_path, dist_id)
     with db.uow() as uow:
-        req = services.request_access(uow, firm, clock, str(d["identifier"]), "训练城市交通调度模型")
+        req = sharing.request_access(uow, firm, clock, str(d["identifier"]), "训练城市交通调度模型")
         uow.commit()
     with db.uow() as uow, pytest.raises(PermissionDeniedError):  # pending is not granted
-        services.download(uow, firm, clock, tmp_path, dist_id)
+        distributions.download(uow, firm, clock, tmp_path, dist_id)
     with db.uow() as uow, pytest.raises(NotFoundError):  # another city does not even see it
-        services.answer_request(uow, WUHU, clock, int(str(req["id"])), {"action": "grant"})
+        sharing.answer_request(uow, WUHU, clock, int(str(req["id"])), {"action": "grant"})
     clock.advance(30 * 3600)
     with db.uow() as uow:
-        granted = services.answer_request(
+        granted = sharing.answer_request(
             uow,
             HEFEI,
             clock,
@@ -46,22 +46,22 @@ def test_conditional_data_needs_a_grant_in_force(db: TestDatabase, clock: Manual
         uow.commit()
     assert granted["state"] == "granted" and granted["hours_to_answer"] == 30.0
     with db.uow() as uow:
-        _dist, content = services.download(uow, firm, clock, tmp_path, dist_id)
+        _dist, content = distributions.download(uow, firm, clock, tmp_path, dist_id)
         uow.commit()
     assert content == b"line,stop\n1,A\n"
     with db.uow() as uow, pytest.raises(PermissionDeniedError):  # the grant is the firm's, not other's
-        services.download(uow, other, clock, tmp_path, dist_id)
+        distributions.download(uow, other, clock, tmp_path, dist_id)
     with db.uow() as uow, pytest.raises(NotFoundError):  # nor may other read the firm's request
-        services.get_request(uow, other, clock, int(str(req["id"])))
+        sharing.get_request(uow, other, clock, int(str(req["id"])))
     clock.set(dt.datetime(2025, 6, 30, 15, 59, tzinfo=dt.UTC))  # 23:59 in Shanghai: still the last day
     with db.uow() as uow:
-        services.download(uow, firm, clock, tmp_path, dist_id)
+        distributions.download(uow, firm, clock, tmp_path, dist_id)
         uow.commit()
     clock.set(dt.datetime(2025, 6, 30, 16, 0, tzinfo=dt.UTC))  # 1 July in Shanghai: expired
     with db.uow() as uow, pytest.raises(PermissionDeniedError):
-        services.download(uow, firm, clock, tmp_path, dist_id)
+        distributions.download(uow, firm, clock, tmp_path, dist_id)
     with db.uow() as uow:
-        assert services.get_request(uow, firm, clock, int(str(req["id"])))["state"] == "expired"
+        assert sharing.get_request(uow, firm, clock, int(str(req["id"])))["state"] == "expired"
         from sqlalchemy import select
 
         from zhisuan.store.models.opendata import DownloadRow
@@ -77,13 +77,13 @@ def test_a_refusal_names_its_reason_and_not_open_data_is_never_shared(
 ) -> None:
     with db.uow() as uow:
         firm = org_member(uow, clock.now(), "91340100MA8Q0RD03")
-        d = services.create_dataset(
+        d = catalog.create_dataset(
             uow, WUHU, clock, fields(openness="conditional", conditions="审批"), publish=True
         )
-        closed = services.create_dataset(
+        closed = catalog.create_dataset(
             uow, WUHU, clock, fields(title="不开放", openness="not_open"), publish=True
         )
-        dist = services.add_distribution(
+        dist = distributions.add_distribution(
             uow,
             WUHU,
             clock,
@@ -91,14 +91,14 @@ def test_a_refusal_names_its_reason_and_not_open_data_is_never_shared(
             str(closed["identifier"]),
             {"format": "API", "access_url": "https://x.gov.cn/a"},
         )
-        req = services.request_access(uow, firm, clock, str(d["identifier"]), "研究用途说明")
-        out = services.answer_request(
+        req = sharing.request_access(uow, firm, clock, str(d["identifier"]), "研究用途说明")
+        out = sharing.answer_request(
             uow, BUREAU, clock, int(str(req["id"])), {"action": "refuse", "reason": "涉及个人信息"}
         )
         uow.commit()
     assert out["state"] == "refused" and out["refusal_reason"] == "涉及个人信息"
     with db.uow() as uow, pytest.raises(PermissionDeniedError):
-        services.download(uow, firm, clock, tmp_path, int(str(dist["id"])))
+        distributions.download(uow, firm, clock, tmp_path, int(str(dist["id"])))
 
 
 def test_a_change_of_openness_is_audited_and_takes_effect_at_once(
@@ -112,13 +112,13 @@ def test_a_change_of_openness_is_audited_and_takes_effect_at_once(
 
     with db.uow() as uow:
         firm = org_member(uow, clock.now(), "91340100MA8Q0RD05")
-        d = services.create_dataset(uow, HEFEI, clock, fields(), publish=True)
-        dist = services.add_distribution(
+        d = catalog.create_dataset(uow, HEFEI, clock, fields(), publish=True)
+        dist = distributions.add_distribution(
             uow, HEFEI, clock, tmp_path, str(d["identifier"]), {"format": "CSV"}, b"x\n"
         )
-        services.download(uow, firm, clock, tmp_path, int(str(dist["id"])))  # unconditional: anyone
-        services.update_dataset(uow, HEFEI, clock, str(d["identifier"]), {"openness": "not_open"})
+        distributions.download(uow, firm, clock, tmp_path, int(str(dist["id"])))  # unconditional: anyone
+        catalog.update_dataset(uow, HEFEI, clock, str(d["identifier"]), {"openness": "not_open"})
         actions = list(uow.session.execute(select(AuditEventRow.action, AuditEventRow.subject)).all())
         assert ("dataset.openness", f"dataset:{d['identifier']}") in actions
         with pytest.raises(PermissionDeniedError):
-            services.download(uow, firm, clock, tmp_path, int(str(dist["id"])))
+            distributions.download(uow, firm, clock, tmp_path, int(str(dist["id"])))

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhisuan.opendata import bulletins, dcat, imports, services, suppliers
+from zhisuan.opendata import bulletins, catalog, dcat, distributions, imports, sharing, suppliers
 from zhisuan.opendata.search import Filters
 from zhisuan.web.api._common import committed
 from zhisuan.web.deps import IntRowId, LoginDep, PlatformDep, PrincipalDep, UowDep
@@ -125,7 +125,7 @@ def base_url(request: Request) -> str:
 
 
 def _published(uow: UowDep) -> list[dict[str, object]]:
-    return services.published_catalog(uow)
+    return catalog.published_catalog(uow)
 
 
 # the catalog --------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def find_datasets(
     offset: int = Query(default=0, ge=0, le=100_000),
 ) -> dict[str, object]:
     """Search the published catalog (without ``q``: the list), best first, with facet counts (public)."""
-    return services.find_datasets(
+    return catalog.find_datasets(
         uow, q, Filters(publisher, theme, openness, format), limit=limit, offset=offset
     )
 
@@ -152,25 +152,25 @@ def find_datasets(
 def create_dataset(body: DatasetIn, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """A new entry of the caller's publisher (a city's users, a department's members, the data bureau)."""
     data = body.model_dump(exclude={"publish"})
-    return committed(uow, services.create_dataset(uow, who, platform.clock, data, publish=body.publish))
+    return committed(uow, catalog.create_dataset(uow, who, platform.clock, data, publish=body.publish))
 
 
 @router.get("/opendata/datasets/mine")
 def managed_datasets(who: LoginDep, uow: UowDep, state: str | None = None) -> dict[str, object]:
     """The entries the caller manages, drafts included."""
-    return {"datasets": services.managed_datasets(uow, who, state)}
+    return {"datasets": catalog.managed_datasets(uow, who, state)}
 
 
 @router.get("/opendata/datasets/{identifier}")
 def get_dataset(identifier: str, who: PrincipalDep, uow: UowDep) -> dict[str, object]:
     """One entry with its distributions (public once published)."""
-    return services.get_dataset(uow, who, identifier[:64])
+    return catalog.get_dataset(uow, who, identifier[:64])
 
 
 @router.get("/opendata/datasets/{identifier}/jsonld", response_class=JSONResponse)
 def dataset_jsonld(identifier: str, request: Request, who: PrincipalDep, uow: UowDep) -> JSONResponse:
     """The entry as DCAT-AP JSON-LD (its stable address)."""
-    doc = dcat.dataset_document(services.get_dataset(uow, who, identifier[:64]), base_url(request))
+    doc = dcat.dataset_document(catalog.get_dataset(uow, who, identifier[:64]), base_url(request))
     return JSONResponse(doc, media_type=JSONLD)
 
 
@@ -181,7 +181,7 @@ def update_dataset(
     """Change an entry (its publisher or the data bureau); the previous version is kept."""
     return committed(
         uow,
-        services.update_dataset(
+        catalog.update_dataset(
             uow, who, platform.clock, identifier[:64], body.model_dump(exclude_unset=True)
         ),
     )
@@ -192,13 +192,13 @@ def set_state(
     identifier: str, body: StateIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Publish or withdraw an entry."""
-    return committed(uow, services.set_state(uow, who, platform.clock, identifier[:64], body.state))
+    return committed(uow, catalog.set_state(uow, who, platform.clock, identifier[:64], body.state))
 
 
 @router.get("/opendata/datasets/{identifier}/history")
 def dataset_history(identifier: str, who: LoginDep, uow: UowDep) -> dict[str, object]:
     """Every saved version of an entry (its publisher and the data bureau)."""
-    return {"versions": services.dataset_history(uow, who, identifier[:64])}
+    return {"versions": catalog.dataset_history(uow, who, identifier[:64])}
 
 
 @router.post("/opendata/datasets/{identifier}/distributions", status_code=201)
@@ -208,7 +208,7 @@ def add_link(
     """A link by which the dataset is had."""
     return committed(
         uow,
-        services.add_distribution(
+        distributions.add_distribution(
             uow, who, platform.clock, platform.settings.data_dir, identifier[:64], body.model_dump()
         ),
     )
@@ -227,7 +227,7 @@ async def add_file(
     content = await file.read(MAX_UPLOAD + 1)
     return committed(
         uow,
-        services.add_distribution(
+        distributions.add_distribution(
             uow,
             who,
             platform.clock,
@@ -243,7 +243,7 @@ async def add_file(
 def download(distribution_id: IntRowId, who: PrincipalDep, uow: UowDep, platform: PlatformDep) -> Response:
     """Download (recorded): conditional data needs a grant of the caller's organization in force."""
     with platform.uow() as writer:  # a GET that records: its own writing unit of work
-        dist, content = services.download(
+        dist, content = distributions.download(
             writer, who, platform.clock, platform.settings.data_dir, distribution_id
         )
         writer.commit()
@@ -291,7 +291,7 @@ def request_access(
     identifier: str, body: RequestIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """An in-province organization asks for a conditional dataset, stating its purpose."""
-    return committed(uow, services.request_access(uow, who, platform.clock, identifier[:64], body.purpose))
+    return committed(uow, sharing.request_access(uow, who, platform.clock, identifier[:64], body.purpose))
 
 
 @router.get("/opendata/requests")
@@ -299,13 +299,13 @@ def list_requests(
     who: LoginDep, uow: UowDep, platform: PlatformDep, state: str | None = None
 ) -> dict[str, object]:
     """The requests the caller sees (its organization's, its publisher's, or all for the data bureau)."""
-    return {"requests": services.list_requests(uow, who, platform.clock, state)}
+    return {"requests": sharing.list_requests(uow, who, platform.clock, state)}
 
 
 @router.get("/opendata/requests/{request_id}")
 def get_request(request_id: IntRowId, who: LoginDep, uow: UowDep, platform: PlatformDep) -> dict[str, object]:
     """One request and its state (the requester sees it answered, refused or expired)."""
-    return services.get_request(uow, who, platform.clock, request_id)
+    return sharing.get_request(uow, who, platform.clock, request_id)
 
 
 @router.post("/opendata/requests/{request_id}/answer")
@@ -313,7 +313,7 @@ def answer_request(
     request_id: IntRowId, body: AnswerIn, who: LoginDep, uow: UowDep, platform: PlatformDep
 ) -> dict[str, object]:
     """Grant (conditions and a last day) or refuse (a reason): the publisher or the data bureau."""
-    return committed(uow, services.answer_request(uow, who, platform.clock, request_id, body.model_dump()))
+    return committed(uow, sharing.answer_request(uow, who, platform.clock, request_id, body.model_dump()))
 
 
 # bulletins ----------------------------------------------------------------------------------------

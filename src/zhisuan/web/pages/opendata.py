@@ -18,7 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from zhisuan.core.access import Principal, Role
 from zhisuan.core.errors import AuthenticationError, ValidationError, ZhisuanError
-from zhisuan.opendata import bulletins, dcat, imports, model, services, suppliers
+from zhisuan.opendata import bulletins, catalog, dcat, imports, model, publishers, sharing, suppliers
 from zhisuan.opendata.search import Filters
 from zhisuan.web import display, listing
 from zhisuan.web.deps import PlatformDep, PrincipalDep, UowDep, checked_form, form_text
@@ -102,7 +102,7 @@ def catalog_page(
     page = max(1, min(page, 5000))
     filters = {"q": q, "publisher": publisher, "theme": theme, "openness": openness, "format": format}
     if export == "xlsx":  # a search the catalog refuses answers its 4xx, not an empty file
-        every = services.find_datasets(
+        every = catalog.find_datasets(
             uow,
             q or None,
             Filters(publisher or None, theme or None, openness or None, format or None),
@@ -111,7 +111,7 @@ def catalog_page(
         return attachment(dcat.catalog_xlsx(_dicts(every["datasets"])), "opendata-search.xlsx", XLSX)
     error = None
     try:
-        found = services.find_datasets(
+        found = catalog.find_datasets(
             uow,
             q or None,
             Filters(publisher or None, theme or None, openness or None, format or None),
@@ -147,12 +147,12 @@ def dataset_page(
     request: Request, identifier: str, who: PrincipalDep, uow: UowDep, platform: PlatformDep
 ) -> Response:
     """A dataset; its DCAT-AP JSON-LD at the same address for ``Accept: application/ld+json``."""
-    d = services.get_dataset(uow, who, identifier[:64])
+    d = catalog.get_dataset(uow, who, identifier[:64])
     if "application/ld+json" in request.headers.get("accept", ""):
         base = str(request.base_url).rstrip("/")
         return JSONResponse(dcat.dataset_document(d, base), media_type="application/ld+json")
     mine = (
-        [r for r in services.list_requests(uow, who, platform.clock) if r["dataset"] == d["identifier"]]
+        [r for r in sharing.list_requests(uow, who, platform.clock) if r["dataset"] == d["identifier"]]
         if who.authenticated
         else []
     )
@@ -169,7 +169,7 @@ def _dataset(
     extra: Mapping[str, object] | None = None,
     status_code: int = 200,
 ) -> Response:
-    history = services.dataset_history(uow, who, str(d["identifier"])) if d["manageable"] else []
+    history = catalog.dataset_history(uow, who, str(d["identifier"])) if d["manageable"] else []
     edit = {k: d.get(k) for k in EDITABLE} | {"keywords": "、".join(_strs(d.get("keywords")))}
     labels = _labels(getattr(request.state, "lang", "zh"))
     rows = [
@@ -239,7 +239,7 @@ async def edit_form(
     values["records"] = values["records"] or None
 
     def show(exc: ZhisuanError) -> Response:
-        d = services.get_dataset(uow, who, ident)
+        d = catalog.get_dataset(uow, who, ident)
         if not d["manageable"]:
             raise exc
         ctx = {"edit": values, **form_error(exc), "editing": True}
@@ -247,7 +247,7 @@ async def edit_form(
 
     return commit_or_show(
         uow,
-        lambda: services.update_dataset(uow, who, platform.clock, ident, values),
+        lambda: catalog.update_dataset(uow, who, platform.clock, ident, values),
         f"/opendata/datasets/{ident}?saved=1",
         show,
     )
@@ -263,7 +263,7 @@ async def request_form(
 
     def show(exc: ZhisuanError) -> Response:
         ctx = {
-            "d": services.get_dataset(uow, who, identifier[:64]),
+            "d": catalog.get_dataset(uow, who, identifier[:64]),
             "requests": [],
             "history": [],
             "may_request": True,
@@ -274,9 +274,7 @@ async def request_form(
 
     return commit_or_show(
         uow,
-        lambda: services.request_access(
-            uow, who, platform.clock, identifier[:64], form_text(form, "purpose")
-        ),
+        lambda: sharing.request_access(uow, who, platform.clock, identifier[:64], form_text(form, "purpose")),
         f"/opendata/datasets/{identifier[:64]}",
         show,
     )
@@ -390,7 +388,7 @@ def _manage(
     labels = _labels(getattr(request.state, "lang", "zh"))
     datasets = [
         d | {"openness": labels["openness"](d["openness"]), "dataset_state": d["state"]}
-        for d in services.managed_datasets(uow, who)
+        for d in catalog.managed_datasets(uow, who)
     ]
     asked = [
         r
@@ -398,7 +396,7 @@ def _manage(
             "request_state": labels["request_state"](r["state"]),
             "answer": r.get("conditions") or r.get("refusal_reason") or "",
         }
-        for r in services.list_requests(uow, who, platform.clock)
+        for r in sharing.list_requests(uow, who, platform.clock)
     ]
     managed, requests = listing.view(request, MANAGED, datasets), listing.view(request, REQUESTS, asked)
     if isinstance(managed, Response):
@@ -411,7 +409,7 @@ def _manage(
         "bulletins": bulletins.list_bulletins(uow, who) if model.is_steward(who) else [],
         "steward": model.is_steward(who),
         "publisher": model.own_publisher_key(who),
-        "may_publish": services.may_publish(uow.session, who),
+        "may_publish": publishers.may_publish(uow.session, who),
         "values": {},
     }
     return _page(request, "opendata/manage.html", ctx | dict(extra or {}), status)
@@ -434,7 +432,7 @@ async def new_dataset_form(
     publish = form_text(form, "publish") == "1"
     return commit_or_show(
         uow,
-        lambda: services.create_dataset(uow, who, platform.clock, values, publish=publish),
+        lambda: catalog.create_dataset(uow, who, platform.clock, values, publish=publish),
         lambda out: f"/opendata/datasets/{out['identifier']}",
         lambda exc: _manage(
             request, who, uow, platform, {"values": values, **form_error(exc)}, exc.http_status
@@ -449,7 +447,7 @@ async def state_form(
     """Publish or withdraw an entry."""
     form = await checked_form(request)
     _login(who)
-    services.set_state(uow, who, platform.clock, identifier[:64], form_text(form, "state"))
+    catalog.set_state(uow, who, platform.clock, identifier[:64], form_text(form, "state"))
     uow.commit()
     return RedirectResponse(f"/opendata/datasets/{identifier[:64]}", status_code=303)
 
@@ -464,7 +462,7 @@ async def answer_form(
     body = {k: form_text(form, k) or None for k in ("action", "conditions", "expires_on", "reason")}
     return commit_or_show(
         uow,
-        lambda: services.answer_request(uow, who, platform.clock, min(request_id, 2**31 - 1), body),
+        lambda: sharing.answer_request(uow, who, platform.clock, min(request_id, 2**31 - 1), body),
         "/opendata/manage#requests",
         lambda exc: _manage(
             request, who, uow, platform, {"error": f"#{request_id}: {exc.message}"}, exc.http_status
