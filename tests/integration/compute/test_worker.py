@@ -426,10 +426,12 @@ def test_jobs_queued_in_slurm_survive_a_controller_restart_and_run_once(
     assert (province.pool("slurm-a100").unavailable_reason or "").startswith(ENGINE_DOWN)
 
     start_slurmctld(province.slurm_env)
+    # A job that ended while the controller was down is known to it only at its next ping of the node
+    # (every SlurmdTimeout / 3 = 100 s by default): seen once under load, so wait past two pings.
     run_until(
         worker,
         lambda: all(province.job(j).state == "completed" for j in (first, second)),
-        timeout=90,
+        timeout=240,
         slurm_env=province.slurm_env,
     )
     assert province.pool("slurm-a100").available is True
