@@ -81,6 +81,8 @@ class OwnershipGraph:
         for link in self.links:
             self._owners[link.owned].append(link)
             self._holdings[link.owner].append(link)
+        #: organizations in any link: one in none controls itself alone and holds nothing
+        self._linked = frozenset(self._owners) | frozenset(self._holdings)
 
     @classmethod
     def of(cls, links: Iterable[Ownership]) -> OwnershipGraph:
@@ -125,6 +127,8 @@ class OwnershipGraph:
         """Whether two organizations are related parties (or the same one)."""
         if a == b:
             return True
+        if a not in self._linked or b not in self._linked:
+            return False  # a relation needs a chain of links touching both
         if self.ultimate_controller(a) == self.ultimate_controller(b):
             return True
         return (

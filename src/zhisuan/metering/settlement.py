@@ -208,14 +208,21 @@ _BY_ID = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def _paid_line(r: Sequence[Any]) -> PaidLine:
-    return PaidLine(r[0], r[1], r[2], r[3], Month.parse(r[4]), _date(r[5]), r[6], _date(r[7]))
+def _paid_line(r: Sequence[Any], months: dict[str, Month] | None = None) -> PaidLine:
+    """A row of ``_UNSETTLED`` or ``_BY_ID``; ``months`` keeps each month parsed once (a month's lines
+    share a handful of months and days)."""
+    months = {} if months is None else months
+    month = months.get(r[4])
+    if month is None:
+        month = months[r[4]] = Month.parse(r[4])
+    return PaidLine(r[0], r[1], r[2], r[3], month, _date(r[5]), r[6], _date(r[7]))
 
 
 def _paid_lines(s: Session, month: Month) -> list[PaidLine]:
     """Non-zero lines of paid bills, usage up to ``month``, that no voucher line settled yet."""
     rows = s.execute(_UNSETTLED, {"m": str(month)}).all()
-    return [_paid_line(r) for r in rows]
+    months: dict[str, Month] = {}
+    return [_paid_line(r, months) for r in rows]
 
 
 def _provisional(s: Session, month: Month) -> tuple[list[VoucherLineRow], list[PaidLine]]:

@@ -1,10 +1,12 @@
 from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zhisuan.core.errors import ValidationError
 from zhisuan.core.ids import OrgId
-from zhisuan.core.orgs import Ownership, OwnershipGraph, share_from_percent
+from zhisuan.core.orgs import RELATED_PARTY_SHARE, Ownership, OwnershipGraph, share_from_percent
 
 A, B, C, D, E = (OrgId(i) for i in range(1, 6))
 
@@ -57,3 +59,25 @@ def test_bad_percentages() -> None:
         share_from_percent("100.5")
     with pytest.raises(ValidationError):
         share_from_percent(20.0)  # type: ignore[arg-type]
+
+
+_ORGS = st.integers(1, 6).map(OrgId)
+_LINKS = st.lists(
+    st.tuples(_ORGS, _ORGS, st.integers(1, 100), st.booleans()).filter(lambda t: t[0] != t[1]), max_size=8
+)
+
+
+@given(_LINKS, st.integers(1, 8).map(OrgId), st.integers(1, 8).map(OrgId))
+def test_related_is_its_definition_for_linked_and_unlinked_organizations(
+    links: list[tuple[OrgId, OrgId, int, bool]], a: OrgId, b: OrgId
+) -> None:
+    """Same organization, same ultimate controller, or a look-through holding of 20% either way; the
+    shortcut for organizations in no link (7 and 8 here, and any 1–6 no link names) changes nothing."""
+    graph = OwnershipGraph.of([Ownership(o, d, Fraction(p, 100), c) for o, d, p, c in links])
+    expected = (
+        a == b
+        or graph.ultimate_controller(a) == graph.ultimate_controller(b)
+        or graph.effective_share(a, b) >= RELATED_PARTY_SHARE
+        or graph.effective_share(b, a) >= RELATED_PARTY_SHARE
+    )
+    assert graph.related(a, b) is expected
