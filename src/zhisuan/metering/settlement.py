@@ -333,13 +333,14 @@ class _ListEncoder:
 
     def __init__(self) -> None:
         self._done: dict[int, tuple[object, str]] = {}
+        self._json = json.JSONEncoder(ensure_ascii=False)  # what json.dumps builds anew on every call
 
     def __call__(self, items: Sequence[object]) -> str:
         parts = []
         for item in items:
             got = self._done.get(id(item))
             if got is None or got[0] is not item:  # the object is kept, so its id is not reused
-                got = self._done[id(item)] = (item, json.dumps(item, ensure_ascii=False))
+                got = self._done[id(item)] = (item, self._json.encode(item))
             parts.append(got[1])
         return f"[{', '.join(parts)}]"
 

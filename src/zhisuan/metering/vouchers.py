@@ -447,6 +447,8 @@ def settle(
         )
         claims[(w.year, w.program)].append(vl)
     related: dict[tuple[int, int], bool] = {}
+    # the self-use step of each (user, operator), one object shared by its lines (read-only)
+    heads: dict[tuple[int, int], list[Mapping[str, str]]] = {}
     programs = {p for (_, _, p) in awarded}
     # claw-backs first, so the budget they return is there for this month's grants
     ordered = sorted(lines, key=lambda x: (x.gross_fen >= 0, x.usage_month, x.paid_on, x.bill_line_id))
@@ -472,15 +474,17 @@ def settle(
             on=line.policy_on,
             stacked_this_year_fen=tuple(sorted((p, v) for p, v in mine.items() if p != BUDGET_PROGRAM)),
         )
-        head: list[Mapping[str, str]] = [
-            _step(
-                "self_use",
-                "operator related to user (art. 2: self-use includes related parties)",
-                f"user {line.org_id}, operator {line.operator_org_id}",
-                self_use,
-                zh="是" if self_use else "否",
-            )
-        ]
+        head = heads.get(pair)
+        if head is None:
+            head = heads[pair] = [
+                _step(
+                    "self_use",
+                    "operator related to user (art. 2: self-use includes related parties)",
+                    f"user {line.org_id}, operator {line.operator_org_id}",
+                    self_use,
+                    zh="是" if self_use else "否",
+                )
+            ]
         room = abs(line.gross_fen)
         earlier: list[Art2Answer] = []
         for answer in _answers(evaluate(case)):
