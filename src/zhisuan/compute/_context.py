@@ -70,6 +70,22 @@ class _Context:
         }
         return cls(_center_views(uow), orgs)
 
+    @classmethod
+    def of_jobs(cls, uow: UnitOfWork, rows: Sequence[JobRow]) -> _Context:
+        """Enough to show these jobs: the centers and pools of the cached province model (one small
+        query tells it is current) and the organizations of these jobs alone."""
+        ids = sorted({r.org_id for r in rows})
+        names = select(OrganizationRow.id, OrganizationRow.name, OrganizationRow.city_code)
+        orgs = (
+            {
+                oid: (name, city)
+                for oid, name, city in uow.session.execute(names.where(OrganizationRow.id.in_(ids)))
+            }
+            if ids
+            else {}
+        )
+        return province(uow).context(orgs)
+
     def directory(self, uow: UnitOfWork) -> OrgDirectory:
         """The organizations as art. 2 sees them (province, city, related parties), for vouchers."""
         provincial = uow.session.execute(

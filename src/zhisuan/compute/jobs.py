@@ -208,8 +208,9 @@ def list_jobs(
         .limit(max(1, min(limit, 5000)))
         .offset(offset)
     )
-    ctx = _Context.load(uow)
-    return [ctx.view(r) for r in uow.session.execute(q).scalars()]
+    rows = list(uow.session.execute(q).scalars())
+    ctx = _Context.of_jobs(uow, rows)
+    return [ctx.view(r) for r in rows]
 
 
 def count_jobs(uow: UnitOfWork, who: Principal) -> dict[str, int]:
@@ -224,7 +225,7 @@ def count_jobs(uow: UnitOfWork, who: Principal) -> dict[str, int]:
 def get_job(uow: UnitOfWork, who: Principal, job_id: int | str) -> JobView:
     """One job with its events; another organization's job is not found (404)."""
     row = _job_row(uow, job_id)
-    ctx = _Context.load(uow)
+    ctx = _Context.of_jobs(uow, [row])
     authorize(who, Action.READ, ctx.view(row).resource())
     events = uow.session.execute(
         select(JobEventRow).where(JobEventRow.job_id == row.id).order_by(JobEventRow.id)
@@ -235,7 +236,7 @@ def get_job(uow: UnitOfWork, who: Principal, job_id: int | str) -> JobView:
 def cancel_job(uow: UnitOfWork, who: Principal, job_id: int | str, now: dt.datetime) -> JobView:
     """Cancel a queued, placed or running job; an engine job is stopped by the dispatcher afterwards."""
     row = _job_row(uow, job_id)
-    ctx = _Context.load(uow)
+    ctx = _Context.of_jobs(uow, [row])
     authorize(who, Action.WRITE, ctx.view(row).resource())
     old = JobState(row.state)
     _transition(uow, row, JobState.CANCELLED, now, who.username, "cancelled by the user")
