@@ -470,13 +470,18 @@ class TokenAccounts:
         changes = uow.session.connection().exec_driver_sql(_ACCOUNT_CHANGES).scalar()
         seen = self._seen.get(key)
         if seen is None or changes is None or seen.changes != changes:
-            user, token_id, last_used = _token_account(uow, key)
-            if changes is None:  # no count to check against (a database not migrated): keep nothing
+            try:
+                user, token_id, last_used = _token_account(uow, key)
+            except AuthenticationError:
+                with self._lock:  # revoked or disabled: forget what it was
+                    self._seen.pop(key, None)
+                raise
+            if changes is None:  # no count to check against (its row is gone): keep nothing
                 return user, token_id if _stale(last_used, now) else None
             seen = _Seen(int(changes), user, token_id, last_used)
             with self._lock:
                 if key not in self._seen and len(self._seen) >= self._limit:
-                    del self._seen[next(iter(self._seen))]  # the oldest
+                    self._seen.pop(next(iter(self._seen)))  # the oldest (changes only under the lock)
                 self._seen[key] = seen
         return seen.user, seen.token_id if _stale(seen.last_used, now) else None
 

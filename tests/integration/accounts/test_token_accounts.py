@@ -150,3 +150,13 @@ def test_a_token_is_due_for_recording_once_a_minute(db: TestDatabase, clock: Man
     clock.advance(1)
     with db.uow() as uow:
         assert cache.authenticate(uow, tokens["eve"], clock.now())[1] == touch
+
+
+def test_a_full_memory_forgets_its_oldest_token_and_still_answers_each_as_its_own(
+    db: TestDatabase, clock: ManualClock
+) -> None:
+    tokens = _people(db, clock)
+    cache = accounts.TokenAccounts(limit=1)
+    for _ in range(3):
+        assert _who(cache, db, tokens["eve"], clock).username == "eve"
+        assert _who(cache, db, tokens["dan"], clock).username == "dan"
