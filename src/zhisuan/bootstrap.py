@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from zhisuan.accounts import TokenAccounts
 from zhisuan.audit import Seal
 from zhisuan.compute.engines import EngineSet
 from zhisuan.compute.placement import VoucherRule
@@ -49,9 +50,12 @@ class Platform:
     engines: EngineSet = field(init=False)
     #: the audit log's key (outside the database) and where the signed head's copy goes
     seal: Seal = field(init=False)
+    #: the accounts of the API tokens this process has seen, reused until an account or token changes
+    tokens: TokenAccounts = field(init=False)
 
     def __post_init__(self) -> None:
         self.seal = Seal.for_data_dir(self.settings.data_dir, self.settings.audit_key)
+        self.tokens = TokenAccounts()
         if self.session_factory is None:
             self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         # read-only: the packs are read from inside writers' transactions (a SQLite writer holds the lock)

@@ -307,3 +307,43 @@ def test_serve_spreads_connections_over_its_web_processes_and_refuses_a_taken_po
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_every_web_process_sees_a_new_role_and_a_revoked_token_on_its_next_request(
+    database: tuple[str, Engine], tmp_path: Path
+) -> None:
+    """`serve --workers 2`: each web process remembers the token's account; a change made elsewhere (here:
+    by the command line's services, in a transaction of their own) applies to the very next request
+    of both processes, on connections that each process has already answered with the old account."""
+    url, engine = database
+    token = _seed(engine, tmp_path)
+    proc, base = _serve(url, tmp_path, workers=2)
+    port = int(base.rsplit(":", 1)[1])
+    clients: list[httpx.Client] = []
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        _wait(lambda: _health(base).get("status") == "ok")
+        deadline = time.monotonic() + 60
+        while len(_connections_per_process(port)) < 2:  # keep-alive connections on both processes
+            assert time.monotonic() < deadline, _connections_per_process(port)
+            clients.append(httpx.Client(base_url=base, headers=auth, timeout=30))
+            for _ in range(2):  # the second request is answered from the process's memory
+                got = clients[-1].get("/api/v1/me")
+                assert got.status_code == 200 and got.json()["role"] == "user"
+        now = dt.datetime.now(dt.UTC)
+        with UnitOfWork.for_engine(engine, seal=Seal.for_data_dir(tmp_path)) as uow:
+            accounts.change_role(uow, ROOT, "alice", Role.ORG_ADMIN, now)
+            uow.commit()
+        assert {c.get("/api/v1/me").json()["role"] for c in clients} == {"org_admin"}
+        with UnitOfWork.for_engine(engine, seal=Seal.for_data_dir(tmp_path)) as uow:
+            alice = user_principal(uow, "alice")
+            for mine in accounts.list_tokens(uow, alice):
+                accounts.revoke_token(uow, alice, mine.id, now)
+            uow.commit()
+        assert {c.get("/api/v1/me").status_code for c in clients} == {401}
+        assert len(_connections_per_process(port)) >= 2  # the same connections, still on both
+    finally:
+        for client in clients:
+            client.close()
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -3,6 +3,7 @@
 from zhisuan.accounts.services import (
     OrgInput,
     OrgView,
+    TokenAccounts,
     UserView,
     add_ownership,
     add_user,
@@ -25,6 +26,7 @@ from zhisuan.accounts.services import (
 __all__ = [
     "OrgInput",
     "OrgView",
+    "TokenAccounts",
     "UserView",
     "add_ownership",
     "add_user",

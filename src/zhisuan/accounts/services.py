@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -390,7 +391,17 @@ TOKEN_TOUCH = dt.timedelta(minutes=1)
 def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> tuple[UserView, int | None]:
     """The token's account, and the token's id when its last use should be recorded (at most once a
     minute, by :func:`touch_token` in a transaction of its own: reading never writes)."""
-    found = uow.session.connection().execute(_TOKEN_ACCOUNT, {"hash": token_hash(token.strip())}).first()
+    user, token_id, last_used = _token_account(uow, token_hash(token.strip()))
+    return user, token_id if _stale(last_used, now) else None
+
+
+def _stale(last_used: dt.datetime | None, now: dt.datetime) -> bool:
+    return last_used is None or now - last_used >= TOKEN_TOUCH
+
+
+def _token_account(uow: UnitOfWork, key: str) -> tuple[UserView, int, dt.datetime | None]:
+    """The account of the live token whose hash is ``key``, the token's id and its last recorded use."""
+    found = uow.session.connection().execute(_TOKEN_ACCOUNT, {"hash": key}).first()
     if found is None:
         raise AuthenticationError("unknown or revoked token")
     token_id, last_used, user_id, username, display_name, role, org_id, city_code, active = found
@@ -405,8 +416,7 @@ def authenticate_token(uow: UnitOfWork, token: str, now: dt.datetime) -> tuple[U
         city_code=city_code,
         active=active,
     )
-    stale = last_used is None or now - last_used >= TOKEN_TOUCH
-    return user, token_id if stale else None
+    return user, token_id, last_used
 
 
 #: a token's account by the token's hash (columns, not ORM rows: every API request runs it)
@@ -425,6 +435,61 @@ _TOKEN_ACCOUNT = (
     .join(UserRow, UserRow.id == ApiTokenRow.user_id)
     .where(ApiTokenRow.token_hash == bindparam("hash"), ApiTokenRow.revoked.is_(False))
 )
+#: the count of changes to accounts and tokens (migration core_0004: the database's triggers keep it)
+_ACCOUNT_CHANGES = "SELECT count FROM account_changes WHERE id = 1"
+
+
+@dataclass(slots=True)
+class _Seen:
+    """A token's account as read when the accounts had seen ``changes`` changes."""
+
+    changes: int
+    user: UserView
+    token_id: int
+    last_used: dt.datetime | None
+
+
+class TokenAccounts:
+    """The accounts of the API tokens one process has seen, keyed by the token's SHA-256.
+
+    Each request reads the count of changes to accounts and tokens (one small query); a token seen
+    when the count was the same is answered from memory. Any change that could change what a token
+    stands for (revoked, its account disabled, given another role, organization or city, deleted)
+    raises the count in its own transaction, so the very next request of any process reads the
+    token again. Only live tokens are kept: an unknown or revoked one is looked up every time.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._seen: dict[str, _Seen] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def authenticate(self, uow: UnitOfWork, token: str, now: dt.datetime) -> tuple[UserView, int | None]:
+        """As :func:`authenticate_token`; call :meth:`touched` once the token's use is recorded."""
+        key = token_hash(token.strip())
+        changes = uow.session.connection().exec_driver_sql(_ACCOUNT_CHANGES).scalar()
+        seen = self._seen.get(key)
+        if seen is None or changes is None or seen.changes != changes:
+            try:
+                user, token_id, last_used = _token_account(uow, key)
+            except AuthenticationError:
+                with self._lock:  # revoked or disabled: forget what it was
+                    self._seen.pop(key, None)
+                raise
+            if changes is None:  # no count to check against (its row is gone): keep nothing
+                return user, token_id if _stale(last_used, now) else None
+            seen = _Seen(int(changes), user, token_id, last_used)
+            with self._lock:
+                if key not in self._seen and len(self._seen) >= self._limit:
+                    self._seen.pop(next(iter(self._seen)))  # the oldest (changes only under the lock)
+                self._seen[key] = seen
+        return seen.user, seen.token_id if _stale(seen.last_used, now) else None
+
+    def touched(self, token: str, now: dt.datetime) -> None:
+        """The token's use at ``now`` is recorded: the next minute's requests need not record it."""
+        seen = self._seen.get(token_hash(token.strip()))
+        if seen is not None and (seen.last_used is None or seen.last_used < now):
+            seen.last_used = now
 
 
 def touch_token(uow: UnitOfWork, token_id: int, now: dt.datetime) -> None:
@@ -436,7 +501,7 @@ def touch_token(uow: UnitOfWork, token_id: int, now: dt.datetime) -> None:
     stale = (
         select(ApiTokenRow.id)
         .where(ApiTokenRow.id == token_id)
-        .where(or_(ApiTokenRow.last_used_at.is_(None), ApiTokenRow.last_used_at < now - TOKEN_TOUCH))
+        .where(or_(ApiTokenRow.last_used_at.is_(None), ApiTokenRow.last_used_at <= now - TOKEN_TOUCH))
         .with_for_update(skip_locked=True)
     )
     uow.session.execute(update(ApiTokenRow).where(ApiTokenRow.id.in_(stale)).values(last_used_at=now))

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, literal_column, select, text
 
 from zhisuan.accounts.services import ownership_graph
 from zhisuan.compute.model import AcceleratorConstraint, JobSpec, JobState, Pool
@@ -69,6 +69,19 @@ class _Context:
             ).all()
         }
         return cls(_center_views(uow), orgs)
+
+    @classmethod
+    def of_jobs(cls, uow: UnitOfWork, rows: Sequence[JobRow]) -> _Context:
+        """Enough to show these jobs: the organizations of these jobs alone, and the centers and pools of
+        the cached province model (PostgreSQL: the digest read with the organizations tells it is
+        current; otherwise one small query)."""
+        ids = sorted({r.org_id for r in rows})
+        if not ids:
+            return province(uow).context({})
+        pg = uow.session.get_bind().dialect.name == "postgresql"
+        found = uow.session.connection().execute(_JOB_ORGS_PG if pg else _JOB_ORGS, {"ids": ids}).all()
+        digest: str | None = found[0][3] if pg and found else None
+        return province(uow, digest).context({r[0]: (r[1], r[2]) for r in found})
 
     def directory(self, uow: UnitOfWork) -> OrgDirectory:
         """The organizations as art. 2 sees them (province, city, related parties), for vouchers."""
@@ -199,6 +212,11 @@ PROVINCE_DIGEST_PG = (
     f"(SELECT md5(string_agg(ROW({_PROVINCE_COLUMNS})::text, ';' ORDER BY c.id, p.id)) {_PROVINCE_FROM})"
 )
 _PROVINCE_ROWS = text(f"SELECT {_PROVINCE_COLUMNS} {_PROVINCE_FROM} ORDER BY c.id, p.id")
+#: organizations by id, with their names and cities (PostgreSQL: and the province's digest)
+_JOB_ORGS = select(OrganizationRow.id, OrganizationRow.name, OrganizationRow.city_code).where(
+    OrganizationRow.id.in_(bindparam("ids", expanding=True))
+)
+_JOB_ORGS_PG = _JOB_ORGS.add_columns(literal_column(PROVINCE_DIGEST_PG))
 _PROVINCE_ROWS_PG = text(
     f"SELECT {_PROVINCE_COLUMNS}, {PROVINCE_DIGEST_PG} {_PROVINCE_FROM} ORDER BY c.id, p.id"
 )

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from functools import cache
 
-from sqlalchemy import ColumnElement, Insert, bindparam, func, insert, literal_column, or_, select
+from sqlalchemy import ColumnElement, Insert, Select, bindparam, func, insert, literal_column, or_, select
 
 from zhisuan import audit
 from zhisuan.accounts.services import find_org
@@ -43,20 +43,15 @@ def submit_job(
         org_id = who.org_id
     else:
         raise ValidationError("say which organization submits the job", field="org")
-    # the organization with its quota, in one query (PostgreSQL: and whether the province changed)
-    # and the new job's id, so that the job, its event and its audit event are one INSERT below)
+    # the organization and whether it has a quota, in one query (PostgreSQL: and whether the province
+    # changed and the new job's id, so that the job, its event and its audit event are one INSERT below)
     pg = s.get_bind().dialect.name == "postgresql"
-    digest: ColumnElement[str | None] = literal_column(PROVINCE_DIGEST_PG if pg else "NULL")
-    next_id: ColumnElement[int | None] = literal_column(_NEXT_JOB_ID_PG if pg else "NULL")
-    found = s.execute(
-        select(OrganizationRow, QuotaRow, digest, next_id)
-        .outerjoin(QuotaRow, QuotaRow.org_id == OrganizationRow.id)
-        .where(OrganizationRow.id == org_id)
-    ).first()
+    s.flush()  # as an ORM query would (nothing to do unless the caller left changes pending)
+    found = s.connection().execute(_submitter(pg), {"org_id": org_id}).first()
     if found is None:
         raise NotFoundError(f"no organization {org_id}", field="org")
-    org, quota_row, province_digest, job_id = found
-    authorize(who, Action.WRITE, Resource(Kind.JOB, org_id=OrgId(org.id), city_code=org.city_code))
+    org_id, org_name, org_city, quota_of, province_digest, job_id = found
+    authorize(who, Action.WRITE, Resource(Kind.JOB, org_id=OrgId(org_id), city_code=org_city))
     for key in data.accelerators:
         accelerator(key, field="accelerators")
     accelerator(data.reference, field="reference")
@@ -72,7 +67,7 @@ def submit_job(
     if not data.command.strip():
         raise ValidationError("the command is empty", field="command")
     row = JobRow(
-        org_id=org.id,
+        org_id=org_id,
         user_id=who.user_id,
         name=data.name.strip(),
         command=data.command,
@@ -94,13 +89,16 @@ def submit_job(
         engine_cancel_pending=False,
     )
     model = province(uow, province_digest)
-    ctx = model.context({org.id: (org.name, org.city_code)})
+    ctx = model.context({org_id: (org_name, org_city)})
     try:
         spec = ctx.spec(row)
     except ZhisuanError as exc:
         raise ValidationError(exc.message, field=exc.field) from None
     # the compute core decides feasibility: every pool (an unavailable one comes back), and the quota
-    quotas = {org.name: _quota_row_view(quota_row, org).quota()} if quota_row is not None else {}
+    quotas = {}
+    if quota_of is not None:  # the quota's rows, only for an organization that has one
+        org, quota_row = s.get_one(OrganizationRow, org_id), s.get_one(QuotaRow, org_id)
+        quotas[org_name] = _quota_row_view(quota_row, org).quota()
     refusal = model.refusal(spec, quotas)
     if refusal is not None:
         raise ValidationError(f"no pool can ever run this job: {refusal.text()}", field=refusal.field)
@@ -123,6 +121,26 @@ def submit_job(
 
 #: PostgreSQL: the next job id, read beside the submitting organization
 _NEXT_JOB_ID_PG = "nextval(pg_get_serial_sequence('compute_jobs', 'id'))"
+
+
+@cache
+def _submitter(pg: bool) -> Select[int, str, str | None, int, str | None, int | None]:
+    """The submitting organization's id, name and city and whether it has a quota (PostgreSQL: with the
+    province's digest and the new job's id), as columns of one statement built once."""
+    digest: ColumnElement[str | None] = literal_column(PROVINCE_DIGEST_PG if pg else "NULL")
+    next_id: ColumnElement[int | None] = literal_column(_NEXT_JOB_ID_PG if pg else "NULL")
+    return (
+        select(
+            OrganizationRow.id,
+            OrganizationRow.name,
+            OrganizationRow.city_code,
+            QuotaRow.org_id,
+            digest,
+            next_id,
+        )
+        .outerjoin(QuotaRow, QuotaRow.org_id == OrganizationRow.id)
+        .where(OrganizationRow.id == bindparam("org_id"))
+    )
 
 
 def _submit_detail(row: JobRow) -> dict[str, object]:
@@ -208,8 +226,9 @@ def list_jobs(
         .limit(max(1, min(limit, 5000)))
         .offset(offset)
     )
-    ctx = _Context.load(uow)
-    return [ctx.view(r) for r in uow.session.execute(q).scalars()]
+    rows = list(uow.session.execute(q).scalars())
+    ctx = _Context.of_jobs(uow, rows)
+    return [ctx.view(r) for r in rows]
 
 
 def count_jobs(uow: UnitOfWork, who: Principal) -> dict[str, int]:
@@ -224,7 +243,7 @@ def count_jobs(uow: UnitOfWork, who: Principal) -> dict[str, int]:
 def get_job(uow: UnitOfWork, who: Principal, job_id: int | str) -> JobView:
     """One job with its events; another organization's job is not found (404)."""
     row = _job_row(uow, job_id)
-    ctx = _Context.load(uow)
+    ctx = _Context.of_jobs(uow, [row])
     authorize(who, Action.READ, ctx.view(row).resource())
     events = uow.session.execute(
         select(JobEventRow).where(JobEventRow.job_id == row.id).order_by(JobEventRow.id)
@@ -235,7 +254,7 @@ def get_job(uow: UnitOfWork, who: Principal, job_id: int | str) -> JobView:
 def cancel_job(uow: UnitOfWork, who: Principal, job_id: int | str, now: dt.datetime) -> JobView:
     """Cancel a queued, placed or running job; an engine job is stopped by the dispatcher afterwards."""
     row = _job_row(uow, job_id)
-    ctx = _Context.load(uow)
+    ctx = _Context.of_jobs(uow, [row])
     authorize(who, Action.WRITE, ctx.view(row).resource())
     old = JobState(row.state)
     _transition(uow, row, JobState.CANCELLED, now, who.username, "cancelled by the user")

@@ -110,11 +110,13 @@ def _identify(request: Request, uow: UnitOfWork, platform: Platform) -> Principa
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("send the token as 'Authorization: Bearer <token>'")
         now = platform.clock.now()
-        user, touch = accounts.authenticate_token(uow, token, now)
+        user, touch = platform.tokens.authenticate(uow, token, now)
         if touch is not None and uow.read_only:
-            _touch_token(platform, touch, now)
+            if _touch_token(platform, touch, now):
+                platform.tokens.touched(token, now)
         elif touch is not None:  # a writing request: recorded with (and only if) its own changes
             accounts.touch_token(uow, touch, now)
+            uow.after_commit(lambda _uow: platform.tokens.touched(token, now))
         return user.principal()
     key = request.session.get("sid")
     if isinstance(key, str):
@@ -128,7 +130,7 @@ def _identify(request: Request, uow: UnitOfWork, platform: Platform) -> Principa
     return ANONYMOUS
 
 
-def _touch_token(platform: Platform, token_id: int, now: dt.datetime) -> None:
+def _touch_token(platform: Platform, token_id: int, now: dt.datetime) -> bool:
     """Record the token's use in a short transaction of its own; a busy database only skips it."""
     try:
         with platform.uow() as uow:
@@ -136,6 +138,8 @@ def _touch_token(platform: Platform, token_id: int, now: dt.datetime) -> None:
             uow.commit()
     except OperationalError:  # SQLite busy past its timeout: the next request records it
         log.warning("token %s: last use not recorded (database busy)", token_id)
+        return False
+    return True
 
 
 async def require_login(who: Annotated[Principal, Depends(get_principal)]) -> Principal:

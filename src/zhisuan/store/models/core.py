@@ -79,6 +79,18 @@ class ApiTokenRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class AccountChangesRow(Base):
+    """How many changes accounts and tokens have seen (one row, id 1): the database's triggers count
+    every update or delete of a user and every token revoked, re-keyed, moved or deleted, in the
+    transaction that makes it (migration core_0004). A process may reuse what it read of a token's
+    account while this reads the same."""
+
+    __tablename__ = "account_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditEventRow(Base):
     """Append-only, hash-chained record of every change to money, eligibility or access."""
 
