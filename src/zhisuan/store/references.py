@@ -24,8 +24,11 @@ The two trigger functions are generic (the names come in as trigger arguments); 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Connection
 
 #: a refused statement names the value and the reference, as PostgreSQL's own foreign keys do
 _FUNCTIONS = (
@@ -89,6 +92,14 @@ END $$""",
 )
 
 
+class Migration(Protocol):
+    """What these functions need of Alembic's ``op``: the connection and a way to run SQL."""
+
+    def get_bind(self) -> Connection: ...
+
+    def execute(self, sqltext: str) -> object: ...
+
+
 @dataclass(frozen=True)
 class Reference:
     """A foreign key: ``table.column`` refers to ``target.target_column``, named ``constraint``."""
@@ -143,8 +154,12 @@ def _triggers(ref: Reference) -> list[tuple[str, str, str]]:
     ]
 
 
-def check_set_wise(execute: Callable[[str], object], refs: Sequence[Reference]) -> None:
-    """Drop each foreign key of ``refs`` and check it per statement instead (PostgreSQL)."""
+def check_set_wise(op: Migration, refs: Sequence[Reference]) -> None:
+    """On PostgreSQL, drop each foreign key of ``refs`` and check it per statement instead (on SQLite
+    nothing changes)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    execute = op.execute
     for function in _FUNCTIONS:
         execute(function)
     for ref in refs:
@@ -153,9 +168,12 @@ def check_set_wise(execute: Callable[[str], object], refs: Sequence[Reference]) 
             execute(f"CREATE TRIGGER {name} {definition.format(table=table)}")
 
 
-def check_per_row(execute: Callable[[str], object], refs: Sequence[Reference]) -> None:
+def check_per_row(op: Migration, refs: Sequence[Reference]) -> None:
     """Undo :func:`check_set_wise`: the triggers go, the foreign keys come back (the functions stay,
     other tables may use them)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    execute = op.execute
     for ref in refs:
         for name, table, _ in _triggers(ref):
             execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")

@@ -40,10 +40,8 @@ REFERENCES = (
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        check_set_wise(op.execute, REFERENCES)
+    check_set_wise(op, REFERENCES)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        check_per_row(op.execute, REFERENCES)
+    check_per_row(op, REFERENCES)
