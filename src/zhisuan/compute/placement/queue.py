@@ -2,9 +2,10 @@
 
 The oldest job that cannot start holds a reservation on one pool (``max_reservations``, default one),
 with its *shadow time*; later jobs start there only if they end by then or fit in the cards left over
-at the shadow time. Queued jobs are indexed by feasibility class (the exact set of pools that can run
-them), cards and — under fair share — organization, so a pass looks at queue heads of the classes
-whose pools changed, never at every job.
+at the shadow time (the promises themselves are kept by ``reservations.Reservations``; which jobs
+get one is decided here). Queued jobs are indexed by feasibility class (the exact set of pools that
+can run them), cards and — under fair share — organization, so a pass looks at queue heads of the
+classes whose pools changed, never at every job.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from zhisuan.compute.placement._runtime import (
     Class,
     Job,
     PoolRt,
-    Reservation,
     run_estimate,
     signature,
 )
 from zhisuan.compute.placement.commitments import Commitments
 from zhisuan.compute.placement.estimates import RunTimeHistory
+from zhisuan.compute.placement.reservations import Reservations
 from zhisuan.compute.placement.values import (
     DEFAULT_AGING_S,
     NOT_QUEUED,
@@ -97,8 +98,6 @@ class QueueEngine:
         self.history = history if fair_share else None
         self._applied: dict[str, float] = {}  # per org, the history's factor its queued jobs carry
         self.max_reservations = max_reservations
-        self._n_res = 0
-        self._n_lead = 0  # fair share: reservations of the best-priority blocked gang jobs
         self._fifo: deque[Job] = deque()
         # classes whose pools or queue changed since the last pass, with the most free cards on a pool
         # that changed (only jobs that narrow can have become startable); ANY = look at everything
@@ -128,6 +127,9 @@ class QueueEngine:
             priority_weights=priority_weights,
         )
         self._key = self.commit.priority
+        self.res = Reservations(
+            self.pools, self.commit, self.weights, max_head=max_reservations, touch=self._touch_pool
+        )
         # None: blocked on capacity (worded only when someone asks); absent: not looked at this pass
         self.reasons: dict[str, HoldReason | None] = {}
         self.queued_cards_by_pool: dict[int, int] = {}
@@ -255,7 +257,7 @@ class QueueEngine:
                 cls.sizes.remove(job.spec.cards)
         if not cls.queued:
             del self._active[id(cls)]
-        self._drop_reservation(job)
+        self.res.drop(job)
         del self._jobs[job.spec.id]
         if len(job.pools) == 1:
             self.queued_cards_by_pool[job.pools[0].idx] -= job.spec.cards
@@ -318,23 +320,6 @@ class QueueEngine:
         return self.commit.month[2]
 
     # ---- the pass --------------------------------------------------------------------------------
-    def _reserve(self, job: Job, now: int, *, kind: str = "head") -> Reservation | None:
-        """Promise ``job`` the pool (without a reservation) where it can start, and so finish, first."""
-        best: tuple[int, int, int] | None = None
-        best_pool: PoolRt | None = None
-        extra_at = 0
-        for p in job.pools:
-            nc = p.node_cards(job.cards)
-            if p.res is not None or not self.commit.model_ok(job, p, nc):
-                continue
-            shadow, extra = p.shadow(nc, now)
-            cand = (shadow + self.runtime_on(job, p), shadow, p.idx)
-            if best is None or cand < best:
-                best, best_pool, extra_at = cand, p, extra
-        if best is None or best_pool is None:
-            return None
-        return self._hold(job, best_pool, best[1], extra_at, kind)
-
     def _reestimate(self) -> None:
         """Queued jobs of an organization whose history's factor changed take the new estimate (all
         of them at once, so that its jobs queued before and after the change compare alike)."""
@@ -349,27 +334,6 @@ class QueueEngine:
             if job.org in changed:
                 job.rt = history.estimate(job.org, job.spec.runtime_s)
         self.touch_all()
-
-    def _hold(self, job: Job, pool: PoolRt, shadow: int, extra: int, kind: str) -> Reservation:
-        res = Reservation(job, pool, shadow, extra, kind)
-        pool.res = res
-        job.res = res
-        if kind == "lead":
-            self._n_lead += 1
-        elif kind == "head":
-            self._n_res += 1
-        return res
-
-    def _drop_reservation(self, job: Job) -> None:
-        res = job.res
-        if res is not None:
-            res.pool.res = None
-            job.res = None
-            if res.kind == "lead":
-                self._n_lead -= 1
-            elif res.kind == "head":
-                self._n_res -= 1
-            self._touch_pool(res.pool)
 
     def schedule(self, now: int) -> list[Start]:
         """Start every job that may start at ``now``; record why the others wait.
@@ -388,7 +352,7 @@ class QueueEngine:
         heap: list[tuple[tuple[int, float, int, int], int, Job]] = []
         # EASY: the oldest jobs that cannot start are promised a start before anything backfills
         self._assign_reservations(now, set())
-        for holder in self._holders():
+        for holder in self.res.holders():
             heap.append((self._key(holder, now), holder.seq, holder))
         dirty, self._dirty = self._dirty, {}
         if self.free_total > 0:
@@ -460,7 +424,7 @@ class QueueEngine:
                 else:
                     chosen, why = self._overflow(job, order, now, startable[0])
             if chosen is not None and self.fair_share and self.weights.better_gain > 0:
-                better = self._better_pool(job, chosen, now)
+                better = self.res.better_pool(job, chosen, now)
                 if better is not None:
                     chosen, why = None, self._blocked_reason(job)
             if chosen is None:
@@ -505,9 +469,6 @@ class QueueEngine:
                     head = bucket.head()
                     heapq.heappush(heap, (self._key(head, now), head.seq, head))
 
-    def _holders(self) -> list[Job]:
-        return [p.res.job for p in self.pools if p.res is not None]
-
     def _blocked_reason(self, job: Job, most: int | None = None) -> HoldReason:
         if job.res is not None:
             res = job.res
@@ -544,9 +505,9 @@ class QueueEngine:
         Under fair share the oldest are only those past the aging bound, and the best-priority job
         that cannot start gets one more reservation of its own (so gang jobs are not starved by the
         small jobs that fill every freed card)."""
-        if self.fair_share and self._n_lead < self.weights.lead_reservations:
+        if self.fair_share and self.res.n_lead < self.weights.lead_reservations:
             self._reserve_lead(now, waiting)
-        if self._n_res >= self.max_reservations:
+        if self.res.n_head >= self.max_reservations:
             return
         fifo = self._fifo
         while fifo and not fifo[0].queued:
@@ -562,50 +523,13 @@ class QueueEngine:
                 break
             if job.seq in waiting or self.commit.block(job, now) is not None:
                 continue
-            if any(self._fits_plain(job, p) for p in job.pools):
+            if any(self.res.fits_plain(job, p) for p in job.pools):
                 continue  # it can start now (the next pass will take it): nothing to protect
-            res = self._reserve(job, now)
+            res = self.res.reserve(job, now)
             if res is not None:
                 self.reasons[job.spec.id] = self._blocked_reason(job)
-                if self._n_res >= self.max_reservations:
+                if self.res.n_head >= self.max_reservations:
                     break
-
-    def _better_pool(self, job: Job, chosen: PoolRt, now: int) -> PoolRt | None:
-        """A pool, busy now, where ``job`` would finish clearly sooner or cheaper than on ``chosen``
-        even after waiting for it (its shadow time); ``job`` reserves it (or keeps its reservation
-        there), so no other job can count on the same pool. None: start on ``chosen`` now."""
-        w = self.weights
-        run_c = self.runtime_on(job, chosen)
-        if run_c < w.better_min_run_s:
-            return None
-        keep = self.commit.keeps(job.org, now)[0]
-        wf, wp = w.finish, w.price
-        cost_c = run_c * chosen.price_f * keep[chosen.idx]
-        candidates = (job.res.pool,) if job.res is not None else job.pools
-        best: tuple[float, PoolRt, int, int] | None = None
-        for p in candidates:
-            if p is chosen or (p.res is not None and p.res.job is not job):
-                continue
-            run_p = self.runtime_on(job, p)
-            cost_p = run_p * p.price_f * keep[p.idx]
-            if run_p >= run_c and cost_p >= cost_c:
-                continue
-            nc = p.node_cards(job.cards)
-            if not self.commit.model_ok(job, p, nc):
-                continue
-            shadow, extra = p.shadow(nc, now)
-            fin = shadow - now + run_p
-            score = wf * fin / run_c + wp * cost_p / cost_c if cost_c else wf * fin / run_c
-            if best is None or score < best[0]:
-                best = (score, p, shadow, extra)
-        if best is None or best[0] > (wf + (wp if cost_c else 0.0)) * (1 - w.better_gain):
-            if job.res is not None and job.res.kind == "better":
-                self._drop_reservation(job)
-            return None
-        _score, p, shadow, extra = best
-        if job.res is None:
-            self._hold(job, p, shadow, extra, "better")
-        return p
 
     def _reserve_lead(self, now: int, waiting: set[int]) -> None:
         """Reserve for the best-priority gang jobs (more than one card) that cannot start now."""
@@ -621,16 +545,12 @@ class QueueEngine:
                     heads.append((self._key(job, now), job))
         heads.sort(key=lambda kj: kj[0])
         for _key, job in heads:
-            if self._n_lead >= self.weights.lead_reservations:
+            if self.res.n_lead >= self.weights.lead_reservations:
                 return
-            if self.commit.block(job, now) is not None or any(self._fits_plain(job, p) for p in job.pools):
+            if self.commit.block(job, now) is not None or any(self.res.fits_plain(job, p) for p in job.pools):
                 continue
-            if self._reserve(job, now, kind="lead") is not None:
+            if self.res.reserve(job, now, kind="lead") is not None:
                 self.reasons[job.spec.id] = self._blocked_reason(job)
-
-    def _fits_plain(self, job: Job, p: PoolRt) -> bool:
-        nc = p.node_cards(job.cards)
-        return nc <= p.free and p.res is None and self.commit.model_ok(job, p, nc)
 
     def _overflow(
         self, job: Job, order: tuple[PoolRt, ...], now: int, pool: PoolRt

@@ -26,6 +26,7 @@ from zhisuan.compute.placement import (
     Scheduler,
     policy_info,
 )
+from zhisuan.compute.placement.reservations import Reservations
 from zhisuan.compute.province import OrgSpec
 from zhisuan.compute.simulator import simulate
 from zhisuan.core.errors import NotFoundError
@@ -105,17 +106,15 @@ def test_gang_jobs_start_all_cards_at_once(policy: str) -> None:
 def reservations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """Record the first shadow time each job is promised."""
     seen: dict[str, int] = {}
-    original = placement.QueueEngine._reserve
+    original = Reservations.reserve
 
-    def spy(
-        self: placement.QueueEngine, job: placement._Job, now: int, **kw: str
-    ) -> placement._Reservation | None:
+    def spy(self: Reservations, job: placement._Job, now: int, **kw: str) -> placement._Reservation | None:
         res = original(self, job, now, **kw)
         if res is not None:
             seen.setdefault(job.spec.id, res.shadow)
         return res
 
-    monkeypatch.setattr(placement.QueueEngine, "_reserve", spy)
+    monkeypatch.setattr(Reservations, "reserve", spy)
     return seen
 
 
