@@ -127,9 +127,7 @@ class QueueEngine:
             priority_weights=priority_weights,
         )
         self._key = self.commit.priority
-        self.res = Reservations(
-            self.pools, self.commit, self.weights, max_head=max_reservations, touch=self._touch_pool
-        )
+        self.res = Reservations(self.pools, self.commit, self.weights, touch=self._touch_pool)
         # None: blocked on capacity (worded only when someone asks); absent: not looked at this pass
         self.reasons: dict[str, HoldReason | None] = {}
         self.queued_cards_by_pool: dict[int, int] = {}

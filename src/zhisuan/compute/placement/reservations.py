@@ -4,7 +4,7 @@ A reservation (``Reservation``) promises a job the pool where it can start, and 
 (its *shadow time*); until then other jobs start on that pool only if they end by the shadow time or
 fit in the cards left over then (EASY backfill, checked in ``QueueEngine.schedule``). Three kinds:
 
-* ``head``: EASY's own — the oldest jobs that cannot start, up to ``max_head`` (default one);
+* ``head``: EASY's own — the oldest jobs that cannot start, up to the engine's ``max_reservations``;
 * ``lead`` (fair share): the best-priority gang jobs that cannot start, up to
   ``Weights.lead_reservations`` (small jobs would otherwise take every card that frees);
 * ``better`` (fair share): a job that could start now but would finish, or pay, clearly better on a
@@ -32,13 +32,11 @@ class Reservations:
         commit: Commitments,
         weights: Weights,
         *,
-        max_head: int,
         touch: Callable[[PoolRt], None],
     ) -> None:
         self.pools = pools
         self.commit = commit
         self.weights = weights
-        self.max_head = max_head
         self.n_head = 0
         self.n_lead = 0
         self._touch = touch  # a pool whose reservation went: its queues get a look in the next pass

@@ -13,14 +13,12 @@ FAST = "h100-sxm5-80gb"  # 3.16 × an A100, the reference of the factory's jobs
 SLOW = "a100-sxm4-80gb"
 
 
-def engine(*pools: Pool, weights: Weights | None = None, max_reservations: int = 1) -> QueueEngine:
+def engine(*pools: Pool) -> QueueEngine:
     return QueueEngine(
         pools,
         fair_share=True,
         chooser=choose_zhisuan,
         ranking=rank_zhisuan,
-        weights=weights,
-        max_reservations=max_reservations,
     )
 
 
@@ -47,7 +45,7 @@ def test_one_reservation_per_pool_and_the_count_falls_when_one_is_taken_back() -
     eng = engine(pool("a"), pool("b"))
     eng.occupy("a", "other", 8, end_s=100)
     eng.occupy("b", "other", 8, end_s=200)
-    res = Reservations(eng.pools, eng.commit, Weights(), max_head=3, touch=touched.append)
+    res = Reservations(eng.pools, eng.commit, Weights(), touch=touched.append)
     first, second, third = (queued(eng, job(f"j{i}", cards=8, runtime=1000, submit=0)) for i in range(3))
 
     r1, r2 = res.reserve(first, 0), res.reserve(second, 0)
@@ -73,7 +71,7 @@ def test_lead_and_better_reservations_are_counted_apart_from_easy_head_ones() ->
     eng = engine(pool("a"), pool("b"))
     eng.occupy("a", "other", 8, end_s=100)
     eng.occupy("b", "other", 8, end_s=200)
-    res = Reservations(eng.pools, eng.commit, Weights(), max_head=1, touch=lambda p: None)
+    res = Reservations(eng.pools, eng.commit, Weights(), touch=lambda p: None)
     gang, long = (queued(eng, job(n, cards=8, runtime=1000, submit=0)) for n in ("gang", "long"))
     assert res.reserve(gang, 0, kind="lead") is not None
     res.hold(long, eng.by_id["b"], 200, 0, "better")
@@ -89,7 +87,7 @@ def _long_job_beside_a_busy_fast_pool(
 ) -> tuple[QueueEngine, Reservations, Job, PoolRt, PoolRt]:
     eng = engine(pool("fast", model=FAST, price="20"), pool("slow", model=SLOW, price="10"))
     eng.occupy("fast", "other", 8, end_s=fast_free_at)
-    res = Reservations(eng.pools, eng.commit, Weights(), max_head=1, touch=lambda p: None)
+    res = Reservations(eng.pools, eng.commit, Weights(), touch=lambda p: None)
     long = queued(eng, job("long", cards=1, runtime=36_000, submit=0))  # 10 A100-hours
     return eng, res, long, eng.by_id["fast"], eng.by_id["slow"]
 
