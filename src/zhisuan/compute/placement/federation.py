@@ -15,6 +15,7 @@ from zhisuan.compute.placement.policies import (
     choose_fastest,
     choose_first,
     choose_zhisuan,
+    pass_over_dominated,
     policy_info,
     rank_fastest,
     rank_zhisuan,
@@ -95,6 +96,7 @@ class Federation:
                     fair_share=zs,
                     chooser=choose_zhisuan if zs else choose_fastest,
                     ranking=rank_zhisuan if zs else rank_fastest,
+                    pass_over=pass_over_dominated if zs else None,
                     **common,  # type: ignore[arg-type]
                 )
             ]

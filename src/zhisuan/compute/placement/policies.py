@@ -136,6 +136,61 @@ def choose_zhisuan(
     return None, HoldReason(HoldKind.CAPACITY, WaitingForPool(p.pool.id, start - now))
 
 
+def pass_over_dominated(engine: QueueEngine, job: Job, now: int, chosen: PoolRt) -> HoldReason | None:
+    """``zhisuan``: a long one-card job does not start, under contention, on a pool that another of its
+    pools beats on run time and on price per unit of work (``Weights.dominated_min_run_s``); it waits
+    for the better pool that frees first, for at most ``Weights.dominated_wait`` × its run on
+    ``chosen``. Returns why it waits, or None to start on ``chosen``.
+
+    Only one-card jobs: one card of a better pool frees often, a whole pool rarely under contention.
+    Only while more jobs queue than cards are free: otherwise a pool is free for every job anyway.
+    """
+    w = engine.weights
+    if job.cards != 1 or w.dominated_min_run_s <= 0 or engine.queued <= engine.free_total:
+        return None
+    run_c = engine.runtime_on(job, chosen)
+    if run_c < w.dominated_min_run_s:
+        return None
+    until = job.submit + int(w.dominated_wait * run_c)
+    if now >= until:
+        return None
+    better = _dominating(engine, job, now, chosen)
+    if not better:
+        return None
+    frees, pool = min(((p.shadow(1, now)[0], p) for p in better), key=lambda fp: (fp[0], fp[1].idx))
+    if engine.wake_at is None or until < engine.wake_at:
+        engine.wake_at = until  # it takes ``chosen`` then, even if nothing else happens by that time
+    return HoldReason(HoldKind.CAPACITY, WaitingForPool(pool.pool.id, max(0, frees - now)), until)
+
+
+def _dominating(engine: QueueEngine, job: Job, now: int, chosen: PoolRt) -> tuple[PoolRt, ...]:
+    """The pools of ``job``'s class that run it no slower than ``chosen`` and charge no more per unit of
+    work, one of the two by ``Weights.dominated_margin`` at least. Both ratios are the pools' own (speed
+    for the job's reference model, price after the voucher), not the job's: cached like rankings."""
+    assert job.cls is not None
+    keep, kid = engine.commit.keeps(job.org, now)
+    key = ("dominated", id(job.cls), job.spec.reference, kid, chosen.idx)
+    found = engine.rank_cache.get(key)
+    if found is None:
+        m = 1.0 - engine.weights.dominated_margin
+
+        def per_work(p: PoolRt) -> tuple[float, float]:  # (seconds, price) per reference second
+            num, den = job.factors[p.idx]
+            return den / num, den / num * p.price_f * keep[p.idx]
+
+        run_c, cost_c = per_work(chosen)
+        better = tuple(
+            p
+            for p in job.cls.pools
+            if p is not chosen
+            and (r := per_work(p))[0] <= run_c
+            and r[1] <= cost_c
+            and (r[0] <= m * run_c or r[1] <= m * cost_c)
+        )
+        found = engine.rank_cache[key] = (better, 0)
+    return found[0]
+
+
 # --------------------------------------------------------------------------------------------------
 # The registry
 # --------------------------------------------------------------------------------------------------
@@ -170,7 +225,8 @@ POLICIES: Final[Mapping[str, PolicyInfo]] = {
         "zhisuan",
         True,
         "late binding: smallest expected work first (fair share), expected finish, price after voucher, "
-        "data locality, reservations for old, gang and long jobs, EASY backfill",
+        "data locality, reservations for old, gang and long jobs, long jobs kept off pools both slower "
+        "and dearer per unit of work, EASY backfill",
     ),
 }
 DEFAULT_POLICY: Final = "zhisuan"
@@ -196,6 +252,7 @@ __all__ = [
     "choose_fastest",
     "choose_first",
     "choose_zhisuan",
+    "pass_over_dominated",
     "policy_info",
     "policy_names",
     "rank_fastest",

@@ -62,6 +62,12 @@ class Chooser(Protocol):
     ) -> tuple[PoolRt | None, HoldReason | None]: ...
 
 
+class PassOver(Protocol):
+    """Whether a job passes over the pool just chosen for it and waits: why (None = it starts)."""
+
+    def __call__(self, engine: QueueEngine, job: Job, now: int, chosen: PoolRt) -> HoldReason | None: ...
+
+
 #: the refusal when refusal_reason finds no cause (it always should: a safety net)
 NO_FIT: Final = Refusal("job", "no pool fits")
 _UNSEEN: Final = HoldReason(HoldKind.CAPACITY, NotEnoughCards(0, 0))  # "not looked at" marker
@@ -82,6 +88,7 @@ class QueueEngine:
         fair_share: bool,
         chooser: Chooser,
         ranking: Ranking | None = None,
+        pass_over: PassOver | None = None,
         scaling: Scaling | None = None,
         vouchers: VoucherEstimate | None = None,
         quotas: Mapping[str, Quota] | None = None,
@@ -106,6 +113,7 @@ class QueueEngine:
         self.fair_share = fair_share
         self.chooser = chooser
         self.ranking: Ranking = ranking or rank_none
+        self.pass_over = pass_over
         self.scaling = scaling or Scaling()
         self.aging_s = aging_s
         self.epoch_s = epoch_s
@@ -421,6 +429,10 @@ class QueueEngine:
                     chosen = startable[0]
                 else:
                     chosen, why = self._overflow(job, order, now, startable[0])
+            if chosen is not None and self.pass_over is not None:
+                passed = self.pass_over(self, job, now, chosen)
+                if passed is not None:
+                    chosen, why = None, passed
             if chosen is not None and self.fair_share and self.weights.better_gain > 0:
                 better = self.res.better_pool(job, chosen, now)
                 if better is not None:
@@ -627,4 +639,4 @@ class QueueEngine:
         return self._blocked_reason(job)
 
 
-__all__ = ["NO_FIT", "QueueEngine", "rank_none"]
+__all__ = ["NO_FIT", "PassOver", "QueueEngine", "rank_none"]

@@ -428,6 +428,17 @@ class Weights:
     #: aging in the queue's order: every this many seconds of waiting count as halving a job's work
     #: (0 = off: pure smallest-work-first; on the overload sweep aging turned medians FIFO-like)
     age_halving_s: int = 0
+    #: while more jobs queue than cards are free, a one-card job that would run at least this long on
+    #: the pool chosen for it does not start there if another of its pools runs it no slower and
+    #: charges no more per unit of work (after the voucher), one of the two by ``dominated_margin`` at
+    #: least: it waits for such a pool (0 = off). On the overload sweep the longest one-card jobs took
+    #: the one pool free as the queue drained, often the slowest and dearest per unit of work (the H20
+    #: of ``stress-b``): user cost up to 12% above least-loaded's from one or two jobs
+    dominated_min_run_s: int = 7200
+    dominated_margin: float = 0.1
+    #: ... for at most this share of its run time on that pool (counted from its submission), then it
+    #: takes the pool free (the better pool's freed cards may go to jobs ahead of it in the order)
+    dominated_wait: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)
