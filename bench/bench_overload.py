@@ -1,7 +1,7 @@
 """Overload sweep: every placement policy at loads ×1 … ×32 on small, contended provinces.
 
     nice -n 10 .venv/bin/python bench/bench_overload.py [--loads 1,2,4,8,16,32] [--fresh]
-        [--only NAME] [--check-seeds 3] [--padded] [--plot docs/overload-sweep.png]
+        [--only NAME] [--check-seeds 3] [--padded] [--perturb 12] [--plot docs/overload-sweep.png]
 
 Scenarios (each a province of 8-card pools and a trace; see ``SCENARIOS``):
 
@@ -20,6 +20,8 @@ placement code; ``--fresh`` ignores the cache. ``--check-seeds N`` also runs N m
 synthetic scenario and random provinces (the same targets, a summary only). ``--padded`` runs the
 synthetic scenarios again with each organization over-asking its run times by its own factor
 (``PAD``), ``zhisuan`` with and without its run-time history (``placement.estimates``).
+``--perturb K`` runs each sweep scenario again on K traces that each lack one short 1-card job, and
+prints per load how many miss a target and each ratio's range and median over them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import hashlib
 import json
 import math
 import random
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -214,6 +217,16 @@ def padded(trace: Trace) -> Trace:
     return replace(trace, jobs=jobs)
 
 
+def perturbed(trace: Trace, k: int) -> Trace:
+    """``trace`` less one job: a 1-card job shorter than the trace's median run, drawn with seed ``k``
+    (the smallest change a trace can take: how much of a row's verdict is this trace's chance?)."""
+    runs = sorted(j.runtime_s for j in trace.jobs)
+    median = runs[len(runs) // 2]
+    small = [i for i, j in enumerate(trace.jobs) if j.cards == 1 and j.runtime_s < median]
+    drop = random.Random(f"perturb:{trace.name}:{k}").choice(small)
+    return replace(trace, name=f"{trace.name}-less{drop}", jobs=trace.jobs[:drop] + trace.jobs[drop + 1 :])
+
+
 def run(
     trace_path: Path,
     province_path: Path,
@@ -319,6 +332,55 @@ def padded_checks(loads: list[str], fresh: bool) -> list[dict[str, Any]]:
     return out
 
 
+def perturb_checks(loads: list[str], k_max: int, fresh: bool) -> list[dict[str, Any]]:
+    """Each sweep scenario again on ``k_max`` perturbed traces (:func:`perturbed`), every policy: per
+    load, how many of them miss a target, and each ratio's range and median over them."""
+    out = []
+    for name, tpath, ppath in scenarios():
+        province = load_province(ppath)
+        base = load_trace(tpath, "canonical", orgs=province.org_for)
+        by_load: dict[str, list[dict[str, Any]]] = {load: [] for load in loads}
+        for k in range(k_max):
+            trace = perturbed(base, k)
+            path = CACHE / f"{trace.name}.csv"
+            CACHE.mkdir(parents=True, exist_ok=True)
+            path.write_text(to_canonical(trace.jobs), "utf-8")
+            for c in check_targets(sweep_rows(path, ppath, loads, 0, fresh, lambda s: None)):
+                by_load[str(c["load_factor"])].append(c)
+        print(f"\nperturbed traces ({k_max}, one short 1-card job less each), {name}:")
+        rows = []
+        for load, checks in by_load.items():
+            ratios = {
+                key: sorted(float(c["ratios"][key]) for c in checks)
+                for key in TARGETS
+                if key in checks[0]["ratios"]
+            }
+            medians = {key: statistics.median(xs) for key, xs in ratios.items()}
+            missed = sum(not c["ok"] for c in checks)
+            over = [key for key, v in medians.items() if v > TARGETS[key]]
+            print(
+                f"  ×{load}: {missed} of {len(checks)} miss; "
+                + ", ".join(
+                    f"{key} {xs[0]:.3f}–{xs[-1]:.3f} (median {medians[key]:.3f})"
+                    for key, xs in ratios.items()
+                )
+                + (f"  MEDIAN MISSES: {', '.join(over)}" if over else ""),
+                flush=True,
+            )
+            rows.append(
+                {
+                    "load_factor": load,
+                    "missed": missed,
+                    "of": len(checks),
+                    "ratios": ratios,
+                    "medians": medians,
+                    "median_missed": over,
+                }
+            )
+        out.append({"name": name, "rows": rows})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--loads", default=",".join(LOADS))
@@ -330,6 +392,13 @@ def main() -> None:
         "--padded",
         action="store_true",
         help="also run the synthetic scenarios with padded requests, zhisuan with and without history",
+    )
+    ap.add_argument(
+        "--perturb",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also run each sweep scenario on K traces with one short job less (how stable is a verdict?)",
     )
     args = ap.parse_args()
     loads = [x.strip() for x in args.loads.split(",") if x.strip()]
@@ -385,6 +454,8 @@ def main() -> None:
         result["checks"] = extra
     if args.padded:
         result["padded"] = padded_checks(loads, args.fresh)
+    if args.perturb:
+        result["perturbed"] = perturb_checks(loads, args.perturb, args.fresh)
     if curves:
         plot_sweep(curves, args.plot)
         print(f"\nplot: {args.plot}")
