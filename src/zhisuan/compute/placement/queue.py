@@ -140,6 +140,8 @@ class QueueEngine:
         self.reasons: dict[str, HoldReason | None] = {}
         self.queued_cards_by_pool: dict[int, int] = {}
         self.free_total = sum(p.cards for p in self.pools)
+        # per policy key, pools in the policy's order and a cut (rankings; pass-over keeps its dominating
+        # pools here too, keyed apart): they depend on the pools and prices, not on the moment
         self.rank_cache: dict[tuple[object, ...], tuple[tuple[PoolRt, ...], int]] = {}
         self.wake_at: int | None = None  # when a job waiting out its patience should look again
         self._factor_cache: dict[str, list[tuple[int, int]]] = {}
