@@ -3,10 +3,11 @@ pools beats on run time and on price per unit of work (``policies.pass_over_domi
 
 from __future__ import annotations
 
-from tests.factories.compute import job, pool
+from tests.factories.compute import job, pool, province, trace
 from zhisuan.compute.model import AcceleratorConstraint, Pool
 from zhisuan.compute.placement import HoldKind, QueueEngine, Start, WaitingForPool, Weights
 from zhisuan.compute.placement.policies import choose_zhisuan, pass_over_dominated, rank_zhisuan
+from zhisuan.compute.simulator import simulate
 
 FAST = "h100-sxm5-80gb"  # 3.16 × an A100, the reference of the factory's jobs
 SLOW = "a100-sxm4-80gb"
@@ -113,3 +114,20 @@ def test_jobs_of_more_than_one_card_are_not_held_back_by_it() -> None:
         eng.submit(job(g, cards=8, runtime=100, submit=0, constraint=ONLY_SLOW))
     eng.submit(job("pair", cards=2, runtime=LONG, submit=0))  # 3 jobs queued, 2 cards free
     assert started(eng, 0) == {"pair": "slow"}
+
+
+def test_the_simulators_zhisuan_keeps_a_long_job_off_the_dominated_pool() -> None:
+    fill = [job(f"fill{i}", runtime=3_000) for i in range(8)]  # smallest work: the fast pool, ~950 s
+    held = [job(f"slow{i}", runtime=60_000, constraint=ONLY_SLOW) for i in range(7)]  # 7 of 8 slow cards
+    gang = job("gang", cards=8, runtime=10_000, constraint=ONLY_SLOW)  # cannot start: jobs queue
+    long = job("long", runtime=LONG, submit=1)
+    prov = province(pool("fast", model=FAST, price="20"), pool("slow", model=SLOW, price="30"))
+    runs = trace(*fill, *held, gang, long)
+
+    on = {r.job_id: r for r in simulate(runs, prov, "zhisuan", weights=PLAIN).jobs}["long"]
+    assert on.pool_id == "fast"
+    assert on.start_s is not None and on.start_s > 900  # it waited for a card of the fast pool
+
+    rule_off = Weights(better_gain=0, dominated_min_run_s=0)
+    off = {r.job_id: r for r in simulate(runs, prov, "zhisuan", weights=rule_off).jobs}["long"]
+    assert (off.pool_id, off.start_s) == ("slow", 1)  # without it: the free slow card at once
