@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import pydantic
@@ -63,6 +64,30 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             fail(f"{exc.filename}: permission denied")
 
     return wrapper
+
+
+def output_file(path: Path, field: str, suffixes: Sequence[str] = ()) -> Path:
+    """Check, before any work is done, that the command can write its output to ``path``.
+
+    A wrong suffix (when ``suffixes`` are given, lower case with the dot), a directory, or a place
+    nothing can be written to is a ValidationError naming ``field``, so a long run or a recorded
+    action does not end in an error about where to put its result. Missing parent folders are
+    created. The check writes nothing: a file created to probe is removed again.
+    """
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValidationError(f"{path.name!r}: the file ends in {' or '.join(suffixes)}", field=field)
+    if path.is_dir():
+        raise ValidationError(f"{path}: is a directory; give a file", field=field)
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise ValidationError(f"cannot write {path}: {exc.strerror or exc}", field=field) from None
+    if not existed:
+        path.unlink(missing_ok=True)
+    return path
 
 
 def _default(value: object) -> object:

@@ -15,7 +15,16 @@ from typing import Any
 import typer
 
 from zhisuan.awards import applications, calls, notice, payments, payouts, reports, review, views
-from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records, print_table
+from zhisuan.cli._common import (
+    AS,
+    JSON,
+    console,
+    guarded,
+    output_file,
+    print_json,
+    print_records,
+    print_table,
+)
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.access import Principal
 from zhisuan.core.errors import ValidationError
@@ -411,9 +420,8 @@ def export_cmd(
     username: str | None = AS,
 ) -> None:
     """A round's decisions as Excel with Chinese headers."""
+    output_file(out, "out", (".xlsx",))
     p, who = platform(), _who(username)
-    if out.suffix.lower() != ".xlsx":
-        raise ValidationError("export to an .xlsx file", field="out")
     with p.uow() as uow:
         data = reports.round_workbook(uow, who, call_id, p.clock.now())
     out.write_bytes(data)

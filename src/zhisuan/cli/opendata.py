@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records
+from zhisuan.cli._common import AS, JSON, console, guarded, output_file, print_json, print_records
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.errors import ValidationError
 from zhisuan.opendata import bulletins, catalog, dcat, imports, sharing, suppliers
@@ -149,6 +149,7 @@ def export_cmd(
     """Write the published catalog as DCAT-AP JSON-LD, CSV or Excel."""
     import json
 
+    output_file(out, "out", (".jsonld", ".csv", ".xlsx"))
     p = platform()
     with p.uow(read_only=True) as uow:
         entries = catalog.published_catalog(uow)
@@ -158,10 +159,8 @@ def export_cmd(
         data = json.dumps(doc, ensure_ascii=False, indent=1).encode()
     elif suffix == ".csv":
         data = dcat.catalog_csv(entries)
-    elif suffix == ".xlsx":
-        data = dcat.catalog_xlsx(entries)
     else:
-        raise ValidationError("the file ends in .jsonld, .csv or .xlsx", field="out")
+        data = dcat.catalog_xlsx(entries)
     out.write_bytes(data)
     console.print(f"{len(entries)} datasets written to {out}", highlight=False)
 
@@ -229,6 +228,8 @@ def bulletin_cmd(
     as_json: bool = JSON,
 ) -> None:
     """An opening bulletin: generate, publish, show or export a quarter's figures and ranking."""
+    if out is not None:
+        output_file(out, "--out", (".csv", ".xlsx"))
     p, who = platform(), acting(username)
     with p.uow() as uow:
         if generate:

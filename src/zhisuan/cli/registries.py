@@ -11,7 +11,16 @@ from typing import Any
 
 import typer
 
-from zhisuan.cli._common import AS, JSON, console, guarded, print_json, print_records, print_table
+from zhisuan.cli._common import (
+    AS,
+    JSON,
+    console,
+    guarded,
+    output_file,
+    print_json,
+    print_records,
+    print_table,
+)
 from zhisuan.cli._platform import acting, platform
 from zhisuan.core.errors import ValidationError
 from zhisuan.matching import services as matching
@@ -191,6 +200,7 @@ def export_cmd(
     username: str | None = AS,
 ) -> None:
     """Export the entries the user may see, with Chinese headers."""
+    output_file(file, "file", (".csv", ".xlsx"))
     who, p = acting(username), platform()
     fmt = "csv" if file.suffix.lower() == ".csv" else "xlsx"
     with p.uow(read_only=True) as uow:

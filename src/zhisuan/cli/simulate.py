@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from zhisuan.cli._common import console, dumps, err_console, guarded
+from zhisuan.cli._common import console, dumps, err_console, guarded, output_file
 from zhisuan.core.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -265,6 +265,11 @@ def simulate(
         raise ValidationError("give a trace file with --trace (see --help)", field="--trace")
     from zhisuan.compute.placement import policy_names
 
+    if json_out is not None:
+        output_file(json_out, "--json")
+    if jobs_out is not None:
+        output_file(jobs_out, "--jobs-csv")
+
     policies = policy_names() if policy == "all" else [policy]
     _run(trace, fmt, province, policies, load_factor, seed, limit, json_out, jobs_out, art2_on)
 
@@ -283,6 +288,9 @@ def compare(
 ) -> None:
     """Run every placement policy on the same trace and show them side by side."""
     from zhisuan.compute.placement import policy_names
+
+    if json_out is not None:
+        output_file(json_out, "--json")
 
     _run(trace, fmt, province, policy_names(), load_factor, seed, limit, json_out, None, art2_on)
 
@@ -403,8 +411,10 @@ def sweep_command(
     for name in names:
         policy_info(name)
     factors = _loads(loads)
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise ValidationError(f"the plot is a PNG file, got {plot.name!r}", field="--plot")
+    if json_out is not None:
+        output_file(json_out, "--json")
+    if plot is not None:
+        output_file(plot, "--plot", (".png",))
     prov = load_province(province)
     tr = load_trace(trace, fmt, limit=limit, orgs=prov.org_for)
     if not tr.jobs:
