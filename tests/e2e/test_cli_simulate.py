@@ -116,3 +116,43 @@ def test_sweep_refuses_a_bad_load_list_naming_the_option(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["sweep", "--trace", str(trace), "--loads", "1,x"])
     assert result.exit_code == 2
     assert "--loads" in result.output
+
+
+def test_sweep_runs_each_load_once_and_writes_it_plainly(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text(CANONICAL, "utf-8")
+    out = tmp_path / "s.json"
+    args = [
+        "sweep",
+        "--trace",
+        str(trace),
+        "--loads",
+        "1,1.0,1e1,2",
+        "--policy",
+        "zhisuan",
+        "--json",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    body = json.loads(out.read_text("utf-8"))
+    assert body["loads"] == ["1", "10", "2"]  # 1.0 is 1; 1e1 is written 10, not 1E+1
+    assert [r["load_factor"] for r in body["runs"]] == ["1", "10", "2"]
+
+
+def test_sweep_names_the_jobs_no_pool_can_run_and_refuses_a_trace_of_only_those(tmp_path: Path) -> None:
+    head = "job_id,submit_s,duration_s,gpus,accelerator,org\n"
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(head + "wide,0,100,4096,,o\nj2,5,100,1,,o\nj3,9,100,1,,o\n", "utf-8")
+    result = CliRunner().invoke(app, ["sweep", "--trace", str(mixed), "--loads", "1,2"])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.output.splitlines() if "can never run" in line]
+    # the late-binding and early-binding policies that give the same reason are named on one line
+    assert any("pooled-ideal" in line and "zhisuan" in line and "1 of 3 jobs" in line for line in said)
+    assert "wide (o, 4096 cards)" in result.output and "4096 cards at once" in result.output
+    only = tmp_path / "only.csv"
+    only.write_text(head + "wide,0,100,4096,,o\n", "utf-8")
+    result = CliRunner().invoke(app, ["sweep", "--trace", str(only), "--loads", "1"])
+    assert result.exit_code == 2
+    assert "no job of the trace can run" in result.output and "4096 cards at once" in result.output
+    assert "zhisuan at ×1" not in result.output  # no comparison of policies that ran nothing

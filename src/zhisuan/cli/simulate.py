@@ -62,7 +62,7 @@ def _load_factor(text: str) -> Decimal:
         raise ValidationError(f"not a number: {text!r}", field="--load-factor") from None
     if not value.is_finite() or value <= 0:
         raise ValidationError(f"must be a positive number, got {text}", field="--load-factor")
-    return value
+    return Decimal(format(value, "f"))  # 1e3 is shown and stored as 1000
 
 
 def voucher_estimate(province: Province, packs: PackSet, as_of: dt.date | None = None) -> PackVoucherEstimate:
@@ -228,15 +228,24 @@ def _print(runs: list[dict[str, Any]]) -> None:
     for c in centers:
         util.add_row(c, *(f"{r['utilization_by_center'][c]:.3f}" for r in runs))
     console.print(util)
+    _print_unrunnable(runs)
+
+
+def _print_unrunnable(runs: list[dict[str, Any]]) -> None:
+    """How many jobs can never run (no pool the policy may use fits them) and the first reasons; the
+    policies that say the same are named together."""
+    said: dict[tuple[int, int, tuple[tuple[Any, ...], ...]], list[str]] = {}
     for r in runs:
         if r["unrunnable"]:
-            shown = r["unrunnable_jobs"][:5]
-            more = r["unrunnable"] - len(shown)
-            console.print(f"[yellow]{r['policy']}: {r['unrunnable']} jobs can never run[/]")
-            for u in shown:
-                console.print(f"  {u['job_id']} ({u['org']}, {u['cards']} cards): {u['reason']}")
-            if more > 0:
-                console.print(f"  … and {more} more (see --json)")
+            shown = tuple((u["job_id"], u["org"], u["cards"], u["reason"]) for u in r["unrunnable_jobs"][:5])
+            key = (int(r["unrunnable"]), int(r["jobs"]), shown)
+            said.setdefault(key, []).append(str(r["policy"]))
+    for (count, jobs, shown), names in said.items():
+        console.print(f"[yellow]{', '.join(names)}: {count} of {jobs} jobs can never run[/]")
+        for job_id, org, cards, reason in shown:
+            console.print(f"  {job_id} ({org}, {cards} cards): {reason}")
+        if count > len(shown):
+            console.print(f"  … and {count - len(shown)} more (see --json)")
 
 
 @app.callback()
@@ -317,7 +326,7 @@ def _loads(text: str) -> list[Decimal]:
         raise ValidationError(exc.message, field="--loads") from None
     if not loads:
         raise ValidationError("give at least one load factor, e.g. 1,4,8,16", field="--loads")
-    return loads
+    return list(dict.fromkeys(loads))  # each load once, in the order given (1 and 1.0 are one)
 
 
 def plot_sweep(curves: list[tuple[str, list[dict[str, Any]]]], out: Path) -> None:
@@ -434,9 +443,16 @@ def sweep_command(
             bar.update(task, completed=done, description=f"sweep (last: {what})")
 
         rows = sweep(tr, prov, factors, names, seed=seed, vouchers=vouchers, progress=tick)
+    first: list[dict[str, Any]] = rows[: len(names)]  # which jobs can run does not depend on the load
+    if not any(r["completed"] for r in first):
+        # the late-binding policies' reason (last in the registry) speaks of the province, not a home
+        why = next((r["unrunnable_jobs"][0] for r in reversed(first) if r["unrunnable_jobs"]), None)
+        detail = f" ({why['job_id']}: {why['reason']})" if why else ""
+        raise ValidationError(f"no job of the trace can run on {prov.key}{detail}", field="--trace")
     checks = check_targets(rows) if "zhisuan" in names and len(names) > 1 else []
     title = f"{trace.name} · {prov.key} · {len(tr.jobs):,} jobs · seed {seed}"
     _print_sweep(rows, checks, title)
+    _print_unrunnable(first)
     if json_out is not None:
         body = {
             "trace": str(trace),
