@@ -66,14 +66,17 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def output_file(path: Path, field: str, suffixes: Sequence[str] = ()) -> Path:
-    """Check, before any work is done, that the command can write its output to ``path``.
+def output_file(path: Path | None, field: str, suffixes: Sequence[str] = ()) -> None:
+    """Check, before any work is done, that the command can write its output to ``path`` (None: the
+    option was not given, nothing to check).
 
     A wrong suffix (when ``suffixes`` are given, lower case with the dot), a directory, or a place
     nothing can be written to is a ValidationError naming ``field``, so a long run or a recorded
     action does not end in an error about where to put its result. Missing parent folders are
     created. The check writes nothing: a file created to probe is removed again.
     """
+    if path is None:
+        return
     if suffixes and path.suffix.lower() not in suffixes:
         raise ValidationError(f"{path.name!r}: the file ends in {' or '.join(suffixes)}", field=field)
     if path.is_dir():
@@ -87,7 +90,6 @@ def output_file(path: Path, field: str, suffixes: Sequence[str] = ()) -> Path:
         raise ValidationError(f"cannot write {path}: {exc.strerror or exc}", field=field) from None
     if not existed:
         path.unlink(missing_ok=True)
-    return path
 
 
 def _default(value: object) -> object:

@@ -228,8 +228,7 @@ def bulletin_cmd(
     as_json: bool = JSON,
 ) -> None:
     """An opening bulletin: generate, publish, show or export a quarter's figures and ranking."""
-    if out is not None:
-        output_file(out, "--out", (".csv", ".xlsx"))
+    output_file(out, "--out", (".csv", ".xlsx"))
     p, who = platform(), acting(username)
     with p.uow() as uow:
         if generate:

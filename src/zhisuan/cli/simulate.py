@@ -274,10 +274,8 @@ def simulate(
         raise ValidationError("give a trace file with --trace (see --help)", field="--trace")
     from zhisuan.compute.placement import policy_names
 
-    if json_out is not None:
-        output_file(json_out, "--json")
-    if jobs_out is not None:
-        output_file(jobs_out, "--jobs-csv")
+    output_file(json_out, "--json")
+    output_file(jobs_out, "--jobs-csv")
 
     policies = policy_names() if policy == "all" else [policy]
     _run(trace, fmt, province, policies, load_factor, seed, limit, json_out, jobs_out, art2_on)
@@ -298,9 +296,7 @@ def compare(
     """Run every placement policy on the same trace and show them side by side."""
     from zhisuan.compute.placement import policy_names
 
-    if json_out is not None:
-        output_file(json_out, "--json")
-
+    output_file(json_out, "--json")
     _run(trace, fmt, province, policy_names(), load_factor, seed, limit, json_out, None, art2_on)
 
 
@@ -420,10 +416,8 @@ def sweep_command(
     for name in names:
         policy_info(name)
     factors = _loads(loads)
-    if json_out is not None:
-        output_file(json_out, "--json")
-    if plot is not None:
-        output_file(plot, "--plot", (".png",))
+    output_file(json_out, "--json")
+    output_file(plot, "--plot", (".png",))
     prov = load_province(province)
     tr = load_trace(trace, fmt, limit=limit, orgs=prov.org_for)
     if not tr.jobs:
